@@ -1,0 +1,1 @@
+"""Repository-root conftest: lets `pytest` run from a checkout before installation."""

@@ -1,0 +1,2 @@
+"""twinflow verification: exact Gaussian mathematics, SymPy derivations and the verification harness."""
+__version__ = "0.1.0"

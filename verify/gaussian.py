@@ -1,0 +1,615 @@
+"""Numeric Gaussian closed forms (float64): the exact answers every twinflow check rests on.
+
+Conventions (see ../shared/theory.md; the proposition numbers follow it):
+
+* A Gaussian is N(mean, cov) with cov symmetric positive definite; points are arrays (..., d).
+* ``Affine(matrix, offset)`` is x ↦ matrix·x + offset; used both as maps and as vector fields.
+* W2 is the Bures–Wasserstein distance (Prop 4.3); ``w2`` returns the distance, ``w2_squared`` the square.
+* Diffusion D means ∂ρ/∂t + div(ρ(Bx + c)) = div(D∇ρ), i.e. dX = (BX + c) dt + sqrt(2D) dW.
+* Flow matching uses the independent coupling, X_t = (1 − t) X0 + t X1, X0 ~ g0 (source), X1 ~ g1.
+* Attention: Γ[μ](x) = V ∫ y e^{s⟨Qx,Ky⟩} dμ(y) / ∫ e^{s⟨Qx,Ky⟩} dμ(y), scale s (s = 1 in the survey,
+  s = 1/√d in Castin et al.).
+
+Matrix square roots use the symmetric eigendecomposition; results that are symmetric in exact
+arithmetic are returned exactly symmetric.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from scipy.integrate import solve_ivp
+
+__all__ = [
+    "Gaussian", "Affine", "FiniteTimeBlowUp", "w2", "w2_squared", "brenier_map", "mccann",
+    "mccann_field", "linear_sde", "stationary", "linear_moment_rhs", "flow_matching_marginal",
+    "flow_matching_field", "flow_matching_map", "least_squares_field", "attention",
+    "attention_moment_rhs", "data_moments", "linear_network", "linear_network_rhs",
+    "linear_network_risk",
+]
+
+_SYM_RTOL = 1e-10
+
+
+class FiniteTimeBlowUp(ArithmeticError):
+    """A moment ODE leaves every bounded set before the requested time.
+
+    ``blowup_time`` is the estimated blow-up time; ``reached`` the last time integrated accurately.
+    """
+
+    def __init__(self, message: str, blowup_time: float, reached: float):
+        super().__init__(message)
+        self.blowup_time = float(blowup_time)
+        self.reached = float(reached)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation and symmetric-matrix helpers
+
+
+def _symmetrize(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (a + a.T)
+
+
+def _as_matrix(a, name: str, d: int | None = None) -> np.ndarray:
+    try:
+        m = np.array(a, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real matrix, got {type(a).__name__}") from exc
+    if m.ndim == 0 and d == 1:
+        m = m.reshape(1, 1)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {m.shape}")
+    if d is not None and m.shape[0] != d:
+        raise ValueError(f"{name} must be {d}×{d} to match dimension {d}, got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} contains NaN or infinite entries")
+    return m
+
+
+def _as_vector(v, name: str, d: int | None = None) -> np.ndarray:
+    try:
+        x = np.array(v, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real vector, got {type(v).__name__}") from exc
+    if x.ndim == 0:
+        x = x.reshape(1)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be a vector of shape (d,), got shape {x.shape}")
+    if d is not None and x.shape[0] != d:
+        raise ValueError(f"{name} must have length {d} to match dimension {d}, got {x.shape[0]}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite entries")
+    return x
+
+
+def _check_symmetric(m: np.ndarray, name: str) -> np.ndarray:
+    scale = max(float(np.max(np.abs(m))), np.finfo(float).tiny)
+    asym = float(np.max(np.abs(m - m.T)))
+    if asym > _SYM_RTOL * scale:
+        raise ValueError(f"{name} must be symmetric: max |{name} − {name}ᵀ| = {asym:.3g} "
+                         f"(relative {asym / scale:.3g}); symmetrise it, e.g. (C + C.T) / 2")
+    return _symmetrize(m)
+
+
+def _spd(m, name: str, d: int | None = None) -> np.ndarray:
+    """Validate a symmetric positive-definite matrix; return it exactly symmetric."""
+    m = _check_symmetric(_as_matrix(m, name, d), name)
+    lam = np.linalg.eigvalsh(m)
+    if lam[0] <= 0 or lam[0] <= 1e-14 * lam[-1]:
+        raise ValueError(f"{name} must be positive definite: its smallest eigenvalue is "
+                         f"{lam[0]:.3g} (largest {lam[-1]:.3g}); a covariance needs every "
+                         f"eigenvalue > 0")
+    return m
+
+
+def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric PSD matrix by eigendecomposition."""
+    lam, u = np.linalg.eigh(_symmetrize(m))
+    root = (u * np.sqrt(np.clip(lam, 0.0, None))) @ u.T
+    return _symmetrize(root)
+
+
+def _sqrtm_and_inv(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lam, u = np.linalg.eigh(m)
+    s = np.sqrt(lam)
+    return _symmetrize((u * s) @ u.T), _symmetrize((u / s) @ u.T)
+
+
+def _check_time(t, name: str = "t", lower: float = 0.0, upper: float | None = 1.0) -> float:
+    try:
+        t = float(t)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {type(t).__name__}") from exc
+    if not np.isfinite(t) or t < lower or (upper is not None and t > upper):
+        rng = f"[{lower}, {upper}]" if upper is not None else f"[{lower}, ∞)"
+        raise ValueError(f"{name} must lie in {rng}, got {t}")
+    return t
+
+
+def _same_dim(g0: "Gaussian", g1: "Gaussian") -> int:
+    for name, g in (("g0", g0), ("g1", g1)):
+        if not isinstance(g, Gaussian):
+            raise TypeError(f"{name} must be a verify.gaussian.Gaussian, got {type(g).__name__}")
+    if g0.dim != g1.dim:
+        raise ValueError(f"g0 and g1 have different dimensions ({g0.dim} and {g1.dim})")
+    return g0.dim
+
+
+def _diffusion_matrix(diffusion, d: int) -> np.ndarray:
+    """D as a d×d symmetric PSD matrix (a scalar means D·I)."""
+    arr = np.asarray(diffusion, dtype=float)
+    if arr.ndim == 0:
+        if not np.isfinite(arr) or arr < 0:
+            raise ValueError(f"diffusion D must be a finite number ≥ 0 (∂ρ/∂t = DΔρ, "
+                             f"dX = sqrt(2D) dW), got {float(arr)}")
+        return float(arr) * np.eye(d)
+    m = _check_symmetric(_as_matrix(arr, "diffusion", d), "diffusion")
+    lam = np.linalg.eigvalsh(m)
+    if lam[0] < -1e-14 * max(1.0, lam[-1]):
+        raise ValueError(f"diffusion matrix D must be positive semi-definite, smallest eigenvalue "
+                         f"{lam[0]:.3g}")
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# objects
+
+
+class Gaussian:
+    """The normal law N(mean, cov) on R^d.
+
+    ``mean`` has shape (d,), ``cov`` shape (d, d), symmetric positive definite (validated, stored
+    exactly symmetric and read-only). Scalars are accepted for d = 1.
+    """
+
+    __slots__ = ("mean", "cov", "dim", "_chol")
+
+    def __init__(self, mean, cov):
+        mean = _as_vector(mean, "mean")
+        d = mean.shape[0]
+        cov = _spd(cov, "cov", d)
+        mean.setflags(write=False)
+        cov.setflags(write=False)
+        self.mean = mean
+        self.cov = cov
+        self.dim = d
+        self._chol = np.linalg.cholesky(cov)
+
+    def __repr__(self) -> str:
+        return f"Gaussian(mean={self.mean.tolist()}, cov={self.cov.tolist()})"
+
+    def _points(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 0 and self.dim == 1:
+            x = x.reshape(1)
+        if x.shape[-1:] != (self.dim,):
+            raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
+        return x
+
+    def logpdf(self, x) -> np.ndarray:
+        """log density at points x (..., d) → (...)."""
+        x = self._points(x)
+        z = scipy.linalg.solve_triangular(self._chol, (x - self.mean).reshape(-1, self.dim).T,
+                                          lower=True)
+        logdet = 2.0 * np.sum(np.log(np.diag(self._chol)))
+        out = -0.5 * (np.sum(z * z, axis=0) + logdet + self.dim * np.log(2 * np.pi))
+        return out.reshape(x.shape[:-1])
+
+    def pdf(self, x) -> np.ndarray:
+        """Density at points x (..., d) → (...)."""
+        return np.exp(self.logpdf(x))
+
+    def score(self, x) -> np.ndarray:
+        """∇ log ρ(x) = −cov⁻¹ (x − mean), points (..., d) → (..., d)."""
+        x = self._points(x)
+        flat = (x - self.mean).reshape(-1, self.dim).T
+        return -scipy.linalg.cho_solve((self._chol, True), flat).T.reshape(x.shape)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n exact draws, shape (n, d): mean + L z with cov = L Lᵀ."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
+        if int(n) != n or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n}")
+        z = rng.standard_normal((int(n), self.dim))
+        return self.mean + z @ self._chol.T
+
+
+class Affine:
+    """The affine map (or vector field) x ↦ matrix · x + offset on points (..., d)."""
+
+    __slots__ = ("matrix", "offset", "dim")
+
+    def __init__(self, matrix, offset=None):
+        matrix = _as_matrix(matrix, "matrix", 1 if np.ndim(matrix) == 0 else None)
+        d = matrix.shape[0]
+        offset = np.zeros(d) if offset is None else _as_vector(offset, "offset", d)
+        matrix.setflags(write=False)
+        offset.setflags(write=False)
+        self.matrix = matrix
+        self.offset = offset
+        self.dim = d
+
+    def __repr__(self) -> str:
+        return f"Affine(matrix={self.matrix.tolist()}, offset={self.offset.tolist()})"
+
+    def __call__(self, x, *args) -> np.ndarray:
+        """Apply to points x (..., d). As a field f(t, x), call ``field(t, x)``: t is ignored."""
+        if args:  # field convention f(t, x)
+            x = args[0]
+        x = np.asarray(x, dtype=float)
+        if x.shape[-1:] != (self.dim,):
+            raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
+        return x @ self.matrix.T + self.offset
+
+    def push(self, g: Gaussian) -> Gaussian:
+        """Push-forward of N(m, Σ): N(A m + b, A Σ Aᵀ)."""
+        if g.dim != self.dim:
+            raise ValueError(f"cannot push a {g.dim}-D Gaussian through a {self.dim}-D map")
+        return Gaussian(self.matrix @ g.mean + self.offset,
+                        _symmetrize(self.matrix @ g.cov @ self.matrix.T))
+
+
+# ---------------------------------------------------------------------------------------------
+# optimal transport (Prop 4.3) and McCann interpolation
+
+
+def _bures_cross(s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
+    """(Σ0^{1/2} Σ1 Σ0^{1/2})^{1/2}."""
+    r0 = _sqrtm_psd(s0)
+    return _sqrtm_psd(r0 @ s1 @ r0)
+
+
+def w2_squared(g0: Gaussian, g1: Gaussian) -> float:
+    """W2² = |m0 − m1|² + tr(Σ0 + Σ1 − 2 (Σ0^{1/2} Σ1 Σ0^{1/2})^{1/2})  (Prop 4.3)."""
+    _same_dim(g0, g1)
+    dm = g0.mean - g1.mean
+    bures = np.trace(g0.cov) + np.trace(g1.cov) - 2.0 * np.trace(_bures_cross(g0.cov, g1.cov))
+    return float(dm @ dm + max(bures, 0.0))
+
+
+def w2(g0: Gaussian, g1: Gaussian) -> float:
+    """The Bures–Wasserstein distance W2(g0, g1) (the square root of :func:`w2_squared`)."""
+    return float(np.sqrt(w2_squared(g0, g1)))
+
+
+def _brenier_matrix(s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
+    r0, r0inv = _sqrtm_and_inv(s0)
+    return _symmetrize(r0inv @ _sqrtm_psd(r0 @ s1 @ r0) @ r0inv)
+
+
+def brenier_map(g0: Gaussian, g1: Gaussian) -> Affine:
+    """Optimal map T(x) = m1 + A (x − m0), A = Σ0^{-1/2}(Σ0^{1/2}Σ1Σ0^{1/2})^{1/2}Σ0^{-1/2} (SPD)."""
+    _same_dim(g0, g1)
+    a = _brenier_matrix(g0.cov, g1.cov)
+    return Affine(a, g1.mean - a @ g0.mean)
+
+
+def mccann(g0: Gaussian, g1: Gaussian, t: float) -> Gaussian:
+    """McCann interpolant at t ∈ [0, 1]: N((1−t)m0 + t m1, T_t Σ0 T_t), T_t = (1−t)I + tA."""
+    d = _same_dim(g0, g1)
+    t = _check_time(t)
+    tt = (1 - t) * np.eye(d) + t * _brenier_matrix(g0.cov, g1.cov)
+    return Gaussian((1 - t) * g0.mean + t * g1.mean, _symmetrize(tt @ g0.cov @ tt))
+
+
+def mccann_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
+    """Velocity of the McCann geodesic at t ∈ [0, 1]:
+    v_t(x) = (m1 − m0) + (A − I)((1−t)I + tA)^{-1}(x − m_t) (a symmetric matrix, so a gradient)."""
+    d = _same_dim(g0, g1)
+    t = _check_time(t)
+    a = _brenier_matrix(g0.cov, g1.cov)
+    lam, u = np.linalg.eigh(a)  # every matrix here is a function of A: diagonal in A's eigenbasis
+    m = _symmetrize((u * ((lam - 1.0) / ((1 - t) + t * lam))) @ u.T)
+    mt = (1 - t) * g0.mean + t * g1.mean
+    dm = g1.mean - g0.mean
+    del d
+    return Affine(m, dm - m @ mt)
+
+
+# ---------------------------------------------------------------------------------------------
+# linear SDEs: dX = (B X + c) dt + sqrt(2D) dW
+
+
+def _as_drift(drift) -> Affine:
+    if isinstance(drift, Affine):
+        return drift
+    raise TypeError("drift must be a verify.gaussian.Affine(B, c) describing b(x) = B x + c, got "
+                    f"{type(drift).__name__}")
+
+
+def linear_moment_rhs(drift: Affine, diffusion, mean, cov) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian closure of ∂ρ/∂t + div(ρ(Bx + c)) = div(D∇ρ): (dm/dt, dΣ/dt) = (Bm + c, BΣ + ΣBᵀ + 2D)."""
+    drift = _as_drift(drift)
+    d = drift.dim
+    mean = _as_vector(mean, "mean", d)
+    cov = _as_matrix(cov, "cov", d)
+    b = drift.matrix
+    dmat = _diffusion_matrix(diffusion, d)
+    return b @ mean + drift.offset, _symmetrize(b @ cov + cov @ b.T + 2.0 * dmat)
+
+
+def _van_loan_noise(b: np.ndarray, dmat: np.ndarray, t: float) -> np.ndarray:
+    """Q(t) = ∫_0^t e^{Bs} 2D e^{Bᵀs} ds.
+
+    Van Loan: exp([[−B, 2D], [0, Bᵀ]] h) = [[·, F12], [0, F22]] gives Q(h) = F22ᵀ F12 on a step h with
+    ‖B‖h ≤ 1 (e^{−Bh} stays well conditioned); then doubling, Q(2h) = Φ(h) Q(h) Φ(h)ᵀ + Q(h) and
+    Φ(2h) = Φ(h)², reaches t without forming e^{−Bt}.
+    """
+    d = b.shape[0]
+    norm = float(np.linalg.norm(b, 1)) * t
+    k = max(0, int(np.ceil(np.log2(norm)))) if norm > 1 else 0
+    h = t / 2 ** k
+    vl = np.zeros((2 * d, 2 * d))
+    vl[:d, :d] = -b * h
+    vl[:d, d:] = 2.0 * dmat * h
+    vl[d:, d:] = b.T * h
+    f = scipy.linalg.expm(vl)
+    phi = f[d:, d:].T
+    q = _symmetrize(phi @ f[:d, d:])
+    for _ in range(k):
+        q = _symmetrize(phi @ q @ phi.T + q)
+        phi = phi @ phi
+    return q
+
+
+def linear_sde(g0: Gaussian, drift: Affine, diffusion, t: float) -> Gaussian:
+    """Exact law at time t ≥ 0 of dX = (B X + c) dt + sqrt(2D) dW with X_0 ~ g0.
+
+    m_t = e^{Bt} m0 + ∫_0^t e^{Bs} ds c and Σ_t = e^{Bt} Σ0 e^{Bᵀt} + ∫_0^t e^{Bs} 2D e^{Bᵀs} ds, both
+    from block matrix exponentials (the covariance integral by Van Loan's method), valid for any real
+    B (Van Loan on a short step, then exact doubling). ``diffusion`` is a scalar D ≥ 0 (meaning
+    D·I) or a symmetric PSD d×d matrix.
+    """
+    if not isinstance(g0, Gaussian):
+        raise TypeError(f"g0 must be a Gaussian, got {type(g0).__name__}")
+    drift = _as_drift(drift)
+    d = g0.dim
+    if drift.dim != d:
+        raise ValueError(f"drift is {drift.dim}-D but g0 is {d}-D")
+    t = _check_time(t, upper=None)
+    dmat = _diffusion_matrix(diffusion, d)
+    b, c = drift.matrix, drift.offset
+    # mean: exp([[B, c], [0, 0]] t) = [[e^{Bt}, ∫ e^{Bs} ds c], [0, 1]]
+    aug = np.zeros((d + 1, d + 1))
+    aug[:d, :d] = b * t
+    aug[:d, d] = c * t
+    e = scipy.linalg.expm(aug)
+    phi = e[:d, :d]
+    mean = phi @ g0.mean + e[:d, d]
+    q = _van_loan_noise(b, dmat, t)
+    cov = _symmetrize(phi @ g0.cov @ phi.T + _symmetrize(q))
+    return Gaussian(mean, cov)
+
+
+def stationary(drift: Affine, diffusion) -> Gaussian:
+    """Invariant law of dX = (BX + c) dt + sqrt(2D) dW: N(−B⁻¹c, Σ∞) with BΣ∞ + Σ∞Bᵀ + 2D = 0.
+
+    Exists iff every eigenvalue of B has negative real part and Σ∞ is positive definite
+    (e.g. D positive definite); otherwise a ValueError says which condition fails.
+    """
+    drift = _as_drift(drift)
+    d = drift.dim
+    dmat = _diffusion_matrix(diffusion, d)
+    b = drift.matrix
+    growth = float(np.max(np.linalg.eigvals(b).real))
+    if growth >= 0:
+        raise ValueError(f"no stationary law: the drift matrix B has an eigenvalue with real part "
+                         f"{growth:.3g} ≥ 0 (all must be negative for a stable process)")
+    sigma = _symmetrize(scipy.linalg.solve_continuous_lyapunov(b, -2.0 * dmat))
+    lam = np.linalg.eigvalsh(sigma)
+    if lam[0] <= 1e-14 * max(lam[-1], 1e-300):
+        raise ValueError("no stationary Gaussian with a density: the stationary covariance is "
+                         f"singular (smallest eigenvalue {lam[0]:.3g}); the diffusion D does not "
+                         "reach every direction")
+    return Gaussian(-np.linalg.solve(b, drift.offset), sigma)
+
+
+# ---------------------------------------------------------------------------------------------
+# flow matching (Prop 3.1 / 3.2) and the least-squares (Otto) field
+
+
+def flow_matching_marginal(g0: Gaussian, g1: Gaussian, t: float) -> Gaussian:
+    """Law of X_t = (1 − t) X0 + t X1, X0 ~ g0 and X1 ~ g1 independent: N(m_t, (1−t)²Σ0 + t²Σ1)."""
+    _same_dim(g0, g1)
+    t = _check_time(t)
+    return Gaussian((1 - t) * g0.mean + t * g1.mean,
+                    _symmetrize((1 - t) ** 2 * g0.cov + t ** 2 * g1.cov))
+
+
+def flow_matching_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
+    """Conditional-expectation field E[X1 − X0 | X_t = z] (Prop 3.1/3.2), t ∈ [0, 1]:
+    v_t(z) = (m1 − m0) + A_t (z − m_t), A_t = (tΣ1 − (1−t)Σ0) Σ_t⁻¹ (not symmetric in general)."""
+    _same_dim(g0, g1)
+    t = _check_time(t)
+    sigma_t = flow_matching_marginal(g0, g1, t).cov
+    n = t * g1.cov - (1 - t) * g0.cov
+    a = np.linalg.solve(sigma_t, n.T).T  # A Σ_t = N  ⇔  Σ_t Aᵀ = Nᵀ
+    mt = (1 - t) * g0.mean + t * g1.mean
+    return Affine(a, (g1.mean - g0.mean) - a @ mt)
+
+
+def flow_matching_map(g0: Gaussian, g1: Gaussian, t: float = 1.0) -> Affine:
+    """Flow map of the flow-matching ODE from time 0 to t (affine):
+    T_t(x) = m_t + Σ0^{1/2}((1−t)²I + t²C)^{1/2}Σ0^{-1/2}(x − m0), C = Σ0^{-1/2}Σ1Σ0^{-1/2}.
+    At t = 1 it equals the Brenier map iff Σ0Σ1 = Σ1Σ0."""
+    _same_dim(g0, g1)
+    t = _check_time(t)
+    r0, r0inv = _sqrtm_and_inv(g0.cov)
+    c = _symmetrize(r0inv @ g1.cov @ r0inv)
+    m = r0 @ _sqrtm_psd((1 - t) ** 2 * np.eye(g0.dim) + t ** 2 * c) @ r0inv
+    mt = (1 - t) * g0.mean + t * g1.mean
+    return Affine(m, mt - m @ g0.mean)
+
+
+def least_squares_field(g: Gaussian, dmean, dcov) -> Affine:
+    """Least-squares (gradient, Otto) field moving N(m, Σ) with velocity (dm/dt, dΣ/dt):
+    v(x) = dm/dt + S (x − m), S = Sᵀ the solution of S Σ + Σ S = dΣ/dt (Eqs. 4–6)."""
+    if not isinstance(g, Gaussian):
+        raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
+    d = g.dim
+    dmean = _as_vector(dmean, "dmean", d)
+    dcov = _check_symmetric(_as_matrix(dcov, "dcov", d), "dcov")
+    lam, u = np.linalg.eigh(g.cov)
+    s = u @ ((u.T @ dcov @ u) / (lam[:, None] + lam[None, :])) @ u.T
+    s = _symmetrize(s)
+    return Affine(s, dmean - s @ g.mean)
+
+
+# ---------------------------------------------------------------------------------------------
+# attention dynamics (Thm 7.1)
+
+
+def _attention_matrices(Q, K, V, d: int) -> tuple[np.ndarray, np.ndarray]:
+    q = np.array(Q, dtype=float, ndmin=2)
+    k = np.array(K, dtype=float, ndmin=2)
+    v = _as_matrix(V, "V", d)
+    if q.ndim != 2 or q.shape[1] != d:
+        raise ValueError(f"Q must have shape (r, {d}), got {q.shape}")
+    if k.shape != q.shape:
+        raise ValueError(f"K must have the same shape as Q {q.shape}, got {k.shape}")
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(k))):
+        raise ValueError("Q and K must be finite")
+    return k.T @ q, v
+
+
+def attention_moment_rhs(mean, cov, Q, K, V, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Moment ODE of the attention PDE for N(μ, Σ) (Thm 7.1, derived mean equation):
+    dμ/dt = V μ + s V Σ KᵀQ μ,  dΣ/dt = BΣ + ΣBᵀ with B = s V Σ KᵀQ."""
+    mean = _as_vector(mean, "mean")
+    d = mean.shape[0]
+    cov = _as_matrix(cov, "cov", d)
+    ktq, v = _attention_matrices(Q, K, V, d)
+    b = scale * v @ cov @ ktq
+    return v @ mean + b @ mean, _symmetrize(b @ cov + cov @ b.T)
+
+
+def attention(g0: Gaussian, Q, K, V, t: float, scale: float = 1.0) -> Gaussian:
+    """Law at depth t ≥ 0 of the attention PDE ∂μ/∂t + div(μ Γ[μ]) = 0 from μ_0 = g0 (Thm 7.1).
+
+    Q, K have shape (r, d), V (d, d), constant in t; ``scale`` s multiplies ⟨Qx, Ky⟩ in the softmax.
+    The moment ODE is integrated by DOP853 at rtol 1e-12. If the covariance blows up before t,
+    raises :class:`FiniteTimeBlowUp` naming the estimated blow-up time.
+    """
+    if not isinstance(g0, Gaussian):
+        raise TypeError(f"g0 must be a Gaussian, got {type(g0).__name__}")
+    t = _check_time(t, upper=None)
+    scale = float(scale)
+    if not np.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
+    d = g0.dim
+    ktq, v = _attention_matrices(Q, K, V, d)
+    if t == 0.0:
+        return g0
+
+    def rhs(_s, y):
+        mu, sigma = y[:d], y[d:].reshape(d, d)
+        b = scale * v @ sigma @ ktq
+        return np.concatenate([v @ mu + b @ mu, (b @ sigma + sigma @ b.T).ravel()])
+
+    size0 = 1.0 + np.linalg.norm(g0.cov) + np.linalg.norm(g0.mean)
+    limit = 1e10 * size0
+
+    def escape(_s, y):
+        return limit - np.linalg.norm(y)
+
+    escape.terminal = True
+    y0 = np.concatenate([g0.mean, g0.cov.ravel()])
+    sol = solve_ivp(rhs, (0.0, t), y0, method="DOP853", rtol=1e-12, atol=1e-14 * size0,
+                    events=escape)
+    if sol.status != 0 or sol.t[-1] < t:
+        y = sol.y[:, -1]
+        reached = float(sol.t[-1])
+        # near a quadratic blow-up |y|' ≈ k |y|², so the remaining time is ≈ |y| / |y|'
+        rate = float(np.linalg.norm(rhs(reached, y)))
+        t_star = reached + float(np.linalg.norm(y)) / rate if rate > 0 else reached
+        raise FiniteTimeBlowUp(
+            f"the attention covariance blows up before t = {t}: estimated blow-up time "
+            f"t* ≈ {t_star:.6g} (integrated accurately up to {reached:.6g}); ask for t < t*",
+            blowup_time=t_star, reached=reached)
+    y = sol.y[:, -1]
+    return Gaussian(y[:d], _symmetrize(y[d:].reshape(d, d)))
+
+
+# ---------------------------------------------------------------------------------------------
+# two-layer linear networks (Prop 6.2)
+
+
+def data_moments(u, y) -> tuple[np.ndarray, np.ndarray, float]:
+    """Data moments of a regression set: S = (1/N)Σ u_k u_kᵀ, r = (1/N)Σ y_k u_k, E[y²].
+
+    u has shape (N, d), y shape (N,).
+    """
+    u = np.asarray(u, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if u.ndim != 2 or y.shape != (u.shape[0],):
+        raise ValueError(f"u must be (N, d) and y (N,), got {u.shape} and {y.shape}")
+    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(y))):
+        raise ValueError("data contain NaN or infinite values")
+    n = u.shape[0]
+    return _symmetrize(u.T @ u / n), u.T @ y / n, float(y @ y / n)
+
+
+def _network_data(g0: Gaussian, S, r) -> tuple[int, np.ndarray, np.ndarray]:
+    if not isinstance(g0, Gaussian):
+        raise TypeError(f"g0 must be a Gaussian, got {type(g0).__name__}")
+    d = g0.dim - 1
+    if d < 1:
+        raise ValueError("neurons θ = (w, a) need dimension d + 1 ≥ 2")
+    s = _check_symmetric(_as_matrix(S, "S", d), "S")
+    return d, s, _as_vector(r, "r", d)
+
+
+def linear_network_rhs(mean, cov, S, r) -> tuple[np.ndarray, np.ndarray]:
+    """Prop 6.2 moment ODE for neurons θ = (w, a) ∈ R^{d+1} under the mean-field W2 flow:
+    dm/dt = −B_h m, dΣ/dt = −(B_h Σ + Σ B_h), B_h = [[0, h], [hᵀ, 0]], h = S q − r,
+    q = E[a w] = (Σ + m mᵀ)_{1:d, d+1}."""
+    mean = _as_vector(mean, "mean")
+    d = mean.shape[0] - 1
+    cov = _as_matrix(cov, "cov", d + 1)
+    s = _as_matrix(S, "S", d)
+    r = _as_vector(r, "r", d)
+    q = cov[:d, d] + mean[:d] * mean[d]
+    h = s @ q - r
+    b = np.zeros((d + 1, d + 1))
+    b[:d, d] = h
+    b[d, :d] = h
+    return -b @ mean, -(b @ cov + cov @ b)
+
+
+def linear_network_risk(g: Gaussian, S, r, y2: float) -> float:
+    """Risk f(α) = (1/2N) Σ_k (⟨q, u_k⟩ − y_k)² = ½ qᵀSq − rᵀq + ½E[y²] of the network with
+    neuron law g (q = E[a w])."""
+    d, s, r = _network_data(g, S, r)
+    q = g.cov[:d, d] + g.mean[:d] * g.mean[d]
+    return float(0.5 * q @ s @ q - r @ q + 0.5 * y2)
+
+
+def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:
+    """Law at time t ≥ 0 of the neurons θ = (w, a) ∈ R^{d+1} of the two-layer linear network
+    G(u) = ∫ a⟨w, u⟩ dα(θ) trained by the W2 gradient flow of the squared loss (Prop 6.2).
+
+    ``g0`` is the initial Gaussian law of θ on R^{d+1}; S (d, d) and r (d,) are the data moments
+    (see :func:`data_moments`). Time is the mean-field PDE time: n particles follow it with
+    dθ_i/dt = −n ∇_{θ_i} F. Integrated by DOP853 at rtol 1e-12.
+    """
+    d, s, r = _network_data(g0, S, r)
+    t = _check_time(t, upper=None)
+    if t == 0.0:
+        return g0
+    p = d + 1
+
+    def rhs(_s, y):
+        dm, dc = linear_network_rhs(y[:p], y[p:].reshape(p, p), s, r)
+        return np.concatenate([dm, dc.ravel()])
+
+    size0 = 1.0 + np.linalg.norm(g0.cov) + np.linalg.norm(g0.mean)
+    sol = solve_ivp(rhs, (0.0, t), np.concatenate([g0.mean, g0.cov.ravel()]), method="DOP853",
+                    rtol=1e-12, atol=1e-14 * size0)
+    if sol.status != 0:
+        raise ArithmeticError(f"linear_network: the moment ODE failed before t = {t}: "
+                              f"{sol.message}")
+    y = sol.y[:, -1]
+    return Gaussian(y[:p], _symmetrize(y[p:].reshape(p, p)))

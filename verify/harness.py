@@ -1,0 +1,257 @@
+"""The verification harness: checks, cases, a registry and a runner.
+
+A *check* is one number compared with an acceptance band: it passes iff the value is finite and
+``lower <= value <= upper`` (either bound may be absent). Checks are built by pure functions
+(:func:`make_check` and the ``check_*`` functions of the case modules), so a test can feed the same
+function a deliberately wrong scheme and assert that the check fails.
+
+A *case* is a function ``fn(ctx)`` registered with :func:`case`; it builds a problem, runs it and
+records checks, plot series and notes on its :class:`CaseContext`. :func:`run_case` executes one case
+and returns a :class:`CaseResult`; an exception inside a case becomes a failed result, never a crash.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+__all__ = [
+    "Check", "Series", "CaseResult", "CaseContext", "CaseSpec", "make_check", "case",
+    "registry", "get_case", "run_case", "UnknownCaseError",
+]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verified number: passes iff ``value`` is finite and ``lower <= value <= upper``."""
+
+    name: str
+    value: float
+    passed: bool
+    lower: float | None = None
+    upper: float | None = None
+    reference: float | None = None
+    detail: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "value": _json_float(self.value), "passed": self.passed,
+            "lower": _json_float(self.lower), "upper": _json_float(self.upper),
+            "reference": _json_float(self.reference), "detail": self.detail,
+            "seconds": round(self.seconds, 6),
+        }
+
+    def band(self) -> str:
+        """Human-readable acceptance band, e.g. ``≤ 1e-12`` or ``[1.8, 2.2]``."""
+        if self.lower is not None and self.upper is not None:
+            return f"[{self.lower:.4g}, {self.upper:.4g}]"
+        if self.upper is not None:
+            return f"≤ {self.upper:.4g}"
+        if self.lower is not None:
+            return f"≥ {self.lower:.4g}"
+        return "finite"
+
+
+def _json_float(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def make_check(name: str, value: float, *, lower: float | None = None, upper: float | None = None,
+               reference: float | None = None, detail: str = "", seconds: float = 0.0) -> Check:
+    """Build a :class:`Check`; NaN or infinite values always fail."""
+    if lower is not None and upper is not None and lower > upper:
+        raise ValueError(f"check {name!r}: lower bound {lower} exceeds upper bound {upper}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"check {name!r}: value must be a real number, got {value!r}") from exc
+    passed = math.isfinite(value)
+    if passed and lower is not None:
+        passed = value >= lower
+    if passed and upper is not None:
+        passed = value <= upper
+    return Check(name=name, value=value, passed=bool(passed), lower=lower, upper=upper,
+                 reference=None if reference is None else float(reference), detail=detail,
+                 seconds=float(seconds))
+
+
+@dataclass(frozen=True)
+class Series:
+    """Data for one line of a plot in the report."""
+
+    name: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    xlabel: str
+    ylabel: str
+    logx: bool = False
+    logy: bool = False
+    label: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "x": [_json_float(v) for v in self.x],
+                "y": [_json_float(v) for v in self.y], "xlabel": self.xlabel,
+                "ylabel": self.ylabel, "logx": self.logx, "logy": self.logy, "label": self.label}
+
+
+@dataclass
+class CaseResult:
+    """Outcome of one case: its checks, plot series, notes and wall time."""
+
+    case: str
+    title: str
+    tags: tuple[str, ...]
+    checks: list[Check] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
+    notes: dict[str, object] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True iff the case ran without error, recorded at least one check, and all checks passed."""
+        return self.error is None and bool(self.checks) and all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict:
+        return {"case": self.case, "title": self.title, "tags": list(self.tags),
+                "passed": self.passed, "seconds": round(self.seconds, 6), "error": self.error,
+                "checks": [c.to_dict() for c in self.checks],
+                "series": [s.to_dict() for s in self.series],
+                "notes": {k: _note_value(v) for k, v in self.notes.items()}}
+
+
+def _note_value(v: object) -> object:
+    if isinstance(v, (bool, int, str)) or v is None:
+        return v
+    if isinstance(v, (float, np.floating)):
+        return _json_float(float(v))
+    return str(v)
+
+
+class CaseContext:
+    """What a running case records into. ``quick`` asks for smaller sizes (the quick report)."""
+
+    def __init__(self, name: str, *, quick: bool = False, seed: int | None = None):
+        self.name = name
+        self.quick = bool(quick)
+        # a fixed, documented seed per case: SHA-256 of the case name unless given
+        self.seed = seed if seed is not None else int.from_bytes(
+            hashlib.sha256(name.encode()).digest()[:8], "little")
+        self.checks: list[Check] = []
+        self.series_list: list[Series] = []
+        self.notes: dict[str, object] = {}
+        self._last = time.perf_counter()
+
+    def rng(self, label: str = "") -> np.random.Generator:
+        """A generator determined by the case's seed and ``label`` (independent streams per label)."""
+        digest = hashlib.sha256(label.encode()).digest()[:8]
+        return np.random.default_rng([self.seed, int.from_bytes(digest, "little")])
+
+    def add(self, check: Check) -> Check:
+        """Record a check built elsewhere; its ``seconds`` is the time since the previous check."""
+        if not isinstance(check, Check):
+            raise TypeError(f"ctx.add expects a Check, got {type(check).__name__}")
+        now = time.perf_counter()
+        if check.seconds == 0.0:
+            check = Check(**{**check.__dict__, "seconds": now - self._last})
+        self._last = now
+        self.checks.append(check)
+        return check
+
+    def add_all(self, checks: Iterable[Check]) -> list[Check]:
+        return [self.add(c) for c in checks]
+
+    def check(self, name: str, value: float, *, lower: float | None = None,
+              upper: float | None = None, reference: float | None = None,
+              detail: str = "") -> Check:
+        """Record ``make_check(name, value, ...)``."""
+        return self.add(make_check(name, value, lower=lower, upper=upper, reference=reference,
+                                   detail=detail))
+
+    def series(self, name: str, x, y, *, xlabel: str, ylabel: str, logx: bool = False,
+               logy: bool = False, label: str | None = None) -> None:
+        """Record a line for the report's plots (x, y: 1-D sequences of equal length)."""
+        x = np.asarray(x, dtype=float).ravel()
+        y = np.asarray(y, dtype=float).ravel()
+        if x.shape != y.shape:
+            raise ValueError(f"series {name!r}: x has {x.size} points but y has {y.size}")
+        self.series_list.append(Series(name, tuple(x.tolist()), tuple(y.tolist()), xlabel,
+                                       ylabel, logx, logy, label))
+
+    def note(self, key: str, value: object) -> None:
+        """Record an extra scalar shown with the case in the report."""
+        self.notes[key] = value
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    name: str
+    title: str
+    tags: tuple[str, ...]
+    fn: Callable[[CaseContext], None]
+
+
+_REGISTRY: dict[str, CaseSpec] = {}
+
+
+class UnknownCaseError(ValueError):
+    """A case name that is not registered."""
+
+
+def case(name: str, *, title: str, tags: tuple[str, ...] = ()) -> Callable:
+    """Decorator registering ``fn(ctx) -> None`` as the verification case ``name``."""
+    if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+        raise ValueError(f"case name {name!r} must be non-empty and use letters, digits, '-' or '_'")
+
+    def register(fn: Callable[[CaseContext], None]) -> Callable[[CaseContext], None]:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"case {name!r} is registered twice ({existing.fn.__module__} and "
+                             f"{fn.__module__}); rename one")
+        _REGISTRY[name] = CaseSpec(name, title, tuple(tags), fn)
+        return fn
+
+    return register
+
+
+def registry() -> dict[str, CaseSpec]:
+    """All registered cases (importing :mod:`verify.cases` registers the built-in ones)."""
+    import verify.cases  # noqa: F401  (registers the built-in cases)
+    return dict(_REGISTRY)
+
+
+def get_case(name: str) -> CaseSpec:
+    cases = registry()
+    if name not in cases:
+        close = [c for c in cases if name.lower() in c or c in name.lower()]
+        hint = f" Did you mean: {', '.join(sorted(close))}?" if close else ""
+        raise UnknownCaseError(f"unknown case {name!r}.{hint} Run `twinflow list` to see all cases.")
+    return cases[name]
+
+
+def run_case(name: str, *, quick: bool = False) -> CaseResult:
+    """Run one registered case; exceptions become a failed :class:`CaseResult` with the traceback."""
+    spec = get_case(name)
+    ctx = CaseContext(spec.name, quick=quick)
+    start = time.perf_counter()
+    error = None
+    try:
+        spec.fn(ctx)
+    except Exception as exc:  # a crashing case is a failed case, reported with its traceback
+        error = f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=6)
+    if error is None and not ctx.checks:
+        error = "the case recorded no checks"
+    return CaseResult(case=spec.name, title=spec.title, tags=spec.tags, checks=ctx.checks,
+                      series=ctx.series_list, notes=ctx.notes,
+                      seconds=time.perf_counter() - start, error=error)

@@ -1,0 +1,109 @@
+"""Error measures, Monte Carlo intervals and observed orders of convergence.
+
+Conventions: samples are points-last arrays (n, d). Standard errors come from the central limit
+theorem with empirical second (means) or fourth (covariances) moments; a check accepts a deviation up
+to ``z`` standard errors, with ``z`` from :func:`z_score_for` for a stated false-alarm rate.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "relative_error", "max_abs_error", "z_score_for", "mean_standard_error",
+    "covariance_standard_error", "max_standardised_deviation", "observed_order",
+]
+
+
+def relative_error(value, reference) -> float:
+    """‖value − reference‖ / ‖reference‖ (2-norm of vectors, Frobenius norm of matrices).
+
+    Falls back to the absolute error when the reference is exactly zero.
+    """
+    value = np.asarray(value, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    if value.shape != reference.shape:
+        raise ValueError(f"relative_error: value has shape {value.shape} but reference has "
+                         f"shape {reference.shape}")
+    diff = float(np.linalg.norm((value - reference).ravel()))
+    scale = float(np.linalg.norm(reference.ravel()))
+    return diff / scale if scale > 0 else diff
+
+
+def max_abs_error(value, reference) -> float:
+    """max |value − reference| over all entries."""
+    value = np.asarray(value, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    if value.shape != reference.shape:
+        raise ValueError(f"max_abs_error: shapes {value.shape} and {reference.shape} differ")
+    return float(np.max(np.abs(value - reference))) if value.size else 0.0
+
+
+def z_score_for(false_alarm: float, tests: int = 1) -> float:
+    """Two-sided normal quantile so that ``tests`` independent-or-not comparisons together raise a
+    false alarm with probability at most ``false_alarm`` (Bonferroni)."""
+    if not 0.0 < false_alarm < 1.0:
+        raise ValueError(f"false_alarm must lie in (0, 1), got {false_alarm}")
+    if int(tests) < 1:
+        raise ValueError(f"tests must be a positive integer, got {tests}")
+    return float(stats.norm.isf(false_alarm / (2.0 * int(tests))))
+
+
+def _samples(samples) -> np.ndarray:
+    x = np.asarray(samples, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"samples must have shape (n, d) with n ≥ 2, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples contain NaN or infinite values")
+    return x
+
+
+def mean_standard_error(samples) -> tuple[np.ndarray, np.ndarray]:
+    """Sample mean (d,) and its CLT standard error (d,) = std / sqrt(n)."""
+    x = _samples(samples)
+    n = x.shape[0]
+    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(n)
+
+
+def covariance_standard_error(samples) -> tuple[np.ndarray, np.ndarray]:
+    """Sample covariance (d, d) (unbiased) and the CLT standard error of each entry.
+
+    se_ij = sqrt(Var[(X_i − μ_i)(X_j − μ_j)] / n), estimated with the empirical fourth moments.
+    """
+    x = _samples(samples)
+    n = x.shape[0]
+    xc = x - x.mean(axis=0)
+    cov = xc.T @ xc / (n - 1)
+    products = xc[:, :, None] * xc[:, None, :]
+    se = products.std(axis=0, ddof=1) / np.sqrt(n)
+    return cov, se
+
+
+def max_standardised_deviation(estimate, reference, standard_error) -> float:
+    """max_k |estimate_k − reference_k| / se_k over all entries (compare with a z score)."""
+    estimate = np.asarray(estimate, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    se = np.asarray(standard_error, dtype=float)
+    if not (estimate.shape == reference.shape == se.shape):
+        raise ValueError(f"shapes differ: estimate {estimate.shape}, reference {reference.shape}, "
+                         f"standard error {se.shape}")
+    if np.any(se <= 0):
+        raise ValueError("standard errors must be positive (degenerate samples?)")
+    return float(np.max(np.abs(estimate - reference) / se))
+
+
+def observed_order(h, errors) -> float:
+    """Least-squares slope p of log(error) = p log(h) + c over the levels (h decreasing or not).
+
+    Needs at least two levels with positive, finite errors.
+    """
+    h = np.asarray(h, dtype=float).ravel()
+    e = np.asarray(errors, dtype=float).ravel()
+    if h.shape != e.shape or h.size < 2:
+        raise ValueError(f"observed_order needs ≥ 2 matching levels, got h {h.shape}, errors {e.shape}")
+    if np.any(~np.isfinite(e)) or np.any(e <= 0) or np.any(h <= 0):
+        raise ValueError(f"observed_order needs positive finite h and errors, got errors {e}")
+    slope, _ = np.polyfit(np.log(h), np.log(e), 1)
+    return float(slope)
