@@ -25,7 +25,7 @@ __all__ = [
     "Gaussian", "Affine", "FiniteTimeBlowUp", "w2", "w2_squared", "brenier_map", "mccann",
     "mccann_field", "linear_sde", "stationary", "linear_moment_rhs", "flow_matching_marginal",
     "flow_matching_field", "flow_matching_map", "least_squares_field", "attention",
-    "attention_moment_rhs", "data_moments", "linear_network", "linear_network_rhs",
+    "attention_map", "attention_moment_rhs", "data_moments", "linear_network", "linear_network_rhs",
     "linear_network_risk",
 ]
 
@@ -473,6 +473,15 @@ def _attention_matrices(Q, K, V, d: int) -> tuple[np.ndarray, np.ndarray]:
     if not (np.all(np.isfinite(q)) and np.all(np.isfinite(k))):
         raise ValueError("Q and K must be finite")
     return k.T @ q, v
+
+
+def attention_map(g: Gaussian, Q, K, V, scale: float = 1.0) -> Affine:
+    """The attention field of a Gaussian token law, Γ[N(μ, Σ)](x) = V(μ + s Σ KᵀQ x) (affine):
+    exponential tilting of N(μ, Σ) by e^{s⟨Qx, Ky⟩} shifts its mean by s Σ KᵀQ x (Thm 7.1)."""
+    if not isinstance(g, Gaussian):
+        raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
+    ktq, v = _attention_matrices(Q, K, V, g.dim)
+    return Affine(float(scale) * v @ g.cov @ ktq, v @ g.mean)
 
 
 def attention_moment_rhs(mean, cov, Q, K, V, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

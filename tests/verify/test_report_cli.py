@@ -1,0 +1,105 @@
+"""Reports (atomic, versioned, self-contained) and the command-line interface."""
+import json
+
+import pytest
+
+from verify import harness
+from verify.cli import main
+from verify.report import SCHEMA, atomic_write_text, build_report, write_report
+
+CASE = "mccann-geodesic"
+
+
+@pytest.fixture
+def failing_case(monkeypatch):
+    harness.registry()
+
+    def fn(ctx):
+        ctx.check("always wrong", 1.0, upper=0.5)
+
+    monkeypatch.setitem(harness._REGISTRY, "t-fail", harness.CaseSpec("t-fail", "fails", (), fn))
+    return "t-fail"
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list_shows_every_case(capsys):
+    code, out, _ = run_cli(["list"], capsys)
+    assert code == 0
+    for name in harness.registry():
+        assert name in out
+
+
+def test_run_prints_checks_and_json(capsys):
+    code, out, _ = run_cli(["run", CASE, "--quick"], capsys)
+    assert code == 0 and "PASSED" in out and "kinetic energy" in out
+    code, out, _ = run_cli(["run", CASE, "--quick", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["passed"] and data["case"] == CASE and data["checks"]
+
+
+def test_exit_status_one_when_a_check_fails(failing_case, capsys):
+    code, out, _ = run_cli(["run", failing_case], capsys)
+    assert code == 1 and "FAIL" in out
+
+
+def test_unknown_case_exits_two_with_a_hint(capsys):
+    code, _, err = run_cli(["run", "mccann"], capsys)
+    assert code == 2 and "Did you mean" in err
+    code, _, err = run_cli(["report", "--out", "x", "--case", "nope"], capsys)
+    assert code == 2 and "twinflow list" in err
+
+
+def test_help_for_each_command(capsys):
+    for cmd in ([], ["list"], ["run"], ["report"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*cmd, "--help"])
+        assert exc.value.code == 0
+        assert "usage" in capsys.readouterr().out
+
+
+def test_report_writes_three_files_and_keeps_other_files(tmp_path, failing_case, capsys):
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    code, out, _ = run_cli(["report", "--out", str(tmp_path), "--quick", "--case", CASE,
+                            "--case", failing_case], capsys)
+    assert code == 1 and "FAILED" in out
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema"] == SCHEMA and data["summary"]["cases"] == 2
+    assert data["summary"]["passed"] is False
+    assert [c["case"] for c in data["cases"]] == [CASE, failing_case]
+    html = (tmp_path / "index.html").read_text()
+    assert "<svg" in html and "FAIL" in html and "<script" not in html
+    md = (tmp_path / "report.md").read_text()
+    assert f"`{CASE}`" in md and "**FAIL**" in md
+    assert keep.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "notes.txt", "report.json",
+                                                          "report.md"]
+
+
+def test_report_out_must_be_a_directory(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, _, err = run_cli(["report", "--out", str(f), "--case", CASE, "--quick"], capsys)
+    assert code == 2 and "not a directory" in err
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    with pytest.raises(TypeError):
+        atomic_write_text(target, 12345)  # not a string: fails while writing
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_build_report_summary_counts():
+    r = harness.run_case(CASE, quick=True)
+    rep = build_report([r], quick=True, seconds=1.0)
+    assert rep["summary"]["checks"] == len(r.checks) and rep["summary"]["passed"]
+    assert rep["versions"]["twinflow"]

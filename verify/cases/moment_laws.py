@@ -1,0 +1,178 @@
+"""Exact laws of linear SDEs, attention dynamics (Thm 7.1) and linear networks (Prop 6.2)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import quad_vec, solve_ivp
+
+from verify import gaussian as G
+from verify.cases._instances import random_gaussian, random_spd, random_stable
+from verify.checks import check_samples_match
+from verify.harness import CaseContext, Check, case, make_check
+from verify.metrics import max_standardised_deviation, relative_error, z_score_for
+
+DIMS = (1, 2, 3)
+
+
+def sample_linear_sde_by_quadrature(g0: G.Gaussian, drift: G.Affine, diffusion, t: float, n: int,
+                                    rng: np.random.Generator, *, noise_factor: float = 2.0) -> np.ndarray:
+    """Exact draws of X_t for dX = (BX + c) dt + sqrt(2D) dW, independent of verify.gaussian's
+    Van Loan route (eigendecomposition of B and adaptive quadrature): X_t = e^{Bt} X0 + ∫_0^t e^{Bs} c ds + ξ with Cov ξ = ∫_0^t e^{Bs} (2D) e^{Bᵀs} ds
+    by adaptive quadrature (quad_vec, epsrel 1e-10). ``noise_factor`` 2 is the convention
+    dX = sqrt(2D) dW; 1 would be the other (½Δ) convention."""
+    b, c = drift.matrix, drift.offset
+    d = g0.dim
+    dmat = diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion)
+    lam, vec = np.linalg.eig(b)  # e^{Bs} = V e^{Λs} V⁻¹ (random B is diagonalisable)
+    vinv = np.linalg.inv(vec)
+
+    def flow(s: float) -> np.ndarray:
+        return ((vec * np.exp(lam * s)) @ vinv).real
+
+    shift, _ = quad_vec(lambda s: flow(s) @ c, 0.0, t, epsrel=1e-10, epsabs=1e-13)
+    noise, _ = quad_vec(lambda s: flow(s) @ (noise_factor * dmat) @ flow(s).T, 0.0, t,
+                        epsrel=1e-10, epsabs=1e-13)
+    noise = 0.5 * (noise + noise.T)
+    x0 = g0.sample(n, rng)
+    xi = rng.standard_normal((n, d)) @ np.linalg.cholesky(noise).T
+    return x0 @ flow(t).T + shift + xi
+
+
+def check_attention_map(name: str, gamma: G.Affine, g: G.Gaussian, Q, K, V, xs: np.ndarray,
+                        scale: float, n: int, rng: np.random.Generator, *,
+                        false_alarm: float = 1e-4) -> Check:
+    """``gamma`` is the attention field of g: Γ[g](x) = V ∫e^{s⟨Qx,Ky⟩} y dg(y) / ∫e^{s⟨Qx,Ky⟩} dg(y)
+    at the points xs (k, d), by self-normalised Monte Carlo on n draws of g with delta-method
+    standard errors; Bonferroni over the k·d entries."""
+    y = g.sample(n, rng)
+    V = np.asarray(V, dtype=float)
+    devs = []
+    for x in np.atleast_2d(xs):
+        logw = scale * (y @ np.asarray(K).T) @ (np.asarray(Q) @ x)
+        w = np.exp(logw - logw.max())
+        w /= w.sum()
+        est = w @ y
+        # delta method for the ratio estimator: Cov(est) ≈ Σ_i w_i² (y_i − est)(y_i − est)ᵀ
+        wr = w[:, None] * (y - est)
+        c = wr.T @ wr
+        se_v = np.sqrt(np.diag(V @ c @ V.T))
+        devs.append(max_standardised_deviation(V @ est, gamma(x), se_v))
+    k = len(devs)
+    return make_check(f"{name}: Γ[g](x) vs tilted Monte Carlo (standard errors)", max(devs),
+                      upper=z_score_for(false_alarm, k * g.dim),
+                      detail=f"n = {n}, {k} points, false-alarm rate {false_alarm:g}")
+
+
+@case("linear-sde-laws", title="Linear SDE: exact law vs independent quadrature sampling, "
+      "stationary law, moment ODE", tags=("gaussian", "sde"))
+def linear_sde_laws(ctx: CaseContext) -> None:
+    rng = ctx.rng("instances")
+    n = 20_000 if ctx.quick else 200_000
+    for d in DIMS:
+        g0 = random_gaussian(d, rng)
+        drift = G.Affine(random_stable(d, rng), rng.uniform(-1, 1, d))
+        for diffusion, label in ((0.5, "D=0.5"), (random_spd(d, rng, low=0.2, high=1.0), "D SPD")):
+            t = 0.7
+            x = sample_linear_sde_by_quadrature(g0, drift, diffusion, t, n, ctx.rng(f"{d}{label}"))
+            ctx.add_all(check_samples_match(f"d={d} {label} t={t}", x,
+                                            G.linear_sde(g0, drift, diffusion, t)))
+            # the law solves the moment ODE dm = Bm + c, dΣ = BΣ + ΣBᵀ + 2D (independent integration)
+            y0 = np.concatenate([g0.mean, g0.cov.ravel()])
+
+            def rhs(_t, y, drift=drift, diffusion=diffusion, d=d):
+                dm, dc = G.linear_moment_rhs(drift, diffusion, y[:d], y[d:].reshape(d, d))
+                return np.concatenate([dm, dc.ravel()])
+
+            sol = solve_ivp(rhs, (0.0, 2.0), y0, method="DOP853", rtol=1e-12, atol=1e-13)
+            exact = G.linear_sde(g0, drift, diffusion, 2.0)
+            ctx.check(f"d={d} {label}: exact law vs moment ODE at t=2",
+                      max(relative_error(sol.y[d:, -1].reshape(d, d), exact.cov),
+                          relative_error(sol.y[:d, -1], exact.mean)), upper=1e-9,
+                      detail="DOP853 at rtol 1e-12")
+            inf = G.stationary(drift, diffusion)
+            late = G.linear_sde(g0, drift, diffusion, 60.0)
+            ctx.check(f"d={d} {label}: law at t=60 → stationary law",
+                      relative_error(late.cov, inf.cov) + relative_error(late.mean, inf.mean),
+                      upper=1e-9, detail="|e^{Bt}| ≤ e^{−30} at t = 60")
+    ts = np.linspace(0, 3, 31)
+    ctx.series("OU variance", ts, [G.linear_sde(G.Gaussian([2.0], [[0.2]]), G.Affine([[-1.0]]),
+                                                0.5, t).cov[0, 0] for t in ts],
+               xlabel="t", ylabel="Var X_t", label="dX = −X dt + dW, X0 ~ N(2, 0.2)")
+
+
+@case("attention-closed-form", title="Attention dynamics: tilt identity, 1D blow-up formula, "
+      "blow-up detection", tags=("gaussian", "attention"))
+def attention_closed_form(ctx: CaseContext) -> None:
+    rng = ctx.rng("instances")
+    n = 50_000 if ctx.quick else 400_000
+    for d in (1, 2, 3):
+        g = random_gaussian(d, rng, low=0.3, high=1.0)
+        Q, K, V = (0.5 * rng.standard_normal((d, d)) for _ in range(3))
+        s = 1.0 / np.sqrt(d)
+        xs = rng.uniform(-1, 1, (3, d))
+        ctx.add(check_attention_map(f"d={d}", G.attention_map(g, Q, K, V, s), g, Q, K, V, xs, s, n,
+                                    ctx.rng(f"tilt-{d}")))
+    # d = 1, V = Q = K = 1, μ = 0: dσ²/dt = 2sσ⁴, σ²(t) = σ0²/(1 − 2sσ0² t), t* = 1/(2sσ0²)
+    for s, var0 in ((1.0, 1.0), (0.5, 0.8)):
+        t_star = 1.0 / (2 * s * var0)
+        ts = t_star * np.array([0.1, 0.5, 0.9, 0.99])
+        errs = [abs(G.attention(G.Gaussian([0.0], [[var0]]), [[1.0]], [[1.0]], [[1.0]], t, scale=s
+                                ).cov[0, 0] - var0 / (1 - 2 * s * var0 * t)) / (var0 / (1 - 2 * s * var0 * t))
+                for t in ts]
+        ctx.check(f"1D blow-up formula s={s} σ0²={var0}", max(errs), upper=1e-9,
+                  detail="σ²(t) = σ0²/(1 − 2sσ0²t) up to 0.99 t*")
+        try:
+            G.attention(G.Gaussian([0.0], [[var0]]), [[1.0]], [[1.0]], [[1.0]], 2 * t_star, scale=s)
+            ctx.check(f"blow-up detected s={s}", float("nan"), detail="no FiniteTimeBlowUp raised")
+        except G.FiniteTimeBlowUp as err:
+            ctx.check(f"blow-up time estimate s={s}", abs(err.blowup_time - t_star) / t_star,
+                      upper=1e-3, reference=t_star, detail=str(err))
+    ts = np.linspace(0, 0.49, 50)
+    ctx.series("1D attention variance", ts,
+               [G.attention(G.Gaussian([0.0], [[1.0]]), [[1.0]], [[1.0]], [[1.0]], t).cov[0, 0]
+                for t in ts], xlabel="depth t", ylabel="σ²(t)", logy=True,
+               label="σ0² = 1, blow-up at t* = 0.5")
+
+
+def raw_moment_network(g0: G.Gaussian, S, r, t: float) -> np.ndarray:
+    """Second moment M = Σ + m mᵀ of the linear network's neurons by the closed Riccati-type ODE
+    dM/dt = −(B(M)M + MB(M)), B(M) = [[0, h], [hᵀ, 0]], h = S M_{1:d, d+1} − r (theory.md, Prop 6.2):
+    an independent formulation of :func:`verify.gaussian.linear_network`."""
+    p = g0.dim
+    d = p - 1
+
+    def rhs(_t, y):
+        m = y.reshape(p, p)
+        h = S @ m[:d, d] - r
+        b = np.zeros((p, p))
+        b[:d, d] = h
+        b[d, :d] = h
+        return (-(b @ m + m @ b)).ravel()
+
+    m0 = g0.cov + np.outer(g0.mean, g0.mean)
+    sol = solve_ivp(rhs, (0.0, t), m0.ravel(), method="DOP853", rtol=1e-12, atol=1e-13)
+    return sol.y[:, -1].reshape(p, p)
+
+
+@case("linear-network-closed-form", title="Linear two-layer network: moment ODE, raw-moment "
+      "closure, risk decreases to the least-squares optimum", tags=("gaussian", "network"))
+def linear_network_closed_form(ctx: CaseContext) -> None:
+    rng = ctx.rng("instances")
+    for d in (1, 2, 3):
+        u = rng.standard_normal((200, d))
+        y = u @ rng.uniform(-1, 1, d) + 0.1 * rng.standard_normal(200)
+        S, r, y2 = G.data_moments(u, y)
+        g0 = G.Gaussian(np.r_[0.2 * rng.standard_normal(d), 0.3], 0.25 * np.eye(d + 1))
+        g = G.linear_network(g0, S, r, 1.5)
+        ctx.check(f"d={d}: second moment vs raw-moment Riccati ODE",
+                  relative_error(g.cov + np.outer(g.mean, g.mean), raw_moment_network(g0, S, r, 1.5)),
+                  upper=1e-9)
+        ts = np.linspace(0.0, 20.0, 11)
+        risks = [G.linear_network_risk(G.linear_network(g0, S, r, t), S, r, y2) for t in ts]
+        optimum = 0.5 * y2 - 0.5 * r @ np.linalg.solve(S, r)
+        ctx.check(f"d={d}: risk non-increasing", max(np.diff(risks)), upper=1e-12,
+                  detail="max increase between consecutive times")
+        ctx.check(f"d={d}: final risk − least-squares optimum", risks[-1] - optimum,
+                  lower=-1e-12, upper=1e-6 * (1 + abs(optimum)), reference=optimum)
+        if d == 2:
+            ctx.series("risk", ts, np.array(risks) - optimum + 1e-16, xlabel="t",
+                       ylabel="risk − optimum", logy=True, label="d = 2")

@@ -1,0 +1,158 @@
+"""Pure check functions: each compares a thing under test with an exact reference and returns
+:class:`~verify.harness.Check` objects. Cases call them; tests call them with deliberately wrong
+inputs to prove that they fail; users call them on their own schemes.
+
+Tolerances:
+
+* ``ROUNDOFF`` (1e-10, relative) for identities that hold exactly in real arithmetic and are computed
+  by backward-stable dense linear algebra on matrices of condition number ≤ 10² (errors ~ d κ ε ≈ 1e-13,
+  so the bound leaves a factor ~10³ of margin and still flags any error of a scheme or a formula).
+* Monte Carlo checks accept ``z`` standard errors with ``z`` from :func:`verify.metrics.z_score_for`
+  at the stated false-alarm rate, Bonferroni-corrected over the compared entries.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from verify.gaussian import Affine, Gaussian, w2
+from verify.harness import Check, make_check
+from verify.metrics import (covariance_standard_error, max_standardised_deviation,
+                            mean_standard_error, relative_error, z_score_for)
+
+__all__ = [
+    "ROUNDOFF", "DEFAULT_FALSE_ALARM", "path_derivative", "check_pushforward", "check_symmetric_pd",
+    "check_geodesic", "check_kinetic_energy", "check_continuity", "check_samples_match",
+    "check_regression_field",
+]
+
+ROUNDOFF = 1e-10
+DEFAULT_FALSE_ALARM = 1e-4
+
+Path = Callable[[float], Gaussian]
+FieldPath = Callable[[float], Affine]
+
+
+def path_derivative(path: Path, t: float, h: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """(dm/dt, dΣ/dt) of a Gaussian path at an interior t by the 4th-order central difference
+    (truncation ~ h⁴ ≈ 1e-12 for smooth paths, round-off ~ ε/h ≈ 1e-13)."""
+    g = [path(t + k * h) for k in (-2, -1, 1, 2)]
+    dm = (g[0].mean - 8 * g[1].mean + 8 * g[2].mean - g[3].mean) / (12 * h)
+    dc = (g[0].cov - 8 * g[1].cov + 8 * g[2].cov - g[3].cov) / (12 * h)
+    return dm, 0.5 * (dc + dc.T)
+
+
+def check_pushforward(name: str, T: Affine, g0: Gaussian, g1: Gaussian, *,
+                      tol: float = ROUNDOFF) -> list[Check]:
+    """T♯g0 = g1: relative errors of the pushed mean (against 1 + |m1|) and covariance."""
+    pushed = T.push(g0)
+    mean_err = float(np.linalg.norm(pushed.mean - g1.mean) / (1.0 + np.linalg.norm(g1.mean)))
+    return [make_check(f"{name}: mean of T♯g0", mean_err, upper=tol,
+                       detail="‖A m0 + b − m1‖ / (1 + ‖m1‖)"),
+            make_check(f"{name}: covariance of T♯g0", relative_error(pushed.cov, g1.cov),
+                       upper=tol, detail="‖A Σ0 Aᵀ − Σ1‖ / ‖Σ1‖")]
+
+
+def check_symmetric_pd(name: str, matrix: np.ndarray, *, tol: float = ROUNDOFF) -> list[Check]:
+    """A map x ↦ Ax + b is the gradient of a convex function iff A is symmetric PSD (Brenier)."""
+    a = np.asarray(matrix, dtype=float)
+    asym = float(np.linalg.norm(a - a.T) / np.linalg.norm(a))
+    lam_min = float(np.min(np.linalg.eigvalsh(0.5 * (a + a.T))))
+    return [make_check(f"{name}: asymmetry", asym, upper=tol, detail="‖A − Aᵀ‖ / ‖A‖"),
+            make_check(f"{name}: smallest eigenvalue", lam_min, lower=0.0,
+                       detail="gradient of a convex potential needs A ⪰ 0")]
+
+
+def check_geodesic(name: str, path: Path, distance: float, pairs: Sequence[tuple[float, float]],
+                   *, tol: float = ROUNDOFF) -> Check:
+    """Constant-speed geodesic: W2(μ_s, μ_t) = |t − s| W2(μ_0, μ_1) for the given pairs (s, t)."""
+    errs = [abs(w2(path(s), path(t)) - abs(t - s) * distance) / distance for s, t in pairs]
+    return make_check(f"{name}: W2(μs, μt) = |t − s| W2", max(errs), upper=tol,
+                      detail=f"max relative deviation over {len(pairs)} pairs")
+
+
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (x + 1.0), 0.5 * w
+
+
+def kinetic_energy(field: FieldPath, path: Path, nodes: int = 24) -> float:
+    """∫_0^1 E_{μ_t} |v_t(X)|² dt by Gauss–Legendre; for affine v = Ax + b,
+    E|v(X)|² = |A m + b|² + tr(A Σ Aᵀ)."""
+    total = 0.0
+    for t, w in zip(*_gauss_legendre(nodes)):
+        v, g = field(float(t)), path(float(t))
+        mv = v.matrix @ g.mean + v.offset
+        total += w * (mv @ mv + np.trace(v.matrix @ g.cov @ v.matrix.T))
+    return float(total)
+
+
+def check_kinetic_energy(name: str, field: FieldPath, path: Path, w2_squared: float, *,
+                         tol: float = 1e-9) -> Check:
+    """Benamou–Brenier: the geodesic's kinetic energy ∫∫|v|² dμ_t dt equals W2² (no ½).
+    Tolerance: 24-point Gauss–Legendre on an analytic integrand (error ≪ 1e-12) plus round-off."""
+    energy = kinetic_energy(field, path)
+    return make_check(f"{name}: kinetic energy = W2²", abs(energy - w2_squared) / w2_squared,
+                      upper=tol, reference=w2_squared, detail=f"∫∫|v|² = {energy:.12g}")
+
+
+def check_continuity(name: str, field: FieldPath, path: Path, times: Sequence[float], *,
+                     tol: float = 1e-8) -> Check:
+    """An affine field v_t = A_t x + b_t transports N(m_t, Σ_t) iff dm/dt = A m + b and
+    dΣ/dt = AΣ + ΣAᵀ. Derivatives of the path by 4th-order differences (error ~1e-12)."""
+    worst = 0.0
+    for t in times:
+        dm, dc = path_derivative(path, t)
+        v, g = field(t), path(t)
+        rm = np.linalg.norm(dm - (v.matrix @ g.mean + v.offset)) / (1 + np.linalg.norm(dm))
+        rc = np.linalg.norm(dc - (v.matrix @ g.cov + g.cov @ v.matrix.T)) / (1 + np.linalg.norm(dc))
+        worst = max(worst, rm, rc)
+    return make_check(f"{name}: continuity residual", worst, upper=tol,
+                      detail="max over t of relative residuals of dm/dt and dΣ/dt − (AΣ + ΣAᵀ)")
+
+
+def check_samples_match(name: str, samples: np.ndarray, g: Gaussian, *,
+                        false_alarm: float = DEFAULT_FALSE_ALARM) -> list[Check]:
+    """Sample mean and covariance of ``samples`` (n, d) agree with g within CLT intervals.
+
+    Each check fails beyond z standard errors, z Bonferroni-corrected over its entries so that the
+    check raises a false alarm with probability ≤ ``false_alarm`` (asymptotically)."""
+    samples = np.asarray(samples, dtype=float)
+    d = g.dim
+    if samples.ndim != 2 or samples.shape[1] != d:
+        raise ValueError(f"samples must have shape (n, {d}), got {samples.shape}")
+    mean, se_m = mean_standard_error(samples)
+    cov, se_c = covariance_standard_error(samples)
+    iu = np.triu_indices(d)
+    z_m = z_score_for(false_alarm, d)
+    z_c = z_score_for(false_alarm, len(iu[0]))
+    n = samples.shape[0]
+    return [make_check(f"{name}: mean (standard errors)",
+                       max_standardised_deviation(mean, g.mean, se_m), upper=z_m,
+                       detail=f"n = {n}, false-alarm rate {false_alarm:g}"),
+            make_check(f"{name}: covariance (standard errors)",
+                       max_standardised_deviation(cov[iu], g.cov[iu], se_c[iu]), upper=z_c,
+                       detail=f"n = {n}, false-alarm rate {false_alarm:g}")]
+
+
+def check_regression_field(name: str, field: Affine, z: np.ndarray, y: np.ndarray, *,
+                           false_alarm: float = DEFAULT_FALSE_ALARM) -> Check:
+    """``field`` equals the least-squares regression of y on z (both (n, d)) within OLS intervals.
+
+    For jointly Gaussian (z, y) the conditional expectation E[y | z] is affine and the residual is
+    homoscedastic, so the OLS coefficient standard errors sqrt(σ_j² [(XᵀX)⁻¹]_kk) are exact."""
+    z = np.asarray(z, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n, d = z.shape
+    x = np.hstack([np.ones((n, 1)), z])
+    xtx_inv = np.linalg.inv(x.T @ x)
+    beta = xtx_inv @ (x.T @ y)  # (d + 1, d): intercept row, then the transposed matrix
+    resid = y - x @ beta
+    sigma2 = np.sum(resid ** 2, axis=0) / (n - d - 1)
+    se = np.sqrt(np.outer(np.diag(xtx_inv), sigma2))
+    expected = np.vstack([field.offset[None, :], field.matrix.T])
+    z_crit = z_score_for(false_alarm, expected.size)
+    return make_check(f"{name}: field vs regression (standard errors)",
+                      max_standardised_deviation(beta, expected, se), upper=z_crit,
+                      detail=f"n = {n}, OLS of X1 − X0 on X_t, false-alarm rate {false_alarm:g}")

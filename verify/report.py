@@ -1,0 +1,213 @@
+"""Verification reports: ``report.json`` (versioned schema), ``report.md`` and a self-contained
+``index.html`` with inline SVG plots. Every file is written atomically (temporary file in the same
+directory, then ``os.replace``), so an interrupted run never leaves a half-written report and files
+other than these three are never touched."""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import io
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from verify.harness import CaseResult
+
+__all__ = ["SCHEMA", "build_report", "write_report", "atomic_write_text", "render_markdown",
+           "render_html"]
+
+SCHEMA = "twinflow-report/1"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import scipy
+    import sympy
+
+    import verify
+
+    return {"twinflow": verify.__version__, "python": platform.python_version(),
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__}
+
+
+def build_report(results: Iterable[CaseResult], *, quick: bool, seconds: float) -> dict:
+    """The report as a JSON-ready dict (schema :data:`SCHEMA`)."""
+    cases = [r.to_dict() for r in results]
+    checks = [c for r in cases for c in r["checks"]]
+    return {
+        "schema": SCHEMA,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "mode": "quick" if quick else "full",
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpus": os.cpu_count()},
+        "versions": _versions(),
+        "seconds": round(seconds, 3),
+        "summary": {"cases": len(cases), "cases_passed": sum(r["passed"] for r in cases),
+                    "checks": len(checks), "checks_passed": sum(c["passed"] for c in checks),
+                    "passed": bool(cases) and all(r["passed"] for r in cases)},
+        "cases": cases,
+    }
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (same-directory temporary file + os.replace)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, str):
+        return x
+    return f"{x:.4g}"
+
+
+def _band(c: dict) -> str:
+    lo, hi = c["lower"], c["upper"]
+    if lo is not None and hi is not None:
+        return f"[{_fmt(lo)}, {_fmt(hi)}]"
+    if hi is not None:
+        return f"≤ {_fmt(hi)}"
+    if lo is not None:
+        return f"≥ {_fmt(lo)}"
+    return "finite"
+
+
+def render_markdown(report: dict) -> str:
+    s = report["summary"]
+    verdict = "PASSED" if s["passed"] else "FAILED"
+    lines = [f"# twinflow verification report: {verdict}", "",
+             f"{s['cases_passed']}/{s['cases']} cases and {s['checks_passed']}/{s['checks']} checks "
+             f"passed in {report['seconds']:.1f} s ({report['mode']} mode, {report['created']}).", "",
+             "| case | result | checks | seconds | title |", "|---|---|---|---|---|"]
+    for r in report["cases"]:
+        ok = sum(c["passed"] for c in r["checks"])
+        lines.append(f"| `{r['case']}` | {'pass' if r['passed'] else '**FAIL**'} | "
+                     f"{ok}/{len(r['checks'])} | {r['seconds']:.2f} | {r['title']} |")
+    for r in report["cases"]:
+        lines += ["", f"## `{r['case']}`: {r['title']}", ""]
+        if r["error"]:
+            lines += ["```", r["error"].rstrip(), "```", ""]
+        lines += ["| check | value | accepted | result | detail |", "|---|---|---|---|---|"]
+        for c in r["checks"]:
+            lines.append(f"| {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
+                         f"{'pass' if c['passed'] else '**FAIL**'} | {c['detail']} |")
+        for k, v in r["notes"].items():
+            lines.append(f"\n- {k}: {v}")
+    return "\n".join(lines) + "\n"
+
+
+def _svg_plots(case: dict) -> list[str]:
+    """One inline SVG per distinct series name of the case (matplotlib, Agg)."""
+    if not case["series"]:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict]] = {}
+    for s in case["series"]:
+        groups.setdefault(s["name"], []).append(s)
+    out = []
+    for name, series in groups.items():
+        fig, ax = plt.subplots(figsize=(5.0, 3.2))
+        for s in series:
+            x = [float(v) for v in s["x"]]
+            y = [float(v) for v in s["y"]]
+            ax.plot(x, y, marker="o", markersize=3, label=s["label"])
+        first = series[0]
+        ax.set_xscale("log" if first["logx"] else "linear")
+        ax.set_yscale("log" if first["logy"] else "linear")
+        ax.set_xlabel(first["xlabel"])
+        ax.set_ylabel(first["ylabel"])
+        ax.set_title(name, fontsize=10)
+        if any(s["label"] for s in series):
+            ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        plt.close(fig)
+        svg = buf.getvalue()
+        out.append(svg[svg.index("<svg"):])
+    return out
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;
+font-size:.9rem;text-align:left}th{background:#f3f3f3}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}
+pre{background:#f6f8fa;padding:.5rem;overflow:auto}.plots{display:flex;flex-wrap:wrap;gap:1rem}
+.plots svg{max-width:32rem;height:auto}"""
+
+
+def render_html(report: dict) -> str:
+    e = html.escape
+    s = report["summary"]
+    verdict = "PASSED" if s["passed"] else "FAILED"
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>twinflow report: {verdict}</title><style>{_CSS}</style></head><body>",
+             f"<h1>twinflow verification report: <span class='{'pass' if s['passed'] else 'fail'}'>"
+             f"{verdict}</span></h1>",
+             f"<p>{s['cases_passed']}/{s['cases']} cases and {s['checks_passed']}/{s['checks']} checks "
+             f"passed in {report['seconds']:.1f} s ({e(report['mode'])} mode, {e(report['created'])}; "
+             f"{e(', '.join(f'{k} {v}' for k, v in report['versions'].items()))}).</p>",
+             "<table><tr><th>case</th><th>result</th><th>checks</th><th>seconds</th><th>title</th></tr>"]
+    for r in report["cases"]:
+        ok = sum(c["passed"] for c in r["checks"])
+        cls = "pass" if r["passed"] else "fail"
+        parts.append(f"<tr><td><a href='#{e(r['case'])}'>{e(r['case'])}</a></td>"
+                     f"<td class='{cls}'>{'pass' if r['passed'] else 'FAIL'}</td>"
+                     f"<td>{ok}/{len(r['checks'])}</td><td>{r['seconds']:.2f}</td>"
+                     f"<td>{e(r['title'])}</td></tr>")
+    parts.append("</table>")
+    for r in report["cases"]:
+        parts.append(f"<h2 id='{e(r['case'])}'>{e(r['case'])}: {e(r['title'])}</h2>")
+        if r["error"]:
+            parts.append(f"<pre class='fail'>{e(r['error'])}</pre>")
+        parts.append("<table><tr><th>check</th><th>value</th><th>accepted</th><th>result</th>"
+                     "<th>detail</th></tr>")
+        for c in r["checks"]:
+            cls = "pass" if c["passed"] else "fail"
+            parts.append(f"<tr><td>{e(c['name'])}</td><td>{e(_fmt(c['value']))}</td>"
+                         f"<td>{e(_band(c))}</td><td class='{cls}'>{'pass' if c['passed'] else 'FAIL'}"
+                         f"</td><td>{e(c['detail'])}</td></tr>")
+        parts.append("</table>")
+        if r["notes"]:
+            parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(str(v))}</li>"
+                                          for k, v in r["notes"].items()) + "</ul>")
+        plots = _svg_plots(r)
+        if plots:
+            parts.append("<div class='plots'>" + "".join(plots) + "</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(report: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write report.json, report.md and index.html into ``out_dir`` (created if needed)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory; choose another path")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "markdown": out / "report.md", "html": out / "index.html"}
+    atomic_write_text(paths["json"], json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["markdown"], render_markdown(report))
+    atomic_write_text(paths["html"], render_html(report))
+    return paths
