@@ -124,8 +124,10 @@ def test_brenier_map_is_symmetric_pd_and_pushes_forward(g0, g1):
 @HYP
 @given(gaussians(2), gaussians(2))
 def test_w2_matches_pot_and_is_a_metric(g0, g1):
-    ref = ot.gaussian.bures_wasserstein_distance(g0.mean, g1.mean, g0.cov, g1.cov)
-    assert G.w2(g0, g1) == pytest.approx(float(ref), rel=1e-8, abs=1e-8)
+    ref = float(ot.gaussian.bures_wasserstein_distance(g0.mean, g1.mean, g0.cov, g1.cov))
+    # compare squares: near g0 = g1 the distance itself carries sqrt(round-off) ~ 1e-8 errors
+    scale = np.trace(g0.cov) + np.trace(g1.cov) + 1.0
+    assert abs(G.w2_squared(g0, g1) - ref ** 2) <= 1e-10 * scale
     assert G.w2(g0, g1) == pytest.approx(G.w2(g1, g0), rel=1e-9, abs=1e-9)
     assert G.w2_squared(g0, g0) < 1e-12 * np.trace(g0.cov)
     assert G.w2_squared(g0, g1) == pytest.approx(G.w2(g0, g1) ** 2, rel=1e-12)
@@ -141,10 +143,11 @@ def test_w2_of_commuting_covariances_is_hellinger_like_closed_form():
 @HYP
 @given(gaussians(3), gaussians(3))
 def test_mccann_geodesic_and_field(g0, g1):
-    dist = G.w2(g0, g1)
-    for s, t in ((0.0, 0.5), (0.3, 0.9)):
-        assert G.w2(G.mccann(g0, g1, s), G.mccann(g0, g1, t)) == pytest.approx(
-            abs(t - s) * dist, rel=1e-7, abs=1e-7)
+    w2sq = G.w2_squared(g0, g1)
+    scale = np.trace(g0.cov) + np.trace(g1.cov) + 1.0
+    for s, t in ((0.0, 0.5), (0.3, 0.9)):  # squares: see test_w2_matches_pot_and_is_a_metric
+        sub = G.w2_squared(G.mccann(g0, g1, s), G.mccann(g0, g1, t))
+        assert abs(sub - (t - s) ** 2 * w2sq) <= 1e-10 * scale
     v = G.mccann_field(g0, g1, 0.4)
     assert np.array_equal(v.matrix, v.matrix.T)
     # particles on straight lines: v_t((1−t)x + tT(x)) = T(x) − x
@@ -165,8 +168,9 @@ def test_times_outside_unit_interval_are_rejected():
 # ------------------------------------------------------------------ linear SDEs
 
 
-@HYP
-@given(gaussians(3), stable_matrices(3), spd_matrices(3))
+@settings(max_examples=15, deadline=None)
+@given(gaussians(3), stable_matrices(3, max_condition=50.0, scale=(0.2, 2.0)),
+       spd_matrices(3, max_condition=50.0, scale=(0.1, 2.0)))
 def test_linear_sde_matches_moment_ode(g0, b, dmat):
     drift = G.Affine(b, [0.3, -0.2, 0.1])
     for diffusion in (0.7, dmat):
