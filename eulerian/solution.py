@@ -1,0 +1,58 @@
+"""Result container shared by every Eulerian solver (array and FiPy backends)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .grid import Grid
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+@dataclass
+class Solution:
+    """Output of ``solve_continuity`` / ``solve_fokker_planck``.
+
+    Attributes
+    ----------
+    grid : the Grid.
+    times : (k,) NumPy array, the times of ``densities`` (the ``save_at`` times; [t_final] when save_at is None).
+    density : final density, shape grid.shape, on the solver's backend (NumPy or CuPy array).
+    densities : list of k densities (backend arrays, cell averages) at ``times``.
+    mass : (steps + 1,) NumPy array, mass sum(rho) * cell_volume after every step (index 0 is t = 0).
+    mass_times : (steps + 1,) NumPy array, the times of ``mass``.
+    min_density : minimum cell value over all steps (>= 0 means no negative cell occurred).
+    steps : number of time steps taken.
+    wall_time : seconds spent in the solver (setup + stepping).
+    backend : "numpy", "cupy" or "fipy".
+    info : scheme description and solver statistics (e.g. flux, time scheme, linear iterations).
+    """
+
+    grid: Grid
+    times: np.ndarray
+    density: Any
+    densities: list
+    mass: np.ndarray
+    mass_times: np.ndarray
+    min_density: float
+    steps: int
+    wall_time: float
+    backend: str
+    info: dict = field(default_factory=dict)
+
+    def to_numpy(self) -> np.ndarray:
+        """Final density as a NumPy array (copied from the GPU when needed)."""
+        return _host(self.density)
+
+    def densities_numpy(self) -> list[np.ndarray]:
+        """Saved densities as NumPy arrays."""
+        return [_host(r) for r in self.densities]
+
+    @property
+    def mass_drift(self) -> float:
+        """max_n |mass_n - mass_0| / mass_0 (relative mass change over the run)."""
+        return float(np.max(np.abs(self.mass - self.mass[0])) / abs(self.mass[0]))

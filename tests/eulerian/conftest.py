@@ -1,0 +1,16 @@
+"""Shared helpers for the Eulerian tests: exact Gaussian laws, L1 errors, observed orders, CuPy fixture."""
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def cupy():
+    try:
+        import cupy as cp
+
+        ok = bool(cp.cuda.is_available())
+    except Exception:  # not installed, or no driver
+        ok = False
+    if not ok:
+        pytest.skip("CuPy with a usable CUDA GPU is not available")
+    return cp

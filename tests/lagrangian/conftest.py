@@ -1,0 +1,15 @@
+"""Shared fixtures for the Lagrangian tests: the CuPy namespace (skips cleanly without a usable GPU)."""
+import pytest
+
+
+@pytest.fixture
+def cupy():
+    try:
+        import cupy as cp
+
+        ok = bool(cp.cuda.is_available())
+    except Exception:  # not installed, or no driver
+        ok = False
+    if not ok:
+        pytest.skip("CuPy with a usable CUDA GPU is not available")
+    return cp

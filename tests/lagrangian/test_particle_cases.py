@@ -1,0 +1,97 @@
+"""Negative tests for the particle cases (verify/cases/particles.py): each pure check passes on the right
+scheme/field and flags a deliberately wrong one (biased stepper, wrong diffusion factor, wrong RK4
+weights, curved paths, wrong target, unpaired attention comparison, missing n time scaling)."""
+import numpy as np
+import pytest
+
+import lagrangian as L
+from verify import gaussian as G
+from verify.cases import particles as P
+
+
+def _biased_heun(drift, t, x, h, dn):
+    b0 = drift(t, x)
+    return x + 0.5 * h * (b0 + drift(t + h, x + 1.1 * h * b0 + dn)) + dn  # wrong predictor weight
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_weak_order_check_passes_and_flags_biased_stepper(d):
+    g0, drift, diffusion = P._ou_problem(d)
+    for stepper in L.SDE_STEPPERS.values():
+        assert P.check_weak_order("ok", stepper, drift, diffusion, g0, 1.0).passed
+    bad = L.SDEStepper("biased-heun", 1.0, 2.0, _biased_heun)
+    assert not P.check_weak_order("bad", bad, drift, diffusion, g0, 1.0).passed
+
+
+def test_moment_checks_flag_wrong_diffusion_factor():
+    g0, drift, diffusion = P._ou_problem(2)
+    exact = G.linear_sde(g0, drift, diffusion, 1.0)
+    stepper = L.SDE_STEPPERS["heun"]
+    scheme = P.scheme_law(stepper, drift, diffusion, g0, 1.0, 8)
+    rng = np.random.default_rng(0)
+    run = lambda D: L.integrate_sde(lambda t, x: drift(x), D, g0.sample(20_000, rng), 0, 1, 8,  # noqa: E731
+                                    rng=rng, method="heun")
+    assert all(c.passed for c in P.check_moments_with_bias("ok", run(diffusion), exact, scheme))
+    wrong = run(diffusion / 2)  # the sqrt(D) dW convention
+    assert not all(c.passed for c in P.check_moments_with_bias("bad", wrong, exact, scheme))
+
+
+def test_ode_order_check_flags_wrong_rk4():
+    A, c = np.array([[-0.5, 2.0], [-1.5, 0.3]]), np.array([0.4, -0.2])
+    x0 = np.random.default_rng(1).standard_normal((50, 2))
+    assert P.check_ode_order("ok", "rk4", A, c, x0, 1.0, 4).passed
+
+    def wrong(field, t, x, h):  # RK4 with k3 taken at the wrong time
+        k1 = field(t, x)
+        k2 = field(t + 0.5 * h, x + 0.5 * h * k1)
+        k3 = field(t + 0.5 * h, x + 0.5 * h * k1)
+        k4 = field(t + h, x + h * k3)
+        return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    assert not P.check_ode_order("bad", L.ODEStepper("bad", 4, 4, wrong), A, c, x0, 1.0, 4).passed
+
+
+def test_straight_line_and_w2_checks_flag_the_flow_matching_paths():
+    g0 = G.Gaussian([0.5, -1.0], [[1.0, 0.4], [0.4, 0.6]])
+    g1 = G.Gaussian([-0.5, 1.0], [[0.5, -0.2], [-0.2, 1.5]])
+    x0 = g0.sample(500, np.random.default_rng(2))
+    mccann = lambda t, x: G.mccann_field(g0, g1, t)(x)  # noqa: E731
+    assert all(c.passed for c in P.check_straight_lines("ok", g0, g1, x0, mccann))
+    # flow matching between non-commuting Gaussians transports g0 to g1 along curved paths
+    assert not all(c.passed for c in P.check_straight_lines("bad", g0, g1, x0, P.fm_field(g0, g1)))
+
+
+def test_w2_check_flags_wrong_target():
+    g0, g1 = P._fm_pair()
+    x1 = L.integrate_ode(P.fm_field(g0, g1), g0.sample(400, np.random.default_rng(3)), 0, 1, 16)
+    assert P.check_w2_to_target("ok", x1, g1, np.random.default_rng(4)).passed
+    swapped = G.Gaussian(g1.mean, g1.cov[::-1, ::-1])  # wrong covariance orientation
+    xw = L.integrate_ode(P.fm_field(g0, swapped), g0.sample(400, np.random.default_rng(3)), 0, 1, 16)
+    assert not P.check_w2_to_target("bad", xw, g1, np.random.default_rng(4)).passed
+
+
+def test_kernel_fm_rate_check_flags_a_non_converging_estimate():
+    assert P.check_kernel_fm_rate("ok", [1000, 8000, 64000], [0.17, 0.089, 0.043]).passed
+    assert not P.check_kernel_fm_rate("bad", [1000, 8000, 64000], [0.17, 0.15, 0.14]).passed
+
+
+def test_attention_pairing_check_flags_unpaired_comparison():
+    sizes, reps = [250, 500], [4, 2]
+    rng_for = lambda n: (lambda r: np.random.default_rng([7, n, r]))  # noqa: E731
+    paired = [P.attention_errors(n, k, rng_for(n)) for n, k in zip(sizes, reps)]
+    unpaired = [P.attention_errors(n, k, rng_for(n), paired=False) for n, k in zip(sizes, reps)]
+    assert all(c.passed for c in P.check_attention_pairing("paired", sizes, paired))
+    assert not all(c.passed for c in P.check_attention_pairing("unpaired", sizes, unpaired))
+
+
+def test_blowup_check_requires_a_reported_blowup():
+    assert P.check_blowup_time("ok", 0.5, 1.5).passed
+    assert not P.check_blowup_time("no blow-up before t", 0.1, 1.5).passed
+
+
+def test_network_paired_error_flags_missing_n_scaling():
+    u, y, theta0 = P._network_problem(np.random.default_rng(5), 100)
+    assert P.network_paired_error(theta0, u, y, 2.0, 40) < 1e-6
+    field = L.network_field(u, y)
+    unscaled = lambda t, th: field(t, th) / th.shape[0]  # noqa: E731  (plain gradient of F: time not rescaled)
+    assert P.network_paired_error(theta0, u, y, 2.0, 40, field=unscaled) > 1e-3

@@ -1,0 +1,408 @@
+"""Particles against exact Gaussian laws (issue 4): SDE schemes, affine/FM/McCann flows, attention
+tokens and linear-network neurons, all driven by :mod:`lagrangian`.
+
+Pure check functions (``check_*``) return :class:`~verify.harness.Check` objects so tests can feed them
+deliberately wrong schemes/fields and assert that they fail. Monte Carlo checks use CLT intervals with
+the stated false-alarm rate (Bonferroni over compared entries); deterministic ones use order bands.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.linalg import expm
+
+import lagrangian as L
+from verify import gaussian as G
+from verify.checks import check_samples_match
+from verify.harness import CaseContext, Check, case, make_check
+from verify.metrics import (covariance_standard_error, mean_standard_error, observed_order,
+                            relative_error, z_score_for)
+
+FALSE_ALARM = 1e-4  # per check (issue 4 asks for at most 1e-3)
+ORDER_TOL = {1.0: 0.2, 2.0: 0.3, 4.0: 0.3}  # issue 4: EM 1 ± 0.2, weak-2 scheme 2 ± 0.3, RK4 4 ± 0.3
+
+
+# ------------------------------------------------------------------------------------- SDE schemes
+def scheme_law(stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian, t1: float,
+               steps: int) -> G.Gaussian:
+    """Exact law of ``steps`` steps of an additive-noise scheme for dX = (BX + c)dt + sqrt(2D)dW.
+
+    For a linear drift every scheme is affine in (state, noise increment): X' = M X + m + G σΔW. The map
+    (M, m, G) is read off the implemented step function itself and the moments are propagated exactly:
+    μ' = Mμ + m, Σ' = MΣMᵀ + G (2hD) Gᵀ. No sampling, so weak errors and orders are noise free.
+    """
+    d = g0.dim
+    dmat = diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float)
+    h = t1 / steps
+    mean, cov = np.array(g0.mean), np.array(g0.cov)
+    field = lambda t, x: drift(x)  # noqa: E731
+    for k in range(steps):
+        x = np.vstack([np.zeros(d), np.eye(d), np.zeros((d, d))])
+        dn = np.vstack([np.zeros((1 + d, d)), np.eye(d)])
+        out = stepper.step(field, k * h, x, h, dn)
+        m = out[0]
+        M = (out[1:1 + d] - m).T
+        Gk = (out[1 + d:] - m).T
+        mean = M @ mean + m
+        cov = M @ cov @ M.T + Gk @ (2 * h * dmat) @ Gk.T
+    return G.Gaussian(mean, 0.5 * (cov + cov.T))
+
+
+def weak_errors(stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian, t1: float,
+                levels: Sequence[int] = (3, 4, 5, 6, 7)) -> tuple[np.ndarray, np.ndarray]:
+    """Weak errors |E X − m| + ‖E XXᵀ − (Σ + mmᵀ)‖ of the scheme at dt = t1 / 2^k against linear_sde."""
+    exact = G.linear_sde(g0, drift, diffusion, t1)
+    second = exact.cov + np.outer(exact.mean, exact.mean)
+    hs, errs = [], []
+    for k in levels:
+        law = scheme_law(stepper, drift, diffusion, g0, t1, 2**k)
+        errs.append(np.linalg.norm(law.mean - exact.mean)
+                    + np.linalg.norm(law.cov + np.outer(law.mean, law.mean) - second))
+        hs.append(t1 / 2**k)
+    return np.array(hs), np.array(errs)
+
+
+def check_weak_order(name: str, stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian,
+                     t1: float, *, expected: float | None = None,
+                     levels: Sequence[int] = (3, 4, 5, 6, 7)) -> Check:
+    """Fitted weak order over dyadic dt within the issue's band around ``expected`` (default: declared)."""
+    p = stepper.weak_order if expected is None else expected
+    tol = ORDER_TOL.get(float(p), 0.3)
+    hs, errs = weak_errors(stepper, drift, diffusion, g0, t1, levels)
+    return make_check(f"{name}: weak order of {stepper.name}", observed_order(hs, errs), lower=p - tol,
+                      upper=p + tol, reference=p,
+                      detail=f"exact moment propagation, dt = {t1}/2^k, k = {list(levels)}; "
+                             f"errors {', '.join(f'{e:.2e}' for e in errs)}")
+
+
+def check_moments_with_bias(name: str, samples: np.ndarray, exact: G.Gaussian, scheme: G.Gaussian, *,
+                            false_alarm: float = FALSE_ALARM) -> list[Check]:
+    """Particle moments vs the exact continuous law, allowing the scheme's known discrete bias.
+
+    Value: max over entries of (|estimate − exact| − |scheme − exact|) / se, compared with z (Bonferroni
+    over the entries), i.e. a CLT interval widened by exactly the scheme's own bias.
+    """
+    d = exact.dim
+    m, se_m = mean_standard_error(samples)
+    c, se_c = covariance_standard_error(samples)
+    iu = np.triu_indices(d)
+    dev_m = (np.abs(m - exact.mean) - np.abs(scheme.mean - exact.mean)) / se_m
+    dev_c = (np.abs(c - exact.cov) - np.abs(scheme.cov - exact.cov))[iu] / se_c[iu]
+    n = samples.shape[0]
+    return [make_check(f"{name}: mean vs exact law ± scheme bias (standard errors)", float(dev_m.max()),
+                       upper=z_score_for(false_alarm, d), detail=f"n = {n}, false alarm {false_alarm:g}"),
+            make_check(f"{name}: covariance vs exact law ± scheme bias (standard errors)", float(dev_c.max()),
+                       upper=z_score_for(false_alarm, len(iu[0])), detail=f"n = {n}, false alarm {false_alarm:g}")]
+
+
+def _ou_problem(d: int):
+    if d == 1:
+        return G.Gaussian([1.0], [[0.5]]), G.Affine([[-1.5]], [0.3]), 0.4
+    drift = G.Affine([[-1.0, 0.6], [-0.4, -0.7]], [0.2, -0.1])
+    return G.Gaussian([1.0, -0.5], [[0.3, 0.05], [0.05, 0.2]]), drift, np.array([[0.5, 0.1], [0.1, 0.3]])
+
+
+def _ou_case(ctx: CaseContext, d: int) -> None:
+    g0, drift, diffusion = _ou_problem(d)
+    t1, coarse = 1.0, 8
+    n = 20_000 if ctx.quick else 200_000
+    exact = G.linear_sde(g0, drift, diffusion, t1)
+    for name, stepper in L.SDE_STEPPERS.items():
+        ctx.add(check_weak_order(f"d={d}", stepper, drift, diffusion, g0, t1))
+        hs, errs = weak_errors(stepper, drift, diffusion, g0, t1)
+        ctx.series(f"weak error d={d}", hs, errs, xlabel="dt", ylabel="weak error", logx=True, logy=True,
+                   label=name)
+        scheme = scheme_law(stepper, drift, diffusion, g0, t1, coarse)
+        x = L.integrate_sde(lambda t, x: drift(x), diffusion, g0.sample(n, ctx.rng(f"x0-{name}")), 0.0, t1,
+                            coarse, rng=ctx.rng(f"noise-{name}"), method=name)
+        ctx.add_all(check_samples_match(f"d={d} {name} (dt=1/{coarse}) vs its discrete law", x, scheme))
+        ctx.add_all(check_moments_with_bias(f"d={d} {name} (dt=1/{coarse})", x, exact, scheme))
+        ctx.note(f"{name} bias of the covariance at dt=1/{coarse}", relative_error(scheme.cov, exact.cov))
+
+
+@case("ou-particles-1d", title="OU particles in 1D: Euler–Maruyama and stochastic Heun vs the exact law",
+      tags=("particles", "sde"))
+def ou_particles_1d(ctx: CaseContext) -> None:
+    _ou_case(ctx, 1)
+
+
+@case("ou-particles-2d", title="OU particles in 2D: Euler–Maruyama and stochastic Heun vs the exact law",
+      tags=("particles", "sde"))
+def ou_particles_2d(ctx: CaseContext) -> None:
+    _ou_case(ctx, 2)
+
+
+# ------------------------------------------------------------------------------------- ODE flows
+def ode_errors(method, matrix: np.ndarray, offset: np.ndarray, x0: np.ndarray, t1: float,
+               steps: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Max pathwise error of integrate_ode for v = Ax + c against the exact flow map (expm)."""
+    d = matrix.shape[0]
+    aug = np.zeros((d + 1, d + 1))
+    aug[:d, :d], aug[:d, d] = matrix, offset
+    phi = expm(aug * t1)
+    exact = x0 @ phi[:d, :d].T + phi[:d, d]
+    field = L.affine_field(matrix, offset)
+    errs = [float(np.max(np.abs(L.integrate_ode(field, x0, 0.0, t1, s, method=method) - exact)))
+            for s in steps]
+    return t1 / np.asarray(steps, dtype=float), np.array(errs)
+
+
+def check_ode_order(name: str, method, matrix, offset, x0, t1: float, expected: float,
+                    steps: Sequence[int] = (8, 16, 32, 64)) -> Check:
+    hs, errs = ode_errors(method, np.asarray(matrix, float), np.asarray(offset, float), x0, t1, steps)
+    label = method if isinstance(method, str) else method.name
+    return make_check(f"{name}: order of {label}", observed_order(hs, errs), lower=expected - 0.3,
+                      upper=expected + 0.3, reference=expected,
+                      detail=f"pathwise max error vs expm flow map, steps {list(steps)}: "
+                             f"{', '.join(f'{e:.2e}' for e in errs)}")
+
+
+@case("affine-flow-particles", title="Particles of an affine field: RK4 (and Euler, Heun) vs the exact flow map",
+      tags=("particles", "ode"))
+def affine_flow_particles(ctx: CaseContext) -> None:
+    A, c = np.array([[-0.5, 2.0], [-1.5, 0.3]]), np.array([0.4, -0.2])
+    x0 = ctx.rng("x0").standard_normal((200 if ctx.quick else 2000, 2))
+    for name, stepper in L.ODE_STEPPERS.items():
+        ctx.add(check_ode_order("affine 2D", name, A, c, x0, 1.0, stepper.order))
+        hs, errs = ode_errors(name, A, c, x0, 1.0, (8, 16, 32, 64))
+        ctx.series("pathwise error", hs, errs, xlabel="dt", ylabel="max error", logx=True, logy=True, label=name)
+
+
+# ------------------------------------------------------------------------------------- flow matching
+def fm_field(g0: G.Gaussian, g1: G.Gaussian) -> Callable:
+    return lambda t, x: G.flow_matching_field(g0, g1, t)(x)
+
+
+def check_w2_to_target(name: str, particles: np.ndarray, target: G.Gaussian, rng: np.random.Generator, *,
+                       repeats: int = 8, false_alarm: float = FALSE_ALARM) -> Check:
+    """Empirical W2 between particles and a fresh sample of ``target`` vs its Monte Carlo floor.
+
+    The floor is the distribution of W2 between two independent ``target`` samples of the same size
+    (``repeats`` draws); the check accepts up to mean + z·sd of that floor (z for ``false_alarm``)."""
+    n = particles.shape[0]
+    ref = target.sample(n, rng)
+    value = L.w2(particles, ref)
+    floor = np.array([L.w2(target.sample(n, rng), target.sample(n, rng)) for _ in range(repeats)])
+    bound = floor.mean() + z_score_for(false_alarm) * floor.std(ddof=1)
+    return make_check(f"{name}: W2 to a fresh target sample", value, upper=bound, reference=floor.mean(),
+                      detail=f"n = {n}; Monte Carlo floor {floor.mean():.4f} ± {floor.std(ddof=1):.4f}")
+
+
+def kernel_fm_errors(g0: G.Gaussian, g1: G.Gaussian, t: float, sizes: Sequence[int], queries: np.ndarray,
+                     rng_for: Callable[[int], np.random.Generator]) -> np.ndarray:
+    """RMS error at ``queries`` of the sample-estimated FM field vs the closed form, per sample size."""
+    exact = G.flow_matching_field(g0, g1, t)(queries)
+    errs = []
+    for m in sizes:
+        rng = rng_for(m)
+        v = L.flow_matching_field_from_samples(g0.sample(m, rng), g1.sample(m, rng))(t, queries)
+        errs.append(float(np.sqrt(np.mean(np.sum((v - exact) ** 2, axis=1)))))
+    return np.array(errs)
+
+
+def _fm_pair() -> tuple[G.Gaussian, G.Gaussian]:
+    return (G.Gaussian([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]]),
+            G.Gaussian([1.0, -0.5], [[2.0, 0.6], [0.6, 0.5]]))
+
+
+@case("flow-matching-particles-2d", title="Particles pushed by the flow-matching field follow its marginals; "
+      "the field estimated from samples converges", tags=("particles", "flow-matching"))
+def flow_matching_particles_2d(ctx: CaseContext) -> None:
+    g0, g1 = _fm_pair()
+    n = 20_000 if ctx.quick else 200_000
+    times = [0.25, 0.5, 0.75, 1.0]
+    traj = L.integrate_ode(fm_field(g0, g1), g0.sample(n, ctx.rng("x0")), 0.0, 1.0, 32, save_at=times)
+    for t, x in zip(times, traj):
+        ctx.add_all(check_samples_match(f"t={t} particles vs flow_matching_marginal", x,
+                                        G.flow_matching_marginal(g0, g1, t)))
+    m_w2 = 500 if ctx.quick else 1000
+    ctx.add(check_w2_to_target("t=1", traj[-1][:m_w2], g1, ctx.rng("w2")))
+    sizes = (1000, 8000, 64000)
+    gt = G.flow_matching_marginal(g0, g1, 0.5)
+    q = gt.mean + 0.5 * ctx.rng("queries").standard_normal((200, 2)) @ np.linalg.cholesky(gt.cov).T
+    errs = np.sqrt(np.mean([kernel_fm_errors(g0, g1, 0.5, sizes, q, lambda m, r=r: ctx.rng(f"fm-{m}-{r}")) ** 2
+                            for r in range(4)], axis=0))
+    ctx.series("kernel FM field error (t=0.5)", sizes, errs, xlabel="samples m", ylabel="RMS error", logx=True,
+               logy=True)
+    ctx.add(check_kernel_fm_rate("kernel FM field", sizes, errs))
+
+
+def check_kernel_fm_rate(name: str, sizes: Sequence[int], errors: Sequence[float]) -> Check:
+    """Fitted rate of the kernel FM field error in the sample size m within −1/3 ± 0.15.
+
+    Nadaraya–Watson with Scott's bandwidth c ~ m^(-1/6) in 2D: bias ~ c² and standard deviation
+    ~ (m c²)^(-1/2) both scale like m^(-1/3). Measured −0.33 … −0.37 over 8 query sets (4 replicates each);
+    a field that does not converge (rate ≈ 0) or a wrong target (error floor) falls outside the band."""
+    rate = float(np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(errors, float)), 1)[0])
+    return make_check(f"{name}: fitted rate of the RMS error in m", rate, lower=-1 / 3 - 0.15,
+                      upper=-1 / 3 + 0.15, reference=-1 / 3,
+                      detail="errors " + ", ".join(f"{e:.4f}" for e in errors) + f" at m = {list(sizes)}")
+
+
+# ------------------------------------------------------------------------------------- McCann
+def check_straight_lines(name: str, g0: G.Gaussian, g1: G.Gaussian, x0: np.ndarray, field: Callable,
+                         steps: int = 64) -> list[Check]:
+    """Particles pushed by ``field`` from x0 stay on the segments x0 → T(x0) (T = brenier_map) at
+    t = 1/4, 1/2, 3/4, 1. Along a constant-speed straight path every RK4 stage lands on the path, so RK4
+    is exact up to round-off (measured 3e-15 relative); the bound 1e-10 flags any curved path."""
+    T = G.brenier_map(g0, g1)
+    times = [0.25, 0.5, 0.75, 1.0]
+    traj = L.integrate_ode(field, x0, 0.0, 1.0, steps, save_at=times)
+    target = T(x0)
+    scale = float(np.max(np.abs(target - x0)))
+    err = max(float(np.max(np.abs(x - ((1 - t) * x0 + t * target)))) for t, x in zip(times, traj)) / scale
+    return [make_check(f"{name}: distance to the straight lines (relative)", err, upper=1e-10,
+                       detail=f"RK4, {steps} steps, max over particles and t ∈ {times}")]
+
+
+@case("mccann-particles-2d", title="Particles pushed by the McCann field move on straight lines to the "
+      "Brenier map", tags=("particles", "optimal-transport"))
+def mccann_particles_2d(ctx: CaseContext) -> None:
+    g0 = G.Gaussian([0.5, -1.0], [[1.0, 0.4], [0.4, 0.6]])
+    g1 = G.Gaussian([-0.5, 1.0], [[0.5, -0.2], [-0.2, 1.5]])
+    n = 5000 if ctx.quick else 50_000
+    x0 = g0.sample(n, ctx.rng("x0"))
+    field = lambda t, x: G.mccann_field(g0, g1, t)(x)  # noqa: E731
+    ctx.add_all(check_straight_lines("McCann", g0, g1, x0, field))
+    x1 = L.integrate_ode(field, x0, 0.0, 1.0, 32)
+    ctx.add_all(check_samples_match("t=1 particles vs g1", x1, g1))
+    # kinetic energy of the particles equals W2² (constant speed along straight lines)
+    ke = float(np.mean(np.sum((x1 - x0) ** 2, axis=1)))
+    se = float(np.std(np.sum((x1 - x0) ** 2, axis=1), ddof=1) / np.sqrt(n))
+    ctx.check("kinetic energy vs W2² (standard errors)", abs(ke - G.w2_squared(g0, g1)) / se,
+              upper=z_score_for(FALSE_ALARM), detail=f"mean |T(x) − x|² = {ke:.4f}, W2² = {G.w2_squared(g0, g1):.4f}")
+
+
+# ------------------------------------------------------------------------------------- attention
+ATT_Q = np.array([[1.0, 0.3], [0.0, 0.8]])
+ATT_K = np.array([[0.7, 0.0], [0.2, 0.9]])
+ATT_V = np.array([[0.5, -0.3], [0.2, 0.4]])
+ATT_SCALE = 1 / np.sqrt(2)
+ATT_G0 = G.Gaussian([0.3, -0.2], [[0.6, 0.15], [0.15, 0.4]])
+
+
+def moment_error(x: np.ndarray, g: G.Gaussian) -> float:
+    """max(‖m̂ − m‖ / (1 + ‖m‖), ‖Σ̂ − Σ‖_F / ‖Σ‖_F) for particles x against a Gaussian."""
+    m, c = x.mean(0), np.cov(x.T, bias=True)
+    return max(float(np.linalg.norm(m - g.mean) / (1 + np.linalg.norm(g.mean))), relative_error(c, g.cov))
+
+
+def sampling_scale(g: G.Gaussian, n: int) -> float:
+    """Expected relative Frobenius error of a sample covariance of n Gaussian draws:
+    sqrt((tr Σ² + (tr Σ)²) / n) / ‖Σ‖_F (the initial error that pairing removes)."""
+    s = g.cov
+    return float(np.sqrt((np.trace(s @ s) + np.trace(s) ** 2) / n) / np.linalg.norm(s))
+
+
+def attention_errors(n: int, replicates: int, rng_for: Callable[[int], np.random.Generator], *, t1: float = 1.0,
+                     steps: int = 16, paired: bool = True, g0: G.Gaussian = ATT_G0) -> np.ndarray:
+    """Token moment errors at t1 (one per replicate) against the Gaussian attention law started from each
+    sample's own moments (``paired``) or from the population law (unpaired)."""
+    field = L.attention_field(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE)
+    errs = []
+    for r in range(replicates):
+        x0 = g0.sample(n, rng_for(r))
+        x1 = L.integrate_ode(field, x0, 0.0, t1, steps)
+        start = G.Gaussian(x0.mean(0), np.cov(x0.T, bias=True)) if paired else g0
+        errs.append(moment_error(x1, G.attention(start, ATT_Q, ATT_K, ATT_V, t1, ATT_SCALE)))
+    return np.array(errs)
+
+
+def check_attention_pairing(name: str, sizes: Sequence[int], errors: Sequence[np.ndarray],
+                            g0: G.Gaussian = ATT_G0) -> list[Check]:
+    """Paired token moment errors against the n^(-1/2) scale of the initial sampling error.
+
+    ``errors[i]`` holds the per-replicate errors at ``sizes[i]``. (1) The median over all replicates and
+    sizes of error / sampling_scale(n) must be ≤ 0.5: pairing removes the initial sampling error
+    (expected size sampling_scale(n) ∝ n^(-1/2)), so what is left must be a fraction of it at every n.
+    The median is used because single replicates are heavy-tailed (a few outlying tokens dominate the
+    softmax). Measured over 16 seeds (n = 250 … 4000, replicates 4000/n): 0.13 … 0.25 paired, 0.99 … 1.50
+    for an unpaired comparison with the population moments, which this check therefore flags. A bounded
+    ratio across n is the n^(-1/2) law; the per-run fitted slope is too noisy to test (sd ≈ 0.3)."""
+    sizes = np.asarray(sizes, dtype=float)
+    scaled = np.concatenate([np.asarray(e) / sampling_scale(g0, int(n)) for n, e in zip(sizes, errors)])
+    medians = np.array([np.median(e) for e in errors])
+    slope = float(np.polyfit(np.log(sizes), np.log(medians), 1)[0])
+    return [make_check(f"{name}: median error / initial sampling error", float(np.median(scaled)), upper=0.5,
+                       detail="median errors " + ", ".join(f"{e:.4f}" for e in medians)
+                              + f" at n = {sizes.astype(int).tolist()}; fitted slope {slope:.2f} (theory −0.5)")]
+
+
+def check_blowup_time(name: str, sigma0_sq: float, t_request: float) -> Check:
+    """The Gaussian attention law with Q = K = V = I, s = 1, μ = 0, Σ0 = σ0² I blows up at
+    t* = 1/(2σ0²) (dσ²/dt = 2σ⁴): verify.gaussian.attention must report it (FiniteTimeBlowUp) with t*
+    to 1e-3 relative, not crash or return a value."""
+    g0 = G.Gaussian([0.0, 0.0], sigma0_sq * np.eye(2))
+    exact = 1.0 / (2.0 * sigma0_sq)
+    try:
+        G.attention(g0, np.eye(2), np.eye(2), np.eye(2), t_request, 1.0)
+    except G.FiniteTimeBlowUp as exc:
+        return make_check(f"{name}: blow-up time reported (relative error)", abs(exc.blowup_time - exact) / exact,
+                          upper=1e-3, reference=exact, detail=f"t* = {exc.blowup_time:.6g}, exact {exact:.6g}")
+    return make_check(f"{name}: blow-up time reported", float("nan"), detail="no FiniteTimeBlowUp raised")
+
+
+@case("attention-tokens-2d", title="Self-attention tokens vs the Gaussian attention law (paired moments), "
+      "with a blow-up case", tags=("particles", "attention", "mean-field"))
+def attention_tokens_2d(ctx: CaseContext) -> None:
+    # replicates ∝ 1/n keep the cost per size level equal; the median over replicates is robust
+    sizes, work = ([250, 500, 1000], 2000) if ctx.quick else ([250, 500, 1000, 2000, 4000], 4000)
+    errors = [attention_errors(n, work // n, lambda r, n=n: ctx.rng(f"tokens-{n}-{r}")) for n in sizes]
+    medians = [float(np.median(e)) for e in errors]
+    ctx.note("fitted slope of the median paired error in n (theory -0.5)",
+             float(np.polyfit(np.log(sizes), np.log(medians), 1)[0]))
+    ctx.series("paired moment error", sizes, medians, xlabel="tokens n", ylabel="relative error", logx=True,
+               logy=True, label="paired")
+    ctx.series("paired moment error", sizes, [0.5 * sampling_scale(ATT_G0, n) for n in sizes], xlabel="tokens n",
+               ylabel="relative error", logx=True, logy=True, label="bound: half the initial sampling error")
+    ctx.add_all(check_attention_pairing("attention d=2", sizes, errors))
+    # time-discretisation error of the particle ODE is negligible against these errors
+    field = L.attention_field(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE)
+    x0 = ATT_G0.sample(sizes[0], ctx.rng("steps"))
+    diff = float(np.max(np.abs(L.integrate_ode(field, x0, 0, 1, 16) - L.integrate_ode(field, x0, 0, 1, 32))))
+    ctx.check("RK4 16 vs 32 steps (max particle difference)", diff, upper=1e-3 * min(medians),
+              detail="time error ≪ the particle-vs-PDE error being measured")
+    ctx.add(check_blowup_time("blow-up σ0² = 0.5", 0.5, 1.5))
+    # the finite particle system stays bounded through t* (softmax averages stay in the convex hull)
+    xb = L.integrate_ode(L.attention_field(np.eye(2), np.eye(2), np.eye(2)),
+                         G.Gaussian([0, 0], 0.5 * np.eye(2)).sample(500, ctx.rng("blowup")), 0.0, 1.5, 60)
+    ctx.note("blow-up case: particle covariance trace at t = 1.5 t*", float(np.trace(np.cov(xb.T))))
+
+
+# ------------------------------------------------------------------------------------- linear network
+def network_paired_error(theta0: np.ndarray, u: np.ndarray, y: np.ndarray, t1: float, steps: int,
+                         field: Callable | None = None) -> float:
+    """Moment error at t1 of neuron particles against linear_network started from their own moments.
+
+    For ψ = a⟨w, u⟩ the velocity depends on α only through q = E[a w], so the empirical moments follow
+    the Prop 6.2 moment ODE exactly: the error is the time-integration error only."""
+    field = L.network_field(u, y) if field is None else field
+    S, r, _ = G.data_moments(u, y)
+    theta1 = L.integrate_ode(field, theta0, 0.0, t1, steps)
+    start = G.Gaussian(theta0.mean(0), np.cov(theta0.T, bias=True))
+    return moment_error(theta1, G.linear_network(start, S, r, t1))
+
+
+def _network_problem(rng: np.random.Generator, n: int):
+    u = rng.standard_normal((200, 3))
+    y = u @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(200)
+    theta0 = G.Gaussian([0.1, 0.0, -0.1, 0.2], 0.25 * np.eye(4)).sample(n, rng)
+    return u, y, theta0
+
+
+@case("linear-network", title="Two-layer linear network: neuron particles vs the Prop 6.2 moment ODE; "
+      "the loss reaches the least-squares optimum", tags=("particles", "mean-field", "network"))
+def linear_network(ctx: CaseContext) -> None:
+    n = 500 if ctx.quick else 2000
+    u, y, theta0 = _network_problem(ctx.rng("problem"), n)
+    t1, steps = 10.0, 200
+    ctx.check("paired moments vs Prop 6.2 ODE (relative)", network_paired_error(theta0, u, y, t1, steps),
+              upper=1e-6, detail="exact closure; RK4 with dt = 0.05 (measured ~1e-8)")
+    theta1 = L.integrate_ode(L.network_field(u, y), theta0, 0.0, t1, steps)
+    beta = np.linalg.lstsq(u, y, rcond=None)[0]
+    optimum = 0.5 * float(np.mean((u @ beta - y) ** 2))
+    loss0, loss1 = L.network_loss(theta0, u, y), L.network_loss(theta1, u, y)
+    ctx.note("loss at t=0", loss0)
+    ctx.check("loss at t=10 vs least-squares optimum (relative gap)", (loss1 - optimum) / optimum, lower=-1e-12,
+              upper=1e-4, reference=0.0, detail=f"loss {loss0:.4f} → {loss1:.6f}; optimum {optimum:.6f}")
