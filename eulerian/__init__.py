@@ -1,5 +1,7 @@
-"""Densities on grids: finite-volume continuity and Fokker-Planck solvers (NumPy/CuPy, FiPy)."""
+"""Densities on grids: finite-volume continuity and Fokker-Planck solvers (NumPy/CuPy, FiPy) and
+Benamou-Brenier dynamic optimal transport by proximal splitting."""
 from .backend import Backend, cupy_available, get_backend
+from .benamou_brenier import BBResult, benamou_brenier, default_gamma
 from .continuity import solve_continuity
 from .errors import BackendUnavailable, CFLError, NumericalError
 from .fokker_planck import solve_fokker_planck
@@ -7,13 +9,16 @@ from .grid import Grid
 from .solution import Solution
 
 __all__ = [
+    "BBResult",
     "Backend",
     "BackendUnavailable",
     "CFLError",
     "Grid",
     "NumericalError",
     "Solution",
+    "benamou_brenier",
     "cupy_available",
+    "default_gamma",
     "get_backend",
     "solve_continuity",
     "solve_fokker_planck",

@@ -1,0 +1,480 @@
+"""Building blocks of the Benamou–Brenier proximal splitting (Papadakis, Peyré, Oudet, SIIMS 2014).
+
+Discretisation (PPO §3, written out):
+
+* time [0, 1] in P steps of dt = 1/P; space: the cells of a :class:`~eulerian.grid.Grid` (n_1 x ... x n_d).
+* Staggered variable V = (rho_s, m_1, ..., m_d):
+  ``rho_s`` on time faces, shape (P + 1, *n) (rho_s[j] ~ rho(t_j), t_j = j dt);
+  ``m_a`` on the faces normal to axis a and at time centres t_{j+1/2}:
+  shape (P, ..., n_a + 1, ...) with walls ("zero-flux"), or (P, ..., n_a, ...) when periodic, where
+  m_a[..., i, ...] sits on the left face of cell i.
+* Centred variable U = (rho_c, mc_1, ..., mc_d), each of shape (P, *n), at the space-time cell centres.
+* Interpolation I: V -> U averages the two values of a component along its own staggered axis
+  (rho along time, m_a along axis a).
+* Discrete continuity (cell (j, i)): (rho_s[j+1] - rho_s[j]) / dt + sum_a (m_a[i+1] - m_a[i]) / h_a = 0,
+  with rho_s[0] = rho0, rho_s[P] = rho1 and m_a = 0 on the walls.
+* Cost J(U) = sum over cells |mc|^2 / rho_c (perspective function: 0 at (0, 0), +inf otherwise), so that
+  W2^2 ~= dt * prod(h) * J(I V) (no 1/2).
+
+All functions take and return arrays of one namespace ``xp`` (NumPy or CuPy) and use ``fft`` (scipy.fft or
+cupyx.scipy.fft) for the transforms; none calls NumPy on arrays directly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+Arrays = list  # list of xp arrays (rho, m_1, ..., m_d)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The perspective function J(rho, m) = |m|^2 / rho and its proximal map
+# ------------------------------------------------------------------------------------------------------------
+def perspective_cost(rho: Any, momenta: Sequence[Any], xp: Any) -> float:
+    """sum |m|^2 / rho over cells (0 where rho = 0 and m = 0, +inf where rho <= 0 with m != 0 or rho < 0)."""
+    msq = _squared_norm(momenta)
+    positive = rho > 0
+    safe = xp.where(positive, rho, 1.0)
+    bad = (~positive) & ((msq > 0) | (rho < 0))
+    if bool(xp.any(bad)):
+        return math.inf
+    return float(xp.sum(xp.where(positive, msq / safe, 0.0)))
+
+
+def prox_perspective(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, guess: Any = None,
+                     max_newton: int = 100, rtol: float = 1e-8, scratch: "Scratch | None" = None,
+                     out: "list | None" = None) -> tuple[Any, list]:
+    """Proximal map of gamma * J, J(rho, m) = |m|^2 / rho, cell by cell (PPO Prop. 1 with our scaling).
+
+    argmin_{r, p} |p|^2 / r + (|r - rho|^2 + |p - m|^2) / (2 gamma).
+    For r > 0 the optimal momentum is p = r m / (r + 2 gamma) and r is the root of the cubic
+    P(r) = (r - rho) (r + 2 gamma)^2 - gamma |m|^2, which has exactly one root in [max(rho, 0), inf), where P
+    is increasing and convex. A positive root exists iff rho + |m|^2 / (4 gamma) > 0; otherwise the prox is
+    (0, 0).
+
+    Newton's method in s = r + 2 gamma (s <- (s^2 (2 s - c) + q) / (s (3 s - 2 c)), c = rho + 2 gamma,
+    q = gamma |m|^2) converges from any start in [max(rho, 0), upper] (convexity: a start left of the root
+    jumps right of it, then the iterates decrease monotonically). The start is ``guess`` (e.g. the previous
+    root, for warm starts) clipped to that bracket, else the upper bound min(rho + |m|^2 / (4 gamma),
+    rho + gamma |m|^2 / (rho + 2 gamma)^2) (the second only when rho + 2 gamma > 0), and cbrt(gamma |m|^2)
+    - 2 gamma where rho + 2 gamma <= 0. No transcendental functions on the bulk of the cells: about ten
+    array operations per Newton step; warm starts need two or three steps.
+    """
+    if not gamma > 0:
+        raise ValueError(f"gamma must be positive, got {gamma}")
+    # All work arrays come from ``scratch`` (a Scratch) when given: fresh 1 MB temporaries cost page faults
+    # that dominate NumPy's elementwise time on large grids.
+    buf = scratch if scratch is not None else Scratch(xp)
+    shape = rho.shape
+    two_gamma = 2.0 * gamma
+    msq = buf.get("msq", shape)
+    xp.multiply(momenta[0], momenta[0], out=msq)
+    t = buf.get("t", shape)
+    for m in momenta[1:]:
+        xp.multiply(m, m, out=t)
+        msq += t
+    q = buf.get("q", shape)
+    xp.multiply(msq, gamma, out=q)
+    upper = buf.get("upper", shape)
+    xp.multiply(msq, 0.25 / gamma, out=upper)
+    upper += rho                                    # rho + |m|^2 / (4 gamma)
+    active = buf.get("active", shape, bool)
+    xp.greater(upper, 0.0, out=active)
+    c = buf.get("c", shape)
+    xp.add(rho, two_gamma, out=c)
+    # Second upper bound, valid where c > 0; where c <= 0 the clamped c makes it huge and unused.
+    xp.maximum(c, 1e-150, out=t)
+    xp.multiply(t, t, out=t)
+    xp.divide(q, t, out=t)
+    t += rho
+    xp.minimum(upper, t, out=upper)
+    # Where c <= 0: s^3 = c s^2 + q <= q, so r <= cbrt(q) - 2 gamma (cube roots only on those few cells).
+    low_c = buf.get("low_c", shape, bool)
+    xp.less_equal(c, 0.0, out=low_c)
+    low_c &= active
+    if bool(xp.any(low_c)):
+        upper[low_c] = xp.minimum(upper[low_c], xp.cbrt(q[low_c]) - two_gamma)
+    s = buf.get("s", shape)
+    if guess is None:
+        xp.copyto(s, upper)
+    else:
+        xp.maximum(guess, rho, out=s)
+        xp.maximum(s, 0.0, out=s)                    # lower end of the bracket: max(rho, 0)
+        xp.minimum(s, upper, out=s)
+    # Inactive cells start at s >= 2 gamma > c, where the iteration stays finite; they are masked at the end.
+    xp.maximum(s, 0.0, out=s)
+    s += two_gamma
+    num = buf.get("num", shape)
+    den = buf.get("den", shape)
+    for k in range(max_newton):
+        # s <- (s^2 (2 s - c) + q) / (s (3 s - 2 c))
+        xp.multiply(s, 2.0, out=num)
+        num -= c
+        num *= s
+        num *= s
+        num += q
+        xp.multiply(s, 3.0, out=den)
+        den -= c
+        den -= c
+        den *= s
+        num /= den                                  # new s
+        if k >= 1:
+            # Quadratic convergence: a relative step below ~1e-8 leaves an error near round-off.
+            xp.subtract(num, s, out=t)
+            xp.abs(t, out=t)
+            t /= num
+            t *= active
+            done = float(xp.max(t)) <= rtol
+        else:
+            done = False
+        s, num = num, s
+        if done:
+            break
+    r = xp.subtract(s, two_gamma, out=(out[0] if out is not None else None))
+    xp.maximum(r, 0.0, out=r)
+    r *= active
+    factor = buf.get("factor", shape)
+    xp.add(r, two_gamma, out=factor)
+    xp.divide(r, factor, out=factor)
+    if out is not None:
+        moms = [xp.multiply(factor, m, out=o) for m, o in zip(momenta, out[1:])]
+    else:
+        moms = [factor * m for m in momenta]
+    return r, moms
+
+
+class Scratch:
+    """Named work arrays reused between calls (one per name; re-made if the shape or dtype changes)."""
+
+    def __init__(self, xp: Any):
+        self.xp = xp
+        self._arrays: dict = {}
+
+    def get(self, name: str, shape: tuple, dtype: Any = float) -> Any:
+        a = self._arrays.get(name)
+        if a is None or a.shape != tuple(shape) or a.dtype != self.xp.dtype(dtype):
+            a = self.xp.empty(shape, dtype=dtype)
+            self._arrays[name] = a
+        return a
+
+
+def _squared_norm(momenta: Sequence[Any]) -> Any:
+    total = momenta[0] * momenta[0]
+    for m in momenta[1:]:
+        total = total + m * m
+    return total
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The staggered space-time grid
+# ------------------------------------------------------------------------------------------------------------
+@dataclass
+class StaggeredGrid:
+    """Geometry of the space-time grid and the fixed linear operators on it.
+
+    space_shape: (n_1, ..., n_d); spacing: (h_1, ..., h_d); time_steps: P; periodic: bool (all space axes).
+    """
+
+    space_shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    time_steps: int
+    periodic: bool
+    xp: Any
+    fft: Any
+    workers: int | None = None
+    _poisson_eig: Any = field(default=None, repr=False)
+    _line_eig: list = field(default_factory=list, repr=False)
+    _signs: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        xp = self.xp
+        self.scratch = Scratch(xp)
+        self.dim = len(self.space_shape)
+        self.dt = 1.0 / self.time_steps
+        self.cell_shape = (self.time_steps, *self.space_shape)
+        # Eigenvalues of D D^T (= minus the discrete Laplacian): Neumann (DCT-II) in time and for walls,
+        # periodic (real FFT, last axis halved) otherwise.
+        P = self.time_steps
+        lam_t = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(P) / P)) / self.dt**2
+        eig = lam_t.reshape((P,) + (1,) * self.dim)
+        for a, (n, h) in enumerate(zip(self.space_shape, self.spacing)):
+            if self.periodic:
+                k = xp.arange(n // 2 + 1) if a == self.dim - 1 else xp.arange(n)
+                lam = (2.0 - 2.0 * xp.cos(2.0 * math.pi * k / n)) / h**2
+            else:
+                lam = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(n) / n)) / h**2
+            shape = [1] * (self.dim + 1)
+            shape[a + 1] = lam.shape[0]
+            eig = eig + lam.reshape(shape)
+        eig = xp.asarray(eig)
+        zero = (0,) * (self.dim + 1)
+        eig[zero] = 1.0  # the constant mode: removed explicitly in the solve
+        self._poisson_eig = eig
+        # Line solves (Id + I* I) along each component's staggered axis (axis 0 for rho, a + 1 for m_a).
+        self._line_eig = []
+        self._signs = []
+        for c in range(self.dim + 1):
+            axis_len = self.staggered_shape(c)[c]
+            if c > 0 and self.periodic:
+                k = xp.arange(axis_len // 2 + 1)
+                mu = 1.0 + 0.5 * (1.0 + xp.cos(2.0 * math.pi * k / axis_len))
+                sign = None
+            else:
+                # Id + I*I = S (Id + L/4) S, L the Neumann path Laplacian on axis_len nodes, S = diag((-1)^j).
+                k = xp.arange(axis_len)
+                mu = 1.0 + 0.25 * (2.0 - 2.0 * xp.cos(math.pi * k / axis_len))
+                sign = 1.0 - 2.0 * (xp.arange(axis_len) % 2)
+                sign = sign.reshape(self._axis_shape(c, axis_len))
+            self._line_eig.append(mu.reshape(self._axis_shape(c, mu.shape[0])))
+            self._signs.append(sign)
+
+    # -- shapes ----------------------------------------------------------------------------------------------
+    def _axis_shape(self, axis: int, length: int) -> tuple[int, ...]:
+        shape = [1] * (self.dim + 1)
+        shape[axis] = length
+        return tuple(shape)
+
+    def staggered_shape(self, component: int) -> tuple[int, ...]:
+        """Shape of staggered component 0 (rho) or a + 1 (m_a)."""
+        shape = list(self.cell_shape)
+        if component == 0:
+            shape[0] += 1
+        elif not self.periodic:
+            shape[component] += 1
+        return tuple(shape)
+
+    def zeros_staggered(self) -> Arrays:
+        return [self.xp.zeros(self.staggered_shape(c)) for c in range(self.dim + 1)]
+
+    def zeros_centred(self) -> Arrays:
+        return [self.xp.zeros(self.cell_shape) for _ in range(self.dim + 1)]
+
+    # -- interpolation -------------------------------------------------------------------------------------
+    def _periodic(self, c: int) -> bool:
+        return c > 0 and self.periodic
+
+    def interpolate(self, V: Arrays, out: "Arrays | None" = None) -> Arrays:
+        """U = I V: average of the two neighbours along each component's staggered axis (into ``out``)."""
+        xp = self.xp
+        res = []
+        for c, v in enumerate(V):
+            o = out[c] if out is not None else xp.empty(self.cell_shape)
+            if self._periodic(c):
+                right = xp.roll(v, -1, axis=c)
+                xp.add(v, right, out=o)
+            else:
+                xp.add(_take(v, c, 0, -1), _take(v, c, 1, None), out=o)
+            o *= 0.5
+            res.append(o)
+        return res
+
+    def interpolate_adjoint(self, U: Arrays, out: "Arrays | None" = None) -> Arrays:
+        """I* U (adjoint of interpolate for the plain Euclidean inner products), into ``out``."""
+        xp = self.xp
+        res = []
+        for c, u in enumerate(U):
+            v = out[c] if out is not None else xp.empty(self.staggered_shape(c))
+            if self._periodic(c):
+                xp.add(u, xp.roll(u, 1, axis=c), out=v)
+            else:
+                _take(v, c, 0, -1)[...] = u      # v[j] = (u[j-1] + u[j]) / 2 with u[-1] = u[n] = 0
+                _set(v, c, -1, 0.0)
+                _take(v, c, 1, None)[...] += u
+            v *= 0.5
+            res.append(v)
+        return res
+
+    def solve_interpolation(self, R: Arrays) -> Arrays:
+        """Solve (Id + I* I) V = R component by component (a DCT-II or real FFT along one axis)."""
+        fft = self.fft
+        out = []
+        for c, r in enumerate(R):
+            if self._periodic(c):
+                n = r.shape[c]
+                hat = fft.rfft(r, axis=c, **self._kw())
+                hat /= self._line_eig[c]
+                out.append(self._irfft(hat, n, c))
+            else:
+                s = self._signs[c]
+                hat = self._dct(s * r, c)
+                hat /= self._line_eig[c]
+                out.append(s * self._idct(hat, c))
+        return out
+
+    def project_interpolation(self, U: Arrays, V: Arrays) -> tuple[Arrays, Arrays]:
+        """Euclidean projection of (U, V) onto {U = I V}: V' = (Id + I*I)^-1 (V + I* U), U' = I V'."""
+        IU = self.interpolate_adjoint(U)
+        Vn = self.solve_interpolation([v + w for v, w in zip(V, IU)])
+        return self.interpolate(Vn), Vn
+
+    # -- continuity constraint ----------------------------------------------------------------------------
+    def divergence(self, V: Arrays, out: Any = None) -> Any:
+        """(rho_s[j+1] - rho_s[j]) / dt + sum_a (m_a[i+1] - m_a[i]) / h_a on the cells, shape (P, *n)."""
+        xp = self.xp
+        rho = V[0]
+        div = out if out is not None else xp.empty(self.cell_shape)
+        xp.subtract(rho[1:], rho[:-1], out=div)
+        div *= 1.0 / self.dt
+        tmp = self.scratch.get("div_tmp", self.cell_shape)
+        for a in range(self.dim):
+            m = V[a + 1]
+            c = a + 1
+            if self.periodic:
+                xp.subtract(xp.roll(m, -1, axis=c), m, out=tmp)
+            else:
+                xp.subtract(_take(m, c, 1, None), _take(m, c, 0, -1), out=tmp)
+            tmp *= 1.0 / self.spacing[a]
+            div += tmp
+        return div
+
+    def set_boundary(self, V: Arrays, rho0: Any, rho1: Any) -> None:
+        """Impose rho_s[0] = rho0, rho_s[P] = rho1 and zero normal momentum on walls (in place)."""
+        V[0][0] = rho0
+        V[0][-1] = rho1
+        if not self.periodic:
+            for a in range(self.dim):
+                m = V[a + 1]
+                _set(m, a + 1, 0, 0.0)
+                _set(m, a + 1, -1, 0.0)
+
+    def solve_poisson(self, r: Any) -> Any:
+        """phi with D D^T phi = r - mean(r) (Neumann in time and at walls; zero-mean phi)."""
+        hat = self._forward(r)
+        hat /= self._poisson_eig
+        hat[(0,) * (self.dim + 1)] = 0.0
+        return self._inverse(hat)
+
+    def project_continuity(self, V: Arrays, rho0: Any, rho1: Any, out: "Arrays | None" = None) -> Arrays:
+        """Euclidean projection onto {div V = 0, rho(0) = rho0, rho(1) = rho1, zero flux}.
+
+        The boundary values are fixed data, the other unknowns move by -D^T phi with D D^T phi = div V:
+        rho_s[j] += (phi[j] - phi[j-1]) / dt (interior j), m_a += forward differences of phi on interior faces.
+        ``out`` may be ``V`` itself (in place).
+        """
+        xp = self.xp
+        if out is None:
+            W = [v.copy() for v in V]
+        else:
+            W = out
+            for w, v in zip(W, V):
+                if w is not v:
+                    xp.copyto(w, v)
+        self.set_boundary(W, rho0, rho1)
+        phi = self.solve_poisson(self.divergence(W, out=self.scratch.get("div", self.cell_shape)))
+        P = self.time_steps
+        grad = self.scratch.get("grad_t", (P - 1, *self.space_shape))
+        xp.subtract(phi[1:], phi[:-1], out=grad)
+        grad *= 1.0 / self.dt
+        W[0][1:-1] += grad
+        for a in range(self.dim):
+            c = a + 1
+            if self.periodic:
+                tmp = self.scratch.get("div_tmp", self.cell_shape)
+                xp.subtract(phi, xp.roll(phi, 1, axis=c), out=tmp)
+                tmp *= 1.0 / self.spacing[a]
+                W[c] += tmp
+            else:
+                shape = list(self.cell_shape)
+                shape[c] -= 1
+                g = self.scratch.get(f"grad_{c}", tuple(shape))
+                xp.subtract(_take(phi, c, 1, None), _take(phi, c, 0, -1), out=g)
+                g *= 1.0 / self.spacing[a]
+                inner = [slice(None)] * (self.dim + 1)
+                inner[c] = slice(1, -1)
+                W[c][tuple(inner)] += g
+        return W
+
+    # -- transforms ----------------------------------------------------------------------------------------
+    @property
+    def _numpy(self) -> bool:
+        return self.xp.__name__ == "numpy"
+
+    def _kw(self) -> dict:
+        return {"workers": self.workers} if self._numpy and self.workers else {}
+
+    def _dct(self, a: Any, axis: int) -> Any:
+        return self.fft.dct(a, type=2, axis=axis, norm="ortho", **self._kw())
+
+    def _idct(self, a: Any, axis: int) -> Any:
+        return self.fft.idct(a, type=2, axis=axis, norm="ortho", **self._kw())
+
+    def _irfft(self, a: Any, n: int, axis: int) -> Any:
+        return self.fft.irfft(a, n=n, axis=axis, **self._kw())
+
+    def _forward(self, r: Any) -> Any:
+        if not self.periodic:
+            return self.fft.dctn(r, type=2, norm="ortho", **self._kw())
+        hat = self._dct(r, 0)
+        return self.fft.rfftn(hat, axes=tuple(range(1, self.dim + 1)), **self._kw())
+
+    def _inverse(self, hat: Any) -> Any:
+        if not self.periodic:
+            return self.fft.idctn(hat, type=2, norm="ortho", **self._kw())
+        axes = tuple(range(1, self.dim + 1))
+        real = self.fft.irfftn(hat, s=self.space_shape, axes=axes, **self._kw())
+        return self._idct(real, 0)
+
+
+def _take(a: Any, axis: int, start: int | None, stop: int | None) -> Any:
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, stop)
+    return a[tuple(index)]
+
+
+def _set(a: Any, axis: int, position: int, value: Any) -> None:
+    index = [slice(None)] * a.ndim
+    index[axis] = position
+    a[tuple(index)] = value
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Coarse-to-fine warm start
+# ------------------------------------------------------------------------------------------------------------
+def can_coarsen(space_shape: Sequence[int], time_steps: int, minimum: int = 16) -> bool:
+    """True when every size is even and at least 2 * minimum (the coarse grid keeps >= minimum cells)."""
+    sizes = (*space_shape, time_steps)
+    return all(n % 2 == 0 and n >= 2 * minimum for n in sizes)
+
+
+def restrict_density(rho: Any) -> Any:
+    """Mass-preserving 2^d block average of a cell density (each size even)."""
+    out = rho
+    for axis in range(rho.ndim):
+        out = 0.5 * (_take_step(out, axis, 0) + _take_step(out, axis, 1))
+    return out
+
+
+def prolong_staggered(fine: StaggeredGrid, V: Arrays) -> Arrays:
+    """Coarse staggered (rho, m) -> fine grid (twice the cells and time steps), linear along staggered axes.
+
+    Staggered axis: coarse node k -> fine node 2k, fine node 2k+1 the mean of coarse nodes k and k+1;
+    other axes: each coarse cell value copied to its two children. Follow with project_continuity.
+    """
+    xp = fine.xp
+    out = []
+    for c, v in enumerate(V):
+        w = v
+        for axis in range(v.ndim):
+            if axis == c and not fine._periodic(c):
+                n = w.shape[axis]
+                shape = list(w.shape)
+                shape[axis] = 2 * n - 1
+                z = xp.empty(tuple(shape))
+                _take_step(z, axis, 0)[...] = w
+                _take_step(z, axis, 1)[...] = 0.5 * (_take(w, axis, 0, -1) + _take(w, axis, 1, None))
+                w = z
+            elif axis == c:  # periodic face axis: node 2k+1 between k and k+1 (mod n)
+                z = xp.repeat(w, 2, axis=axis)
+                _take_step(z, axis, 1)[...] = 0.5 * (w + xp.roll(w, -1, axis=axis))
+                w = z
+            else:
+                w = xp.repeat(w, 2, axis=axis)
+        out.append(w)
+    return out
+
+
+def _take_step(a: Any, axis: int, start: int) -> Any:
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, None, 2)
+    return a[tuple(index)]
