@@ -244,6 +244,26 @@ class _Noise:
         return xi
 
 
+def _march(advance: Callable[[float, Any], Any], x: Any, xp: Any, t0: float, t1: float, h: float,
+           steps: int, saves: list[int] | None) -> Any:
+    """Apply ``x ← advance(t, x)`` at t = t0 + k h, k < steps; keep copies at the step indices ``saves``
+    (returned stacked in the order asked) and check finiteness there and at the end."""
+    out = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        if saves is not None and 0 in saves:
+            out.extend([x.copy()] * saves.count(0))
+        for k in range(steps):
+            x = advance(t0 + k * h, x)
+            if saves is not None and (k + 1) in saves:
+                _require_finite(xp, x, t0 + (k + 1) * h)
+                out.extend([x.copy()] * saves.count(k + 1))
+    _require_finite(xp, x, t1)
+    if saves is None:
+        return x
+    order = np.argsort(np.argsort(saves, kind="stable"), kind="stable")
+    return xp.stack([out[i] for i in order])
+
+
 # --------------------------------------------------------------------------------------------- drivers
 def integrate_ode(field: Field, x0: Any, t0: float, t1: float, steps: int, *, method: str = "rk4",
                   save_at: Sequence[float] | None = None) -> Any:
@@ -265,22 +285,7 @@ def integrate_ode(field: Field, x0: Any, t0: float, t1: float, steps: int, *, me
     saves = _save_indices(save_at, t0, t1, steps)
     f = _checked(field, x.shape, "field")
     h = (t1 - t0) / steps
-    out = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        if saves is not None and 0 in saves:
-            out.extend([x.copy()] * saves.count(0))
-        for k in range(steps):
-            t = t0 + k * h
-            x = stepper.step(f, t, x, h)
-            if saves is not None and (k + 1) in saves:
-                _require_finite(xp, x, t + h)
-                out.extend([x.copy()] * saves.count(k + 1))
-    _require_finite(xp, x, t1)
-    if saves is None:
-        return x
-    order = np.argsort(np.argsort(saves, kind="stable"), kind="stable")
-    ordered = [out[i] for i in order]
-    return xp.stack(ordered)
+    return _march(lambda t, y: stepper.step(f, t, y, h), x, xp, t0, t1, h, steps, saves)
 
 
 def integrate_sde(drift: Field, diffusion: Any, x0: Any, t0: float, t1: float, steps: int, *,
@@ -308,18 +313,5 @@ def integrate_sde(drift: Field, diffusion: Any, x0: Any, t0: float, t1: float, s
     f = _checked(drift, x.shape, "drift")
     h = (t1 - t0) / steps
     noise = _Noise(xp, rng, sigma, x.shape, h)
-    out = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        if saves is not None and 0 in saves:
-            out.extend([x.copy()] * saves.count(0))
-        for k in range(steps):
-            t = t0 + k * h
-            x = stepper.step(f, t, x, h, noise.draw())
-            if saves is not None and (k + 1) in saves:
-                _require_finite(xp, x, t + h)
-                out.extend([x.copy()] * saves.count(k + 1))
-    _require_finite(xp, x, t1)
-    if saves is None:
-        return x
-    order = np.argsort(np.argsort(saves, kind="stable"), kind="stable")
-    return xp.stack([out[i] for i in order])
+    return _march(lambda t, y: stepper.step(f, t, y, h, noise.draw()), x, xp, t0, t1, h, steps,
+                  saves)

@@ -1,5 +1,4 @@
-"""Shared helpers for the Eulerian tests: exact Gaussian laws, L1 errors, observed orders, CuPy fixture."""
-import numpy as np
+"""Shared test fixtures: the CuPy namespace (skips cleanly without a usable CUDA GPU)."""
 import pytest
 
 
