@@ -122,7 +122,6 @@ def solve_fokker_planck(
         )
 
     be = get_backend(backend_name)
-    xp = be.xp
     periodic = boundary == "periodic"
     if time_dependent is None:
         time_dependent = _drift_is_time_dependent(grid, drift, t_final)

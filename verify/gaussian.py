@@ -15,7 +15,6 @@ arithmetic are returned exactly symmetric.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -298,14 +297,13 @@ def mccann(g0: Gaussian, g1: Gaussian, t: float) -> Gaussian:
 def mccann_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
     """Velocity of the McCann geodesic at t ∈ [0, 1]:
     v_t(x) = (m1 − m0) + (A − I)((1−t)I + tA)^{-1}(x − m_t) (a symmetric matrix, so a gradient)."""
-    d = _same_dim(g0, g1)
+    _same_dim(g0, g1)
     t = _check_time(t)
     a = _brenier_matrix(g0.cov, g1.cov)
     lam, u = np.linalg.eigh(a)  # every matrix here is a function of A: diagonal in A's eigenbasis
     m = _symmetrize((u * ((lam - 1.0) / ((1 - t) + t * lam))) @ u.T)
     mt = (1 - t) * g0.mean + t * g1.mean
     dm = g1.mean - g0.mean
-    del d
     return Affine(m, dm - m @ mt)
 
 

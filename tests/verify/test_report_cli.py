@@ -5,7 +5,7 @@ import pytest
 
 from verify import harness
 from verify.cli import main
-from verify.report import SCHEMA, atomic_write_text, build_report, write_report
+from verify.report import SCHEMA, atomic_write_text, build_report
 
 CASE = "mccann-geodesic"
 

@@ -1,0 +1,150 @@
+"""Benamou–Brenier cross-checks: both cases pass in quick mode, and each check function flags a wrong input."""
+import numpy as np
+import pytest
+import scipy.fft
+
+from eulerian._bb_ops import StaggeredGrid
+from eulerian.benamou_brenier import benamou_brenier
+from eulerian.grid import Grid
+from verify.cases import bb_cross_checks as bx
+from verify.harness import run_case
+
+
+def _failed(checks, fragment):
+    """The checks whose name contains ``fragment``, asserting there is at least one, and whether all failed."""
+    hits = [c for c in checks if fragment in c.name]
+    assert hits, [c.name for c in checks]
+    return all(not c.passed for c in hits)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# bb-fipy-poisson
+# ------------------------------------------------------------------------------------------------------------
+def test_poisson_case_passes_in_quick_mode():
+    result = run_case("bb-fipy-poisson", quick=True)
+    assert result.passed, [c for c in result.checks if not c.passed] or result.error
+
+
+def test_sparse_reference_is_an_orthogonal_projection():
+    # independent of the DCT code: idempotent, feasible, and the correction is orthogonal to the feasible
+    # directions (the null space of the restricted divergence)
+    rng = np.random.default_rng(0)
+    shape, spacing, P = (6, 5), (0.2, 0.25), 4
+    V, rho0, rho1 = bx.random_staggered(shape, P, False, rng)
+    W = bx.sparse_projection(V, rho0, rho1, spacing)
+    again = bx.sparse_projection(W, rho0, rho1, spacing)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(W, again)) < 1e-12
+    div, scale = bx._divergence(W, spacing, False)
+    assert np.max(np.abs(div)) < 1e-13 * scale
+    # a feasible direction: the difference of two projections of different points (boundary data equal)
+    V2, _, _ = bx.random_staggered(shape, P, False, rng)
+    W2 = bx.sparse_projection(V2, rho0, rho1, spacing)
+    # W2 - W vanishes on the boundary entries, so the full inner product is the one over the free unknowns
+    inner = sum(np.sum((v - w) * (w2 - w)) for v, w, w2 in zip(V, W, W2))
+    norm = np.sqrt(sum(np.sum((v - w) ** 2) for v, w in zip(V, W)) * sum(np.sum((a - b) ** 2) for a, b in zip(W2, W)))
+    assert abs(inner) < 1e-12 * norm
+
+
+def _grid(shape, spacing, P, periodic=False):
+    return StaggeredGrid(tuple(shape), tuple(spacing), P, periodic, np, scipy.fft, 1)
+
+
+def _run(project, shape=(8, 6), spacing=(0.125, 0.1), P=5, periodic=False):
+    return bx.check_projection_against_sparse("test", project, shape, spacing, P, periodic=periodic,
+                                              rng=np.random.default_rng(1))
+
+
+def test_projection_check_passes_the_solver_projection():
+    assert all(c.passed for c in _run(bx.dct_projection((8, 6), (0.125, 0.1), 5)))
+
+
+def test_projection_check_flags_one_jacobi_step():
+    sg = _grid((8, 6), (0.125, 0.1), 5)
+    diag = 2 * sg.time_steps**2 + sum(2 / h**2 for h in sg.spacing)
+    sg.solve_poisson = lambda r: (r - r.mean()) / diag       # one Jacobi sweep from phi = 0
+    checks = _run(lambda V, a, b: sg.project_continuity([v.copy() for v in V], a, b))
+    assert _failed(checks, "DCT - sparse") and _failed(checks, "continuity residual")
+
+
+def test_projection_check_flags_a_wrong_time_step():
+    sg = _grid((8, 6), (0.125, 0.1), 5)
+    sg.dt = 1.0 / 6                                          # the divergence and gradient of 6 steps
+    checks = _run(lambda V, a, b: sg.project_continuity([v.copy() for v in V], a, b))
+    assert _failed(checks, "DCT - sparse") and _failed(checks, "continuity residual")
+
+
+def test_projection_check_flags_swapped_spacings():
+    wrong = bx.dct_projection((8, 6), (0.1, 0.125), 5)
+    assert _failed(_run(wrong), "DCT - sparse")
+
+
+def test_projection_check_flags_a_feasible_but_not_nearest_point():
+    # P(x + delta) satisfies the constraint exactly but is not the projection of x: only the comparison
+    # with the sparse solve can see it
+    right = bx.dct_projection((8, 6), (0.125, 0.1), 5)
+    rng = np.random.default_rng(3)
+    # (a constant shift would not do: constants are discrete gradients of linear potentials, removed by P)
+    shifted = lambda V, a, b: right([v + 0.01 * rng.standard_normal(v.shape) for v in V], a, b)
+    checks = _run(shifted)
+    assert _failed(checks, "DCT - sparse")
+    assert all(c.passed for c in checks if "continuity residual" in c.name)
+
+
+def test_projection_check_flags_wrong_shapes():
+    wall = bx.dct_projection((16,), (1 / 16,), 8, False)
+    wrong = lambda V, a, b: [V[0], V[1][:, :-1]]             # drops a wall face
+    assert all(not c.passed for c in _run(wrong, (16,), (1 / 16,), 8))
+    assert all(c.passed for c in _run(wall, (16,), (1 / 16,), 8))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# bb-particles-2d
+# ------------------------------------------------------------------------------------------------------------
+def test_particle_case_passes_in_quick_mode():
+    result = run_case("bb-particles-2d", quick=True)
+    assert result.passed, [c for c in result.checks if not c.passed] or result.error
+
+
+@pytest.fixture(scope="module")
+def particle_problem():
+    grid = Grid(bx.BOX[0], bx.BOX[1], (32, 32))
+    res = benamou_brenier(grid, bx.gaussian_cells(grid, bx.G0), bx.gaussian_cells(grid, bx.G1), 16,
+                          method="primal-dual")
+    rng = np.random.default_rng(7)
+    x0 = bx.truncated_sample(bx.G0, 16_000, rng)
+    targets = bx.truncated_sample(bx.G1, 1000, rng)
+    reference = bx.truncated_sample(bx.G1, 1000, rng)
+    bands = bx.ParticleBands.for_problem(grid.spacing[0], bx.G0, bx.G1)
+    return grid, res, x0, targets, reference, bands, bx.push(res, x0)
+
+
+def _all_checks(problem, x1):
+    grid, res, x0, targets, reference, bands, _ = problem
+    rho1 = bx.gaussian_cells(grid, bx.G1)
+    floor_sq = bx.empirical_w2_squared(reference, targets)
+    return (bx.check_brenier_map("p", x0, x1, bx.G0, bx.G1, bands)
+            + bx.check_landing("p", grid, rho1, list(np.split(x1, 4)), targets, reference, bands, 1000)
+            + bx.check_costs("p", x0, x1, res, targets, bx.G0, bx.G1, bands, bx.BB_BAND[True], 1000, floor_sq))
+
+
+def test_particle_checks_pass_with_the_right_velocity(particle_problem):
+    checks = _all_checks(particle_problem, particle_problem[-1])
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+
+
+def test_particle_checks_flag_a_velocity_scaled_by_two(particle_problem):
+    x1 = bx.push(particle_problem[1], particle_problem[2], scale=2.0)
+    checks = _all_checks(particle_problem, x1)
+    for fragment in ("core", "all particles", "L1", "W2(pushed", "- BB W2²", "ρ0 sample"):
+        assert _failed(checks, fragment), fragment
+    # (the pairing check has its own negative test below: doubled speeds pile particles on the walls, which
+    # may or may not break the monotonicity of the pairing)
+
+
+def test_pairing_check_flags_non_monotone_endpoints(particle_problem):
+    # endpoints reflected through their mean: same cloud shape, anti-monotone pairing, far from optimal
+    _, res, x0, targets, reference, bands, x1 = particle_problem
+    reflected = 2 * x1.mean(axis=0) - x1
+    checks = bx.check_costs("p", x0, reflected, res, targets, bx.G0, bx.G1, bands, bx.BB_BAND[True], 1000,
+                            bx.empirical_w2_squared(reference, targets))
+    assert _failed(checks, "POT W2²(X_0, X_T)")
