@@ -24,7 +24,7 @@ from verify.metrics import (covariance_standard_error, max_standardised_deviatio
 __all__ = [
     "ROUNDOFF", "DEFAULT_FALSE_ALARM", "path_derivative", "check_pushforward", "check_symmetric_pd",
     "check_geodesic", "check_kinetic_energy", "check_continuity", "check_samples_match",
-    "check_regression_field",
+    "check_regression_field", "kinetic_energy",
 ]
 
 ROUNDOFF = 1e-10
