@@ -110,7 +110,7 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
                          f"{'pass' if c['passed'] else '**FAIL**'} | {c['detail']} |")
         for k, v in r["notes"].items():
-            lines.append(f"\n- {k}: {v}")
+            lines.append(f"\n- {k}: {_fmt(v) if isinstance(v, float) else v}")
     return "\n".join(lines) + "\n"
 
 
@@ -191,7 +191,7 @@ def render_html(report: dict) -> str:
                          f"</td><td>{e(c['detail'])}</td></tr>")
         parts.append("</table>")
         if r["notes"]:
-            parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(str(v))}</li>"
+            parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(_fmt(v) if isinstance(v, float) else str(v))}</li>"
                                           for k, v in r["notes"].items()) + "</ul>")
         plots = _svg_plots(r)
         if plots:
