@@ -46,23 +46,28 @@ def check_steps(steps: Any) -> int:
     return int(steps)
 
 
-def check_density(grid: Grid, rho0: Any) -> np.ndarray:
-    """rho0: array of cell averages with the grid's shape, or a callable f(x) -> (...) averaged over cells."""
+def check_density(grid: Grid, rho0: Any, name: str = "rho0") -> np.ndarray:
+    """``name``: array of cell averages with the grid's shape (NumPy or CuPy), or a callable f(x) -> (...)
+    averaged over cells. Returns a NumPy array; rejects NaN, negative cells and zero mass."""
     if callable(rho0):
         rho0 = grid.cell_averages(rho0)
     if hasattr(rho0, "get") and not isinstance(rho0, np.ndarray):
         rho0 = rho0.get()
-    rho = np.asarray(rho0, dtype=float)
+    try:
+        rho = np.asarray(rho0, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(rho0).__name__}") from exc
     if rho.shape != grid.shape:
         raise ValueError(
-            f"rho0 has shape {rho.shape} but the grid has shape {grid.shape}; pass cell averages on the grid"
+            f"{name} has shape {rho.shape} but the grid has shape {grid.shape}; pass cell averages on the grid"
         )
     if not np.all(np.isfinite(rho)):
-        raise ValueError("rho0 contains NaN or infinite values; pass finite cell averages")
+        raise ValueError(f"{name} contains NaN or infinite values; pass finite cell averages")
     if rho.min() < 0:
-        raise ValueError(f"rho0 has negative cells (min {rho.min():.3g}); a density must be >= 0")
-    if grid.mass(rho) <= 0:
-        raise ValueError("rho0 has zero mass; pass a density with positive total mass")
+        raise ValueError(f"{name} has negative cells (min {rho.min():.3g}); a density must be >= 0 "
+                         "(clip small negative round-off with np.maximum(rho, 0))")
+    if not grid.mass(rho) > 0:
+        raise ValueError(f"{name} has zero mass; pass a density with positive total mass")
     return rho
 
 

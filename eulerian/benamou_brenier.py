@@ -38,6 +38,7 @@ import numpy as np
 
 from ._bb_ops import (StaggeredGrid, can_coarsen, perspective_cost, prolong_staggered, prox_perspective,
                       restrict_density)
+from ._validate import check_density, check_grid
 from .backend import Backend, get_backend
 from .errors import NumericalError
 from .grid import Grid
@@ -170,7 +171,7 @@ def benamou_brenier(
     """
     be = get_backend(backend)
     xp = be.xp
-    _check_grid(grid)
+    check_grid(grid)
     P = _check_time_steps(time_steps)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods are {METHODS}")
@@ -186,8 +187,8 @@ def benamou_brenier(
         gamma = default_gamma(method, grid.dim)
     if not (isinstance(gamma, (int, float)) and gamma > 0 and math.isfinite(gamma)):
         raise ValueError(f"gamma must be a positive finite number, got {gamma!r}")
-    r0 = _check_density(rho0, grid, "rho0")
-    r1 = _check_density(rho1, grid, "rho1")
+    r0 = check_density(grid, rho0, "rho0")
+    r1 = check_density(grid, rho1, "rho1")
     cell = grid.cell_volume
     m0, m1 = float(r0.sum()) * cell, float(r1.sum()) * cell
     if normalize:
@@ -391,34 +392,9 @@ def _primal_dual(sg, a0, a1, sigma, max_iter, tol, residual_tol, weight, check_e
 
 
 # ------------------------------------------------------------------------------------------------------------
-def _check_grid(grid: Any) -> None:
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be an eulerian.Grid, got {type(grid).__name__}")
-
-
 def _check_time_steps(time_steps: Any) -> int:
     if isinstance(time_steps, bool) or not isinstance(time_steps, (int, np.integer)):
         raise TypeError(f"time_steps must be an integer >= 2, got {time_steps!r}")
     if time_steps < 2:
         raise ValueError(f"time_steps must be >= 2 (number of time steps on [0, 1]), got {time_steps}")
     return int(time_steps)
-
-
-def _check_density(rho: Any, grid: Grid, name: str) -> np.ndarray:
-    if hasattr(rho, "get") and not isinstance(rho, np.ndarray):
-        rho = rho.get()
-    try:
-        arr = np.asarray(rho, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers, got {type(rho).__name__}") from exc
-    if arr.shape != tuple(grid.shape):
-        raise ValueError(f"{name} has shape {arr.shape} but the grid has shape {tuple(grid.shape)}; "
-                         "sample both densities on the same grid")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values; densities must be finite")
-    if np.any(arr < 0):
-        raise ValueError(f"{name} has negative values (min {arr.min():.3g}); densities must be >= 0 "
-                         "(clip small negative round-off with np.maximum(rho, 0))")
-    if not arr.sum() > 0:
-        raise ValueError(f"{name} has zero mass; both densities need positive mass")
-    return arr
