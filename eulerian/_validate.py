@@ -6,6 +6,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .backend import to_host
 from .grid import Grid
 
 
@@ -75,7 +76,7 @@ def check_field(name: str, f: Any, grid: Grid) -> Callable:
     if not callable(f):
         raise TypeError(f"{name} must be a callable {name}(t, x) taking points (..., d) and returning (..., d)")
     x = grid.centers()[(slice(0, 2),) * grid.dim]
-    out = np.asarray(_host(f(0.0, x)))
+    out = np.asarray(to_host(f(0.0, x)))
     if out.shape != x.shape:
         raise ValueError(
             f"{name}(t, x) must return an array of the same shape as x (..., d={grid.dim}); "
@@ -95,7 +96,3 @@ def check_save_at(save_at: Any, t_final: float) -> np.ndarray | None:
     if np.any(np.diff(s) <= 0):
         raise ValueError("save_at times must be strictly increasing")
     return s
-
-
-def _host(a: Any) -> Any:
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a

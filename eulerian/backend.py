@@ -17,6 +17,13 @@ from .errors import BackendUnavailable
 ARRAY_BACKENDS = ("numpy", "cupy")
 
 
+def to_host(a: Any) -> np.ndarray:
+    """NumPy copy of a CuPy array, or ``np.asarray(a)`` for anything else."""
+    if hasattr(a, "get") and not isinstance(a, np.ndarray):
+        return a.get()
+    return np.asarray(a)
+
+
 @dataclass(frozen=True)
 class Backend:
     """An array namespace and its companions (FFT, sparse matrices, sparse linear algebra)."""
@@ -33,9 +40,7 @@ class Backend:
 
     def to_numpy(self, a: Any) -> np.ndarray:
         """Host NumPy copy (or view) of an array of this backend."""
-        if hasattr(a, "get") and not isinstance(a, np.ndarray):
-            return a.get()
-        return np.asarray(a)
+        return to_host(a)
 
 
 def cupy_available() -> bool:

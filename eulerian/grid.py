@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .backend import to_host
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -144,7 +146,7 @@ class Grid:
 
     def mean(self, rho: Any) -> np.ndarray:
         """Mean of the normalised density with cell centres as nodes, shape (d,) (O(h^4) for cell averages)."""
-        rho = np.asarray(_host(self._check_density(rho)), dtype=float)
+        rho = np.asarray(to_host(self._check_density(rho)), dtype=float)
         x = self.centers().reshape(-1, self.dim)
         w = rho.reshape(-1)
         return (w @ x) / w.sum()
@@ -157,7 +159,7 @@ class Grid:
         h^2/12 (rho_avg = rho(x_c) + h^2 rho''/24), so the corrected value is accurate to O(h^4); the same
         correction applies to nearest-grid-point histograms.
         """
-        rho = np.asarray(_host(self._check_density(rho)), dtype=float)
+        rho = np.asarray(to_host(self._check_density(rho)), dtype=float)
         x = self.centers().reshape(-1, self.dim)
         w = rho.reshape(-1) / rho.sum()
         m = w @ x
@@ -166,7 +168,3 @@ class Grid:
         if sheppard:
             cov -= np.diag(np.asarray(self.spacing) ** 2 / 12.0)
         return cov
-
-
-def _host(a: Any) -> Any:
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a

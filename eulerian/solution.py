@@ -6,11 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from .backend import to_host
 from .grid import Grid
 
-
-def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 @dataclass
@@ -46,11 +44,11 @@ class Solution:
 
     def to_numpy(self) -> np.ndarray:
         """Final density as a NumPy array (copied from the GPU when needed)."""
-        return _host(self.density)
+        return to_host(self.density)
 
     def densities_numpy(self) -> list[np.ndarray]:
         """Saved densities as NumPy arrays."""
-        return [_host(r) for r in self.densities]
+        return [to_host(r) for r in self.densities]
 
     @property
     def mass_drift(self) -> float:

@@ -30,6 +30,7 @@ from lagrangian import GridVelocityField, grid_velocity_field, integrate_ode
 from lagrangian import w2 as empirical_w2
 from lagrangian import w2_squared as empirical_w2_squared
 from verify import gaussian as G
+from verify.cases.benamou_brenier_cases import gaussian_cells
 from verify.cases.grid_vs_particles import compare_l1
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import z_score_for
@@ -251,12 +252,6 @@ def truncated_sample(g: G.Gaussian, n: int, rng: np.random.Generator, box=BOX) -
         out.append(x)
         have += len(x)
     return np.concatenate(out)[:n]
-
-
-def gaussian_cells(grid: Grid, g: G.Gaussian) -> np.ndarray:
-    """Cell averages of g restricted to the box, renormalised to unit mass (the truncated law)."""
-    rho = grid.cell_averages(g.pdf, order=4)
-    return rho / grid.mass(rho)
 
 
 def bb_velocity_field(result: BBResult, threshold: float = THRESHOLD, scale: float = 1.0) -> GridVelocityField:

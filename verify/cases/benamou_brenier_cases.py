@@ -126,7 +126,8 @@ def check_velocity_1d(name: str, result: BBResult, m0: float, s0: float, m1: flo
                       detail="max over |x - m_t| <= 2 s_t (speed ~ |m1 - m0|)")
 
 
-def _gaussian_cells(grid: Grid, g: "G.Gaussian") -> np.ndarray:
+def gaussian_cells(grid: Grid, g: "G.Gaussian") -> np.ndarray:
+    """Cell averages of g restricted to the box, renormalised to unit mass (the truncated law)."""
     rho = grid.cell_averages(g.pdf, order=4)
     return rho / grid.mass(rho)
 
@@ -191,7 +192,7 @@ def bb_gaussian_2d(ctx: CaseContext) -> None:
     cov = 0.07**2 * np.eye(2)
     g0, g1 = G.Gaussian([0.3, 0.3], cov), G.Gaussian([0.7, 0.7], cov)
     exact = G.w2_squared(g0, g1)
-    res = benamou_brenier(grid, _gaussian_cells(grid, g0), _gaussian_cells(grid, g1), P,
+    res = benamou_brenier(grid, gaussian_cells(grid, g0), gaussian_cells(grid, g1), P,
                           method="primal-dual")
     ctx.add(check_bb_value(f"{n}²x{P}: W2² vs exact", res, exact, 2e-3 if not ctx.quick else 5e-3))
     ctx.note("seconds", res.seconds)
@@ -201,10 +202,10 @@ def bb_gaussian_2d(ctx: CaseContext) -> None:
     # Measured: 32²x16 with (1e-7, 5e-5): L1 6.3e-3 after 3900 iterations; 64²x32 with (1e-6, 1e-4) and the
     # multilevel start: L1 2.9e-3 after 1000 + 1860 iterations. Bands in DENSITY_BAND_2D.
     tol, residual_tol = (1e-7, 5e-5) if ctx.quick else (1e-6, 1e-4)
-    tight = benamou_brenier(grid, _gaussian_cells(grid, g0), _gaussian_cells(grid, g1), P,
+    tight = benamou_brenier(grid, gaussian_cells(grid, g0), gaussian_cells(grid, g1), P,
                             method="primal-dual", tol=tol, residual_tol=residual_tol, multilevel=True,
                             max_iter=5000)
-    half = _gaussian_cells(grid, G.mccann(g0, g1, 0.5))
+    half = gaussian_cells(grid, G.mccann(g0, g1, 0.5))
     ctx.add(check_bb_value(f"{n}²x{P} (tight): W2² vs exact", tight, exact, 2e-3))
     ctx.add(check_density_l1("(tight) density at t = 1/2 vs McCann", tight.density[P // 2], half,
                              grid.cell_volume, DENSITY_BAND_2D[ctx.quick]))
