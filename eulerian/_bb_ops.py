@@ -43,23 +43,47 @@ def perspective_cost(rho: Any, momenta: Sequence[Any], xp: Any) -> float:
 
 
 def prox_perspective(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, guess: Any = None,
-                     max_newton: int = 100, rtol: float = 1e-8, scratch: "Scratch | None" = None,
+                     max_newton: int = 100, rtol: float = 1e-6, scratch: "Scratch | None" = None,
                      out: "list | None" = None) -> tuple[Any, list]:
     """Proximal map of gamma * J, J(rho, m) = |m|^2 / rho, cell by cell (PPO Prop. 1 with our scaling).
 
-    argmin_{r, p} |p|^2 / r + (|r - rho|^2 + |p - m|^2) / (2 gamma).
+    argmin_{r, p} |p|^2 / r + (|r - rho|^2 + |p - m|^2) / (2 gamma):  r = perspective_root(...) and
+    p = r m / (r + 2 gamma). Returns (r, [p_1, ..., p_d]), into ``out`` when given.
+    """
+    buf = scratch if scratch is not None else Scratch(xp)
+    r = perspective_root(rho, momenta, gamma, xp, guess, max_newton, rtol, buf)
+    if out is not None:
+        xp.copyto(out[0], r)
+        r = out[0]
+    else:
+        r = r.copy()
+    factor = buf.get("factor", rho.shape)
+    xp.add(r, 2.0 * gamma, out=factor)
+    xp.divide(r, factor, out=factor)
+    if out is not None:
+        moms = [xp.multiply(factor, m, out=o) for m, o in zip(momenta, out[1:])]
+    else:
+        moms = [factor * m for m in momenta]
+    return r, moms
+
+
+def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, guess: Any = None,
+                     max_newton: int = 100, rtol: float = 1e-6, scratch: "Scratch | None" = None) -> Any:
+    """Density part r >= 0 of the proximal map of gamma |m|^2 / rho (a work array of ``scratch``).
+
     For r > 0 the optimal momentum is p = r m / (r + 2 gamma) and r is the root of the cubic
     P(r) = (r - rho) (r + 2 gamma)^2 - gamma |m|^2, which has exactly one root in [max(rho, 0), inf), where P
-    is increasing and convex. A positive root exists iff rho + |m|^2 / (4 gamma) > 0; otherwise the prox is
-    (0, 0).
+    is increasing and convex. A positive root exists iff 4 gamma rho + |m|^2 > 0; otherwise r = 0.
 
-    Newton's method in s = r + 2 gamma (s <- (s^2 (2 s - c) + q) / (s (3 s - 2 c)), c = rho + 2 gamma,
-    q = gamma |m|^2) converges from any start in [max(rho, 0), upper] (convexity: a start left of the root
-    jumps right of it, then the iterates decrease monotonically). The start is ``guess`` (e.g. the previous
-    root, for warm starts) clipped to that bracket, else the upper bound min(rho + |m|^2 / (4 gamma),
-    rho + gamma |m|^2 / (rho + 2 gamma)^2) (the second only when rho + 2 gamma > 0), and cbrt(gamma |m|^2)
-    - 2 gamma where rho + 2 gamma <= 0. No transcendental functions on the bulk of the cells: about ten
-    array operations per Newton step; warm starts need two or three steps.
+    Newton's method in s = r + 2 gamma on f(s) = s^2 (s - c) - q (c = rho + 2 gamma, q = gamma |m|^2)
+    converges from any start s >= max(rho, 0) + 2 gamma: by convexity a start left of the root jumps right of
+    it, then the iterates decrease monotonically, so each step s_old - s_new >= 0 bounds the error before it
+    and the error after it is O(step^2 / s). Iteration stops when every step is below rtol * 2 gamma
+    <= rtol * s, leaving a relative error of order rtol^2. The start is ``guess`` (e.g. the previous root,
+    for warm starts: two or three steps; must be >= 0) clipped below by rho, else the upper bound
+    min(rho + |m|^2 / (4 gamma), rho + gamma |m|^2 / (rho + 2 gamma)^2) (the second only where
+    rho + 2 gamma > 0), and cbrt(gamma |m|^2) - 2 gamma where rho + 2 gamma <= 0. Nine array operations per
+    Newton step, no transcendental functions on the bulk of the cells.
     """
     if not gamma > 0:
         raise ValueError(f"gamma must be positive, got {gamma}")
@@ -74,74 +98,58 @@ def prox_perspective(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     for m in momenta[1:]:
         xp.multiply(m, m, out=t)
         msq += t
+    active = buf.get("active", shape, bool)
+    xp.multiply(rho, 4.0 * gamma, out=t)
+    t += msq
+    xp.greater(t, 0.0, out=active)                  # 4 gamma rho + |m|^2 > 0
     q = buf.get("q", shape)
     xp.multiply(msq, gamma, out=q)
-    upper = buf.get("upper", shape)
-    xp.multiply(msq, 0.25 / gamma, out=upper)
-    upper += rho                                    # rho + |m|^2 / (4 gamma)
-    active = buf.get("active", shape, bool)
-    xp.greater(upper, 0.0, out=active)
     c = buf.get("c", shape)
     xp.add(rho, two_gamma, out=c)
-    # Second upper bound, valid where c > 0; where c <= 0 the clamped c makes it huge and unused.
-    xp.maximum(c, 1e-150, out=t)
-    xp.multiply(t, t, out=t)
-    xp.divide(q, t, out=t)
-    t += rho
-    xp.minimum(upper, t, out=upper)
-    # Where c <= 0: s^3 = c s^2 + q <= q, so r <= cbrt(q) - 2 gamma (cube roots only on those few cells).
-    low_c = buf.get("low_c", shape, bool)
-    xp.less_equal(c, 0.0, out=low_c)
-    low_c &= active
-    if bool(xp.any(low_c)):
-        upper[low_c] = xp.minimum(upper[low_c], xp.cbrt(q[low_c]) - two_gamma)
     s = buf.get("s", shape)
     if guess is None:
-        xp.copyto(s, upper)
+        upper = s
+        xp.multiply(msq, 0.25 / gamma, out=upper)
+        upper += rho                                # rho + |m|^2 / (4 gamma)
+        # Second upper bound, valid where c > 0; where c <= 0 the clamped c makes it huge and unused.
+        xp.maximum(c, 1e-150, out=t)
+        xp.multiply(t, t, out=t)
+        xp.divide(q, t, out=t)
+        t += rho
+        xp.minimum(upper, t, out=upper)
+        # Where c <= 0: s^3 = c s^2 + q <= q, so r <= cbrt(q) - 2 gamma (cube roots only on those few cells).
+        low_c = buf.get("low_c", shape, bool)
+        xp.less_equal(c, 0.0, out=low_c)
+        low_c &= active
+        if bool(xp.any(low_c)):
+            upper[low_c] = xp.minimum(upper[low_c], xp.cbrt(q[low_c]) - two_gamma)
+        xp.maximum(s, 0.0, out=s)
     else:
-        xp.maximum(guess, rho, out=s)
-        xp.maximum(s, 0.0, out=s)                    # lower end of the bracket: max(rho, 0)
-        xp.minimum(s, upper, out=s)
+        xp.maximum(guess, rho, out=s)               # lower end of the bracket: max(rho, 0), as guess >= 0
     # Inactive cells start at s >= 2 gamma > c, where the iteration stays finite; they are masked at the end.
-    xp.maximum(s, 0.0, out=s)
     s += two_gamma
-    num = buf.get("num", shape)
-    den = buf.get("den", shape)
+    u, f, fp = msq, t, buf.get("fp", shape)          # (msq and t are free from here on)
+    step_tol = rtol * two_gamma
     for k in range(max_newton):
-        # s <- (s^2 (2 s - c) + q) / (s (3 s - 2 c))
-        xp.multiply(s, 2.0, out=num)
-        num -= c
-        num *= s
-        num *= s
-        num += q
-        xp.multiply(s, 3.0, out=den)
-        den -= c
-        den -= c
-        den *= s
-        num /= den                                  # new s
+        # s <- s - f / f',  f = s^2 (s - c) - q,  f' = s (3 s - 2 c) = s (s + 2 u),  u = s - c
+        xp.subtract(s, c, out=u)
+        xp.multiply(s, s, out=f)
+        f *= u
+        f -= q
+        xp.multiply(u, 2.0, out=fp)
+        fp += s
+        fp *= s
+        f /= fp                                     # the step, >= 0 after the first one
+        s -= f
         if k >= 1:
-            # Quadratic convergence: a relative step below ~1e-8 leaves an error near round-off.
-            xp.subtract(num, s, out=t)
-            xp.abs(t, out=t)
-            t /= num
-            t *= active
-            done = float(xp.max(t)) <= rtol
-        else:
-            done = False
-        s, num = num, s
-        if done:
-            break
-    r = xp.subtract(s, two_gamma, out=(out[0] if out is not None else None))
+            f *= active
+            if float(xp.max(f)) <= step_tol:
+                break
+    r = buf.get("r", shape)
+    xp.subtract(s, two_gamma, out=r)
     xp.maximum(r, 0.0, out=r)
     r *= active
-    factor = buf.get("factor", shape)
-    xp.add(r, two_gamma, out=factor)
-    xp.divide(r, factor, out=factor)
-    if out is not None:
-        moms = [xp.multiply(factor, m, out=o) for m, o in zip(momenta, out[1:])]
-    else:
-        moms = [factor * m for m in momenta]
-    return r, moms
+    return r
 
 
 class Scratch:
@@ -158,7 +166,6 @@ class Scratch:
             self._arrays[name] = a
         return a
 
-
 def _squared_norm(momenta: Sequence[Any]) -> Any:
     total = momenta[0] * momenta[0]
     for m in momenta[1:]:
@@ -174,6 +181,9 @@ class StaggeredGrid:
     """Geometry of the space-time grid and the fixed linear operators on it.
 
     space_shape: (n_1, ..., n_d); spacing: (h_1, ..., h_d); time_steps: P; periodic: bool (all space axes).
+    poisson: how the space-time Poisson equation is solved: "dct" (transforms along every axis),
+    "tridiagonal" (transforms in space, then for each space mode the Neumann path system along time by a
+    factorised recursion), or "auto" (tridiagonal on NumPy with >= 1024 space modes, else dct).
     """
 
     space_shape: tuple[int, ...]
@@ -183,9 +193,12 @@ class StaggeredGrid:
     xp: Any
     fft: Any
     workers: int | None = None
+    poisson: str = "auto"
     _poisson_eig: Any = field(default=None, repr=False)
+    _time_factor: Any = field(default=None, repr=False)
     _line_eig: list = field(default_factory=list, repr=False)
     _signs: list = field(default_factory=list, repr=False)
+    _line_pivots: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         xp = self.xp
@@ -196,21 +209,28 @@ class StaggeredGrid:
         # Eigenvalues of D D^T (= minus the discrete Laplacian): Neumann (DCT-II) in time and for walls,
         # periodic (real FFT, last axis halved) otherwise.
         P = self.time_steps
-        lam_t = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(P) / P)) / self.dt**2
-        eig = lam_t.reshape((P,) + (1,) * self.dim)
+        lam_space = xp.zeros((1,) * (self.dim + 1))
         for a, (n, h) in enumerate(zip(self.space_shape, self.spacing)):
             if self.periodic:
                 k = xp.arange(n // 2 + 1) if a == self.dim - 1 else xp.arange(n)
                 lam = (2.0 - 2.0 * xp.cos(2.0 * math.pi * k / n)) / h**2
             else:
                 lam = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(n) / n)) / h**2
-            shape = [1] * (self.dim + 1)
-            shape[a + 1] = lam.shape[0]
-            eig = eig + lam.reshape(shape)
-        eig = xp.asarray(eig)
-        zero = (0,) * (self.dim + 1)
-        eig[zero] = 1.0  # the constant mode: removed explicitly in the solve
-        self._poisson_eig = eig
+            lam_space = lam_space + lam.reshape(self._axis_shape(a + 1, lam.shape[0]))
+        if self.poisson == "auto":
+            # Time-axis transforms are strided and cost as much as the space ones on the CPU; a recursion
+            # along time is cheaper there once the rows are long. On a GPU its many small kernels lose.
+            many_modes = math.prod(lam_space.shape) >= 1024
+            self.poisson = "tridiagonal" if self._numpy and many_modes else "dct"
+        if self.poisson == "tridiagonal":
+            self._time_factor = _neumann_path_factor(P, self.dt**2 * lam_space.reshape(1, -1), xp)
+        elif self.poisson == "dct":
+            lam_t = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(P) / P)) / self.dt**2
+            eig = lam_t.reshape((P,) + (1,) * self.dim) + lam_space
+            eig[(0,) * (self.dim + 1)] = 1.0  # the constant mode: removed explicitly in the solve
+            self._poisson_eig = eig
+        else:
+            raise ValueError(f"unknown poisson solver {self.poisson!r}; valid: 'auto', 'dct', 'tridiagonal'")
         # Line solves (Id + I* I) along each component's staggered axis (axis 0 for rho, a + 1 for m_a).
         self._line_eig = []
         self._signs = []
@@ -228,6 +248,13 @@ class StaggeredGrid:
                 sign = sign.reshape(self._axis_shape(c, axis_len))
             self._line_eig.append(mu.reshape(self._axis_shape(c, mu.shape[0])))
             self._signs.append(sign)
+        # On the CPU a recursion on long contiguous rows beats two transforms along the axis.
+        self._line_pivots = []
+        for c in range(self.dim + 1):
+            shape = self.staggered_shape(c)
+            rows = math.prod(shape) // shape[c]
+            recursion = self._numpy and not self._periodic(c) and rows >= 1024
+            self._line_pivots.append(_interpolation_pivots(shape[c]) if recursion else None)
 
     # -- shapes ----------------------------------------------------------------------------------------------
     def _axis_shape(self, axis: int, length: int) -> tuple[int, ...]:
@@ -269,8 +296,34 @@ class StaggeredGrid:
             res.append(o)
         return res
 
-    def interpolate_adjoint(self, U: Arrays, out: "Arrays | None" = None) -> Arrays:
-        """I* U (adjoint of interpolate for the plain Euclidean inner products), into ``out``."""
+    def add_interpolation_sum(self, V: Arrays, U: Arrays) -> Arrays:
+        """U += 2 I V (the sum of the two neighbours along each staggered axis), in place."""
+        xp = self.xp
+        for c, (v, u) in enumerate(zip(V, U)):
+            if self._periodic(c):
+                u += v
+                u += xp.roll(v, -1, axis=c)
+            else:
+                u += _take(v, c, 0, -1)
+                u += _take(v, c, 1, None)
+        return U
+
+    def add_interpolation_adjoint(self, U: Arrays, V: Arrays, scale: float) -> Arrays:
+        """V += scale * I* U, in place."""
+        xp = self.xp
+        for c, (u, v) in enumerate(zip(U, V)):
+            tmp = self.scratch.get("adjoint_tmp", u.shape)
+            xp.multiply(u, 0.5 * scale, out=tmp)
+            if self._periodic(c):
+                v += tmp
+                v += xp.roll(tmp, 1, axis=c)
+            else:
+                _take(v, c, 0, -1)[...] += tmp
+                _take(v, c, 1, None)[...] += tmp
+        return V
+
+    def interpolate_adjoint(self, U: Arrays, out: "Arrays | None" = None, scale: float = 1.0) -> Arrays:
+        """scale * I* U (I* the adjoint of interpolate for the plain Euclidean inner products), into ``out``."""
         xp = self.xp
         res = []
         for c, u in enumerate(U):
@@ -281,26 +334,42 @@ class StaggeredGrid:
                 _take(v, c, 0, -1)[...] = u      # v[j] = (u[j-1] + u[j]) / 2 with u[-1] = u[n] = 0
                 _set(v, c, -1, 0.0)
                 _take(v, c, 1, None)[...] += u
-            v *= 0.5
+            v *= 0.5 * scale
             res.append(v)
         return res
 
-    def solve_interpolation(self, R: Arrays) -> Arrays:
-        """Solve (Id + I* I) V = R component by component (a DCT-II or real FFT along one axis)."""
+    def solve_interpolation(self, R: Arrays, out: "Arrays | None" = None) -> Arrays:
+        """Solve (Id + I* I) V = R component by component along its staggered axis: a real FFT (periodic),
+        a DCT-II of the sign-flipped data, or on the CPU for long rows the tridiagonal recursion. ``out`` may
+        be R (in place)."""
         fft = self.fft
-        out = []
+        res = []
         for c, r in enumerate(R):
+            o = out[c] if out is not None else None
+            if self._line_pivots[c] is not None:
+                if o is None:
+                    o = r.copy()
+                elif o is not r:
+                    self.xp.copyto(o, r)
+                _solve_interpolation_path(self._line_pivots[c], o, c, self.scratch)
+                res.append(o)
+                continue
             if self._periodic(c):
-                n = r.shape[c]
                 hat = fft.rfft(r, axis=c, **self._kw())
                 hat /= self._line_eig[c]
-                out.append(self._irfft(hat, n, c))
+                v = self._irfft(hat, r.shape[c], c)
             else:
                 s = self._signs[c]
-                hat = self._dct(s * r, c)
+                hat = self._dct(s * r, c, overwrite=True)
                 hat /= self._line_eig[c]
-                out.append(s * self._idct(hat, c))
-        return out
+                v = self._idct(hat, c, overwrite=True)
+                v *= s
+            if o is None:
+                res.append(v)
+            else:
+                self.xp.copyto(o, v)
+                res.append(o)
+        return res
 
     def project_interpolation(self, U: Arrays, V: Arrays) -> tuple[Arrays, Arrays]:
         """Euclidean projection of (U, V) onto {U = I V}: V' = (Id + I*I)^-1 (V + I* U), U' = I V'."""
@@ -309,13 +378,14 @@ class StaggeredGrid:
         return self.interpolate(Vn), Vn
 
     # -- continuity constraint ----------------------------------------------------------------------------
-    def divergence(self, V: Arrays, out: Any = None) -> Any:
-        """(rho_s[j+1] - rho_s[j]) / dt + sum_a (m_a[i+1] - m_a[i]) / h_a on the cells, shape (P, *n)."""
+    def divergence(self, V: Arrays, out: Any = None, scale: float = 1.0) -> Any:
+        """scale * ((rho_s[j+1] - rho_s[j]) / dt + sum_a (m_a[i+1] - m_a[i]) / h_a) on the cells, (P, *n)."""
         xp = self.xp
         rho = V[0]
         div = out if out is not None else xp.empty(self.cell_shape)
         xp.subtract(rho[1:], rho[:-1], out=div)
-        div *= 1.0 / self.dt
+        if scale != self.dt:
+            div *= scale / self.dt
         tmp = self.scratch.get("div_tmp", self.cell_shape)
         for a in range(self.dim):
             m = V[a + 1]
@@ -324,7 +394,7 @@ class StaggeredGrid:
                 xp.subtract(xp.roll(m, -1, axis=c), m, out=tmp)
             else:
                 xp.subtract(_take(m, c, 1, None), _take(m, c, 0, -1), out=tmp)
-            tmp *= 1.0 / self.spacing[a]
+            tmp *= scale / self.spacing[a]
             div += tmp
         return div
 
@@ -338,18 +408,32 @@ class StaggeredGrid:
                 _set(m, a + 1, 0, 0.0)
                 _set(m, a + 1, -1, 0.0)
 
-    def solve_poisson(self, r: Any) -> Any:
-        """phi with D D^T phi = r - mean(r) (Neumann in time and at walls; zero-mean phi)."""
-        hat = self._forward(r)
-        hat /= self._poisson_eig
-        hat[(0,) * (self.dim + 1)] = 0.0
-        return self._inverse(hat)
+    def solve_poisson(self, r: Any, scale: float = 1.0, overwrite: bool = False) -> Any:
+        """phi with D D^T phi = scale * (r - mean(r)) (Neumann in time and at walls), up to a constant.
+
+        ``overwrite=True`` lets the transforms reuse r's memory (r is destroyed).
+        """
+        if self.poisson == "dct":
+            hat = self._forward(r, overwrite=overwrite)
+            hat /= self._poisson_eig
+            hat[(0,) * (self.dim + 1)] = 0.0
+            if scale != 1.0:
+                hat *= scale
+            return self._inverse(hat, overwrite=True)
+        hat = self._forward_space(r, overwrite=overwrite)
+        rows = hat.reshape(self.time_steps, -1)
+        rows[:, 0] -= rows[:, 0].mean()                 # the constant space-time mode
+        _solve_neumann_path(self._time_factor, rows, self.scratch)
+        if scale != self.dt**-2:
+            hat *= scale * self.dt**2                   # the factor is that of dt^2 D D^T
+        return self._inverse_space(hat)
 
     def project_continuity(self, V: Arrays, rho0: Any, rho1: Any, out: "Arrays | None" = None) -> Arrays:
         """Euclidean projection onto {div V = 0, rho(0) = rho0, rho(1) = rho1, zero flux}.
 
         The boundary values are fixed data, the other unknowns move by -D^T phi with D D^T phi = div V:
         rho_s[j] += (phi[j] - phi[j-1]) / dt (interior j), m_a += forward differences of phi on interior faces.
+        Computed with psi = phi / dt, so that D D^T psi = (dt div V) / dt^2 and the time update needs no scaling.
         ``out`` may be ``V`` itself (in place).
         """
         xp = self.xp
@@ -361,28 +445,24 @@ class StaggeredGrid:
                 if w is not v:
                     xp.copyto(w, v)
         self.set_boundary(W, rho0, rho1)
-        phi = self.solve_poisson(self.divergence(W, out=self.scratch.get("div", self.cell_shape)))
-        P = self.time_steps
-        grad = self.scratch.get("grad_t", (P - 1, *self.space_shape))
-        xp.subtract(phi[1:], phi[:-1], out=grad)
-        grad *= 1.0 / self.dt
-        W[0][1:-1] += grad
+        dt_div = self.divergence(W, out=self.scratch.get("div", self.cell_shape), scale=self.dt)
+        psi = self.solve_poisson(dt_div, scale=self.dt**-2, overwrite=True)
+        W[0][1:-1] += psi[1:]
+        W[0][1:-1] -= psi[:-1]
         for a in range(self.dim):
             c = a + 1
             if self.periodic:
                 tmp = self.scratch.get("div_tmp", self.cell_shape)
-                xp.subtract(phi, xp.roll(phi, 1, axis=c), out=tmp)
-                tmp *= 1.0 / self.spacing[a]
+                xp.subtract(psi, xp.roll(psi, 1, axis=c), out=tmp)
+                tmp *= self.dt / self.spacing[a]
                 W[c] += tmp
             else:
                 shape = list(self.cell_shape)
                 shape[c] -= 1
                 g = self.scratch.get(f"grad_{c}", tuple(shape))
-                xp.subtract(_take(phi, c, 1, None), _take(phi, c, 0, -1), out=g)
-                g *= 1.0 / self.spacing[a]
-                inner = [slice(None)] * (self.dim + 1)
-                inner[c] = slice(1, -1)
-                W[c][tuple(inner)] += g
+                xp.subtract(_take(psi, c, 1, None), _take(psi, c, 0, -1), out=g)
+                g *= self.dt / self.spacing[a]
+                _take(W[c], c, 1, -1)[...] += g
         return W
 
     # -- transforms ----------------------------------------------------------------------------------------
@@ -393,27 +473,99 @@ class StaggeredGrid:
     def _kw(self) -> dict:
         return {"workers": self.workers} if self._numpy and self.workers else {}
 
-    def _dct(self, a: Any, axis: int) -> Any:
-        return self.fft.dct(a, type=2, axis=axis, norm="ortho", **self._kw())
+    def _dct(self, a: Any, axis: int, overwrite: bool = False) -> Any:
+        return self.fft.dct(a, type=2, axis=axis, norm="ortho", overwrite_x=overwrite, **self._kw())
 
-    def _idct(self, a: Any, axis: int) -> Any:
-        return self.fft.idct(a, type=2, axis=axis, norm="ortho", **self._kw())
+    def _idct(self, a: Any, axis: int, overwrite: bool = False) -> Any:
+        return self.fft.idct(a, type=2, axis=axis, norm="ortho", overwrite_x=overwrite, **self._kw())
 
     def _irfft(self, a: Any, n: int, axis: int) -> Any:
         return self.fft.irfft(a, n=n, axis=axis, **self._kw())
 
-    def _forward(self, r: Any) -> Any:
+    def _forward(self, r: Any, overwrite: bool = False) -> Any:
+        """Transform in time (DCT-II) and space (DCT-II, or real FFT when periodic)."""
         if not self.periodic:
-            return self.fft.dctn(r, type=2, norm="ortho", **self._kw())
-        hat = self._dct(r, 0)
-        return self.fft.rfftn(hat, axes=tuple(range(1, self.dim + 1)), **self._kw())
+            return self.fft.dctn(r, type=2, norm="ortho", overwrite_x=overwrite, **self._kw())
+        return self._forward_space(self._dct(r, 0), overwrite=True)
 
-    def _inverse(self, hat: Any) -> Any:
+    def _inverse(self, hat: Any, overwrite: bool = False) -> Any:
         if not self.periodic:
-            return self.fft.idctn(hat, type=2, norm="ortho", **self._kw())
+            return self.fft.idctn(hat, type=2, norm="ortho", overwrite_x=overwrite, **self._kw())
+        return self._idct(self._inverse_space(hat), 0)
+
+    def _forward_space(self, r: Any, overwrite: bool = False) -> Any:
         axes = tuple(range(1, self.dim + 1))
-        real = self.fft.irfftn(hat, s=self.space_shape, axes=axes, **self._kw())
-        return self._idct(real, 0)
+        if not self.periodic:
+            return self.fft.dctn(r, type=2, axes=axes, norm="ortho", overwrite_x=overwrite, **self._kw())
+        return self.fft.rfftn(r, axes=axes, **self._kw())
+
+    def _inverse_space(self, hat: Any) -> Any:
+        axes = tuple(range(1, self.dim + 1))
+        if not self.periodic:
+            return self.fft.idctn(hat, type=2, axes=axes, norm="ortho", overwrite_x=True, **self._kw())
+        return self.fft.irfftn(hat, s=self.space_shape, axes=axes, **self._kw())
+
+
+def _interpolation_pivots(n: int) -> list:
+    """Pivots of Id + I* I on a staggered axis of n nodes: tridiag(1/4, d, 1/4), d = (5/4, 3/2, ..., 3/2, 5/4)."""
+    pivots = [1.25]
+    for j in range(1, n):
+        pivots.append((1.25 if j == n - 1 else 1.5) - 0.0625 / pivots[-1])
+    return pivots
+
+
+def _solve_interpolation_path(pivots: list, y: Any, axis: int, scratch: "Scratch") -> None:
+    """Solve (Id + I* I) x = y in place along ``axis`` of y by Gaussian elimination (no pivoting needed: the
+    matrix is diagonally dominant, off-diagonal 1/4). The rows are made contiguous first (a cheap copy)."""
+    xp = scratch.xp
+    if axis == 0:
+        z = y
+    else:
+        z = scratch.get(f"line_rows_{axis}", xp.moveaxis(y, axis, 0).shape)
+        xp.copyto(z, xp.moveaxis(y, axis, 0))
+    tmp = scratch.get("line_tmp", z.shape[1:])
+    for j in range(1, len(pivots)):          # y_j -= (1/4) y_{j-1} / b_{j-1}
+        xp.multiply(z[j - 1], 0.25 / pivots[j - 1], out=tmp)
+        z[j] -= tmp
+    z[-1] *= 1.0 / pivots[-1]
+    for j in range(len(pivots) - 2, -1, -1):  # x_j = (y_j - x_{j+1} / 4) / b_j
+        xp.multiply(z[j + 1], 0.25, out=tmp)
+        z[j] -= tmp
+        z[j] *= 1.0 / pivots[j]
+    if axis != 0:
+        xp.copyto(xp.moveaxis(y, axis, 0), z)
+
+
+def _neumann_path_factor(P: int, mu: Any, xp: Any) -> Any:
+    """Reciprocal pivots of (L + diag(mu)) for each column mu, L the Neumann path Laplacian on P nodes.
+
+    L + mu = tridiag(-1, d, -1), d = (1, 2, ..., 2, 1) + mu; Gaussian elimination without pivoting (the matrix
+    is diagonally dominant) has pivots b_0 = d_0, b_j = d_j - 1 / b_{j-1}. Returns 1 / b, shape (P, modes).
+    Where mu = 0 (the constant mode) the last pivot vanishes: its reciprocal is set to 0, which pins the
+    last value of that mode to zero (the solution is defined up to a constant).
+    """
+    d = xp.repeat(2.0 + mu, P, axis=0)
+    d[0] -= 1.0
+    d[-1] -= 1.0
+    inv = xp.empty_like(d)
+    inv[0] = 1.0 / d[0]
+    for j in range(1, P):
+        b = d[j] - inv[j - 1]
+        inv[j] = xp.where(b > 1e-12, 1.0 / xp.where(b > 1e-12, b, 1.0), 0.0)
+    return inv
+
+
+def _solve_neumann_path(inv: Any, y: Any, scratch: "Scratch") -> None:
+    """Solve (L + diag(mu)) x = y in place along axis 0 of y (P, modes), inv from _neumann_path_factor."""
+    tmp = scratch.get("path_tmp", y.shape[1:], y.dtype)
+    P = y.shape[0]
+    for j in range(1, P):                    # forward elimination: y_j += y_{j-1} / b_{j-1}
+        scratch.xp.multiply(inv[j - 1], y[j - 1], out=tmp)
+        y[j] += tmp
+    y[P - 1] *= inv[P - 1]
+    for j in range(P - 2, -1, -1):            # back substitution: x_j = (y_j + x_{j+1}) / b_j
+        y[j] += y[j + 1]
+        y[j] *= inv[j]
 
 
 def _take(a: Any, axis: int, start: int | None, stop: int | None) -> Any:

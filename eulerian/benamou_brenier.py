@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ._bb_ops import (StaggeredGrid, can_coarsen, perspective_cost, prolong_staggered, prox_perspective,
-                      restrict_density)
+from ._bb_ops import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
+                      prox_perspective, restrict_density)
 from ._validate import check_density, check_grid
 from .backend import Backend, get_backend
 from .errors import NumericalError
@@ -302,17 +302,17 @@ def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, wei
     Vz = _initial_guess(sg, a0, a1, V_init)
     Uz = sg.interpolate(Vz)
     Ux, Uy, Uw = sg.zeros_centred(), sg.zeros_centred(), sg.zeros_centred()
-    Vw, Vy = sg.zeros_staggered(), sg.zeros_staggered()
+    Vx, Vy = sg.zeros_staggered(), sg.zeros_staggered()
     history: dict = {"cost": [], "continuity": [], "change": []}
     converged = False
     it = 0
     guess = None
     for it in range(1, max_iter + 1):
         # x: V_x = (Id + I* I)^-1 (V_z + I* U_z), U_x = I V_x
-        sg.interpolate_adjoint(Uz, out=Vw)
-        for w, v in zip(Vw, Vz):
-            w += v
-        Vx = sg.solve_interpolation(Vw)
+        sg.interpolate_adjoint(Uz, out=Vx)
+        for x, v in zip(Vx, Vz):
+            x += v
+        sg.solve_interpolation(Vx, out=Vx)
         sg.interpolate(Vx, out=Ux)
         # y: reflected point 2 x - z, then the two proximal maps
         for w, x, z in zip(Uw, Ux, Uz):
@@ -320,10 +320,10 @@ def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, wei
             w -= z
         prox_perspective(Uw[0], Uw[1:], gamma, xp, guess=guess, scratch=sg.scratch, out=Uy)
         guess = Uy[0]
-        for w, x, z in zip(Vw, Vx, Vz):
-            xp.multiply(x, 2.0, out=w)
-            w -= z
-        sg.project_continuity(Vw, a0, a1, out=Vy)
+        for y, x, z in zip(Vy, Vx, Vz):
+            xp.multiply(x, 2.0, out=y)
+            y -= z
+        sg.project_continuity(Vy, a0, a1, out=Vy)
         # z <- z + alpha (y - x)
         for z, y, x in zip(Uz, Uy, Ux):
             xp.subtract(y, x, out=x)
@@ -344,44 +344,44 @@ def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, wei
 
 
 def _primal_dual(sg, a0, a1, sigma, max_iter, tol, residual_tol, weight, check_every, V_init=None):
-    """Chambolle–Pock on min_V J(I V) + i_C(V) (theta = 1), in place on preallocated arrays:
+    """Chambolle–Pock on min_V J(I V) + i_C(V) (theta = 1), in place on preallocated arrays, with the dual
+    variable stored as W = U / sigma and the extrapolated primal as H = Vbar / 2 (fewest passes over memory):
 
-    U <- U + sigma I Vbar;  p = prox_{J / sigma}(U / sigma);  U <- U - sigma p   (Moreau: prox of sigma J*)
-    V' = P_C(V - tau I* U);  Vbar = 2 V' - V;  V <- V'.
+    w = W + I Vbar;  W <- w - prox_{J / sigma}(w)   (Moreau: U + sigma I Vbar - sigma prox_{J/sigma}(...))
+    V' = P_C(V - tau sigma I* W);  Vbar = 2 V' - V;  V <- V'.
+    The prox momenta need no arrays of their own: w_m - p_m = w_m 2 gamma / (r + 2 gamma), gamma = 1 / sigma.
     """
     xp = sg.xp
+    gamma = 1.0 / sigma
     tau = 0.99 / sigma  # sigma * tau * ||I||^2 < 1 since ||I|| <= 1
     V = _initial_guess(sg, a0, a1, V_init)
-    Vbar = [v.copy() for v in V]
-    Vnew = sg.zeros_staggered()
-    Udual = sg.zeros_centred()
-    work = sg.zeros_centred()
-    primal = sg.zeros_centred()
+    H = [0.5 * v for v in V]
+    W = sg.zeros_centred()
+    g = sg.scratch.get("pd_factor", sg.cell_shape)
     history: dict = {"cost": [], "continuity": [], "change": []}
     converged = False
     it = 0
-    guess = None
+    r = None
+    primal = None
     for it in range(1, max_iter + 1):
-        sg.interpolate(Vbar, out=work)
-        for u, w in zip(Udual, work):
-            w *= sigma
-            u += w                                   # U + sigma I Vbar
-            xp.multiply(u, 1.0 / sigma, out=w)
-        prox_perspective(work[0], work[1:], 1.0 / sigma, xp, guess=guess, scratch=sg.scratch, out=primal)
-        guess = primal[0]
-        for u, p_ in zip(Udual, primal):
-            xp.multiply(p_, sigma, out=work[0])
-            u -= work[0]
-        sg.interpolate_adjoint(Udual, out=Vnew)
-        for vn, v in zip(Vnew, V):
-            vn *= -tau
-            vn += v
-        sg.project_continuity(Vnew, a0, a1, out=Vnew)
-        for vb, vn, v in zip(Vbar, Vnew, V):
-            xp.multiply(vn, 2.0, out=vb)
-            vb -= v
-        V, Vnew = Vnew, V
-        if it % check_every == 0 or it == max_iter:
+        check = it % check_every == 0 or it == max_iter
+        sg.add_interpolation_sum(H, W)               # W <- w = W + I Vbar
+        if check:
+            w = [c.copy() for c in W]
+        r = perspective_root(W[0], W[1:], gamma, xp, guess=r, scratch=sg.scratch)
+        W[0] -= r
+        xp.add(r, 2.0 * gamma, out=g)
+        xp.divide(2.0 * gamma, g, out=g)
+        for Wc in W[1:]:
+            Wc *= g
+        for h, v in zip(H, V):
+            xp.multiply(v, -0.5, out=h)
+        sg.add_interpolation_adjoint(W, V, scale=-tau * sigma)
+        sg.project_continuity(V, a0, a1, out=V)     # V <- V'
+        for h, v in zip(H, V):
+            h += v                                   # H = V' - V / 2
+        if check:
+            primal = [wc - Wc for wc, Wc in zip(w, W)]
             cost = weight * perspective_cost(primal[0], primal[1:], xp)
             IV = sg.interpolate(V)
             residual = _norm([a - b for a, b in zip(primal, IV)], xp) / max(_norm(IV, xp), 1e-300)

@@ -90,12 +90,13 @@ def test_brute_force_check_catches_a_wrong_prox():
 # ---------------------------------------------------------------------------------------------------------
 # linear building blocks
 # ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("poisson", ["dct", "tridiagonal"])
 @pytest.mark.parametrize("periodic", [False, True])
 @pytest.mark.parametrize("shape", [(7,), (5, 6), (3, 4, 5)])
-def test_projection_satisfies_discrete_continuity(periodic, shape):
+def test_projection_satisfies_discrete_continuity(periodic, shape, poisson):
     rng = np.random.default_rng(sum(shape) + periodic)
     spacing = tuple(0.1 * (k + 1) for k in range(len(shape)))
-    sg = StaggeredGrid(shape, spacing, 6, periodic, np, scipy.fft, 1)
+    sg = StaggeredGrid(shape, spacing, 6, periodic, np, scipy.fft, 1, poisson)
     V = [rng.standard_normal(sg.staggered_shape(c)) for c in range(sg.dim + 1)]
     rho0 = rng.random(shape) + 0.5
     rho1 = rng.random(shape) + 0.5
@@ -121,6 +122,23 @@ def test_projection_satisfies_discrete_continuity(periodic, shape):
     assert abs(inner) <= 1e-10 * scale**2
 
 
+@pytest.mark.parametrize("periodic", [False, True])
+def test_poisson_solvers_agree(periodic):
+    """The two Poisson solvers (transforms on every axis; transforms in space and a recursion in time)."""
+    rng = np.random.default_rng(8)
+    shape, spacing, P = (40, 64), (0.025, 0.015625), 12
+    r = rng.standard_normal((P, *shape))
+    phi = {}
+    for poisson in ("dct", "tridiagonal"):
+        sg = StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1, poisson)
+        phi[poisson] = sg.solve_poisson(r.copy(), scale=3.0)
+        phi[poisson] -= phi[poisson].mean()
+    assert StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1).poisson == "tridiagonal"
+    assert np.abs(phi["dct"] - phi["tridiagonal"]).max() <= 1e-13 * np.abs(phi["dct"]).max()
+    with pytest.raises(ValueError, match="unknown poisson solver"):
+        StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1, "multigrid")
+
+
 def test_projection_check_catches_a_missing_poisson_solve():
     """Negative test: only imposing the boundary data leaves a continuity residual the check sees."""
     rng = np.random.default_rng(0)
@@ -131,10 +149,12 @@ def test_projection_check_catches_a_missing_poisson_solve():
     assert np.abs(sg.divergence(V)).max() > 1e-3
 
 
+@pytest.mark.parametrize("shape", [(6, 5), (40, 64)])  # line solves by transforms / by recursion
 @pytest.mark.parametrize("periodic", [False, True])
-def test_interpolation_adjoint_and_line_solve(periodic):
+def test_interpolation_adjoint_and_line_solve(periodic, shape):
     rng = np.random.default_rng(5)
-    sg = StaggeredGrid((6, 5), (0.2, 0.25), 4, periodic, np, scipy.fft, 1)
+    sg = StaggeredGrid(shape, (0.2, 0.25), 32, periodic, np, scipy.fft, 1)
+    assert all((p is None) == (shape == (6, 5) or (c > 0 and periodic)) for c, p in enumerate(sg._line_pivots))
     V = [rng.standard_normal(sg.staggered_shape(c)) for c in range(3)]
     U = [rng.standard_normal(sg.cell_shape) for _ in range(3)]
     lhs = sum(float(np.sum(a * b)) for a, b in zip(sg.interpolate(V), U))
