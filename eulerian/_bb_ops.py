@@ -21,6 +21,7 @@ cupyx.scipy.fft) for the transforms; none calls NumPy on arrays directly.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -569,15 +570,20 @@ def _solve_neumann_path(inv: Any, y: Any, scratch: "Scratch") -> None:
 
 
 def _take(a: Any, axis: int, start: int | None, stop: int | None) -> Any:
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(start, stop)
-    return a[tuple(index)]
+    return a[_index(a.ndim, axis, start, stop)]
 
 
 def _set(a: Any, axis: int, position: int, value: Any) -> None:
-    index = [slice(None)] * a.ndim
-    index[axis] = position
-    a[tuple(index)] = value
+    a[_index(a.ndim, axis, position, None, single=True)] = value
+
+
+@functools.lru_cache(maxsize=256)
+def _index(ndim: int, axis: int, start: int | None, stop: int | None, single: bool = False) -> tuple:
+    """Index tuple selecting start:stop (or the single position ``start``) along ``axis``; cached, as the
+    hot loops build it every iteration."""
+    index = [slice(None)] * ndim
+    index[axis] = start if single else slice(start, stop)
+    return tuple(index)
 
 
 # ------------------------------------------------------------------------------------------------------------

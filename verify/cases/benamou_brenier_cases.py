@@ -160,9 +160,11 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
         ctx.note(f"{method} seconds (defaults)", res.seconds)
         ctx.note(f"{method} iterations (defaults)", res.iterations)
         _record_history(ctx, method, res, exact)
-        # the density converges more slowly than the cost: tighter stopping and the coarse-to-fine start
-        tight = benamou_brenier(grid, rho0, rho1, 64, method=method, tol=1e-7, residual_tol=5e-5,
-                                multilevel=True)
+        # the density converges more slowly than the cost: tighter stopping tests (and for DR the
+        # coarse-to-fine start)
+        stop = dict(tol=1e-6, residual_tol=1e-4) if method == "primal-dual" else \
+            dict(tol=1e-7, residual_tol=5e-5, multilevel=True)
+        tight = benamou_brenier(grid, rho0, rho1, 64, method=method, **stop)
         ctx.add(check_bb_value(f"{method} (tight): W2² vs exact Gaussian", tight, exact, 5e-4))
         ctx.add(check_density_l1(f"{method} (tight): density at t = 1/2 vs McCann", tight.density[32], half,
                                  grid.spacing[0], 3e-3))
