@@ -5,7 +5,7 @@ rho(0) = rho0, rho(1) = rho1, with zero-flux walls (or periodic space), followin
 "Optimal transport with proximal splitting", SIAM J. Imaging Sci. 7 (2014) — PPO below. Note: no 1/2 in the
 cost (design.md §2), so W2^2 is the kinetic energy itself.
 
-Discretisation (see eulerian/_bb_ops.py for the operators): staggered (rho, m) satisfying the discrete
+Discretisation (see eulerian/staggered.py for the operators): staggered (rho, m) satisfying the discrete
 continuity equation exactly, a centred copy U = I V on which the perspective cost J(U) = sum |m|^2/rho acts,
 
     min_{U, V}  J(U) + i_C(V) + i_{U = I V}(U, V)                                     (PPO eq. 3.5)
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bb_ops import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
+from .staggered import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
                       prox_perspective, restrict_density)
 from ._validate import check_density, check_grid
 from .backend import Backend, get_backend

@@ -7,7 +7,7 @@ import scipy.fft
 import scipy.optimize
 
 from eulerian.benamou_brenier import BBResult, benamou_brenier
-from eulerian._bb_ops import StaggeredGrid, prox_perspective
+from eulerian.staggered import StaggeredGrid, prox_perspective
 from eulerian.grid import Grid
 from verify.cases.benamou_brenier_cases import (circle_w2_squared, gaussian_cells_1d,
                                                quantile_w2_squared)

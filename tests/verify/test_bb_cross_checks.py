@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from eulerian._bb_ops import StaggeredGrid
+from eulerian.staggered import StaggeredGrid
 from eulerian.benamou_brenier import benamou_brenier
 from eulerian.grid import Grid
 from verify.cases import bb_cross_checks as bx

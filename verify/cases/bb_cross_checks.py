@@ -1,7 +1,7 @@
 """Benamou–Brenier cross-checks: the space-time Poisson projection against an independent sparse solve, and
 particles pushed by the BB velocity against the target density, the Brenier map and discrete OT (POT).
 
-* ``bb-fipy-poisson``: :meth:`eulerian._bb_ops.StaggeredGrid.project_continuity` (DCT solve) against the same
+* ``bb-fipy-poisson``: :meth:`eulerian.staggered.StaggeredGrid.project_continuity` (DCT solve) against the same
   discrete projection assembled with scipy.sparse. Unknowns x: the staggered (rho, m_1..m_d) entries that are
   not boundary data (rho at t_1..t_{P-1}; m_a on interior faces, or all faces when periodic). With A the discrete
   space-time divergence restricted to them and b = -(divergence of the boundary data), the Euclidean projection
@@ -23,7 +23,7 @@ import scipy.fft
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from eulerian._bb_ops import StaggeredGrid
+from eulerian.staggered import StaggeredGrid
 from eulerian.benamou_brenier import BBResult, benamou_brenier
 from eulerian.grid import Grid
 from lagrangian import GridVelocityField, grid_velocity_field, integrate_ode
@@ -63,7 +63,7 @@ def staggered_divergence(space_shape: Sequence[int], spacing: Sequence[float], t
     """Sparse discrete divergence D on the staggered space-time grid, shape (P * prod(n), total unknowns).
 
     Columns: rho (P + 1, *n), then m_a (P, ..., n_a + 1 or n_a, ...), each raveled in C order (the layout of
-    eulerian/_bb_ops.py); rows: the space-time cells (P, *n) in C order. Row (j, i):
+    eulerian/staggered.py); rows: the space-time cells (P, *n) in C order. Row (j, i):
     (rho[j+1] - rho[j]) / dt + sum_a (m_a[.., i_a + 1, ..] - m_a[.., i_a, ..]) / h_a.
     Returns D and the shapes of the components. Built from Kronecker products only (no StaggeredGrid code).
     """

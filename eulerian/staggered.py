@@ -1,4 +1,5 @@
-"""Building blocks of the Benamou–Brenier proximal splitting (Papadakis, Peyré, Oudet, SIIMS 2014).
+"""The staggered space-time grid of the Benamou–Brenier proximal splitting (Papadakis, Peyré, Oudet, SIIMS 2014)
+and its building blocks: interpolation, continuity projection, the perspective prox.
 
 Discretisation (PPO §3, written out):
 
