@@ -10,6 +10,7 @@ Sections
      evaluation, counted two ways (the assembled sparse operator applied once; drift on the faces + SG
      coefficients + the application, what an explicit step with a drift callable costs), and the fitted
      exponent of per-step time vs cells.
+  4. time to accuracy: the cheapest (N, steps, scheme) reaching L1 <= 1e-3 on each backend, and the ratio.
 
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/fokker_planck.py [--quick] [--backends numpy,cupy,fipy]
       (--quick: small sizes, seconds; the full run takes minutes, FiPy at N = 256 about a minute per run.)
@@ -17,6 +18,7 @@ Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/fokker_planck.py [--quick] [--bac
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -67,12 +69,21 @@ def gauss_pdf(mean, cov):
     return lambda x: k * np.exp(-0.5 * np.einsum("...i,ij,...j", x - mean, ci, x - mean))
 
 
+@functools.lru_cache(maxsize=None)
 def problem(n):
+    """Grid and initial cell averages (computed once per size: not part of any timing)."""
     grid = Grid((-6.0, -6.0), (6.0, 6.0), (n, n))
     return grid, grid.cell_averages(gauss_pdf(M0, S0))
 
 
+@functools.lru_cache(maxsize=None)
+def exact_cells(n):
+    grid, _ = problem(n)
+    return grid.cell_averages(gauss_pdf(*exact_law()))
+
+
 def run(n, backend, time_scheme="implicit-euler", steps=None, **kw):
+    """One solve; the wall time covers the solver call only (FiPy's mesh and terms are built inside it)."""
     grid, rho0 = problem(n)
     t0 = time.perf_counter()
     sol = solve_fokker_planck(grid, rho0, drift, D, T, steps or n // 2, time=time_scheme, backend=backend, **kw)
@@ -86,7 +97,7 @@ def l1(grid, rho, exact):
 def section_fipy_ratio(n, repeats, backends):
     print(f"\n## 1. array vs FiPy, SG + implicit Euler, N = {n}, {n // 2} steps, {repeats} alternating runs")
     grid, _ = problem(n)
-    exact = grid.cell_averages(gauss_pdf(*exact_law()))
+    exact = exact_cells(n)
     times = {b: [] for b in backends}
     sols = {}
     for _ in range(repeats):
@@ -114,7 +125,7 @@ def section_work_precision(sizes, backends, fipy_max):
                     continue
                 grid, _ = problem(n)
                 sol, wall = run(n, b, scheme)
-                err = l1(grid, sol.to_numpy(), grid.cell_averages(gauss_pdf(*exact_law())))
+                err = l1(grid, sol.to_numpy(), exact_cells(n))
                 print(f"  {b:6s} {scheme:15s} N={n:5d}  {wall:9.3f} s  L1 {err:.3e}")
 
 
@@ -164,11 +175,58 @@ def section_per_step(sizes, backends, k=8):
             print(f"  {b}: per-step time ~ cells^{p:.2f} over N >= 128")
 
 
+def section_time_to_accuracy(backends, target, sizes, step_counts, repeats=3):
+    """Cheapest configuration (N, steps, time scheme) reaching L1 <= target, per backend.
+
+    Errors come from the NumPy runs: the backends solve the same discrete scheme (they agree to ~1e-10,
+    section 1), so FiPy is timed only on each scheme's cheapest accurate step count per N.
+    """
+    print(f"\n## 4. time to L1 <= {target:g}: N in {sizes}, steps in {step_counts}; median of {repeats}")
+    schemes = ("bdf2", "crank-nicolson", "implicit-euler")
+    accurate = {}
+    for scheme in schemes:
+        for n in sizes:
+            for steps in step_counts:
+                sol, _ = run(n, "numpy", scheme, steps=steps)
+                grid, _ = problem(n)
+                err = l1(grid, sol.to_numpy(), exact_cells(n))
+                if err <= target:
+                    accurate[(scheme, n)] = (steps, err)
+                    break
+    if not accurate:
+        print("  no configuration reaches the target")
+        return
+    best = {}
+    numpy_wall = {}
+    for b in backends:
+        configs = sorted(accurate.items(), key=lambda kv: numpy_wall.get(kv[0], 0.0))
+        if b == "fipy":  # FiPy (slow): each scheme's two cheapest configurations on NumPy
+            configs = [kv for scheme in schemes for kv in [c for c in configs if c[0][0] == scheme][:2]]
+        for (scheme, n), (steps, err) in configs:
+            walls = [run(n, b, scheme, steps=steps)[1] for _ in range(repeats if b != "fipy" else 1)]
+            wall = statistics.median(walls)
+            if b == "numpy":
+                numpy_wall[(scheme, n)] = wall
+            print(f"  {b:6s} {scheme:15s} N={n:4d} steps={steps:4d}  L1 {err:.3e}  {wall:8.3f} s", flush=True)
+            for key in (b, (b, scheme)):
+                if key not in best or wall < best[key][0]:
+                    best[key] = (wall, scheme, n, steps)
+    for key, (wall, scheme, n, steps) in best.items():
+        print(f"  best {key}: {scheme} N={n} steps={steps}  {wall:.3f} s")
+    if "fipy" in best:
+        for b in backends:
+            if b != "fipy" and b in best:
+                print(f"  FiPy best / {b} best: {best['fipy'][0] / best[b][0]:.1f}x")
+                if ("fipy", "implicit-euler") in best:
+                    print(f"  FiPy best implicit Euler (FiPy's built-in TransientTerm) / {b} best: "
+                          f"{best[('fipy', 'implicit-euler')][0] / best[b][0]:.1f}x")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     ap.add_argument("--backends", default=None, help="comma-separated subset of numpy,cupy,fipy")
-    ap.add_argument("--sections", default="1,2,3")
+    ap.add_argument("--sections", default="1,2,3,4")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs in section 1")
     ap.add_argument("--n", type=int, default=None, help="grid size of section 1 (default 256; quick 32)")
     args = ap.parse_args(argv)
@@ -191,6 +249,12 @@ def main(argv=None):
         section_work_precision([32, 64] if args.quick else [64, 128, 256, 512], backends, 64 if args.quick else 256)
     if "3" in sections:
         section_per_step([64, 128, 256] if args.quick else [64, 128, 256, 512, 1024], backends)
+    if "4" in sections:
+        if args.quick:
+            section_time_to_accuracy(backends, 2e-2, [32, 48], [4, 8, 16])
+        else:
+            section_time_to_accuracy(backends, 1e-3, [128, 144, 160, 176, 192, 224, 256],
+                                     [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768])
 
 
 if __name__ == "__main__":

@@ -16,20 +16,21 @@ def ou_run(n, d=2, steps=None, T=1.0, **kw):
     return grid, sol, law(T)
 
 
-def test_ou_2d_bdf2_second_order_and_moments():
+def test_ou_2d_bdf2_second_order_and_moments(array_backend):
     """OU-2D (SPD drift, D = 0.5, T = 1, [-6, 6]^2), SG + BDF2, steps = N/2: L1 order 2 +- 0.15."""
     hs, errs = [], []
     for n in (32, 64, 128):
-        grid, sol, exact = ou_run(n)
-        errs.append(l1_error(grid, sol.density, grid.cell_averages(exact.pdf)))
+        grid, sol, exact = ou_run(n, backend=array_backend)
+        rho = sol.to_numpy()
+        errs.append(l1_error(grid, rho, grid.cell_averages(exact.pdf)))
         hs.append(grid.spacing[0])
         assert sol.mass_drift < 1e-12
-        assert sol.min_density > -1e-10 * sol.density.max()  # BDF2 is not positivity preserving: tails only
+        assert sol.min_density > -1e-10 * rho.max()  # BDF2 is not positivity preserving: tails only
     assert abs(slope(hs, errs) - 2.0) < 0.15, errs
     # frozen constant: measured L1 = 1.486e-3 at N = 128 (2.3e-2 at 32); 20 % margin
     assert errs[-1] < 1.8e-3
-    np.testing.assert_allclose(grid.mean(sol.density), exact.mean, atol=2e-3)
-    np.testing.assert_allclose(grid.covariance(sol.density), exact.cov, atol=2e-3)
+    np.testing.assert_allclose(grid.mean(rho), exact.mean, atol=2e-3)
+    np.testing.assert_allclose(grid.covariance(rho), exact.cov, atol=2e-3)
 
 
 def test_ou_1d_temporal_orders_against_exact_law():
@@ -43,27 +44,29 @@ def test_ou_1d_temporal_orders_against_exact_law():
         assert abs(slope([1 / 8, 1 / 16, 1 / 32], errs) - order) < 0.15, (scheme, errs)
 
 
-def test_manufactured_solution_spatial_order_time_dependent_drift():
+def test_manufactured_solution_spatial_order_time_dependent_drift(array_backend):
     exact, drift, source = mms_fokker_planck()
     L = 2 * np.pi
     hs, errs = [], []
     for n in (16, 32, 64):
         grid = Grid((0.0, 0.0), (L, L), (n, n))
         sol = solve_fokker_planck(grid, exact(0.0), drift, 0.3, 0.5, n, boundary="periodic", source=source,
-                                  time="crank-nicolson")
-        assert sol.info["time_dependent"] and sol.info["solver"] == ("lu" if n <= 32 else "multigrid")
-        errs.append(l1_error(grid, sol.density, grid.cell_averages(exact(0.5))))
+                                  time="crank-nicolson", backend=array_backend)
+        # solver="auto": sparse LU on small NumPy grids; multigrid beyond, and always on CuPy (LU is NumPy-only)
+        expected_solver = "lu" if (array_backend == "numpy" and n <= 32) else "multigrid"
+        assert sol.info["time_dependent"] and sol.info["solver"] == expected_solver
+        errs.append(l1_error(grid, sol.to_numpy(), grid.cell_averages(exact(0.5))))
         hs.append(grid.spacing[0])
     assert abs(slope(hs, errs) - 2.0) < 0.15, errs
 
 
 @pytest.mark.parametrize("scheme, order", [("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0)])
-def test_manufactured_solution_temporal_order(scheme, order):
+def test_manufactured_solution_temporal_order(scheme, order, array_backend):
     """Time error isolated by self-convergence on one grid: |u_k - u_2k| for k = 8, 16, 32 decays like dt^p."""
     exact, drift, source = mms_fokker_planck()
     grid = Grid((0.0, 0.0), (2 * np.pi, 2 * np.pi), (12, 12))
-    kw = dict(boundary="periodic", source=source, time=scheme)
-    u = [solve_fokker_planck(grid, exact(0.0), drift, 0.3, 0.5, k, **kw).density for k in (8, 16, 32, 64)]
+    kw = dict(boundary="periodic", source=source, time=scheme, backend=array_backend)
+    u = [solve_fokker_planck(grid, exact(0.0), drift, 0.3, 0.5, k, **kw).to_numpy() for k in (8, 16, 32, 64)]
     diffs = [l1_error(grid, u[i], u[i + 1]) for i in range(3)]
     assert abs(slope([1 / 8, 1 / 16, 1 / 32], diffs) - order) < 0.15, diffs
 
@@ -83,9 +86,9 @@ def gibbs_setup(flux):
 
 @pytest.mark.parametrize("flux", ["scharfetter-gummel", "chang-cooper"])
 @pytest.mark.parametrize("scheme", TIME_SCHEMES)
-def test_exponential_fitting_keeps_discrete_gibbs_state(flux, scheme):
+def test_exponential_fitting_keeps_discrete_gibbs_state(flux, scheme, array_backend):
     grid, drift, D, rho_eq = gibbs_setup(flux)
-    sol = solve_fokker_planck(grid, rho_eq, drift, D, 2.0, 20, flux=flux, time=scheme)
+    sol = solve_fokker_planck(grid, rho_eq, drift, D, 2.0, 20, flux=flux, time=scheme, backend=array_backend)
     assert np.abs(sol.to_numpy() - rho_eq).max() / rho_eq.max() < 1e-12
 
 
@@ -114,17 +117,18 @@ def test_chang_cooper_equals_scharfetter_gummel_for_constant_diffusion():
     np.testing.assert_allclose(A.sum(axis=0), 0.0, atol=1e-12 * np.abs(A).max())  # conservative columns
 
 
-def test_mass_positivity_and_strong_drift_implicit_euler():
+def test_mass_positivity_and_strong_drift_implicit_euler(array_backend):
     """Implicit Euler + SG gives an M-matrix: no negative cell even from a one-cell spike with |Pe| >> 1."""
     grid = Grid((-3.0, -3.0), (3.0, 3.0), (30, 30))
     rho = np.zeros(grid.shape)
     rho[5, 20] = 1.0 / grid.cell_volume
     drift = lambda t, x: np.stack([-20 * x[..., 1], 20 * x[..., 0]], -1) - 2 * x  # noqa: E731
-    sol = solve_fokker_planck(grid, rho, drift, 0.01, 1.0, 25, time="implicit-euler")
+    sol = solve_fokker_planck(grid, rho, drift, 0.01, 1.0, 25, time="implicit-euler", backend=array_backend)
     assert sol.min_density >= 0.0
     assert sol.mass_drift < 1e-12
     for boundary in ("zero-flux", "periodic"):
-        s = solve_fokker_planck(grid, rho, drift, 0.05, 0.5, 10, boundary=boundary, solver="multigrid")
+        s = solve_fokker_planck(grid, rho, drift, 0.05, 0.5, 10, boundary=boundary, solver="multigrid",
+                                backend=array_backend)
         assert s.mass_drift < 1e-12, boundary
 
 
