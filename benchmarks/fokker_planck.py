@@ -100,6 +100,8 @@ def section_fipy_ratio(n, repeats, backends):
     exact = exact_cells(n)
     times = {b: [] for b in backends}
     sols = {}
+    for b in backends:
+        run(32, b)  # warm-up: first-call costs (imports, caches) are not the solver's
     for _ in range(repeats):
         for b in backends:
             sol, wall = run(n, b)

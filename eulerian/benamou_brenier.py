@@ -11,18 +11,20 @@ continuity equation exactly, a centred copy U = I V on which the perspective cos
     min_{U, V}  J(U) + i_C(V) + i_{U = I V}(U, V)                                     (PPO eq. 3.5)
 
 * ``method="douglas-rachford"`` (PPO Alg. 1): G1(U, V) = J(U) + i_C(V) (cell-wise cubic prox + space-time
-  Poisson projection by DCT), G2 = i_{U = I V} (one DCT line solve per component);
+  Poisson projection), G2 = i_{U = I V} (one tridiagonal line solve per component);
   z <- z + alpha (prox_{gamma G1}(2 prox_{gamma G2}(z) - z) - prox_{gamma G2}(z)).
-* ``method="primal-dual"`` (Chambolle–Pock, PPO §4.2): min_V J(I V) + i_C(V) with K = I, ||I|| <= 1;
-  one Poisson projection and one cubic prox per iteration, no line solves. About half the cost of a DR
-  iteration and fewer iterations in 2D (benchmarks/benamou_brenier.py): the faster choice beyond 1D.
+* ``method="primal-dual"`` (Chambolle–Pock, PPO §4.2, over-relaxed as in Condat 2013): min_V J(I V) + i_C(V)
+  with K = I, ||I|| <= 1; one Poisson projection and one cubic prox per iteration, no line solves. About
+  two thirds of the cost of a DR iteration and fewer iterations (benchmarks/benamou_brenier.py).
 
 Optional coarse-to-fine start (``multilevel=True``): solve on the grid with half the cells and time steps,
 interpolate, project onto the fine constraint, continue.
 
 Performance notes (NumPy): every hot loop works in place on preallocated arrays (fresh 1 MB temporaries cost
-page faults that dominated the elementwise time); the cubic prox uses Newton steps warm-started from the
-previous iterate (two or three steps, no transcendental functions).
+page faults that dominated the elementwise time) and is arranged for the fewest passes over memory, which
+bounds the elementwise work on the CPU; the cubic prox uses Newton steps warm-started from the previous
+iterate (two or three steps, no transcendental functions); on the CPU the Poisson solve transforms space only
+and solves the time direction by a factorised recursion (see eulerian.staggered.StaggeredGrid).
 
 Densities are internally divided by their mean value and space by the largest box side, so the default step
 parameters do not depend on the units; results are returned in the caller's units.
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from .staggered import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
-                      prox_perspective, restrict_density)
+                        prox_perspective, restrict_density)
 from ._validate import check_density, check_grid
 from .backend import Backend, get_backend
 from .errors import NumericalError
