@@ -149,6 +149,7 @@ def benamou_brenier(
     workers: int | None = 1,
     check_every: int = 10,
     multilevel: bool = False,
+    dtype: Any = "float64",
 ) -> BBResult:
     """W2 geodesic between two grid densities by proximal splitting (PPO 2014).
 
@@ -174,6 +175,10 @@ def benamou_brenier(
     relaxation : primal-dual over-relaxation rho in (0, 2) (Condat 2013; 1 is plain Chambolle–Pock, which
         needs no copies of the iterates; DR ignores it).
     workers : threads for scipy.fft (NumPy backend). check_every : evaluate the stopping tests every k steps.
+    dtype : "float64" (default) or "float32": storage of the iterates. float32 halves the memory traffic that
+        bounds an iteration (2D 64^2x32 on the 2-core CPU: 6.0 instead of 11.9 ms, the same W2^2 and density
+        errors); costs and norms are still summed in float64, but the discrete continuity equation then holds
+        to about 1e-5 relative (measured 2e-5 to 4e-5) instead of 1e-13.
     multilevel : coarse-to-fine warm start: while every size (cells per axis and time steps) is even and
         >= 32, first solve on the grid with half the cells and time steps (block-averaged densities), then
         start from its solution, interpolated and projected onto the fine constraint. The history, iterations
@@ -196,6 +201,8 @@ def benamou_brenier(
         raise ValueError(f"alpha must lie in (0, 2), got {alpha}")
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation must lie in (0, 2), got {relaxation}")
+    if str(np.dtype(dtype) if isinstance(dtype, type) else dtype) not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     if gamma is None:
         gamma = default_gamma(method, grid.dim)
     if not (isinstance(gamma, (int, float)) and gamma > 0 and math.isfinite(gamma)):
@@ -217,9 +224,10 @@ def benamou_brenier(
     length = max(box)
     mean_density = m0 / float(np.prod(box))
     spacing = tuple(h / length for h in grid.spacing)
-    sg = StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers)
-    a0 = be.asarray(r0 / mean_density)
-    a1 = be.asarray(r1 / mean_density)
+    sg = StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers,
+                       dtype=dtype)
+    a0 = be.asarray(r0 / mean_density).astype(sg.dtype)
+    a1 = be.asarray(r1 / mean_density).astype(sg.dtype)
     weight = sg.dt * float(np.prod(spacing))  # cost = weight * J(U)
     to_user = mean_density * length ** (grid.dim + 2)  # W2^2 (user units) = to_user * weight * J
 
@@ -228,7 +236,7 @@ def benamou_brenier(
     while multilevel and can_coarsen(levels[-1][0].space_shape, levels[-1][0].time_steps):
         fine, b0, b1 = levels[-1]
         coarse = StaggeredGrid(tuple(n // 2 for n in fine.space_shape), tuple(2 * h for h in fine.spacing),
-                               fine.time_steps // 2, fine.periodic, xp, be.fft, workers)
+                               fine.time_steps // 2, fine.periodic, xp, be.fft, workers, dtype=sg.dtype)
         levels.append((coarse, restrict_density(b0), restrict_density(b1)))
     V_init = None
     coarse_iterations = []
@@ -251,9 +259,10 @@ def benamou_brenier(
     if not math.isfinite(cost):
         raise NumericalError("Benamou–Brenier: the final cost is not finite (iteration diverged)")
     IV = sg.interpolate(V)
-    to_np = be.to_numpy
     scale_m = mean_density * length  # momentum units: density * length / time
+    to_np = lambda a: be.to_numpy(a).astype(np.float64)  # noqa: E731
     density = to_np(V[0]) * mean_density
+    density[0], density[-1] = r0, r1  # the boundary data, exactly
     momentum = np.stack([to_np(c) for c in IV[1:]], axis=-1) * scale_m
     faces = tuple(to_np(c) * scale_m for c in V[1:])
     hist = {k: np.asarray(v, dtype=float) for k, v in history.items()}
@@ -286,12 +295,12 @@ def _initial_guess(sg: StaggeredGrid, a0: Any, a1: Any, V_init: Any = None) -> l
     xp = sg.xp
     V = sg.zeros_staggered()
     t = xp.linspace(0.0, 1.0, sg.time_steps + 1).reshape((-1,) + (1,) * sg.dim)
-    V[0] = (1 - t) * a0[None] + t * a1[None]
+    V[0][...] = (1 - t) * a0[None] + t * a1[None]
     return sg.project_continuity(V, a0, a1)
 
 
 def _norm(arrays: list, xp: Any) -> float:
-    return math.sqrt(sum(float(xp.sum(a * a)) for a in arrays))
+    return math.sqrt(sum(float(xp.sum(a * a, dtype=xp.float64)) for a in arrays))
 
 
 def _stopping(history: dict, cost: float, residual: float, tol: float, residual_tol: float) -> bool:

@@ -41,7 +41,7 @@ def perspective_cost(rho: Any, momenta: Sequence[Any], xp: Any) -> float:
     bad = (~positive) & ((msq > 0) | (rho < 0))
     if bool(xp.any(bad)):
         return math.inf
-    return float(xp.sum(xp.where(positive, msq / safe, 0.0)))
+    return float(xp.sum(xp.where(positive, msq / safe, 0.0), dtype=xp.float64))
 
 
 def prox_perspective(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, guess: Any = None,
@@ -52,7 +52,7 @@ def prox_perspective(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     argmin_{r, p} |p|^2 / r + (|r - rho|^2 + |p - m|^2) / (2 gamma):  r = perspective_root(...) and
     p = r m / (r + 2 gamma). Returns (r, [p_1, ..., p_d]), into ``out`` when given.
     """
-    buf = scratch if scratch is not None else Scratch(xp)
+    buf = scratch if scratch is not None else Scratch(xp, rho.dtype)
     r = perspective_root(rho, momenta, gamma, xp, guess, max_newton, rtol, buf)
     if out is not None:
         xp.copyto(out[0], r)
@@ -91,7 +91,7 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
         raise ValueError(f"gamma must be positive, got {gamma}")
     # All work arrays come from ``scratch`` (a Scratch) when given: fresh 1 MB temporaries cost page faults
     # that dominate NumPy's elementwise time on large grids.
-    buf = scratch if scratch is not None else Scratch(xp)
+    buf = scratch if scratch is not None else Scratch(xp, rho.dtype)
     shape = rho.shape
     two_gamma = 2.0 * gamma
     msq = buf.get("msq", shape)
@@ -157,11 +157,13 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
 class Scratch:
     """Named work arrays reused between calls (one per name; re-made if the shape or dtype changes)."""
 
-    def __init__(self, xp: Any):
+    def __init__(self, xp: Any, dtype: Any = float):
         self.xp = xp
+        self.dtype = dtype  # of arrays asked for without one
         self._arrays: dict = {}
 
-    def get(self, name: str, shape: tuple, dtype: Any = float) -> Any:
+    def get(self, name: str, shape: tuple, dtype: Any = None) -> Any:
+        dtype = self.dtype if dtype is None else dtype
         a = self._arrays.get(name)
         if a is None or a.shape != tuple(shape) or a.dtype != self.xp.dtype(dtype):
             a = self.xp.empty(shape, dtype=dtype)
@@ -186,6 +188,7 @@ class StaggeredGrid:
     poisson: how the space-time Poisson equation is solved: "dct" (transforms along every axis),
     "tridiagonal" (transforms in space, then for each space mode the Neumann path system along time by a
     factorised recursion), or "auto" (tridiagonal on NumPy with >= 1024 space modes, else dct).
+    dtype: floating type of every array (float64 by default; float32 halves the memory traffic).
     """
 
     space_shape: tuple[int, ...]
@@ -196,6 +199,7 @@ class StaggeredGrid:
     fft: Any
     workers: int | None = None
     poisson: str = "auto"
+    dtype: Any = float
     _poisson_eig: Any = field(default=None, repr=False)
     _time_factor: Any = field(default=None, repr=False)
     _line_eig: list = field(default_factory=list, repr=False)
@@ -204,7 +208,10 @@ class StaggeredGrid:
 
     def __post_init__(self) -> None:
         xp = self.xp
-        self.scratch = Scratch(xp)
+        self.dtype = xp.dtype(self.dtype)
+        if self.dtype not in (xp.dtype(xp.float32), xp.dtype(xp.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.scratch = Scratch(xp, self.dtype)
         self.dim = len(self.space_shape)
         self.dt = 1.0 / self.time_steps
         self.cell_shape = (self.time_steps, *self.space_shape)
@@ -226,11 +233,12 @@ class StaggeredGrid:
             self.poisson = "tridiagonal" if self._numpy and many_modes else "dct"
         if self.poisson == "tridiagonal":
             self._time_factor = _neumann_path_factor(P, self.dt**2 * lam_space.reshape(1, -1), xp)
+            self._time_factor = self._time_factor.astype(self.dtype)
         elif self.poisson == "dct":
             lam_t = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(P) / P)) / self.dt**2
             eig = lam_t.reshape((P,) + (1,) * self.dim) + lam_space
             eig[(0,) * (self.dim + 1)] = 1.0  # the constant mode: removed explicitly in the solve
-            self._poisson_eig = eig
+            self._poisson_eig = eig.astype(self.dtype)
         else:
             raise ValueError(f"unknown poisson solver {self.poisson!r}; valid: 'auto', 'dct', 'tridiagonal'")
         # Line solves (Id + I* I) along each component's staggered axis (axis 0 for rho, a + 1 for m_a).
@@ -247,8 +255,8 @@ class StaggeredGrid:
                 k = xp.arange(axis_len)
                 mu = 1.0 + 0.25 * (2.0 - 2.0 * xp.cos(math.pi * k / axis_len))
                 sign = 1.0 - 2.0 * (xp.arange(axis_len) % 2)
-                sign = sign.reshape(self._axis_shape(c, axis_len))
-            self._line_eig.append(mu.reshape(self._axis_shape(c, mu.shape[0])))
+                sign = sign.reshape(self._axis_shape(c, axis_len)).astype(self.dtype)
+            self._line_eig.append(mu.reshape(self._axis_shape(c, mu.shape[0])).astype(self.dtype))
             self._signs.append(sign)
         # On the CPU a recursion on long contiguous rows beats two transforms along the axis.
         self._line_pivots = []
@@ -274,10 +282,10 @@ class StaggeredGrid:
         return tuple(shape)
 
     def zeros_staggered(self) -> Arrays:
-        return [self.xp.zeros(self.staggered_shape(c)) for c in range(self.dim + 1)]
+        return [self.xp.zeros(self.staggered_shape(c), dtype=self.dtype) for c in range(self.dim + 1)]
 
     def zeros_centred(self) -> Arrays:
-        return [self.xp.zeros(self.cell_shape) for _ in range(self.dim + 1)]
+        return [self.xp.zeros(self.cell_shape, dtype=self.dtype) for _ in range(self.dim + 1)]
 
     # -- interpolation -------------------------------------------------------------------------------------
     def _periodic(self, c: int) -> bool:
@@ -288,7 +296,7 @@ class StaggeredGrid:
         xp = self.xp
         res = []
         for c, v in enumerate(V):
-            o = out[c] if out is not None else xp.empty(self.cell_shape)
+            o = out[c] if out is not None else xp.empty(self.cell_shape, dtype=v.dtype)
             if self._periodic(c):
                 right = xp.roll(v, -1, axis=c)
                 xp.add(v, right, out=o)
@@ -329,7 +337,7 @@ class StaggeredGrid:
         xp = self.xp
         res = []
         for c, u in enumerate(U):
-            v = out[c] if out is not None else xp.empty(self.staggered_shape(c))
+            v = out[c] if out is not None else xp.empty(self.staggered_shape(c), dtype=u.dtype)
             if self._periodic(c):
                 xp.add(u, xp.roll(u, 1, axis=c), out=v)
             else:
@@ -384,7 +392,7 @@ class StaggeredGrid:
         """scale * ((rho_s[j+1] - rho_s[j]) / dt + sum_a (m_a[i+1] - m_a[i]) / h_a) on the cells, (P, *n)."""
         xp = self.xp
         rho = V[0]
-        div = out if out is not None else xp.empty(self.cell_shape)
+        div = out if out is not None else xp.empty(self.cell_shape, dtype=rho.dtype)
         xp.subtract(rho[1:], rho[:-1], out=div)
         if scale != self.dt:
             div *= scale / self.dt
@@ -619,7 +627,7 @@ def prolong_staggered(fine: StaggeredGrid, V: Arrays) -> Arrays:
                 n = w.shape[axis]
                 shape = list(w.shape)
                 shape[axis] = 2 * n - 1
-                z = xp.empty(tuple(shape))
+                z = xp.empty(tuple(shape), dtype=w.dtype)
                 _take_step(z, axis, 0)[...] = w
                 _take_step(z, axis, 1)[...] = 0.5 * (_take(w, axis, 0, -1) + _take(w, axis, 1, None))
                 w = z
