@@ -39,11 +39,12 @@ def check_positive(name: str, value: Any) -> float:
     return v
 
 
-def check_steps(steps: Any) -> int:
+def check_steps(steps: Any, name: str = "steps", minimum: int = 1) -> int:
+    """An integer count >= minimum (TypeError for non-integers and bools, ValueError below the minimum)."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        raise TypeError(f"steps must be a positive integer, got {steps!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {steps!r}")
+    if steps < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {steps}")
     return int(steps)
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .staggered import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
                         prox_perspective, restrict_density)
-from ._validate import check_density, check_grid
+from ._validate import check_density, check_grid, check_steps
 from .backend import Backend, get_backend
 from .errors import NumericalError
 from .grid import Grid
@@ -188,15 +188,13 @@ def benamou_brenier(
     be = get_backend(backend)
     xp = be.xp
     check_grid(grid)
-    P = _check_time_steps(time_steps)
+    P = check_steps(time_steps, "time_steps (number of time steps on [0, 1])", 2)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods are {METHODS}")
     if boundary not in BOUNDARIES:
         raise ValueError(f"unknown boundary {boundary!r}; valid boundaries are {BOUNDARIES}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or check_every < 1:
-        raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
+    check_steps(max_iter, "max_iter")
+    check_steps(check_every, "check_every")
     if not 0.0 < alpha < 2.0:
         raise ValueError(f"alpha must lie in (0, 2), got {alpha}")
     if not 0.0 < relaxation < 2.0:
@@ -303,7 +301,15 @@ def _norm(arrays: list, xp: Any) -> float:
     return math.sqrt(sum(float(xp.sum(a * a, dtype=xp.float64)) for a in arrays))
 
 
-def _stopping(history: dict, cost: float, residual: float, tol: float, residual_tol: float) -> bool:
+def _stopping(sg: StaggeredGrid, U: list, V: list, weight: float, history: dict, tol: float,
+              residual_tol: float) -> bool:
+    """Record cost, continuity residual and relative change of the cost for the centred pair U used in the
+    cost and the staggered V (which satisfies the discrete continuity equation); True when both tests held
+    at this check and the previous one (an oscillating cost can pass one check by chance)."""
+    xp = sg.xp
+    cost = weight * perspective_cost(U[0], U[1:], xp)
+    IV = sg.interpolate(V)
+    residual = _norm([a - b for a, b in zip(U, IV)], xp) / max(_norm(IV, xp), 1e-300)
     previous = history["cost"][-1] if history["cost"] else math.inf
     change = abs(cost - previous) / max(abs(cost), 1e-300) if math.isfinite(previous) else math.inf
     history["cost"].append(cost)
@@ -311,7 +317,6 @@ def _stopping(history: dict, cost: float, residual: float, tol: float, residual_
     history["change"].append(change)
     if not math.isfinite(cost) and cost != math.inf:
         raise NumericalError("Benamou–Brenier: NaN in the cost (iteration diverged)")
-    # Both tests must hold at two consecutive checks: an oscillating cost can pass one check by chance.
     passed = [c <= tol and r <= residual_tol for c, r in zip(history["change"][-2:], history["continuity"][-2:])]
     return len(passed) == 2 and all(passed)
 
@@ -357,13 +362,9 @@ def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, wei
             xp.subtract(y, x, out=x)
             x *= alpha
             z += x
-        if it % check_every == 0 or it == max_iter:
-            cost = weight * perspective_cost(Uy[0], Uy[1:], xp)
-            IVy = sg.interpolate(Vy)
-            residual = _norm([a - b for a, b in zip(Uy, IVy)], xp) / max(_norm(IVy, xp), 1e-300)
-            if _stopping(history, cost, residual, tol, residual_tol):
-                converged = True
-                break
+        if (it % check_every == 0 or it == max_iter) and _stopping(sg, Uy, Vy, weight, history, tol, residual_tol):
+            converged = True
+            break
     return Vy, Uy, history, converged, it
 
 
@@ -426,20 +427,7 @@ def _primal_dual(sg, a0, a1, sigma, relaxation, max_iter, tol, residual_tol, wei
                 vt -= v
                 vt *= relaxation
                 v += vt
-        if check:
-            cost = weight * perspective_cost(primal[0], primal[1:], xp)
-            IV = sg.interpolate(V)
-            residual = _norm([a - b for a, b in zip(primal, IV)], xp) / max(_norm(IV, xp), 1e-300)
-            if _stopping(history, cost, residual, tol, residual_tol):
-                converged = True
-                break
+        if check and _stopping(sg, primal, V, weight, history, tol, residual_tol):
+            converged = True
+            break
     return V, primal, history, converged, it
-
-
-# ------------------------------------------------------------------------------------------------------------
-def _check_time_steps(time_steps: Any) -> int:
-    if isinstance(time_steps, bool) or not isinstance(time_steps, (int, np.integer)):
-        raise TypeError(f"time_steps must be an integer >= 2, got {time_steps!r}")
-    if time_steps < 2:
-        raise ValueError(f"time_steps must be >= 2 (number of time steps on [0, 1]), got {time_steps}")
-    return int(time_steps)
