@@ -101,18 +101,25 @@ def flux_coefficients(xp: Any, flux: str, b: Any, D: float, h: float) -> tuple[A
     raise ValueError(f"unknown flux {flux!r}; choose one of {FLUXES}")
 
 
+def face_rates(be: Backend, grid: Grid, face_b: list[Any], D: float, flux: str) -> list[tuple[Any, Any]]:
+    """Per axis k, (alpha / h_k, beta / h_k) on its flux-carrying faces (flattened, face order): the rates
+    with which rho_L and rho_R enter d rho/dt through each face."""
+    out = []
+    for k in range(grid.dim):
+        h = grid.spacing[k]
+        a, b = flux_coefficients(be.xp, flux, face_b[k], D, h)
+        out.append((a / h, b / h))
+    return out
+
+
 def assemble_generator(
     be: Backend, grid: Grid, face_b: list[Any], D: float, flux: str, periodic: bool
 ) -> Any:
     """Sparse matrix A (size x size, CSR) with d rho/dt = A rho for d rho/dt + div(rho b - D grad rho) = 0."""
     xp = be.xp
     rows, cols, vals = [], [], []
-    for k in range(grid.dim):
-        h = grid.spacing[k]
+    for k, (a, b) in enumerate(face_rates(be, grid, face_b, D, flux)):
         L, R = face_pairs(be, grid, k, periodic)
-        a, b = flux_coefficients(xp, flux, face_b[k], D, h)
-        a = a / h
-        b = b / h
         rows += [L, L, R, R]
         cols += [L, R, L, R]
         vals += [-a, b, a, -b]
@@ -120,3 +127,4 @@ def assemble_generator(
         (xp.concatenate(vals), (xp.concatenate(rows), xp.concatenate(cols))), shape=(grid.size, grid.size)
     )
     return A.tocsr()
+

@@ -6,7 +6,7 @@ from eulerian.backend import get_backend
 from eulerian.operators import assemble_generator, face_drift
 from tests.eulerian.eulerian_helpers import l1_error, mms_fokker_planck, ou_problem, slope
 
-TIME_SCHEMES = ("implicit-euler", "crank-nicolson", "bdf2")
+TIME_SCHEMES = ("implicit-euler", "crank-nicolson", "bdf2", "douglas-adi")
 
 
 def ou_run(n, d=2, steps=None, T=1.0, **kw):
@@ -60,7 +60,8 @@ def test_manufactured_solution_spatial_order_time_dependent_drift(array_backend)
     assert abs(slope(hs, errs) - 2.0) < 0.15, errs
 
 
-@pytest.mark.parametrize("scheme, order", [("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0)])
+@pytest.mark.parametrize("scheme, order", [("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0),
+                                           ("douglas-adi", 2.0)])
 def test_manufactured_solution_temporal_order(scheme, order, array_backend):
     """Time error isolated by self-convergence on one grid: |u_k - u_2k| for k = 8, 16, 32 decays like dt^p."""
     exact, drift, source = mms_fokker_planck()
