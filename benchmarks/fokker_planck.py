@@ -132,21 +132,28 @@ def section_work_precision(sizes, backends, fipy_max):
                 print(f"  {b:6s} {scheme:15s} N={n:5d}  {wall:9.3f} s  L1 {err:.3e}")
 
 
+def step_time(n, b, scheme, k, **kw):
+    """Median of three (wall(3k) - wall(k)) / 2k: one step without the set-up; also the longer run."""
+    run(n, b, scheme, steps=2, **kw)  # warm-up (CuPy kernel compilation, caches)
+    diffs = []
+    for _ in range(3):
+        _, w1 = run(n, b, scheme, steps=k, **kw)
+        s2, w2 = run(n, b, scheme, steps=3 * k, **kw)
+        diffs.append(w2 - w1)
+    return max(statistics.median(diffs), 1e-12) / (2 * k), s2
+
+
 def section_per_step(sizes, backends, k=8):
-    print(f"\n## 3. per-step cost (BDF2, SG, multigrid; median of 3 (wall(3k) - wall(k)) / 2k, k = {k})")
+    print(f"\n## 3. per-step cost (SG; BDF2 with multigrid, and the Douglas ADI extra; median of 3 "
+          f"(wall(3k) - wall(k)) / 2k, k = {k})")
     for b in backends:
         if b == "fipy":
             continue
         be = get_backend(b)
-        cells, per = [], []
+        cells, per, per_adi = [], [], []
         for n in sizes:
-            run(n, b, "bdf2", steps=2, solver="multigrid")  # warm-up (CuPy kernel compilation, caches)
-            diffs = []
-            for _ in range(3):  # median of three (wall(3k) - wall(k)) differences
-                s1, w1 = run(n, b, "bdf2", steps=k, solver="multigrid")
-                s2, w2 = run(n, b, "bdf2", steps=3 * k, solver="multigrid")
-                diffs.append(w2 - w1)
-            step = max(statistics.median(diffs), 1e-12) / (2 * k)
+            step, s2 = step_time(n, b, "bdf2", k, solver="multigrid")
+            adi, _ = step_time(n, b, "douglas-adi", k)
             grid, rho0 = problem(n)
             A = assemble_generator(be, grid, face_drift(be, grid, drift, 0.0, False), D, "scharfetter-gummel", False)
             r = be.asarray(rho0).reshape(-1)
@@ -169,13 +176,16 @@ def section_per_step(sizes, backends, k=8):
             its = np.mean(s2.info["linear_iterations"])
             print(f"  {b:6s} N={n:5d} cells={n * n:8d}  step {step * 1e3:9.3f} ms  matvec {flux * 1e3:8.3f} ms"
                   f" (ratio {step / flux:6.1f})  drift+coefficients+matvec {full * 1e3:8.3f} ms"
-                  f" (ratio {step / full:5.2f})  BiCGStab its {its:.2f}")
+                  f" (ratio {step / full:5.2f})  BiCGStab its {its:.2f}  |  ADI step {adi * 1e3:8.3f} ms"
+                  f" (ratio to matvec {adi / flux:5.1f})")
             cells.append(n * n)
             per.append(step)
+            per_adi.append(adi)
         sel = [i for i, n in enumerate(sizes) if n >= 128]
         if len(sel) >= 2:
-            p = np.polyfit(np.log([cells[i] for i in sel]), np.log([per[i] for i in sel]), 1)[0]
-            print(f"  {b}: per-step time ~ cells^{p:.2f} over N >= 128")
+            for label, t in (("BDF2 + multigrid", per), ("Douglas ADI", per_adi)):
+                p = np.polyfit(np.log([cells[i] for i in sel]), np.log([t[i] for i in sel]), 1)[0]
+                print(f"  {b} {label}: per-step time ~ cells^{p:.2f} over N >= 128")
 
 
 def section_time_to_accuracy(backends, target, sizes, step_counts, repeats=3):

@@ -66,9 +66,6 @@ class TridiagonalLines:
             dl, du = dl.copy(), du.copy()
             dl[:, 0] = 0.0
             du[:, -1] = 0.0
-        else:
-            dl[:, 0] = 0.0
-            du[:, -1] = 0.0
         self._factor(dl, d, du)
         if periodic:  # M = T + u v^T, u = (gamma, 0, .., alpha), v = (1, 0, .., beta/gamma)
             u = xp.zeros((m, n))
@@ -165,19 +162,19 @@ class DouglasADI:
             rates = self.rates(t)
             shape = self.grid.shape
             faces = [shape[:k] + (shape[k] - (not self.periodic),) + shape[k + 1:] for k in range(len(shape))]
-            A = [(a.reshape(faces[k]), b.reshape(faces[k])) for k, (a, b) in enumerate(rates)]
+            on_faces = [(a.reshape(faces[k]), b.reshape(faces[k])) for k, (a, b) in enumerate(rates)]
             lines = [TridiagonalLines(self.be, self.grid.shape, k, a, b, 1.0, THETA * self.dt, self.periodic)
                      for k, (a, b) in enumerate(rates)]
             if len(self._cache) >= 2:
                 self._cache.pop(min(self._cache))
-            self._cache[key] = (A, lines)
+            self._cache[key] = (on_faces, lines)
         return self._cache[key]
 
-    def step(self, rho: Any, t: float, source_now: Any = None, source_next: Any = None) -> Any:
-        """rho^{n+1} from rho^n = rho at time t (sources: S(t), S(t + dt) as flat arrays, or None)."""
+    def step(self, rho: Any, t: float, t_next: float, source_now: Any = None, source_next: Any = None) -> Any:
+        """rho^{n+1} at t_next = t + dt from rho^n = rho at t (sources: S(t), S(t_next) as flat arrays, or None)."""
         dt = self.dt
         A_now, _ = self.operators(t)
-        _, lines = self.operators(t + dt)
+        _, lines = self.operators(t_next)
         xp, shape = self.be.xp, self.grid.shape
         r = rho.reshape(shape)
         w = [axis_apply(xp, r, a, b, k, self.periodic).reshape(-1) for k, (a, b) in enumerate(A_now)]

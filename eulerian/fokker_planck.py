@@ -21,10 +21,10 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _validate as v
+from .adi import DouglasADI
 from .backend import get_backend
 from .errors import NumericalError
 from .grid import Grid
-from .adi import DouglasADI
 from .multigrid import LUSolver, MultigridSolver
 from .operators import BOUNDARIES, FLUXES, assemble_generator, face_drift, face_rates
 from .solution import Solution
@@ -88,7 +88,8 @@ def solve_fokker_planck(
     rtol : relative residual tolerance of the multigrid-preconditioned BiCGStab.
     time_dependent : whether the drift depends on t (None: detected by probing the drift at a few times).
 
-    Returns a Solution; its info holds the scheme, the solver and the linear iteration counts.
+    Returns a Solution; its info holds the scheme, the solver ("lu", "multigrid", or "tridiagonal-lines" for
+    douglas-adi) and the linear iteration counts.
     Positivity is guaranteed for implicit-euler with the exponentially fitted fluxes (M-matrix); the second-order
     schemes may produce tiny negative values far in the tails (reported in Solution.min_density).
     """
@@ -204,7 +205,7 @@ def solve_fokker_planck(
         scheme = time if not (time == "bdf2" and n == 0) else "implicit-euler"
         A_new = None if adi is not None else (A_const if A_const is not None else generator(t_new))
         if scheme == "douglas-adi":
-            new = adi.step(rho, n * dt, *((src(n * dt), src(t_new)) if source is not None else ()))
+            new = adi.step(rho, n * dt, t_new, *((src(n * dt), src(t_new)) if source is not None else ()))
         elif scheme == "implicit-euler":
             rhs = rho if source is None else rho + dt * src(t_new)
             s = linear_solver("ie", 1.0, dt, A_new, t_new)

@@ -127,4 +127,3 @@ def assemble_generator(
         (xp.concatenate(vals), (xp.concatenate(rows), xp.concatenate(cols))), shape=(grid.size, grid.size)
     )
     return A.tocsr()
-
