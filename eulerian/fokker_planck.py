@@ -77,7 +77,7 @@ def solve_fokker_planck(
     flux : "scharfetter-gummel" (default), "chang-cooper", "central".
     time : "bdf2" (default), "crank-nicolson", "implicit-euler", or "douglas-adi" (Douglas ADI, second order with
         a splitting error: each step solves tridiagonal systems along grid lines, O(cells) with a small constant;
-        the cheapest way to a given accuracy on large 2D/3D grids; array backends only, solver= does not apply).
+        on OU-2D the cheapest way to a given accuracy; array backends only, solver= does not apply).
     boundary : "zero-flux" (mass conserved) or "periodic".
     backend : "numpy", "cupy" or "fipy" (FiPy terms; see eulerian.fipy_backend).
     save_at : increasing times in [0, t_final] on the step grid (multiples of dt); densities saved there.
