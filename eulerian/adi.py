@@ -10,9 +10,10 @@ Douglas scheme, theta = 1/2 (Hundsdorfer & Verwer 2003, sec. IV.3), second order
     rho^{n+1} = Y_d
 In 1D this is Crank-Nicolson. Unlike the other time schemes it has a splitting error (O(dt^2), from the products
 A_j A_k); every stage conserves mass to round-off, and a discrete Gibbs state with zero flux through every face
-is a fixed point. Like Crank-Nicolson it is not positivity preserving and damps stiff modes weakly. In 2D,
-theta = 1/2 is unconditionally stable; with three axes and strongly convection-dominated drifts it is not
-(Hundsdorfer & Verwer, IV.3.2): there, keep dt moderate or use a fully implicit scheme.
+is a fixed point. Like Crank-Nicolson it is not positivity preserving and damps stiff modes weakly. In the von
+Neumann sense (commuting parts) theta = 1/2 is unconditionally stable in 2D, but with three axes only for
+diffusion-dominated problems (Hundsdorfer & Verwer, IV.3): for strongly convection-dominated 3D drifts keep dt
+moderate or use a fully implicit scheme.
 """
 from __future__ import annotations
 
