@@ -122,6 +122,7 @@ def section_fipy_ratio(n, repeats, backends):
 def section_work_precision(sizes, backends, fipy_max):
     print("\n## 2. work-precision (steps = N/2): backend, scheme, N, wall s, L1 error")
     for b in backends:
+        run(32, b)  # warm-up: first-call costs (imports, caches) are not the solver's
         for scheme in ("implicit-euler", "crank-nicolson", "bdf2") + (("douglas-adi",) if b != "fipy" else ()):
             for n in sizes:
                 if b == "fipy" and n > fipy_max:
