@@ -5,11 +5,11 @@ exact law from verify.gaussian.linear_sde, errors are L1 norms of cell-average d
 
 Sections
   1. array vs FiPy, same scheme (Scharfetter-Gummel + implicit Euler, steps = N/2), alternating runs, medians, ratio.
-  2. work-precision: L1 error vs wall time for every backend and time scheme.
+  2. work-precision: L1 error vs wall time for every backend and time scheme (Douglas ADI: array backends).
   3. per-step cost vs cells (N = 64 ... 1024): time of one implicit step, its ratio to one explicit flux
      evaluation, counted two ways (the assembled sparse operator applied once; drift on the faces + SG
      coefficients + the application, what an explicit step with a drift callable costs), and the fitted
-     exponent of per-step time vs cells.
+     exponent of per-step time vs cells; the same for one Douglas ADI step.
   4. time to accuracy: the cheapest (N, steps, scheme) reaching L1 <= 1e-3 on each backend, and the ratio
      (the array backends also try the Douglas ADI extra scheme, which FiPy does not offer).
 
