@@ -149,12 +149,13 @@ class DouglasADI:
     rates(t) returns the face rates [(alpha_k/h_k, beta_k/h_k)] of eulerian.operators.face_rates at time t
     (explicit products A_k rho are taken in flux form from them, no matrix is assembled);
     for a time-independent drift they are evaluated once and the line systems factorised once.
+    lapack: as for TridiagonalLines (None: LAPACK on NumPy, the Thomas recursion elsewhere).
     """
 
     def __init__(self, be: Backend, grid: Grid, rates: Callable[[float], list], periodic: bool, dt: float,
-                 time_dependent: bool) -> None:
+                 time_dependent: bool, lapack: bool | None = None) -> None:
         self.be, self.grid, self.rates, self.periodic, self.dt = be, grid, rates, periodic, dt
-        self.time_dependent = time_dependent
+        self.time_dependent, self.lapack = time_dependent, lapack
         self._cache: dict[float, tuple[list, list]] = {}
 
     def operators(self, t: float) -> tuple[list, list]:
@@ -166,8 +167,8 @@ class DouglasADI:
             shape = self.grid.shape
             faces = [shape[:k] + (shape[k] - (not self.periodic),) + shape[k + 1:] for k in range(len(shape))]
             on_faces = [(a.reshape(faces[k]), b.reshape(faces[k])) for k, (a, b) in enumerate(rates)]
-            lines = [TridiagonalLines(self.be, self.grid.shape, k, a, b, 1.0, THETA * self.dt, self.periodic)
-                     for k, (a, b) in enumerate(rates)]
+            lines = [TridiagonalLines(self.be, self.grid.shape, k, a, b, 1.0, THETA * self.dt, self.periodic,
+                                      self.lapack) for k, (a, b) in enumerate(rates)]
             if len(self._cache) >= 2:
                 self._cache.pop(min(self._cache))
             self._cache[key] = (on_faces, lines)
