@@ -35,8 +35,9 @@ class TridiagonalLines:
     eulerian.operators): zero-flux walls have shape[axis] - 1 faces per line, periodic lines shape[axis] (face i
     joins cell i - 1, cyclically, to cell i). Cyclic systems are solved by the Sherman-Morrison formula.
     NumPy solves all lines as one LAPACK tridiagonal system (?gttrf/?gttrs, partial pivoting); other backends
-    (CuPy) run a batched Thomas recursion without pivoting, stable here because c0 I - c1 A_k is column
-    diagonally dominant for the exponentially fitted fluxes.
+    (CuPy) run a batched Thomas recursion without pivoting, stable because c0 I - c1 A_k is a column diagonally
+    dominant M-matrix for the exponentially fitted fluxes (for the central flux at cell Peclet numbers above 2 it
+    is not, and the recursion may lose accuracy).
     """
 
     def __init__(self, be: Backend, shape: tuple[int, ...], axis: int, a: Any, b: Any, c0: float, c1: float,
@@ -61,8 +62,11 @@ class TridiagonalLines:
         self.n, self.cyclic = n, periodic
         self.lapack = (be.name == "numpy") if lapack is None else lapack
         if periodic:
-            gamma = -d[:, 0]
             alpha, beta = du[:, -1], dl[:, 0]
+            # Sherman-Morrison scale: -d_0 (T_00 = 2 d_0) unless d_0 is small against the corners (possible only
+            # for the central flux at high Peclet numbers), where its size is raised to sqrt(|alpha beta|)
+            size = xp.maximum(xp.abs(d[:, 0]), xp.sqrt(xp.abs(alpha * beta)))
+            gamma = -xp.where(d[:, 0] < 0, -1.0, 1.0) * xp.where(size > 0, size, 1.0)
             d = d.copy()
             d[:, 0] -= gamma
             d[:, -1] -= alpha * beta / gamma

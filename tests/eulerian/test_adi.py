@@ -60,6 +60,37 @@ def test_line_solves_match_dense_solves(shape, periodic, lapack):
         np.testing.assert_allclose(x, np.linalg.solve(M, r), rtol=1e-11, atol=1e-12)
 
 
+def test_cyclic_lines_with_central_flux_at_high_peclet():
+    """Central flux, cell Peclet ~50, large step: the cyclic systems are far from diagonally dominant; the LAPACK
+    path (partial pivoting) still solves them to round-off."""
+    be = get_backend("numpy")
+    grid = Grid((0.0, 0.0), (1.0, 1.0), (16, 12))
+    face_b = face_drift(be, grid, lambda t, x: 40.0 * np.stack([np.sin(6 * x[..., 1]), np.cos(5 * x[..., 0])], -1),
+                        0.0, True)
+    rates = face_rates(be, grid, face_b, 0.05, "central")
+    rng = np.random.default_rng(4)
+    for k, (a, b) in enumerate(rates):
+        M = np.eye(grid.size) - 100.0 * dense_axis_operator(grid, a, b, k, True)
+        r = rng.normal(size=grid.size)
+        x = TridiagonalLines(be, grid.shape, k, a, b, 1.0, 100.0, True).solve(r)
+        np.testing.assert_allclose(x, np.linalg.solve(M, r), rtol=1e-9, atol=1e-12 * np.abs(x).max())
+
+
+@pytest.mark.parametrize("lapack", [True, False])
+def test_cyclic_line_with_vanishing_first_pivot(lapack):
+    """Rates (negative ones, as the central flux makes) with d_0 = c0 - c1 A_00 = 0 exactly: the Sherman-Morrison
+    scale must not be -d_0 (division by zero); the solve still matches the dense one."""
+    be = get_backend("numpy")
+    a = np.array([1.0, -0.5, 1.0, 0.8, 1.2])
+    b = np.array([-0.5, 0.9, 1.1, 1.0, 0.7])  # row 0 of A_k: diagonal -(a_1 + b_0) = 1, so d_0 = 1 - 1 * 1 = 0
+    grid = Grid((0.0,), (1.0,), (5,))
+    M = np.eye(5) - dense_axis_operator(grid, a, b, 0, True)
+    assert M[0, 0] == 0.0 and abs(np.linalg.det(M)) > 1e-3
+    r = np.arange(1.0, 6.0)
+    x = TridiagonalLines(be, (5,), 0, a, b, 1.0, 1.0, True, lapack=lapack).solve(r)
+    np.testing.assert_allclose(x, np.linalg.solve(M, r), rtol=1e-10)
+
+
 @pytest.mark.parametrize("periodic", [False, True])
 def test_thomas_path_steps_match_lapack_steps(periodic):
     """Whole Douglas steps with the Thomas recursion (the CuPy code path) equal the LAPACK ones (NumPy), with a

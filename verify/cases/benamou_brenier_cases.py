@@ -249,8 +249,11 @@ def periodic_cases(n: int) -> dict:
 
     Cost is the Benamou–Brenier action with PPO's convention, J = (1/2) int int |m|^2 / rho = W2^2 / 2 (our
     ``w2_squared`` has no 1/2). The densities are built here so that the costs quoted from the literature are
-    exact (the original densities could not be traced; each map below is a monotone displacement on the circle,
-    hence optimal):
+    exact (the original densities could not be traced). Each map below is the monotone (quantile) map with no
+    rotation; on the circle it is optimal because the cost of the rotated quantile couplings is smallest at zero
+    rotation (the smooth displacement has zero mean, the tents are symmetric about 1/2, and the indicator moves
+    less than 1/2). tests/eulerian/test_benamou_brenier.py checks all three costs with the circle quantile
+    formula:
       smooth, w = 1:       rho0 = 1, rho1 = T#rho0, T(x) = x + sin(2 pi w x) / (4 pi w)  ->  1 / (64 pi^2 w^2)
       tent, w = 0.2:       tent of half-width 2w -> tent of half-width w, same centre      ->  w^2 / 12
                            (dilation by 1/2: W2^2 = (2w - w)^2 Var(unit tent) = w^2 / 6)
