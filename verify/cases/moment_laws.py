@@ -17,8 +17,8 @@ def sample_linear_sde_by_quadrature(g0: G.Gaussian, drift: G.Affine, diffusion, 
                                     rng: np.random.Generator, *, noise_factor: float = 2.0) -> np.ndarray:
     """Exact draws of X_t for dX = (BX + c) dt + sqrt(2D) dW, independent of verify.gaussian's
     Van Loan route (eigendecomposition of B and adaptive quadrature): X_t = e^{Bt} X0 + ∫_0^t e^{Bs} c ds + ξ
-    with Cov ξ = ∫_0^t e^{Bs} (2D) e^{Bᵀs} ds by adaptive quadrature (quad_vec, epsrel 1e-10). ``noise_factor`` 2 is the convention
-    dX = sqrt(2D) dW; 1 would be the other (½Δ) convention."""
+    with Cov ξ = ∫_0^t e^{Bs} (2D) e^{Bᵀs} ds by adaptive quadrature (quad_vec, epsrel 1e-10).
+    ``noise_factor`` 2 is the convention dX = sqrt(2D) dW; 1 would be the other (½Δ) convention."""
     b, c = drift.matrix, drift.offset
     d = g0.dim
     dmat = diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion)
