@@ -47,6 +47,8 @@ from .grid import Grid
 
 METHODS = ("douglas-rachford", "primal-dual")
 COARSE_MAX_ITER = 1000  # iteration cap of each coarse level of the multilevel start (a start needs no more)
+DTYPES = ("float64", "float32", "mixed")
+MIXED_TOL = (1e-6, 1e-4)  # dtype="mixed": floors of (tol, residual_tol) for the float32 phase
 BOUNDARIES = ("zero-flux", "periodic")
 
 # Default step parameters (densities of mean 1 on a box of largest side 1), measured best within a factor 2
@@ -175,10 +177,15 @@ def benamou_brenier(
     relaxation : primal-dual over-relaxation rho in (0, 2) (Condat 2013; 1 is plain Chambolle–Pock, which
         needs no copies of the iterates; DR ignores it).
     workers : threads for scipy.fft (NumPy backend). check_every : evaluate the stopping tests every k steps.
-    dtype : "float64" (default) or "float32": storage of the iterates. float32 halves the memory traffic that
-        bounds an iteration (2D 64^2x32 on the 2-core CPU: 6.0 instead of 11.9 ms, the same W2^2 and density
-        errors); costs and norms are still summed in float64, but the discrete continuity equation then holds
-        to about 1e-5 relative (measured 2e-5 to 4e-5) instead of 1e-13.
+    dtype : "float64" (default), "float32" or "mixed": storage of the iterates. float32 halves the memory
+        traffic that bounds an iteration (2D 64^2x32 on the 2-core CPU: 6.0 instead of 11.9 ms, the same W2^2
+        and density errors); costs and norms are still summed in float64, but the discrete continuity equation
+        then holds to about 1e-5 relative (measured 2e-5 to 4e-5) instead of 1e-13. "mixed" iterates in
+        float32 until the stopping tests hold at (max(tol, 1e-6), max(residual_tol, 1e-4)), then continues
+        the same iteration (its full state) in float64 to (tol, residual_tol): float64 results (continuity to
+        round-off) at close to float32 speed. ``iterations`` and ``history`` cover both phases;
+        extras["float32_iterations"] counts the first; max_iter caps the total (the float64 phase gets at least
+        2 * check_every iterations).
     multilevel : coarse-to-fine warm start: while every size (cells per axis and time steps) is even and
         >= 32, first solve on the grid with half the cells and time steps (block-averaged densities), then
         start from its solution, interpolated and projected onto the fine constraint. The history, iterations
@@ -199,8 +206,10 @@ def benamou_brenier(
         raise ValueError(f"alpha must lie in (0, 2), got {alpha}")
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation must lie in (0, 2), got {relaxation}")
-    if str(np.dtype(dtype) if isinstance(dtype, type) else dtype) not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    dtype = str(np.dtype(dtype) if isinstance(dtype, type) else dtype)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    mixed = dtype == "mixed"
     if gamma is None:
         gamma = default_gamma(method, grid.dim)
     if not (isinstance(gamma, (int, float)) and gamma > 0 and math.isfinite(gamma)):
@@ -223,7 +232,7 @@ def benamou_brenier(
     mean_density = m0 / float(np.prod(box))
     spacing = tuple(h / length for h in grid.spacing)
     sg = StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers,
-                       dtype=dtype)
+                       dtype="float32" if mixed else dtype)
     a0 = be.asarray(r0 / mean_density).astype(sg.dtype)
     a1 = be.asarray(r1 / mean_density).astype(sg.dtype)
     weight = sg.dt * float(np.prod(spacing))  # cost = weight * J(U)
@@ -243,14 +252,26 @@ def benamou_brenier(
             V_init = prolong_staggered(g, V_init)
         w = g.dt * float(np.prod(g.spacing))
         cap = max_iter if level == 0 else min(max_iter, COARSE_MAX_ITER)
+        tols = (max(tol, MIXED_TOL[0]), max(residual_tol, MIXED_TOL[1])) if mixed else (tol, residual_tol)
         if method == "douglas-rachford":
-            state = _douglas_rachford(g, b0, b1, gamma, alpha, cap, tol, residual_tol, w, check_every, V_init)
+            state = _douglas_rachford(g, b0, b1, gamma, alpha, cap, *tols, w, check_every, V_init)
         else:
-            state = _primal_dual(g, b0, b1, gamma, relaxation, cap, tol, residual_tol, w, check_every, V_init)
+            state = _primal_dual(g, b0, b1, gamma, relaxation, cap, *tols, w, check_every, V_init)
         V_init = state[0]
         if level > 0:
             coarse_iterations.append(state[4])
-    V, U, history, converged, iterations = state
+    float32_iterations = None
+    if mixed:  # continue the same iteration in float64 from the float32 state, to the user's stopping tests
+        float32_iterations, history32 = state[4], state[2]
+        sg = StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers)
+        b0, b1 = be.asarray(r0 / mean_density), be.asarray(r1 / mean_density)
+        run = _douglas_rachford if method == "douglas-rachford" else _primal_dual
+        step = alpha if method == "douglas-rachford" else relaxation
+        cap = max(max_iter - float32_iterations, 2 * check_every)
+        state = run(sg, b0, b1, gamma, step, cap, tol, residual_tol, weight, check_every, resume=state[5],
+                    history=history32)
+        state = state[:4] + (float32_iterations + state[4],) + state[5:]
+    V, U, history, converged, iterations, _ = state
     seconds = time.perf_counter() - start
 
     cost = weight * perspective_cost(U[0], U[1:], xp) * to_user
@@ -281,7 +302,7 @@ def benamou_brenier(
         method=method,
         boundary=boundary,
         gamma=float(gamma),
-        extras={"coarse_iterations": coarse_iterations},
+        extras={"coarse_iterations": coarse_iterations, "float32_iterations": float32_iterations},
     )
 
 
@@ -321,18 +342,26 @@ def _stopping(sg: StaggeredGrid, U: list, V: list, weight: float, history: dict,
     return len(passed) == 2 and all(passed)
 
 
-def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, weight, check_every, V_init=None):
+def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, weight, check_every, V_init=None,
+                      resume=None, history=None):
     """PPO Alg. 1 on z = (U_z, V_z), in place on preallocated arrays:
 
     x = prox_{gamma G2}(z) (projection onto {U = I V});  y = prox_{gamma G1}(2 x - z) (cubic prox of J on U,
     projection onto the continuity constraint on V);  z <- z + alpha (y - x).
+    ``resume``: the iterate (V_z, U_z) of an earlier run to continue from (e.g. in another precision), and
+    ``history`` its stopping-test history (appended to).
+    Returns (V_y, U_y, history, converged, iterations, (V_z, U_z)).
     """
     xp = sg.xp
-    Vz = _initial_guess(sg, a0, a1, V_init)
-    Uz = sg.interpolate(Vz)
+    if resume is not None:
+        Vz = [xp.asarray(v, dtype=sg.dtype) for v in resume[0]]
+        Uz = [xp.asarray(u, dtype=sg.dtype) for u in resume[1]]
+    else:
+        Vz = _initial_guess(sg, a0, a1, V_init)
+        Uz = sg.interpolate(Vz)
     Ux, Uy, Uw = sg.zeros_centred(), sg.zeros_centred(), sg.zeros_centred()
     Vx, Vy = sg.zeros_staggered(), sg.zeros_staggered()
-    history: dict = {"cost": [], "continuity": [], "change": []}
+    history = history if history is not None else {"cost": [], "continuity": [], "change": []}
     converged = False
     it = 0
     guess = None
@@ -365,10 +394,11 @@ def _douglas_rachford(sg, a0, a1, gamma, alpha, max_iter, tol, residual_tol, wei
         if (it % check_every == 0 or it == max_iter) and _stopping(sg, Uy, Vy, weight, history, tol, residual_tol):
             converged = True
             break
-    return Vy, Uy, history, converged, it
+    return Vy, Uy, history, converged, it, (Vz, Uz)
 
 
-def _primal_dual(sg, a0, a1, sigma, relaxation, max_iter, tol, residual_tol, weight, check_every, V_init=None):
+def _primal_dual(sg, a0, a1, sigma, relaxation, max_iter, tol, residual_tol, weight, check_every, V_init=None,
+                 resume=None, history=None):
     """Chambolle–Pock on min_V J(I V) + i_C(V) (theta = 1) with over-relaxation rho (Condat 2013), in place on
     preallocated arrays; the dual variable is stored as W = U / sigma so that no step rescales it:
 
@@ -376,18 +406,25 @@ def _primal_dual(sg, a0, a1, sigma, relaxation, max_iter, tol, residual_tol, wei
     (V, W) <- (V, W) + rho ((V~, W~) - (V, W))      (rho = 1: plain Chambolle–Pock, no copies).
     The prox momenta need no arrays of their own: w_m - p_m = w_m 2 gamma / (r + 2 gamma), gamma = 1 / sigma,
     and I (2 V~ - V) = 2 I H with H = V~ - V / 2.
+    ``resume``: the pair (V, W) of an earlier run to continue from (e.g. in another precision; V is projected
+    onto the constraint again), and ``history`` its stopping-test history (appended to).
+    Returns (V, U, history, converged, iterations, (V, W)).
     """
     xp = sg.xp
     gamma = 1.0 / sigma
     tau = 0.99 / sigma  # sigma * tau * ||I||^2 < 1 since ||I|| <= 1
     relaxed = relaxation != 1.0
-    V = _initial_guess(sg, a0, a1, V_init)
+    if resume is not None:
+        V = _initial_guess(sg, a0, a1, [xp.asarray(v, dtype=sg.dtype) for v in resume[0]])
+        W = [xp.asarray(w, dtype=sg.dtype) for w in resume[1]]
+    else:
+        V = _initial_guess(sg, a0, a1, V_init)
+        W = sg.zeros_centred()
     H = sg.zeros_staggered()
-    W = sg.zeros_centred()
     Vt = sg.zeros_staggered() if relaxed else V
     W_old = sg.zeros_centred() if relaxed else None
     g = sg.scratch.get("pd_factor", sg.cell_shape)
-    history: dict = {"cost": [], "continuity": [], "change": []}
+    history = history if history is not None else {"cost": [], "continuity": [], "change": []}
     converged = False
     it = 0
     r = None
@@ -430,4 +467,4 @@ def _primal_dual(sg, a0, a1, sigma, relaxation, max_iter, tol, residual_tol, wei
         if check and _stopping(sg, primal, V, weight, history, tol, residual_tol):
             converged = True
             break
-    return V, primal, history, converged, it
+    return V, primal, history, converged, it, (V, W)
