@@ -1,7 +1,7 @@
 """Benamou–Brenier proximal splitting: ms per iteration and time to W2² accuracy.
 
 Run: OPENBLAS_NUM_THREADS=1 python benchmarks/benamou_brenier.py [--backend cupy] [--sizes 1d,2d32,2d64,2d128]
-     [--dtype float32|mixed] [--no-long]
+     [--dtype float64|float32|mixed] [--no-long]
 Prints, per problem and method: ms/iteration (median of three runs of 100 iterations), the iteration and time
 at which the relative W2² error first stays below the target, a converged run with the default stopping tests,
 and for primal-dual a run with the density-accurate stopping tests (tol 1e-6, residual_tol 1e-4; multilevel in
@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1d,2d32,2d64,2d128")
     parser.add_argument("--methods", default="douglas-rachford,primal-dual")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--dtype", default="float64", choices=("float64", "float32", "mixed"))
+    parser.add_argument("--dtype", default=None, choices=("float64", "float32", "mixed"),
+                        help="storage of the iterates (default: the library's, mixed on NumPy, float64 on CuPy)")
     parser.add_argument("--no-long", action="store_true", help="skip the 1500-iteration error curve")
     args = parser.parse_args()
     for key in args.sizes.split(","):
