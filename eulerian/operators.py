@@ -71,6 +71,15 @@ def bernoulli(xp: Any, z: Any) -> Any:
     return xp.where(small, 1.0 - 0.5 * z + z * z / 12.0, zs / xp.expm1(zs))
 
 
+def bernoulli_pair(xp: Any, z: Any) -> tuple[Any, Any]:
+    """(B(-z), B(z)) with one exponential: B(-|z|) = B(|z|) + |z| (a sum of positive terms, no cancellation)."""
+    a = xp.abs(xp.clip(z, -700.0, 700.0))
+    b_pos = bernoulli(xp, a)           # B(|z|) in (0, 1]
+    b_neg = b_pos + a                  # B(-|z|) >= 1
+    up = z >= 0
+    return xp.where(up, b_neg, b_pos), xp.where(up, b_pos, b_neg)
+
+
 def chang_cooper_delta(xp: Any, w: Any) -> Any:
     """Chang-Cooper weight delta(w) = 1/w - 1/(exp(w) - 1), delta(0) = 1/2."""
     w = xp.clip(w, -700.0, 700.0)
@@ -92,7 +101,8 @@ def flux_coefficients(xp: Any, flux: str, b: Any, D: float, h: float) -> tuple[A
     d = D / h
     if flux == "scharfetter-gummel":
         pe = b * (h / D)
-        return d * bernoulli(xp, -pe), d * bernoulli(xp, pe)
+        b_minus, b_plus = bernoulli_pair(xp, pe)
+        return d * b_minus, d * b_plus
     if flux == "chang-cooper":
         delta = chang_cooper_delta(xp, -b * (h / D))
         return b * delta + d, d - b * (1.0 - delta)
