@@ -53,10 +53,8 @@ def check_density(grid: Grid, rho0: Any, name: str = "rho0") -> np.ndarray:
     averaged over cells. Returns a NumPy array; rejects NaN, negative cells and zero mass."""
     if callable(rho0):
         rho0 = grid.cell_averages(rho0)
-    if hasattr(rho0, "get") and not isinstance(rho0, np.ndarray):
-        rho0 = rho0.get()
     try:
-        rho = np.asarray(rho0, dtype=float)
+        rho = np.asarray(to_host(rho0), dtype=float)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of real numbers, got {type(rho0).__name__}") from exc
     if rho.shape != grid.shape:

@@ -237,10 +237,12 @@ def benamou_brenier(
     length = max(box)
     mean_density = m0 / float(np.prod(box))
     spacing = tuple(h / length for h in grid.spacing)
-    sg = StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers,
-                       dtype="float32" if mixed else dtype)
-    a0 = be.asarray(r0 / mean_density).astype(sg.dtype)
-    a1 = be.asarray(r1 / mean_density).astype(sg.dtype)
+    def fine_grid(dtype: str) -> StaggeredGrid:
+        return StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers, dtype=dtype)
+
+    data = (be.asarray(r0 / mean_density), be.asarray(r1 / mean_density))  # float64, normalised units
+    sg = fine_grid("float32" if mixed else dtype)
+    a0, a1 = (a.astype(sg.dtype) for a in data)
     weight = sg.dt * float(np.prod(spacing))  # cost = weight * J(U)
     to_user = mean_density * length ** (grid.dim + 2)  # W2^2 (user units) = to_user * weight * J
 
@@ -271,8 +273,8 @@ def benamou_brenier(
     float32_iterations = None
     if mixed:  # continue the same iteration in float64 from the float32 state, to the user's stopping tests
         float32_iterations, history32 = state[4], state[2]
-        sg = StaggeredGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, workers)
-        b0, b1 = be.asarray(r0 / mean_density), be.asarray(r1 / mean_density)
+        sg = fine_grid("float64")
+        b0, b1 = data
         run = _douglas_rachford if method == "douglas-rachford" else _primal_dual
         step = alpha if method == "douglas-rachford" else relaxation
         cap = max_iter - float32_iterations

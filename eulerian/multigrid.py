@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from .backend import Backend
 from .errors import NumericalError
 
@@ -206,7 +205,7 @@ class LUSolver:
     iterations: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.trans = "N"
+        self.trans = "N"  # solve M x = b with the factors of M; "T": with those of M^T, transposed
         try:
             if self.be.name == "numpy":
                 # the matrices are structurally symmetric, column diagonally dominant M-matrices (exponential
@@ -226,4 +225,4 @@ class LUSolver:
 
     def solve(self, b: Any, x0: Any = None) -> Any:
         self.iterations.append(0)
-        return self.lu.solve(b, trans=self.trans) if self.trans != "N" else self.lu.solve(b)
+        return self.lu.solve(b, trans=self.trans)

@@ -10,7 +10,6 @@ from .backend import to_host
 from .grid import Grid
 
 
-
 @dataclass
 class Solution:
     """Output of ``solve_continuity`` / ``solve_fokker_planck``.

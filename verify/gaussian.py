@@ -15,7 +15,6 @@ arithmetic are returned exactly symmetric.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.linalg
 from scipy.integrate import solve_ivp
