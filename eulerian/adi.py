@@ -17,6 +17,7 @@ moderate or use a fully implicit scheme.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -35,9 +36,9 @@ class TridiagonalLines:
     eulerian.operators): zero-flux walls have shape[axis] - 1 faces per line, periodic lines shape[axis] (face i
     joins cell i - 1, cyclically, to cell i). Cyclic systems are solved by the Sherman-Morrison formula.
     NumPy solves all lines as one LAPACK tridiagonal system (?gttrf/?gttrs, partial pivoting); other backends
-    (CuPy) run a batched Thomas recursion without pivoting, stable because c0 I - c1 A_k is a column diagonally
-    dominant M-matrix for the exponentially fitted fluxes (for the central flux at cell Peclet numbers above 2 it
-    is not, and the recursion may lose accuracy).
+    run a batched Thomas recursion without pivoting (on CuPy a CUDA kernel with one thread per line), stable
+    because c0 I - c1 A_k is a column diagonally dominant M-matrix for the exponentially fitted fluxes (for the
+    central flux at cell Peclet numbers above 2 it is not, and the recursion may lose accuracy).
     """
 
     def __init__(self, be: Backend, shape: tuple[int, ...], axis: int, a: Any, b: Any, c0: float, c1: float,
@@ -61,6 +62,7 @@ class TridiagonalLines:
         dl, d, du = -c1 * sub, c0 - c1 * dia, -c1 * sup  # rows of c0 I - c1 A_k; corners dl[:, 0], du[:, -1]
         self.n, self.cyclic = n, periodic
         self.lapack = (be.name == "numpy") if lapack is None else lapack
+        self._kernels = _cuda_thomas_kernels() if (be.name == "cupy" and not self.lapack) else None
         if periodic:
             alpha, beta = du[:, -1], dl[:, 0]
             # Sherman-Morrison scale: -d_0 (T_00 = 2 d_0) unless d_0 is small against the corners (possible only
@@ -77,9 +79,10 @@ class TridiagonalLines:
         if periodic:  # M = T + u v^T, u = (gamma, 0, .., alpha), v = (1, 0, .., beta/gamma)
             u = xp.zeros((m, n))
             u[:, 0], u[:, -1] = gamma, alpha
-            self.z = self._solve_lines(u)
+            self.z = self._solve_lines(u if self.lapack else xp.ascontiguousarray(u.T))
             self.q = beta / gamma
-            self.denominator = 1.0 + self.z[:, 0] + self.q * self.z[:, -1]
+            first, last = self._ends(self.z)
+            self.denominator = 1.0 + first + self.q * last
 
     def _factor(self, dl: Any, d: Any, du: Any) -> None:
         xp = self.xp
@@ -92,42 +95,103 @@ class TridiagonalLines:
                 raise NumericalError(f"singular tridiagonal line system along axis {self.axis} (LAPACK info {info})")
             return
         dl, d, du = (xp.ascontiguousarray(z.T) for z in (dl, d, du))  # (n, m): position first
-        w = xp.empty_like(d)
-        lo = xp.zeros_like(d)
-        w[0] = d[0]
-        for i in range(1, self.n):
-            lo[i] = dl[i] / w[i - 1]
-            w[i] = d[i] - lo[i] * du[i - 1]
-        if not bool(xp.all(xp.isfinite(w)) and xp.all(w != 0)):
+        lo, winv = xp.zeros_like(d), xp.empty_like(d)
+        if self._kernels is not None:  # one CUDA thread per line
+            self._launch(self._kernels[0], dl, d, du, lo, winv)
+        else:  # Thomas: w_0 = d_0, l_i = dl_i / w_{i-1}, w_i = d_i - l_i du_{i-1}
+            w = d[0]
+            winv[0] = 1.0 / w
+            for i in range(1, self.n):
+                lo[i] = dl[i] / w
+                w = d[i] - lo[i] * du[i - 1]
+                winv[i] = 1.0 / w
+        if not bool(xp.all(xp.isfinite(winv))):
             raise NumericalError(f"singular tridiagonal line system along axis {self.axis}")
-        self._lo, self._winv, self._du = lo, 1.0 / w, du
+        self._lo, self._winv, self._du = lo, winv, du
+
+    def _launch(self, kernel: Any, *arrays: Any) -> None:
+        m = arrays[0].shape[1]
+        block = 64  # few lines (m ~ N): small blocks spread them over more multiprocessors
+        kernel(((m + block - 1) // block,), (block,), (*arrays, np.int64(self.n), np.int64(m)))
 
     def _solve_lines(self, r: Any) -> Any:
-        """T x = r for lines r of shape (m, n) (no cyclic correction)."""
+        """T x = r for the lines r in the internal layout, (m, n) for LAPACK and (n, m) otherwise (no cyclic
+        correction)."""
         if self.lapack:
             x, _ = self._gttrs(*self._lu, r.reshape(-1, 1))
             return x.reshape(r.shape)
-        y = r.T.copy(order="C")  # (n, m), a copy: the recursion works in place
+        y = r.astype(self.xp.float64, order="C")  # a copy: the recursion works in place
         lo, winv, du = self._lo, self._winv, self._du
+        if self._kernels is not None:
+            self._launch(self._kernels[1], lo, winv, du, y)
+            return y
         for i in range(1, self.n):
             y[i] -= lo[i] * y[i - 1]
         y[-1] *= winv[-1]
         for i in range(self.n - 2, -1, -1):
             y[i] = (y[i] - du[i] * y[i + 1]) * winv[i]
-        return y.T
+        return y
+
+    def _ends(self, x: Any) -> tuple[Any, Any]:
+        """First and last entry of every line of x (internal layout)."""
+        return (x[:, 0], x[:, -1]) if self.lapack else (x[0], x[-1])
 
     def solve(self, r: Any) -> Any:
         """x with (c0 I - c1 A_k) x = r; r and x flattened in the grid's C order."""
         xp = self.xp
-        lines = xp.ascontiguousarray(xp.moveaxis(r.reshape(self.shape), self.axis, -1)).reshape(-1, self.n)
-        x = self._solve_lines(lines)
+        position = -1 if self.lapack else 0
+        lines = xp.ascontiguousarray(xp.moveaxis(r.reshape(self.shape), self.axis, position))
+        moved = lines.shape
+        x = self._solve_lines(lines.reshape((-1, self.n) if self.lapack else (self.n, -1)))
         if self.cyclic:
-            x = x - self.z * ((x[:, 0] + self.q * x[:, -1]) / self.denominator)[:, None]
-        return xp.ascontiguousarray(xp.moveaxis(x.reshape(self._moved()), -1, self.axis)).reshape(-1)
+            first, last = self._ends(x)
+            coefficient = (first + self.q * last) / self.denominator
+            x = x - self.z * (coefficient[:, None] if self.lapack else coefficient)
+        return xp.ascontiguousarray(xp.moveaxis(x.reshape(moved), position, self.axis)).reshape(-1)
 
-    def _moved(self) -> tuple[int, ...]:
-        s = self.shape
-        return s[:self.axis] + s[self.axis + 1:] + (s[self.axis],)
+
+_THOMAS_CUDA = r"""
+extern "C" __global__ void thomas_factor(const double* dl, const double* d, const double* du, double* lo,
+                                         double* winv, const long long n, const long long m) {
+    const long long j = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (j >= m) return;
+    double w = d[j];
+    winv[j] = 1.0 / w;
+    for (long long i = 1; i < n; ++i) {
+        const double l = dl[i * m + j] / w;
+        lo[i * m + j] = l;
+        w = d[i * m + j] - l * du[(i - 1) * m + j];
+        winv[i * m + j] = 1.0 / w;
+    }
+}
+
+extern "C" __global__ void thomas_solve(const double* lo, const double* winv, const double* du, double* y,
+                                        const long long n, const long long m) {
+    const long long j = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (j >= m) return;
+    double x = y[j];
+    for (long long i = 1; i < n; ++i) {
+        x = y[i * m + j] - lo[i * m + j] * x;
+        y[i * m + j] = x;
+    }
+    x *= winv[(n - 1) * m + j];
+    y[(n - 1) * m + j] = x;
+    for (long long i = n - 2; i >= 0; --i) {
+        x = (y[i * m + j] - du[i * m + j] * x) * winv[i * m + j];
+        y[i * m + j] = x;
+    }
+}
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_thomas_kernels() -> tuple[Any, Any]:
+    """The batched Thomas factorisation and solve as CUDA kernels (CuPy RawKernels, compiled once per process):
+    one thread per line, lines stored position-first (n, m) so that neighbouring threads read neighbouring words."""
+    import cupy
+
+    module = cupy.RawModule(code=_THOMAS_CUDA)
+    return module.get_function("thomas_factor"), module.get_function("thomas_solve")
 
 
 def axis_apply(xp: Any, rho: Any, a: Any, b: Any, axis: int, periodic: bool) -> Any:

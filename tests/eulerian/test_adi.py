@@ -112,6 +112,47 @@ def test_thomas_path_steps_match_lapack_steps(periodic):
     assert abs(x.sum() - rho.sum()) < 1e-12 * rho.sum()
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(7,), (2, 5), (33, 40), (3, 4, 5)])
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cuda_line_solves_match_dense_solves(cupy, shape, periodic):
+    """The CUDA Thomas kernels (CuPy backend): the same line solves as the dense NumPy solve, to round-off."""
+    be, gpu = get_backend("numpy"), get_backend("cupy")
+    rng = np.random.default_rng(7)
+    grid = Grid((0.0,) * len(shape), (1.0,) * len(shape), shape)
+    _, rates = random_rates(be, grid, periodic, rng)
+    for k, (a, b) in enumerate(rates):
+        M = 1.5 * np.eye(grid.size) - 0.3 * dense_axis_operator(grid, a, b, k, periodic)
+        lines = TridiagonalLines(gpu, grid.shape, k, cupy.asarray(a), cupy.asarray(b), 1.5, 0.3, periodic)
+        assert lines._kernels is not None
+        r = rng.normal(size=grid.size)
+        np.testing.assert_allclose(cupy.asnumpy(lines.solve(cupy.asarray(r))), np.linalg.solve(M, r),
+                                   rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cuda_steps_match_lapack_steps(cupy, periodic):
+    """Whole Douglas steps on CuPy (CUDA Thomas kernels, refactorised every step for a time-dependent drift)
+    equal the NumPy LAPACK steps to round-off."""
+    grid = Grid((-3.0, -2.0, -2.0), (3.0, 2.0, 2.0), (12, 10, 8))
+    drift = lambda t, x: np.stack([np.sin(x[..., 1] + t), -x[..., 0], 0.5 * np.cos(x[..., 0])], -1)  # noqa: E731
+
+    def stepper(name):
+        be = get_backend(name)
+
+        def rates(t):
+            return face_rates(be, grid, face_drift(be, grid, drift, t, periodic), 0.4, "scharfetter-gummel")
+        return DouglasADI(be, grid, rates, periodic, 0.05, True)
+
+    rho = np.random.default_rng(3).uniform(0.5, 1.5, grid.size)
+    cpu, gpu = stepper("numpy"), stepper("cupy")
+    x, y = rho, cupy.asarray(rho)
+    for n in range(4):
+        x, y = cpu.step(x, 0.05 * n, 0.05 * (n + 1)), gpu.step(y, 0.05 * n, 0.05 * (n + 1))
+    np.testing.assert_allclose(cupy.asnumpy(y), x, rtol=1e-12)
+
+
 def test_one_dimension_is_crank_nicolson_with_time_dependent_drift_and_source():
     """In 1D the Douglas scheme is Crank-Nicolson, sources included: same numbers to round-off."""
     grid = Grid((0.0,), (2 * np.pi,), (40,))
