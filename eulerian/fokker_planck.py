@@ -193,6 +193,7 @@ def solve_fokker_planck(
     else:
         A_const = None if time_dependent else generator(0.0)
         A_old = A_const if A_const is not None else generator(0.0)
+    S_old = src(0.0) if source is not None else None  # S^n, carried over from the previous step like A_old
     masses = [grid.mass(rho_init)]
     min_rho = float(rho_init.min())
     saved: list = []
@@ -204,25 +205,26 @@ def solve_fokker_planck(
         t_new = (n + 1) * dt
         scheme = time if not (time == "bdf2" and n == 0) else "implicit-euler"
         A_new = None if adi is not None else (A_const if A_const is not None else generator(t_new))
+        S_new = src(t_new) if source is not None else None
         if scheme == "douglas-adi":
-            new = adi.step(rho, n * dt, t_new, *((src(n * dt), src(t_new)) if source is not None else ()))
+            new = adi.step(rho, n * dt, t_new, S_old, S_new)
         elif scheme == "implicit-euler":
-            rhs = rho if source is None else rho + dt * src(t_new)
+            rhs = rho if source is None else rho + dt * S_new
             s = linear_solver("ie", 1.0, dt, A_new, t_new)
             new = implicit_solve(s, 1.0, rhs, rho)
         elif scheme == "crank-nicolson":
             rhs = rho + 0.5 * dt * (A_old @ rho)
             if source is not None:
-                rhs = rhs + 0.5 * dt * (src(n * dt) + src(t_new))
+                rhs = rhs + 0.5 * dt * (S_old + S_new)
             s = linear_solver("cn", 1.0, 0.5 * dt, A_new, t_new)
             new = implicit_solve(s, 1.0, rhs, rho)
         else:  # bdf2
             rhs = 2.0 * rho - 0.5 * rho_prev
             if source is not None:
-                rhs = rhs + dt * src(t_new)
+                rhs = rhs + dt * S_new
             s = linear_solver("bdf2", 1.5, dt, A_new, t_new)
             new = implicit_solve(s, 1.5, rhs, 2.0 * rho - rho_prev)
-        rho_prev, rho, A_old = rho, new, A_new
+        rho_prev, rho, A_old, S_old = rho, new, A_new, S_new
         m = float(rho.sum()) * grid.cell_volume
         if not np.isfinite(m):
             raise NumericalError(f"non-finite density at step {n + 1} (t = {t_new:g}); check the drift and dt")
