@@ -64,15 +64,13 @@ class TridiagonalLines:
         self.lapack = (be.name == "numpy") if lapack is None else lapack
         self._kernels = _cuda_thomas_kernels() if (be.name == "cupy" and not self.lapack) else None
         if periodic:
-            alpha, beta = du[:, -1], dl[:, 0]
+            alpha, beta = du[:, -1].copy(), dl[:, 0].copy()  # (copies: the corners are zeroed below)
             # Sherman-Morrison scale: -d_0 (T_00 = 2 d_0) unless d_0 is small against the corners (possible only
             # for the central flux at high Peclet numbers), where its size is raised to sqrt(|alpha beta|)
             size = xp.maximum(xp.abs(d[:, 0]), xp.sqrt(xp.abs(alpha * beta)))
             gamma = -xp.where(d[:, 0] < 0, -1.0, 1.0) * xp.where(size > 0, size, 1.0)
-            d = d.copy()
             d[:, 0] -= gamma
             d[:, -1] -= alpha * beta / gamma
-            dl, du = dl.copy(), du.copy()
             dl[:, 0] = 0.0
             du[:, -1] = 0.0
         self._factor(dl, d, du)
