@@ -170,6 +170,7 @@ class Scratch:
             self._arrays[name] = a
         return a
 
+
 def _squared_norm(momenta: Sequence[Any]) -> Any:
     total = momenta[0] * momenta[0]
     for m in momenta[1:]:
@@ -332,8 +333,8 @@ class StaggeredGrid:
                 _take(v, c, 1, None)[...] += tmp
         return V
 
-    def interpolate_adjoint(self, U: Arrays, out: "Arrays | None" = None, scale: float = 1.0) -> Arrays:
-        """scale * I* U (I* the adjoint of interpolate for the plain Euclidean inner products), into ``out``."""
+    def interpolate_adjoint(self, U: Arrays, out: "Arrays | None" = None) -> Arrays:
+        """I* U (the adjoint of interpolate for the plain Euclidean inner products), into ``out``."""
         xp = self.xp
         res = []
         for c, u in enumerate(U):
@@ -344,7 +345,7 @@ class StaggeredGrid:
                 _take(v, c, 0, -1)[...] = u      # v[j] = (u[j-1] + u[j]) / 2 with u[-1] = u[n] = 0
                 _set(v, c, -1, 0.0)
                 _take(v, c, 1, None)[...] += u
-            v *= 0.5 * scale
+            v *= 0.5
             res.append(v)
         return res
 

@@ -166,6 +166,13 @@ def test_interpolation_adjoint_and_line_solve(periodic, shape):
     # the interpolation projection lands on {U = I V}
     Up, Vp = sg.project_interpolation(U, V)
     assert max(np.abs(a - b).max() for a, b in zip(Up, sg.interpolate(Vp))) == 0.0
+    # the in-place forms used by the primal-dual iteration: U + 2 I V and V + s I* U
+    summed = sg.add_interpolation_sum(V, [u.copy() for u in U])
+    for got, u, iv in zip(summed, U, sg.interpolate(V)):
+        np.testing.assert_allclose(got, u + 2.0 * iv, rtol=0, atol=1e-14)
+    moved = sg.add_interpolation_adjoint(U, [v.copy() for v in V], scale=-0.7)
+    for got, v, ia in zip(moved, V, sg.interpolate_adjoint(U)):
+        np.testing.assert_allclose(got, v - 0.7 * ia, rtol=0, atol=1e-14)
 
 
 # ---------------------------------------------------------------------------------------------------------
