@@ -86,6 +86,7 @@ def mccann_half(grid, shape):
     g = G.mccann(G.Gaussian([0.3, 0.3], cov), G.Gaussian([0.7, 0.7], cov), 0.5)
     return gaussian_cells(grid, g)
 
+
 if __name__ == "__main__":
     t = time.perf_counter()
     main()
