@@ -12,10 +12,13 @@ Tolerances:
 """
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
+from lagrangian import deposit
 from verify.gaussian import Affine, Gaussian, w2
 from verify.harness import Check, make_check
 from verify.metrics import (covariance_standard_error, max_standardised_deviation,
@@ -24,7 +27,7 @@ from verify.metrics import (covariance_standard_error, max_standardised_deviatio
 __all__ = [
     "ROUNDOFF", "DEFAULT_FALSE_ALARM", "path_derivative", "check_pushforward", "check_symmetric_pd",
     "check_geodesic", "check_kinetic_energy", "check_continuity", "check_samples_match",
-    "check_regression_field", "kinetic_energy",
+    "check_regression_field", "kinetic_energy", "L1Comparison", "compare_l1", "KAPPA",
 ]
 
 ROUNDOFF = 1e-10
@@ -156,3 +159,49 @@ def check_regression_field(name: str, field: Affine, z: np.ndarray, y: np.ndarra
     return make_check(f"{name}: field vs regression (standard errors)",
                       max_standardised_deviation(beta, expected, se), upper=z_crit,
                       detail=f"n = {n}, OLS of X1 − X0 on X_t, false-alarm rate {false_alarm:g}")
+
+
+# ------------------------------------------------------------------------------------- grid against particles
+KAPPA = 1.25
+
+
+@dataclass(frozen=True)
+class L1Comparison:
+    """L1 distances of particle sets to a grid density, with their Monte Carlo floor."""
+
+    to_grid: float          # mean over sets of ‖A − ρ_grid‖₁
+    floor: float            # mean over pairs of ‖A − B‖₁ / √2
+    spread: float           # relative standard deviation of ‖A − B‖₁ over pairs
+    grid_error: float       # ‖ρ_grid − ρ_exact‖₁ (0 when no exact density is known)
+
+    def check(self, name: str, kappa: float = KAPPA) -> Check:
+        bound = kappa * self.floor + self.grid_error
+        return make_check(f"{name}: L1(particles, grid)", self.to_grid, upper=bound,
+                          detail=f"floor {self.floor:.4g} (pair spread {100 * self.spread:.1f} %), "
+                                 f"grid error {self.grid_error:.3g}, bound κ·floor + grid error, "
+                                 f"κ = {kappa}")
+
+
+def compare_l1(grid, rho_grid: np.ndarray, sets: list[np.ndarray],
+               rho_exact: np.ndarray | None = None) -> L1Comparison:
+    """Deposit each particle set (CIC) on ``grid`` (an eulerian.Grid) and measure L1 distances.
+
+    How an L1 distance between a grid density and deposited particles is judged: particles deposited by
+    cloud-in-cell carry Monte Carlo noise whose L1 size is measured from independent particle sets. For
+    two independent sets A, B the cell noise is independent, so E‖A − B‖₁ ≈ √2 E‖A − ρ‖₁ (a Gaussian
+    cell-wise fluctuation has E|X − Y| = √2 E|X − μ|): the *floor* of one set is F = mean‖A − B‖₁ / √2.
+    By the triangle inequality ‖A − ρ_grid‖₁ ≤ ‖A − ρ‖₁ + ‖ρ_grid − ρ‖₁, so a set is consistent with the
+    grid when ‖A − ρ_grid‖₁ ≤ κ F + ‖ρ_grid − ρ_exact‖₁. The L1 norm over thousands of cells
+    concentrates: its relative spread between pairs of sets is measured and reported (4–6 % for
+    2·10⁴ particles on 64² cells); averaged over 4 sets and 6 pairs, the ratio to_grid / floor has a
+    relative spread of about 3.5 %, so κ = 1.25 sits ≥ 7 spreads away (false alarm far below 1e-3),
+    while a wrong diffusion factor or drift moves the L1 by O(1) of the floor.
+    """
+    h = grid.cell_volume
+    dens = [np.asarray(deposit(x, grid.lower, grid.upper, grid.shape, method="cic", outside="clip"))
+            for x in sets]
+    pairs = [np.sum(np.abs(a - b)) * h for a, b in itertools.combinations(dens, 2)]
+    grid_error = 0.0 if rho_exact is None else float(np.sum(np.abs(rho_grid - rho_exact)) * h)
+    return L1Comparison(to_grid=float(np.mean([np.sum(np.abs(a - rho_grid)) * h for a in dens])),
+                        floor=float(np.mean(pairs) / np.sqrt(2.0)),
+                        spread=float(np.std(pairs) / np.mean(pairs)), grid_error=grid_error)

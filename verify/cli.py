@@ -1,20 +1,38 @@
 """The ``twinflow`` command (also ``python -m verify``).
 
-    twinflow list                       the registered cases
-    twinflow run CASE [--quick] [--json]  run one case; exit 1 if a check fails
-    twinflow report --out DIR [--quick] [--case NAME ...]  run cases, write the report
+    twinflow list                                     the registered cases
+    twinflow problems                                 the built-in problems
+    twinflow run CASE|FILE.toml [--quick] [--json] [--seed S]
+    twinflow report --out DIR [--quick] [--case NAME ...] [--seed S]
+    twinflow study PROBLEM|FILE.toml [--solver module:function] [--levels 32,64,128] [--refine space-time]
+                   [--expected-order P] [--band B] [--seed S] [--out DIR] [--json] ...
 
-Exit status: 0 when every check passed, 1 when one failed, 2 for usage errors.
+Exit status: 0 when every check passed, 1 when one failed, 2 for usage and I/O errors (one line on stderr),
+3 when nothing failed but a verdict is inconclusive.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-import time
-from typing import Sequence, TextIO
+
+if "numpy" not in sys.modules:  # the command's matrices are small: one BLAS thread each (the user may override)
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence, TextIO  # noqa: E402
 
 from verify.harness import CaseResult, UnknownCaseError, get_case, registry, run_case
+
+EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
+
+
+class UsageError(ValueError):
+    """A command-line mistake: reported on one line, exit status 2."""
 
 
 class _Progress:
@@ -35,7 +53,7 @@ class _Progress:
     def done(self, result: CaseResult) -> None:
         if self.live:
             self.stream.write("\r\033[K")
-        mark = "ok  " if result.passed else "FAIL"
+        mark = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "INC "}[result.status]
         ok = sum(c.passed for c in result.checks)
         self.stream.write(f"{mark} {result.case:<32} {ok}/{len(result.checks)} checks "
                           f"{result.seconds:6.2f} s\n")
@@ -43,17 +61,27 @@ class _Progress:
 
 
 def _print_result(result: CaseResult, out: TextIO) -> None:
-    out.write(f"{result.case}: {result.title}\n")
+    out.write(f"{result.case}: {result.title}  (seed {result.seed})\n")
     for c in result.checks:
-        mark = "pass" if c.passed else "FAIL"
+        mark = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[c.status]
         out.write(f"  [{mark}] {c.name}: {c.value:.4g} (accepted {c.band()})"
                   f"{'  — ' + c.detail if c.detail else ''}\n")
     if result.error:
         out.write(f"  ERROR {result.error}\n")
-    out.write(f"{'PASSED' if result.passed else 'FAILED'} in {result.seconds:.2f} s\n")
+    word = {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[result.status]
+    out.write(f"{word} in {result.seconds:.2f} s\n")
+
+
+def _import_cases(args) -> None:
+    """Import the modules named by --import (they register cases with @case), current directory first."""
+    from verify.studies import import_module
+
+    for name in getattr(args, "imports", None) or []:
+        import_module(name, what=f"--import {name}")
 
 
 def _cmd_list(args, out: TextIO) -> int:
+    _import_cases(args)
     cases = registry()
     width = max(len(n) for n in cases)
     for name in sorted(cases):
@@ -62,18 +90,51 @@ def _cmd_list(args, out: TextIO) -> int:
     return 0
 
 
+def _cmd_problems(args, out: TextIO) -> int:
+    from verify.problems import get_problem, list_problems
+
+    names = list_problems()
+    width = max(len(n) for n in names)
+    for name in names:
+        p = get_problem(name)
+        out.write(f"{name:<{width}}  {p.kind:<13} {p.dim}D  levels {','.join(map(str, p.levels))}  "
+                  f"{p.description}\n")
+    return 0
+
+
+def _is_case_file(target: str) -> bool:
+    return target.lower().endswith(".toml")
+
+
 def _cmd_run(args, out: TextIO) -> int:
-    result = run_case(args.case, quick=args.quick)
+    if _is_case_file(args.case):
+        result = _study_from_args(args, target=args.case).result
+    else:
+        _import_cases(args)
+        result = run_case(args.case, quick=args.quick, seed=args.seed)
     if args.json:
         out.write(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
     else:
         _print_result(result, out)
-    return 0 if result.passed else 1
+    return EXIT[result.status]
+
+
+def _check_out_dir(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory; choose another path")
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = out if out.exists() else next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK):
+        raise UsageError(f"--out {out}: {probe} is not writable; choose another directory")
+    return out
 
 
 def _cmd_report(args, out: TextIO) -> int:
     from verify.report import build_report, write_report
 
+    target = _check_out_dir(args.out)  # before the run, not after it
+    _import_cases(args)
     names = args.case or sorted(registry())
     for name in names:
         get_case(name)  # fail early on a typo
@@ -82,50 +143,222 @@ def _cmd_report(args, out: TextIO) -> int:
     results = []
     for i, name in enumerate(names):
         progress.update(i, name)
-        result = run_case(name, quick=args.quick)
+        result = run_case(name, quick=args.quick, seed=args.seed)
         progress.done(result)
         results.append(result)
-    report = build_report(results, quick=args.quick, seconds=time.perf_counter() - start)
-    paths = write_report(report, args.out)
+    report = build_report(results, quick=args.quick, seconds=time.perf_counter() - start, seed=args.seed)
+    paths = write_report(report, target)
     s = report["summary"]
-    out.write(f"{'PASSED' if s['passed'] else 'FAILED'}: {s['cases_passed']}/{s['cases']} cases, "
+    word = {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[s["status"]]
+    out.write(f"{word}: {s['cases_passed']}/{s['cases']} cases, "
               f"{s['checks_passed']}/{s['checks']} checks in {report['seconds']:.1f} s\n")
     out.write(f"report: {paths['html']}  ({paths['markdown'].name}, {paths['json'].name})\n")
-    return 0 if s["passed"] else 1
+    return EXIT[s["status"]]
+
+
+# ------------------------------------------------------------------------------------------------ study
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what} must be comma-separated integers, e.g. 32,64,128; got {text!r}") from None
+    return values
+
+
+def _band(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--band must be a number or below,above (e.g. 0.2 or 0.2,inf); got {text!r}") from None
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return tuple(parts)
+    raise UsageError(f"--band must be a number or below,above; got {text!r}")
+
+
+def _mass_tol(text: str | None) -> Any:
+    if text is None:
+        return True
+    if text.lower() in ("none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--mass-tol must be a number > 0 or 'none'; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"--mass-tol must be a number > 0 or 'none'; got {text!r}")
+    return value
+
+
+def _study_from_args(args, target: str):
+    from verify.studies import StudyRequest, run_study
+
+    overrides = dict(
+        solver=getattr(args, "solver", None),
+        levels=_int_list(args.levels, "--levels") if getattr(args, "levels", None) else None,
+        refine=getattr(args, "refine", None), norm=getattr(args, "norm", None),
+        steps=getattr(args, "steps", None), cells=getattr(args, "cells", None),
+        expected_order=getattr(args, "expected_order", None), band=_band(getattr(args, "band", None)),
+        mass_tol=_mass_tol(getattr(args, "mass_tol", None)), samples=getattr(args, "samples", None),
+        replicates=getattr(args, "replicates", None),
+        observables=tuple(o.strip() for o in args.observables.split(",")) if getattr(args, "observables", None)
+        else None,
+        particles=getattr(args, "particles", None), seed=args.seed)
+    return run_study(StudyRequest(target=target, **overrides))
+
+
+def _cmd_study(args, out: TextIO) -> int:
+    if args.out:
+        target_dir = _check_out_dir(args.out)
+    outcome = _study_from_args(args, target=args.target)
+    if args.json:
+        out.write(json.dumps(outcome.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    else:
+        out.write(outcome.table + "\n")
+    if args.out:
+        from verify.report import build_report, write_report
+
+        report = build_report([outcome.result], quick=False, seconds=outcome.result.seconds, seed=args.seed)
+        paths = write_report(report, target_dir)
+        plots = outcome.save_plots(target_dir)
+        out.write(f"report: {paths['html']}  ({paths['markdown'].name}, {paths['json'].name}"
+                  + "".join(f", {p.name}" for p in plots) + ")\n")
+    return EXIT[outcome.result.status]
+
+
+# ------------------------------------------------------------------------------------------------ parser
+def _integer(minimum: int):
+    """argparse type: an integer ≥ ``minimum``."""
+    words = "a non-negative integer" if minimum == 0 else "a positive integer"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
+        return value
+
+    return parse
+
+
+_seed, _positive = _integer(0), _integer(1)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import verify
+
     parser = argparse.ArgumentParser(
         prog="twinflow", description="Verify transport PDE solvers (grids and particles) against "
-        "exact mathematics.")
+        "exact mathematics.", epilog="Exit status: 0 passed, 1 a check failed, 2 usage or I/O error, "
+        "3 inconclusive (nothing failed, but a verdict could not be decided).")
+    parser.add_argument("--version", action="version", version=f"twinflow {verify.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("list", help="list the verification cases")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import your module MODULE first (it registers cases with @verify.harness.case); "
+                        "the current directory is searched first; repeatable")
     p.set_defaults(func=_cmd_list)
-    p = sub.add_parser("run", help="run one case and print its checks")
-    p.add_argument("case", metavar="CASE", help="case name (see `twinflow list`)")
+    p = sub.add_parser("problems", help="list the built-in problems (for `twinflow study`)")
+    p.set_defaults(func=_cmd_problems)
+    p = sub.add_parser("run", help="run one case (or a TOML case file) and print its checks")
+    p.add_argument("case", metavar="CASE", help="case name (see `twinflow list`) or a case file FILE.toml")
     p.add_argument("--quick", action="store_true", help="smaller problem sizes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--seed", type=_seed, help="seed of every random stream (default: fixed per case)")
+    p.add_argument("--solver", metavar="MODULE:FUNCTION", help="for a case file: the solver to study")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback when your solver raises")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import your module MODULE first (it registers cases with @verify.harness.case); "
+                        "the current directory is searched first; repeatable")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("report", help="run cases and write report.json, report.md, index.html")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--quick", action="store_true", help="smaller problem sizes")
     p.add_argument("--case", action="append", metavar="NAME",
                    help="run only this case (repeatable); default: all")
+    p.add_argument("--seed", type=_seed, help="seed of every random stream (default: fixed per case)")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import your module MODULE first (it registers cases with @verify.harness.case); "
+                        "the current directory is searched first; repeatable")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser(
+        "study", help="convergence (or weak-order) study of a solver on a problem",
+        description="Run a solver on a problem at several refinement levels, fit the order with a 95 %% "
+        "interval and give a verdict against the expected order: pass (exit 0), fail (exit 1) or inconclusive "
+        "(exit 3). --solver imports only the module you name, searching the current directory first; without "
+        "--solver, twinflow's own solver for the problem's kind is studied.")
+    p.add_argument("target", metavar="PROBLEM", help="a built-in problem (see `twinflow problems`) or FILE.toml")
+    p.add_argument("--solver", metavar="MODULE:FUNCTION",
+                   help="your solver: solve(problem, grid, steps) for grid problems, sample(problem, x0, steps, rng)"
+                        " for particle problems")
+    p.add_argument("--levels", metavar="N,N,...", help="cells per axis (grid problems) or step counts (particles, "
+                   "and refine=time); default: the problem's")
+    p.add_argument("--refine", choices=("space-time", "space", "time"), help="what is refined (default space-time "
+                   "for grid problems: dt shrinks with h; time for particle problems)")
+    p.add_argument("--norm", choices=("L1", "L2", "Linf"), help="error norm (default L1)")
+    p.add_argument("--steps", type=_positive, help="fixed step count for --refine space")
+    p.add_argument("--cells", type=_positive, help="fixed cells per axis for --refine time")
+    p.add_argument("--expected-order", type=_number, metavar="P",
+                   help="the claimed order (default: the order the solver declares)")
+    p.add_argument("--band", metavar="B", help="accepted |measured − claimed| (default 0.2), or below,above")
+    p.add_argument("--mass-tol", metavar="TOL", help="relative mass change allowed on mass-conserving problems "
+                   "(default 1e-6; 'none' switches the check off)")
+    p.add_argument("--samples", type=_positive, help="SDE problems: particles per replicate batch")
+    p.add_argument("--replicates", type=_positive, help="SDE problems: independent replicate batches")
+    p.add_argument("--observables", metavar="NAME,...", help="SDE problems: mean, covariance (default both)")
+    p.add_argument("--particles", type=_positive, help="ODE problems: particles (default 1000)")
+    p.add_argument("--seed", type=_seed, help="seed of the random numbers (default 0)")
+    p.add_argument("--out", metavar="DIR", help="also write a report (report.json, report.md, index.html, plots)")
+    p.add_argument("--json", action="store_true", help="print the study as JSON")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback when your solver raises")
+    p.set_defaults(func=_cmd_study)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    from verify.casefile import CaseFileError
+    from verify.convergence import SolverFailedError, SolverOutputError, StudyError
+    from verify.problems import UnknownProblemError
+
     try:
         return args.func(args, out)
-    except UnknownCaseError as err:
+    except SolverFailedError as err:
+        if getattr(args, "traceback", False):
+            raise
+        sys.stderr.write(f"twinflow: {err} (rerun with --traceback to see where)\n")
+        return 2
+    except (UnknownCaseError, UnknownProblemError, UsageError, StudyError, CaseFileError) as err:
         sys.stderr.write(f"twinflow: {err}\n")
+        return 2
+    except SolverOutputError as err:
+        sys.stderr.write(f"twinflow: the solver's output is unusable: {err}\n")
+        return 2
+    except OSError as err:
+        sys.stderr.write(f"twinflow: {err.strerror or err}: {err.filename or ''}\n".replace(": \n", "\n"))
         return 2
     except ValueError as err:
         sys.stderr.write(f"twinflow: {err}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("twinflow: interrupted\n")
+        return 130
 
 
 if __name__ == "__main__":

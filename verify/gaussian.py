@@ -21,7 +21,7 @@ from scipy.integrate import solve_ivp
 
 __all__ = [
     "Gaussian", "Affine", "FiniteTimeBlowUp", "w2", "w2_squared", "brenier_map", "mccann",
-    "mccann_field", "linear_sde", "stationary", "linear_moment_rhs", "flow_matching_marginal",
+    "mccann_field", "linear_sde", "linear_sde_transition", "expectation", "stationary", "linear_moment_rhs", "flow_matching_marginal",
     "flow_matching_field", "flow_matching_map", "least_squares_field", "attention",
     "attention_map", "attention_moment_rhs", "data_moments", "linear_network", "linear_network_rhs",
     "linear_network_risk",
@@ -240,6 +240,8 @@ class Affine:
         x = np.asarray(x, dtype=float)
         if x.shape[-1:] != (self.dim,):
             raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
+        if self.dim == 1:  # the same numbers as the product below, without a matmul over (n, 1)
+            return x * self.matrix[0, 0] + self.offset
         return x @ self.matrix.T + self.offset
 
     def push(self, g: Gaussian) -> Gaussian:
@@ -379,6 +381,49 @@ def linear_sde(g0: Gaussian, drift: Affine, diffusion, t: float) -> Gaussian:
     q = _van_loan_noise(b, dmat, t)
     cov = _symmetrize(phi @ g0.cov @ phi.T + _symmetrize(q))
     return Gaussian(mean, cov)
+
+
+def linear_sde_transition(drift: Affine, diffusion, t: float) -> tuple[Affine, np.ndarray]:
+    """Transition law of dX = (B X + c) dt + sqrt(2D) dW over a time t ≥ 0:
+    X_t | X_0 = x ~ N(Φ x + φ, Q), returned as (Affine(Φ, φ), Q).
+
+    Φ = e^{Bt}, φ = ∫_0^t e^{Bs} ds c and Q = ∫_0^t e^{Bs} 2D e^{Bᵀs} ds (Q may be singular: D = 0
+    gives Q = 0). Same matrix exponentials as :func:`linear_sde`, which is this kernel applied to g0.
+    """
+    drift = _as_drift(drift)
+    d = drift.dim
+    t = _check_time(t, upper=None)
+    dmat = _diffusion_matrix(diffusion, d)
+    aug = np.zeros((d + 1, d + 1))
+    aug[:d, :d] = drift.matrix * t
+    aug[:d, d] = drift.offset * t
+    e = scipy.linalg.expm(aug)
+    return Affine(e[:d, :d], e[:d, d]), _symmetrize(_van_loan_noise(drift.matrix, dmat, t))
+
+
+def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
+    """E f(X) for X ~ g by tensor Gauss–Hermite quadrature with ``order`` nodes per axis (d ≤ 3).
+
+    ``f`` maps points (..., d) to values (...) or (..., k); exact for polynomials of degree
+    ≤ 2·order − 1 and spectrally accurate for smooth f of moderate growth. Returns a float array of
+    shape () or (k,).
+    """
+    if not isinstance(g, Gaussian):
+        raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
+    if g.dim > 3:
+        raise ValueError(f"expectation supports d ≤ 3 (the grid has order**d nodes), got d = {g.dim}")
+    if int(order) != order or not 1 <= order <= 100:
+        raise ValueError(f"order must be an integer in [1, 100], got {order}")
+    z, w = np.polynomial.hermite_e.hermegauss(int(order))  # weight e^{-z²/2}
+    w = w / np.sqrt(2.0 * np.pi)
+    grids = np.meshgrid(*([z] * g.dim), indexing="ij")
+    nodes = np.stack([a.ravel() for a in grids], axis=-1)
+    weights = np.prod(np.stack(np.meshgrid(*([w] * g.dim), indexing="ij"), axis=-1).reshape(-1, g.dim),
+                      axis=1)
+    values = np.asarray(f(g.mean + nodes @ g._chol.T), dtype=float)
+    if values.shape[:1] != (nodes.shape[0],):
+        raise ValueError(f"f must map points (n, {g.dim}) to values (n,) or (n, k), got shape {values.shape}")
+    return np.tensordot(weights, values, axes=(0, 0))
 
 
 def stationary(drift: Affine, diffusion) -> Gaussian:

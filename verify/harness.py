@@ -22,13 +22,17 @@ import numpy as np
 
 __all__ = [
     "Check", "Series", "CaseResult", "CaseContext", "CaseSpec", "make_check", "case",
-    "registry", "get_case", "run_case", "UnknownCaseError",
+    "registry", "get_case", "run_case", "case_seed", "json_float", "UnknownCaseError",
 ]
 
 
 @dataclass(frozen=True)
 class Check:
-    """One verified number: passes iff ``value`` is finite and ``lower <= value <= upper``."""
+    """One verified number: passes iff ``value`` is finite and ``lower <= value <= upper``.
+
+    Checks built from an interval (fitted orders, :mod:`verify.convergence`) also carry ``verdict``
+    ("pass", "fail" or "inconclusive") and the 95 % ``interval``; ``passed`` is True only for "pass".
+    """
 
     name: str
     value: float
@@ -38,13 +42,23 @@ class Check:
     reference: float | None = None
     detail: str = ""
     seconds: float = 0.0
+    verdict: str | None = None
+    interval: tuple[float, float] | None = None
+
+    @property
+    def status(self) -> str:
+        """"pass", "fail" or "inconclusive"."""
+        if self.passed:
+            return "pass"
+        return "inconclusive" if self.verdict == "inconclusive" else "fail"
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "value": _json_float(self.value), "passed": self.passed,
-            "lower": _json_float(self.lower), "upper": _json_float(self.upper),
-            "reference": _json_float(self.reference), "detail": self.detail,
+            "name": self.name, "value": json_float(self.value), "passed": self.passed,
+            "status": self.status, "lower": json_float(self.lower), "upper": json_float(self.upper),
+            "reference": json_float(self.reference), "detail": self.detail,
             "seconds": round(self.seconds, 6),
+            "interval": None if self.interval is None else [json_float(v) for v in self.interval],
         }
 
     def band(self) -> str:
@@ -58,7 +72,8 @@ class Check:
         return "finite"
 
 
-def _json_float(x: float | None) -> float | str | None:
+def json_float(x: float | None) -> float | str | None:
+    """A float for JSON: finite values as they are, non-finite ones as "nan", "inf" or "-inf"."""
     if x is None:
         return None
     x = float(x)
@@ -100,8 +115,8 @@ class Series:
     label: str | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "x": [_json_float(v) for v in self.x],
-                "y": [_json_float(v) for v in self.y], "xlabel": self.xlabel,
+        return {"name": self.name, "x": [json_float(v) for v in self.x],
+                "y": [json_float(v) for v in self.y], "xlabel": self.xlabel,
                 "ylabel": self.ylabel, "logx": self.logx, "logy": self.logy, "label": self.label}
 
 
@@ -117,15 +132,26 @@ class CaseResult:
     notes: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    seed: int | None = None
 
     @property
     def passed(self) -> bool:
         """True iff the case ran without error, recorded at least one check, and all checks passed."""
         return self.error is None and bool(self.checks) and all(c.passed for c in self.checks)
 
+    @property
+    def status(self) -> str:
+        """"pass", "fail" (an error or a failed check) or "inconclusive" (no failure, some inconclusive)."""
+        if self.passed:
+            return "pass"
+        if self.error is not None or not self.checks or any(c.status == "fail" for c in self.checks):
+            return "fail"
+        return "inconclusive"
+
     def to_dict(self) -> dict:
         return {"case": self.case, "title": self.title, "tags": list(self.tags),
-                "passed": self.passed, "seconds": round(self.seconds, 6), "error": self.error,
+                "passed": self.passed, "status": self.status, "seed": self.seed,
+                "seconds": round(self.seconds, 6), "error": self.error,
                 "checks": [c.to_dict() for c in self.checks],
                 "series": [s.to_dict() for s in self.series],
                 "notes": {k: _note_value(v) for k, v in self.notes.items()}}
@@ -135,7 +161,7 @@ def _note_value(v: object) -> object:
     if isinstance(v, (bool, int, str)) or v is None:
         return v
     if isinstance(v, (float, np.floating)):
-        return _json_float(float(v))
+        return json_float(float(v))
     return str(v)
 
 
@@ -146,8 +172,7 @@ class CaseContext:
         self.name = name
         self.quick = bool(quick)
         # a fixed, documented seed per case: SHA-256 of the case name unless given
-        self.seed = seed if seed is not None else int.from_bytes(
-            hashlib.sha256(name.encode()).digest()[:8], "little")
+        self.seed = seed if seed is not None else case_seed(name)
         self.checks: list[Check] = []
         self.series_list: list[Series] = []
         self.notes: dict[str, object] = {}
@@ -240,10 +265,21 @@ def get_case(name: str) -> CaseSpec:
     return cases[name]
 
 
-def run_case(name: str, *, quick: bool = False) -> CaseResult:
-    """Run one registered case; exceptions become a failed :class:`CaseResult` with the traceback."""
+def case_seed(name: str, seed: int | None = None) -> int:
+    """The seed of case ``name``: SHA-256 of the name, or of ``"{seed}:{name}"`` when a run seed is given
+    (so every case of a seeded run has its own stream)."""
+    text = name if seed is None else f"{int(seed)}:{name}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def run_case(name: str, *, quick: bool = False, seed: int | None = None) -> CaseResult:
+    """Run one registered case; exceptions become a failed :class:`CaseResult` with the traceback.
+
+    ``seed`` (an int) changes every random stream of the case; the case's own seed is recorded in the result."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     spec = get_case(name)
-    ctx = CaseContext(spec.name, quick=quick)
+    ctx = CaseContext(spec.name, quick=quick, seed=case_seed(spec.name, seed))
     start = time.perf_counter()
     error = None
     try:
@@ -254,4 +290,4 @@ def run_case(name: str, *, quick: bool = False) -> CaseResult:
         error = "the case recorded no checks"
     return CaseResult(case=spec.name, title=spec.title, tags=spec.tags, checks=ctx.checks,
                       series=ctx.series_list, notes=ctx.notes,
-                      seconds=time.perf_counter() - start, error=error)
+                      seconds=time.perf_counter() - start, error=error, seed=ctx.seed)

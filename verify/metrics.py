@@ -11,8 +11,10 @@ from scipy import stats
 
 __all__ = [
     "relative_error", "max_abs_error", "z_score_for", "mean_standard_error",
-    "covariance_standard_error", "max_standardised_deviation", "observed_order",
+    "covariance_standard_error", "max_standardised_deviation", "observed_order", "grid_error", "GRID_NORMS",
 ]
+
+GRID_NORMS = ("L1", "L2", "Linf")
 
 
 def relative_error(value, reference) -> float:
@@ -28,6 +30,23 @@ def relative_error(value, reference) -> float:
     diff = float(np.linalg.norm((value - reference).ravel()))
     scale = float(np.linalg.norm(reference.ravel()))
     return diff / scale if scale > 0 else diff
+
+
+def grid_error(rho, exact, cell_volume: float, norm: str = "L1") -> float:
+    """Distance of cell averages ``rho`` to ``exact`` (same shape): "L1" Σ|e|·V, "L2" sqrt(Σ|e|²·V) or
+    "Linf" max |e|, with V the cell volume (so L1 and L2 approximate the continuous norms)."""
+    rho = np.asarray(rho, dtype=float)
+    exact = np.asarray(exact, dtype=float)
+    if rho.shape != exact.shape:
+        raise ValueError(f"grid_error: rho has shape {rho.shape} but exact has shape {exact.shape}")
+    if norm not in GRID_NORMS:
+        raise ValueError(f"norm must be one of {', '.join(GRID_NORMS)}; got {norm!r}")
+    e = np.abs(rho - exact)
+    if norm == "L1":
+        return float(e.sum() * cell_volume)
+    if norm == "L2":
+        return float(np.sqrt(float((e * e).sum()) * cell_volume))
+    return float(e.max()) if e.size else 0.0
 
 
 def max_abs_error(value, reference) -> float:

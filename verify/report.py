@@ -16,8 +16,8 @@ from typing import Iterable
 
 from verify.harness import CaseResult
 
-__all__ = ["SCHEMA", "build_report", "write_report", "atomic_write_text", "render_markdown",
-           "render_html"]
+__all__ = ["SCHEMA", "build_report", "write_report", "atomic_write_text", "atomic_write_bytes",
+           "render_markdown", "render_html"]
 
 SCHEMA = "twinflow-report/1"
 
@@ -33,35 +33,49 @@ def _versions() -> dict[str, str]:
             "numpy": numpy.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__}
 
 
-def build_report(results: Iterable[CaseResult], *, quick: bool, seconds: float) -> dict:
-    """The report as a JSON-ready dict (schema :data:`SCHEMA`)."""
+def _status(statuses: list[str]) -> str:
+    if not statuses or "fail" in statuses:
+        return "fail"
+    return "pass" if all(s == "pass" for s in statuses) else "inconclusive"
+
+
+def build_report(results: Iterable[CaseResult], *, quick: bool, seconds: float, seed: int | None = None) -> dict:
+    """The report as a JSON-ready dict (schema :data:`SCHEMA`). ``seed`` is the run's seed (None: each case's
+    fixed default seed, recorded per case)."""
     cases = [r.to_dict() for r in results]
     checks = [c for r in cases for c in r["checks"]]
     return {
         "schema": SCHEMA,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full",
+        "seed": seed,
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "cpus": os.cpu_count()},
         "versions": _versions(),
         "seconds": round(seconds, 3),
         "summary": {"cases": len(cases), "cases_passed": sum(r["passed"] for r in cases),
                     "checks": len(checks), "checks_passed": sum(c["passed"] for c in checks),
-                    "passed": bool(cases) and all(r["passed"] for r in cases)},
+                    "passed": bool(cases) and all(r["passed"] for r in cases),
+                    "status": _status([r["status"] for r in cases])},
         "cases": cases,
     }
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (same-directory temporary file + os.replace)."""
+    atomic_write_bytes(path, text.encode("utf-8") if isinstance(text, str) else text)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (same-directory temporary file + os.replace)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -90,16 +104,34 @@ def _band(c: dict) -> str:
     return "finite"
 
 
+_WORD = {"pass": "pass", "fail": "**FAIL**", "inconclusive": "*inconclusive*"}
+_TITLE = {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}
+
+
+def _case_status(r: dict) -> str:
+    return r.get("status", "pass" if r["passed"] else "fail")
+
+
+def _check_status(c: dict) -> str:
+    return c.get("status", "pass" if c["passed"] else "fail")
+
+
+def _seed_text(report: dict) -> str:
+    seed = report.get("seed")
+    return "each case's default seed" if seed is None else f"seed {seed}"
+
+
 def render_markdown(report: dict) -> str:
     s = report["summary"]
-    verdict = "PASSED" if s["passed"] else "FAILED"
+    verdict = _TITLE[s.get("status", "pass" if s["passed"] else "fail")]
     lines = [f"# twinflow verification report: {verdict}", "",
              f"{s['cases_passed']}/{s['cases']} cases and {s['checks_passed']}/{s['checks']} checks "
-             f"passed in {report['seconds']:.1f} s ({report['mode']} mode, {report['created']}).", "",
+             f"passed in {report['seconds']:.1f} s ({report['mode']} mode, {_seed_text(report)}, "
+             f"{report['created']}).", "",
              "| case | result | checks | seconds | title |", "|---|---|---|---|---|"]
     for r in report["cases"]:
         ok = sum(c["passed"] for c in r["checks"])
-        lines.append(f"| `{r['case']}` | {'pass' if r['passed'] else '**FAIL**'} | "
+        lines.append(f"| `{r['case']}` | {_WORD[_case_status(r)]} | "
                      f"{ok}/{len(r['checks'])} | {r['seconds']:.2f} | {r['title']} |")
     for r in report["cases"]:
         lines += ["", f"## `{r['case']}`: {r['title']}", ""]
@@ -108,7 +140,7 @@ def render_markdown(report: dict) -> str:
         lines += ["| check | value | accepted | result | detail |", "|---|---|---|---|---|"]
         for c in r["checks"]:
             lines.append(f"| {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
-                         f"{'pass' if c['passed'] else '**FAIL**'} | {c['detail']} |")
+                         f"{_WORD[_check_status(c)]} | {c['detail']} |")
         for k, v in r["notes"].items():
             lines.append(f"\n- {k}: {_fmt(v) if isinstance(v, float) else v}")
     return "\n".join(lines) + "\n"
@@ -154,6 +186,7 @@ def _svg_plots(case: dict) -> list[str]:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;
 font-size:.9rem;text-align:left}th{background:#f3f3f3}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}
+.inconclusive{color:#9a6700;font-weight:bold}
 pre{background:#f6f8fa;padding:.5rem;overflow:auto}.plots{display:flex;flex-wrap:wrap;gap:1rem}
 .plots svg{max-width:32rem;height:auto}"""
 
@@ -161,20 +194,22 @@ pre{background:#f6f8fa;padding:.5rem;overflow:auto}.plots{display:flex;flex-wrap
 def render_html(report: dict) -> str:
     e = html.escape
     s = report["summary"]
-    verdict = "PASSED" if s["passed"] else "FAILED"
+    status = s.get("status", "pass" if s["passed"] else "fail")
+    verdict = _TITLE[status]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>twinflow report: {verdict}</title><style>{_CSS}</style></head><body>",
-             f"<h1>twinflow verification report: <span class='{'pass' if s['passed'] else 'fail'}'>"
+             f"<h1>twinflow verification report: <span class='{status}'>"
              f"{verdict}</span></h1>",
              f"<p>{s['cases_passed']}/{s['cases']} cases and {s['checks_passed']}/{s['checks']} checks "
-             f"passed in {report['seconds']:.1f} s ({e(report['mode'])} mode, {e(report['created'])}; "
+             f"passed in {report['seconds']:.1f} s ({e(report['mode'])} mode, {e(_seed_text(report))}, "
+             f"{e(report['created'])}; "
              f"{e(', '.join(f'{k} {v}' for k, v in report['versions'].items()))}).</p>",
              "<table><tr><th>case</th><th>result</th><th>checks</th><th>seconds</th><th>title</th></tr>"]
     for r in report["cases"]:
         ok = sum(c["passed"] for c in r["checks"])
-        cls = "pass" if r["passed"] else "fail"
+        cls = _case_status(r)
         parts.append(f"<tr><td><a href='#{e(r['case'])}'>{e(r['case'])}</a></td>"
-                     f"<td class='{cls}'>{'pass' if r['passed'] else 'FAIL'}</td>"
+                     f"<td class='{cls}'>{cls if cls != 'fail' else 'FAIL'}</td>"
                      f"<td>{ok}/{len(r['checks'])}</td><td>{r['seconds']:.2f}</td>"
                      f"<td>{e(r['title'])}</td></tr>")
     parts.append("</table>")
@@ -185,9 +220,9 @@ def render_html(report: dict) -> str:
         parts.append("<table><tr><th>check</th><th>value</th><th>accepted</th><th>result</th>"
                      "<th>detail</th></tr>")
         for c in r["checks"]:
-            cls = "pass" if c["passed"] else "fail"
+            cls = _check_status(c)
             parts.append(f"<tr><td>{e(c['name'])}</td><td>{e(_fmt(c['value']))}</td>"
-                         f"<td>{e(_band(c))}</td><td class='{cls}'>{'pass' if c['passed'] else 'FAIL'}"
+                         f"<td>{e(_band(c))}</td><td class='{cls}'>{cls if cls != 'fail' else 'FAIL'}"
                          f"</td><td>{e(c['detail'])}</td></tr>")
         parts.append("</table>")
         if r["notes"]:

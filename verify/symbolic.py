@@ -39,6 +39,8 @@ __all__ = [
     "attention_tilt",
     "attention_closure",
     "manufactured_source",
+    "field_function",
+    "scalar_function",
     "safe_parse",
     "SymbolicError",
 ]
@@ -761,6 +763,37 @@ def _points_last(exprs: Sequence[sp.Expr], t: sp.Symbol, xs: Sequence[sp.Symbol]
         return xp.stack(values, axis=-1) if stack else values[0]
 
     return evaluate
+
+
+def _only_symbols(exprs: Sequence[sp.Expr], allowed: set, what: str) -> None:
+    extra = set().union(*(sp.sympify(e).free_symbols for e in exprs)) - allowed
+    if extra:
+        names = ", ".join(sorted(str(s) for s in extra))
+        raise ValueError(f"{what} uses unknown symbols {names}; only t and the space variables are allowed")
+
+
+def field_function(exprs: Sequence[sp.Expr], t: sp.Symbol, xs: Sequence[sp.Symbol], *,
+                   backend: str = "numpy") -> Callable[[Any, Any], Any]:
+    """The vector field v(t, x) = (exprs[0], ..., exprs[d−1]) as an array function: x (..., d) → (..., d).
+
+    ``exprs`` are SymPy expressions in ``t`` and ``xs`` (d = len(xs) of them), e.g. from
+    :func:`safe_parse`; no other free symbol is allowed."""
+    xs = _as_symbol_tuple(xs)
+    exprs = [sp.Integer(e) if isinstance(e, int) else e for e in exprs]
+    if len(exprs) != len(xs) or not all(isinstance(e, sp.Basic) for e in exprs):
+        raise ValueError(f"a field in {len(xs)} dimensions needs {len(xs)} SymPy expressions, got {len(exprs)}")
+    _only_symbols(exprs, {t, *xs}, "the field")
+    return _points_last(exprs, t, xs, backend, stack=True)
+
+
+def scalar_function(expr: sp.Expr, t: sp.Symbol, xs: Sequence[sp.Symbol], *,
+                    backend: str = "numpy") -> Callable[[Any, Any], Any]:
+    """The scalar function f(t, x) = expr as an array function: x (..., d) → (...)."""
+    xs = _as_symbol_tuple(xs)
+    if not isinstance(expr, sp.Basic):
+        raise TypeError("expr must be a SymPy expression (use safe_parse for text)")
+    _only_symbols([expr], {t, *xs}, "the expression")
+    return _points_last([expr], t, xs, backend, stack=False)
 
 
 def _as_symbol_tuple(xs: Any) -> tuple[sp.Symbol, ...]:

@@ -7,6 +7,12 @@ import pytest
 import lagrangian as L
 from verify import gaussian as G
 from verify.cases import particles as P
+from verify.problems import get_problem
+
+
+def _ou_problem(d):
+    p = get_problem(f"ou-sde-{d}d")
+    return p.initial, p.drift, p.diffusion
 
 
 def _biased_heun(drift, t, x, h, dn):
@@ -16,7 +22,7 @@ def _biased_heun(drift, t, x, h, dn):
 
 @pytest.mark.parametrize("d", [1, 2])
 def test_weak_order_check_passes_and_flags_biased_stepper(d):
-    g0, drift, diffusion = P._ou_problem(d)
+    g0, drift, diffusion = _ou_problem(d)
     for stepper in L.SDE_STEPPERS.values():
         assert P.check_weak_order("ok", stepper, drift, diffusion, g0, 1.0).passed
     bad = L.SDEStepper("biased-heun", 1.0, 2.0, _biased_heun)
@@ -24,7 +30,7 @@ def test_weak_order_check_passes_and_flags_biased_stepper(d):
 
 
 def test_moment_checks_flag_wrong_diffusion_factor():
-    g0, drift, diffusion = P._ou_problem(2)
+    g0, drift, diffusion = _ou_problem(2)
     exact = G.linear_sde(g0, drift, diffusion, 1.0)
     stepper = L.SDE_STEPPERS["heun"]
     scheme = P.scheme_law(stepper, drift, diffusion, g0, 1.0, 8)
@@ -37,9 +43,7 @@ def test_moment_checks_flag_wrong_diffusion_factor():
 
 
 def test_ode_order_check_flags_wrong_rk4():
-    A, c = np.array([[-0.5, 2.0], [-1.5, 0.3]]), np.array([0.4, -0.2])
-    x0 = np.random.default_rng(1).standard_normal((50, 2))
-    assert P.check_ode_order("ok", "rk4", A, c, x0, 1.0, 4).passed
+    assert P.check_ode_order("ok", "rk4", 4).passed
 
     def wrong(field, t, x, h):  # RK4 with k3 taken at the wrong time
         k1 = field(t, x)
@@ -48,7 +52,8 @@ def test_ode_order_check_flags_wrong_rk4():
         k4 = field(t + h, x + h * k3)
         return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    assert not P.check_ode_order("bad", L.ODEStepper("bad", 4, 4, wrong), A, c, x0, 1.0, 4).passed
+    bad = P.check_ode_order("bad", L.ODEStepper("bad", 4, 4, wrong), 4)
+    assert not bad.passed and bad.verdict == "fail"
 
 
 def test_straight_line_and_w2_checks_flag_the_flow_matching_paths():

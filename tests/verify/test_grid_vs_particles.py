@@ -1,6 +1,7 @@
 """Grid-vs-particle comparisons must catch a wrong particle scheme (negative tests)."""
 import numpy as np
 
+from verify.adapters import SDESampler
 from verify.cases import grid_vs_particles as gvp
 from verify.harness import run_case
 
@@ -10,16 +11,17 @@ def test_l1_check_flags_the_other_diffusion_convention():
     good = [gvp.ou_particles(20_000, np.random.default_rng(k)) for k in range(4)]
     assert gvp.compare_l1(grid, rho, good, exact).check("ok").passed
     # dX = sqrt(D) dW instead of sqrt(2D) dW: particles solve ∂ρ/∂t + div(ρb) = (D/2)Δρ
-    bad = [gvp.ou_particles(20_000, np.random.default_rng(k), diffusion=gvp.OU_D / 2) for k in range(4)]
+    def sqrt_d(problem, x0, steps, rng):
+        return SDESampler("heun")(problem.with_(diffusion=problem.diffusion / 2), x0, steps, rng)
+
+    bad = [gvp.ou_particles(20_000, np.random.default_rng(k), sampler=sqrt_d) for k in range(4)]
     assert not gvp.compare_l1(grid, rho, bad, exact).check("half D").passed
 
 
 def test_l1_check_flags_a_biased_stepper():
     grid, rho, exact = gvp.ou_grid(64)
     # Euler–Maruyama with 2 steps: weak error O(dt) visible far above the Monte Carlo floor
-    coarse = [gvp.integrate_sde(lambda t, x: x @ gvp.OU_B.T, gvp.OU_D,
-                                gvp.OU_G0.sample(20_000, np.random.default_rng(k)), 0.0, gvp.OU_T,
-                                2, rng=np.random.default_rng(10 + k), method="euler-maruyama")
+    coarse = [gvp.ou_particles(20_000, np.random.default_rng(k), sampler=SDESampler("euler-maruyama"), steps=2)
               for k in range(4)]
     assert not gvp.compare_l1(grid, rho, coarse, exact).check("EM, 2 steps").passed
 

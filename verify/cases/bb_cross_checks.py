@@ -31,7 +31,7 @@ from lagrangian import w2 as empirical_w2
 from lagrangian import w2_squared as empirical_w2_squared
 from verify import gaussian as G
 from verify.cases.benamou_brenier_cases import gaussian_cells
-from verify.cases.grid_vs_particles import compare_l1
+from verify.checks import compare_l1
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import z_score_for
 

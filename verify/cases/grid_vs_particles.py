@@ -1,86 +1,43 @@
 """Grid against particles: the same evolution solved by `eulerian` finite volumes and by `lagrangian`
 particles, compared with each other and with the exact Gaussian law.
 
-How an L1 distance between a grid density and deposited particles is judged: particles deposited by
-cloud-in-cell carry Monte Carlo noise whose L1 size is measured from independent particle sets. For
-two independent sets A, B the cell noise is independent, so E‖A − B‖₁ ≈ √2 E‖A − ρ‖₁ (a Gaussian
-cell-wise fluctuation has E|X − Y| = √2 E|X − μ|): the *floor* of one set is F = mean‖A − B‖₁ / √2.
-By the triangle inequality ‖A − ρ_grid‖₁ ≤ ‖A − ρ‖₁ + ‖ρ_grid − ρ‖₁, so a set is consistent with the
-grid when ‖A − ρ_grid‖₁ ≤ κ F + ‖ρ_grid − ρ_exact‖₁. The L1 norm over thousands of cells
-concentrates: its relative spread between pairs of sets is measured and reported (4–6 % for
-2·10⁴ particles on 64² cells); averaged over 4 sets and 6 pairs, the ratio to_grid / floor has a
-relative spread of about 3.5 %, so κ = 1.25 sits ≥ 7 spreads away (false alarm far below 1e-3),
-while a wrong diffusion factor or drift moves the L1 by O(1) of the floor.
+The L1 comparison of deposited particles with a grid density and its Monte Carlo floor is
+:func:`verify.checks.compare_l1`.
 """
 from __future__ import annotations
-
-import itertools
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import expm
 
-from eulerian import Grid, solve_continuity, solve_fokker_planck
-from lagrangian import deposit, grid_velocity_field, integrate_ode, integrate_sde
+from typing import Callable
+
+from eulerian import Grid, solve_continuity
+from lagrangian import grid_velocity_field, integrate_ode
 from verify import gaussian as G
-from verify.checks import check_samples_match
-from verify.harness import Check, CaseContext, case, make_check
+from verify.adapters import FokkerPlanckSolver, ODESampler, SDESampler
+from verify.checks import check_samples_match, compare_l1
+from verify.harness import CaseContext, case
+from verify.problems import Problem, get_problem, grid_for
 
-KAPPA = 1.25
-
-# OU-2D problem shared by the two Fokker–Planck cases: dX = B X dt + sqrt(2D) dW, B = −H, H SPD
-OU_B = np.array([[-1.0, 0.3], [0.3, -0.6]])
-OU_D = 0.5
-OU_G0 = G.Gaussian([1.0, -0.5], [[0.30, 0.05], [0.05, 0.20]])
-OU_T = 1.0
-OU_BOX = ((-6.0, -6.0), (6.0, 6.0))
-
-
-@dataclass(frozen=True)
-class L1Comparison:
-    """L1 distances of particle sets to a grid density, with their Monte Carlo floor."""
-
-    to_grid: float          # mean over sets of ‖A − ρ_grid‖₁
-    floor: float            # mean over pairs of ‖A − B‖₁ / √2
-    spread: float           # relative standard deviation of ‖A − B‖₁ over pairs
-    grid_error: float       # ‖ρ_grid − ρ_exact‖₁ (0 when no exact density is known)
-
-    def check(self, name: str, kappa: float = KAPPA) -> Check:
-        bound = kappa * self.floor + self.grid_error
-        return make_check(f"{name}: L1(particles, grid)", self.to_grid, upper=bound,
-                          detail=f"floor {self.floor:.4g} (pair spread {100 * self.spread:.1f} %), "
-                                 f"grid error {self.grid_error:.3g}, bound κ·floor + grid error, "
-                                 f"κ = {kappa}")
-
-
-def compare_l1(grid: Grid, rho_grid: np.ndarray, sets: list[np.ndarray],
-               rho_exact: np.ndarray | None = None) -> L1Comparison:
-    """Deposit each particle set (CIC) on ``grid`` and measure L1 distances (see module docstring)."""
-    h = grid.cell_volume
-    dens = [np.asarray(deposit(x, grid.lower, grid.upper, grid.shape, method="cic", outside="clip"))
-            for x in sets]
-    pairs = [np.sum(np.abs(a - b)) * h for a, b in itertools.combinations(dens, 2)]
-    grid_error = 0.0 if rho_exact is None else float(np.sum(np.abs(rho_grid - rho_exact)) * h)
-    return L1Comparison(to_grid=float(np.mean([np.sum(np.abs(a - rho_grid)) * h for a in dens])),
-                        floor=float(np.mean(pairs) / np.sqrt(2.0)),
-                        spread=float(np.std(pairs) / np.mean(pairs)), grid_error=grid_error)
+# One problem solved both ways: the ou-2d Fokker–Planck problem on the grid and its SDE twin with particles
+def ou_twins() -> tuple[Problem, Problem]:
+    """(ou-2d, the same evolution as an SDE problem): dX = (BX + c) dt + sqrt(2D) dW ⇔ Fokker–Planck."""
+    grid_problem = get_problem("ou-2d")
+    return grid_problem, grid_problem.with_(name="ou-2d particles", kind="sde")
 
 
 def ou_grid(n_cells: int) -> tuple[Grid, np.ndarray, np.ndarray]:
-    """Grid solution of the OU-2D Fokker–Planck problem (Scharfetter–Gummel + BDF2) and the exact
-    cell averages at T."""
-    grid = Grid(OU_BOX[0], OU_BOX[1], (n_cells, n_cells))
-    sol = solve_fokker_planck(grid, grid.cell_averages(OU_G0.pdf), lambda t, x: x @ OU_B.T, OU_D,
-                              OU_T, steps=n_cells // 2)
-    exact = grid.cell_averages(G.linear_sde(OU_G0, G.Affine(OU_B), OU_D, OU_T).pdf)
-    return grid, sol.to_numpy(), exact
+    """Grid solution of ou-2d (Scharfetter–Gummel + BDF2, steps = N/2) and the exact cell averages at T."""
+    problem, _ = ou_twins()
+    grid = grid_for(problem, n_cells)
+    return grid, FokkerPlanckSolver()(problem, grid, n_cells // 2).to_numpy(), problem.exact_cell_averages(grid)
 
 
-def ou_particles(n: int, rng: np.random.Generator, *, diffusion: float = OU_D,
-                 steps: int = 32) -> np.ndarray:
-    """SDE particles of the OU-2D problem (stochastic Heun, weak order 2)."""
-    return integrate_sde(lambda t, x: x @ OU_B.T, diffusion, OU_G0.sample(n, rng), 0.0, OU_T, steps,
-                         rng=rng, method="heun")
+def ou_particles(n: int, rng: np.random.Generator, *, sampler: Callable | None = None, steps: int = 32) -> np.ndarray:
+    """Particles of the SDE twin of ou-2d (stochastic Heun, weak order 2, unless ``sampler`` is given)."""
+    _, problem = ou_twins()
+    sampler = SDESampler("heun") if sampler is None else sampler
+    return sampler(problem, problem.sample_initial(n, rng), steps, rng)
 
 
 @case("grid-vs-particles-ou-2d", title="OU 2D: SDE particles deposited on the grid against the "
@@ -88,7 +45,7 @@ def ou_particles(n: int, rng: np.random.Generator, *, diffusion: float = OU_D,
 def grid_vs_particles_ou_2d(ctx: CaseContext) -> None:
     n_cells, n, sets = (64, 20_000, 4) if ctx.quick else (128, 100_000, 4)
     grid, rho, exact = ou_grid(n_cells)
-    law = G.linear_sde(OU_G0, G.Affine(OU_B), OU_D, OU_T)
+    law = ou_twins()[0].exact_law()
     clouds = [ou_particles(n, ctx.rng(f"set-{k}")) for k in range(sets)]
     cmp_ = compare_l1(grid, rho, clouds, exact)
     ctx.add(cmp_.check("SDE particles"))
@@ -100,11 +57,10 @@ def grid_vs_particles_ou_2d(ctx: CaseContext) -> None:
                                         G.Gaussian(grid.mean(rho), grid.covariance(rho))))
 
 
-def _probability_flow(law_at):
-    """v(t, x) = Bx − D ∇log ρ_t(x) with the exact Gaussian score (affine)."""
+def _probability_flow(problem: Problem) -> Callable:
+    """v(t, x) = b(x) − D ∇log ρ_t(x) with the exact Gaussian score (affine)."""
     def field(t, x):
-        g = law_at(t)
-        return x @ OU_B.T - OU_D * g.score(x)
+        return problem.drift(t, x) - problem.diffusion * problem.exact_law(t).score(x)
     return field
 
 
@@ -113,19 +69,18 @@ def _probability_flow(law_at):
 def probability_flow_ou_2d(ctx: CaseContext) -> None:
     n_cells, n, sets = (64, 20_000, 4) if ctx.quick else (128, 100_000, 4)
     grid, rho, exact = ou_grid(n_cells)
-    law_at = lambda t: G.linear_sde(OU_G0, G.Affine(OU_B), OU_D, t)
-    field = _probability_flow(law_at)
-    starts = [OU_G0.sample(n, ctx.rng(f"start-{k}")) for k in range(sets)]
-    ode = [integrate_ode(field, x0, 0.0, OU_T, 40, method="rk4") for x0 in starts]
+    problem, sde = ou_twins()
+    flow = problem.with_(name="ou-2d probability flow", kind="ode", diffusion=0.0, drift=_probability_flow(problem))
+    T = problem.t_final
+    starts = [problem.sample_initial(n, ctx.rng(f"start-{k}")) for k in range(sets)]
+    ode = [ODESampler("rk4")(flow, x0, 40, None) for x0 in starts]
     ctx.add(compare_l1(grid, rho, ode, exact).check("probability-flow particles"))
-    ctx.add_all(check_samples_match("probability flow vs exact law", ode[0], law_at(OU_T)))
+    ctx.add_all(check_samples_match("probability flow vs exact law", ode[0], problem.exact_law(T)))
     # the SDE from the same starting points: same marginal law, different paths
-    rng = ctx.rng("sde")
-    sde = integrate_sde(lambda t, x: x @ OU_B.T, OU_D, starts[0], 0.0, OU_T, 32, rng=rng,
-                        method="heun")
-    ctx.add_all(check_samples_match("SDE from the same starts vs exact law", sde, law_at(OU_T)))
-    gap = float(np.sqrt(np.mean(np.sum((sde - ode[0]) ** 2, axis=1))))
-    scale = float(np.sqrt(np.trace(law_at(OU_T).cov)))
+    sde_x = SDESampler("heun")(sde, starts[0], 32, ctx.rng("sde"))
+    ctx.add_all(check_samples_match("SDE from the same starts vs exact law", sde_x, problem.exact_law(T)))
+    gap = float(np.sqrt(np.mean(np.sum((sde_x - ode[0]) ** 2, axis=1))))
+    scale = float(np.sqrt(np.trace(problem.exact_law(T).cov)))
     ctx.check("paths differ: rms |X_sde − X_ode| / sqrt(tr Σ_T)", gap / scale, lower=0.1,
               detail="non-uniqueness of Lagrangian fields: same marginals, different couplings")
 
