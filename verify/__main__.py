@@ -1,6 +1,6 @@
 """`python -m verify` is the `twinflow` command."""
 import sys
 
-from verify.cli import main
+from verify.command import main
 
 sys.exit(main())

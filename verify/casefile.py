@@ -39,6 +39,7 @@ A complete example (every key of ``[study]`` and ``[solver]`` is optional)::
     band = 0.2                      # accepted |fitted − expected|; or [below, above] (inf: one-sided)
     mass_tol = 1e-6                 # relative mass change allowed (grid problems); false: no mass check
     seed = 0
+    correction = false              # true: fit C h^p (1 + a h^q), at least 5 levels (grid and ode problems)
     # sde problems: samples = 100000 (particles per replicate), replicates = 16,
     #               observables = ["mean", "covariance"]
     # ode problems: particles = 1000
@@ -94,6 +95,7 @@ from verify import symbolic
 from verify.convergence import NORMS, REFINES
 from verify.problems import BOUNDARIES, GRID_KINDS, KINDS, PARTICLE_KINDS, ExpressionField, Problem, space_symbols
 from verify.symbolic import manufactured_source, safe_parse
+from verify.studies import SOLVER_SPEC
 
 __all__ = ["CaseFileError", "StudySettings", "CaseFile", "load_case", "OBSERVABLES"]
 
@@ -107,14 +109,13 @@ _INITIAL_KEYS = ("mean", "cov")
 _DRIFT_KEYS = ("matrix", "offset", "expressions")
 _EXACT_KEYS = ("density",)
 _STUDY_KEYS = ("refine", "norm", "levels", "steps", "cells", "expected_order", "band", "mass_tol", "samples",
-               "replicates", "observables", "particles", "seed")
+               "replicates", "observables", "particles", "seed", "correction")
 _SOLVER_KEYS = ("name",)
 _TOP_TABLES = ("problem", "study", "solver")
 _HOME = {  # where each key belongs, for "put it under [...]" hints
     "[problem]": _PROBLEM_KEYS, "[problem.initial]": _INITIAL_KEYS, "[problem.drift]": _DRIFT_KEYS,
     "[problem.exact]": _EXACT_KEYS, "[study]": _STUDY_KEYS, "[solver]": _SOLVER_KEYS,
 }
-_SOLVER_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)\s*$")
 _SYM_RTOL = 1e-12  # a symmetric matrix in a file: entries (i, j) and (j, i) agree to this relative tolerance
 _MIN_LEVELS = 3
@@ -145,6 +146,7 @@ class StudySettings:
     observables: tuple[str, ...] | None = None
     particles: int | None = None
     seed: int | None = None
+    correction: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -435,7 +437,7 @@ def load_case(path: str | os.PathLike) -> CaseFile:
         r.keys(solver_table, "[solver]", _SOLVER_KEYS)
         if "name" in solver_table:
             solver = r.string(solver_table["name"], "[solver]", "name")
-            if not _SOLVER_SPEC.match(solver):
+            if not SOLVER_SPEC.match(solver):
                 raise r.fail("[solver]", f"name = {solver!r} is not module:function; write e.g. name = "
                                          "\"mymod:solve\" (a file mymod.py defining solve)")
     return CaseFile(path=p, problem=problem, study=study, solver=solver)
@@ -604,7 +606,8 @@ def _study(r: _Reader, tab: dict, problem: Problem) -> StudySettings:
     kind = problem.kind
     only = {"samples": ("sde",), "replicates": ("sde",), "observables": ("sde",), "particles": ("ode",),
             "refine": ("fokker-planck", "continuity", "ode"), "norm": ("fokker-planck", "continuity", "ode"),
-            "steps": GRID_KINDS, "cells": GRID_KINDS, "mass_tol": GRID_KINDS}
+            "steps": GRID_KINDS, "cells": GRID_KINDS, "mass_tol": GRID_KINDS,
+            "correction": ("fokker-planck", "continuity", "ode")}
     for key, kinds in only.items():
         if key in tab and kind not in kinds:
             raise r.fail(W, f"{key} does not apply to a {kind} problem (it is for {' and '.join(kinds)} "
@@ -628,6 +631,10 @@ def _study(r: _Reader, tab: dict, problem: Problem) -> StudySettings:
             out[key] = r.integer(tab[key], W, key, minimum=2)
     if "seed" in tab:
         out["seed"] = r.integer(tab["seed"], W, "seed", minimum=0)
+    if "correction" in tab:
+        if not isinstance(tab["correction"], bool):
+            raise r.fail(W, f"correction must be true or false, got {_describe(tab['correction'])}")
+        out["correction"] = tab["correction"]
     if "expected_order" in tab:
         out["expected_order"] = r.number(tab["expected_order"], W, "expected_order", minimum=0.0, strict=True)
     if "band" in tab:

@@ -12,19 +12,14 @@ Exit status: 0 when every check passed, 1 when one failed, 2 for usage and I/O e
 """
 from __future__ import annotations
 
+import argparse
+import json
+import math
 import os
 import sys
-
-if "numpy" not in sys.modules:  # the command's matrices are small: one BLAS thread each (the user may override)
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Sequence, TextIO  # noqa: E402
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
 
 from verify.harness import CaseResult, UnknownCaseError, get_case, registry, run_case
 
@@ -110,6 +105,9 @@ def _cmd_run(args, out: TextIO) -> int:
     if _is_case_file(args.case):
         result = _study_from_args(args, target=args.case).result
     else:
+        if args.solver:
+            raise UsageError("--solver applies to case files (twinflow run FILE.toml --solver mod:f); to study a "
+                             f"solver on a problem use twinflow study PROBLEM --solver {args.solver}")
         _import_cases(args)
         result = run_case(args.case, quick=args.quick, seed=args.seed)
     if args.json:
@@ -120,12 +118,14 @@ def _cmd_run(args, out: TextIO) -> int:
 
 
 def _check_out_dir(path: str) -> Path:
+    """--out must be a directory that exists or can be created, and be writable: checked before any work."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory; choose another path")
-    parent = out.parent if str(out.parent) else Path(".")
-    probe = out if out.exists() else next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
-    if not os.access(probe, os.W_OK):
+    probe = out if out.exists() else next((p for p in out.absolute().parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise UsageError(f"--out {out}: {probe} is not a directory, so {out} cannot be created; choose another path")
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: {probe} is not writable; choose another directory")
     return out
 
@@ -206,7 +206,8 @@ def _study_from_args(args, target: str):
         replicates=getattr(args, "replicates", None),
         observables=tuple(o.strip() for o in args.observables.split(",")) if getattr(args, "observables", None)
         else None,
-        particles=getattr(args, "particles", None), seed=args.seed)
+        particles=getattr(args, "particles", None), seed=args.seed,
+        correction=True if getattr(args, "correction", False) else None)
     return run_study(StudyRequest(target=target, **overrides))
 
 
@@ -322,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicates", type=_positive, help="SDE problems: independent replicate batches")
     p.add_argument("--observables", metavar="NAME,...", help="SDE problems: mean, covariance (default both)")
     p.add_argument("--particles", type=_positive, help="ODE problems: particles (default 1000)")
+    p.add_argument("--correction", action="store_true", help="fit e = C h^p (1 + a h^q) instead of C h^p (at least 5 "
+                   "levels; the interval is the union over q = 1, 2): for levels that are not yet asymptotic")
     p.add_argument("--seed", type=_seed, help="seed of the random numbers (default 0)")
     p.add_argument("--out", metavar="DIR", help="also write a report (report.json, report.md, index.html, plots)")
     p.add_argument("--json", action="store_true", help="print the study as JSON")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -35,7 +35,7 @@ from scipy import stats
 from verify.adapters import declared_order, solver_name
 from verify.harness import Check
 from verify.metrics import GRID_NORMS, grid_error
-from verify.problems import GRID_KINDS, Problem, as_problem, grid_for
+from verify.problems import Problem, as_problem, grid_for
 
 __all__ = [
     "OrderFit", "Verdict", "Level", "ConvergenceStudy", "WeakOrderStudy", "Observable", "StudyError",
@@ -49,6 +49,7 @@ DEFAULT_BAND = 0.2     # accepted |measured − claimed| (design: slope within �
 FALSE_FAILURE = 1e-3   # probability that a correct scheme gets a "fail" verdict (per verdict)
 PASS_LEVEL = 0.95      # the interval that must lie inside the band for a "pass"
 RESOLVED_Z = 3.0       # a weak error is resolved at a level when |mean| ≥ 3 standard errors
+ADEQUATE_P = 0.05      # a weak-error model is adequate when its χ² goodness-of-fit p-value is at least this
 MASS_TOL = 1e-6        # relative mass change tolerated from a grid solver on a mass-conserving problem
 
 
@@ -81,24 +82,28 @@ class OrderFit:
     standard_error: float
     dof: float
     inflation: float = 1.0   # factor applied to the Monte Carlo standard error (residual χ², ≥ 1)
-    model: str = "power law"
+    model: str = "C h^p"
+    alternatives: tuple["OrderFit", ...] = ()   # other models the data equally support: intervals are unions
 
     def interval(self, level: float = PASS_LEVEL) -> tuple[float, float]:
-        """Two-sided interval at ``level`` (Student t with ``dof`` degrees of freedom)."""
+        """Two-sided interval at ``level`` (Student t with ``dof`` degrees of freedom); with alternatives, the
+        union of every model's interval (the uncertainty of the model is part of the uncertainty)."""
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level}")
         if not self.dof > 0 or not math.isfinite(self.standard_error):
             return (-math.inf, math.inf)
         q = float(stats.t.ppf(0.5 + 0.5 * level, self.dof))
-        return (self.order - q * self.standard_error, self.order + q * self.standard_error)
+        lo, hi = self.order - q * self.standard_error, self.order + q * self.standard_error
+        for alt in self.alternatives:
+            a, b = alt.interval(level)
+            lo, hi = min(lo, a), max(hi, b)
+        return (lo, hi)
 
     def to_dict(self) -> dict:
         lo, hi = self.interval()
         return {"order": self.order, "standard_error": self.standard_error, "dof": self.dof,
-                "inflation": self.inflation, "model": self.model, "interval_95": [lo, hi]}
-
-
-CORRECTION_POWERS = (1, 2)  # candidate q of the first correction term e = C h^p (1 + a h^q)
+                "inflation": self.inflation, "model": self.model, "interval_95": [lo, hi],
+                "alternatives": [a.to_dict() for a in self.alternatives]}
 
 
 def _least_squares(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -109,49 +114,50 @@ def _least_squares(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndar
     return beta, bread, float(np.sum(w * resid * resid))
 
 
-def correction_design(h: np.ndarray, y: np.ndarray, w: np.ndarray, correction: bool) -> tuple[np.ndarray, str]:
-    """Columns (1, log h[, (h/h_max)^q]) of the order fit. With ``correction`` the power q of the first correction
-    term is the one of CORRECTION_POWERS that fits best (smallest weighted residual): q = 1 for generic expansions
-    (Talay–Tubaro weak errors, upwind-type fluxes), q = 2 for symmetric schemes whose errors go like h^p + h^(p+2)."""
-    x = np.log(h)
-    base = [np.ones_like(x), x - x.mean()]
-    if not correction:
-        return np.stack(base, axis=1), "power law"
-    best = None
-    for q in CORRECTION_POWERS:
-        X = np.stack(base + [(h / h.max()) ** q], axis=1)
-        ssr = _least_squares(X, y, w)[2]
-        if best is None or ssr < best[0]:
-            best = (ssr, X, q)
-    _, X, q = best
-    return X, f"power law with a first correction in h^{q}"
+def _model_name(powers: Sequence[int]) -> str:
+    """"C h^p" or "C h^p (1 + a h^q + ...)" for the correction powers given."""
+    if not powers:
+        return "C h^p"
+    terms = " + ".join(f"{c} h{'' if q == 1 else '^' + str(q)}" for c, q in zip("abc", powers))
+    return f"C h^p (1 + {terms})"
 
 
 def fit_order(h: Sequence[float], errors: Sequence[float], *, correction: bool = False) -> OrderFit:
     """Least-squares slope of log(error) on log(h) with its residual standard error.
 
-    With ``correction`` the model is e = C h^p (1 + a h^q + ...): the first term of the error expansion beyond the
-    leading one, which absorbs the pre-asymptotic drift of the pairwise orders; q ∈ {1, 2} is chosen by the smaller
-    residual (see :func:`correction_design`) and L levels leave L − 3 degrees of freedom. Without it, a pure power
-    law (L − 2). Needs positive, finite errors at distinct h and at least one degree of freedom."""
+    Without ``correction``: a pure power law e = C h^p, L levels leaving L − 2 degrees of freedom (at least 3
+    levels); pre-asymptotic levels then show as residuals and widen the interval. With ``correction``: the first
+    term of the error expansion beyond the leading one, e = C h^p (1 + a h^q), at least 5 levels (2 degrees of
+    freedom). Deterministic errors give no noise scale to decide between q = 1 (generic expansions, upwind
+    fluxes, a time error dt³ at dt ∝ h) and q = 2 (symmetric schemes, h^p + h^(p+2)), and either can be biased
+    when both terms are present: the fit reports the better one and the union of both intervals."""
     h = np.asarray(h, dtype=float).ravel()
     e = np.asarray(errors, dtype=float).ravel()
     if h.shape != e.shape:
         raise StudyError(f"h and errors differ in length ({h.size} and {e.size})")
-    params = 3 if correction else 2
-    if h.size < params + 1:
-        raise StudyError(f"a fitted order with an interval needs at least {params + 1} levels"
-                         f"{' with the correction term' if correction else ''}, got {h.size}")
+    minimum = 5 if correction else 3
+    if h.size < minimum:
+        raise StudyError(f"a fitted order with an interval needs at least {minimum} levels"
+                         f"{' with the correction term (2 degrees of freedom)' if correction else ''}, got {h.size}")
     if np.any(~np.isfinite(e)) or np.any(e <= 0) or np.any(~np.isfinite(h)) or np.any(h <= 0):
         raise StudyError(f"orders need positive, finite errors and h; got errors {e.tolist()}")
     if np.unique(h).size != h.size:
         raise StudyError("two levels have the same h; refine between levels")
     y, w = np.log(e), np.ones_like(h)
-    X, model = correction_design(h, y, w, correction)
-    beta, bread, ssr = _least_squares(X, y, w)
-    dof = h.size - params
-    cov = bread * (ssr / dof)
-    return OrderFit(float(beta[1]), math.sqrt(max(float(cov[1, 1]), 0.0)), dof, model=model)
+    x = np.log(h)
+    base = [np.ones_like(x), x - x.mean()]
+    fits = []
+    for powers in ((1,), (2,)) if correction else ((),):
+        X = np.stack(base + [(h / h.max()) ** q for q in powers], axis=1)
+        beta, bread, ssr = _least_squares(X, y, w)
+        dof = h.size - X.shape[1]
+        fits.append((ssr, OrderFit(float(beta[1]), math.sqrt(max(float(bread[1, 1]) * ssr / dof, 0.0)), dof,
+                                   model=_model_name(powers))))
+    fits.sort(key=lambda f: f[0])
+    best, others = fits[0][1], tuple(f for _, f in fits[1:])
+    if not others:
+        return best
+    return replace(best, alternatives=others, model=" or ".join([best.model, *(a.model for a in others)]) + " (union)")
 
 
 def pairwise_orders(h: Sequence[float], errors: Sequence[float]) -> list[float]:
@@ -167,8 +173,8 @@ def accepted_band(expected: float, band: float | tuple[float, float] = DEFAULT_B
     """[expected − below, expected + above] from a symmetric tolerance or a (below, above) pair
     (``math.inf`` for a one-sided band, e.g. (0.2, inf) for "at least expected − 0.2")."""
     if isinstance(expected, bool) or not isinstance(expected, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(expected):
-        raise StudyError(f"the expected order must be a finite number, got {expected!r}")
+            or not math.isfinite(expected) or expected <= 0:
+        raise StudyError(f"the expected order must be a finite number > 0, got {expected!r}")
     if isinstance(band, (tuple, list)):
         if len(band) != 2:
             raise StudyError(f"band must be a number or a (below, above) pair, got {band!r}")
@@ -177,6 +183,8 @@ def accepted_band(expected: float, band: float | tuple[float, float] = DEFAULT_B
         below = above = float(band)
     if not (below >= 0 and above >= 0) or math.isnan(below) or math.isnan(above) or below + above == 0:
         raise StudyError(f"band widths must be ≥ 0 (not both 0), got {band!r}")
+    if math.isinf(below) and math.isinf(above):
+        raise StudyError(f"band {band!r} accepts every order; give at least one finite side, e.g. 0.2 or (0.2, inf)")
     return (float(expected) - below, float(expected) + above)
 
 
@@ -457,7 +465,7 @@ def _grid_output(out: Any, grid: Any, problem: Problem, level: str, mass0: float
 def convergence_study(solver: Any, problem: Problem | str, levels: Sequence[int] | None = None, *,
                       refine: str = "space-time", norm: str = "L1", steps: int | None = None,
                       cells: int | None = None, steps_per_cell: float | None = None, particles: int = 1000,
-                      seed: int | None = 0, mass_tol: float | None = MASS_TOL, correction: bool | None = None,
+                      seed: int | None = 0, mass_tol: float | None = MASS_TOL, correction: bool = False,
                       keep_outputs: bool = True) -> ConvergenceStudy:
     """Errors of ``solver`` on ``problem`` over refinement levels, with a fitted order and its interval.
 
@@ -475,9 +483,9 @@ def convergence_study(solver: Any, problem: Problem | str, levels: Sequence[int]
     ODE problems (``sample(problem, x0, steps, rng) -> positions``): levels are step counts, the error is the
     ``norm`` over ``particles`` particles of |X_T − Φ_T(x0)| (Φ the exact flow), ``refine`` must be "time".
 
-    The order is fitted by least squares of log(error) on log(h); ``correction`` adds the first term of the error
-    expansion, e = C h^p (1 + a h^q) with q = 1 or 2 (the better fit), which removes the bias of pre-asymptotic
-    coarse levels (default None: on from 5 levels, where it leaves 2 degrees of freedom; see :func:`fit_order`).
+    The order is fitted by least squares of log(error) on log(h) with an interval from the residuals;
+    ``correction=True`` (at least 5 levels) adds the first term of the error expansion, e = C h^p (1 + a h^q),
+    which absorbs pre-asymptotic coarse levels, and reports the union over q = 1 and 2 (see :func:`fit_order`).
 
     ``norm``: "L1" (Σ|e|·cell volume; mean |e| over particles), "L2", "Linf". Grid outputs are checked
     before they are used: shape, real and finite values, positive mass, and — when the problem conserves
@@ -494,8 +502,8 @@ def convergence_study(solver: Any, problem: Problem | str, levels: Sequence[int]
     if mass_tol is not None and not (isinstance(mass_tol, (int, float)) and mass_tol > 0):
         raise StudyError(f"mass_tol must be a number > 0 or None, got {mass_tol!r}")
     levels = list(problem.levels) if levels is None else levels
-    if correction is not None and not isinstance(correction, bool):
-        raise StudyError(f"correction must be True, False or None (automatic), got {correction!r}")
+    if not isinstance(correction, bool):
+        raise StudyError(f"correction must be True or False, got {correction!r}")
     if problem.kind == "ode":
         return _ode_study(solver, problem, levels, refine, norm, particles, seed, keep_outputs, correction)
     minimum = 4 if refine == "time" else 3
@@ -506,6 +514,9 @@ def convergence_study(solver: Any, problem: Problem | str, levels: Sequence[int]
         raise StudyError(f"steps_per_cell must be > 0, got {steps_per_cell!r}")
     T = problem.t_final
     if refine == "time":
+        if cells is None and not problem.levels:
+            raise StudyError(f"refine='time' needs the grid: pass cells= (CLI --cells N); {problem.name!r} has no "
+                             "default levels to take it from")
         n_cells = max(problem.levels) if cells is None else cells
         plan = [(n_cells, k) for k in levels]
     else:
@@ -549,22 +560,20 @@ def convergence_study(solver: Any, problem: Problem | str, levels: Sequence[int]
         outputs = outputs[:-1]
     fit = _fit_or_explain(records, problem, solver, correction)
     return ConvergenceStudy(problem.name, solver_name(solver), refine, norm, reference, records, fit,
-                            declared_order(solver), outputs if keep_outputs else [], tuple(levels))
+                            declared_order(solver, refine), outputs if keep_outputs else [], tuple(levels))
 
 
-def _fit_or_explain(records: list[Level], problem: Problem, solver: Any, correction: bool | None) -> OrderFit:
+def _fit_or_explain(records: list[Level], problem: Problem, solver: Any, correction: bool) -> OrderFit:
     errors = [r.error for r in records]
     if any(e <= 0 for e in errors):
         zero = [i for i, e in enumerate(errors) if e <= 0]
         raise StudyError(f"{solver_name(solver)} on {problem.name!r}: error exactly 0 at level(s) {zero}; the "
                          "scheme is exact here and no order can be fitted")
-    if correction is None:
-        correction = len(records) >= 5
     return fit_order([r.h for r in records], errors, correction=correction)
 
 
 def _ode_study(solver: Any, problem: Problem, levels: Any, refine: str, norm: str, particles: int,
-               seed: int | None, keep_outputs: bool, correction: bool | None) -> ConvergenceStudy:
+               seed: int | None, keep_outputs: bool, correction: bool) -> ConvergenceStudy:
     if refine != "time":
         raise StudyError(f"{problem.name!r} is an ODE problem: only refine='time' applies (levels are step counts)")
     levels = _check_levels(levels, "levels (step counts)")
@@ -590,7 +599,7 @@ def _ode_study(solver: Any, problem: Problem, levels: Any, refine: str, norm: st
         outputs.append(x if keep_outputs else None)
     fit = _fit_or_explain(records, problem, solver, correction)
     return ConvergenceStudy(problem.name, solver_name(solver), refine, norm, "exact flow of the particles", records,
-                            fit, declared_order(solver), outputs if keep_outputs else [], tuple(levels))
+                            fit, declared_order(solver, refine), outputs if keep_outputs else [], tuple(levels))
 
 
 # --------------------------------------------------------------------------------------------- weak orders
@@ -634,8 +643,11 @@ def _covariance_observable(d: int) -> Observable:
     return Observable("covariance", labels, statistic, reference)
 
 
-def _function_observable(f: Callable, d: int, index: int) -> Observable:
-    name = getattr(f, "__name__", f"f{index}")
+QUADRATURE_RTOL = 1e-8  # a function observable's Gauss–Hermite reference must agree between 40 and 80 nodes
+
+
+def _function_observable(f: Callable, d: int, index: int, name: str | None = None) -> Observable:
+    name = name or getattr(f, "__name__", f"f{index}")
     name = f"f{index}" if name == "<lambda>" else name
 
     def values(x: np.ndarray) -> np.ndarray:
@@ -650,14 +662,42 @@ def _function_observable(f: Callable, d: int, index: int) -> Observable:
     def reference(x0: np.ndarray, problem: Problem) -> np.ndarray:
         from verify.gaussian import expectation
 
-        return np.atleast_1d(expectation(problem.exact_law(), lambda z: values(z)))
+        law = problem.exact_law()
+        coarse, fine = (np.atleast_1d(expectation(law, values, order=k)) for k in (40, 80))
+        if not np.allclose(coarse, fine, rtol=QUADRATURE_RTOL, atol=QUADRATURE_RTOL * (1 + np.abs(fine).max())):
+            raise StudyError(f"observable {name}: its exact expectation is not resolved by Gauss–Hermite quadrature "
+                             f"(40 and 80 nodes give {coarse.tolist()} and {fine.tolist()}); use a smooth function "
+                             "(no indicator, kink or |x|)")
+        return fine
 
-    k = values(np.zeros((2, d))).shape[1]
+    try:
+        k = values(np.zeros((2, d))).shape[1]
+    except StudyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's function
+        raise StudyError(f"observable {name} raised {type(exc).__name__} on points of shape (2, {d}): {exc}") from exc
     return Observable(name, tuple(f"E {name}" if k == 1 else f"E {name}[{i}]" for i in range(k)), statistic,
                       reference)
 
 
-def _observables(spec: Any, d: int) -> list[Observable]:
+def _moments_observable(problem: Problem) -> Observable:
+    """Third and fourth central moments per axis, about the exact mean at t_final (exact Gaussian values 0 and
+    3σ⁴ by quadrature, exact for polynomials). On affine drifts mean and covariance only see the first two moments
+    of a scheme's noise increments; these see the third and fourth (e.g. ±1 increments instead of Gaussian ones)."""
+    d = problem.dim
+    c = problem.exact_law().mean
+
+    def f(x: np.ndarray) -> np.ndarray:
+        z = x - c
+        return np.concatenate([z ** 3, z ** 4], axis=1)
+
+    obs = _function_observable(f, d, 0, name="moments")
+    labels = tuple(f"E (x{k} − m)^{p}" if d > 1 else f"E (x − m)^{p}" for p in (3, 4) for k in range(d))
+    return Observable("moments", labels, obs.statistic, obs.reference)
+
+
+def _observables(spec: Any, problem: Problem) -> list[Observable]:
+    d = problem.dim
     if isinstance(spec, (str, Observable)) or callable(spec):
         spec = [spec]
     out = []
@@ -668,11 +708,13 @@ def _observables(spec: Any, d: int) -> list[Observable]:
             out.append(_mean_observable(d))
         elif item in ("covariance", "variance", "cov"):
             out.append(_covariance_observable(d))
+        elif item == "moments":
+            out.append(_moments_observable(problem))
         elif callable(item):
             out.append(_function_observable(item, d, i))
         else:
-            raise StudyError(f"observable {item!r}: use 'mean', 'covariance', a function f(x) of points (n, d), "
-                             "or an Observable")
+            raise StudyError(f"observable {item!r}: use 'mean', 'covariance', 'moments', a function f(x) of points "
+                             "(n, d), or an Observable")
     if not out:
         raise StudyError("give at least one observable")
     return out
@@ -809,9 +851,13 @@ class WeakOrderStudy:
 def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) -> ObservableFit:
     """Fit one observable from its batch errors (replicates, levels).
 
-    Weighted least squares of log|mean error| on (1, log dt[, dt^q]) with weights (mean/se)²: the last column is
-    the first correction of the Talay–Tubaro expansion, e(dt) = C dt^p (1 + a dt^q + ...) with q ∈ {1, 2} chosen
-    by the smaller χ² (see correction_design), used when ≥ 4 levels are resolved.
+    Weighted least squares of log|mean error| on (1, log dt, corrections) with weights (mean/se)². The models
+    follow the Talay–Tubaro expansion e(dt) = C dt^p (1 + a dt + b dt² + ...) in stages — one correction, dt or
+    dt²; both (a pure power law only with ``correction=False``: at practical step sizes the corrections are there,
+    and a few coarse levels cannot show the bias of leaving them out) — and the first stage with a model that
+    fits the batch noise (χ² goodness of fit,
+    p ≥ ADEQUATE_P; a model with as many parameters as levels always does) is used: every adequate model of
+    that stage, the interval being the union of theirs, since the data cannot tell them apart.
     The parameter covariance is the sandwich form with the full covariance of the levels (they share random
     numbers), from the delta method; a residual χ² above its degrees of freedom inflates it (Birge ratio)."""
     R = batch.shape[0]
@@ -836,14 +882,34 @@ def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) 
     jac = 1.0 / mean[u]
     sigma = cov[np.ix_(u, u)] * np.outer(jac, jac)       # delta method: covariance of log|mean error|
     w = 1.0 / np.diag(sigma)
-    X, model = correction_design(h, y, w, correction and len(u) >= 4)
-    beta, bread, chi2 = _least_squares(X, y, w)
-    meat = (X * w[:, None]).T @ sigma @ (X * w[:, None])
-    var = float((bread @ meat @ bread)[1, 1])
-    dof_fit = len(u) - X.shape[1]
-    inflation = math.sqrt(max(1.0, chi2 / dof_fit)) if dof_fit > 0 else 1.0   # Birge ratio
-    fit = OrderFit(float(beta[1]), inflation * math.sqrt(max(var, 0.0)), R - 1, inflation, model)
-    return ObservableFit(**base, used=tuple(int(i) for i in u), fit=fit, note=model)
+    x = np.log(h)
+    base_columns = [np.ones_like(x), x - x.mean()]
+    stages = [[(1,), (2,)], [(1, 2)]] if correction else [[()]]
+    fits: list[tuple[bool, OrderFit]] = []
+    for stage in stages:
+        fits = []
+        for powers in stage:
+            if len(u) < 2 + len(powers):
+                continue
+            X = np.stack(base_columns + [(h / h.max()) ** q for q in powers], axis=1)
+            beta, bread, chi2 = _least_squares(X, y, w)
+            meat = (X * w[:, None]).T @ sigma @ (X * w[:, None])
+            var = float((bread @ meat @ bread)[1, 1])
+            dof_fit = len(u) - X.shape[1]
+            adequate = dof_fit == 0 or float(stats.chi2.sf(chi2, dof_fit)) >= ADEQUATE_P
+            se = math.sqrt(max(var, 0.0))
+            if adequate:   # the model explains the levels within their noise: the interval is the noise's
+                fits.append((True, OrderFit(float(beta[1]), se, R - 1, 1.0, _model_name(powers))))
+            else:          # misfit beyond the noise: Birge-inflated, with the residuals' degrees of freedom
+                inflation = math.sqrt(chi2 / dof_fit)
+                fits.append((False, OrderFit(float(beta[1]), inflation * se, dof_fit, inflation,
+                                             _model_name(powers))))
+        if any(ok for ok, _ in fits):
+            break
+    chosen = [f for ok, f in fits if ok] or [min((f for _, f in fits), key=lambda f: f.inflation)]
+    fit = chosen[0] if len(chosen) == 1 else replace(chosen[0], alternatives=tuple(chosen[1:]),
+                                                      model=" or ".join(f.model for f in chosen) + " (union)")
+    return ObservableFit(**base, used=tuple(int(i) for i in u), fit=fit, note=fit.model)
 
 
 def _seed_sequence(rng: Any) -> tuple[np.random.SeedSequence, int | None]:
@@ -865,8 +931,11 @@ def weak_order_study(sampler: Any, problem: Problem | str, dts: Sequence[float] 
     ``sampler(problem, x0, steps, rng) -> positions`` (see :mod:`verify.adapters`); ``dts``: time steps
     dividing t_final (default: t_final / the problem's levels), at least 3. Each of ``replicates`` independent
     batches draws n starting points and one noise seed, and runs every dt from the *same* starting points and
-    seed (common random numbers). ``observables``: "mean", "covariance" (sample covariance, unbiased), or
-    functions f(x) of points (n, d) (their exact expectation by Gauss–Hermite quadrature), or Observables.
+    seed (so the levels' errors are correlated, which the fit accounts for; the same seed is not the same
+    Brownian path at another dt). ``observables``: "mean", "covariance" (sample covariance, unbiased),
+    "moments" (third and fourth central moments: they see non-Gaussian noise increments, which mean and
+    covariance cannot on affine drifts), functions f(x) of points (n, d) (their exact expectation by Gauss–Hermite
+    quadrature; they must be smooth, which is checked), or Observables.
     The built-in observables subtract a control variate from the starting points (the exact conditional
     expectation given x0), so only the noise of the SDE is left in the batch errors.
 
@@ -899,7 +968,7 @@ def weak_order_study(sampler: Any, problem: Problem | str, dts: Sequence[float] 
     for value, what, low in ((n, "n", 2), (replicates, "replicates", 2)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise StudyError(f"{what} must be an integer ≥ {low}, got {value!r}")
-    obs = _observables(observables, problem.dim)
+    obs = _observables(observables, problem)
     seq, seed = _seed_sequence(rng)
     x0_probe = problem.sample_initial(2, np.random.default_rng(0))
     _check_callable(sampler, (problem, x0_probe, steps[0], np.random.default_rng(0)),

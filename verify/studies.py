@@ -9,7 +9,11 @@ checks as a :class:`~verify.harness.CaseResult` (for reports) and the printed ta
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -22,7 +26,7 @@ import numpy as np
 
 from verify.adapters import declared_order, default_solver, solver_name
 from verify.convergence import (DEFAULT_BAND, MASS_TOL, ConvergenceStudy, StudyError, WeakOrderStudy,
-                                convergence_study, weak_order_study)
+                                _check_levels, convergence_study, weak_order_study)
 from verify.harness import CaseResult, Series, json_float
 from verify.problems import Problem, as_problem
 
@@ -36,30 +40,86 @@ class SolverImportError(StudyError):
     """A ``module:function`` solver that cannot be imported or is not callable."""
 
 
-_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+SOLVER_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")  # module:function
 
 
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_LOADED: dict[tuple[str, int], Any] = {}   # user modules loaded from files, by (resolved path, mtime)
+
+
+@contextlib.contextmanager
+def _on_path(folders: list[str]):
+    """``folders`` at the front of sys.path while the block runs (imports of the user's own siblings work)."""
+    added = [f for f in folders if f not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for f in added:
+            if f in sys.path:
+                sys.path.remove(f)
+
+
+def _load_file(module: str, path: Path, what: str) -> Any:
+    """Load ``path`` as a module of its own (a fresh name per file), so that two solvers called mysolver.py in
+    different folders never stand in for each other."""
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key in _LOADED:
+        return _LOADED[key]
+    name = f"twinflow_user_{hashlib.sha256(key[0].encode()).hexdigest()[:12]}_{module}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        with _on_path([str(path.parent)]):
+            spec.loader.exec_module(mod)
+    except Exception as exc:  # noqa: BLE001 - the user's module raised while importing
+        sys.modules.pop(name, None)
+        raise SolverImportError(f"{what}: importing {module!r} ({path}) raised {type(exc).__name__}: {exc}") from None
+    _LOADED[key] = mod
+    return mod
 
 
 def import_module(module: str, *, what: str = "--import", near: str | os.PathLike | None = None) -> Any:
-    """Import the module a user names, searching the current directory first (and the folder ``near``, e.g. the
-    case file's, before that); nothing else is evaluated."""
+    """Import the module a user names: a file ``module.py`` beside a case file (``near``) or in the current
+    directory is loaded from that file; otherwise the module is imported from the Python path. Nothing else is
+    evaluated, and sys.path is left as it was."""
     if not isinstance(module, str) or not _MODULE.match(module):
         raise SolverImportError(f"{what}: {module!r} is not a module name such as mymod or pkg.mymod")
     cwd = os.getcwd()
-    for folder in (cwd, *([] if near is None else [os.path.abspath(near)])):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+    folders = ([os.path.abspath(near)] if near is not None else []) + [cwd]
+    if "." not in module:
+        for folder in folders:
+            path = Path(folder) / f"{module}.py"
+            if path.is_file():
+                return _load_file(module, path, what)
     try:
-        return importlib.import_module(module)
+        with _on_path(folders):
+            return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            raise SolverImportError(f"{what}: no module named {module!r} in the current directory ({cwd}) "
+            beside = "" if near is None else f" or beside the case file ({folders[0]})"
+            raise SolverImportError(f"{what}: no module named {module!r} in the current directory ({cwd}){beside} "
                                     "or on the Python path") from None
         raise SolverImportError(f"{what}: importing {module!r} failed: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the user's module raised while importing
         raise SolverImportError(f"{what}: importing {module!r} raised {type(exc).__name__}: {exc}") from None
+
+
+class NamedSolver:
+    """A user's callable under the name the user gave it (``module:function``); attributes and the signature are
+    the callable's own."""
+
+    def __init__(self, fn: Any, name: str):
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._fn, attr)
 
 
 def load_solver(spec: str, *, near: str | os.PathLike | None = None) -> Any:
@@ -71,7 +131,7 @@ def load_solver(spec: str, *, near: str | os.PathLike | None = None) -> Any:
         stem = spec.partition(":")[0][:-3].replace("/", ".").replace("\\", ".")
         raise SolverImportError(f"solver {spec!r}: name the module, not the file: {stem}:{spec.partition(':')[2]} "
                                 f"(for a file {stem.rsplit('.', 1)[-1]}.py in the current directory)")
-    if not isinstance(spec, str) or not _SPEC.match(spec):
+    if not isinstance(spec, str) or not SOLVER_SPEC.match(spec):
         raise SolverImportError(f"solver {spec!r}: expected module:function, e.g. mymod:solve (a file mymod.py in the "
                                 "current directory defining solve)")
     module, _, attr = spec.partition(":")
@@ -82,7 +142,7 @@ def load_solver(spec: str, *, near: str | os.PathLike | None = None) -> Any:
         obj = getattr(obj, part)
     if not callable(obj):
         raise SolverImportError(f"solver {spec}: {attr!r} is a {type(obj).__name__}, not a function")
-    return obj
+    return NamedSolver(obj, spec)
 
 
 @dataclass(frozen=True)
@@ -104,6 +164,7 @@ class StudyRequest:
     observables: Any = None
     particles: int | None = None
     seed: int | None = None
+    correction: bool | None = None
 
 
 @dataclass
@@ -146,6 +207,29 @@ class StudyOutcome:
             atomic_write_bytes(path, buf.getvalue())
             paths.append(path)
         return paths
+
+
+_APPLIES = {  # the study settings each kind of problem uses
+    "fokker-planck": {"refine", "norm", "steps", "cells", "mass_tol", "correction"},
+    "continuity": {"refine", "norm", "steps", "cells", "mass_tol", "correction"},
+    "ode": {"refine", "norm", "particles", "correction"},
+    "sde": {"samples", "replicates", "observables"},
+}
+
+
+def _check_options(request: StudyRequest, problem: Problem) -> None:
+    """A setting that the problem's kind does not use is an error, not silently ignored."""
+    given = {name for name in ("refine", "norm", "steps", "cells", "particles", "samples", "replicates",
+                               "observables", "correction") if getattr(request, name) is not None}
+    if request.mass_tol is not True:
+        given.add("mass_tol")
+    unused = sorted(given - _APPLIES[problem.kind])
+    if unused:
+        raise StudyError(f"{', '.join(unused).replace('_', '-')} do{'es' if len(unused) == 1 else ''} not apply to "
+                         f"{problem.kind} problems ({problem.name!r}); the settings of this kind are "
+                         f"{', '.join(sorted(_APPLIES[problem.kind])).replace('_', '-')}")
+    if problem.kind == "sde" and request.refine not in (None, "time"):
+        raise StudyError("an SDE problem is refined in time only (levels are step counts)")
 
 
 def _jsonable(value: Any) -> Any:
@@ -191,10 +275,13 @@ def run_study(request: StudyRequest) -> StudyOutcome:
         solver = load_solver(solver, near=near)
     if solver is None:
         solver = default_solver(problem)
-    expected = _pick(request.expected_order, None if file is None else file.expected_order, declared_order(solver))
+    refine = _pick(setting("refine"), "time" if problem.kind in ("ode", "sde") else "space-time")
+    expected = _pick(request.expected_order, None if file is None else file.expected_order,
+                     declared_order(solver, refine))
     if expected is None:
         raise StudyError(f"give the expected order (--expected-order, or expected_order in the case file): the solver "
                          f"{solver_name(solver)} declares none")
+    _check_options(request, problem)
     band = _pick(setting("band"), DEFAULT_BAND)
     seed = _pick(setting("seed"), 0)
     levels = setting("levels")
@@ -203,15 +290,14 @@ def run_study(request: StudyRequest) -> StudyOutcome:
         observables = _pick(setting("observables"), ("mean", "covariance"))
         n = _pick(setting("samples"), DEFAULT_SAMPLES)
         replicates = _pick(setting("replicates"), DEFAULT_REPLICATES)
-        steps = list(levels) if levels is not None else list(problem.levels)
-        dts = [problem.t_final / k for k in steps] if steps else None
+        steps = _check_levels(list(levels) if levels is not None else list(problem.levels), "levels (step counts)")
+        dts = [problem.t_final / k for k in steps]
         study = weak_order_study(solver, problem, dts, n=n, replicates=replicates, observables=observables,
                                  rng=seed)
         settings.update(samples=n, replicates=replicates, observables=list(observables), levels=steps)
         checks = study.checks(expected, band)
         series = _weak_series(study)
     else:
-        refine = _pick(setting("refine"), "time" if problem.kind == "ode" else "space-time")
         mass_tol = request.mass_tol
         if mass_tol is True:
             mass_tol = file.mass_tol if file is not None else True
@@ -219,7 +305,7 @@ def run_study(request: StudyRequest) -> StudyOutcome:
         study = convergence_study(solver, problem, None if levels is None else list(levels), refine=refine,
                                   norm=_pick(setting("norm"), "L1"), steps=setting("steps"), cells=setting("cells"),
                                   particles=_pick(setting("particles"), 1000), seed=seed, mass_tol=mass_tol,
-                                  keep_outputs=False)
+                                  correction=bool(_pick(setting("correction"), False)), keep_outputs=False)
         settings.update(refine=refine, norm=study.norm, mass_tol=mass_tol, levels=list(study.levels_run))
         checks = study.checks(expected, band)
         series = _convergence_series(study, float(expected))

@@ -40,7 +40,6 @@ __all__ = [
     "attention_closure",
     "manufactured_source",
     "field_function",
-    "scalar_function",
     "safe_parse",
     "SymbolicError",
 ]
@@ -784,16 +783,6 @@ def field_function(exprs: Sequence[sp.Expr], t: sp.Symbol, xs: Sequence[sp.Symbo
         raise ValueError(f"a field in {len(xs)} dimensions needs {len(xs)} SymPy expressions, got {len(exprs)}")
     _only_symbols(exprs, {t, *xs}, "the field")
     return _points_last(exprs, t, xs, backend, stack=True)
-
-
-def scalar_function(expr: sp.Expr, t: sp.Symbol, xs: Sequence[sp.Symbol], *,
-                    backend: str = "numpy") -> Callable[[Any, Any], Any]:
-    """The scalar function f(t, x) = expr as an array function: x (..., d) → (...)."""
-    xs = _as_symbol_tuple(xs)
-    if not isinstance(expr, sp.Basic):
-        raise TypeError("expr must be a SymPy expression (use safe_parse for text)")
-    _only_symbols([expr], {t, *xs}, "the expression")
-    return _points_last([expr], t, xs, backend, stack=False)
 
 
 def _as_symbol_tuple(xs: Any) -> tuple[sp.Symbol, ...]:

@@ -43,7 +43,7 @@ def test_moment_checks_flag_wrong_diffusion_factor():
 
 
 def test_ode_order_check_flags_wrong_rk4():
-    assert P.check_ode_order("ok", "rk4", 4).passed
+    assert P.ode_order_study("rk4").checks(4, 0.3)[0].passed
 
     def wrong(field, t, x, h):  # RK4 with k3 taken at the wrong time
         k1 = field(t, x)
@@ -52,7 +52,7 @@ def test_ode_order_check_flags_wrong_rk4():
         k4 = field(t + h, x + h * k3)
         return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    bad = P.check_ode_order("bad", L.ODEStepper("bad", 4, 4, wrong), 4)
+    bad = P.ode_order_study(L.ODEStepper("bad", 4, 4, wrong)).checks(4, 0.3)[0]
     assert not bad.passed and bad.verdict == "fail"
 
 

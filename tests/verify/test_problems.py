@@ -375,7 +375,7 @@ G2 = G.Gaussian([0.0, 0.0], np.eye(2))
     (dict(levels=(16, 32.5)), ValueError, r"levels must be positive integers, got \(16, 32.5\)"),
     (dict(levels=(16, 0)), ValueError, "levels must be positive integers"),
     (dict(levels=(True, 2)), ValueError, "levels must be positive integers"),
-    (dict(steps_per_cell=0), ValueError, "steps_per_cell must be a number > 0"),
+    (dict(steps_per_cell=0), ValueError, "steps_per_cell must be a finite number > 0"),
     (dict(name=""), TypeError, "name must be a non-empty string"),
 ])
 def test_bad_problem_input_is_named(changes, error, match):
