@@ -3,7 +3,8 @@
     twinflow list                                     the registered cases
     twinflow problems                                 the built-in problems
     twinflow run CASE|FILE.toml [--quick] [--json] [--seed S]
-    twinflow report --out DIR [--quick] [--case NAME ...] [--seed S]
+    twinflow report --out DIR [--quick] [--case NAME ...] [--seed S] [--baseline FILE [--update-baseline]]
+    twinflow compare OLD.json NEW.json                regressions and improvements between two runs
     twinflow study PROBLEM|FILE.toml [--solver module:function] [--levels 32,64,128] [--refine space-time]
                    [--expected-order P] [--band B] [--seed S] [--out DIR] [--json] ...
 
@@ -130,10 +131,36 @@ def _check_out_dir(path: str) -> Path:
     return out
 
 
+def _load_baseline_first(args) -> dict | None:
+    """--baseline FILE is read and validated before anything runs; None when it is to be created."""
+    from verify.baseline import BaselineError, load_baseline
+
+    if args.update_baseline and not args.baseline:
+        raise UsageError("--update-baseline needs --baseline FILE (the file to write)")
+    if not args.baseline:
+        return None
+    path = Path(args.baseline)
+    parent = path.absolute().parent
+    if args.update_baseline and not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
+        raise UsageError(f"--baseline {path}: the folder {parent} does not exist or is not writable")
+    if not path.exists():
+        if args.update_baseline:
+            return None
+        raise UsageError(f"--baseline {path}: no such file; create it with --update-baseline")
+    try:
+        return load_baseline(path)
+    except BaselineError as err:
+        if args.update_baseline:  # replaced on purpose; the unreadable file is kept as FILE.prev
+            sys.stderr.write(f"twinflow: warning: {err}; it will be replaced (kept as {path.name}.prev)\n")
+            return None
+        raise
+
+
 def _cmd_report(args, out: TextIO) -> int:
     from verify.report import build_report, write_report
 
     target = _check_out_dir(args.out)  # before the run, not after it
+    baseline = _load_baseline_first(args)
     _import_cases(args)
     names = args.case or sorted(registry())
     for name in names:
@@ -153,7 +180,40 @@ def _cmd_report(args, out: TextIO) -> int:
     out.write(f"{word}: {s['cases_passed']}/{s['cases']} cases, "
               f"{s['checks_passed']}/{s['checks']} checks in {report['seconds']:.1f} s\n")
     out.write(f"report: {paths['html']}  ({paths['markdown'].name}, {paths['json'].name})\n")
-    return EXIT[s["status"]]
+    return _baseline_after(args, report, baseline, out, EXIT[s["status"]])
+
+
+def _baseline_after(args, report: dict, baseline: dict | None, out: TextIO, code: int) -> int:
+    """Compare with the baseline (regression → exit 1) and, with --update-baseline, write the new one."""
+    from verify.baseline import baseline_from_report, compare, has_regression, render_changes, write_baseline
+
+    if not args.baseline:
+        return code
+    if baseline is not None:
+        changes = compare(baseline, baseline_from_report(report))
+        out.write(f"compared with the baseline {args.baseline}:\n"
+                  + render_changes(changes, baseline_seed=baseline.get("seed"), new_seed=report.get("seed")) + "\n")
+        if has_regression(changes) and not args.update_baseline:
+            return EXIT["fail"]
+    if args.update_baseline:   # the cases of this run replace theirs; the others and all overrides are kept
+        kept = write_baseline(args.baseline, baseline_from_report(report, baseline))
+        out.write(f"baseline written: {args.baseline}" + (f" (the previous one kept as {kept})" if kept else "")
+                  + "\n")
+    return code
+
+
+def _cmd_compare(args, out: TextIO) -> int:
+    from verify.baseline import compare, has_regression, load_results, render_changes
+
+    old, new = load_results(args.old), load_results(args.new)
+    changes = compare(old, new)
+    if args.json:
+        out.write(json.dumps({"regression": has_regression(changes),
+                              "changes": [c.to_dict() for c in changes if c.kind != "unchanged"]},
+                             indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    else:
+        out.write(render_changes(changes, baseline_seed=old.get("seed"), new_seed=new.get("seed")) + "\n")
+    return EXIT["fail"] if has_regression(changes) else EXIT["pass"]
 
 
 # ------------------------------------------------------------------------------------------------ study
@@ -296,7 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import your module MODULE first (it registers cases with @verify.harness.case); "
                         "the current directory is searched first; repeatable")
+    p.add_argument("--baseline", metavar="FILE", help="compare every check with this baseline; exit 1 on a "
+                   "regression (read before the run: a corrupt or foreign file is an error)")
+    p.add_argument("--update-baseline", action="store_true", help="write this run as the new baseline FILE "
+                   "(atomically; the previous file is kept as FILE.prev)")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("compare", help="compare two report.json or baseline files: regressions, improvements",
+                       description="Compare every check of NEW with OLD (each a report.json or a baseline file). "
+                       "Exit 1 when a check regressed, 0 otherwise.")
+    p.add_argument("old", metavar="OLD", help="the reference: report.json or a baseline file")
+    p.add_argument("new", metavar="NEW", help="the run to judge: report.json or a baseline file")
+    p.add_argument("--json", action="store_true", help="print the changes as JSON")
+    p.set_defaults(func=_cmd_compare)
     p = sub.add_parser(
         "study", help="convergence (or weak-order) study of a solver on a problem",
         description="Run a solver on a problem at several refinement levels, fit the order with a 95 %% "
@@ -336,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    from verify.baseline import BaselineError
     from verify.casefile import CaseFileError
     from verify.convergence import SolverFailedError, SolverOutputError, StudyError
     from verify.problems import UnknownProblemError
@@ -347,7 +419,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             raise
         sys.stderr.write(f"twinflow: {err} (rerun with --traceback to see where)\n")
         return 2
-    except (UnknownCaseError, UnknownProblemError, UsageError, StudyError, CaseFileError) as err:
+    except (UnknownCaseError, UnknownProblemError, UsageError, StudyError, CaseFileError, BaselineError) as err:
         sys.stderr.write(f"twinflow: {err}\n")
         return 2
     except SolverOutputError as err:

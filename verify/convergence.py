@@ -243,12 +243,12 @@ def order_verdict(fit: OrderFit, expected: float, band: float | tuple[float, flo
     return Verdict(status, float(expected), (lo, hi), fit.order, ci, cf, text)
 
 
-def _verdict_check(name: str, verdict: Verdict, detail: str) -> Check:
+def _verdict_check(name: str, verdict: Verdict, detail: str, standard_error: float | None = None) -> Check:
     lo, hi = verdict.band
     return Check(name=name, value=verdict.measured, passed=verdict.passed,
                  lower=None if math.isinf(lo) else lo, upper=None if math.isinf(hi) else hi,
                  reference=verdict.expected, detail=f"{verdict.message}. {detail}".strip(),
-                 verdict=verdict.status, interval=verdict.interval)
+                 verdict=verdict.status, interval=verdict.interval, standard_error=standard_error)
 
 
 def _combine(statuses: Sequence[str]) -> str:
@@ -786,7 +786,8 @@ class WeakOrderStudy:
             errs = ", ".join(f"{e:.3e}±{s:.1e}" for e, s in zip(f.errors, f.standard_errors))
             out.append(_verdict_check(f"{label}: weak order of {f.label}", v,
                                       f"weak errors {errs} at dt = " + ", ".join(f"{d:.4g}" for d in self.dts)
-                                      + f"; n = {self.n} × {self.replicates} replicates"))
+                                      + f"; n = {self.n} × {self.replicates} replicates",
+                                      None if f.fit is None else f.fit.standard_error))
         return out
 
     def table(self, expected_order: float | None = None,

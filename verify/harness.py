@@ -44,6 +44,7 @@ class Check:
     seconds: float = 0.0
     verdict: str | None = None
     interval: tuple[float, float] | None = None
+    standard_error: float | None = None   # Monte Carlo standard error of ``value`` (stochastic checks only)
 
     @property
     def status(self) -> str:
@@ -59,6 +60,7 @@ class Check:
             "reference": json_float(self.reference), "detail": self.detail,
             "seconds": round(self.seconds, 6),
             "interval": None if self.interval is None else [json_float(v) for v in self.interval],
+            "standard_error": json_float(self.standard_error),
         }
 
     def band(self) -> str:
@@ -83,8 +85,10 @@ def json_float(x: float | None) -> float | str | None:
 
 
 def make_check(name: str, value: float, *, lower: float | None = None, upper: float | None = None,
-               reference: float | None = None, detail: str = "", seconds: float = 0.0) -> Check:
-    """Build a :class:`Check`; NaN or infinite values always fail."""
+               reference: float | None = None, detail: str = "", seconds: float = 0.0,
+               standard_error: float | None = None) -> Check:
+    """Build a :class:`Check`; NaN or infinite values always fail. ``standard_error``: the Monte Carlo standard
+    error of the value for stochastic checks (1 for values measured in standard errors), used by baselines."""
     if lower is not None and upper is not None and lower > upper:
         raise ValueError(f"check {name!r}: lower bound {lower} exceeds upper bound {upper}")
     try:
@@ -98,7 +102,7 @@ def make_check(name: str, value: float, *, lower: float | None = None, upper: fl
         passed = value <= upper
     return Check(name=name, value=value, passed=bool(passed), lower=lower, upper=upper,
                  reference=None if reference is None else float(reference), detail=detail,
-                 seconds=float(seconds))
+                 seconds=float(seconds), standard_error=None if standard_error is None else float(standard_error))
 
 
 @dataclass(frozen=True)

@@ -295,7 +295,7 @@ def run_study(request: StudyRequest) -> StudyOutcome:
         study = weak_order_study(solver, problem, dts, n=n, replicates=replicates, observables=observables,
                                  rng=seed)
         settings.update(samples=n, replicates=replicates, observables=list(observables), levels=steps)
-        checks = study.checks(expected, band)
+        checks = study.checks(expected, band, name=problem.name)
         series = _weak_series(study)
     else:
         mass_tol = request.mass_tol
@@ -307,7 +307,7 @@ def run_study(request: StudyRequest) -> StudyOutcome:
                                   particles=_pick(setting("particles"), 1000), seed=seed, mass_tol=mass_tol,
                                   correction=bool(_pick(setting("correction"), False)), keep_outputs=False)
         settings.update(refine=refine, norm=study.norm, mass_tol=mass_tol, levels=list(study.levels_run))
-        checks = study.checks(expected, band)
+        checks = study.checks(expected, band, name=problem.name)
         series = _convergence_series(study, float(expected))
     title = f"{study.solver if isinstance(study, ConvergenceStudy) else study.sampler} on {problem.name}"
     result = CaseResult(case=f"study-{problem.name}", title=title, tags=("study", problem.kind), checks=checks,

@@ -169,3 +169,27 @@ def test_assert_samples_match_directly():
     assert_samples_match(x, law)
     with pytest.raises(AssertionError, match="samples do not match the law"):
         assert_samples_match(x + 0.2, law)   # mean shifted by 0.2 ≈ 20 standard errors
+
+
+def test_twinflow_baseline_option_records_and_catches_a_regression(pytester):
+    """--twinflow-update-baseline writes the fixture's study checks; a later run of a worse scheme against that
+    file fails with the regression named; a missing file without the update flag is a usage error."""
+    test_file = """
+        from verify.adapters import FokkerPlanckSolver
+
+        def test_fp(twinflow):
+            twinflow.assert_converges(FokkerPlanckSolver(time="{time}"), "ou-1d", {order}, levels=[64, 128, 256])
+    """
+    pytester.makepyfile(test_mine=test_file.format(time="bdf2", order=2))
+    missing = pytester.runpytest_subprocess("--twinflow-baseline", "b.json")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    missing.stderr.fnmatch_lines(["*no such file; create it with --twinflow-update-baseline*"])
+    pytester.runpytest_subprocess("--twinflow-baseline", "b.json", "--twinflow-update-baseline").assert_outcomes(
+        passed=1)
+    assert (pytester.path / "b.json").is_file()
+    pytester.runpytest_subprocess("--twinflow-baseline", "b.json").assert_outcomes(passed=1)
+    # implicit Euler (claimed at its own order 1) in place of BDF2: the order check no longer passes as before
+    pytester.makepyfile(test_mine=test_file.format(time="implicit-euler", order=1))
+    worse = pytester.runpytest_subprocess("--twinflow-baseline", "b.json")
+    worse.assert_outcomes(failed=1)
+    worse.stdout.fnmatch_lines(["*regression against the baseline b.json*", "*REGRESSION*ou-1d*"])
