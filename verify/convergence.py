@@ -50,6 +50,7 @@ FALSE_FAILURE = 1e-3   # probability that a correct scheme gets a "fail" verdict
 PASS_LEVEL = 0.95      # the interval that must lie inside the band for a "pass"
 RESOLVED_Z = 3.0       # a weak error is resolved at a level when |mean| ≥ 3 standard errors
 ADEQUATE_P = 0.05      # a weak-error model is adequate when its χ² goodness-of-fit p-value is at least this
+REJECTED_P = 1e-3      # ... and clearly rejected below this (between the two it joins an adequate model's union)
 MASS_TOL = 1e-6        # relative mass change tolerated from a grid solver on a mass-conserving problem
 
 
@@ -858,7 +859,8 @@ def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) 
     and a few coarse levels cannot show the bias of leaving them out) — and the first stage with a model that
     fits the batch noise (χ² goodness of fit,
     p ≥ ADEQUATE_P; a model with as many parameters as levels always does) is used: every adequate model of
-    that stage, the interval being the union of theirs, since the data cannot tell them apart.
+    that stage, with any model of the stage that is only mildly rejected (p ≥ REJECTED_P), the interval being the
+    union of theirs, since the data cannot tell them apart.
     The parameter covariance is the sandwich form with the full covariance of the levels (they share random
     numbers), from the delta method; a residual χ² above its degrees of freedom inflates it (Birge ratio)."""
     R = batch.shape[0]
@@ -886,7 +888,7 @@ def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) 
     x = np.log(h)
     base_columns = [np.ones_like(x), x - x.mean()]
     stages = [[(1,), (2,)], [(1, 2)]] if correction else [[()]]
-    fits: list[tuple[bool, OrderFit]] = []
+    fits: list[tuple[float, OrderFit]] = []
     for stage in stages:
         fits = []
         for powers in stage:
@@ -897,17 +899,23 @@ def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) 
             meat = (X * w[:, None]).T @ sigma @ (X * w[:, None])
             var = float((bread @ meat @ bread)[1, 1])
             dof_fit = len(u) - X.shape[1]
-            adequate = dof_fit == 0 or float(stats.chi2.sf(chi2, dof_fit)) >= ADEQUATE_P
+            p_value = 1.0 if dof_fit == 0 else float(stats.chi2.sf(chi2, dof_fit))
             se = math.sqrt(max(var, 0.0))
-            if adequate:   # the model explains the levels within their noise: the interval is the noise's
-                fits.append((True, OrderFit(float(beta[1]), se, R - 1, 1.0, _model_name(powers))))
+            if p_value >= ADEQUATE_P:   # the model explains the levels within their noise: the noise's interval
+                fits.append((p_value, OrderFit(float(beta[1]), se, R - 1, 1.0, _model_name(powers))))
             else:          # misfit beyond the noise: Birge-inflated, with the residuals' degrees of freedom
                 inflation = math.sqrt(chi2 / dof_fit)
-                fits.append((False, OrderFit(float(beta[1]), inflation * se, dof_fit, inflation,
-                                             _model_name(powers))))
-        if any(ok for ok, _ in fits):
+                fits.append((p_value, OrderFit(float(beta[1]), inflation * se, dof_fit, inflation,
+                                               _model_name(powers))))
+        if any(p >= ADEQUATE_P for p, _ in fits):
             break
-    chosen = [f for ok, f in fits if ok] or [min((f for _, f in fits), key=lambda f: f.inflation)]
+    # an adequate model of the stage is not trusted alone while another one is only mildly rejected (p ≥ 10⁻³):
+    # the levels cannot tell the two corrections apart well enough, and the truth usually lies between them
+    chosen = [f for p, f in fits if p >= ADEQUATE_P]
+    if chosen:
+        chosen += [f for p, f in fits if REJECTED_P <= p < ADEQUATE_P]
+    else:
+        chosen = [min((f for _, f in fits), key=lambda f: f.inflation)]
     fit = chosen[0] if len(chosen) == 1 else replace(chosen[0], alternatives=tuple(chosen[1:]),
                                                       model=" or ".join(f.model for f in chosen) + " (union)")
     return ObservableFit(**base, used=tuple(int(i) for i in u), fit=fit, note=fit.model)

@@ -410,7 +410,8 @@ def _mms_continuity_2d() -> Problem:
 
 def _ou_sde_1d() -> Problem:
     # relaxation from far off equilibrium (mean 10 → −6) over λT = 1/2: weak errors are large against the Monte
-    # Carlo noise and follow C dt^p (1 + a dt) closely for dt ≥ T/8 (benchmarks/weak_order_verdicts.py)
+    # Carlo noise at dt = T/1 … T/8, where they follow the Talay–Tubaro expansion with one or two correction terms
+    # (benchmarks/weak_order_verdicts.py measures the verdicts and the coverage of their intervals)
     return Problem(
         name="ou-sde-1d", kind="sde", lower=(-10.0,), upper=(12.0,), t_final=0.5, drift=G.Affine([[-1.0]], [-6.0]),
         diffusion=0.5, initial=G.Gaussian([10.0], [[0.04]]), levels=(1, 2, 3, 4, 6, 8),
