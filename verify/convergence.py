@@ -16,8 +16,9 @@ law beyond their noise).
 
 * ``pass`` — the 95 % interval lies inside the band;
 * ``fail`` — the interval at level 1 − 10⁻³ (Bonferroni over the observables of a weak study) lies
-  outside the band, so a correct scheme fails with probability ≤ 10⁻³ (for deterministic errors: under the
-  residual model);
+  outside the band, so a correct scheme fails with probability ≤ 10⁻³ when the fitted model holds (for
+  deterministic errors: under the residual model; benchmarks/weak_order_verdicts.py measures it for weak orders,
+  with the coverage of the intervals);
 * ``inconclusive`` — neither: the message says what to add (levels, samples, replicates). Inconclusive is
   never a pass.
 """
@@ -888,7 +889,7 @@ def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) 
     x = np.log(h)
     base_columns = [np.ones_like(x), x - x.mean()]
     stages = [[(1,), (2,)], [(1, 2)]] if correction else [[()]]
-    fits: list[tuple[float, OrderFit]] = []
+    fits: list[tuple[float, OrderFit, OrderFit]] = []
     for stage in stages:
         fits = []
         for powers in stage:
@@ -901,21 +902,22 @@ def _weak_fit(label: str, dts: np.ndarray, batch: np.ndarray, correction: bool) 
             dof_fit = len(u) - X.shape[1]
             p_value = 1.0 if dof_fit == 0 else float(stats.chi2.sf(chi2, dof_fit))
             se = math.sqrt(max(var, 0.0))
-            if p_value >= ADEQUATE_P:   # the model explains the levels within their noise: the noise's interval
-                fits.append((p_value, OrderFit(float(beta[1]), se, R - 1, 1.0, _model_name(powers))))
-            else:          # misfit beyond the noise: Birge-inflated, with the residuals' degrees of freedom
-                inflation = math.sqrt(chi2 / dof_fit)
-                fits.append((p_value, OrderFit(float(beta[1]), inflation * se, dof_fit, inflation,
-                                               _model_name(powers))))
-        if any(p >= ADEQUATE_P for p, _ in fits):
+            noise = OrderFit(float(beta[1]), se, R - 1, 1.0, _model_name(powers))   # the noise's interval
+            inflation = math.sqrt(chi2 / dof_fit) if dof_fit > 0 else 1.0
+            # misfit beyond the noise: Birge-inflated, with the residuals' degrees of freedom
+            misfit = replace(noise, standard_error=inflation * se, dof=dof_fit, inflation=inflation) \
+                if p_value < ADEQUATE_P else noise
+            fits.append((p_value, noise, misfit))
+        if any(p >= ADEQUATE_P for p, _, _ in fits):
             break
     # an adequate model of the stage is not trusted alone while another one is only mildly rejected (p ≥ 10⁻³):
-    # the levels cannot tell the two corrections apart well enough, and the truth usually lies between them
-    chosen = [f for p, f in fits if p >= ADEQUATE_P]
+    # the levels cannot tell the two corrections apart well enough, and the truth usually lies between them; that
+    # model joins the union with its noise interval (it stands for the uncertainty of the model, not of the noise)
+    chosen = [f for p, f, _ in fits if p >= ADEQUATE_P]
     if chosen:
-        chosen += [f for p, f in fits if REJECTED_P <= p < ADEQUATE_P]
+        chosen += [f for p, f, _ in fits if REJECTED_P <= p < ADEQUATE_P]
     else:
-        chosen = [min((f for _, f in fits), key=lambda f: f.inflation)]
+        chosen = [min((f for _, _, f in fits), key=lambda f: f.inflation)]
     fit = chosen[0] if len(chosen) == 1 else replace(chosen[0], alternatives=tuple(chosen[1:]),
                                                       model=" or ".join(f.model for f in chosen) + " (union)")
     return ObservableFit(**base, used=tuple(int(i) for i in u), fit=fit, note=fit.model)
