@@ -158,7 +158,8 @@ def _check_tolerances(tol: Any, path: Path, where: str, fix: str) -> None:
         raise BaselineError(f"{path}: {where} tolerances must be an object such as {{\"rtol\": 1e-6}}; {fix}")
     for key, value in tol.items():
         if key not in DEFAULT_TOLERANCES:
-            raise BaselineError(f"{path}: {where} tolerances: unknown key {key!r} (use {', '.join(DEFAULT_TOLERANCES)})")
+            raise BaselineError(f"{path}: {where} tolerances: unknown key {key!r} "
+                                f"(use {', '.join(DEFAULT_TOLERANCES)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise BaselineError(f"{path}: {where} tolerances: {key} must be a finite number ≥ 0, got {value!r}")
 

@@ -40,7 +40,8 @@ from verify.problems import Problem, as_problem, grid_for
 
 __all__ = [
     "OrderFit", "Verdict", "Level", "ConvergenceStudy", "WeakOrderStudy", "Observable", "StudyError",
-    "SolverOutputError", "SolverFailedError", "convergence_study", "weak_order_study", "fit_order", "order_verdict", "accepted_band",
+    "SolverOutputError", "SolverFailedError", "convergence_study", "weak_order_study", "fit_order", "order_verdict",
+    "accepted_band",
     "NORMS", "REFINES", "DEFAULT_BAND", "FALSE_FAILURE", "PASS_LEVEL",
 ]
 

@@ -21,7 +21,8 @@ from scipy.integrate import solve_ivp
 
 __all__ = [
     "Gaussian", "Affine", "FiniteTimeBlowUp", "w2", "w2_squared", "brenier_map", "mccann",
-    "mccann_field", "linear_sde", "linear_sde_transition", "expectation", "stationary", "linear_moment_rhs", "flow_matching_marginal",
+    "mccann_field", "linear_sde", "linear_sde_transition", "expectation", "stationary", "linear_moment_rhs",
+    "flow_matching_marginal",
     "flow_matching_field", "flow_matching_map", "least_squares_field", "attention",
     "attention_map", "attention_moment_rhs", "data_moments", "linear_network", "linear_network_rhs",
     "linear_network_risk",

@@ -93,9 +93,11 @@ def check_moments_with_bias(name: str, samples: np.ndarray, exact: G.Gaussian, s
     dev_c = (np.abs(c - exact.cov) - np.abs(scheme.cov - exact.cov))[iu] / se_c[iu]
     n = samples.shape[0]
     return [make_check(f"{name}: mean vs exact law ± scheme bias (standard errors)", float(dev_m.max()),
-                       upper=z_score_for(false_alarm, d), detail=f"n = {n}, false alarm {false_alarm:g}", standard_error=1.0),
+                       upper=z_score_for(false_alarm, d), detail=f"n = {n}, false alarm {false_alarm:g}",
+                       standard_error=1.0),
             make_check(f"{name}: covariance vs exact law ± scheme bias (standard errors)", float(dev_c.max()),
-                       upper=z_score_for(false_alarm, len(iu[0])), detail=f"n = {n}, false alarm {false_alarm:g}", standard_error=1.0)]
+                       upper=z_score_for(false_alarm, len(iu[0])), detail=f"n = {n}, false alarm {false_alarm:g}",
+                       standard_error=1.0)]
 
 
 # Monte Carlo weak-order studies of the black-box samplers (the path of `twinflow study`): step counts,
