@@ -3,13 +3,14 @@
     twinflow list                                     the registered cases
     twinflow problems                                 the built-in problems
     twinflow run CASE|FILE.toml [--quick] [--json] [--seed S]
-    twinflow report --out DIR [--quick] [--case NAME ...] [--seed S] [--baseline FILE [--update-baseline]]
+    twinflow report --out DIR [--quick] [--case NAME ...] [--seed S] [--jobs N] [--baseline FILE [--update-baseline]]
     twinflow compare OLD.json NEW.json                regressions and improvements between two runs
     twinflow study PROBLEM|FILE.toml [--solver module:function] [--levels 32,64,128] [--refine space-time]
                    [--expected-order P] [--band B] [--seed S] [--out DIR] [--json] ...
 
 Exit status: 0 when every check passed, 1 when one failed, 2 for usage and I/O errors (one line on stderr),
-3 when nothing failed but a verdict is inconclusive.
+3 when nothing failed but a verdict is inconclusive, 130 when a report was interrupted (SIGINT or SIGTERM; the
+report holds every case that finished).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any, Sequence, TextIO
 from verify.harness import CaseResult, UnknownCaseError, get_case, registry, run_case
 
 EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
+EXIT_INTERRUPTED = 130  # SIGINT or SIGTERM: the report holds every case that finished
 
 
 class UsageError(ValueError):
@@ -156,7 +158,19 @@ def _load_baseline_first(args) -> dict | None:
         raise
 
 
+def _previous_seconds(target: Path, quick: bool) -> dict[str, float]:
+    """Case durations from the report already in the output folder (same mode), to start the longest first."""
+    try:
+        previous = json.loads((target / "report.json").read_text(encoding="utf-8"))
+        if previous.get("mode") != ("quick" if quick else "full"):
+            return {}
+        return {c["case"]: float(c["seconds"]) for c in previous.get("cases", [])}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def _cmd_report(args, out: TextIO) -> int:
+    from verify.executors import run_cases
     from verify.report import build_report, write_report
 
     target = _check_out_dir(args.out)  # before the run, not after it
@@ -167,15 +181,33 @@ def _cmd_report(args, out: TextIO) -> int:
         get_case(name)  # fail early on a typo
     progress = _Progress(sys.stderr, len(names))
     start = time.perf_counter()
-    results = []
-    for i, name in enumerate(names):
-        progress.update(i, name)
-        result = run_case(name, quick=args.quick, seed=args.seed)
+    finished: dict[str, CaseResult] = {}
+    started: list[str] = []
+
+    def partial(state: str) -> dict:
+        results = [finished[n] for n in names if n in finished]
+        return build_report(results, quick=args.quick, seconds=time.perf_counter() - start, seed=args.seed,
+                            not_run=[n for n in names if n not in finished], state=state)
+
+    def on_start(name: str) -> None:
+        started.append(name)
+        progress.update(len(started) - 1, name)
+
+    def on_result(result: CaseResult) -> None:  # every finished case is on disk at once
+        finished[result.case] = result
         progress.done(result)
-        results.append(result)
-    report = build_report(results, quick=args.quick, seconds=time.perf_counter() - start, seed=args.seed)
-    paths = write_report(report, target)
+        write_report(partial("running"), target, plots=False)
+
+    outcome = run_cases(names, quick=args.quick, seed=args.seed, jobs=args.jobs, on_result=on_result,
+                        on_start=on_start, expected_seconds=_previous_seconds(target, args.quick))
+    report = partial("interrupted" if outcome.interrupted else "complete")
+    paths = write_report(report, target, svgs=outcome.svgs)
     s = report["summary"]
+    if outcome.interrupted:
+        out.write(f"INTERRUPTED: {len(outcome.results)} of {len(names)} cases finished and are in the report; "
+                  f"not run: {', '.join(outcome.not_run)}\n")
+        out.write(f"report: {paths['html']}  ({paths['markdown'].name}, {paths['json'].name})\n")
+        return EXIT_INTERRUPTED
     word = {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[s["status"]]
     out.write(f"{word}: {s['cases_passed']}/{s['cases']} cases, "
               f"{s['checks_passed']}/{s['checks']} checks in {report['seconds']:.1f} s\n")
@@ -356,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import your module MODULE first (it registers cases with @verify.harness.case); "
                         "the current directory is searched first; repeatable")
+    p.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                   help="run the cases in N worker processes (same results as one at a time)")
     p.add_argument("--baseline", metavar="FILE", help="compare every check with this baseline; exit 1 on a "
                    "regression (read before the run: a corrupt or foreign file is an error)")
     p.add_argument("--update-baseline", action="store_true", help="write this run as the new baseline FILE "
@@ -433,7 +467,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("twinflow: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -39,12 +39,18 @@ def _status(statuses: list[str]) -> str:
     return "pass" if all(s == "pass" for s in statuses) else "inconclusive"
 
 
-def build_report(results: Iterable[CaseResult], *, quick: bool, seconds: float, seed: int | None = None) -> dict:
+def build_report(results: Iterable[CaseResult], *, quick: bool, seconds: float, seed: int | None = None,
+                 not_run: Iterable[str] = (), state: str = "complete") -> dict:
     """The report as a JSON-ready dict (schema :data:`SCHEMA`). ``seed`` is the run's seed (None: each case's
-    fixed default seed, recorded per case)."""
+    fixed default seed, recorded per case). ``state``: "complete", "running" (a partial report written while the
+    run goes on) or "interrupted"; ``not_run`` lists the cases that have not run (yet)."""
+    if state not in ("complete", "running", "interrupted"):
+        raise ValueError(f"state must be 'complete', 'running' or 'interrupted', got {state!r}")
     cases = [r.to_dict() for r in results]
     checks = [c for r in cases for c in r["checks"]]
     return {
+        "state": state,
+        "not_run": list(not_run),
         "schema": SCHEMA,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full",
@@ -121,10 +127,21 @@ def _seed_text(report: dict) -> str:
     return "each case's default seed" if seed is None else f"seed {seed}"
 
 
+def _state_text(report: dict) -> str:
+    """One sentence for a partial report, "" for a complete one."""
+    state, not_run = report.get("state", "complete"), report.get("not_run", [])
+    if state == "complete":
+        return ""
+    head = "RUNNING: this report is rewritten as each case finishes" if state == "running" else \
+        "INTERRUPTED: the run was stopped; the cases below finished"
+    return f"{head}; {len(not_run)} case{'s' if len(not_run) != 1 else ''} did not run: {', '.join(not_run)}."
+
+
 def render_markdown(report: dict) -> str:
     s = report["summary"]
     verdict = _TITLE[s.get("status", "pass" if s["passed"] else "fail")]
-    lines = [f"# twinflow verification report: {verdict}", "",
+    state = _state_text(report)
+    lines = [f"# twinflow verification report: {verdict}", "", *([f"**{state}**", ""] if state else []),
              f"{s['cases_passed']}/{s['cases']} cases and {s['checks_passed']}/{s['checks']} checks "
              f"passed in {report['seconds']:.1f} s ({report['mode']} mode, {_seed_text(report)}, "
              f"{report['created']}).", "",
@@ -146,7 +163,7 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _svg_plots(case: dict) -> list[str]:
+def case_svgs(case: dict) -> list[str]:
     """One inline SVG per distinct series name of the case (matplotlib, Agg)."""
     if not case["series"]:
         return []
@@ -191,9 +208,12 @@ pre{background:#f6f8fa;padding:.5rem;overflow:auto}.plots{display:flex;flex-wrap
 .plots svg{max-width:32rem;height:auto}"""
 
 
-def render_html(report: dict) -> str:
+def render_html(report: dict, *, plots: bool = True, svgs: dict[str, list[str]] | None = None) -> str:
+    """The self-contained HTML report (``plots=False``: without the plots, for the partial reports of a run).
+    ``svgs``: plots already drawn, by case (e.g. by the workers of a parallel run); the others are drawn here."""
     e = html.escape
     s = report["summary"]
+    state = _state_text(report)
     status = s.get("status", "pass" if s["passed"] else "fail")
     verdict = _TITLE[status]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -204,6 +224,7 @@ def render_html(report: dict) -> str:
              f"passed in {report['seconds']:.1f} s ({e(report['mode'])} mode, {e(_seed_text(report))}, "
              f"{e(report['created'])}; "
              f"{e(', '.join(f'{k} {v}' for k, v in report['versions'].items()))}).</p>",
+             *([f"<p class='inconclusive'>{e(state)}</p>"] if state else []),
              "<table><tr><th>case</th><th>result</th><th>checks</th><th>seconds</th><th>title</th></tr>"]
     for r in report["cases"]:
         ok = sum(c["passed"] for c in r["checks"])
@@ -228,15 +249,17 @@ def render_html(report: dict) -> str:
         if r["notes"]:
             parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(_fmt(v) if isinstance(v, float) else str(v))}</li>"
                                           for k, v in r["notes"].items()) + "</ul>")
-        plots = _svg_plots(r)
-        if plots:
-            parts.append("<div class='plots'>" + "".join(plots) + "</div>")
+        drawn = ((svgs or {}).get(r["case"]) or case_svgs(r)) if plots else []
+        if drawn:
+            parts.append("<div class='plots'>" + "".join(drawn) + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_report(report: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write report.json, report.md and index.html into ``out_dir`` (created if needed)."""
+def write_report(report: dict, out_dir: str | os.PathLike, *, plots: bool = True,
+                 svgs: dict[str, list[str]] | None = None) -> dict[str, Path]:
+    """Write report.json, report.md and index.html into ``out_dir`` (created if needed), each atomically.
+    ``plots=False`` leaves the plots out of index.html (cheap, for the partial reports written during a run)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory; choose another path")
@@ -244,5 +267,5 @@ def write_report(report: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     paths = {"json": out / "report.json", "markdown": out / "report.md", "html": out / "index.html"}
     atomic_write_text(paths["json"], json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     atomic_write_text(paths["markdown"], render_markdown(report))
-    atomic_write_text(paths["html"], render_html(report))
+    atomic_write_text(paths["html"], render_html(report, plots=plots, svgs=svgs))
     return paths
