@@ -5,6 +5,7 @@
     twinflow run CASE|FILE.toml [--quick] [--json] [--seed S]
     twinflow report --out DIR [--quick] [--case NAME ...] [--seed S] [--jobs N] [--baseline FILE [--update-baseline]]
     twinflow compare OLD.json NEW.json                regressions and improvements between two runs
+    twinflow history [CASE [CHECK]]                   the recorded runs, or a case's checks over them
     twinflow study PROBLEM|FILE.toml [--solver module:function] [--levels 32,64,128] [--refine space-time]
                    [--expected-order P] [--band B] [--seed S] [--out DIR] [--json] ...
 
@@ -78,6 +79,37 @@ def _import_cases(args) -> None:
         import_module(name, what=f"--import {name}")
 
 
+def _history_path(args) -> Path | None:
+    if getattr(args, "no_history", False):
+        return None
+    return Path(args.history) if getattr(args, "history", None) else None
+
+
+def _record(args, command: str, results: list, *, mode: str | None, status: str, seconds: float) -> Path | None:
+    """Append the run to the history (unless --no-history); a history that cannot be used is a one-line warning:
+    the command's own result and report stand."""
+    from verify.history import DEFAULT_PATH, HistoryError, record_run
+    from verify.report import _versions
+
+    if getattr(args, "no_history", False):
+        return None
+    path = _history_path(args) or DEFAULT_PATH
+    try:
+        record_run(path, command, results, mode=mode, seed=getattr(args, "seed", None), status=status,
+                   seconds=seconds, versions=_versions())
+    except HistoryError as err:
+        sys.stderr.write(f"twinflow: warning: {err}\n")
+        return None
+    return path
+
+
+def _cmd_history(args, out: TextIO) -> int:
+    from verify.history import DEFAULT_PATH, render_trend
+
+    out.write(render_trend(_history_path(args) or DEFAULT_PATH, args.case, args.check) + "\n")
+    return 0
+
+
 def _cmd_list(args, out: TextIO) -> int:
     _import_cases(args)
     cases = registry()
@@ -113,6 +145,8 @@ def _cmd_run(args, out: TextIO) -> int:
                              f"solver on a problem use twinflow study PROBLEM --solver {args.solver}")
         _import_cases(args)
         result = run_case(args.case, quick=args.quick, seed=args.seed)
+    _record(args, " ".join(["run", args.case] + (["--quick"] if args.quick else [])), [result],
+            mode="quick" if args.quick else "full", status=result.status, seconds=result.seconds)
     if args.json:
         out.write(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
     else:
@@ -169,6 +203,18 @@ def _previous_seconds(target: Path, quick: bool) -> dict[str, float]:
         return {}
 
 
+def _add_history_plots(report: dict, path: Path) -> None:
+    """A plot per case of its checks over the recorded runs, where a check has at least two."""
+    from verify.history import HistoryError, history_series
+
+    for case in report["cases"]:
+        try:
+            lines = history_series(path, case["case"])
+        except HistoryError:
+            return
+        case.setdefault("history", [s.to_dict() for s in lines])
+
+
 def _cmd_report(args, out: TextIO) -> int:
     from verify.executors import run_cases
     from verify.report import build_report, write_report
@@ -201,6 +247,11 @@ def _cmd_report(args, out: TextIO) -> int:
     outcome = run_cases(names, quick=args.quick, seed=args.seed, jobs=args.jobs, on_result=on_result,
                         on_start=on_start, expected_seconds=_previous_seconds(target, args.quick))
     report = partial("interrupted" if outcome.interrupted else "complete")
+    history = _record(args, "report" + (" --quick" if args.quick else ""), outcome.results,
+                      mode=report["mode"], status="interrupted" if outcome.interrupted else report["summary"]["status"],
+                      seconds=report["seconds"])
+    if history is not None:
+        _add_history_plots(report, history)
     paths = write_report(report, target, svgs=outcome.svgs)
     s = report["summary"]
     if outcome.interrupted:
@@ -307,6 +358,8 @@ def _cmd_study(args, out: TextIO) -> int:
     if args.out:
         target_dir = _check_out_dir(args.out)
     outcome = _study_from_args(args, target=args.target)
+    _record(args, f"study {args.target}" + (f" --solver {args.solver}" if args.solver else ""), [outcome.result],
+            mode="study", status=outcome.result.status, seconds=outcome.result.seconds)
     if args.json:
         out.write(json.dumps(outcome.to_dict(), indent=1, ensure_ascii=False) + "\n")
     else:
@@ -374,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--seed", type=_seed, help="seed of every random stream (default: fixed per case)")
     p.add_argument("--solver", metavar="MODULE:FUNCTION", help="for a case file: the solver to study")
+    p.add_argument("--history", metavar="PATH", help="the run history (SQLite; default .twinflow/history.sqlite)")
+    p.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     p.add_argument("--traceback", action="store_true", help="show the full traceback when your solver raises")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import your module MODULE first (it registers cases with @verify.harness.case); "
@@ -388,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import your module MODULE first (it registers cases with @verify.harness.case); "
                         "the current directory is searched first; repeatable")
+    p.add_argument("--history", metavar="PATH", help="the run history (SQLite; default .twinflow/history.sqlite)")
+    p.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     p.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="run the cases in N worker processes (same results as one at a time)")
     p.add_argument("--baseline", metavar="FILE", help="compare every check with this baseline; exit 1 on a "
@@ -395,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update-baseline", action="store_true", help="write this run as the new baseline FILE "
                    "(atomically; the previous file is kept as FILE.prev)")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("history", help="the recorded runs, or a case's checks over the runs")
+    p.add_argument("case", nargs="?", metavar="CASE", help="a case (or study-PROBLEM) to show over the runs")
+    p.add_argument("check", nargs="?", metavar="CHECK", help="only this check of the case")
+    p.add_argument("--history", metavar="PATH", help="the run history (default .twinflow/history.sqlite)")
+    p.set_defaults(func=_cmd_history)
     p = sub.add_parser("compare", help="compare two report.json or baseline files: regressions, improvements",
                        description="Compare every check of NEW with OLD (each a report.json or a baseline file). "
                        "Exit 1 when a check regressed, 0 otherwise.")
@@ -433,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="seed of the random numbers (default 0)")
     p.add_argument("--out", metavar="DIR", help="also write a report (report.json, report.md, index.html, plots)")
     p.add_argument("--json", action="store_true", help="print the study as JSON")
+    p.add_argument("--history", metavar="PATH", help="the run history (SQLite; default .twinflow/history.sqlite)")
+    p.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     p.add_argument("--traceback", action="store_true", help="show the full traceback when your solver raises")
     p.set_defaults(func=_cmd_study)
     return parser
@@ -443,6 +507,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     from verify.baseline import BaselineError
     from verify.casefile import CaseFileError
+    from verify.history import HistoryError
     from verify.convergence import SolverFailedError, SolverOutputError, StudyError
     from verify.problems import UnknownProblemError
 
@@ -453,7 +518,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             raise
         sys.stderr.write(f"twinflow: {err} (rerun with --traceback to see where)\n")
         return 2
-    except (UnknownCaseError, UnknownProblemError, UsageError, StudyError, CaseFileError, BaselineError) as err:
+    except (UnknownCaseError, UnknownProblemError, UsageError, StudyError, CaseFileError, BaselineError,
+            HistoryError) as err:
         sys.stderr.write(f"twinflow: {err}\n")
         return 2
     except SolverOutputError as err:

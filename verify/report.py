@@ -250,6 +250,8 @@ def render_html(report: dict, *, plots: bool = True, svgs: dict[str, list[str]] 
             parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(_fmt(v) if isinstance(v, float) else str(v))}</li>"
                                           for k, v in r["notes"].items()) + "</ul>")
         drawn = ((svgs or {}).get(r["case"]) or case_svgs(r)) if plots else []
+        if plots and r.get("history"):   # the checks over the recorded runs
+            drawn = drawn + case_svgs({"series": r["history"]})
         if drawn:
             parts.append("<div class='plots'>" + "".join(drawn) + "</div>")
     parts.append("</body></html>")
