@@ -162,10 +162,16 @@ class CaseResult:
 
 
 def _note_value(v: object) -> object:
+    """A note for JSON: numbers stay numbers, sequences of numbers become lists, anything else its text."""
     if isinstance(v, (bool, int, str)) or v is None:
         return v
     if isinstance(v, (float, np.floating)):
         return json_float(float(v))
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (list, tuple, np.ndarray)) and all(
+            isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) for x in v):
+        return [json_float(float(x)) for x in v]
     return str(v)
 
 

@@ -99,6 +99,21 @@ def _fmt(x) -> str:
     return f"{x:.4g}"
 
 
+def _note_text(v: object) -> str:
+    """A note as people read it: 4 significant digits, lists of numbers as "a, b, c"."""
+    if isinstance(v, float):
+        return _fmt(v)
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) if isinstance(x, float) else str(x) for x in v)
+    return str(v)
+
+
+def _digest(report: dict) -> list[tuple[str, dict]]:
+    """(case, check) for every check that did not pass, failures first: what a reader should see first."""
+    rows = [(r["case"], c) for r in report["cases"] for c in r["checks"] if _check_status(c) != "pass"]
+    return sorted(rows, key=lambda rc: _check_status(rc[1]) != "fail")
+
+
 def _band(c: dict) -> str:
     lo, hi = c["lower"], c["upper"]
     if lo is not None and hi is not None:
@@ -146,6 +161,13 @@ def render_markdown(report: dict) -> str:
              f"passed in {report['seconds']:.1f} s ({report['mode']} mode, {_seed_text(report)}, "
              f"{report['created']}).", "",
              "| case | result | checks | seconds | title |", "|---|---|---|---|---|"]
+    digest = _digest(report)
+    errors = [r for r in report["cases"] if r["error"]]
+    if digest or errors:
+        head = ["## Needs attention", "", "| case | check | value | accepted | result |", "|---|---|---|---|---|"]
+        lines[-2:-2] = head + [f"| `{case}` | {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
+                               f"{_WORD[_check_status(c)]} |" for case, c in digest] + \
+            [f"| `{r['case']}` | (the case raised) | | | **FAIL** |" for r in errors] + [""]
     for r in report["cases"]:
         ok = sum(c["passed"] for c in r["checks"])
         lines.append(f"| `{r['case']}` | {_WORD[_case_status(r)]} | "
@@ -159,7 +181,7 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
                          f"{_WORD[_check_status(c)]} | {c['detail']} |")
         for k, v in r["notes"].items():
-            lines.append(f"\n- {k}: {_fmt(v) if isinstance(v, float) else v}")
+            lines.append(f"\n- {k}: {_note_text(v)}")
     return "\n".join(lines) + "\n"
 
 
@@ -224,8 +246,22 @@ def render_html(report: dict, *, plots: bool = True, svgs: dict[str, list[str]] 
              f"passed in {report['seconds']:.1f} s ({e(report['mode'])} mode, {e(_seed_text(report))}, "
              f"{e(report['created'])}; "
              f"{e(', '.join(f'{k} {v}' for k, v in report['versions'].items()))}).</p>",
-             *([f"<p class='inconclusive'>{e(state)}</p>"] if state else []),
-             "<table><tr><th>case</th><th>result</th><th>checks</th><th>seconds</th><th>title</th></tr>"]
+             *([f"<p class='inconclusive'>{e(state)}</p>"] if state else [])]
+    digest = _digest(report)
+    errors = [r for r in report["cases"] if r["error"]]
+    if digest or errors:
+        parts.append("<h2>Needs attention</h2><table><tr><th>case</th><th>check</th><th>value</th><th>accepted</th>"
+                     "<th>result</th></tr>")
+        for case, c in digest:
+            cls = _check_status(c)
+            parts.append(f"<tr><td><a href='#{e(case)}'>{e(case)}</a></td><td>{e(c['name'])}</td>"
+                         f"<td>{e(_fmt(c['value']))}</td><td>{e(_band(c))}</td>"
+                         f"<td class='{cls}'>{cls if cls != 'fail' else 'FAIL'}</td></tr>")
+        for r in errors:
+            parts.append(f"<tr><td><a href='#{e(r['case'])}'>{e(r['case'])}</a></td><td>(the case raised)</td>"
+                         "<td></td><td></td><td class='fail'>FAIL</td></tr>")
+        parts.append("</table>")
+    parts.append("<table><tr><th>case</th><th>result</th><th>checks</th><th>seconds</th><th>title</th></tr>")
     for r in report["cases"]:
         ok = sum(c["passed"] for c in r["checks"])
         cls = _case_status(r)
@@ -247,7 +283,7 @@ def render_html(report: dict, *, plots: bool = True, svgs: dict[str, list[str]] 
                          f"</td><td>{e(c['detail'])}</td></tr>")
         parts.append("</table>")
         if r["notes"]:
-            parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(_fmt(v) if isinstance(v, float) else str(v))}</li>"
+            parts.append("<ul>" + "".join(f"<li>{e(k)}: {e(_note_text(v))}</li>"
                                           for k, v in r["notes"].items()) + "</ul>")
         drawn = ((svgs or {}).get(r["case"]) or case_svgs(r)) if plots else []
         if plots and r.get("history"):   # the checks over the recorded runs

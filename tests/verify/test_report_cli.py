@@ -103,3 +103,24 @@ def test_build_report_summary_counts():
     rep = build_report([r], quick=True, seconds=1.0)
     assert rep["summary"]["checks"] == len(r.checks) and rep["summary"]["passed"]
     assert rep["versions"]["twinflow"]
+
+
+def test_report_leads_with_what_needs_attention_and_notes_read_well():
+    from verify.harness import CaseResult, Check, make_check
+    from verify.report import render_html, render_markdown
+
+    good = CaseResult("t-good", "good", (), [make_check("fine", 1.0, upper=2.0)], notes={"errors": [1.23456e-3, 0.5]})
+    mixed = CaseResult("t-mixed", "mixed", (), [
+        Check("order", 1.9, passed=False, lower=1.8, upper=2.2, verdict="inconclusive", interval=(1.5, 2.3)),
+        make_check("error", 3.0, upper=2.0), make_check("ok", 0.0, upper=1.0)])
+    crashed = CaseResult("t-crash", "crash", (), [], error="RuntimeError: boom")
+    report = build_report([good, mixed, crashed], quick=True, seconds=1.0)
+    md = render_markdown(report)
+    attention = md.split("## Needs attention", 1)[1].split("| case | result |", 1)[0]
+    rows = [line for line in attention.splitlines() if line.startswith("| `")]
+    assert [r.split("|")[2].strip() for r in rows] == ["error", "order", "(the case raised)"]   # failures first
+    assert "fine" not in attention and md.index("Needs attention") < md.index("| case | result |")
+    assert "- errors: 0.001235, 0.5" in md                                # no raw float list
+    html = render_html(report, plots=False)
+    assert html.index("Needs attention") < html.index("<th>case</th><th>result</th>")
+    assert "Needs attention" not in render_markdown(build_report([good], quick=True, seconds=1.0))
