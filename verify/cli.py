@@ -71,12 +71,18 @@ def _print_result(result: CaseResult, out: TextIO) -> None:
     out.write(f"{word} in {result.seconds:.2f} s\n")
 
 
-def _import_cases(args) -> None:
-    """Import the modules named by --import (they register cases with @case), current directory first."""
+def _import_cases(args) -> list[str]:
+    """Import the modules named by --import (they register cases with @case), current directory first; returns
+    the files of those that were loaded from a file (for Dask workers)."""
     from verify.studies import import_module
 
+    files = []
     for name in getattr(args, "imports", None) or []:
-        import_module(name, what=f"--import {name}")
+        module = import_module(name, what=f"--import {name}")
+        path = getattr(module, "__file__", None)
+        if path and os.path.basename(path) != "__init__.py":
+            files.append(path)
+    return files
 
 
 def _history_path(args) -> Path | None:
@@ -221,7 +227,9 @@ def _cmd_report(args, out: TextIO) -> int:
 
     target = _check_out_dir(args.out)  # before the run, not after it
     baseline = _load_baseline_first(args)
-    _import_cases(args)
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    uploads = _import_cases(args)
     names = args.case or sorted(registry())
     for name in names:
         get_case(name)  # fail early on a typo
@@ -245,7 +253,8 @@ def _cmd_report(args, out: TextIO) -> int:
         write_report(partial("running"), target, plots=False)
 
     outcome = run_cases(names, quick=args.quick, seed=args.seed, jobs=args.jobs, on_result=on_result,
-                        on_start=on_start, expected_seconds=_previous_seconds(target, args.quick))
+                        on_start=on_start, expected_seconds=_previous_seconds(target, args.quick),
+                        executor=args.executor, scheduler=args.scheduler, uploads=uploads)
     report = partial("interrupted" if outcome.interrupted else "complete")
     history = _record(args, "report" + (" --quick" if args.quick else ""), outcome.results,
                       mode=report["mode"], status="interrupted" if outcome.interrupted else report["summary"]["status"],
@@ -447,6 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-history", action="store_true", help="do not record this run in the history")
     p.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="run the cases in N worker processes (same results as one at a time)")
+    p.add_argument("--executor", choices=("processes", "dask"), default="processes",
+                   help="processes (default) or dask: a dask.distributed LocalCluster of --jobs workers, or the "
+                        "cluster at --scheduler")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: an existing scheduler, e.g. "
+                   "tcp://10.0.0.5:8786 (workers need twinflow installed)")
     p.add_argument("--baseline", metavar="FILE", help="compare every check with this baseline; exit 1 on a "
                    "regression (read before the run: a corrupt or foreign file is an error)")
     p.add_argument("--update-baseline", action="store_true", help="write this run as the new baseline FILE "
@@ -507,6 +521,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     from verify.baseline import BaselineError
     from verify.casefile import CaseFileError
+    from verify.executors import ExecutorError
     from verify.history import HistoryError
     from verify.convergence import SolverFailedError, SolverOutputError, StudyError
     from verify.problems import UnknownProblemError
@@ -519,7 +534,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         sys.stderr.write(f"twinflow: {err} (rerun with --traceback to see where)\n")
         return 2
     except (UnknownCaseError, UnknownProblemError, UsageError, StudyError, CaseFileError, BaselineError,
-            HistoryError) as err:
+            HistoryError, ExecutorError) as err:
         sys.stderr.write(f"twinflow: {err}\n")
         return 2
     except SolverOutputError as err:

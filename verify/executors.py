@@ -5,6 +5,9 @@ there, so a run that is stopped keeps every finished case). Results come back in
 the order they finished in, and a case computes the same numbers in a worker as in the parent (its random
 streams depend only on its name and the run seed), so a parallel report equals the serial one check for check.
 
+The same runs go to a dask.distributed cluster with ``executor="dask"`` (a LocalCluster on this machine, or an
+existing scheduler by address).
+
 Interruptions: SIGINT (Ctrl-C) or SIGTERM stop the run — workers ignore SIGINT and are terminated by the parent —
 and :func:`run_cases` returns what finished with ``interrupted=True`` and the names that did not run. When a
 worker dies (killed, out of memory), each case that was in flight runs again alone in a worker of its own: the
@@ -12,6 +15,7 @@ one that kills its worker again is reported as an error, the others finish, and 
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
 from collections import deque
@@ -22,7 +26,13 @@ from typing import Callable, Sequence
 
 from verify.harness import CaseResult, get_case, run_case
 
-__all__ = ["RunOutcome", "run_cases", "Interrupted"]
+__all__ = ["RunOutcome", "run_cases", "Interrupted", "ExecutorError", "EXECUTORS"]
+
+EXECUTORS = ("processes", "dask")
+
+
+class ExecutorError(RuntimeError):
+    """The executor cannot run (Dask missing, scheduler unreachable); the message names the fix."""
 
 
 class Interrupted(BaseException):
@@ -62,13 +72,22 @@ def _died(name: str, reason: str) -> CaseResult:
 def run_cases(names: Sequence[str], *, quick: bool = False, seed: int | None = None, jobs: int = 1,
               on_result: Callable[[CaseResult], None] | None = None,
               on_start: Callable[[str], None] | None = None,
-              expected_seconds: dict[str, float] | None = None) -> RunOutcome:
+              expected_seconds: dict[str, float] | None = None, executor: str = "processes",
+              scheduler: str | None = None, uploads: Sequence[str] = ()) -> RunOutcome:
     """Run ``names`` with ``jobs`` processes (1: in this process); see the module docstring.
 
     ``expected_seconds`` (e.g. from a previous report) lets a pool start the longest cases first, which shortens
-    the run; results still come back in the order of ``names``."""
+    the run; results still come back in the order of ``names``. ``executor="dask"`` runs the cases on a
+    ``dask.distributed`` cluster: the scheduler at ``scheduler`` (e.g. "tcp://10.0.0.5:8786"), or a LocalCluster of
+    ``jobs`` single-threaded worker processes; ``uploads`` are files of the user's own case modules, sent to the
+    workers. A case whose worker dies is rescheduled by Dask (and reported as an error if it keeps killing
+    workers)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
+    if scheduler is not None and executor != "dask":
+        raise ValueError("a scheduler address needs executor='dask'")
     done: dict[str, CaseResult] = {}
     svgs: dict[str, list[str]] = {}
 
@@ -90,7 +109,11 @@ def run_cases(names: Sequence[str], *, quick: bool = False, seed: int | None = N
     except ValueError:   # not the main thread: no handler, Ctrl-C still works
         previous = None
     try:
-        if jobs == 1:
+        if executor == "dask":
+            cost = expected_seconds or {}
+            _run_dask(sorted(names, key=lambda n: -cost.get(n, 0.0)), quick, seed, jobs, finish, on_start, scheduler,
+                      list(uploads))
+        elif jobs == 1:
             for name in names:
                 if on_start is not None:
                     on_start(name)
@@ -173,3 +196,52 @@ def _run_pool(names: list[str], quick: bool, seed: int | None, jobs: int, finish
         except BaseException:
             _terminate(pool)
             raise
+
+
+# Dask's default worker environment without its MALLOC_TRIM_THRESHOLD_=65536, which doubles the time of the
+# cases (many short-lived arrays then go back to the OS and fault in again); one BLAS/OpenMP thread as in
+# the `twinflow` command, so the numbers are the same bit for bit.
+_WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
+
+def _run_dask(names: list[str], quick: bool, seed: int | None, jobs: int, finish: Callable[..., None],
+              on_start: Callable[[str], None] | None, scheduler: str | None, uploads: list[str]) -> None:
+    """The cases as tasks of a dask.distributed cluster; results are handled as they complete."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ExecutorError("--executor dask needs Dask: pip install 'twinflow[distributed]'") from None
+    cluster = client = None
+    try:
+        try:
+            if scheduler:
+                client = Client(scheduler, timeout="10s")
+            else:
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": _WORKER_ENVIRON}):
+                    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=logging.ERROR,
+                                           preload=["verify._dask_preload"])
+                client = Client(cluster)
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; check the address "
+                                "(tcp://HOST:8786) and that `dask scheduler` runs there") from None
+        for path in uploads:   # the user's case modules, imported on every worker
+            client.upload_file(path)
+        futures = {}
+        for name in names:
+            futures[client.submit(_run_and_plot, name, quick, seed, pure=False)] = name
+            if on_start is not None:
+                on_start(name)
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                result, plots = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: the case kept killing its workers
+                result, plots = _died(name, f"Dask could not run the case ({type(exc).__name__}: {exc})"), None
+            finish(result, plots)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
