@@ -34,7 +34,7 @@ import numpy as np
 from scipy import stats
 
 from verify.adapters import declared_order, solver_name
-from verify.harness import Check
+from verify.harness import Check, Slopes
 from verify.metrics import GRID_NORMS, grid_error
 from verify.problems import Problem, as_problem, grid_for
 
@@ -387,6 +387,12 @@ class ConvergenceStudy:
         return [_verdict_check(f"{label}: {self.norm} order ({self.refine})", v,
                                f"errors {errs} ({self.reference}) at h = "
                                + ", ".join(f"{h:.4g}" for h in self.h))]
+
+    def slopes(self, expected_order: float | None = None,
+               band: float | tuple[float, float] = DEFAULT_BAND) -> Slopes:
+        """The fitted slope with its 95 % interval, the claimed slope and the accepted band, for a plot."""
+        expected = self._expected(expected_order)
+        return Slopes(self.fit.order, self.fit.interval(), expected, accepted_band(expected, band))
 
     def table(self, expected_order: float | None = None,
               band: float | tuple[float, float] = DEFAULT_BAND) -> str:

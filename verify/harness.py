@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 __all__ = [
-    "Check", "Series", "CaseResult", "CaseContext", "CaseSpec", "make_check", "case",
+    "Check", "Series", "Slopes", "Image", "CaseResult", "CaseContext", "CaseSpec", "make_check", "case",
     "registry", "get_case", "run_case", "case_seed", "json_float", "UnknownCaseError",
 ]
 
@@ -106,8 +106,28 @@ def make_check(name: str, value: float, *, lower: float | None = None, upper: fl
 
 
 @dataclass(frozen=True)
+class Slopes:
+    """An order verdict drawn on a log-log error plot: the fitted slope and its interval, the claimed slope and
+    the band of slopes accepted around it."""
+
+    fitted: float
+    interval: tuple[float, float]
+    claimed: float
+    accepted: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        values = (self.fitted, self.claimed, *self.interval, *self.accepted)
+        if len(self.interval) != 2 or len(self.accepted) != 2 or any(math.isnan(float(v)) for v in values):
+            raise ValueError(f"Slopes needs numbers and (low, high) pairs, got {self!r}")
+
+    def to_dict(self) -> dict:
+        return {"fitted": json_float(self.fitted), "interval": [json_float(v) for v in self.interval],
+                "claimed": json_float(self.claimed), "accepted": [json_float(v) for v in self.accepted]}
+
+
+@dataclass(frozen=True)
 class Series:
-    """Data for one line of a plot in the report."""
+    """Data for one line of a plot in the report (with ``slopes``: a convergence plot)."""
 
     name: str
     x: tuple[float, ...]
@@ -117,11 +137,52 @@ class Series:
     logx: bool = False
     logy: bool = False
     label: str | None = None
+    slopes: Slopes | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "x": [json_float(v) for v in self.x],
-                "y": [json_float(v) for v in self.y], "xlabel": self.xlabel,
-                "ylabel": self.ylabel, "logx": self.logx, "logy": self.logy, "label": self.label}
+        out = {"name": self.name, "x": [json_float(v) for v in self.x],
+               "y": [json_float(v) for v in self.y], "xlabel": self.xlabel,
+               "ylabel": self.ylabel, "logx": self.logx, "logy": self.logy, "label": self.label}
+        if self.slopes is not None:
+            out["slopes"] = self.slopes.to_dict()
+        return out
+
+
+# The report's pictures are block averages on at most this many pixels per axis, values to 4 digits.
+IMAGE_PIXELS = 48
+
+
+@dataclass(frozen=True)
+class Image:
+    """Density pictures of a 2D case on one grid, shown side by side on one colour scale, with the difference of
+    two of them (``difference``: (minuend, subtrahend) labels) on a diverging scale of its own.
+
+    ``panels``: (label, values) with values[i][j] the density in cell (i, j), axis 0 along x; ``extent``:
+    (x_min, x_max, y_min, y_max) of the box."""
+
+    name: str
+    panels: tuple[tuple[str, tuple[tuple[float, ...], ...]], ...]
+    extent: tuple[float, float, float, float]
+    difference: tuple[str, str] | None = None
+    xlabel: str = "x"
+    ylabel: str = "y"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "panels": [{"label": k, "values": [list(row) for row in v]}
+                                              for k, v in self.panels],
+                "extent": list(self.extent), "difference": None if self.difference is None else list(self.difference),
+                "xlabel": self.xlabel, "ylabel": self.ylabel}
+
+
+def _block_mean(a: np.ndarray, pixels: int) -> np.ndarray:
+    """Averages over near-equal blocks of cells, so that each axis has at most ``pixels`` entries."""
+    for axis in (0, 1):
+        n = a.shape[axis]
+        if n > pixels:
+            starts = np.linspace(0, n, pixels + 1).round().astype(int)
+            counts = np.diff(starts)
+            a = np.add.reduceat(a, starts[:-1], axis=axis) / (counts[:, None] if axis == 0 else counts[None, :])
+    return a
 
 
 @dataclass
@@ -137,6 +198,7 @@ class CaseResult:
     seconds: float = 0.0
     error: str | None = None
     seed: int | None = None
+    images: list[Image] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -158,6 +220,7 @@ class CaseResult:
                 "seconds": round(self.seconds, 6), "error": self.error,
                 "checks": [c.to_dict() for c in self.checks],
                 "series": [s.to_dict() for s in self.series],
+                "images": [i.to_dict() for i in self.images],
                 "notes": {k: _note_value(v) for k, v in self.notes.items()}}
 
 
@@ -185,6 +248,7 @@ class CaseContext:
         self.seed = seed if seed is not None else case_seed(name)
         self.checks: list[Check] = []
         self.series_list: list[Series] = []
+        self.images: list[Image] = []
         self.notes: dict[str, object] = {}
         self._last = time.perf_counter()
 
@@ -215,14 +279,35 @@ class CaseContext:
                                    detail=detail))
 
     def series(self, name: str, x, y, *, xlabel: str, ylabel: str, logx: bool = False,
-               logy: bool = False, label: str | None = None) -> None:
-        """Record a line for the report's plots (x, y: 1-D sequences of equal length)."""
+               logy: bool = False, label: str | None = None, slopes: Slopes | None = None) -> None:
+        """Record a line for the report's plots (x, y: 1-D sequences of equal length); with ``slopes`` (a
+        convergence plot) the fitted and claimed slopes and the accepted band are drawn through the points."""
         x = np.asarray(x, dtype=float).ravel()
         y = np.asarray(y, dtype=float).ravel()
         if x.shape != y.shape:
             raise ValueError(f"series {name!r}: x has {x.size} points but y has {y.size}")
+        if slopes is not None and not isinstance(slopes, Slopes):
+            raise TypeError(f"series {name!r}: slopes must be a Slopes, got {type(slopes).__name__}")
         self.series_list.append(Series(name, tuple(x.tolist()), tuple(y.tolist()), xlabel,
-                                       ylabel, logx, logy, label))
+                                       ylabel, logx, logy, label, slopes))
+
+    def image(self, name: str, panels: dict[str, object], *, extent: tuple[float, float, float, float],
+              difference: tuple[str, str] | None = None, xlabel: str = "x", ylabel: str = "y") -> None:
+        """Record density pictures of one 2D grid (see :class:`Image`): ``panels`` maps a label ("grid",
+        "particles", "exact", ...) to an (nx, ny) array of cell values, axis 0 along x."""
+        arrays = {k: np.asarray(v, dtype=float) for k, v in panels.items()}
+        shapes = {a.shape for a in arrays.values()}
+        if not arrays or len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise ValueError(f"image {name!r}: panels must be 2D arrays of one shape, got "
+                             f"{ {k: a.shape for k, a in arrays.items()} }")
+        if difference is not None and not set(difference) <= set(arrays):
+            raise ValueError(f"image {name!r}: difference {difference!r} names a panel not in {sorted(arrays)}")
+        if len(extent) != 4 or not all(math.isfinite(float(e)) for e in extent):
+            raise ValueError(f"image {name!r}: extent must be (x_min, x_max, y_min, y_max), got {extent!r}")
+        small = tuple((k, tuple(tuple(float(f"{v:.4g}") for v in row) for row in _block_mean(a, IMAGE_PIXELS)))
+                      for k, a in arrays.items())
+        self.images.append(Image(name, small, tuple(float(e) for e in extent),
+                                 None if difference is None else (difference[0], difference[1]), xlabel, ylabel))
 
     def note(self, key: str, value: object) -> None:
         """Record an extra scalar shown with the case in the report."""
@@ -299,5 +384,5 @@ def run_case(name: str, *, quick: bool = False, seed: int | None = None) -> Case
     if error is None and not ctx.checks:
         error = "the case recorded no checks"
     return CaseResult(case=spec.name, title=spec.title, tags=spec.tags, checks=ctx.checks,
-                      series=ctx.series_list, notes=ctx.notes,
+                      series=ctx.series_list, notes=ctx.notes, images=ctx.images,
                       seconds=time.perf_counter() - start, error=error, seed=ctx.seed)

@@ -185,40 +185,128 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _svg(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _series_label(s: dict) -> str | None:
+    """The legend entry of a series: its label and, on a convergence plot, the fitted and accepted slopes."""
+    sl = s.get("slopes")
+    if not sl:
+        return s["label"] or None
+    lo, hi = (float(v) for v in sl["interval"])
+    a, b = (float(v) for v in sl["accepted"])
+    text = f"slope {float(sl['fitted']):.2f} [{lo:.2f}, {hi:.2f}], claimed {float(sl['claimed']):g} [{a:.2f}, {b:.2f}]"
+    return f"{s['label']}: {text}" if s["label"] else text
+
+
+def _draw_slopes(ax, x: list[float], y: list[float], slopes: dict, color: str) -> None:  # noqa: ANN001
+    """Fitted slope through the points, claimed slope and its accepted band (shaded) through the finest point."""
+    import numpy as np
+
+    h, e = np.asarray(x), np.asarray(y)
+    ok = (h > 0) & (e > 0) & np.isfinite(h) & np.isfinite(e)
+    if ok.sum() < 2:
+        return
+    h, e = h[ok], e[ok]
+    p, q = float(slopes["fitted"]), float(slopes["claimed"])
+    lo, hi = (float(v) for v in slopes["accepted"])
+    c = float(np.exp(np.mean(np.log(e) - p * np.log(h))))
+    grid = np.geomspace(h.min(), h.max(), 50)
+    finest = int(np.argmin(h))
+    h0, e0 = h[finest], e[finest]
+    ax.plot(grid, c * grid ** p, "--", color=color, linewidth=1)
+    ax.plot(grid, e0 * (grid / h0) ** q, ":", color="black", linewidth=1)
+    ymin, ymax = ax.get_ylim()
+    top = max(ymax, float(e.max()) * 2.0)
+    lower = e0 * (grid / h0) ** lo if np.isfinite(lo) else np.full_like(grid, ymin)
+    upper = np.minimum(e0 * (grid / h0) ** hi, top) if np.isfinite(hi) else np.full_like(grid, top)
+    ax.fill_between(grid, np.maximum(lower, ymin * 1e-3), upper, color=color, alpha=0.12, linewidth=0)
+    ax.set_ylim(ymin, ymax)
+
+
+def _picture_svg(image: dict) -> str:
+    """Panels on one colour scale and the difference of two of them on a diverging scale of its own."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = [(p["label"], np.asarray(p["values"], dtype=float)) for p in image["panels"]]
+    values = dict(panels)
+    diff = image.get("difference")
+    n = len(panels) + (diff is not None)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 0.6, 2.9), squeeze=False, layout="constrained")
+    axes = axes[0]
+    vmin = min(float(np.nanmin(v)) for _, v in panels)
+    vmax = max(float(np.nanmax(v)) for _, v in panels)
+    extent = image["extent"]
+    for ax, (label, v) in zip(axes, panels):
+        shown = ax.imshow(v.T, origin="lower", extent=extent, vmin=vmin, vmax=vmax, cmap="viridis",
+                          aspect="auto", interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(image["xlabel"], fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel(image["ylabel"], fontsize=8)
+    fig.colorbar(shown, ax=list(axes[:len(panels)]), shrink=0.85)
+    if diff is not None:
+        d = values[diff[0]] - values[diff[1]]
+        m = float(np.nanmax(np.abs(d))) or 1.0
+        ax = axes[-1]
+        shown = ax.imshow(d.T, origin="lower", extent=extent, vmin=-m, vmax=m, cmap="RdBu_r", aspect="auto",
+                          interpolation="nearest")
+        ax.set_title(f"{diff[0]} − {diff[1]}", fontsize=9)
+        ax.set_xlabel(image["xlabel"], fontsize=8)
+        ax.tick_params(labelsize=7)
+        fig.colorbar(shown, ax=ax, shrink=0.85)
+    fig.suptitle(image["name"], fontsize=10)
+    return _svg(fig)
+
+
 def case_svgs(case: dict) -> list[str]:
-    """One inline SVG per distinct series name of the case (matplotlib, Agg)."""
-    if not case["series"]:
+    """One inline SVG per distinct series name of the case, then one per density picture (matplotlib, Agg)."""
+    if not case["series"] and not case.get("images"):
         return []
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     groups: dict[str, list[dict]] = {}
     for s in case["series"]:
         groups.setdefault(s["name"], []).append(s)
     out = []
     for name, series in groups.items():
-        fig, ax = plt.subplots(figsize=(5.0, 3.2))
-        for s in series:
-            x = [float(v) for v in s["x"]]
-            y = [float(v) for v in s["y"]]
-            ax.plot(x, y, marker="o", markersize=3, label=s["label"])
+        fig, ax = plt.subplots(figsize=(5.0, 3.4))
         first = series[0]
         ax.set_xscale("log" if first["logx"] else "linear")
         ax.set_yscale("log" if first["logy"] else "linear")
+        lines = []
+        for s in series:
+            x = [float(v) for v in s["x"]]
+            y = [float(v) for v in s["y"]]
+            lines.append(ax.plot(x, y, marker="o", markersize=3, label=_series_label(s))[0])
+        for s, line in zip(series, lines):
+            if s.get("slopes") and first["logx"] and first["logy"]:
+                _draw_slopes(ax, [float(v) for v in s["x"]], [float(v) for v in s["y"]], s["slopes"],
+                             line.get_color())
+        if first["logx"]:
+            ax.xaxis.set_minor_formatter(NullFormatter())   # crowded minor labels
         ax.set_xlabel(first["xlabel"])
         ax.set_ylabel(first["ylabel"])
-        ax.set_title(name, fontsize=10)
-        if any(s["label"] for s in series):
-            ax.legend(fontsize=8)
+        ax.set_title(name + ("\n(dashed: fitted slope; dotted: claimed; shaded: accepted slopes)"
+                             if any(s.get("slopes") for s in series) else ""), fontsize=9)
+        if any(_series_label(s) for s in series):
+            ax.legend(fontsize=7)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg")
-        plt.close(fig)
-        svg = buf.getvalue()
-        out.append(svg[svg.index("<svg"):])
+        out.append(_svg(fig))
+    out.extend(_picture_svg(image) for image in case.get("images", []))
     return out
 
 

@@ -30,6 +30,7 @@ from lagrangian import GridVelocityField, grid_velocity_field, integrate_ode
 from lagrangian import w2 as empirical_w2
 from lagrangian import w2_squared as empirical_w2_squared
 from verify import gaussian as G
+from verify.cases._pictures import density_picture
 from verify.cases.benamou_brenier_cases import gaussian_cells
 from verify.checks import compare_l1
 from verify.harness import CaseContext, Check, case, make_check
@@ -434,6 +435,9 @@ def bb_particles_2d(ctx: CaseContext) -> None:
     ctx.add_all(check_landing("particles", grid, rho1, sets, targets, reference, bands, m))
     floor_sq = empirical_w2_squared(reference, targets)
     ctx.add_all(check_costs("particles", x0, x1, res, targets, G0, G1, bands, BB_BAND[ctx.quick], m, floor_sq))
+    half = integrate_ode(bb_velocity_field(res), x0, 0.0, 0.5, P // 2, method="rk4")
+    density_picture(ctx, f"density at t = 1/2, {n}²x{P}: Benamou–Brenier, its particles, McCann's interpolant",
+                    grid, res.density[P // 2], particles=half, exact=gaussian_cells(grid, G.mccann(G0, G1, 0.5)))
     ctx.note("BB W2²", res.w2_squared)
     ctx.note("exact Gaussian W2²", G.w2_squared(G0, G1))
     ctx.note("BB seconds", res.seconds)

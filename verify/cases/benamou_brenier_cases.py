@@ -18,6 +18,7 @@ from scipy.special import ndtr
 from eulerian.benamou_brenier import BBResult, benamou_brenier
 from eulerian.grid import Grid
 from verify import gaussian as G
+from verify.cases._pictures import density_picture
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import observed_order
 
@@ -211,6 +212,8 @@ def bb_gaussian_2d(ctx: CaseContext) -> None:
     ctx.add(check_bb_value(f"{n}²x{P} (tight): W2² vs exact", tight, exact, 2e-3))
     ctx.add(check_density_l1("(tight) density at t = 1/2 vs McCann", tight.density[P // 2], half,
                              grid.cell_volume, DENSITY_BAND_2D[ctx.quick]))
+    density_picture(ctx, f"density at t = 1/2, {n}²x{P} (tight): Benamou–Brenier and McCann's interpolant", grid,
+                    tight.density[P // 2], exact=half)
     ctx.note("seconds (tight)", tight.seconds)
 
 

@@ -18,6 +18,7 @@ from eulerian.backend import get_backend
 from eulerian.operators import assemble_generator, face_drift
 from verify import gaussian as G
 from verify.adapters import ContinuitySolver, FokkerPlanckSolver
+from verify.cases._pictures import density_picture
 from verify.convergence import ConvergenceStudy, convergence_study
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import grid_error
@@ -73,7 +74,7 @@ def record_study(ctx: CaseContext, label: str, study: ConvergenceStudy, expected
     """The study's order verdict, its error series and notes, recorded on the case."""
     ctx.add_all(study.checks(expected, band, name=label))
     ctx.series(f"{label}: {study.norm} error vs h", study.h, study.errors, xlabel="h" if study.refine != "time"
-               else "dt", ylabel=f"{study.norm} error", logx=True, logy=True)
+               else "dt", ylabel=f"{study.norm} error", logx=True, logy=True, slopes=study.slopes(expected, band))
     ctx.note(f"{label} errors", [float(e) for e in study.errors])
 
 
@@ -95,6 +96,9 @@ def run_ou(ctx: CaseContext, name: str, levels: tuple[int, ...], label: str, **k
         ctx.check(f"{label} N={levels[-1]} t={t:g}: L1 error", e, upper=4.0 * study.errors[-1],
                   detail="bounded by 4x the final-time error at this level")
     record_study(ctx, f"{label} L1", study, solver.order)
+    if grid.dim == 2:
+        density_picture(ctx, f"{label}: density at t = {T:g}, N = {levels[-1]}", grid, sol.to_numpy(),
+                        exact=problem.exact_cell_averages(grid))
     ctx.add_all(check_gaussian_moments(f"{label} N={levels[-1]} t={T:g}", grid, sol.to_numpy(),
                                        problem.exact_law(), tol=4.0 * study.errors[-1]))
     ctx.note(f"{label} wall time finest (s)", round(sol.wall_time, 3))
@@ -131,8 +135,10 @@ def heat_2d(ctx: CaseContext) -> None:
     ctx.check("heat-2d: exact covariance is Σ0 + 2DTI", float(np.abs(
         exact.cov - (problem.initial.cov + 2 * problem.diffusion * problem.t_final * np.eye(2))).max()),
               upper=1e-13, detail="linear_sde with a zero drift against the heat-equation closed form")
-    ctx.add_all(check_gaussian_moments("heat-2d", grid_for(problem, levels[-1]), study.outputs[-1].to_numpy(),
-                                       exact, tol=4 * study.errors[-1]))
+    grid = grid_for(problem, levels[-1])
+    ctx.add_all(check_gaussian_moments("heat-2d", grid, study.outputs[-1].to_numpy(), exact, tol=4 * study.errors[-1]))
+    density_picture(ctx, f"heat-2d: density at t = {problem.t_final:g}, N = {levels[-1]}", grid,
+                    study.outputs[-1].to_numpy(), exact=problem.exact_cell_averages(grid))
 
 
 @case("affine-continuity-2d", title="Continuity 2D with an affine field (MUSCL + SSP-RK3) vs closed form",
@@ -150,8 +156,11 @@ def affine_continuity_2d(ctx: CaseContext) -> None:
                 ctx.add(check_nonnegative(f"continuity {limiter} N={lv.cells[0]}", sol, rel_floor=1e-15))
         # limited slopes lose order at extrema: one-sided bands (at least 1.8 unlimited, 1.4 with MC)
         record_study(ctx, f"continuity limiter={limiter} L1", study, 2.0, band=(2.0 - at_least, float("inf")))
-    ctx.add_all(check_gaussian_moments("continuity mc", grid_for(problem, levels[-1]), study.outputs[-1].to_numpy(),
-                                       problem.exact_law(), tol=4 * study.errors[-1]))
+    grid = grid_for(problem, levels[-1])
+    ctx.add_all(check_gaussian_moments("continuity mc", grid, study.outputs[-1].to_numpy(), problem.exact_law(),
+                                       tol=4 * study.errors[-1]))
+    density_picture(ctx, f"continuity, MC limiter: density at t = {problem.t_final:g}, N = {levels[-1]}", grid,
+                    study.outputs[-1].to_numpy(), exact=problem.exact_cell_averages(grid))
 
 
 @case("mms-fokker-planck-2d", title="Manufactured solution, Fokker-Planck 2D periodic, time-dependent drift",
@@ -160,6 +169,9 @@ def mms_fokker_planck_2d(ctx: CaseContext) -> None:
     problem = get_problem("mms-fokker-planck-2d")
     study = convergence_study(FokkerPlanckSolver(time="crank-nicolson"), problem, (16, 32, 64))
     record_study(ctx, "mms-fp spatial (CN, steps = N)", study, 2.0)
+    grid = grid_for(problem, 64)
+    density_picture(ctx, f"manufactured Fokker–Planck (CN): density at t = {problem.t_final:g}, N = 64", grid,
+                    study.outputs[-1].to_numpy(), exact=problem.exact_cell_averages(grid))
     for scheme, order in (("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0), ("douglas-adi", 2.0)):
         study = convergence_study(FokkerPlanckSolver(time=scheme), problem, (8, 16, 32, 64), refine="time", cells=12)
         ctx.add_all(study.checks(order, ORDER_BAND, name=f"mms-fp temporal {scheme} (self-convergence)"))
@@ -173,6 +185,9 @@ def mms_continuity_2d(ctx: CaseContext) -> None:
     # carries the first correction term, the interval being the union over its powers h and h²
     study = convergence_study(ContinuitySolver(), problem, (24, 32, 48, 64, 96, 128, 192), correction=True)
     record_study(ctx, "mms-continuity spatial (steps = N/2)", study, 2.0)
+    grid = grid_for(problem, 192)
+    density_picture(ctx, f"manufactured continuity: density at t = {problem.t_final:g}, N = 192", grid,
+                    study.outputs[-1].to_numpy(), exact=problem.exact_cell_averages(grid))
     study = convergence_study(ContinuitySolver(cfl=1.0), problem, (10, 20, 40, 80), refine="time", cells=24)
     ctx.add_all(study.checks(3.0, 0.2, name="mms-continuity temporal SSP-RK3 (self-convergence)"))
 
@@ -215,5 +230,8 @@ def fipy_vs_array(ctx: CaseContext) -> None:
         b = FokkerPlanckSolver(time=scheme, backend="fipy")(problem, grid, n // 2)
         t2 = time.perf_counter()
         ctx.add(check_agreement(f"SG + {scheme}, N={n}", a.to_numpy(), b.to_numpy()))
+        if scheme == "bdf2":
+            density_picture(ctx, f"SG + BDF2, N = {n}: the two backends", grid, a.to_numpy(), exact=b.to_numpy(),
+                            labels=("NumPy", "FiPy"))
         ctx.add(check_mass(f"FiPy SG + {scheme}", b))
         ctx.note(f"FiPy / array wall time, {scheme}", round((t2 - t1) / max(t1 - t0, 1e-9), 1))

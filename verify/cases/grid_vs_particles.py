@@ -16,6 +16,7 @@ from lagrangian import grid_velocity_field, integrate_ode
 from verify import gaussian as G
 from verify.adapters import FokkerPlanckSolver, ODESampler, SDESampler
 from verify.checks import check_samples_match, compare_l1
+from verify.cases._pictures import density_picture
 from verify.harness import CaseContext, case
 from verify.problems import Problem, get_problem, grid_for
 
@@ -49,6 +50,8 @@ def grid_vs_particles_ou_2d(ctx: CaseContext) -> None:
     clouds = [ou_particles(n, ctx.rng(f"set-{k}")) for k in range(sets)]
     cmp_ = compare_l1(grid, rho, clouds, exact)
     ctx.add(cmp_.check("SDE particles"))
+    density_picture(ctx, f"OU 2D at t = {ou_twins()[0].t_final:g}: Fokker–Planck grid, SDE particles, exact", grid, rho,
+                    particles=clouds[0], exact=exact)
     ctx.note("L1(grid, exact cell averages)", cmp_.grid_error)
     ctx.note("L1 Monte Carlo floor", cmp_.floor)
     for k, x in enumerate(clouds[:2]):
@@ -75,6 +78,8 @@ def probability_flow_ou_2d(ctx: CaseContext) -> None:
     starts = [problem.sample_initial(n, ctx.rng(f"start-{k}")) for k in range(sets)]
     ode = [ODESampler("rk4")(flow, x0, 40, None) for x0 in starts]
     ctx.add(compare_l1(grid, rho, ode, exact).check("probability-flow particles"))
+    density_picture(ctx, f"OU 2D at t = {T:g}: Fokker–Planck grid, probability-flow particles, exact", grid, rho,
+                    particles=ode[0], exact=exact)
     ctx.add_all(check_samples_match("probability flow vs exact law", ode[0], problem.exact_law(T)))
     # the SDE from the same starting points: same marginal law, different paths
     sde_x = SDESampler("heun")(sde, starts[0], 32, ctx.rng("sde"))
@@ -101,6 +106,8 @@ def particles_driven_by_grid(ctx: CaseContext) -> None:
     starts = [g0.sample(n, ctx.rng(f"start-{k}")) for k in range(sets)]
     clouds = [integrate_ode(v_grid, x0, 0.0, T, 40, method="rk4") for x0 in starts]
     ctx.add(compare_l1(grid, sol.to_numpy(), clouds, exact).check("grid-driven particles"))
+    density_picture(ctx, f"affine continuity at t = {T:g}: grid (MC limiter), grid-driven particles, exact", grid,
+                    sol.to_numpy(), particles=clouds[0], exact=exact)
     phi = expm(A * T)
     ctx.check("pathwise error vs exact flow e^{AT}x (RK4, 40 steps)",
               float(np.max(np.abs(clouds[0] - starts[0] @ phi.T))), upper=1e-6,

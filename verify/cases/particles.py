@@ -14,7 +14,7 @@ import numpy as np
 import lagrangian as L
 from verify import gaussian as G
 from verify.checks import check_samples_match
-from verify.harness import CaseContext, Check, case, make_check
+from verify.harness import CaseContext, Check, Slopes, case, make_check
 from verify.adapters import ODESampler, SDESampler
 from verify.convergence import ConvergenceStudy, convergence_study, fit_order, order_verdict, weak_order_study
 from verify.metrics import covariance_standard_error, mean_standard_error, relative_error, z_score_for
@@ -116,10 +116,11 @@ def _ou_case(ctx: CaseContext, name: str) -> None:
     n = 20_000 if ctx.quick else 200_000
     exact = problem.exact_law()
     for method, stepper in L.SDE_STEPPERS.items():
-        ctx.add(check_weak_order(f"d={d}", stepper, drift, diffusion, g0, t1))
+        order = ctx.add(check_weak_order(f"d={d}", stepper, drift, diffusion, g0, t1))
         hs, errs = weak_errors(stepper, drift, diffusion, g0, t1)
         ctx.series(f"weak error d={d}", hs, errs, xlabel="dt", ylabel="weak error", logx=True, logy=True,
-                   label=method)
+                   label=method,
+                   slopes=Slopes(order.value, order.interval, order.reference, (order.lower, order.upper)))
         scheme = scheme_law(stepper, drift, diffusion, g0, t1, coarse)
         x = SDESampler(method)(problem, problem.sample_initial(n, ctx.rng(f"x0-{method}")), coarse,
                                ctx.rng(f"noise-{method}"))
@@ -163,7 +164,7 @@ def affine_flow_particles(ctx: CaseContext) -> None:
         study = ode_order_study(method, particles=200 if ctx.quick else 2000, seed=seed)
         ctx.add_all(study.checks(stepper.order, 0.3, name=f"affine 2D, {method}"))
         ctx.series("pathwise error", study.h, study.errors, xlabel="dt", ylabel="max error", logx=True, logy=True,
-                   label=method)
+                   label=method, slopes=study.slopes(stepper.order, 0.3))
 
 
 # ------------------------------------------------------------------------------------- flow matching
