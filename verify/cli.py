@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -142,6 +143,56 @@ def _is_case_file(target: str) -> bool:
     return target.lower().endswith(".toml")
 
 
+class Progress:
+    """A progress line for a case that runs longer than ``delay`` seconds: elapsed time, checks so far and the
+    latest one. On a terminal the line is redrawn every second and erased at the end; elsewhere (a log) a line is
+    written at most every ``every`` seconds."""
+
+    def __init__(self, name: str, stream: TextIO, *, delay: float = 3.0, every: float = 10.0):
+        self.name, self.stream, self.delay, self.every = name, stream, delay, every
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.checks = 0
+        self.latest = ""
+        self._stop = threading.Event()
+        self._drawn = False
+
+    def check(self, check) -> None:  # noqa: ANN001 - a verify.harness.Check
+        self.checks += 1
+        self.latest = check.name
+
+    def _line(self, elapsed: float) -> str:
+        latest = self.latest if len(self.latest) <= 60 else self.latest[:57] + "..."
+        return (f"running {self.name}: {elapsed:.0f} s, {self.checks} check{'s' if self.checks != 1 else ''}"
+                + (f" (latest: {latest})" if latest else ""))
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        if self._stop.wait(self.delay):
+            return
+        while True:
+            line = self._line(time.monotonic() - start)
+            if self.tty:
+                self.stream.write("\r\033[K" + line)
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+            self._drawn = True
+            if self._stop.wait(1.0 if self.tty else self.every):
+                return
+
+    def __enter__(self) -> "Progress":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._stop.set()
+        self._thread.join()
+        if self._drawn and self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def _cmd_run(args, out: TextIO) -> int:
     if _is_case_file(args.case):
         result = _study_from_args(args, target=args.case).result
@@ -150,7 +201,8 @@ def _cmd_run(args, out: TextIO) -> int:
             raise UsageError("--solver applies to case files (twinflow run FILE.toml --solver mod:f); to study a "
                              f"solver on a problem use twinflow study PROBLEM --solver {args.solver}")
         _import_cases(args)
-        result = run_case(args.case, quick=args.quick, seed=args.seed)
+        with Progress(args.case, sys.stderr) as progress:
+            result = run_case(args.case, quick=args.quick, seed=args.seed, on_check=progress.check)
     _record(args, " ".join(["run", args.case] + (["--quick"] if args.quick else [])), [result],
             mode="quick" if args.quick else "full", status=result.status, seconds=result.seconds)
     if args.json:

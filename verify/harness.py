@@ -241,8 +241,10 @@ def _note_value(v: object) -> object:
 class CaseContext:
     """What a running case records into. ``quick`` asks for smaller sizes (the quick report)."""
 
-    def __init__(self, name: str, *, quick: bool = False, seed: int | None = None):
+    def __init__(self, name: str, *, quick: bool = False, seed: int | None = None,
+                 on_check: Callable[[Check], None] | None = None):
         self.name = name
+        self._on_check = on_check   # told of every check as it is recorded (progress display)
         self.quick = bool(quick)
         # a fixed, documented seed per case: SHA-256 of the case name unless given
         self.seed = seed if seed is not None else case_seed(name)
@@ -266,6 +268,8 @@ class CaseContext:
             check = Check(**{**check.__dict__, "seconds": now - self._last})
         self._last = now
         self.checks.append(check)
+        if self._on_check is not None:
+            self._on_check(check)
         return check
 
     def add_all(self, checks: Iterable[Check]) -> list[Check]:
@@ -367,14 +371,16 @@ def case_seed(name: str, seed: int | None = None) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def run_case(name: str, *, quick: bool = False, seed: int | None = None) -> CaseResult:
+def run_case(name: str, *, quick: bool = False, seed: int | None = None,
+             on_check: Callable[[Check], None] | None = None) -> CaseResult:
     """Run one registered case; exceptions become a failed :class:`CaseResult` with the traceback.
 
-    ``seed`` (an int) changes every random stream of the case; the case's own seed is recorded in the result."""
+    ``seed`` (an int) changes every random stream of the case; the case's own seed is recorded in the result.
+    ``on_check`` is called with each check as the case records it."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     spec = get_case(name)
-    ctx = CaseContext(spec.name, quick=quick, seed=case_seed(spec.name, seed))
+    ctx = CaseContext(spec.name, quick=quick, seed=case_seed(spec.name, seed), on_check=on_check)
     start = time.perf_counter()
     error = None
     try:

@@ -1,10 +1,12 @@
 """Reports (atomic, versioned, self-contained) and the command-line interface."""
+import io
 import json
+import time
 
 import pytest
 
 from verify import harness
-from verify.cli import main
+from verify.cli import Progress, main
 from verify.report import SCHEMA, atomic_write_text, build_report
 
 CASE = "mccann-geodesic"
@@ -124,3 +126,42 @@ def test_report_leads_with_what_needs_attention_and_notes_read_well():
     html = render_html(report, plots=False)
     assert html.index("Needs attention") < html.index("<th>case</th><th>result</th>")
     assert "Needs attention" not in render_markdown(build_report([good], quick=True, seconds=1.0))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _slow_case(monkeypatch, seconds: float) -> None:
+    def fn(ctx):
+        ctx.check("first", 1.0, upper=2.0)
+        time.sleep(seconds)
+        ctx.check("second", 1.0, upper=2.0)
+        time.sleep(seconds)
+    monkeypatch.setitem(harness._REGISTRY, "t-slow", harness.CaseSpec("t-slow", "slow", (), fn))
+
+
+def test_progress_line_on_a_terminal_is_redrawn_and_erased(monkeypatch):
+    _slow_case(monkeypatch, 0.7)
+    term = _Terminal()
+    with Progress("t-slow", term, delay=0.2) as progress:
+        result = harness.run_case("t-slow", on_check=progress.check)
+    text = term.getvalue()
+    assert result.passed
+    assert text.startswith("\r\x1b[Krunning t-slow: ") and "1 check (latest: first)" in text
+    assert "2 checks (latest: second)" in text
+    assert text.endswith("\r\x1b[K")          # the line is erased before the result is printed
+
+
+def test_progress_in_a_log_is_plain_lines_and_quiet_for_short_cases(monkeypatch):
+    _slow_case(monkeypatch, 0.3)
+    log = io.StringIO()
+    with Progress("t-slow", log, delay=0.1, every=0.25) as progress:
+        harness.run_case("t-slow", on_check=progress.check)
+    lines = log.getvalue().splitlines()
+    assert lines and all(line.startswith("running t-slow: ") for line in lines) and "\r" not in log.getvalue()
+    quiet = io.StringIO()
+    with Progress("t-slow", quiet, delay=5.0) as progress:
+        harness.run_case("mccann-geodesic", quick=True, on_check=progress.check)
+    assert quiet.getvalue() == ""
