@@ -1,6 +1,7 @@
 """Input checks shared by the solvers (clear ValueError/TypeError naming the argument and the fix)."""
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Callable, Sequence
 
@@ -24,8 +25,11 @@ def backend_name(backend: Any, valid: Sequence[str]) -> str:
 
 
 def check_choice(name: str, value: Any, valid: Sequence[str]) -> str:
+    """``value`` (case-insensitive) if it is one of ``valid``; otherwise a ValueError naming the close matches."""
     if not isinstance(value, str) or value.lower() not in valid:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(valid)}")
+        close = difflib.get_close_matches(value.lower(), list(valid), n=2) if isinstance(value, str) else []
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise ValueError(f"unknown {name} {value!r}{hint}; choose one of {tuple(valid)}")
     return value.lower()
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .staggered import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
                         prox_perspective, restrict_density)
-from ._validate import check_density, check_grid, check_steps
+from ._validate import check_choice, check_density, check_grid, check_steps
 from .backend import Backend, get_backend
 from .errors import NumericalError
 from .grid import Grid
@@ -200,9 +200,9 @@ def benamou_brenier(
     check_grid(grid)
     P = check_steps(time_steps, "time_steps (number of time steps on [0, 1])", 2)
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods are {METHODS}")
+        check_choice("method", method, METHODS)
     if boundary not in BOUNDARIES:
-        raise ValueError(f"unknown boundary {boundary!r}; valid boundaries are {BOUNDARIES}")
+        check_choice("boundary", boundary, BOUNDARIES)
     check_steps(max_iter, "max_iter")
     check_steps(check_every, "check_every")
     if not 0.0 < alpha < 2.0:

@@ -15,6 +15,7 @@ tests cover each scheme automatically. One code path serves NumPy and CuPy: the 
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
@@ -136,7 +137,9 @@ def _lookup(registry: Mapping[str, Any], method: Any, kind: str) -> Any:
     try:
         return registry[method.lower()]
     except KeyError:
-        raise ValueError(f"unknown {kind} method {method!r}; valid methods are {sorted(registry)}") from None
+        close = difflib.get_close_matches(method.lower(), list(registry), n=2)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise ValueError(f"unknown {kind} method {method!r}{hint}; valid methods are {sorted(registry)}") from None
 
 
 def _check_steps(steps: Any) -> int:

@@ -18,6 +18,7 @@ cases and users' schemes go through the same studies (:mod:`verify.convergence`)
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,6 +35,12 @@ __all__ = [
     "default_solver", "solver_name", "declared_order",
 ]
 
+
+
+def _close(value: Any, valid: Any) -> str:
+    """" (did you mean 'x'?)" for a misspelt scheme name, else ""."""
+    close = difflib.get_close_matches(value, list(valid), n=2) if isinstance(value, str) else []
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 @runtime_checkable
 class GridSolver(Protocol):
@@ -75,9 +82,10 @@ class FokkerPlanckSolver:
 
     def __post_init__(self) -> None:
         if self.flux not in FLUXES:
-            raise ValueError(f"flux must be one of {', '.join(FLUXES)}; got {self.flux!r}")
+            raise ValueError(f"flux must be one of {', '.join(FLUXES)}; got {self.flux!r}{_close(self.flux, FLUXES)}")
         if self.time not in TIME_SCHEMES:
-            raise ValueError(f"time must be one of {', '.join(TIME_SCHEMES)}; got {self.time!r}")
+            raise ValueError(f"time must be one of {', '.join(TIME_SCHEMES)}; got {self.time!r}"
+                             f"{_close(self.time, TIME_SCHEMES)}")
 
     @property
     def space_order(self) -> float:
@@ -150,7 +158,8 @@ class SDESampler:
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, L.SDEStepper) and self.method not in L.SDE_STEPPERS:
-            raise ValueError(f"method must be one of {', '.join(L.SDE_STEPPERS)} or an SDEStepper; got {self.method!r}")
+            raise ValueError(f"method must be one of {', '.join(L.SDE_STEPPERS)} or an SDEStepper; got {self.method!r}"
+                             f"{_close(self.method, L.SDE_STEPPERS)}")
 
     @property
     def stepper(self) -> L.SDEStepper:
@@ -181,7 +190,8 @@ class ODESampler:
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, L.ODEStepper) and self.method not in L.ODE_STEPPERS:
-            raise ValueError(f"method must be one of {', '.join(L.ODE_STEPPERS)} or an ODEStepper; got {self.method!r}")
+            raise ValueError(f"method must be one of {', '.join(L.ODE_STEPPERS)} or an ODEStepper; got {self.method!r}"
+                             f"{_close(self.method, L.ODE_STEPPERS)}")
 
     @property
     def stepper(self) -> L.ODEStepper:

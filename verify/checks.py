@@ -133,10 +133,12 @@ def check_samples_match(name: str, samples: np.ndarray, g: Gaussian, *,
     n = samples.shape[0]
     return [make_check(f"{name}: mean (standard errors)",
                        max_standardised_deviation(mean, g.mean, se_m), upper=z_m,
-                       detail=f"n = {n}, false-alarm rate {false_alarm:g}", standard_error=1.0),
+                       detail=f"n = {n}, false-alarm rate {false_alarm:g}", standard_error=1.0,
+                       false_alarm=false_alarm),
             make_check(f"{name}: covariance (standard errors)",
                        max_standardised_deviation(cov[iu], g.cov[iu], se_c[iu]), upper=z_c,
-                       detail=f"n = {n}, false-alarm rate {false_alarm:g}", standard_error=1.0)]
+                       detail=f"n = {n}, false-alarm rate {false_alarm:g}", standard_error=1.0,
+                       false_alarm=false_alarm)]
 
 
 def check_regression_field(name: str, field: Affine, z: np.ndarray, y: np.ndarray, *,
@@ -158,11 +160,13 @@ def check_regression_field(name: str, field: Affine, z: np.ndarray, y: np.ndarra
     z_crit = z_score_for(false_alarm, expected.size)
     return make_check(f"{name}: field vs regression (standard errors)",
                       max_standardised_deviation(beta, expected, se), upper=z_crit,
-                      detail=f"n = {n}, OLS of X1 − X0 on X_t, false-alarm rate {false_alarm:g}", standard_error=1.0)
+                      detail=f"n = {n}, OLS of X1 − X0 on X_t, false-alarm rate {false_alarm:g}", standard_error=1.0,
+                      false_alarm=false_alarm)
 
 
 # ------------------------------------------------------------------------------------- grid against particles
 KAPPA = 1.25
+L1_FALSE_ALARM = 1e-3   # stated bound for κ = 1.25 (≥ 7 spreads of the ratio; see compare_l1)
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ class L1Comparison:
     def check(self, name: str, kappa: float = KAPPA) -> Check:
         bound = kappa * self.floor + self.grid_error
         return make_check(f"{name}: L1(particles, grid)", self.to_grid, upper=bound,
-                          standard_error=self.spread * self.to_grid,
+                          standard_error=self.spread * self.to_grid, false_alarm=L1_FALSE_ALARM,
                           detail=f"floor {self.floor:.4g} (pair spread {100 * self.spread:.1f} %), "
                                  f"grid error {self.grid_error:.3g}, bound κ·floor + grid error, "
                                  f"κ = {kappa}")

@@ -35,7 +35,7 @@ class UsageError(ValueError):
     """A command-line mistake: reported on one line, exit status 2."""
 
 
-class _Progress:
+class _ReportProgress:
     """One status line on a terminal (stderr), silent when stderr is not a terminal."""
 
     def __init__(self, stream: TextIO, total: int):
@@ -143,7 +143,7 @@ def _is_case_file(target: str) -> bool:
     return target.lower().endswith(".toml")
 
 
-class Progress:
+class CaseProgress:
     """A progress line for a case that runs longer than ``delay`` seconds: elapsed time, checks so far and the
     latest one. On a terminal the line is redrawn every second and erased at the end; elsewhere (a log) a line is
     written at most every ``every`` seconds."""
@@ -180,7 +180,7 @@ class Progress:
             if self._stop.wait(1.0 if self.tty else self.every):
                 return
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> "CaseProgress":
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -201,7 +201,7 @@ def _cmd_run(args, out: TextIO) -> int:
             raise UsageError("--solver applies to case files (twinflow run FILE.toml --solver mod:f); to study a "
                              f"solver on a problem use twinflow study PROBLEM --solver {args.solver}")
         _import_cases(args)
-        with Progress(args.case, sys.stderr) as progress:
+        with CaseProgress(args.case, sys.stderr) as progress:
             result = run_case(args.case, quick=args.quick, seed=args.seed, on_check=progress.check)
     _record(args, " ".join(["run", args.case] + (["--quick"] if args.quick else [])), [result],
             mode="quick" if args.quick else "full", status=result.status, seconds=result.seconds)
@@ -278,6 +278,8 @@ def _cmd_report(args, out: TextIO) -> int:
     from verify.report import build_report, write_report
 
     target = _check_out_dir(args.out)  # before the run, not after it
+    if args.seeds is not None and (args.baseline or args.update_baseline):
+        raise UsageError("--seeds measures calibration and writes no report to compare: leave out --baseline")
     baseline = _load_baseline_first(args)
     if args.scheduler and args.executor != "dask":
         raise UsageError("--scheduler needs --executor dask")
@@ -285,7 +287,9 @@ def _cmd_report(args, out: TextIO) -> int:
     names = args.case or sorted(registry())
     for name in names:
         get_case(name)  # fail early on a typo
-    progress = _Progress(sys.stderr, len(names))
+    if args.seeds is not None:
+        return _calibrate(args, out, target, names, uploads)
+    progress = _ReportProgress(sys.stderr, len(names))
     start = time.perf_counter()
     finished: dict[str, CaseResult] = {}
     started: list[str] = []
@@ -325,6 +329,36 @@ def _cmd_report(args, out: TextIO) -> int:
               f"{s['checks_passed']}/{s['checks']} checks in {report['seconds']:.1f} s\n")
     out.write(f"report: {paths['html']}  ({paths['markdown'].name}, {paths['json'].name})\n")
     return _baseline_after(args, report, baseline, out, EXIT[s["status"]])
+
+
+def _calibrate(args, out: TextIO, target: Path, names: list[str], uploads: list[str]) -> int:
+    """report --seeds K: the stochastic cases over seeds S … S+K−1; calibration.json and calibration.md in --out."""
+    from verify.calibration import calibrate
+    from verify.report import atomic_write_text
+
+    first = args.seed or 0
+    seeds = list(range(first, first + args.seeds))
+
+    def on_seed(seed: int, results: list[CaseResult]) -> None:
+        failed = sum(c.status == "fail" for r in results for c in r.checks)
+        sys.stderr.write(f"seed {seed}: {len(results)} cases, {failed} failed check{'s' if failed != 1 else ''}\n")
+
+    cal = calibrate(names, seeds, quick=args.quick, jobs=args.jobs, executor=args.executor,
+                    scheduler=args.scheduler, uploads=uploads, on_seed=on_seed)
+    target.mkdir(parents=True, exist_ok=True)
+    text = cal.markdown()
+    atomic_write_text(target / "calibration.json", json.dumps(cal.to_dict(), indent=1) + "\n")
+    atomic_write_text(target / "calibration.md", text)
+    flagged = cal.flagged
+    out.write(f"{'INTERRUPTED' if cal.interrupted else cal.status.upper()}: {len(cal.checks)} checks of "
+              f"{len(cal.stochastic)} stochastic cases over {len(cal.seeds)} seeds; {len(flagged)} flagged\n")
+    for c in flagged:
+        stated = "no stated rate" if c.stated is None else f"stated {c.stated:g}, p = {c.p_value:.2g}"
+        out.write(f"  {c.case}: {c.check}: failed {c.failures} of {c.runs} ({stated})\n")
+    out.write(f"calibration: {target / 'calibration.md'}  (calibration.json)\n")
+    if cal.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT[cal.status]
 
 
 def _baseline_after(args, report: dict, baseline: dict | None, out: TextIO, code: int) -> int:
@@ -439,7 +473,7 @@ def _cmd_study(args, out: TextIO) -> int:
 # ------------------------------------------------------------------------------------------------ parser
 def _integer(minimum: int):
     """argparse type: an integer ≥ ``minimum``."""
-    words = "a non-negative integer" if minimum == 0 else "a positive integer"
+    words = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer ≥ {minimum}")
 
     def parse(text: str) -> int:
         try:
@@ -453,7 +487,7 @@ def _integer(minimum: int):
     return parse
 
 
-_seed, _positive = _integer(0), _integer(1)
+_seed, _positive, _at_least_two = _integer(0), _integer(1), _integer(2)
 
 
 def _number(text: str) -> float:
@@ -506,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the current directory is searched first; repeatable")
     p.add_argument("--history", metavar="PATH", help="the run history (SQLite; default .twinflow/history.sqlite)")
     p.add_argument("--no-history", action="store_true", help="do not record this run in the history")
+    p.add_argument("--seeds", type=_at_least_two, metavar="K",
+                   help="calibration instead of a report: rerun the stochastic cases over seeds S … S+K−1 (S from "
+                        "--seed, default 0) and test each check's failure frequency against its stated false-alarm "
+                        "rate; writes calibration.md and calibration.json into --out")
     p.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="run the cases in N worker processes (same results as one at a time)")
     p.add_argument("--executor", choices=("processes", "dask"), default="processes",

@@ -246,12 +246,14 @@ def order_verdict(fit: OrderFit, expected: float, band: float | tuple[float, flo
     return Verdict(status, float(expected), (lo, hi), fit.order, ci, cf, text)
 
 
-def _verdict_check(name: str, verdict: Verdict, detail: str, standard_error: float | None = None) -> Check:
+def _verdict_check(name: str, verdict: Verdict, detail: str, standard_error: float | None = None,
+                   false_alarm: float | None = None) -> Check:
     lo, hi = verdict.band
     return Check(name=name, value=verdict.measured, passed=verdict.passed,
                  lower=None if math.isinf(lo) else lo, upper=None if math.isinf(hi) else hi,
                  reference=verdict.expected, detail=f"{verdict.message}. {detail}".strip(),
-                 verdict=verdict.status, interval=verdict.interval, standard_error=standard_error)
+                 verdict=verdict.status, interval=verdict.interval, standard_error=standard_error,
+                 false_alarm=false_alarm)
 
 
 def _combine(statuses: Sequence[str]) -> str:
@@ -796,7 +798,7 @@ class WeakOrderStudy:
             out.append(_verdict_check(f"{label}: weak order of {f.label}", v,
                                       f"weak errors {errs} at dt = " + ", ".join(f"{d:.4g}" for d in self.dts)
                                       + f"; n = {self.n} × {self.replicates} replicates",
-                                      None if f.fit is None else f.fit.standard_error))
+                                      None if f.fit is None else f.fit.standard_error, self._false_failure()))
         return out
 
     def table(self, expected_order: float | None = None,

@@ -11,6 +11,7 @@ and returns a :class:`CaseResult`; an exception inside a case becomes a failed r
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import time
@@ -45,6 +46,7 @@ class Check:
     verdict: str | None = None
     interval: tuple[float, float] | None = None
     standard_error: float | None = None   # Monte Carlo standard error of ``value`` (stochastic checks only)
+    false_alarm: float | None = None      # stated probability that the check fails for a correct scheme
 
     @property
     def status(self) -> str:
@@ -61,6 +63,7 @@ class Check:
             "seconds": round(self.seconds, 6),
             "interval": None if self.interval is None else [json_float(v) for v in self.interval],
             "standard_error": json_float(self.standard_error),
+            "false_alarm": self.false_alarm,
         }
 
     def band(self) -> str:
@@ -86,9 +89,13 @@ def json_float(x: float | None) -> float | str | None:
 
 def make_check(name: str, value: float, *, lower: float | None = None, upper: float | None = None,
                reference: float | None = None, detail: str = "", seconds: float = 0.0,
-               standard_error: float | None = None) -> Check:
+               standard_error: float | None = None, false_alarm: float | None = None) -> Check:
     """Build a :class:`Check`; NaN or infinite values always fail. ``standard_error``: the Monte Carlo standard
-    error of the value for stochastic checks (1 for values measured in standard errors), used by baselines."""
+    error of the value for stochastic checks (1 for values measured in standard errors), used by baselines.
+    ``false_alarm``: the stated probability that a stochastic check fails although the scheme is right (what
+    ``twinflow report --seeds K`` measures)."""
+    if false_alarm is not None and not 0.0 < false_alarm < 1.0:
+        raise ValueError(f"check {name!r}: false_alarm must lie in (0, 1), got {false_alarm!r}")
     if lower is not None and upper is not None and lower > upper:
         raise ValueError(f"check {name!r}: lower bound {lower} exceeds upper bound {upper}")
     try:
@@ -102,7 +109,8 @@ def make_check(name: str, value: float, *, lower: float | None = None, upper: fl
         passed = value <= upper
     return Check(name=name, value=value, passed=bool(passed), lower=lower, upper=upper,
                  reference=None if reference is None else float(reference), detail=detail,
-                 seconds=float(seconds), standard_error=None if standard_error is None else float(standard_error))
+                 seconds=float(seconds), standard_error=None if standard_error is None else float(standard_error),
+                 false_alarm=None if false_alarm is None else float(false_alarm))
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,7 @@ class CaseResult:
     error: str | None = None
     seed: int | None = None
     images: list[Image] = field(default_factory=list)
+    stochastic: bool = False   # the case drew from ctx.rng, so its values depend on the seed
 
     @property
     def passed(self) -> bool:
@@ -216,7 +225,7 @@ class CaseResult:
 
     def to_dict(self) -> dict:
         return {"case": self.case, "title": self.title, "tags": list(self.tags),
-                "passed": self.passed, "status": self.status, "seed": self.seed,
+                "passed": self.passed, "status": self.status, "seed": self.seed, "stochastic": self.stochastic,
                 "seconds": round(self.seconds, 6), "error": self.error,
                 "checks": [c.to_dict() for c in self.checks],
                 "series": [s.to_dict() for s in self.series],
@@ -253,9 +262,11 @@ class CaseContext:
         self.images: list[Image] = []
         self.notes: dict[str, object] = {}
         self._last = time.perf_counter()
+        self.stochastic = False
 
     def rng(self, label: str = "") -> np.random.Generator:
         """A generator determined by the case's seed and ``label`` (independent streams per label)."""
+        self.stochastic = True
         digest = hashlib.sha256(label.encode()).digest()[:8]
         return np.random.default_rng([self.seed, int.from_bytes(digest, "little")])
 
@@ -358,8 +369,9 @@ def registry() -> dict[str, CaseSpec]:
 def get_case(name: str) -> CaseSpec:
     cases = registry()
     if name not in cases:
-        close = [c for c in cases if name.lower() in c or c in name.lower()]
-        hint = f" Did you mean: {', '.join(sorted(close))}?" if close else ""
+        close = difflib.get_close_matches(name.lower(), list(cases), n=3, cutoff=0.6) or sorted(
+            c for c in cases if name.lower() in c or c in name.lower())   # a typo, or a part of the name
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownCaseError(f"unknown case {name!r}.{hint} Run `twinflow list` to see all cases.")
     return cases[name]
 
@@ -391,4 +403,4 @@ def run_case(name: str, *, quick: bool = False, seed: int | None = None,
         error = "the case recorded no checks"
     return CaseResult(case=spec.name, title=spec.title, tags=spec.tags, checks=ctx.checks,
                       series=ctx.series_list, notes=ctx.notes, images=ctx.images,
-                      seconds=time.perf_counter() - start, error=error, seed=ctx.seed)
+                      seconds=time.perf_counter() - start, error=error, seed=ctx.seed, stochastic=ctx.stochastic)

@@ -83,3 +83,23 @@ def test_context_rng_is_deterministic_and_label_dependent():
 def test_series_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="3 points"):
         CaseContext("x").series("s", [1, 2, 3], [1, 2], xlabel="x", ylabel="y")
+
+
+def test_a_misspelt_case_gets_the_close_match():
+    with pytest.raises(UnknownCaseError, match=r"'mcann-geodesic'\. Did you mean: mccann-geodesic\?"):
+        run_case("mcann-geodesic")
+
+
+@pytest.mark.parametrize("build, hint", [
+    (lambda: __import__("verify.adapters").adapters.FokkerPlanckSolver(flux="scharfeter-gummel"),
+     "did you mean 'scharfetter-gummel'"),
+    (lambda: __import__("verify.adapters").adapters.SDESampler("euler-maruyma"), "did you mean 'euler-maruyama'"),
+    (lambda: __import__("eulerian").solve_fokker_planck(
+        __import__("eulerian").Grid((0.0,), (1.0,), (8,)), np.ones(8), lambda t, x: 0 * x, 0.1, 0.1, 2,
+        time="crank-nicholson"), "did you mean 'crank-nicolson'"),
+    (lambda: __import__("lagrangian").integrate_ode(lambda t, x: x, np.zeros((3, 2)), 0.0, 1.0, 2, method="rk5"),
+     "did you mean 'rk4'"),
+])
+def test_misspelt_scheme_names_get_the_close_match(build, hint):
+    with pytest.raises(ValueError, match=hint):
+        build()

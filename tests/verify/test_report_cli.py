@@ -6,7 +6,7 @@ import time
 import pytest
 
 from verify import harness
-from verify.cli import Progress, main
+from verify.cli import CaseProgress, main
 from verify.report import SCHEMA, atomic_write_text, build_report
 
 CASE = "mccann-geodesic"
@@ -145,7 +145,7 @@ def _slow_case(monkeypatch, seconds: float) -> None:
 def test_progress_line_on_a_terminal_is_redrawn_and_erased(monkeypatch):
     _slow_case(monkeypatch, 0.7)
     term = _Terminal()
-    with Progress("t-slow", term, delay=0.2) as progress:
+    with CaseProgress("t-slow", term, delay=0.2) as progress:
         result = harness.run_case("t-slow", on_check=progress.check)
     text = term.getvalue()
     assert result.passed
@@ -157,11 +157,11 @@ def test_progress_line_on_a_terminal_is_redrawn_and_erased(monkeypatch):
 def test_progress_in_a_log_is_plain_lines_and_quiet_for_short_cases(monkeypatch):
     _slow_case(monkeypatch, 0.3)
     log = io.StringIO()
-    with Progress("t-slow", log, delay=0.1, every=0.25) as progress:
+    with CaseProgress("t-slow", log, delay=0.1, every=0.25) as progress:
         harness.run_case("t-slow", on_check=progress.check)
     lines = log.getvalue().splitlines()
     assert lines and all(line.startswith("running t-slow: ") for line in lines) and "\r" not in log.getvalue()
     quiet = io.StringIO()
-    with Progress("t-slow", quiet, delay=5.0) as progress:
+    with CaseProgress("t-slow", quiet, delay=5.0) as progress:
         harness.run_case("mccann-geodesic", quick=True, on_check=progress.check)
     assert quiet.getvalue() == ""

@@ -240,7 +240,8 @@ C_MAP = 5.9
 MAP_MARGIN = 1.5
 BB_BAND = {True: 5e-3, False: 2e-3}  # relative W2^2 bands of bb-gaussian-2d at 32^2x16 / 64^2x32
 W2_SPREAD = {1000: 0.09, 2000: 0.07}  # relative std of W2 between independent m-samples of rho1 (16 reps)
-Z = z_score_for(1e-5)  # two-sided, false alarm 1e-5 per check
+FALSE_ALARM = 1e-5
+Z = z_score_for(FALSE_ALARM)  # two-sided, false alarm 1e-5 per check
 
 
 def truncated_sample(g: G.Gaussian, n: int, rng: np.random.Generator, box=BOX) -> np.ndarray:
@@ -348,6 +349,7 @@ def check_landing(name: str, grid: Grid, rho1: np.ndarray, sets: list[np.ndarray
     return [
         cmp_.check(name),
         make_check(f"{name}: W2(pushed, ρ1 samples), m = {m}", pushed, upper=kappa * floor + bands.rms,
+                   false_alarm=FALSE_ALARM,
                    detail=f"floor W2(ρ1 samples, ρ1 samples) = {floor:.4g}, κ = {kappa:.3g}, "
                           f"+ rms map allowance {bands.rms:.3g}"),
     ]
@@ -391,12 +393,13 @@ def check_costs(name: str, x0: np.ndarray, x1: np.ndarray, result: BBResult, tar
     band3 = Z * se3 + floor_sq + band1
     return [
         make_check(f"{name}: mean |X_T - X_0|² - BB W2²", mean - w2sq, lower=-band1, upper=band1,
-                   reference=w2sq, detail=f"mean {mean:.6g} (SE {se:.2g}), BB W2² {w2sq:.6g}"),
+                   reference=w2sq, detail=f"mean {mean:.6g} (SE {se:.2g}), BB W2² {w2sq:.6g}",
+                   false_alarm=FALSE_ALARM),
         make_check(f"{name}: mean |X_T - X_0|² - POT W2²(X_0, X_T), m = {m}", mean_m - pot_pair,
                    lower=-1e-12, upper=bands.rms**2 / lam,
                    detail=f"POT {pot_pair:.6g}; identity pairing optimal up to rms²/λmin(A), λmin = {lam:.3g}"),
         make_check(f"{name}: mean |X_T - X_0|² - POT W2²(ρ0 sample, ρ1 sample), m = {m}", mean - pot_ind,
-                   lower=-band3, upper=band3, reference=pot_ind,
+                   lower=-band3, upper=band3, reference=pot_ind, false_alarm=FALSE_ALARM,
                    detail=f"CLT SE {se3:.2g} (Kantorovich potentials), bias allowance {floor_sq:.2g}"),
     ]
 

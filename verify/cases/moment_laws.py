@@ -59,7 +59,8 @@ def check_attention_map(name: str, gamma: G.Affine, g: G.Gaussian, Q, K, V, xs: 
     k = len(devs)
     return make_check(f"{name}: Γ[g](x) vs tilted Monte Carlo (standard errors)", max(devs),
                       upper=z_score_for(false_alarm, k * g.dim),
-                      detail=f"n = {n}, {k} points, false-alarm rate {false_alarm:g}", standard_error=1.0)
+                      detail=f"n = {n}, {k} points, false-alarm rate {false_alarm:g}", standard_error=1.0,
+                      false_alarm=false_alarm)
 
 
 @case("linear-sde-laws", title="Linear SDE: exact law vs independent quadrature sampling, "
