@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verify.report import atomic_write_bytes, atomic_write_text
+from verify.files import write_set
 
 __all__ = ["SCHEMA", "DEFAULT_TOLERANCES", "BaselineError", "Change", "baseline_from_report", "merge", "load_baseline",
            "load_results", "write_baseline", "compare", "render_changes", "has_regression"]
@@ -175,13 +175,16 @@ def load_results(path: str | os.PathLike) -> dict:
 
 
 def write_baseline(path: str | os.PathLike, data: dict) -> Path | None:
-    """Write ``data`` to ``path`` atomically; an existing file is kept as ``path.prev``. Returns the kept file."""
+    """Write ``data`` to ``path``; an existing file is kept as ``path.prev``, exactly as it was. Both are replaced
+    as one set (:func:`verify.files.write_set`). Returns the kept file."""
     path = Path(path)
+    files: dict[str, bytes | str] = {}
     kept = None
     if path.exists():
         kept = path.with_name(path.name + ".prev")
-        atomic_write_bytes(kept, path.read_bytes())   # the old file exactly as it was
-    atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        files[kept.name] = path.read_bytes()
+    files[path.name] = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    write_set(path.parent, files)
     return kept
 
 

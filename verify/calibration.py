@@ -25,6 +25,7 @@ from scipy import stats
 
 from verify.executors import run_cases
 from verify.harness import CaseResult
+from verify.report import md_cell
 
 __all__ = ["CheckCalibration", "Calibration", "calibrate", "LEVEL"]
 
@@ -106,7 +107,7 @@ class Calibration:
             p = "" if c.p_value is None else f"{c.p_value:.3g}"
             stated = "—" if c.stated is None else f"{c.stated:g}"
             verdict = c.verdict.upper() if c.flagged else c.verdict
-            lines.append(f"| {c.case} | {c.check} | {c.runs} | {c.failures} | {c.inconclusive} | {stated} | {p} | "
+            lines.append(f"| {c.case} | {md_cell(c.check)} | {c.runs} | {c.failures} | {c.inconclusive} | {stated} | {p} | "
                          f"{c.upper_95:.3g} | {verdict} |")
         if self.crashed:
             lines += ["", "Cases that raised: " + ", ".join(f"{n} ({r} of {k} runs)" for n, r in self.crashed.items())]

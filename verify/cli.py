@@ -214,6 +214,8 @@ def _cmd_run(args, out: TextIO) -> int:
 
 def _check_out_dir(path: str) -> Path:
     """--out must be a directory that exists or can be created, and be writable: checked before any work."""
+    if not path or not path.strip():
+        raise UsageError("--out is empty; name the report directory, e.g. --out twinflow-report")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory; choose another path")
@@ -334,7 +336,7 @@ def _cmd_report(args, out: TextIO) -> int:
 def _calibrate(args, out: TextIO, target: Path, names: list[str], uploads: list[str]) -> int:
     """report --seeds K: the stochastic cases over seeds S … S+K−1; calibration.json and calibration.md in --out."""
     from verify.calibration import calibrate
-    from verify.report import atomic_write_text
+    from verify.files import write_set
 
     first = args.seed or 0
     seeds = list(range(first, first + args.seeds))
@@ -345,10 +347,8 @@ def _calibrate(args, out: TextIO, target: Path, names: list[str], uploads: list[
 
     cal = calibrate(names, seeds, quick=args.quick, jobs=args.jobs, executor=args.executor,
                     scheduler=args.scheduler, uploads=uploads, on_seed=on_seed)
-    target.mkdir(parents=True, exist_ok=True)
-    text = cal.markdown()
-    atomic_write_text(target / "calibration.json", json.dumps(cal.to_dict(), indent=1) + "\n")
-    atomic_write_text(target / "calibration.md", text)
+    write_set(target, {"calibration.json": json.dumps(cal.to_dict(), indent=1) + "\n",
+                       "calibration.md": cal.markdown()})
     flagged = cal.flagged
     out.write(f"{'INTERRUPTED' if cal.interrupted else cal.status.upper()}: {len(cal.checks)} checks of "
               f"{len(cal.stochastic)} stochastic cases over {len(cal.seeds)} seeds; {len(flagged)} flagged\n")

@@ -1,7 +1,7 @@
 """Verification reports: ``report.json`` (versioned schema), ``report.md`` and a self-contained
-``index.html`` with inline SVG plots. Every file is written atomically (temporary file in the same
-directory, then ``os.replace``), so an interrupted run never leaves a half-written report and files
-other than these three are never touched."""
+``index.html`` with inline SVG plots. The three files are replaced as one set (:mod:`verify.files`), so an
+interrupted run never leaves a half-written report or a new report.json beside an old index.html; other files in
+the directory are left alone."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -10,14 +10,12 @@ import io
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from verify.harness import CaseResult
 
-__all__ = ["SCHEMA", "build_report", "write_report", "atomic_write_text", "atomic_write_bytes",
-           "render_markdown", "render_html"]
+__all__ = ["SCHEMA", "build_report", "write_report", "render_markdown", "render_html"]
 
 SCHEMA = "twinflow-report/1"
 
@@ -65,30 +63,6 @@ def build_report(results: Iterable[CaseResult], *, quick: bool, seconds: float, 
                     "status": _status([r["status"] for r in cases])},
         "cases": cases,
     }
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (same-directory temporary file + os.replace)."""
-    atomic_write_bytes(path, text.encode("utf-8") if isinstance(text, str) else text)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (same-directory temporary file + os.replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fmt(x) -> str:
@@ -152,6 +126,11 @@ def _state_text(report: dict) -> str:
     return f"{head}; {len(not_run)} case{'s' if len(not_run) != 1 else ''} did not run: {', '.join(not_run)}."
 
 
+def md_cell(text: object) -> str:
+    """Text for a Markdown table cell: "|" escaped (check names such as "|mean - exact|"), one line."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def render_markdown(report: dict) -> str:
     s = report["summary"]
     verdict = _TITLE[s.get("status", "pass" if s["passed"] else "fail")]
@@ -165,21 +144,21 @@ def render_markdown(report: dict) -> str:
     errors = [r for r in report["cases"] if r["error"]]
     if digest or errors:
         head = ["## Needs attention", "", "| case | check | value | accepted | result |", "|---|---|---|---|---|"]
-        lines[-2:-2] = head + [f"| `{case}` | {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
+        lines[-2:-2] = head + [f"| `{case}` | {md_cell(c['name'])} | {_fmt(c['value'])} | {_band(c)} | "
                                f"{_WORD[_check_status(c)]} |" for case, c in digest] + \
             [f"| `{r['case']}` | (the case raised) | | | **FAIL** |" for r in errors] + [""]
     for r in report["cases"]:
         ok = sum(c["passed"] for c in r["checks"])
         lines.append(f"| `{r['case']}` | {_WORD[_case_status(r)]} | "
-                     f"{ok}/{len(r['checks'])} | {r['seconds']:.2f} | {r['title']} |")
+                     f"{ok}/{len(r['checks'])} | {r['seconds']:.2f} | {md_cell(r['title'])} |")
     for r in report["cases"]:
         lines += ["", f"## `{r['case']}`: {r['title']}", ""]
         if r["error"]:
             lines += ["```", r["error"].rstrip(), "```", ""]
         lines += ["| check | value | accepted | result | detail |", "|---|---|---|---|---|"]
         for c in r["checks"]:
-            lines.append(f"| {c['name']} | {_fmt(c['value'])} | {_band(c)} | "
-                         f"{_WORD[_check_status(c)]} | {c['detail']} |")
+            lines.append(f"| {md_cell(c['name'])} | {_fmt(c['value'])} | {_band(c)} | "
+                         f"{_WORD[_check_status(c)]} | {md_cell(c['detail'])} |")
         for k, v in r["notes"].items():
             lines.append(f"\n- {k}: {_note_text(v)}")
     return "\n".join(lines) + "\n"
@@ -389,14 +368,15 @@ def render_html(report: dict, *, plots: bool = True, svgs: dict[str, list[str]] 
 
 def write_report(report: dict, out_dir: str | os.PathLike, *, plots: bool = True,
                  svgs: dict[str, list[str]] | None = None) -> dict[str, Path]:
-    """Write report.json, report.md and index.html into ``out_dir`` (created if needed), each atomically.
-    ``plots=False`` leaves the plots out of index.html (cheap, for the partial reports written during a run)."""
+    """Write report.json, report.md and index.html into ``out_dir`` (created if needed) as one set: all three
+    are replaced together or not at all (:func:`verify.files.write_set`). ``plots=False`` leaves the plots out of
+    index.html (cheap, for the partial reports written during a run)."""
+    from verify.files import write_set
+
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory; choose another path")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "report.json", "markdown": out / "report.md", "html": out / "index.html"}
-    atomic_write_text(paths["json"], json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    atomic_write_text(paths["markdown"], render_markdown(report))
-    atomic_write_text(paths["html"], render_html(report, plots=plots, svgs=svgs))
-    return paths
+    paths = write_set(out, {"report.json": json.dumps(report, indent=1, ensure_ascii=False) + "\n",
+                            "report.md": render_markdown(report),
+                            "index.html": render_html(report, plots=plots, svgs=svgs)})
+    return {"json": paths["report.json"], "markdown": paths["report.md"], "html": paths["index.html"]}

@@ -190,23 +190,21 @@ class StudyOutcome:
                           "status": self.status, "settings": self.settings, "result": self.result.to_dict()})
 
     def save_plots(self, directory: str | os.PathLike) -> list[Path]:
-        """Write the study's figures as PNG files into ``directory`` (atomically, one file each)."""
-        from verify.report import atomic_write_bytes
+        """Write the study's figures as PNG files into ``directory`` (atomically, as one set)."""
+        import io
+
+        from verify.files import write_set
 
         figs = self.study.plot(self.expected_order)
         figs = figs if isinstance(figs, tuple) else (figs,)
         names = ["convergence.png", "work-precision.png"] if isinstance(self.study, ConvergenceStudy) else [
             "weak-order.png"]
-        paths = []
+        files = {}
         for fig, name in zip(figs, names):
-            import io
-
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110)
-            path = Path(directory) / name
-            atomic_write_bytes(path, buf.getvalue())
-            paths.append(path)
-        return paths
+            files[name] = buf.getvalue()
+        return list(write_set(directory, files).values())
 
 
 _APPLIES = {  # the study settings each kind of problem uses

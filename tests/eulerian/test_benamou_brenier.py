@@ -455,6 +455,11 @@ def test_case_checks_fail_on_wrong_or_unconverged_results(gaussian_1d):
     short = benamou_brenier(grid, rho0, rho1, 64, max_iter=3)
     bad = check_bb_value("not converged", short, short.w2_squared, 5e-4)  # right value, but not converged
     assert not bad.passed and "NOT CONVERGED" in bad.detail
+    from verify.cases.benamou_brenier_cases import BB_QUANTILE_C, check_bb_error_h2
+    h = grid.spacing[0]
+    assert check_bb_error_h2("ok", res, exact, h, BB_QUANTILE_C).passed
+    assert not check_bb_error_h2("half-normalised reference", res, exact / 2, h, BB_QUANTILE_C).passed
+    assert not check_bb_error_h2("not converged", short, short.w2_squared, h, BB_QUANTILE_C).passed
     from verify.cases.benamou_brenier_cases import check_velocity_1d
     # a velocity from the wrong problem (target spread 0.05 instead of 0.08) is flagged
     assert not check_velocity_1d("wrong field", res, 0.3, 0.05, 0.7, 0.05, 0.5, 0.02).passed

@@ -7,7 +7,8 @@ import pytest
 
 from verify import harness
 from verify.cli import CaseProgress, main
-from verify.report import SCHEMA, atomic_write_text, build_report
+from verify.harness import CaseResult, make_check
+from verify.report import SCHEMA, build_report, render_markdown
 
 CASE = "mccann-geodesic"
 
@@ -90,14 +91,10 @@ def test_report_out_must_be_a_directory(tmp_path, capsys):
     assert code == 2 and "not a directory" in err
 
 
-def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
-    target = tmp_path / "report.json"
-    target.write_text("old")
-
-    with pytest.raises(TypeError):
-        atomic_write_text(target, 12345)  # not a string: fails while writing
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+def test_out_empty_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--quick", "--case", CASE, "--out", ""]) == 2
+    assert "--out is empty" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
 def test_build_report_summary_counts():
@@ -165,3 +162,10 @@ def test_progress_in_a_log_is_plain_lines_and_quiet_for_short_cases(monkeypatch)
     with CaseProgress("t-slow", quiet, delay=5.0) as progress:
         harness.run_case("mccann-geodesic", quick=True, on_check=progress.check)
     assert quiet.getvalue() == ""
+
+
+def test_markdown_tables_escape_pipes_in_check_names():
+    r = CaseResult("t-pipes", "a | title", (), [make_check("|mean - exact|_max", 0.1, upper=1.0, detail="a|b")])
+    table_rows = [line for line in render_markdown(build_report([r], quick=True, seconds=1.0)).splitlines()
+                  if line.startswith("| \\|mean")]
+    assert table_rows and table_rows[0].count(" | ") == 4       # five cells, the name's pipes escaped
