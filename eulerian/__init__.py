@@ -3,7 +3,7 @@ Benamou-Brenier dynamic optimal transport by proximal splitting."""
 from .backend import Backend, cupy_available, get_backend
 from .benamou_brenier import BBResult, benamou_brenier, default_gamma
 from .continuity import solve_continuity
-from .errors import BackendUnavailable, CFLError, NumericalError
+from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
 from .fokker_planck import solve_fokker_planck
 from .grid import Grid
 from .solution import Solution
@@ -14,6 +14,7 @@ __all__ = [
     "BackendUnavailable",
     "CFLError",
     "Grid",
+    "MemoryLimitError",
     "NumericalError",
     "Solution",
     "benamou_brenier",

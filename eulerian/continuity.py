@@ -16,6 +16,7 @@ C = cfl. With a limiter the face values lie in [0, 2 rho_i] and the two outflows
 """
 from __future__ import annotations
 
+import math
 import time as _time
 from typing import Any, Callable
 
@@ -30,6 +31,7 @@ from .solution import Solution
 
 LIMITERS = ("mc", "minmod", "vanleer", "none")
 BACKENDS = ("numpy", "cupy", "fipy")
+MAX_STEPS = 1_000_000  # default cap on the number of time steps of solve_continuity (max_steps=)
 
 
 def _minmod(xp: Any, *args: Any) -> Any:
@@ -93,6 +95,42 @@ def divergence_flux(xp: Any, rho: Any, face_v: list[Any], spacing: tuple, limite
     return out
 
 
+def face_values(be: Any, velocity: Callable, t: float, points: np.ndarray, axis: int) -> Any:
+    """Normal component ``axis`` of velocity(t, points) on faces, a backend array (real and finite, else an error)."""
+    out = be.asarray(v.real_output("velocity(t, x)", velocity(t, points)))[..., axis]
+    if not bool(be.xp.all(be.xp.isfinite(out))):
+        raise NumericalError(f"the velocity returned non-finite values at t = {t:g}; check velocity(t, x)")
+    return out
+
+
+def check_step_count(t_final: float, rate: float, cfl: float, steps: int | None, save: np.ndarray | None,
+                     max_steps: int | None) -> int:
+    """Number of time steps: ``steps``, or the CFL estimate ceil(t_final * rate / cfl) (+ one per save time)
+    with rate = sum_k max|v_k| / h_k at t = 0; ValueError when it exceeds ``max_steps`` (None: no cap)."""
+    if steps is not None:
+        estimate = steps
+    else:
+        ratio = t_final * rate / cfl
+        estimate = (math.ceil(ratio) if ratio < 2.0**62 else 2**62) + (0 if save is None else len(save))
+    if max_steps is not None and estimate > max_steps:
+        how = (f"steps={steps}" if steps is not None else
+               f"the CFL condition: t_final * sum_k max|v_k| / h_k / cfl = {t_final:g} * {rate:.3g} / {cfl:g} at t = 0")
+        raise ValueError(
+            f"solve_continuity would take about {estimate:.3g} time steps ({how}), more than max_steps={max_steps}; "
+            f"pass max_steps={estimate} (or None) to run it anyway, or shorten t_final, slow the velocity or "
+            "use a coarser grid"
+        )
+    return estimate
+
+
+def raise_step_cap(n: int, t: float, t_final: float, max_steps: int) -> None:
+    """ValueError for a run that reached max_steps before t_final (the velocity grew after t = 0)."""
+    raise ValueError(
+        f"solve_continuity reached max_steps={max_steps} at t = {t:g} < t_final = {t_final:g} (the velocity grew "
+        "after t = 0, shrinking the CFL step); pass a larger max_steps (or None), or shorten t_final"
+    )
+
+
 def solve_continuity(
     grid: Grid,
     rho0: Any,
@@ -107,6 +145,7 @@ def solve_continuity(
     steps: int | None = None,
     source: Callable | None = None,
     time_dependent: bool | None = None,
+    max_steps: int | None = MAX_STEPS,
 ) -> Solution:
     """Advance d rho/dt + div(rho v) = S from t = 0 to t_final with MUSCL + SSP-RK3.
 
@@ -122,8 +161,15 @@ def solve_continuity(
     save_at : increasing times in [0, t_final]; steps are shortened to land on them (with ``steps`` given they
         must be multiples of dt).
     steps : force dt = t_final / steps; raises CFLError if that dt gives a Courant number above ``cfl``.
-    source : S(t, x) -> (...), added as point values at cell centres (manufactured solutions).
+    source : S(t, x) -> (...), real, added as point values at cell centres (manufactured solutions).
     time_dependent : whether v depends on t (None: detected by probing).
+    max_steps : cap on the number of time steps (default MAX_STEPS = 1 000 000; None: no cap). Before
+        stepping, the count is estimated from the CFL condition with the velocity at t = 0,
+        ceil(t_final * sum_k max|v_k| / h_k / cfl) (plus one per save time), or is ``steps`` when given; a
+        count above the cap raises ValueError naming the estimate (pass a larger max_steps to run it anyway).
+        A velocity that grows later is caught when the cap is reached while stepping (ValueError as well).
+    Complex densities, velocities or sources raise TypeError; the saved densities must fit the memory cap
+    (MemoryLimitError). A NaN/inf density raises NumericalError.
     """
     grid = v.check_grid(grid)
     backend_name = v.backend_name(backend, BACKENDS)
@@ -137,43 +183,53 @@ def solve_continuity(
     t_final = v.check_positive("t_final", t_final)
     if steps is not None:
         steps = v.check_steps(steps)
+    if max_steps is not None:
+        max_steps = v.check_steps(max_steps, "max_steps")
+    time_dependent = v.check_optional_bool("time_dependent", time_dependent)
     rho_init = v.check_density(grid, rho0)
     velocity = v.check_field("velocity", velocity, grid)
-    if source is not None and not callable(source):
-        raise TypeError("source must be a callable S(t, x) taking points (..., d) and returning (...)")
+    source = v.check_source(source, grid)
     save = v.check_save_at(save_at, t_final)
     if steps is not None and save is not None:
         k = save / (t_final / steps)
         if np.any(np.abs(k - np.rint(k)) > 1e-8 * np.maximum(1.0, k)):
             raise ValueError(f"with steps given, save_at times must be multiples of dt = {t_final / steps:g}")
+    be = get_backend("numpy" if backend_name == "fipy" else backend_name)
+    xp = be.xp
+    periodic = boundary == "periodic"
+    # fields are evaluated on NumPy points, their values moved to the backend
+    points = [face_points(grid, k, periodic) for k in range(grid.dim)]
+    v0 = [face_values(be, velocity, 0.0, points[k], k) for k in range(grid.dim)]
+
+    def courant_rate(fv: list[Any]) -> float:
+        return sum(float(xp.abs(f).max()) / h for f, h in zip(fv, grid.spacing))
+
+    estimate = check_step_count(t_final, courant_rate(v0), cfl, steps, save, max_steps)
+    n_saved = 1 if save is None else len(save)
+    v.check_memory(8.0 * grid.size * n_saved + 48.0 * (estimate + 1),
+                   f"solve_continuity: {n_saved} saved densities of {grid.size} cells and a mass history of "
+                   f"about {estimate + 1} values", "save fewer densities (save_at) or use fewer cells",
+                   backend_name if save is not None else None)
     if backend_name == "fipy":
         from .fipy_backend import continuity_fipy
 
         return continuity_fipy(grid, rho_init, velocity, t_final, cfl=cfl, boundary=boundary, save_at=save,
-                               steps=steps, source=source)
+                               steps=steps, source=source, max_steps=max_steps)
 
-    be = get_backend(backend_name)
-    xp = be.xp
-    periodic = boundary == "periodic"
     start = _time.perf_counter()
-    # fields are evaluated on NumPy points, their values moved to the backend
-    points = [face_points(grid, k, periodic) for k in range(grid.dim)]
     x_centres = grid.centers() if source is not None else None
     if time_dependent is None:
         x = grid.centers()
-        v0 = np.asarray(velocity(0.0, x))
-        time_dependent = any(not np.array_equal(v0, np.asarray(velocity(t, x))) for t in (0.5 * t_final, t_final))
-    cache: dict = {}
+        c0 = np.asarray(velocity(0.0, x))
+        time_dependent = any(not np.array_equal(c0, np.asarray(velocity(t, x))) for t in (0.5 * t_final, t_final))
+    cache: dict = {} if time_dependent else {"v": v0}
 
     def face_velocity(t: float) -> list[Any]:
         if not time_dependent and "v" in cache:
             return cache["v"]
-        fv = [be.asarray(velocity(t, points[k]))[..., k] for k in range(grid.dim)]
+        fv = [face_values(be, velocity, t, points[k], k) for k in range(grid.dim)]
         cache["v"] = fv
         return fv
-
-    def courant_rate(fv: list[Any]) -> float:
-        return sum(float(xp.abs(f).max()) / h for f, h in zip(fv, grid.spacing))
 
     def rhs(t: float, rho: Any, dt: float) -> Any:
         fv = face_velocity(t)
@@ -187,7 +243,7 @@ def solve_continuity(
                 )
         out = divergence_flux(xp, rho, fv, grid.spacing, limiter, periodic)
         if source is not None:
-            out = out + be.asarray(source(t, x_centres))
+            out = out + be.asarray(v.real_output("source(t, x)", source(t, x_centres)))
         return out
 
     rho = be.asarray(rho_init)
@@ -202,6 +258,8 @@ def solve_continuity(
         targets.pop(0)
     n = 0
     while t < t_final * (1 - 1e-14):
+        if max_steps is not None and n >= max_steps:
+            raise_step_cap(n, t, t_final, max_steps)
         if steps is not None:
             dt = t_final / steps
             if n == steps - 1:

@@ -12,3 +12,8 @@ class CFLError(NumericalError):
 
 class BackendUnavailable(RuntimeError):
     """The requested array backend cannot be used here (e.g. CuPy without a usable CUDA GPU)."""
+
+
+class MemoryLimitError(ValueError, MemoryError):
+    """Arrays sized by the arguments (grid cells, time steps, saved states) would exceed the memory cap
+    (eulerian._validate.MEMORY_FRACTION of the machine's memory): refused before anything is allocated."""

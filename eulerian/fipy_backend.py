@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._validate import real_output
 from .errors import CFLError, NumericalError
 from .grid import Grid
 from .solution import Solution
@@ -68,16 +69,19 @@ def _from_fipy(values: Any, shape: tuple) -> np.ndarray:
 class _FaceField:
     """Normal-to-face field b(t, x) on the FiPy mesh as a rank-1 FaceVariable (zero on walls unless periodic)."""
 
-    def __init__(self, mesh: Any, field: Callable, periodic: bool) -> None:
+    def __init__(self, mesh: Any, field: Callable, periodic: bool, name: str = "drift") -> None:
         fp = _fipy()
         self.mesh = mesh
         self.field = field
+        self.name = f"{name}(t, x)"
         self.x = np.array(mesh.faceCenters).T  # (nfaces, d)
         self.mask = np.ones(self.x.shape[0]) if periodic else np.array(mesh.interiorFaces, dtype=float)
         self.var = fp.FaceVariable(mesh=mesh, rank=1, value=self._values(0.0))
 
     def _values(self, t: float) -> np.ndarray:
-        b = np.asarray(self.field(t, self.x), dtype=float)
+        b = np.asarray(real_output(self.name, self.field(t, self.x)), dtype=float)
+        if not np.all(np.isfinite(b)):
+            raise NumericalError(f"the {self.name} returned non-finite values at t = {t:g}")
         return (b * self.mask[:, None]).T
 
     def set_time(self, t: float) -> None:
@@ -92,7 +96,7 @@ def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[floa
     var = fp.CellVariable(mesh=mesh, value=0.0)
 
     def update(t: float) -> None:
-        var.setValue(np.asarray(source(t, x), dtype=float))
+        var.setValue(np.asarray(real_output("source(t, x)", source(t, x)), dtype=float))
 
     return var, update
 
@@ -104,6 +108,8 @@ def fokker_planck_fipy(
     """FiPy implementation behind solve_fokker_planck(backend='fipy') (arguments already validated)."""
     fp = _fipy()
     from fipy.solvers.scipy import LinearLUSolver
+
+    from .fokker_planck import MassBalance
 
     start = _time.perf_counter()
     periodic = boundary == "periodic"
@@ -123,6 +129,10 @@ def fokker_planck_fipy(
     rho = np.asarray(rho0, dtype=float).reshape(-1, order="F")
     rho_prev = None
     masses = [float(rho.sum()) * cv]
+    balance = MassBalance(masses[0], dt * cv)
+
+    def source_values() -> Any:  # S after set_source (None without a source), for the mass balance
+        return None if S is None else np.asarray(S.value) * np.ones(grid.size)
     min_rho = float(rho.min())
     saved = [] if save_idx is None else [_from_fipy(rho, grid.shape) for i in save_idx if i == 0]
     for n in range(steps):
@@ -134,22 +144,24 @@ def fokker_planck_fipy(
             var.setValue(rho)
             eq_unit.solve(var=var, dt=dt, solver=solver)
             new = np.array(var.value)
+            balanced = ("implicit-euler", source_values())
         elif scheme == "crank-nicolson":
             b.set_time(t_new - 0.5 * dt)
             set_source(t_new - 0.5 * dt)
             var.setValue(rho)
             eq_unit.solve(var=var, dt=0.5 * dt, solver=solver)
             new = 2.0 * np.array(var.value) - rho
+            balanced = ("implicit-euler", source_values())  # M' = M + dt S(t_{n+1/2}) (implicit midpoint)
         else:
             b.set_time(t_new)
             set_source(t_new)
             var.setValue((4.0 * rho - rho_prev) / 3.0)
             eq_bdf2.solve(var=var, dt=dt, solver=solver)
             new = np.array(var.value)
+            balanced = ("bdf2", source_values())
         rho_prev, rho = rho, new
         m = float(rho.sum()) * cv
-        if not np.isfinite(m):
-            raise NumericalError(f"FiPy produced a non-finite density at step {n + 1}")
+        balance.check(m, balanced[0], None, balanced[1], n + 1, t_new)
         masses.append(m)
         min_rho = min(min_rho, float(rho.min()))
         if save_idx is not None:
@@ -170,7 +182,7 @@ def fokker_planck_fipy(
 
 def continuity_fipy(
     grid: Grid, rho0: np.ndarray, velocity: Callable, t_final: float, *, cfl: float, boundary: str,
-    save_at: np.ndarray | None, steps: int | None, source: Callable | None,
+    save_at: np.ndarray | None, steps: int | None, source: Callable | None, max_steps: int | None = None,
 ) -> Solution:
     """FiPy implementation behind solve_continuity(backend='fipy') (arguments already validated)."""
     fp = _fipy()
@@ -178,7 +190,7 @@ def continuity_fipy(
     periodic = boundary == "periodic"
     mesh = fipy_mesh(grid, periodic)
     var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0), hasOld=True)
-    v = _FaceField(mesh, velocity, periodic)
+    v = _FaceField(mesh, velocity, periodic, "velocity")
     S, set_source = _source_var(mesh, source)
     eq = fp.TransientTerm() + fp.VanLeerConvectionTerm(coeff=v.var) == (0.0 if S is None else S)
     cv = grid.cell_volume
@@ -200,6 +212,10 @@ def continuity_fipy(
         saved_times.append(targets.pop(0))
     n = 0
     while t < t_final * (1 - 1e-14):
+        if max_steps is not None and n >= max_steps:
+            from .continuity import raise_step_cap
+
+            raise_step_cap(n, t, t_final, max_steps)
         r = rate(t)
         if steps is not None:
             dt = t_final / steps if n < steps - 1 else t_final - t

@@ -13,7 +13,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _validate as v
 from .backend import to_host
+
+
+MAX_CELLS_PER_AXIS = 2**62  # cell indices must fit NumPy's int64 (the memory cap binds far earlier)
+TINY = float(np.finfo(float).tiny)  # smallest normal float64: the least admissible cell volume
 
 
 @dataclass(frozen=True)
@@ -22,8 +27,13 @@ class Grid:
 
     Parameters
     ----------
-    lower, upper : tuples of floats, length d in {1, 2, 3}, with lower[k] < upper[k].
+    lower, upper : tuples of real numbers, length d in {1, 2, 3}, with lower[k] < upper[k].
     shape : tuple of ints, number of cells per axis (each >= 2).
+
+    Checked at construction: integer shapes, real finite bounds, a cell volume that is a normal positive
+    float64 (ValueError for boxes so small or large that it underflows or overflows), and a cell count whose
+    arrays fit in memory: eulerian._validate.GRID_ARRAYS float64 arrays of the grid's size within
+    eulerian._validate.MEMORY_FRACTION of the physical memory, MemoryLimitError (a ValueError) otherwise.
     """
 
     lower: tuple[float, ...]
@@ -31,20 +41,24 @@ class Grid:
     shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        def as_tuple(v: Any, name: str, kind: type) -> tuple:
-            if np.isscalar(v):
-                v = (v,)
+        def as_tuple(value: Any, name: str) -> tuple[float, ...]:
+            items = (value,) if np.ndim(value) == 0 else value
             try:
-                t = tuple(kind(x) for x in v)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"Grid {name} must be a sequence of numbers, got {v!r}") from exc
-            return t
+                items = list(items)
+            except TypeError as exc:
+                raise TypeError(f"Grid {name} must be a sequence of real numbers, got {value!r}") from exc
+            fix = f"pass real bounds ({name}.real if the imaginary part is zero)"
+            return tuple(v.check_real(f"Grid {name}[{k}]", x, fix) for k, x in enumerate(items))
 
-        lower = as_tuple(self.lower, "lower", float)
-        upper = as_tuple(self.upper, "upper", float)
-        raw_shape = (self.shape,) if np.isscalar(self.shape) else tuple(self.shape)
+        lower = as_tuple(self.lower, "lower")
+        upper = as_tuple(self.upper, "upper")
+        try:
+            raw_shape = (self.shape,) if np.ndim(self.shape) == 0 else tuple(self.shape)
+        except TypeError as exc:
+            raise TypeError(f"Grid shape must be a tuple of integers, got {self.shape!r}") from exc
+        raw_shape = tuple(n[()] if isinstance(n, np.ndarray) and n.ndim == 0 else n for n in raw_shape)
         for n in raw_shape:
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
                 raise TypeError(f"Grid shape entries must be integers, got {raw_shape!r}")
         shape = tuple(int(n) for n in raw_shape)
         d = len(shape)
@@ -60,6 +74,21 @@ class Grid:
             raise ValueError(f"Grid needs lower[k] < upper[k] on every axis, got lower={lower}, upper={upper}")
         if any(n < 2 for n in shape):
             raise ValueError(f"Grid needs at least 2 cells per axis, got shape={shape}")
+        if any(n > MAX_CELLS_PER_AXIS for n in shape):
+            raise ValueError(f"Grid shape {shape} has more than 2**62 cells on an axis (int64 indices); "
+                             "use fewer cells")
+        cells = math.prod(shape)
+        v.check_memory(cells * 8 * v.GRID_ARRAYS,
+                       f"Grid shape {shape} ({float(cells):.3g} cells, {v.GRID_ARRAYS} float64 arrays of that size)",
+                       "use fewer cells per axis (a coarser shape), or raise eulerian._validate.MEMORY_FRACTION")
+        spacing = tuple((b - a) / n for a, b, n in zip(lower, upper, shape))
+        volume = math.prod(spacing)
+        if not all(0 < h < math.inf for h in spacing) or not TINY <= volume < math.inf:
+            raise ValueError(
+                f"Grid cell volume {volume:g} (spacing {spacing}) is not a normal positive float64: densities "
+                "(mass / volume) and masses would underflow or overflow; rescale the coordinates to a box side "
+                "of order 1 (or change the number of cells)"
+            )
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
         object.__setattr__(self, "shape", shape)
@@ -78,12 +107,12 @@ class Grid:
     @property
     def cell_volume(self) -> float:
         """Volume of one cell, prod_k h_k."""
-        return float(np.prod(self.spacing))
+        return float(math.prod(self.spacing))
 
     @property
     def size(self) -> int:
         """Number of cells."""
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     def axes(self) -> list[np.ndarray]:
         """Cell-centre coordinates per axis, list of d arrays of shape (shape[k],)."""
@@ -91,7 +120,7 @@ class Grid:
 
     def faces(self, axis: int) -> np.ndarray:
         """Face coordinates along ``axis``, shape (shape[axis] + 1,), from lower to upper."""
-        if not 0 <= axis < self.dim:
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or not 0 <= axis < self.dim:
             raise ValueError(f"axis must be in [0, {self.dim}), got {axis}")
         return self.lower[axis] + self.spacing[axis] * np.arange(self.shape[axis] + 1)
 
@@ -102,7 +131,9 @@ class Grid:
     # -- sampling ---------------------------------------------------------------------------------------
     def point_values(self, f: Callable[[np.ndarray], Any]) -> np.ndarray:
         """f evaluated at cell centres; f takes (..., d) and returns (...). Result shape (*shape)."""
-        values = np.asarray(f(self.centers()), dtype=float)
+        if not callable(f):
+            raise TypeError(f"f must be a callable f(x) taking points (..., d) and returning (...), got {f!r}")
+        values = np.asarray(v.real_output("f(x)", f(self.centers())), dtype=float)
         if values.shape != self.shape:
             raise ValueError(
                 f"f must map (..., d) points to (...) values; got shape {values.shape}, expected {self.shape}"
@@ -115,8 +146,9 @@ class Grid:
         Exact for polynomials of degree 2*order-1 in each variable; error O(h^(2*order)) for smooth f.
         f takes (..., d) and returns (...). Result shape (*shape).
         """
-        if order < 1:
-            raise ValueError(f"order must be >= 1, got {order}")
+        if not callable(f):
+            raise TypeError(f"f must be a callable f(x) taking points (..., d) and returning (...), got {f!r}")
+        order = v.check_steps(order, "order (Gauss-Legendre points per axis)")
         nodes, weights = np.polynomial.legendre.leggauss(order)
         nodes, weights = 0.5 * nodes, 0.5 * weights  # on [-1/2, 1/2], weights sum to 1
         centres = self.centers()
@@ -125,7 +157,7 @@ class Grid:
         for idx in np.ndindex(*(order,) * self.dim):
             offset = np.array([nodes[i] for i in idx]) * h
             w = float(np.prod([weights[i] for i in idx]))
-            values = np.asarray(f(centres + offset), dtype=float)
+            values = np.asarray(v.real_output("f(x)", f(centres + offset)), dtype=float)
             if values.shape != self.shape:
                 raise ValueError(
                     f"f must map (..., d) points to (...) values; got shape {values.shape}, expected {self.shape}"
@@ -135,8 +167,20 @@ class Grid:
 
     # -- moments ----------------------------------------------------------------------------------------
     def _check_density(self, rho: Any) -> Any:
+        if not hasattr(rho, "shape"):
+            rho = np.asarray(rho)
+        v.reject_complex("rho", rho)
         if tuple(rho.shape) != self.shape:
             raise ValueError(f"density shape {tuple(rho.shape)} does not match grid shape {self.shape}")
+        return rho
+
+    def _weights(self, rho: Any) -> np.ndarray:
+        """Host float64 copy of a density whose sum is finite and positive (moments of a normalised density)."""
+        rho = np.asarray(to_host(self._check_density(rho)), dtype=float)
+        total = float(rho.sum())
+        if not (math.isfinite(total) and total > 0):
+            raise ValueError(f"rho must have a finite positive total (got sum {total:g}) to normalise it; "
+                             "pass a density with positive mass and no NaN/inf")
         return rho
 
     def mass(self, rho: Any) -> float:
@@ -146,7 +190,7 @@ class Grid:
 
     def mean(self, rho: Any) -> np.ndarray:
         """Mean of the normalised density with cell centres as nodes, shape (d,) (O(h^4) for cell averages)."""
-        rho = np.asarray(to_host(self._check_density(rho)), dtype=float)
+        rho = self._weights(rho)
         x = self.centers().reshape(-1, self.dim)
         w = rho.reshape(-1)
         return (w @ x) / w.sum()
@@ -159,7 +203,7 @@ class Grid:
         h^2/12 (rho_avg = rho(x_c) + h^2 rho''/24), so the corrected value is accurate to O(h^4); the same
         correction applies to nearest-grid-point histograms.
         """
-        rho = np.asarray(to_host(self._check_density(rho)), dtype=float)
+        rho = self._weights(rho)
         x = self.centers().reshape(-1, self.dim)
         w = rho.reshape(-1) / rho.sum()
         m = w @ x

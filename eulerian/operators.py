@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._validate import real_output
 from .backend import Backend
 from .errors import NumericalError
 from .grid import Grid
@@ -56,7 +57,7 @@ def face_drift(be: Backend, grid: Grid, drift: Callable, t: float, periodic: boo
     out = []
     for k in range(grid.dim):
         x = face_points(grid, k, periodic)
-        b = be.asarray(drift(t, x))[..., k]
+        b = be.asarray(real_output("drift(t, x)", drift(t, x)))[..., k]
         if not bool(be.xp.all(be.xp.isfinite(b))):
             raise NumericalError(f"the drift/velocity returned non-finite values at t = {t:g}")
         out.append(b.reshape(-1))

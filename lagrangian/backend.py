@@ -5,15 +5,24 @@ otherwise): a CuPy array can only exist once CuPy has been imported, so no impor
 """
 from __future__ import annotations
 
+import os
 import sys
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .errors import BackendUnavailable
+from .errors import BackendUnavailable, MemoryBudgetError
 
-__all__ = ["get_xp", "get_namespace", "to_numpy", "as_cloud", "is_cupy"]
+__all__ = ["get_xp", "get_namespace", "to_numpy", "as_cloud", "is_cupy", "as_real_array", "as_real_scalar",
+           "as_weights", "as_positive_int", "check_real_output", "check_memory", "check_pairwise",
+           "memory_bytes", "MAX_MEMORY_FRACTION"]
+
+MAX_MEMORY_FRACTION = 0.25
+"""Largest share of the machine's memory (host RAM, or GPU memory for CuPy arrays) that one dense array may
+take before a function refuses up front (:func:`check_memory`); the rest is left for the solver's workspace."""
+
+_REAL_KINDS = "biuf"  # bool, signed/unsigned integer, float: converted to float64
 
 
 def get_xp(*arrays: Any) -> ModuleType:
@@ -25,6 +34,7 @@ def get_xp(*arrays: Any) -> ModuleType:
 
 
 def is_cupy(xp: ModuleType) -> bool:
+    """True for the CuPy namespace."""
     return xp.__name__ == "cupy"
 
 
@@ -49,6 +59,11 @@ def get_namespace(name: str = "numpy") -> ModuleType:
     raise ValueError(f"unknown backend {name!r}; valid backends are 'numpy' and 'cupy'")
 
 
+def _is_device_array(a: Any) -> bool:
+    """True for a CuPy (device) array."""
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """Host NumPy copy (or view) of a NumPy or CuPy array."""
     if hasattr(a, "get") and not isinstance(a, np.ndarray):
@@ -56,16 +71,144 @@ def to_numpy(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
+def _real_dtype_error(name: str, dtype: Any, what: str = "array") -> TypeError:
+    """TypeError for a complex or non-numeric ``name`` (``what``: "array" or "number")."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        return TypeError(f"{name} must be real; got {dtype} — pass {name}.real if the imaginary part is zero")
+    fix = f"float({name})" if what == "number" else f"numpy.asarray({name}, dtype=float)"
+    return TypeError(f"{name} must be a real {what}; got dtype {dtype} — convert it with {fix}")
+
+
+def check_real_output(out: Any, name: str) -> None:
+    """TypeError unless the value ``out`` returned by the callable ``name`` is an array of a real numeric
+    dtype (bool, integer, float): complex results are never cast silently."""
+    dtype = getattr(out, "dtype", None)
+    if dtype is not None and dtype.kind in _REAL_KINDS:
+        return
+    got = np.dtype(dtype) if dtype is not None else type(out).__name__
+    fix = "return its .real part if the imaginary part is zero" if dtype is not None and dtype.kind == "c" \
+        else "return a float array"
+    raise TypeError(f"{name} must return real values; got {got} — {fix}")
+
+
+def as_real_array(x: Any, name: str, *, xp: ModuleType | None = None, finite: bool = True) -> Any:
+    """``x`` as a float64 array of namespace ``xp`` (default: the namespace of ``x``).
+
+    TypeError naming ``name`` for complex, string, object or otherwise non-numeric input (never a silent
+    cast to real); ValueError for NaN/Inf when ``finite``.
+    """
+    xp = get_xp(x) if xp is None else xp
+    if xp is np and _is_device_array(x):
+        x = x.get()
+    try:
+        arr = xp.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real numeric array: {exc}") from None
+    if arr.dtype.kind == "O":  # Python objects (Fraction, Decimal, ...): convert, refusing complex values
+        try:
+            arr = xp.asarray(np.asarray(arr, dtype=np.float64))
+        except (TypeError, ValueError):
+            kinds = {np.asarray(v).dtype.kind for v in arr.ravel()[:1000] if v is not None}
+            raise _real_dtype_error(name, np.complex128 if "c" in kinds else arr.dtype) from None
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise _real_dtype_error(name, arr.dtype)
+    arr = arr.astype(xp.float64, copy=False)
+    if finite and not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(f"{name} contains NaN or infinite values; remove or replace them")
+    return arr
+
+
+def as_real_scalar(value: Any, name: str, *, finite: bool = True) -> float:
+    """``value`` as a Python float; TypeError for bool, complex or non-numeric input, ValueError for NaN/Inf."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if _is_device_array(value):
+        value = value.get()
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind == "O":  # Fraction, Decimal, ...
+            arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise _real_dtype_error(name, arr.dtype, "number")
+    if arr.ndim != 0:
+        raise TypeError(f"{name} must be a real number, got an array of shape {arr.shape}")
+    out = float(arr)
+    if finite and not np.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {out}")
+    return out
+
+
+def as_positive_int(value: Any, name: str) -> int:
+    """``value`` as a Python int ≥ 1; TypeError for bool, float and other non-integers."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a positive integer, got {kind} {value!r}; pass int({name}) if it is "
+                        f"a whole number")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}; pass {name} ≥ 1")
+    return int(value)
+
+
+def as_weights(w: Any, n: int, name: str = "weights", *, xp: ModuleType = np) -> Any:
+    """Non-negative finite float64 weights of shape (n,), not all zero (not normalised), in namespace ``xp``."""
+    arr = as_real_array(w, name, xp=xp, finite=False)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match the {n} particles, got {arr.shape}")
+    if not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(f"{name} contains NaN or infinite values; give every particle a finite weight")
+    if bool(xp.any(arr < 0)) or not float(xp.sum(arr)) > 0:
+        raise ValueError(f"{name} must be non-negative and not all zero; pass None for uniform weights")
+    return arr
+
+
+# --------------------------------------------------------------------------------------------- memory
+def memory_bytes(xp: ModuleType = np) -> int | None:
+    """Total memory where ``xp`` allocates: physical RAM for NumPy, the current device's for CuPy.
+
+    None when it cannot be read (then :func:`check_memory` checks nothing).
+    """
+    if is_cupy(xp):
+        try:
+            return int(xp.cuda.Device().mem_info[1])
+        except Exception:  # no device query possible: fall back to host memory
+            pass
+    try:
+        total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+    return total if total > 0 else None
+
+
+def check_memory(nbytes: int, what: str, fix: str, *, xp: ModuleType = np) -> None:
+    """MemoryBudgetError, before allocating, when ``nbytes`` for ``what`` exceeds
+    :data:`MAX_MEMORY_FRACTION` of :func:`memory_bytes`; the message names the sizes and ``fix``."""
+    total = memory_bytes(xp)
+    if total is None:
+        return
+    limit = MAX_MEMORY_FRACTION * total
+    if nbytes > limit:
+        where = "GPU" if is_cupy(xp) else "physical"
+        raise MemoryBudgetError(
+            f"{what} needs {nbytes / 2**30:.3g} GiB, above the limit of {limit / 2**30:.3g} GiB "
+            f"(MAX_MEMORY_FRACTION={MAX_MEMORY_FRACTION:g} of {total / 2**30:.3g} GiB {where} memory); {fix}")
+
+
+def check_pairwise(n: int, m: int, what: str, fix: str, *, xp: ModuleType = np) -> None:
+    """:func:`check_memory` for a dense (n, m) float64 matrix built by ``what``."""
+    check_memory(8 * int(n) * int(m), f"{what} (a {n}×{m} float64 matrix)", fix, xp=xp)
+
+
 def as_cloud(x: Any, name: str = "x", *, dim: int | None = None, allow_empty: bool = False) -> Any:
     """``x`` as a float64 (n, d) array of its own namespace; ValueError naming ``name`` otherwise.
 
-    Rejects 1-D input (pass ``x[:, None]`` for one-dimensional particles), NaN/Inf and a wrong ``dim``.
+    Rejects complex or non-numeric input (TypeError), 1-D input (pass ``x[:, None]`` for one-dimensional
+    particles), NaN/Inf and a wrong ``dim``.
     """
     xp = get_xp(x)
-    try:
-        arr = xp.asarray(x, dtype=xp.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real array of shape (n, d): {exc}") from None
+    arr = as_real_array(x, name, xp=xp, finite=False)
     if arr.ndim != 2:
         hint = " (for one-dimensional particles pass x[:, None])" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must have shape (n, d), got shape {arr.shape}{hint}")

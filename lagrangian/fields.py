@@ -3,10 +3,11 @@
 * :func:`affine_field` v(t, x) = A(t) x + c(t) (constant or time-dependent).
 * :func:`gradient_field` b = −∇V.
 * :func:`flow_matching_field_from_samples` the conditional-expectation field of flow matching,
-  v_t(z) = E[X1 − X0 | (1−t) X0 + t X1 = z] (theory.md Prop 3.1, Eq. 7), estimated by Nadaraya–Watson
+  v_t(z) = E[X1 − X0 | (1−t) X0 + t X1 = z] (Peyré 2025, Prop 3.1, Eq. 7), estimated by Nadaraya–Watson
   kernel regression on samples of α0 (source) and α1 (target) under the independent coupling.
 * :func:`probability_flow_field` b − D∇log ρ: the deterministic field with the Fokker–Planck marginals.
 * :func:`grid_velocity_field` multilinear interpolation of a cell-centred grid velocity.
+
 Every field works in the namespace (NumPy or CuPy) of the positions it is called with.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backend import as_cloud, get_xp, to_numpy
+from .backend import (as_cloud, as_positive_int, as_real_array, as_real_scalar, check_pairwise, check_real_output,
+                      get_xp)
 
 __all__ = [
     "AffineField", "affine_field", "gradient_field", "FlowMatchingKernelField",
@@ -63,13 +65,14 @@ class AffineField:
 
     def _coefficients(self, t: float, xp: Any) -> tuple[Any, Any]:
         if callable(self.matrix) or callable(self.offset):
-            a = xp.asarray(_value(self.matrix, t), dtype=xp.float64)
-            c = None if self.offset is None else xp.asarray(_value(self.offset, t), dtype=xp.float64)
+            a = as_real_array(_value(self.matrix, t), "matrix(t)" if callable(self.matrix) else "matrix", xp=xp)
+            c = None if self.offset is None else \
+                as_real_array(_value(self.offset, t), "offset(t)" if callable(self.offset) else "offset", xp=xp)
             return a.T, c
         key = xp.__name__
         if key not in self._cache:
-            a = xp.asarray(self.matrix, dtype=xp.float64)
-            c = None if self.offset is None else xp.asarray(self.offset, dtype=xp.float64)
+            a = as_real_array(self.matrix, "matrix", xp=xp)
+            c = None if self.offset is None else as_real_array(self.offset, "offset", xp=xp)
             self._cache[key] = (a.T.copy(), c)
         return self._cache[key]
 
@@ -87,20 +90,22 @@ class AffineField:
 def affine_field(matrix: Any, offset: Any = None) -> AffineField:
     """Affine field v(t, x) = A x + c (A (d, d), c (d,)); each may also be a callable of t."""
     if not callable(matrix):
-        m = np.asarray(to_numpy(matrix), dtype=float)
-        if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.all(np.isfinite(m)):
+        m = as_real_array(matrix, "matrix", xp=np)
+        if m.ndim != 2 or m.shape[0] != m.shape[1]:
             raise ValueError(f"matrix must be a finite square (d, d) array, got shape {m.shape}")
         if offset is not None and not callable(offset):
-            c = np.asarray(to_numpy(offset), dtype=float)
-            if c.shape != (m.shape[0],) or not np.all(np.isfinite(c)):
+            c = as_real_array(offset, "offset", xp=np)
+            if c.shape != (m.shape[0],):
                 raise ValueError(f"offset must be a finite ({m.shape[0]},) vector, got shape {c.shape}")
+    elif offset is not None and not callable(offset):
+        as_real_array(offset, "offset", xp=np)
     return AffineField(matrix, offset)
 
 
 def gradient_field(grad_V: Callable[[Any], Any]) -> Callable[[float, Any], Any]:
     """Gradient-descent field b(t, x) = −∇V(x), with ``grad_V`` mapping (n, d) to (n, d)."""
     if not callable(grad_V):
-        raise TypeError("grad_V must be a callable x (n, d) -> ∇V(x) (n, d)")
+        raise TypeError(f"grad_V must be a callable x (n, d) -> ∇V(x) (n, d), got {type(grad_V).__name__}")
 
     def field(t: float, x: Any) -> Any:
         return -grad_V(x)
@@ -134,6 +139,8 @@ class FlowMatchingKernelField:
         m = zs.shape[0]
         out = xp.empty_like(z)
         chunk = max(1, int(self.chunk_bytes // (16 * m)))
+        check_pairwise(min(chunk, z.shape[0]), m, "the flow-matching kernel weights of one chunk",
+                       "lower chunk_bytes or use fewer samples", xp=xp)
         for s in range(0, z.shape[0], chunk):
             q = qs[s:s + chunk]
             logk = q @ zs.T
@@ -157,6 +164,7 @@ def flow_matching_field_from_samples(x0: Any, x1: Any, *, bandwidth: Any = "scot
         raise ValueError(f"x0 and x1 must hold the same number of samples (pairs), got {a.shape[0]} and "
                          f"{b.shape[0]}")
     m, d = a.shape
+    chunk_bytes = as_positive_int(chunk_bytes, "chunk_bytes")
     if isinstance(bandwidth, str):
         if bandwidth == "scott":
             c = m ** (-1.0 / (d + 4))
@@ -165,10 +173,20 @@ def flow_matching_field_from_samples(x0: Any, x1: Any, *, bandwidth: Any = "scot
         else:
             raise ValueError(f"unknown bandwidth rule {bandwidth!r}; use 'scott', 'silverman' or a float > 0")
     else:
-        c = float(bandwidth)
+        c = as_real_scalar(bandwidth, "bandwidth")
         if not c > 0:
             raise ValueError(f"bandwidth must be positive, got {bandwidth}")
-    return FlowMatchingKernelField(a, b, float(c), int(chunk_bytes))
+    return FlowMatchingKernelField(a, b, float(c), chunk_bytes)
+
+
+def _check_psd(m: np.ndarray, name: str) -> None:
+    """ValueError unless the square matrix ``m`` is symmetric positive semi-definite."""
+    scale = max(1.0, float(np.abs(m).max()))
+    if not np.allclose(m, m.T, rtol=0, atol=1e-12 * scale):
+        raise ValueError(f"{name} matrix must be symmetric; symmetrise it, e.g. (D + D.T) / 2")
+    low = float(np.linalg.eigvalsh(0.5 * (m + m.T))[0])
+    if low < -1e-12 * scale:
+        raise ValueError(f"{name} matrix must be positive semi-definite, smallest eigenvalue {low:.3g}")
 
 
 def probability_flow_field(drift: Callable[[float, Any], Any], diffusion: Any,
@@ -178,17 +196,24 @@ def probability_flow_field(drift: Callable[[float, Any], Any], diffusion: Any,
     ∂ρ/∂t + div(ρb) = div(D∇ρ) = div(ρ D∇log ρ), so ∂ρ/∂t + div(ρ v) = 0. ``score(t, x)`` returns
     ∇log ρ_t(x) (n, d); D is a scalar ≥ 0, a (d,) vector or a symmetric (d, d) matrix.
     """
-    dmat = np.asarray(diffusion, dtype=float)
-    if dmat.ndim > 2 or not np.all(np.isfinite(dmat)):
-        raise ValueError("diffusion must be a finite scalar, (d,) vector or (d, d) matrix")
+    for name, f in (("drift", drift), ("score", score)):
+        if not callable(f):
+            raise TypeError(f"{name} must be a callable {name}(t, x) returning (n, d), got {type(f).__name__}")
+    dmat = as_real_array(diffusion, "diffusion", xp=np)
+    if dmat.ndim > 2 or dmat.ndim == 2 and dmat.shape[0] != dmat.shape[1]:
+        raise ValueError(f"diffusion must be a finite scalar, (d,) vector or (d, d) matrix, got shape "
+                         f"{dmat.shape}")
     if dmat.ndim == 0 and dmat < 0 or dmat.ndim == 1 and np.any(dmat < 0):
         raise ValueError(f"diffusion must be ≥ 0, got {dmat.tolist()}")
-    if dmat.ndim == 2 and not np.allclose(dmat, dmat.T):
-        raise ValueError("diffusion matrix must be symmetric")
+    if dmat.ndim == 2:
+        _check_psd(dmat, "diffusion")
 
     def field(t: float, x: Any) -> Any:
         xp = get_xp(x)
+        if dmat.ndim and dmat.shape[0] != x.shape[-1]:
+            raise ValueError(f"diffusion has shape {dmat.shape} but particles have dimension {x.shape[-1]}")
         s = score(t, x)
+        check_real_output(s, "score(t, x)")
         if dmat.ndim == 2:
             s = s @ xp.asarray(dmat).T
         else:
@@ -262,22 +287,22 @@ def grid_velocity_field(lower: Sequence[float], upper: Sequence[float], values: 
 
     See :class:`GridVelocityField` for the conventions (multilinear, 'ij' indexing, optional ``times``).
     """
-    lo = np.atleast_1d(np.asarray(lower, dtype=float))
-    hi = np.atleast_1d(np.asarray(upper, dtype=float))
+    lo = np.atleast_1d(as_real_array(lower, "lower", xp=np))
+    hi = np.atleast_1d(as_real_array(upper, "upper", xp=np))
     d = lo.size
-    if hi.shape != lo.shape or not np.all(hi > lo):
+    if lo.ndim != 1 or hi.shape != lo.shape or not np.all(hi > lo):
         raise ValueError(f"need lower < upper with equal lengths, got {lo.tolist()} and {hi.tolist()}")
     xp = get_xp(values)
-    vals = xp.asarray(values, dtype=xp.float64)
+    vals = as_real_array(values, "values", xp=xp, finite=False)
     lead = 0 if times is None else 1
     if vals.ndim != d + 1 + lead or vals.shape[-1] != d:
         want = "(*shape, d)" if times is None else "(len(times), *shape, d)"
         raise ValueError(f"values must have shape {want} with d={d}, got {vals.shape}")
     if not bool(xp.all(xp.isfinite(vals))):
-        raise ValueError("values contain NaN or infinite entries")
+        raise ValueError("values contain NaN or infinite entries; fill them before interpolating")
     tarr = None
     if times is not None:
-        tarr = np.asarray(times, dtype=float)
+        tarr = as_real_array(times, "times", xp=np)
         if tarr.ndim != 1 or tarr.size != vals.shape[0] or np.any(np.diff(tarr) <= 0):
             raise ValueError("times must be strictly increasing with one entry per leading slice of values")
     if outside not in ("raise", "extrapolate", "clamp"):

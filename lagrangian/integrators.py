@@ -1,6 +1,6 @@
 """Fixed-step integrators for particle ODEs dX/dt = v(t, X) and additive-noise SDEs.
 
-SDE convention (design.md §2): ``dX = b(t, X) dt + sqrt(2 D) dW``, so the law solves the Fokker–Planck
+SDE convention (docs/theory.md, Conventions): ``dX = b(t, X) dt + sqrt(2 D) dW``, so the law solves the Fokker–Planck
 equation ∂ρ/∂t + div(ρ b) = div(D ∇ρ). ``D`` is a scalar ≥ 0, a vector of per-axis coefficients ≥ 0, or a
 symmetric positive semi-definite (d, d) matrix; the noise factor is its symmetric square root σ = sqrt(2D).
 
@@ -22,13 +22,17 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .backend import as_cloud, get_xp, is_cupy
+from .backend import as_cloud, as_positive_int, as_real_array, as_real_scalar, check_real_output, get_xp, is_cupy
 from .errors import NumericalError
 
 __all__ = [
     "ODEStepper", "SDEStepper", "ODE_STEPPERS", "SDE_STEPPERS", "integrate_ode", "integrate_sde",
-    "noise_factor",
+    "noise_factor", "MAX_STEPS",
 ]
+
+MAX_STEPS = 10**8
+"""Largest ``steps`` accepted by :func:`integrate_ode` / :func:`integrate_sde` (a Python loop of 10⁸ steps
+already takes hours); split the interval into several calls if more are really needed."""
 
 Field = Callable[[float, Any], Any]
 
@@ -143,18 +147,26 @@ def _lookup(registry: Mapping[str, Any], method: Any, kind: str) -> Any:
 
 
 def _check_steps(steps: Any) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        raise TypeError(f"steps must be a positive integer, got {steps!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps}")
-    return int(steps)
+    """``steps`` as an int in [1, MAX_STEPS]; TypeError for bool/float, ValueError out of range."""
+    if isinstance(steps, (int, np.integer)) and not isinstance(steps, (bool, np.bool_)) and steps > MAX_STEPS:
+        raise ValueError(f"steps={steps} exceeds MAX_STEPS={MAX_STEPS:.0e}; use a higher-order method with "
+                         f"fewer steps, or split [t0, t1] into several calls")
+    return as_positive_int(steps, "steps")
+
+
+def _check_span(t0: Any, t1: Any) -> tuple[float, float]:
+    """Finite real t0 != t1 as floats."""
+    t0, t1 = as_real_scalar(t0, "t0"), as_real_scalar(t1, "t1")
+    if t0 == t1:
+        raise ValueError(f"need t0 != t1, got t0 = t1 = {t0}; pass the end time as t1")
+    return t0, t1
 
 
 def _save_indices(save_at: Sequence[float] | None, t0: float, t1: float, steps: int) -> list[int] | None:
     """Step indices k with t0 + k h equal to the requested save times (they must lie on the step grid)."""
     if save_at is None:
         return None
-    times = np.atleast_1d(np.asarray(save_at, dtype=float))
+    times = np.atleast_1d(as_real_array(save_at, "save_at", xp=np))
     if times.ndim != 1 or times.size == 0:
         raise ValueError("save_at must be a non-empty 1-D sequence of times")
     span = t1 - t0
@@ -169,13 +181,18 @@ def _save_indices(save_at: Sequence[float] | None, t0: float, t1: float, steps: 
 
 
 def _checked(field: Field, shape: tuple[int, ...], name: str) -> Field:
-    """Wrap ``field`` so a wrong output shape gives a clear ValueError."""
+    """Wrap ``field`` so a wrong output shape (ValueError) or a complex/non-numeric output (TypeError)
+    gives a clear error instead of a silent cast."""
+    if not callable(field):
+        raise TypeError(f"{name} must be a callable {name}(t, x) returning an array shaped like x, got "
+                        f"{type(field).__name__}")
 
     def wrapped(t: float, x: Any) -> Any:
         out = field(t, x)
         if getattr(out, "shape", None) != shape:
             raise ValueError(f"{name}(t, x) must return an array of shape {shape} like x, got "
                              f"{getattr(out, 'shape', type(out).__name__)}")
+        check_real_output(out, f"{name}(t, x)")
         return out
 
     return wrapped
@@ -192,9 +209,7 @@ def noise_factor(diffusion: Any, dim: int) -> np.ndarray | float:
 
     Raises ValueError for negative, non-symmetric or non-positive-semi-definite D and mismatched dims.
     """
-    d = np.asarray(diffusion, dtype=float)
-    if not np.all(np.isfinite(d)):
-        raise ValueError("diffusion must be finite")
+    d = as_real_array(diffusion, "diffusion", xp=np)
     if d.ndim == 0:
         if d < 0:
             raise ValueError(f"diffusion must be ≥ 0 (it is D in ∂ρ/∂t = DΔρ), got {float(d)}")
@@ -276,15 +291,14 @@ def integrate_ode(field: Field, x0: Any, t0: float, t1: float, steps: int, *, me
     ``method`` is a key of :data:`ODE_STEPPERS` ("euler", "heun", "rk4") or an :class:`ODEStepper`.
     Returns the final positions (n, d), or, with ``save_at`` (times on the step grid t0 + k (t1-t0)/steps),
     an array (len(save_at), n, d) of positions at those times. t1 < t0 integrates backwards.
-    Raises NumericalError if particles become NaN/Inf (checked at save times and at the end).
+    Raises NumericalError if particles become NaN/Inf (checked at save times and at the end), TypeError
+    for complex input or a field returning complex values, ValueError for ``steps`` outside [1, MAX_STEPS].
     """
     stepper = _lookup(ODE_STEPPERS, method, "ODE")
     x = as_cloud(x0, "x0")
     xp = get_xp(x)
     steps = _check_steps(steps)
-    t0, t1 = float(t0), float(t1)
-    if not (np.isfinite(t0) and np.isfinite(t1)) or t0 == t1:
-        raise ValueError(f"need finite t0 != t1, got t0={t0}, t1={t1}")
+    t0, t1 = _check_span(t0, t1)
     saves = _save_indices(save_at, t0, t1, steps)
     f = _checked(field, x.shape, "field")
     h = (t1 - t0) / steps
@@ -308,9 +322,9 @@ def integrate_sde(drift: Field, diffusion: Any, x0: Any, t0: float, t1: float, s
     x = as_cloud(x0, "x0")
     xp = get_xp(x)
     steps = _check_steps(steps)
-    t0, t1 = float(t0), float(t1)
-    if not (np.isfinite(t0) and np.isfinite(t1)) or not t1 > t0:
-        raise ValueError(f"integrate_sde needs finite t0 < t1, got t0={t0}, t1={t1}")
+    t0, t1 = _check_span(t0, t1)
+    if not t1 > t0:
+        raise ValueError(f"integrate_sde needs t0 < t1 (SDEs run forward in time), got t0={t0}, t1={t1}")
     sigma = noise_factor(diffusion, x.shape[1])
     saves = _save_indices(save_at, t0, t1, steps)
     f = _checked(drift, x.shape, "drift")

@@ -3,13 +3,13 @@
 Both fields are whole-cloud callables ``f(t, X)``, X (n, ·), that :func:`lagrangian.integrate_ode`
 accepts; row i of the output depends on all rows (the empirical measure (1/n) Σ δ_{x_i}).
 
-* Attention (theory.md §6, Eq. 27, design.md §2): Γ[μ](x) = V Σ_j softmax_j(s⟨Qx, Kx_j⟩) x_j, scale s
+* Attention (Peyré 2025, Eq. 27; conventions in docs/theory.md): Γ[μ](x) = V Σ_j softmax_j(s⟨Qx, Kx_j⟩) x_j, scale s
   (s = 1 in the survey, s = 1/√d in Castin et al.). Tokens follow dx_i/dt = Γ[μ_t](x_i), the particle
   system of the transformer PDE (29). Logits are evaluated in row chunks with a stable log-sum-exp, so
   memory is O(chunk · n), not O(n²).
-* Two-layer network (theory.md §5): neurons θ_i = (w_i, a_i) ∈ R^{d+1}, G(u) = (1/n) Σ_i a_i σ(⟨w_i, u⟩),
+* Two-layer network (docs/theory.md, two-layer networks): neurons θ_i = (w_i, a_i) ∈ R^{d+1}, G(u) = (1/n) Σ_i a_i σ(⟨w_i, u⟩),
   risk F(θ) = (1/2N) Σ_k (G(u_k) − y_k)². Particles follow the mean-field PDE, i.e. the velocity is
-  −∇_θ δf(α)(θ_i) = −n ∇_{θ_i} F (the 1/n time rescaling of particle gradient flows, theory.md §4).
+  −∇_θ δf(α)(θ_i) = −n ∇_{θ_i} F (the 1/n time rescaling of particle gradient flows, docs/theory.md).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import as_cloud, get_xp, to_numpy
+from .backend import as_cloud, as_positive_int, as_real_array, as_real_scalar, check_pairwise, get_xp
 
 __all__ = ["softmax_attention", "AttentionField", "attention_field", "NetworkField", "network_field",
            "network_output", "network_loss", "ACTIVATIONS"]
@@ -27,7 +27,8 @@ ACTIVATIONS = ("linear", "relu")
 
 
 def _matrix(a: Any, name: str, shape: tuple[int | None, int | None]) -> np.ndarray:
-    m = np.asarray(to_numpy(a), dtype=float)
+    """Host float64 matrix of the given shape (None: any); TypeError for complex, ValueError otherwise."""
+    m = as_real_array(a, name, xp=np, finite=False)
     if m.ndim == 0 and shape == (None, None):
         m = m.reshape(1, 1)
     if m.ndim != 2 or any(s is not None and s != ms for s, ms in zip(shape, m.shape)):
@@ -38,18 +39,26 @@ def _matrix(a: Any, name: str, shape: tuple[int | None, int | None]) -> np.ndarr
     return m
 
 
+def _scale(scale: Any) -> float:
+    """The softmax scale s as a finite float."""
+    return as_real_scalar(scale, "scale")
+
+
 def softmax_attention(queries: Any, keys: Any, Q: Any, K: Any, V: Any, *, scale: float = 1.0,
                       chunk_bytes: int = 1 << 27) -> Any:
     """out_i = V Σ_j softmax_j(s ⟨Q q_i, K y_j⟩) y_j for queries q (m, d) against keys/values y (n, d).
 
     Q, K are (r, d), V is (d, d). Row chunks keep the (chunk, n) float64 logit matrix at about
     ``chunk_bytes / 2`` (one buffer at a time, exponentiated in place); each row uses a max-shifted
-    (log-sum-exp) softmax, so large logits are safe.
+    (log-sum-exp) softmax, so large logits are safe. MemoryBudgetError, before allocating, when one chunk
+    would exceed :data:`lagrangian.backend.MAX_MEMORY_FRACTION` of memory (lower ``chunk_bytes``).
     """
     q = as_cloud(queries, "queries")
     y = as_cloud(keys, "keys", dim=q.shape[1])
     xp = get_xp(q, y)
     d = q.shape[1]
+    scale = _scale(scale)
+    chunk_bytes = as_positive_int(chunk_bytes, "chunk_bytes")
     Qm = _matrix(Q, "Q", (None, None))
     if Qm.shape[1] != d:
         raise ValueError(f"tokens have dimension {d} but Q and K act on dimension {Qm.shape[1]}; "
@@ -61,6 +70,8 @@ def softmax_attention(queries: Any, keys: Any, Q: Any, K: Any, V: Any, *, scale:
     n = y.shape[0]
     out = xp.empty_like(q)
     chunk = max(1, int(chunk_bytes // (16 * n)))
+    check_pairwise(min(chunk, q.shape[0]), n, "attention logits of one chunk of queries",
+                   "lower chunk_bytes or use fewer tokens", xp=xp)
     for s in range(0, q.shape[0], chunk):
         logits = qk[s:s + chunk] @ ky.T  # (c, n)
         logits -= xp.max(logits, axis=1, keepdims=True)
@@ -85,7 +96,7 @@ class AttentionField:
 
 
 def attention_field(Q: Any, K: Any, V: Any, *, scale: float = 1.0, chunk_bytes: int = 1 << 27) -> AttentionField:
-    """Self-attention token field Γ[μ](x) = V Σ_j softmax_j(s⟨Qx, Kx_j⟩) x_j (theory.md Eq. 27 with scale s).
+    """Self-attention token field Γ[μ](x) = V Σ_j softmax_j(s⟨Qx, Kx_j⟩) x_j (Peyré 2025, Eq. 27, with scale s).
 
     Q, K: (r, d); V: (d, d). Peak memory ≈ ``chunk_bytes`` / 2 + O(n (d + r)) whatever n is (10⁴ tokens,
     d = 8, default 128 MiB budget: ~65 MiB measured with tracemalloc).
@@ -94,11 +105,7 @@ def attention_field(Q: Any, K: Any, V: Any, *, scale: float = 1.0, chunk_bytes: 
     d = Qm.shape[1]
     Km = _matrix(K, "K", (Qm.shape[0], d))
     Vm = _matrix(V, "V", (d, d))
-    if not np.isfinite(scale):
-        raise ValueError(f"scale must be finite, got {scale}")
-    if int(chunk_bytes) < 1:
-        raise ValueError("chunk_bytes must be positive")
-    return AttentionField(Qm, Km, Vm, float(scale), int(chunk_bytes))
+    return AttentionField(Qm, Km, Vm, _scale(scale), as_positive_int(chunk_bytes, "chunk_bytes"))
 
 
 # --------------------------------------------------------------------------------------- two-layer networks
@@ -108,6 +115,16 @@ def _activation(name: str):
     if name == "relu":
         return (lambda z: z * (z > 0)), (lambda z: (z > 0) * 1.0)
     raise ValueError(f"unknown activation {name!r}; valid activations are {ACTIVATIONS}")
+
+
+def _targets(data_y: Any, n: int, xp: Any) -> Any:
+    """Regression targets as a finite float64 (n,) array ((n, 1) is accepted)."""
+    y = as_real_array(data_y, "data_y", xp=xp)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.shape != (n,):
+        raise ValueError(f"data_y must have shape ({n},) to match data_x, got {y.shape}")
+    return y
 
 
 def _neurons(theta: Any, d: int) -> Any:
@@ -123,10 +140,11 @@ def network_output(theta: Any, u: Any, *, activation: str = "linear") -> Any:
 
 
 def network_loss(theta: Any, data_x: Any, data_y: Any, *, activation: str = "linear") -> float:
-    """Risk F(θ) = (1/2N) Σ_k (G(u_k) − y_k)² (squared loss with the ½, theory.md §5)."""
-    xp = get_xp(data_x)
-    y = xp.asarray(data_y, dtype=xp.float64).reshape(-1)
-    r = network_output(theta, data_x, activation=activation) - y
+    """Risk F(θ) = (1/2N) Σ_k (G(u_k) − y_k)² (squared loss with the ½, docs/theory.md)."""
+    u = as_cloud(data_x, "data_x")
+    y = _targets(data_y, u.shape[0], get_xp(u))
+    r = network_output(theta, u, activation=activation) - y
+    xp = get_xp(r)
     return float(0.5 * xp.mean(r**2))
 
 
@@ -153,6 +171,8 @@ class NetworkField:
         sig, dsig = _activation(self.activation)
         w, a = theta[:, :d], theta[:, d]
         chunk = max(1, int(self.chunk_bytes // (16 * n)))
+        check_pairwise(min(chunk, N), n, "network pre-activations of one chunk of data",
+                       "lower chunk_bytes or use fewer neurons", xp=xp)
         resid = xp.empty(N)
         for s in range(0, N, chunk):  # pass 1: residuals e_k = G(u_k) − y_k
             resid[s:s + chunk] = sig(u[s:s + chunk] @ w.T) @ a / n - y[s:s + chunk]
@@ -171,16 +191,9 @@ def network_field(data_x: Any, data_y: Any, *, activation: str = "linear",
                   chunk_bytes: int = 1 << 26) -> NetworkField:
     """Whole-cloud field for neuron particles θ (n, d+1) = [w | a] trained on (data_x (N, d), data_y (N,)).
 
-    Particles follow the mean-field PDE ∂α/∂t = div(α ∇_θ δf(α)): velocity −n ∇_{θ_i} F (theory.md §5).
+    Particles follow the mean-field PDE ∂α/∂t = div(α ∇_θ δf(α)): velocity −n ∇_{θ_i} F (docs/theory.md, two-layer networks).
     """
     u = as_cloud(data_x, "data_x")
-    xp = get_xp(u)
-    y = xp.asarray(data_y, dtype=xp.float64)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.shape != (u.shape[0],):
-        raise ValueError(f"data_y must have shape ({u.shape[0]},) to match data_x, got {y.shape}")
-    if not bool(xp.all(xp.isfinite(y))):
-        raise ValueError("data_y contains NaN or infinite values")
+    y = _targets(data_y, u.shape[0], get_xp(u))
     _activation(activation)
-    return NetworkField(u, y, activation, int(chunk_bytes))
+    return NetworkField(u, y, activation, as_positive_int(chunk_bytes, "chunk_bytes"))

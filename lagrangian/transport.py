@@ -6,7 +6,8 @@ non-negative weights (normalised to probability vectors; uniform when omitted).
 
 * d = 1: exact, via quantile functions (sorting): W2² = ∫_0^1 |F⁻¹(u) − G⁻¹(u)|² du, O(n log n).
 * d ≥ 2: exact discrete OT (network simplex, ``ot.emd2``) on the (n, m) squared-distance matrix; refused
-  with :class:`~lagrangian.errors.MemoryBudgetError` when n·m·8 bytes exceeds ``max_bytes``.
+  with :class:`~lagrangian.errors.MemoryBudgetError` when n·m·8 bytes exceeds ``max_bytes`` or
+  :data:`lagrangian.backend.MAX_MEMORY_FRACTION` of the machine's physical memory.
 * :func:`sliced_w2`: Monte Carlo over random directions θ on the sphere of
   SW2² = E_θ W2²(θ·X, θ·Y); cheap for large n, and SW2 ≤ W2.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import as_cloud, get_xp, to_numpy
+from .backend import as_cloud, as_positive_int, as_real_scalar, as_weights, check_pairwise, get_xp, to_numpy
 from .errors import MemoryBudgetError, NumericalError
 
 __all__ = ["w2", "w2_squared", "sliced_w2", "DEFAULT_MAX_BYTES"]
@@ -25,14 +26,27 @@ DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB for the dense cost matrix of exact OT
 
 
 def _weights(w: Any, n: int, name: str) -> np.ndarray:
+    """Host probability vector from optional weights (uniform when None); errors name ``name``."""
     if w is None:
         return np.full(n, 1.0 / n)
-    w = np.asarray(to_numpy(w), dtype=float)
-    if w.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) to match the cloud, got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"{name} must be finite, non-negative and not all zero")
+    w = as_weights(w, n, name, xp=np)
     return w / w.sum()
+
+
+def _max_bytes(max_bytes: Any) -> float:
+    """Validated ``max_bytes``: a positive number."""
+    value = as_real_scalar(max_bytes, "max_bytes", finite=False)
+    if not value > 0:
+        raise ValueError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+    return value
+
+
+def _finite_w2(value: float) -> float:
+    """``value`` (a squared distance) if finite, else NumericalError: squared distances overflowed."""
+    if not np.isfinite(value):
+        raise NumericalError("squared distances between the clouds overflow float64 (coordinates near 1e154 "
+                             "or beyond); rescale both clouds by a common factor and rescale W2 back")
+    return float(value)
 
 
 def _w2_squared_1d(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -55,29 +69,37 @@ def w2_squared(x: Any, y: Any, *, weights_x: Any = None, weights_y: Any = None,
     """Squared empirical W2 between clouds x (n, d) and y (m, d) (squared-Euclidean cost, no ½).
 
     Exact in every dimension (sorting in 1D, ``ot.emd2`` otherwise). Raises MemoryBudgetError when the
-    (n, m) float64 cost matrix would exceed ``max_bytes`` (use :func:`sliced_w2` or subsample), and
-    NumericalError when the network simplex does not converge.
+    (n, m) float64 cost matrix would exceed ``max_bytes`` or MAX_MEMORY_FRACTION of physical memory (use
+    :func:`sliced_w2` or subsample), and NumericalError when the network simplex does not converge or the
+    squared distances overflow float64.
     """
+    max_bytes = _max_bytes(max_bytes)
     x = as_cloud(x, "x")
     y = as_cloud(y, "y", dim=x.shape[1])
     a = _weights(weights_x, x.shape[0], "weights_x")
     b = _weights(weights_y, y.shape[0], "weights_y")
     xh, yh = to_numpy(x), to_numpy(y)
     if x.shape[1] == 1:
-        return _w2_squared_1d(xh[:, 0], yh[:, 0], a, b)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _finite_w2(_w2_squared_1d(xh[:, 0], yh[:, 0], a, b))
     need = 8 * xh.shape[0] * yh.shape[0]
     if need > max_bytes:
         raise MemoryBudgetError(
             f"exact W2 between {xh.shape[0]} and {yh.shape[0]} points needs a {need / 2**20:.0f} MiB cost "
             f"matrix, above max_bytes={max_bytes / 2**20:.0f} MiB; raise max_bytes, subsample, or use sliced_w2")
+    check_pairwise(xh.shape[0], yh.shape[0], "exact W2 (the OT cost matrix)",
+                   "subsample the clouds or use sliced_w2")
     import ot
 
-    cost = ot.dist(xh, yh, metric="sqeuclidean")
+    with np.errstate(over="ignore", invalid="ignore"):
+        cost = ot.dist(xh, yh, metric="sqeuclidean")
+    if not np.all(np.isfinite(cost)):
+        _finite_w2(np.inf)
     value, log = ot.emd2(a, b, cost, numItermax=max(100_000, 50 * (xh.shape[0] + yh.shape[0]) ** 2 // 100),
                          log=True)
     if log.get("result_code", 1) != 1:
         raise NumericalError(f"exact OT did not converge: {log.get('warning')}")
-    return float(max(value, 0.0))
+    return _finite_w2(max(float(value), 0.0))
 
 
 def w2(x: Any, y: Any, *, weights_x: Any = None, weights_y: Any = None,
@@ -91,20 +113,23 @@ def sliced_w2(x: Any, y: Any, *, projections: int = 128, rng: np.random.Generato
 
     Clouds must have equal sizes (uniform weights); each 1-D W2 is exact by sorting. In 1D it equals w2.
     Runs in the namespace of ``x`` (NumPy or CuPy); directions are drawn from the NumPy ``rng``.
+    MemoryBudgetError when the (n, projections) projections would exceed MAX_MEMORY_FRACTION of memory.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator, e.g. numpy.random.default_rng(seed)")
-    if isinstance(projections, bool) or not isinstance(projections, (int, np.integer)) or projections < 1:
-        raise ValueError(f"projections must be a positive integer, got {projections!r}")
+    projections = as_positive_int(projections, "projections")
     x = as_cloud(x, "x")
     y = as_cloud(y, "y", dim=x.shape[1])
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"sliced_w2 needs clouds of equal size, got {x.shape[0]} and {y.shape[0]}; "
                          f"subsample the larger one")
     xp = get_xp(x, y)
+    check_pairwise(x.shape[0], projections, "sliced_w2 (projections of each cloud)",
+                   "use fewer projections or subsample the clouds", xp=xp)
     theta = rng.standard_normal((x.shape[1], int(projections)))
     theta /= np.linalg.norm(theta, axis=0, keepdims=True)
     theta = xp.asarray(theta)
     px = xp.sort(x @ theta, axis=0)  # (n, projections)
     py = xp.sort(y @ theta, axis=0)
-    return float(xp.sqrt(xp.mean((px - py) ** 2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sqrt(_finite_w2(float(xp.mean((px - py) ** 2)))))

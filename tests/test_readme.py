@@ -52,9 +52,29 @@ def test_readme_solver_passes_its_study_and_a_wrong_variant_fails(tmp_path, monk
         sys.modules.pop("readme_solver", None)
 
 
-def test_readme_python_study_block_runs_as_written(capsys):
-    namespace: dict = {}
-    exec(compile(python_block_after("**The same from Python:**"), "README.md", "exec"), namespace)  # noqa: S102
-    assert namespace["study"].verdict(2).status == "pass"
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
+def test_every_readme_python_block_runs_in_order(tmp_path, monkeypatch):
+    """All the README's Python blocks, as a reader pastes them: in order, in one namespace; the pytest-plugin
+    block's own test is then called and passes."""
+    import matplotlib
+    import pytest
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "readme"}
+    blocks = python_blocks()
+    assert len(blocks) >= 5
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)  # noqa: S102 - our README
+        except Exception as exc:  # noqa: BLE001
+            pytest.fail(f"README python block {i + 1} raised {type(exc).__name__}: {exc}\n{block}")
+    assert namespace["study"].verdict(2).status == "pass"        # the study block's verdicts, as it says
     assert namespace["weak"].verdict(1) == "pass"
-    assert "fitted order" in capsys.readouterr().out
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert tests, "the pytest-plugin block defines a test"
+    for test in tests:
+        test()

@@ -295,6 +295,7 @@ def compare(baseline: dict, new: dict) -> list[Change]:
 
 
 def has_regression(changes: list[Change]) -> bool:
+    """True when some change is a regression (what makes ``twinflow report --baseline`` exit 1)."""
     return any(c.kind == "regression" for c in changes)
 
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from verify.executors import EXECUTORS
 from verify.harness import CaseResult, UnknownCaseError, get_case, registry, run_case
 
 EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
@@ -546,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "rate; writes calibration.md and calibration.json into --out")
     p.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="run the cases in N worker processes (same results as one at a time)")
-    p.add_argument("--executor", choices=("processes", "dask"), default="processes",
+    p.add_argument("--executor", choices=EXECUTORS, default="processes",
                    help="processes (default) or dask: a dask.distributed LocalCluster of --jobs workers, or the "
                         "cluster at --scheduler")
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: an existing scheduler, e.g. "

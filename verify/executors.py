@@ -109,18 +109,16 @@ def run_cases(names: Sequence[str], *, quick: bool = False, seed: int | None = N
     except ValueError:   # not the main thread: no handler, Ctrl-C still works
         previous = None
     try:
+        cost = expected_seconds or {}
+        order = sorted(names, key=lambda n: -cost.get(n, 0.0))   # stable: unknown cases keep their order
         if executor == "dask":
-            cost = expected_seconds or {}
-            _run_dask(sorted(names, key=lambda n: -cost.get(n, 0.0)), quick, seed, jobs, finish, on_start, scheduler,
-                      list(uploads))
+            _run_dask(order, quick, seed, jobs, finish, on_start, scheduler, list(uploads))
         elif jobs == 1:
             for name in names:
                 if on_start is not None:
                     on_start(name)
                 finish(run_case(name, quick=quick, seed=seed))
         else:
-            cost = expected_seconds or {}
-            order = sorted(names, key=lambda n: -cost.get(n, 0.0))   # stable: unknown cases keep their order
             _run_pool(order, quick, seed, jobs, finish, on_start)
     except (KeyboardInterrupt, Interrupted):
         interrupted = True

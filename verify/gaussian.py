@@ -1,6 +1,7 @@
 """Numeric Gaussian closed forms (float64): the exact answers every twinflow check rests on.
 
-Conventions (see ../shared/theory.md; the proposition numbers follow it):
+Conventions (see docs/theory.md; proposition numbers follow Peyré, Optimal and Diffusion Transports in Machine
+Learning, 2025):
 
 * A Gaussian is N(mean, cov) with cov symmetric positive definite; points are arrays (..., d).
 * ``Affine(matrix, offset)`` is x ↦ matrix·x + offset; used both as maps and as vector fields.
@@ -14,6 +15,8 @@ Matrix square roots use the symmetric eigendecomposition; results that are symme
 arithmetic are returned exactly symmetric.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.linalg
@@ -48,14 +51,58 @@ class FiniteTimeBlowUp(ArithmeticError):
 
 
 def _symmetrize(a: np.ndarray) -> np.ndarray:
-    return 0.5 * (a + a.T)
+    return 0.5 * a + 0.5 * a.T  # not 0.5 (a + aᵀ): that overflows for entries near the float64 maximum
+
+
+def _real(a, name: str, what: str = "array", *, copy: bool = True) -> np.ndarray:
+    """``a`` as a float64 array (a fresh copy when ``copy``); TypeError for complex or non-numeric input,
+    which is never cast silently to real."""
+    try:
+        arr = np.asarray(a)
+        if arr.dtype.kind == "O":  # Fraction, Decimal, ...
+            arr = np.asarray(a, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real {what}, got {type(a).__name__}") from exc
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real; got {arr.dtype} — pass {name}.real if the imaginary part is zero")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real {what}; got dtype {arr.dtype} — convert it with "
+                        f"numpy.asarray({name}, dtype=float)")
+    return np.array(arr, dtype=float) if copy else arr.astype(float, copy=False)
+
+
+def _real_scalar(x, name: str) -> float:
+    """``x`` as a Python float; TypeError for bool, complex or non-numeric input."""
+    if x is None or isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {x!r}")
+    arr = _real(x, name, "number", copy=False)
+    if arr.ndim != 0:
+        raise TypeError(f"{name} must be a real number, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def _finite(a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` if every entry is finite, else a ValueError saying that ``what`` overflows float64."""
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} overflows float64 (entries beyond {np.finfo(float).max:.3g}); rescale the "
+                         f"problem, e.g. change units so means and covariances are nearer 1")
+    return a
+
+
+def _overflow_checked(func):
+    """Run ``func`` with float overflow warnings silenced: its results go through :func:`_finite` (or the
+    validation of :class:`Gaussian` / :class:`Affine`), which raise a ValueError instead."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _as_matrix(a, name: str, d: int | None = None) -> np.ndarray:
-    try:
-        m = np.array(a, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real matrix, got {type(a).__name__}") from exc
+    m = _real(a, name, "matrix")
     if m.ndim == 0 and d == 1:
         m = m.reshape(1, 1)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
@@ -68,10 +115,7 @@ def _as_matrix(a, name: str, d: int | None = None) -> np.ndarray:
 
 
 def _as_vector(v, name: str, d: int | None = None) -> np.ndarray:
-    try:
-        x = np.array(v, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real vector, got {type(v).__name__}") from exc
+    x = _real(v, name, "vector")
     if x.ndim == 0:
         x = x.reshape(1)
     if x.ndim != 1:
@@ -117,10 +161,7 @@ def _sqrtm_and_inv(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_time(t, name: str = "t", lower: float = 0.0, upper: float | None = 1.0) -> float:
-    try:
-        t = float(t)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {type(t).__name__}") from exc
+    t = _real_scalar(t, name)
     if not np.isfinite(t) or t < lower or (upper is not None and t > upper):
         rng = f"[{lower}, {upper}]" if upper is not None else f"[{lower}, ∞)"
         raise ValueError(f"{name} must lie in {rng}, got {t}")
@@ -138,7 +179,7 @@ def _same_dim(g0: "Gaussian", g1: "Gaussian") -> int:
 
 def _diffusion_matrix(diffusion, d: int) -> np.ndarray:
     """D as a d×d symmetric PSD matrix (a scalar means D·I)."""
-    arr = np.asarray(diffusion, dtype=float)
+    arr = _real(diffusion, "diffusion")
     if arr.ndim == 0:
         if not np.isfinite(arr) or arr < 0:
             raise ValueError(f"diffusion D must be a finite number ≥ 0 (∂ρ/∂t = DΔρ, "
@@ -180,11 +221,13 @@ class Gaussian:
         return f"Gaussian(mean={self.mean.tolist()}, cov={self.cov.tolist()})"
 
     def _points(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
+        x = _real(x, "x", copy=False)
         if x.ndim == 0 and self.dim == 1:
             x = x.reshape(1)
         if x.shape[-1:] != (self.dim,):
             raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("points x contain NaN or infinite values; the density is defined at finite points")
         return x
 
     def logpdf(self, x) -> np.ndarray:
@@ -210,7 +253,10 @@ class Gaussian:
         """n exact draws, shape (n, d): mean + L z with cov = L Lᵀ."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
-        if int(n) != n or n < 1:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer, float, np.floating)) \
+                or int(n) != n:
+            raise TypeError(f"n must be a positive integer, got {n!r}; pass e.g. n=1000")
+        if n < 1:
             raise ValueError(f"n must be a positive integer, got {n}")
         z = rng.standard_normal((int(n), self.dim))
         return self.mean + z @ self._chol.T
@@ -238,7 +284,7 @@ class Affine:
         """Apply to points x (..., d). As a field f(t, x), call ``field(t, x)``: t is ignored."""
         if args:  # field convention f(t, x)
             x = args[0]
-        x = np.asarray(x, dtype=float)
+        x = _real(x, "x", copy=False)
         if x.shape[-1:] != (self.dim,):
             raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
         if self.dim == 1:  # the same numbers as the product below, without a matmul over (n, 1)
@@ -249,53 +295,132 @@ class Affine:
         """Push-forward of N(m, Σ): N(A m + b, A Σ Aᵀ)."""
         if g.dim != self.dim:
             raise ValueError(f"cannot push a {g.dim}-D Gaussian through a {self.dim}-D map")
-        return Gaussian(self.matrix @ g.mean + self.offset,
-                        _symmetrize(self.matrix @ g.cov @ self.matrix.T))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = _finite(self.matrix @ g.mean + self.offset, "the pushed-forward mean")
+            cov = _finite(_symmetrize(self.matrix @ g.cov @ self.matrix.T), "the pushed-forward covariance")
+        return Gaussian(mean, cov)
 
 
 # ---------------------------------------------------------------------------------------------
 # optimal transport (Prop 4.3) and McCann interpolation
 
 
-def _bures_cross(s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
-    """(Σ0^{1/2} Σ1 Σ0^{1/2})^{1/2}."""
-    r0 = _sqrtm_psd(s0)
-    return _sqrtm_psd(r0 @ s1 @ r0)
+def _exponent(*arrays: np.ndarray) -> int:
+    """Binary exponent e with max |entry| / 2^e in [0.5, 1) (0 for all-zero input).
+
+    Scaling by 2^e (``np.ldexp``) is exact, so closed forms computed on matrices scaled this way and
+    rescaled afterwards equal the unscaled ones wherever those do not under- or overflow.
+    """
+    top = max(float(np.max(np.abs(a))) for a in arrays)
+    return int(np.frexp(top)[1]) if top > 0 else 0
 
 
-def w2_squared(g0: Gaussian, g1: Gaussian) -> float:
-    """W2² = |m0 − m1|² + tr(Σ0 + Σ1 − 2 (Σ0^{1/2} Σ1 Σ0^{1/2})^{1/2})  (Prop 4.3)."""
+def _pow2(k: int) -> float:
+    """2^(k/2) for an integer k, computed without rounding when k is even."""
+    return float(np.ldexp(np.sqrt(2.0) if k % 2 else 1.0, k // 2))
+
+
+def _bures_scaled(a0: np.ndarray, a1: np.ndarray) -> float:
+    """tr(A0 + A1 − 2 (A0^{1/2} A1 A0^{1/2})^{1/2}) ≥ 0 for matrices of order-one entries."""
+    if np.array_equal(a0, a1):
+        return 0.0  # identical covariances: exactly zero, not a rounding residue
+    r0 = _sqrtm_psd(a0)
+    cross = np.trace(_sqrtm_psd(r0 @ a1 @ r0))
+    return max(float(np.trace(a0) + np.trace(a1) - 2.0 * cross), 0.0)
+
+
+def _w2_parts(g0: Gaussian, g1: Gaussian) -> tuple[float, int, float, int]:
+    """(p, em, b, ec) with |m0 − m1|² = p·2^(2 em) and the Bures term B² = b·2^ec, p and b of order one.
+
+    The means and the covariances are each scaled by a power of two first (a common one per pair), so
+    nothing under- or overflows in between: only the final rescaling can, and the callers check it.
+    """
     _same_dim(g0, g1)
-    dm = g0.mean - g1.mean
-    bures = np.trace(g0.cov) + np.trace(g1.cov) - 2.0 * np.trace(_bures_cross(g0.cov, g1.cov))
-    return float(dm @ dm + max(bures, 0.0))
+    em = _exponent(g0.mean, g1.mean)
+    dm = np.ldexp(g0.mean, -em) - np.ldexp(g1.mean, -em)
+    ec = _exponent(g0.cov, g1.cov)
+    b = _bures_scaled(np.ldexp(g0.cov, -ec), np.ldexp(g1.cov, -ec))
+    return float(dm @ dm), em, b, ec
 
 
+@_overflow_checked
+def w2_squared(g0: Gaussian, g1: Gaussian) -> float:
+    """W2² = |m0 − m1|² + tr(Σ0 + Σ1 − 2 (Σ0^{1/2} Σ1 Σ0^{1/2})^{1/2})  (Prop 4.3).
+
+    Computed on power-of-two-scaled means and covariances, then rescaled: exactly 0 for identical
+    Gaussians, accurate for huge or tiny covariances; ValueError when W2² itself exceeds float64.
+    """
+    p, em, b, ec = _w2_parts(g0, g1)
+    value = float(np.ldexp(p, 2 * em)) + float(np.ldexp(b, ec))
+    if not np.isfinite(value):
+        dist = _w2_from_parts(p, em, b, ec)
+        hint = f"W2 ≈ {dist:.6g}; use w2, which returns the distance itself" if np.isfinite(dist) else \
+            "so does W2 itself; rescale the problem, e.g. change units"
+        raise ValueError(f"W2² overflows float64 ({hint})")
+    return value
+
+
+def _w2_from_parts(p: float, em: int, b: float, ec: int) -> float:
+    """sqrt(p·4^em + b·2^ec) without forming the squares (inf only if W2 itself overflows)."""
+    mean_part = float(np.ldexp(np.sqrt(p), em))
+    cov_part = float(np.ldexp(np.sqrt(b * (2.0 if ec % 2 else 1.0)), ec // 2))
+    return float(np.hypot(mean_part, cov_part))
+
+
+@_overflow_checked
 def w2(g0: Gaussian, g1: Gaussian) -> float:
-    """The Bures–Wasserstein distance W2(g0, g1) (the square root of :func:`w2_squared`)."""
-    return float(np.sqrt(w2_squared(g0, g1)))
+    """The Bures–Wasserstein distance W2(g0, g1) (the square root of :func:`w2_squared`).
+
+    Finite whenever the distance is, even when its square overflows; ValueError when it does not fit
+    in float64 either.
+    """
+    p, em, b, ec = _w2_parts(g0, g1)
+    square = float(np.ldexp(p, 2 * em)) + float(np.ldexp(b, ec))
+    value = float(np.sqrt(square)) if np.isfinite(square) else _w2_from_parts(p, em, b, ec)
+    if not np.isfinite(value):
+        raise ValueError("W2 overflows float64 (the means or covariances are too far apart to represent "
+                         "the distance); rescale the problem, e.g. change units")
+    return value
 
 
 def _brenier_matrix(s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
-    r0, r0inv = _sqrtm_and_inv(s0)
-    return _symmetrize(r0inv @ _sqrtm_psd(r0 @ s1 @ r0) @ r0inv)
+    """A = Σ0^{-1/2}(Σ0^{1/2}Σ1Σ0^{1/2})^{1/2}Σ0^{-1/2}, from Σk = 2^ek Ãk as 2^((e1−e0)/2) Ã(Ã0, Ã1).
+
+    Exactly I for identical covariances; ValueError when A does not fit in float64.
+    """
+    if np.array_equal(s0, s1):
+        return np.eye(s0.shape[0])
+    e0, e1 = _exponent(s0), _exponent(s1)
+    r0, r0inv = _sqrtm_and_inv(np.ldexp(s0, -e0))
+    a = _symmetrize(r0inv @ _sqrtm_psd(r0 @ np.ldexp(s1, -e1) @ r0) @ r0inv)
+    return _finite(a * _pow2(e1 - e0), "the Brenier map matrix")
 
 
+@_overflow_checked
 def brenier_map(g0: Gaussian, g1: Gaussian) -> Affine:
     """Optimal map T(x) = m1 + A (x − m0), A = Σ0^{-1/2}(Σ0^{1/2}Σ1Σ0^{1/2})^{1/2}Σ0^{-1/2} (SPD)."""
     _same_dim(g0, g1)
     a = _brenier_matrix(g0.cov, g1.cov)
-    return Affine(a, g1.mean - a @ g0.mean)
+    return Affine(a, _finite(g1.mean - a @ g0.mean, "the Brenier map offset m1 − A m0"))
 
 
+@_overflow_checked
 def mccann(g0: Gaussian, g1: Gaussian, t: float) -> Gaussian:
-    """McCann interpolant at t ∈ [0, 1]: N((1−t)m0 + t m1, T_t Σ0 T_t), T_t = (1−t)I + tA."""
+    """McCann interpolant at t ∈ [0, 1]: N((1−t)m0 + t m1, T_t Σ0 T_t), T_t = (1−t)I + tA.
+
+    T_t and Σ0 are scaled by powers of two before the product, so huge or tiny covariances stay
+    accurate; ValueError when Σ_t does not fit in float64.
+    """
     d = _same_dim(g0, g1)
     t = _check_time(t)
     tt = (1 - t) * np.eye(d) + t * _brenier_matrix(g0.cov, g1.cov)
-    return Gaussian((1 - t) * g0.mean + t * g1.mean, _symmetrize(tt @ g0.cov @ tt))
+    et, e0 = _exponent(tt), _exponent(g0.cov)
+    ts = np.ldexp(tt, -et)
+    cov = np.ldexp(_symmetrize(ts @ np.ldexp(g0.cov, -e0) @ ts), e0 + 2 * et)
+    return Gaussian((1 - t) * g0.mean + t * g1.mean, _finite(cov, "the McCann interpolant covariance"))
 
 
+@_overflow_checked
 def mccann_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
     """Velocity of the McCann geodesic at t ∈ [0, 1]:
     v_t(x) = (m1 − m0) + (A − I)((1−t)I + tA)^{-1}(x − m_t) (a symmetric matrix, so a gradient)."""
@@ -306,7 +431,7 @@ def mccann_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
     m = _symmetrize((u * ((lam - 1.0) / ((1 - t) + t * lam))) @ u.T)
     mt = (1 - t) * g0.mean + t * g1.mean
     dm = g1.mean - g0.mean
-    return Affine(m, dm - m @ mt)
+    return Affine(m, _finite(dm - m @ mt, "the McCann field offset"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,6 +480,7 @@ def _van_loan_noise(b: np.ndarray, dmat: np.ndarray, t: float) -> np.ndarray:
     return q
 
 
+@_overflow_checked
 def linear_sde(g0: Gaussian, drift: Affine, diffusion, t: float) -> Gaussian:
     """Exact law at time t ≥ 0 of dX = (B X + c) dt + sqrt(2D) dW with X_0 ~ g0.
 
@@ -381,9 +507,10 @@ def linear_sde(g0: Gaussian, drift: Affine, diffusion, t: float) -> Gaussian:
     mean = phi @ g0.mean + e[:d, d]
     q = _van_loan_noise(b, dmat, t)
     cov = _symmetrize(phi @ g0.cov @ phi.T + _symmetrize(q))
-    return Gaussian(mean, cov)
+    return Gaussian(_finite(mean, f"the mean at t = {t}"), _finite(cov, f"the covariance at t = {t}"))
 
 
+@_overflow_checked
 def linear_sde_transition(drift: Affine, diffusion, t: float) -> tuple[Affine, np.ndarray]:
     """Transition law of dX = (B X + c) dt + sqrt(2D) dW over a time t ≥ 0:
     X_t | X_0 = x ~ N(Φ x + φ, Q), returned as (Affine(Φ, φ), Q).
@@ -399,7 +526,9 @@ def linear_sde_transition(drift: Affine, diffusion, t: float) -> tuple[Affine, n
     aug[:d, :d] = drift.matrix * t
     aug[:d, d] = drift.offset * t
     e = scipy.linalg.expm(aug)
-    return Affine(e[:d, :d], e[:d, d]), _symmetrize(_van_loan_noise(drift.matrix, dmat, t))
+    noise = _finite(_symmetrize(_van_loan_noise(drift.matrix, dmat, t)), f"the transition covariance at t = {t}")
+    phi = _finite(e[:d, :d], f"e^(Bt) at t = {t}")
+    return Affine(phi, _finite(e[:d, d], f"the transition offset at t = {t}")), noise
 
 
 def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
@@ -421,7 +550,9 @@ def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
     nodes = np.stack([a.ravel() for a in grids], axis=-1)
     weights = np.prod(np.stack(np.meshgrid(*([w] * g.dim), indexing="ij"), axis=-1).reshape(-1, g.dim),
                       axis=1)
-    values = np.asarray(f(g.mean + nodes @ g._chol.T), dtype=float)
+    if not callable(f):
+        raise TypeError(f"f must be a callable mapping points (n, d) to values, got {type(f).__name__}")
+    values = _real(f(g.mean + nodes @ g._chol.T), "f(x)", copy=False)
     if values.shape[:1] != (nodes.shape[0],):
         raise ValueError(f"f must map points (n, {g.dim}) to values (n,) or (n, k), got shape {values.shape}")
     return np.tensordot(weights, values, axes=(0, 0))
@@ -462,6 +593,7 @@ def flow_matching_marginal(g0: Gaussian, g1: Gaussian, t: float) -> Gaussian:
                     _symmetrize((1 - t) ** 2 * g0.cov + t ** 2 * g1.cov))
 
 
+@_overflow_checked
 def flow_matching_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
     """Conditional-expectation field E[X1 − X0 | X_t = z] (Prop 3.1/3.2), t ∈ [0, 1]:
     v_t(z) = (m1 − m0) + A_t (z − m_t), A_t = (tΣ1 − (1−t)Σ0) Σ_t⁻¹ (not symmetric in general)."""
@@ -471,22 +603,31 @@ def flow_matching_field(g0: Gaussian, g1: Gaussian, t: float) -> Affine:
     n = t * g1.cov - (1 - t) * g0.cov
     a = np.linalg.solve(sigma_t, n.T).T  # A Σ_t = N  ⇔  Σ_t Aᵀ = Nᵀ
     mt = (1 - t) * g0.mean + t * g1.mean
-    return Affine(a, (g1.mean - g0.mean) - a @ mt)
+    return Affine(a, _finite((g1.mean - g0.mean) - a @ mt, "the flow-matching field offset"))
 
 
+@_overflow_checked
 def flow_matching_map(g0: Gaussian, g1: Gaussian, t: float = 1.0) -> Affine:
     """Flow map of the flow-matching ODE from time 0 to t (affine):
     T_t(x) = m_t + Σ0^{1/2}((1−t)²I + t²C)^{1/2}Σ0^{-1/2}(x − m0), C = Σ0^{-1/2}Σ1Σ0^{-1/2}.
     At t = 1 it equals the Brenier map iff Σ0Σ1 = Σ1Σ0."""
     _same_dim(g0, g1)
     t = _check_time(t)
-    r0, r0inv = _sqrtm_and_inv(g0.cov)
-    c = _symmetrize(r0inv @ g1.cov @ r0inv)
-    m = r0 @ _sqrtm_psd((1 - t) ** 2 * np.eye(g0.dim) + t ** 2 * c) @ r0inv
+    # Σk = 2^ek Ãk: C = 2^k C̃ with k = e1 − e0. The larger of (1−t)² and t² 2^k, about 2^j, is taken out of
+    # the square root, so neither C nor the root under- or overflows for covariances of very different sizes
+    e0, e1 = _exponent(g0.cov), _exponent(g1.cov)
+    k = e1 - e0
+    with np.errstate(divide="ignore"):
+        j = int(np.rint(max(2 * np.log2(1 - t), 2 * np.log2(t) + k)))
+    r0, r0inv = _sqrtm_and_inv(np.ldexp(g0.cov, -e0))
+    c = _symmetrize(r0inv @ np.ldexp(g1.cov, -e1) @ r0inv)
+    root = _sqrtm_psd(np.ldexp((1 - t) ** 2, -j) * np.eye(g0.dim) + np.ldexp(t ** 2 * c, k - j))
+    m = _finite(r0 @ root @ r0inv * _pow2(j), "the flow-matching map matrix")
     mt = (1 - t) * g0.mean + t * g1.mean
-    return Affine(m, mt - m @ g0.mean)
+    return Affine(m, _finite(mt - m @ g0.mean, "the flow-matching map offset"))
 
 
+@_overflow_checked
 def least_squares_field(g: Gaussian, dmean, dcov) -> Affine:
     """Least-squares (gradient, Otto) field moving N(m, Σ) with velocity (dm/dt, dΣ/dt):
     v(x) = dm/dt + S (x − m), S = Sᵀ the solution of S Σ + Σ S = dΣ/dt (Eqs. 4–6)."""
@@ -495,10 +636,12 @@ def least_squares_field(g: Gaussian, dmean, dcov) -> Affine:
     d = g.dim
     dmean = _as_vector(dmean, "dmean", d)
     dcov = _check_symmetric(_as_matrix(dcov, "dcov", d), "dcov")
-    lam, u = np.linalg.eigh(g.cov)
-    s = u @ ((u.T @ dcov @ u) / (lam[:, None] + lam[None, :])) @ u.T
-    s = _symmetrize(s)
-    return Affine(s, dmean - s @ g.mean)
+    # Σ = 2^e Σ̃, dΣ/dt = 2^f D̃: S = 2^(f−e) S̃ with S̃ Σ̃ + Σ̃ S̃ = D̃ (no overflow in λi + λj)
+    e, f = _exponent(g.cov), _exponent(dcov)
+    lam, u = np.linalg.eigh(np.ldexp(g.cov, -e))
+    s = u @ ((u.T @ np.ldexp(dcov, -f) @ u) / (lam[:, None] + lam[None, :])) @ u.T
+    s = _finite(np.ldexp(_symmetrize(s), f - e), "the least-squares field matrix")
+    return Affine(s, _finite(dmean - s @ g.mean, "the least-squares field offset"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,8 +649,8 @@ def least_squares_field(g: Gaussian, dmean, dcov) -> Affine:
 
 
 def _attention_matrices(Q, K, V, d: int) -> tuple[np.ndarray, np.ndarray]:
-    q = np.array(Q, dtype=float, ndmin=2)
-    k = np.array(K, dtype=float, ndmin=2)
+    q = np.array(_real(Q, "Q"), ndmin=2)
+    k = np.array(_real(K, "K"), ndmin=2)
     v = _as_matrix(V, "V", d)
     if q.ndim != 2 or q.shape[1] != d:
         raise ValueError(f"Q must have shape (r, {d}), got {q.shape}")
@@ -518,13 +661,22 @@ def _attention_matrices(Q, K, V, d: int) -> tuple[np.ndarray, np.ndarray]:
     return k.T @ q, v
 
 
+def _scale(scale) -> float:
+    """The softmax scale s as a finite float."""
+    scale = _real_scalar(scale, "scale")
+    if not np.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
+    return scale
+
+
+@_overflow_checked
 def attention_map(g: Gaussian, Q, K, V, scale: float = 1.0) -> Affine:
     """The attention field of a Gaussian token law, Γ[N(μ, Σ)](x) = V(μ + s Σ KᵀQ x) (affine):
     exponential tilting of N(μ, Σ) by e^{s⟨Qx, Ky⟩} shifts its mean by s Σ KᵀQ x (Thm 7.1)."""
     if not isinstance(g, Gaussian):
         raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
     ktq, v = _attention_matrices(Q, K, V, g.dim)
-    return Affine(float(scale) * v @ g.cov @ ktq, v @ g.mean)
+    return Affine(_finite(_scale(scale) * v @ g.cov @ ktq, "the attention map matrix s V Σ KᵀQ"), v @ g.mean)
 
 
 def attention_moment_rhs(mean, cov, Q, K, V, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -534,7 +686,7 @@ def attention_moment_rhs(mean, cov, Q, K, V, scale: float = 1.0) -> tuple[np.nda
     d = mean.shape[0]
     cov = _as_matrix(cov, "cov", d)
     ktq, v = _attention_matrices(Q, K, V, d)
-    b = scale * v @ cov @ ktq
+    b = _scale(scale) * v @ cov @ ktq
     return v @ mean + b @ mean, _symmetrize(b @ cov + cov @ b.T)
 
 
@@ -548,9 +700,7 @@ def attention(g0: Gaussian, Q, K, V, t: float, scale: float = 1.0) -> Gaussian:
     if not isinstance(g0, Gaussian):
         raise TypeError(f"g0 must be a Gaussian, got {type(g0).__name__}")
     t = _check_time(t, upper=None)
-    scale = float(scale)
-    if not np.isfinite(scale):
-        raise ValueError(f"scale must be finite, got {scale}")
+    scale = _scale(scale)
     d = g0.dim
     ktq, v = _attention_matrices(Q, K, V, d)
     if t == 0.0:
@@ -594,8 +744,8 @@ def data_moments(u, y) -> tuple[np.ndarray, np.ndarray, float]:
 
     u has shape (N, d), y shape (N,).
     """
-    u = np.asarray(u, dtype=float)
-    y = np.asarray(y, dtype=float)
+    u = _real(u, "u", copy=False)
+    y = _real(y, "y", copy=False)
     if u.ndim != 2 or y.shape != (u.shape[0],):
         raise ValueError(f"u must be (N, d) and y (N,), got {u.shape} and {y.shape}")
     if not (np.all(np.isfinite(u)) and np.all(np.isfinite(y))):
@@ -635,8 +785,11 @@ def linear_network_risk(g: Gaussian, S, r, y2: float) -> float:
     """Risk f(α) = (1/2N) Σ_k (⟨q, u_k⟩ − y_k)² = ½ qᵀSq − rᵀq + ½E[y²] of the network with
     neuron law g (q = E[a w])."""
     d, s, r = _network_data(g, S, r)
+    y2 = _real_scalar(y2, "y2")
+    if not (np.isfinite(y2) and y2 >= 0):
+        raise ValueError(f"y2 = E[y²] must be finite and ≥ 0, got {y2}")
     q = g.cov[:d, d] + g.mean[:d] * g.mean[d]
-    return float(0.5 * q @ s @ q - r @ q + 0.5 * y2)
+    return float(_finite(np.asarray(0.5 * q @ s @ q - r @ q + 0.5 * y2), "the network risk"))
 
 
 def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:

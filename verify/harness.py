@@ -367,6 +367,7 @@ def registry() -> dict[str, CaseSpec]:
 
 
 def get_case(name: str) -> CaseSpec:
+    """The registered case ``name``; an unknown name raises UnknownCaseError with the close matches."""
     cases = registry()
     if name not in cases:
         close = difflib.get_close_matches(name.lower(), list(cases), n=3, cutoff=0.6) or sorted(

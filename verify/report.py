@@ -132,6 +132,7 @@ def md_cell(text: object) -> str:
 
 
 def render_markdown(report: dict) -> str:
+    """report.md: the verdict, the digest of what needs attention, then each case's checks and notes."""
     s = report["summary"]
     verdict = _TITLE[s.get("status", "pass" if s["passed"] else "fail")]
     state = _state_text(report)

@@ -1,7 +1,7 @@
 """SymPy derivations behind twinflow's numbers: Gaussian closures, the attention tilt,
 manufactured solutions and a safe parser for user expressions.
 
-Conventions (design.md §2): diffusion D means ∂ρ/∂t = DΔρ (dX = sqrt(2D) dW); the Fokker–Planck
+Conventions (docs/theory.md, Conventions): diffusion D means ∂ρ/∂t = DΔρ (dX = sqrt(2D) dW); the Fokker–Planck
 equation is ∂ρ/∂t + div(ρb) = div(D∇ρ); points are last, x has shape (..., d).
 
 * :func:`gaussian_closure` substitutes the Gaussian ansatz into the Fokker–Planck equation with an

@@ -125,7 +125,7 @@ def check_velocity_1d(name: str, result: BBResult, m0: float, s0: float, m1: flo
                       upper: float) -> Check:
     """Max |v - v_exact| over cells within two standard deviations of the McCann mean (1D Gaussians).
 
-    v_t(x) = (m1 - m0) + (A - 1) / ((1 - t) + t A) (x - m_t), A = s1 / s0 (theory.md Prop 4.3).
+    v_t(x) = (m1 - m0) + (A - 1) / ((1 - t) + t A) (x - m_t), A = s1 / s0 (Peyré 2025, Prop 4.3).
     """
     x = result.grid.axes()[0]
     A = s1 / s0

@@ -37,7 +37,7 @@ def check_end_map_vs_brenier(name: str, g0: G.Gaussian, g1: G.Gaussian, *, commu
 
 
 def energy_ordering(g0: G.Gaussian, g1: G.Gaussian) -> tuple[float, float, float, float]:
-    """(W2², ∫tr(SΣS), ∫tr(AΣAᵀ), tr(Σ0 + Σ1)) along the centred FM path (theory.md, Prop 3.2
+    """(W2², ∫tr(SΣS), ∫tr(AΣAᵀ), tr(Σ0 + Σ1)) along the centred FM path (Peyré 2025, Prop 3.2
     extras): a chain of inequalities."""
     c0, c1 = G.Gaussian(np.zeros(g0.dim), g0.cov), G.Gaussian(np.zeros(g1.dim), g1.cov)
     path = lambda t: G.flow_matching_marginal(c0, c1, t)

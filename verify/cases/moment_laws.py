@@ -136,7 +136,7 @@ def attention_closed_form(ctx: CaseContext) -> None:
 
 def raw_moment_network(g0: G.Gaussian, S, r, t: float) -> np.ndarray:
     """Second moment M = Σ + m mᵀ of the linear network's neurons by the closed Riccati-type ODE
-    dM/dt = −(B(M)M + MB(M)), B(M) = [[0, h], [hᵀ, 0]], h = S M_{1:d, d+1} − r (theory.md, Prop 6.2):
+    dM/dt = −(B(M)M + MB(M)), B(M) = [[0, h], [hᵀ, 0]], h = S M_{1:d, d+1} − r (Peyré 2025, Prop 6.2):
     an independent formulation of :func:`verify.gaussian.linear_network`."""
     p = g0.dim
     d = p - 1

@@ -1,0 +1,196 @@
+"""Gaussian closed forms under bad input and extreme scales: clear errors, never a silent NaN or cast.
+
+The OT closed forms (W2, Brenier map, McCann interpolant and field, flow-matching map, least-squares
+field) are computed on power-of-two-scaled covariances, so they are exact for identical Gaussians,
+accurate for covariances near the ends of the float64 range, and raise a ValueError when the true
+result does not fit in float64.
+"""
+import numpy as np
+import pytest
+
+import verify.gaussian as G
+
+pytestmark = pytest.mark.filterwarnings("error")  # overflow / ComplexWarning would fail the test
+
+I2 = np.eye(2)
+
+
+def spd(rng, d=3):
+    a = rng.standard_normal((d, d))
+    return a @ a.T + 0.5 * np.eye(d)
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message, message
+    return message
+
+
+def rel(a, b):
+    return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
+
+
+RNG = np.random.default_rng(7)
+S0, S1 = spd(RNG), spd(RNG)
+M0, M1 = RNG.standard_normal(3), RNG.standard_normal(3)
+BASE0, BASE1 = G.Gaussian(M0, S0), G.Gaussian(M1, S1)
+
+
+# ----------------------------------------------------------------------------------------- identical laws
+@pytest.mark.parametrize("c", [1e-300, 1e-200, 1.0, 1e200, 1e300, 1e307])
+def test_identical_gaussians_are_exactly_zero_apart(c):
+    g = G.Gaussian(M0 * np.sqrt(c), S0 * c)
+    twin = G.Gaussian(g.mean.copy(), g.cov.copy())
+    assert G.w2(g, twin) == 0.0
+    assert G.w2_squared(g, twin) == 0.0
+    assert np.array_equal(G.brenier_map(g, twin).matrix, np.eye(3))
+    assert np.array_equal(G.brenier_map(g, twin).offset, np.zeros(3))
+    assert np.array_equal(G.mccann(g, twin, 0.3).cov, g.cov)
+    assert not G.mccann_field(g, twin, 0.3).matrix.any()
+
+
+def test_reported_case_huge_identical_covariances():
+    g = G.Gaussian([0, 0], 1e200 * I2)
+    assert G.w2(g, G.Gaussian([0, 0], 1e200 * I2)) == 0.0  # was NaN (overflow in Σ0^{1/2} Σ1 Σ0^{1/2})
+
+
+# ----------------------------------------------------------------------------------------- huge and tiny
+@pytest.mark.parametrize("a, b", [(1e300, 4e300), (1e-300, 4e-300), (1e-300, 1e300), (1e300, 1e-300),
+                                  (1e200, 1.5e200)])
+def test_one_dimensional_w2_closed_form(a, b):
+    # W2(N(0, a), N(0, b)) = |√a − √b|
+    exact = abs(np.sqrt(a) - np.sqrt(b))
+    assert G.w2(G.Gaussian(0.0, a), G.Gaussian(0.0, b)) == pytest.approx(exact, rel=1e-10, abs=0)
+    assert G.w2_squared(G.Gaussian(0.0, a), G.Gaussian(0.0, b)) == pytest.approx(exact**2, rel=1e-10, abs=0)
+
+
+@pytest.mark.parametrize("c", [1e-300, 1e-200, 1e200, 1e300])
+def test_closed_forms_scale_like_the_covariances(c):
+    g0, g1 = G.Gaussian(M0 * np.sqrt(c), S0 * c), G.Gaussian(M1 * np.sqrt(c), S1 * c)
+    assert G.w2(g0, g1) == pytest.approx(np.sqrt(c) * G.w2(BASE0, BASE1), rel=1e-12, abs=0)
+    assert G.w2_squared(g0, g1) == pytest.approx(c * G.w2_squared(BASE0, BASE1), rel=1e-12, abs=0)
+    # scale-free matrices (degree 0 in the covariances) equal the unscaled ones
+    assert rel(G.brenier_map(g0, g1).matrix, G.brenier_map(BASE0, BASE1).matrix) < 1e-12
+    assert rel(G.mccann_field(g0, g1, 0.3).matrix, G.mccann_field(BASE0, BASE1, 0.3).matrix) < 1e-12
+    assert rel(G.flow_matching_map(g0, g1, 0.3).matrix, G.flow_matching_map(BASE0, BASE1, 0.3).matrix) < 1e-12
+    assert rel(G.flow_matching_field(g0, g1, 0.3).matrix, G.flow_matching_field(BASE0, BASE1, 0.3).matrix) < 1e-12
+    assert rel(G.mccann(g0, g1, 0.3).cov, c * G.mccann(BASE0, BASE1, 0.3).cov) < 1e-12
+    lsq = G.least_squares_field(g0, np.zeros(3), S1 * c).matrix
+    assert rel(lsq, G.least_squares_field(BASE0, np.zeros(3), S1).matrix) < 1e-12
+
+
+@pytest.mark.parametrize("c0, c1", [(1e-200, 1e200), (1e200, 1e-200), (1e-300, 1.0)])
+def test_covariances_of_very_different_sizes(c0, c1):
+    g0, g1 = G.Gaussian(np.zeros(3), S0 * c0), G.Gaussian(np.zeros(3), S1 * c1)
+    a = G.brenier_map(g0, g1).matrix
+    assert rel(a @ (g0.cov @ a), g1.cov) < 1e-12  # A Σ0 A = Σ1
+    assert rel(a, G.brenier_map(BASE0, BASE1).matrix * np.sqrt(c1) / np.sqrt(c0)) < 1e-12
+    m = G.flow_matching_map(g0, g1, 1.0).matrix
+    assert rel(m @ (g0.cov @ m.T), g1.cov) < 1e-12  # the flow-matching map pushes g0 to g1
+    m = G.flow_matching_map(g0, g1, 0.4).matrix
+    assert rel(m @ (g0.cov @ m.T), G.flow_matching_marginal(g0, g1, 0.4).cov) < 1e-12
+    big = max(c0, c1) * (np.trace(S0) if c0 > c1 else np.trace(S1))
+    assert G.w2(g0, g1) == pytest.approx(np.sqrt(big), rel=1e-12, abs=0)  # the cross term is negligible
+    assert np.all(np.isfinite(G.mccann(g0, g1, 0.5).cov))
+
+
+# ----------------------------------------------------------------------------------------- overflow
+def test_w2_squared_overflow_is_a_value_error_and_w2_stays_finite():
+    g0, g1 = G.Gaussian([1e300, 0.0], I2), G.Gaussian([-1e300, 0.0], I2)
+    assert G.w2(g0, g1) == pytest.approx(2e300, rel=1e-14, abs=0)
+    with pytest.raises(ValueError) as err:
+        G.w2_squared(g0, g1)
+    assert "W2² overflows float64 (W2 ≈ 2e+300; use w2" in one_line(err)
+    g2, g3 = G.Gaussian([0.0, 0.0], 1.7e308 * I2), G.Gaussian([0.0, 0.0], 1e-10 * I2)
+    assert G.w2(g2, g3) == pytest.approx(np.sqrt(2) * np.sqrt(1.7e308), rel=1e-10, abs=0)
+    with pytest.raises(ValueError, match="W2² overflows"):
+        G.w2_squared(g2, g3)
+
+
+def test_w2_overflow_is_a_value_error():
+    g0, g1 = G.Gaussian([1.5e308, 0.0], I2), G.Gaussian([-1.5e308, 0.0], I2)
+    with pytest.raises(ValueError) as err:
+        G.w2(g0, g1)
+    assert "W2 overflows float64" in one_line(err) and "rescale" in str(err.value)
+    with pytest.raises(ValueError, match="so does W2 itself"):
+        G.w2_squared(g0, g1)
+    with pytest.raises(ValueError, match="Brenier map offset .* overflows float64"):
+        G.brenier_map(g0, g1)
+    with pytest.raises(ValueError, match="McCann field offset overflows"):
+        G.mccann_field(g0, g1, 0.5)
+
+
+def test_brenier_matrix_overflow_is_a_value_error():
+    with pytest.raises(ValueError) as err:
+        G.brenier_map(G.Gaussian(0.0, 1e-320), G.Gaussian(0.0, 1.7e308))
+    assert "the Brenier map matrix overflows float64" in one_line(err)
+
+
+def test_push_and_linear_sde_overflow_are_value_errors():
+    with pytest.raises(ValueError, match="pushed-forward covariance overflows"):
+        G.Affine(1e200 * I2).push(G.Gaussian([0.0, 0.0], I2))
+    with pytest.raises(ValueError, match="at t = 1000.0 overflows float64"):
+        G.linear_sde(G.Gaussian([0.0, 0.0], I2), G.Affine(I2), 0.0, 1000.0)
+
+
+# ----------------------------------------------------------------------------------------- constructor
+@pytest.mark.parametrize("mean, cov, error, match", [
+    ([0.0, 1j], I2, TypeError, "mean must be real; got complex128 — pass mean.real"),
+    ([0.0, 0.0], I2 * (1 + 1j), TypeError, "cov must be real; got complex128 — pass cov.real"),
+    ([0.0, 0.0], I2 + 0j, TypeError, "cov must be real"),
+    (["a", "b"], I2, TypeError, "mean must be a real vector; got dtype <U1"),
+    ([0.0, 0.0], [["a", "b"], ["c", "d"]], TypeError, "cov must be a real matrix"),
+    ([np.inf, 0.0], I2, ValueError, "mean contains NaN or infinite"),
+    ([0.0, 0.0], [[np.inf, 0.0], [0.0, 1.0]], ValueError, "cov contains NaN or infinite"),
+    ([0.0, 0.0], [[1.0, 0.5], [0.1, 1.0]], ValueError, r"cov must be symmetric.*\(C \+ C.T\) / 2"),
+    ([0.0, 0.0], [[1.0, 0.0], [0.0, -1.0]], ValueError, "cov must be positive definite"),
+    ([0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]], ValueError, "positive definite"),
+    ([0.0, 0.0], np.eye(3), ValueError, "cov must be 2×2 to match dimension 2"),
+    ([[0.0, 0.0]], I2, ValueError, r"mean must be a vector of shape \(d,\)"),
+    ([0.0, 0.0], [1.0, 1.0], ValueError, "cov must be a square matrix"),
+])
+def test_gaussian_constructor_rejects_bad_arguments(mean, cov, error, match):
+    with pytest.raises(error, match=match) as err:
+        G.Gaussian(mean, cov)
+    one_line(err)
+
+
+def test_gaussian_constructor_does_not_freeze_the_callers_arrays():
+    mean, cov = np.zeros(2), np.eye(2)
+    G.Gaussian(mean, cov)
+    mean[0] = cov[0, 0] = 2.0  # still writable
+
+
+# ----------------------------------------------------------------------------------------- other inputs
+G2 = G.Gaussian([0.0, 0.0], I2)
+G3 = G.Gaussian(np.zeros(3), np.eye(3))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: G.Affine(I2 * 1j), TypeError, "matrix must be real; got complex128"),
+    (lambda: G.Affine(I2, [0j, 0]), TypeError, "offset must be real"),
+    (lambda: G.Affine(I2)(np.ones((3, 2)) * 1j), TypeError, "x must be real"),
+    (lambda: G2.pdf(np.ones((3, 2)) + 0j), TypeError, "x must be real; got complex128"),
+    (lambda: G2.logpdf([[np.nan, 0.0]]), ValueError, "points x contain NaN"),
+    (lambda: G2.score([[np.inf, 0.0]]), ValueError, "points x contain NaN"),
+    (lambda: G2.sample(2.5, np.random.default_rng(0)), TypeError, "n must be a positive integer"),
+    (lambda: G2.sample(True, np.random.default_rng(0)), TypeError, "n must be a positive integer"),
+    (lambda: G2.sample(0, np.random.default_rng(0)), ValueError, "n must be a positive integer, got 0"),
+    (lambda: G.mccann(G2, G2, np.complex128(0.5)), TypeError, "t must be real; got complex128"),
+    (lambda: G.mccann(G2, G2, True), TypeError, "t must be a real number, got True"),
+    (lambda: G.linear_sde(G2, G.Affine(-I2), 1 + 0j, 1.0), TypeError, "diffusion must be real"),
+    (lambda: G.linear_sde(G2, G.Affine(-I2), I2 * 1j, 1.0), TypeError, "diffusion must be real"),
+    (lambda: G.attention_map(G2, I2, I2, I2, scale=1j), TypeError, "scale must be real"),
+    (lambda: G.attention_map(G2, I2 * 1j, I2, I2), TypeError, "Q must be real"),
+    (lambda: G.attention(G2, I2, I2, I2, 1.0, scale=np.nan), ValueError, "scale must be finite"),
+    (lambda: G.data_moments(np.ones((4, 2)) * 1j, np.ones(4)), TypeError, "u must be real"),
+    (lambda: G.expectation(G2, lambda x: x[:, 0] * 1j), TypeError, r"f\(x\) must be real"),
+    (lambda: G.expectation(G2, None), TypeError, "f must be a callable"),
+    (lambda: G.least_squares_field(G2, [0j, 0], I2), TypeError, "dmean must be real"),
+    (lambda: G.linear_network_risk(G3, I2, [0, 0], 1j), TypeError, "y2 must be real"),
+    (lambda: G.linear_network_risk(G3, I2, [0, 0], -1.0), ValueError, "y2"),
+])
+def test_other_arguments_are_validated(call, error, match):
+    with pytest.raises(error, match=match) as err:
+        call()
+    one_line(err)
