@@ -4,10 +4,12 @@ The generator splits by face direction, A = A_1 + ... + A_d, where A_k carries t
 normal to axis k (each column of A_k sums to zero, as for A). A_k couples cells along lines of axis k only, so
 c0 I - c1 A_k is a set of independent tridiagonal systems (cyclic when periodic), solved directly in O(cells).
 
-Douglas scheme, theta = 1/2 (Hundsdorfer & Verwer 2003, sec. IV.3), second order in time:
+Douglas scheme, theta = 1/2 (Hundsdorfer & Verwer 2003, sec. IV.3), second order in time::
+
     Y_0 = rho^n + dt (A^n rho^n + S^n)
     Y_k = Y_{k-1} + theta dt (A_k^{n+1} Y_k - A_k^n rho^n)        (stage 1 also adds theta dt (S^{n+1} - S^n))
     rho^{n+1} = Y_d
+
 In 1D this is Crank-Nicolson. Unlike the other time schemes it has a splitting error (O(dt^2), from the products
 A_j A_k); every stage conserves mass to round-off, and a discrete Gibbs state with zero flux through every face
 is a fixed point. Like Crank-Nicolson it is not positivity preserving and damps stiff modes weakly. In the von

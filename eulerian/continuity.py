@@ -1,15 +1,19 @@
 """Explicit finite-volume solver for the continuity equation  d rho/dt + div(rho v) = 0 (+ S).
 
 Space (unsplit, dimension by dimension): MUSCL reconstruction of cell averages with a slope limiter, upwind
-flux on every face with the velocity evaluated at the face centre,
+flux on every face with the velocity evaluated at the face centre::
+
     d rho_i/dt = - sum_k (F_{k,i+1/2} - F_{k,i-1/2}) / h_k + S(t, x_i),
     F_{k,i+1/2} = max(v, 0) rho^L_{i+1/2} + min(v, 0) rho^R_{i+1/2},
     rho^L_{i+1/2} = rho_i + s_i / 2,  rho^R_{i+1/2} = rho_{i+1} - s_{i+1} / 2.
-Slopes s_i from D- = rho_i - rho_{i-1}, D+ = rho_{i+1} - rho_i:
+
+Slopes s_i from D- = rho_i - rho_{i-1}, D+ = rho_{i+1} - rho_i::
+
     none    (D- + D+) / 2                (Fromm; second order, no positivity guarantee)
     minmod  minmod(D-, D+)
     mc      minmod(2 D-, (D- + D+) / 2, 2 D+)   (monotonised central)
     vanleer (D- |D+| + |D-| D+) / (|D-| + |D+|)
+
 Time: three-stage SSP Runge-Kutta (Shu-Osher). Courant number C = dt sum_k max|v_k| / h_k; each step takes
 C = cfl. With a limiter the face values lie in [0, 2 rho_i] and the two outflows of a cell sum to at most
 2 rho_i C, so C <= 1/2 keeps every cell non-negative (SSP coefficient 1).

@@ -1,16 +1,20 @@
 """The Fokker-Planck and continuity problems built from FiPy terms (an independent reference implementation).
 
-Fokker-Planck (``solve_fokker_planck(..., backend="fipy")``):
+Fokker-Planck (``solve_fokker_planck(..., backend="fipy")``)::
+
     TransientTerm() == DiffusionTerm(D) - <convection>(b) [+ S]
+
 with <convection> = ExponentialConvectionTerm (Scharfetter-Gummel; also used for "chang-cooper", which is the
 same flux for constant D) or CentralDifferenceConvectionTerm ("central"), b the normal drift on face centres
-(zero on the walls for "zero-flux"). Time schemes, all through FiPy's implicit TransientTerm:
+(zero on the walls for "zero-flux"). Time schemes, all through FiPy's implicit TransientTerm::
+
     implicit-euler : one solve of size dt;
     crank-nicolson : implicit-midpoint form, an implicit-Euler solve of size dt/2 with the drift at t_{n+1/2},
                      then rho^{n+1} = 2 rho^{n+1/2} - rho^n (identical to Crank-Nicolson for a time-independent
                      drift; source at t_{n+1/2});
     bdf2           : TransientTerm(coeff=3/2) solved from the value (4 rho^n - rho^{n-1}) / 3, first step implicit
                      Euler.
+
 Linear systems: FiPy's SciPy LinearLUSolver with tolerance 1e-12 (FiPy's default 1e-5 hides errors).
 FiPy's exponential weights switch to central (alpha = 1/2) for |Pe| < 1e-3, a relative flux perturbation
 below ~1e-7 there.

@@ -1,14 +1,18 @@
 """Implicit finite-volume solver for the Fokker-Planck equation  d rho/dt + div(rho b) = D Lap rho (+ S).
 
-Space: cell averages on a Grid, one flux per face (eulerian.operators), drift evaluated at face centres:
+Space: cell averages on a Grid, one flux per face (eulerian.operators), drift evaluated at face centres::
+
     d rho_i/dt = (A(t) rho)_i + S(t, x_i),   A = -div_h F_h,   columns of A sum to zero.
-Time (dt = t_final / steps):
+
+Time (dt = t_final / steps)::
+
     implicit-euler  (I - dt A^{n+1}) rho^{n+1} = rho^n + dt S^{n+1}                                  (order 1)
     crank-nicolson  (I - dt/2 A^{n+1}) rho^{n+1} = (I + dt/2 A^n) rho^n + dt/2 (S^n + S^{n+1})        (order 2)
     bdf2            (3/2 I - dt A^{n+1}) rho^{n+1} = 2 rho^n - 1/2 rho^{n-1} + dt S^{n+1}             (order 2;
                     the first step is implicit Euler, which keeps global order 2)
     douglas-adi     Douglas alternating-direction implicit steps, theta = 1/2 (eulerian.adi)         (order 2;
                     an extra scheme WITH a splitting error O(dt^2): tridiagonal line solves, no linear solver)
+
 The implicit systems of the other schemes are solved in full (no splitting): BiCGStab preconditioned by geometric
 multigrid (O(cells) per iteration, rtol 1e-12 by default) or a sparse LU factorised once per distinct matrix. For
 a time-independent drift each distinct matrix is assembled and set up once.

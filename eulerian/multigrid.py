@@ -85,8 +85,10 @@ class _Level:
 class MultigridSolver:
     """Solve M x = b with BiCGStab + geometric multigrid V(nu, nu) preconditioning.
 
-    M: sparse (size, size) matrix on the backend for a field of the given ``shape`` (C-order flattening).
-    coarse_matrix: callable shape -> the same operator re-discretised on the coarser grid of that shape;
+    Attributes
+    ----------
+    M : sparse (size, size) matrix on the backend for a field of the given ``shape`` (C-order flattening).
+    coarse_matrix : callable shape -> the same operator re-discretised on the coarser grid of that shape;
         None uses Galerkin products R M P (adequate for diffusion-dominated matrices only).
     """
 

@@ -69,4 +69,14 @@ def test_sphinx_builds_without_warnings(tmp_path):
     run = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS),
                           str(tmp_path / "html")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
-    assert (tmp_path / "html" / "api.html").is_file() and (tmp_path / "html" / "theory.html").is_file()
+    html = tmp_path / "html"
+    assert (html / "api.html").is_file() and (html / "theory.html").is_file()
+    assert len(list((html / "_images").glob("sphx_glr_plot_*_001.png"))) >= 4      # the gallery's pictures
+    from sphinx.util.inventory import InventoryFile
+
+    with open(html / "objects.inv", "rb") as fh:
+        inventory = InventoryFile.load(fh, "", lambda base, uri: uri)
+    documented = {name for kind, entries in inventory.items() if kind.startswith("py:") for name in entries}
+    missing = [name for name, obj in public_names() if not {
+        name, f"{obj.__module__}.{obj.__qualname__}", f"{name.split('.')[0]}.{obj.__name__}"} & documented]
+    assert not missing, f"public names missing from the API reference: {missing}"
