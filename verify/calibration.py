@@ -44,6 +44,7 @@ class CheckCalibration:
     stated: float | None
     p_value: float | None = None       # one-sided P(X ≥ failures | runs, stated); None without a stated rate
     flagged: bool = False
+    failed_seeds: tuple[int, ...] = ()  # rerun one with `twinflow run CASE --seed S`
 
     @property
     def upper_95(self) -> float:
@@ -61,7 +62,8 @@ class CheckCalibration:
     def to_dict(self) -> dict:
         return {"case": self.case, "check": self.check, "runs": self.runs, "failures": self.failures,
                 "inconclusive": self.inconclusive, "stated_false_alarm": self.stated, "p_value": self.p_value,
-                "upper_95": self.upper_95, "flagged": self.flagged, "verdict": self.verdict}
+                "upper_95": self.upper_95, "flagged": self.flagged, "verdict": self.verdict,
+                "failed_seeds": list(self.failed_seeds)}
 
 
 @dataclass
@@ -107,6 +109,9 @@ class Calibration:
             p = "" if c.p_value is None else f"{c.p_value:.3g}"
             stated = "—" if c.stated is None else f"{c.stated:g}"
             verdict = c.verdict.upper() if c.flagged else c.verdict
+            if c.failed_seeds:
+                verdict += " (seeds " + ", ".join(str(s) for s in c.failed_seeds[:5]) + (
+                    " …)" if len(c.failed_seeds) > 5 else ")")
             lines.append(f"| {c.case} | {md_cell(c.check)} | {c.runs} | {c.failures} | {c.inconclusive} | {stated} | {p} | "
                          f"{c.upper_95:.3g} | {verdict} |")
         if self.crashed:
@@ -125,18 +130,21 @@ def _tally(results: dict[int, list[CaseResult]], seeds: list[int], level: float)
             if r.error is not None:
                 crashed[r.case] = crashed.get(r.case, 0) + 1
             for c in r.checks:
-                entry = counts.setdefault((r.case, c.name), [0, 0, 0, c.false_alarm])
+                entry = counts.setdefault((r.case, c.name), [0, 0, 0, c.false_alarm, []])
                 entry[0] += 1
                 entry[1] += c.status == "fail"
                 entry[2] += c.status == "inconclusive"
+                if c.status == "fail":
+                    entry[4].append(seed)
     tested = max(1, sum(v[3] is not None for v in counts.values()))
     out = []
-    for (case, name), (runs, fails, inconclusive, stated) in counts.items():
+    for (case, name), (runs, fails, inconclusive, stated, seeds) in counts.items():
         if stated is None:
-            out.append(CheckCalibration(case, name, runs, fails, inconclusive, None, None, fails > 0))
+            out.append(CheckCalibration(case, name, runs, fails, inconclusive, None, None, fails > 0, tuple(seeds)))
             continue
         p = 1.0 if fails == 0 else float(stats.binom.sf(fails - 1, runs, stated))
-        out.append(CheckCalibration(case, name, runs, fails, inconclusive, stated, p, p < level / tested))
+        out.append(CheckCalibration(case, name, runs, fails, inconclusive, stated, p, p < level / tested,
+                                    tuple(seeds)))
     return out, crashed
 
 

@@ -355,7 +355,8 @@ def _calibrate(args, out: TextIO, target: Path, names: list[str], uploads: list[
               f"{len(cal.stochastic)} stochastic cases over {len(cal.seeds)} seeds; {len(flagged)} flagged\n")
     for c in flagged:
         stated = "no stated rate" if c.stated is None else f"stated {c.stated:g}, p = {c.p_value:.2g}"
-        out.write(f"  {c.case}: {c.check}: failed {c.failures} of {c.runs} ({stated})\n")
+        seeds = ", ".join(str(s) for s in c.failed_seeds[:5]) + (" …" if len(c.failed_seeds) > 5 else "")
+        out.write(f"  {c.case}: {c.check}: failed {c.failures} of {c.runs} ({stated}); seeds {seeds}\n")
     out.write(f"calibration: {target / 'calibration.md'}  (calibration.json)\n")
     if cal.interrupted:
         return EXIT_INTERRUPTED

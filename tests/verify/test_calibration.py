@@ -36,6 +36,7 @@ def test_overconfident_and_unstated_checks_are_flagged(cases):
     over = by["overconfident"]
     assert over.flagged and over.failures >= 3 and over.p_value < LEVEL / 2
     assert over.verdict == "fails more often than stated"
+    assert len(over.failed_seeds) == over.failures and set(over.failed_seeds) <= set(range(12))
     unstated = by["unstated"]
     assert unstated.flagged == (unstated.failures > 0) and unstated.failures > 0   # seeds 0..11 give failures
     assert cal.status == "fail"
