@@ -165,7 +165,7 @@ def check_density(grid: Grid, rho0: Any, name: str = "rho0") -> np.ndarray:
     averaged over cells. Returns a NumPy array; rejects NaN, negative cells and zero mass."""
     if callable(rho0):
         f = rho0
-        rho0 = grid.cell_averages(lambda x: real_output(f"{name}(x)", f(x)))
+        rho0 = grid.cell_averages(lambda x: real_output(f"{name}(x)", f(x)), name=name)
     reject_complex(name, rho0)
     try:
         rho = np.asarray(to_host(rho0), dtype=float)
@@ -210,6 +210,10 @@ def check_source(source: Any, grid: Grid) -> Callable | None:
     if not callable(source):
         raise TypeError("source must be a callable S(t, x) taking points (..., d) and returning (...)")
     out = real_output("source(t, x)", source(0.0, grid.centers()))
+    kind = np.asarray(to_host(out)).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"source(t, x) must return real numbers, got {type(out).__name__} "
+                        f"(dtype kind {kind!r}); return a float array of shape {grid.shape}")
     shape = tuple(getattr(out, "shape", np.shape(out)))
     if shape not in ((), grid.shape):
         raise ValueError(f"source(t, x) must return one value per point, shape {grid.shape} for the cell centres "

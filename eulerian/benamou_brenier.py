@@ -242,9 +242,9 @@ def benamou_brenier(
     xp = be.xp
     check_grid(grid)
     P = check_steps(time_steps, "time_steps (number of time steps on [0, 1])", 2)
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         check_choice("method", method, METHODS)
-    if boundary not in BOUNDARIES:
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
         check_choice("boundary", boundary, BOUNDARIES)
     check_steps(max_iter, "max_iter")
     check_steps(check_every, "check_every")

@@ -240,9 +240,12 @@ def solve_continuity(
         if steps is not None:
             c = dt * courant_rate(fv)
             if c > cfl * (1 + 1e-12):
+                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                    need = np.ceil(np.float64(t_final) * c / (np.float64(dt) * cfl))
+                need_txt = f"{int(need)}" if np.isfinite(need) and need < 2.0**62 else f"{need:.3g}"
                 raise CFLError(
                     f"forced dt = t_final/steps = {dt:g} gives Courant number {c:.3g} > cfl = {cfl:g} at t = {t:g} "
-                    f"(C = dt * sum_k max|v_k| / h_k); use steps >= {int(np.ceil(t_final * c / (dt * cfl)))} "
+                    f"(C = dt * sum_k max|v_k| / h_k); use steps >= {need_txt} "
                     "or let the solver choose dt (steps=None)"
                 )
         out = divergence_flux(xp, rho, fv, grid.spacing, limiter, periodic)

@@ -132,7 +132,8 @@ class Grid:
     def point_values(self, f: Callable[[np.ndarray], Any]) -> np.ndarray:
         """f evaluated at cell centres; f takes (..., d) and returns (...). Result shape (*shape)."""
         if not callable(f):
-            raise TypeError(f"f must be a callable f(x) taking points (..., d) and returning (...), got {f!r}")
+            raise TypeError(f"{name} must be a callable {name}(x) taking points (..., d) and returning (...), "
+                            f"got {f!r}")
         values = np.asarray(v.real_output("f(x)", f(self.centers())), dtype=float)
         if values.shape != self.shape:
             raise ValueError(
@@ -140,11 +141,12 @@ class Grid:
             )
         return values
 
-    def cell_averages(self, f: Callable[[np.ndarray], Any], order: int = 6) -> np.ndarray:
+    def cell_averages(self, f: Callable[[np.ndarray], Any], order: int = 6, *, name: str = "f") -> np.ndarray:
         """Cell averages of f by tensor Gauss-Legendre quadrature with ``order`` points per axis per cell.
 
         Exact for polynomials of degree 2*order-1 in each variable; error O(h^(2*order)) for smooth f.
-        f takes (..., d) and returns (...). Result shape (*shape).
+        f takes (..., d) and returns (...). Result shape (*shape). ``name``: how error messages call f
+        (e.g. "rho0" when a solver averages its initial density).
         """
         if not callable(f):
             raise TypeError(f"f must be a callable f(x) taking points (..., d) and returning (...), got {f!r}")
@@ -157,10 +159,10 @@ class Grid:
         for idx in np.ndindex(*(order,) * self.dim):
             offset = np.array([nodes[i] for i in idx]) * h
             w = float(np.prod([weights[i] for i in idx]))
-            values = np.asarray(v.real_output("f(x)", f(centres + offset)), dtype=float)
+            values = np.asarray(v.real_output(f"{name}(x)", f(centres + offset)), dtype=float)
             if values.shape != self.shape:
                 raise ValueError(
-                    f"f must map (..., d) points to (...) values; got shape {values.shape}, expected {self.shape}"
+                    f"{name} must map (..., d) points to (...) values; got shape {values.shape}, expected {self.shape}"
                 )
             total += w * values
         return total

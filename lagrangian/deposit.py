@@ -50,9 +50,9 @@ def deposit(x: Any, lower: Sequence[float], upper: Sequence[float], shape: Seque
     xp = get_xp(x)
     n, d = x.shape
     lo, hi, shp = _box(lower, upper, shape, d)
-    if method not in ("cic", "ngp"):
+    if not isinstance(method, str) or method not in ("cic", "ngp"):
         raise ValueError(f"unknown deposit method {method!r}; valid methods are 'cic' and 'ngp'")
-    if outside not in ("raise", "clip"):
+    if not isinstance(outside, str) or outside not in ("raise", "clip"):
         raise ValueError(f"outside must be 'raise' or 'clip', got {outside!r}")
     w = xp.full(n, 1.0 / n) if weights is None else as_weights(weights, n, "weights", xp=xp)
     size = int(np.prod(shp, dtype=object))
@@ -97,6 +97,8 @@ def kde_bandwidth_factor(n: int, d: int, rule: str = "scott") -> float:
     if not n > 0:
         raise ValueError(f"n must be a positive sample size, got {n}")
     d = as_positive_int(d, "d")
+    if not isinstance(rule, str):
+        raise TypeError(f"rule must be 'scott' or 'silverman', got {type(rule).__name__}")
     if rule == "scott":
         return float(n ** (-1.0 / (d + 4)))
     if rule == "silverman":

@@ -305,6 +305,6 @@ def grid_velocity_field(lower: Sequence[float], upper: Sequence[float], values: 
         tarr = as_real_array(times, "times", xp=np)
         if tarr.ndim != 1 or tarr.size != vals.shape[0] or np.any(np.diff(tarr) <= 0):
             raise ValueError("times must be strictly increasing with one entry per leading slice of values")
-    if outside not in ("raise", "extrapolate", "clamp"):
+    if not isinstance(outside, str) or outside not in ("raise", "extrapolate", "clamp"):
         raise ValueError(f"outside must be 'raise', 'extrapolate' or 'clamp', got {outside!r}")
     return GridVelocityField(lo, hi, vals, tarr, outside)

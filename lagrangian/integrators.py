@@ -209,6 +209,7 @@ def noise_factor(diffusion: Any, dim: int) -> np.ndarray | float:
 
     Raises ValueError for negative, non-symmetric or non-positive-semi-definite D and mismatched dims.
     """
+    dim = as_positive_int(dim, "dim")
     d = as_real_array(diffusion, "diffusion", xp=np)
     if d.ndim == 0:
         if d < 0:

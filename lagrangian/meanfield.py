@@ -110,6 +110,8 @@ def attention_field(Q: Any, K: Any, V: Any, *, scale: float = 1.0, chunk_bytes: 
 
 # --------------------------------------------------------------------------------------- two-layer networks
 def _activation(name: str):
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be one of {ACTIVATIONS}, got {type(name).__name__}")
     if name == "linear":
         return (lambda z: z), (lambda z: z * 0.0 + 1.0)
     if name == "relu":

@@ -542,7 +542,11 @@ def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
         raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
     if g.dim > 3:
         raise ValueError(f"expectation supports d ≤ 3 (the grid has order**d nodes), got d = {g.dim}")
-    if int(order) != order or not 1 <= order <= 100:
+    if not (isinstance(order, (int, np.integer)) and not isinstance(order, (bool, np.bool_))):
+        value = _real_scalar(order, "order")  # TypeError for bools, complex, strings, arrays
+        if not value.is_integer():
+            raise ValueError(f"order must be an integer in [1, 100], got {order!r}")
+    if not 1 <= order <= 100:
         raise ValueError(f"order must be an integer in [1, 100], got {order}")
     z, w = np.polynomial.hermite_e.hermegauss(int(order))  # weight e^{-z²/2}
     w = w / np.sqrt(2.0 * np.pi)
@@ -555,7 +559,10 @@ def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
     values = _real(f(g.mean + nodes @ g._chol.T), "f(x)", copy=False)
     if values.shape[:1] != (nodes.shape[0],):
         raise ValueError(f"f must map points (n, {g.dim}) to values (n,) or (n, k), got shape {values.shape}")
-    return np.tensordot(weights, values, axes=(0, 0))
+    if not np.all(np.isfinite(values)):
+        raise ValueError("f(x) returned NaN or infinite values at the quadrature nodes; E f(X) is undefined")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _finite(np.tensordot(weights, values, axes=(0, 0)), "E f(X)")
 
 
 def stationary(drift: Affine, diffusion) -> Gaussian:
@@ -748,15 +755,16 @@ def data_moments(u, y) -> tuple[np.ndarray, np.ndarray, float]:
     y = _real(y, "y", copy=False)
     if u.ndim != 2 or y.shape != (u.shape[0],):
         raise ValueError(f"u must be (N, d) and y (N,), got {u.shape} and {y.shape}")
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(y))):
-        raise ValueError("data contain NaN or infinite values")
+    for name, a in (("u", u), ("y", y)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or infinite values; remove those samples")
     n = u.shape[0]
     return _symmetrize(u.T @ u / n), u.T @ y / n, float(y @ y / n)
 
 
-def _network_data(g0: Gaussian, S, r) -> tuple[int, np.ndarray, np.ndarray]:
+def _network_data(g0: Gaussian, S, r, name: str = "g0") -> tuple[int, np.ndarray, np.ndarray]:
     if not isinstance(g0, Gaussian):
-        raise TypeError(f"g0 must be a Gaussian, got {type(g0).__name__}")
+        raise TypeError(f"{name} must be a Gaussian, got {type(g0).__name__}")
     d = g0.dim - 1
     if d < 1:
         raise ValueError("neurons θ = (w, a) need dimension d + 1 ≥ 2")
@@ -784,7 +792,7 @@ def linear_network_rhs(mean, cov, S, r) -> tuple[np.ndarray, np.ndarray]:
 def linear_network_risk(g: Gaussian, S, r, y2: float) -> float:
     """Risk f(α) = (1/2N) Σ_k (⟨q, u_k⟩ − y_k)² = ½ qᵀSq − rᵀq + ½E[y²] of the network with
     neuron law g (q = E[a w])."""
-    d, s, r = _network_data(g, S, r)
+    d, s, r = _network_data(g, S, r, "g")
     y2 = _real_scalar(y2, "y2")
     if not (np.isfinite(y2) and y2 >= 0):
         raise ValueError(f"y2 = E[y²] must be finite and ≥ 0, got {y2}")
