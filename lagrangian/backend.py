@@ -5,6 +5,7 @@ otherwise): a CuPy array can only exist once CuPy has been imported, so no impor
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from types import ModuleType
@@ -172,9 +173,24 @@ def memory_bytes(xp: ModuleType = np) -> int | None:
     """
     if is_cupy(xp):
         try:
-            return int(xp.cuda.Device().mem_info[1])
+            return _device_memory(int(xp.cuda.Device().id))
         except Exception:  # no device query possible: fall back to host memory
             pass
+    return _host_memory()
+
+
+@functools.lru_cache(maxsize=None)
+def _device_memory(device: int) -> int:
+    """Total memory of CUDA device ``device`` (queried once: the fields call this at every evaluation)."""
+    import cupy
+
+    with cupy.cuda.Device(device):
+        return int(cupy.cuda.Device().mem_info[1])
+
+
+@functools.lru_cache(maxsize=1)
+def _host_memory() -> int | None:
+    """Physical memory of the machine (os.sysconf, read once), None where it cannot be read."""
     try:
         total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):

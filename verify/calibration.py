@@ -169,10 +169,9 @@ def calibrate(names: Sequence[str], seeds: Sequence[int], *, quick: bool = False
         if outcome.interrupted:
             interrupted = True
             break
-        results[seed] = outcome.results
-        if i == 0:
+        if i == 0:   # later seeds rerun only the cases that drew random numbers (or crashed)
             stochastic = [r.case for r in outcome.results if r.stochastic or r.error is not None]
-            results[seed] = [r for r in outcome.results if r.case in stochastic]
+        results[seed] = [r for r in outcome.results if r.case in stochastic]
         if on_seed is not None:
             on_seed(seed, results[seed])
         if not stochastic:
