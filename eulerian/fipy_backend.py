@@ -9,9 +9,10 @@ same flux for constant D) or CentralDifferenceConvectionTerm ("central"), b the 
 (zero on the walls for "zero-flux"). Time schemes, all through FiPy's implicit TransientTerm::
 
     implicit-euler : one solve of size dt;
-    crank-nicolson : implicit-midpoint form, an implicit-Euler solve of size dt/2 with the drift at t_{n+1/2},
-                     then rho^{n+1} = 2 rho^{n+1/2} - rho^n (identical to Crank-Nicolson for a time-independent
-                     drift; source at t_{n+1/2});
+    crank-nicolson : the trapezoidal rule of the array backend: an explicit half step
+                     rho* = rho^n + dt/2 (A(t_n) rho^n + S(t_n)), with A(t_n) rho^n from FiPy's residual of the
+                     operator terms (divided by the cell volume), then an implicit-Euler solve of size dt/2 with
+                     the drift and source at t_{n+1};
     bdf2           : TransientTerm(coeff=3/2) solved from the value (4 rho^n - rho^{n-1}) / 3, first step implicit
                      Euler.
 
@@ -122,9 +123,8 @@ def fokker_planck_fipy(
     b = _FaceField(mesh, drift, periodic)
     S, set_source = _source_var(mesh, source)
     conv = fp.CentralDifferenceConvectionTerm if flux == "central" else fp.ExponentialConvectionTerm
-    rhs = fp.DiffusionTerm(coeff=D) - conv(coeff=b.var)
-    if S is not None:
-        rhs = rhs + S
+    operator = fp.DiffusionTerm(coeff=D) - conv(coeff=b.var)   # A ρ (per unit volume) with zero-flux faces
+    rhs = operator if S is None else operator + S
     eq_unit = fp.TransientTerm(coeff=1.0) == rhs
     eq_bdf2 = fp.TransientTerm(coeff=1.5) == rhs
     solver = LinearLUSolver(tolerance=FIPY_TOLERANCE, iterations=10)
@@ -148,24 +148,33 @@ def fokker_planck_fipy(
             var.setValue(rho)
             eq_unit.solve(var=var, dt=dt, solver=solver)
             new = np.array(var.value)
-            balanced = ("implicit-euler", source_values())
+            balanced = ("implicit-euler", None, source_values())
         elif scheme == "crank-nicolson":
-            b.set_time(t_new - 0.5 * dt)
-            set_source(t_new - 0.5 * dt)
+            # the trapezoidal rule of the array backend: an explicit half step with A(t_n), S(t_n), then an
+            # implicit one with A(t_{n+1}), S(t_{n+1}); FiPy's residual of the operator terms is cell volume × A ρ
+            b.set_time(t_new - dt)
+            set_source(t_new - dt)
+            S_old = source_values()
             var.setValue(rho)
+            half = rho + 0.5 * dt * np.asarray(operator.justResidualVector(var=var)) / cv
+            if S_old is not None:
+                half = half + 0.5 * dt * S_old
+            b.set_time(t_new)
+            set_source(t_new)
+            var.setValue(half)
             eq_unit.solve(var=var, dt=0.5 * dt, solver=solver)
-            new = 2.0 * np.array(var.value) - rho
-            balanced = ("implicit-euler", source_values())  # M' = M + dt S(t_{n+1/2}) (implicit midpoint)
+            new = np.array(var.value)
+            balanced = ("crank-nicolson", S_old, source_values())
         else:
             b.set_time(t_new)
             set_source(t_new)
             var.setValue((4.0 * rho - rho_prev) / 3.0)
             eq_bdf2.solve(var=var, dt=dt, solver=solver)
             new = np.array(var.value)
-            balanced = ("bdf2", source_values())
+            balanced = ("bdf2", None, source_values())
         rho_prev, rho = rho, new
         m = float(rho.sum()) * cv
-        balance.check(m, balanced[0], None, balanced[1], n + 1, t_new)
+        balance.check(m, *balanced, n + 1, t_new)
         masses.append(m)
         min_rho = min(min_rho, float(rho.min()))
         if save_idx is not None:

@@ -112,6 +112,9 @@ class Problem:
     levels : default refinement levels: cells per axis (grid problems) or step counts (particle problems).
     steps_per_cell : in space–time studies of grid problems, steps = ceil(steps_per_cell · N) at N cells per
         axis, so dt shrinks with h.
+    aspect : cells per axis relative to the level N (grid problems): a level N is the grid of round(aspect_k · N)
+        cells on axis k (default 1 on every axis). With a non-square box it makes both the spacing and the cell
+        count differ per axis, which symmetric grids cannot test (an axis mix-up cancels on them).
     description : one line for ``twinflow problems``.
     """
 
@@ -127,6 +130,7 @@ class Problem:
     boundary: str = "zero-flux"
     levels: tuple[int, ...] = ()
     steps_per_cell: float = 0.5
+    aspect: tuple[float, ...] | None = None
     description: str = ""
     _diffusion_matrix: np.ndarray = field(init=False, repr=False)
     _laws: dict = field(init=False, repr=False)  # exact laws by time (matrix exponentials computed once)
@@ -180,6 +184,14 @@ class Problem:
         spc = self.steps_per_cell
         if isinstance(spc, bool) or not isinstance(spc, (int, float)) or not math.isfinite(spc) or spc <= 0:
             raise ValueError(f"steps_per_cell must be a finite number > 0, got {spc!r}")
+        if self.aspect is not None:
+            aspect = tuple(self.aspect) if isinstance(self.aspect, (tuple, list, np.ndarray)) else None
+            if aspect is None or len(aspect) != d or any(
+                    isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating))
+                    or not math.isfinite(a) or a <= 0 for a in aspect):
+                raise ValueError(f"aspect must be {d} finite numbers > 0 (cells per axis relative to the level), "
+                                 f"got {self.aspect!r}")
+            object.__setattr__(self, "aspect", tuple(float(a) for a in aspect))
 
     # -- validation --------------------------------------------------------------------------------------
     def _check_drift(self, d: int) -> None:
@@ -408,6 +420,26 @@ def _mms_continuity_2d() -> Problem:
         description="manufactured continuity in 2D, periodic, time-dependent velocity, source from SymPy")
 
 
+def _box_mms(kind: str) -> Problem:
+    """Zero-flux manufactured problems on [0, 2] × [0, 1] with 4:3 cells (different spacing and cell count per
+    axis): ∂ρ/∂n = 0 and b·n = 0 on the walls, so the zero normal flux holds exactly; b depends on t and x."""
+    t, (x, y) = space_symbols(2)
+    half = sp.Rational(1, 2)
+    rho = 1 + half * sp.cos(t) * sp.cos(sp.pi * x / 2) * sp.cos(2 * sp.pi * y) \
+        + sp.Rational(1, 4) * sp.sin(t + half) * sp.cos(sp.pi * y)
+    b = ((1 + half * sp.sin(t)) * sp.sin(sp.pi * x / 2) * (sp.Rational(3, 5) + sp.Rational(2, 5) * sp.cos(sp.pi * y)),
+         half * sp.sin(sp.pi * y) * sp.cos(sp.pi * x / 2 + t))
+    D = sp.Rational(1, 5) if kind == "fokker-planck" else 0
+    m = manufactured_source(rho, b, D, t, (x, y))
+    name = "mms-fokker-planck-box-2d" if kind == "fokker-planck" else "mms-continuity-box-2d"
+    return Problem(
+        name=name, kind=kind, lower=(0.0, 0.0), upper=(2.0, 1.0), t_final=0.5, drift=m.drift, diffusion=float(D),
+        manufactured=m, boundary="zero-flux", levels=(16, 32, 64, 128), steps_per_cell=1.0,
+        aspect=(1.0, 0.75),
+        description=f"manufactured {'Fokker–Planck' if D else 'continuity'} on [0, 2] × [0, 1], zero flux, N × 3N/4 "
+                    "cells (spacing and count differ per axis), time-dependent field, source from SymPy")
+
+
 def _ou_sde_1d() -> Problem:
     # relaxation from far off equilibrium (mean 10 → −6) over λT = 1/2: weak errors are large against the Monte
     # Carlo noise at dt = T/1 … T/8, where they follow the Talay–Tubaro expansion with one or two correction terms
@@ -441,6 +473,8 @@ _BUILTIN: dict[str, Callable[[], Problem]] = {
     "affine-continuity-2d": _affine_continuity_2d,
     "mms-fokker-planck-2d": _mms_fokker_planck_2d,
     "mms-continuity-2d": _mms_continuity_2d,
+    "mms-fokker-planck-box-2d": lambda: _box_mms("fokker-planck"),
+    "mms-continuity-box-2d": lambda: _box_mms("continuity"),
     "ou-sde-1d": _ou_sde_1d,
     "ou-sde-2d": _ou_sde_2d,
     "affine-ode-2d": _affine_ode_2d,
@@ -473,8 +507,13 @@ def as_problem(problem: "Problem | str") -> Problem:
 
 
 def grid_for(problem: Problem, cells: int | Sequence[int]) -> Any:
-    """The grid of ``cells`` per axis (an int, or one per axis) on the problem's box."""
+    """The grid of ``cells`` per axis on the problem's box: an int N (round(aspect_k · N) cells on axis k when
+    the problem has an aspect), or one count per axis."""
     from eulerian import Grid
 
-    shape = (int(cells),) * problem.dim if np.ndim(cells) == 0 else tuple(int(n) for n in cells)
+    if np.ndim(cells) == 0:
+        aspect = problem.aspect or (1.0,) * problem.dim
+        shape = tuple(max(1, int(round(a * int(cells)))) for a in aspect)
+    else:
+        shape = tuple(int(n) for n in cells)
     return Grid(problem.lower, problem.upper, shape)

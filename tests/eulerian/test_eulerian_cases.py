@@ -1,5 +1,6 @@
 """The pure check functions of verify/cases/eulerian_cases.py, each with a negative test."""
 import numpy as np
+import pytest
 
 from eulerian import Grid, solve_fokker_planck
 from verify.cases import eulerian_cases as ec
@@ -39,3 +40,82 @@ def test_gaussian_moment_check_flags_a_wrong_law():
 def test_equilibrium_case_runs_and_passes():
     result = run_case("equilibrium", quick=True)
     assert result.error is None and all(c.passed for c in result.checks)
+
+
+# --------------------------------------------------------------- the option cases catch wrong schemes
+def _box():
+    return get_problem("mms-fokker-planck-box-2d")
+
+
+def test_box_problems_are_anisotropic_and_validate_their_aspect():
+    from verify.problems import grid_for
+
+    for name in ("mms-fokker-planck-box-2d", "mms-continuity-box-2d"):
+        grid = grid_for(get_problem(name), 16)
+        assert grid.shape == (16, 12) and grid.spacing[0] != grid.spacing[1]
+    with pytest.raises(ValueError, match="aspect"):
+        _box().with_(aspect=(1.0,))
+    with pytest.raises(ValueError, match="aspect"):
+        _box().with_(aspect=(1.0, -0.5))
+
+
+def test_multigrid_iteration_bound_catches_a_weakened_smoother(monkeypatch):
+    import functools
+
+    import eulerian.fokker_planck as fpm
+    from eulerian.multigrid import MultigridSolver
+    from verify.adapters import FokkerPlanckSolver
+    from verify.problems import grid_for
+
+    problem, grid = _box(), grid_for(_box(), 48)
+    good = FokkerPlanckSolver(solver="multigrid")(problem, grid, 48)
+    assert ec.check_multigrid_iterations("default smoother", good).passed
+    monkeypatch.setattr(fpm, "MultigridSolver", functools.partial(MultigridSolver, omega=0.04))  # 20x weaker
+    weak = FokkerPlanckSolver(solver="multigrid")(problem, grid, 48)
+    assert not ec.check_multigrid_iterations("weakened smoother", weak).passed
+
+
+def test_multigrid_vs_lu_agreement_catches_a_loose_solve(monkeypatch):
+    """A multigrid path that ignores the requested rtol (stops at 1e-5)."""
+    import eulerian.fokker_planck as fpm
+    from eulerian.multigrid import MultigridSolver
+    from verify.adapters import FokkerPlanckSolver
+    from verify.problems import grid_for
+
+    problem, grid = _box(), grid_for(_box(), 24)
+    lu = FokkerPlanckSolver(solver="lu")(problem, grid, 24).to_numpy()
+    mg = FokkerPlanckSolver(solver="multigrid")(problem, grid, 24).to_numpy()
+    assert ec.check_agreement("multigrid", lu, mg, ec.SOLVER_AGREEMENT_TOL).passed
+    monkeypatch.setattr(fpm, "MultigridSolver", lambda *a, **k: MultigridSolver(*a, **{**k, "rtol": 1e-5}))
+    loose = FokkerPlanckSolver(solver="multigrid")(problem, grid, 24).to_numpy()
+    assert not ec.check_agreement("loose multigrid", lu, loose, ec.SOLVER_AGREEMENT_TOL).passed
+
+
+def test_temporal_order_catches_a_drift_evaluated_one_step_late():
+    """A user's Crank–Nicolson that evaluates the time-dependent drift and source a step late: first order."""
+    from verify.convergence import convergence_study
+
+    problem = _box()
+
+    def late(problem, grid, steps):
+        dt = problem.t_final / steps
+        return solve_fokker_planck(grid, grid.cell_averages(problem.initial_density),
+                                   lambda t, x: problem.drift(max(t - dt, 0.0), x), problem.diffusion,
+                                   problem.t_final, steps, time="crank-nicolson",
+                                   source=lambda t, x: problem.source(max(t - dt, 0.0), x))
+
+    study = convergence_study(late, problem, (8, 16, 32, 64, 128), refine="time", cells=12)
+    assert not all(c.passed for c in study.checks(2.0, ec.ORDER_BAND, name="late drift"))
+
+
+def test_limiter_order_floor_catches_zero_slopes(monkeypatch):
+    """MUSCL whose slopes vanish is first-order upwind: below the floor of every limiter."""
+    import eulerian.continuity as cm
+    from verify.adapters import ContinuitySolver
+    from verify.convergence import convergence_study
+
+    problem = get_problem("mms-continuity-box-2d")
+    monkeypatch.setattr(cm, "slopes", lambda xp, dm, dp, limiter: 0.0 * dm)
+    study = convergence_study(ContinuitySolver(limiter="mc"), problem, (16, 24, 32, 48, 64))
+    band = (2.0 - ec.LIMITED_ORDER_FLOOR, float("inf"))
+    assert not all(c.passed for c in study.checks(2.0, band, name="zero slopes"))

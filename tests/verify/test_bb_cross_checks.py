@@ -149,3 +149,24 @@ def test_pairing_check_flags_non_monotone_endpoints(particle_problem):
     checks = bx.check_costs("p", x0, reflected, res, targets, bx.G0, bx.G1, bands, bx.BB_BAND[True], 1000,
                             bx.empirical_w2_squared(reference, targets))
     assert _failed(checks, "POT W2²(X_0, X_T)")
+
+
+def test_anisotropic_case_catches_one_spacing_for_both_axes():
+    """A solver that uses h_x on both axes: the same cells read on a box with square cells."""
+    import numpy as np
+
+    from eulerian import Grid, benamou_brenier
+    from verify import gaussian as G
+    from verify.cases import benamou_brenier_cases as bc
+
+    grid = Grid((0.0, 0.0), (1.2, 0.8), (30, 16))
+    g0 = G.Gaussian([0.35, 0.3], np.diag([0.07 ** 2, 0.06 ** 2]))
+    g1 = G.Gaussian([0.8, 0.5], [[0.08 ** 2, 0.001], [0.001, 0.06 ** 2]])
+    rho0, rho1 = bc.gaussian_cells(grid, g0), bc.gaussian_cells(grid, g1)
+    exact = G.w2_squared(g0, g1)
+    right = benamou_brenier(grid, rho0, rho1, 16, method="primal-dual")
+    assert bc.check_bb_value("right", right, exact, bc.ANISOTROPIC_BAND).passed
+    square = Grid((0.0, 0.0), (1.2, 0.64), (30, 16))
+    wrong = benamou_brenier(square, rho0, rho1 * square.mass(rho0) / square.mass(rho1), 16, method="primal-dual",
+                            normalize=True)
+    assert not bc.check_bb_value("h_x on both axes", wrong, exact, bc.ANISOTROPIC_BAND).passed

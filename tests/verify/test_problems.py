@@ -18,8 +18,8 @@ from verify.problems import (ExpressionField, Problem, UnknownProblemError, get_
 from verify.symbolic import manufactured_source
 
 EXACT = 1e-12      # closed forms compared in double precision (matrix exponentials of small, well-scaled matrices)
-BUILTIN = ["affine-continuity-2d", "affine-ode-2d", "heat-2d", "mms-continuity-2d", "mms-fokker-planck-2d",
-           "ou-1d", "ou-2d", "ou-sde-1d", "ou-sde-2d"]
+BUILTIN = ["affine-continuity-2d", "affine-ode-2d", "heat-2d", "mms-continuity-2d", "mms-continuity-box-2d",
+           "mms-fokker-planck-2d", "mms-fokker-planck-box-2d", "ou-1d", "ou-2d", "ou-sde-1d", "ou-sde-2d"]
 
 
 def gaussian_problem(**changes):

@@ -15,7 +15,9 @@ import numpy as np
 
 from eulerian import Grid, Solution, solve_fokker_planck
 from eulerian.backend import get_backend
-from eulerian.operators import assemble_generator, face_drift
+from eulerian.continuity import LIMITERS
+from eulerian.fokker_planck import TIME_SCHEMES
+from eulerian.operators import FLUXES, assemble_generator, face_drift
 from verify import gaussian as G
 from verify.adapters import ContinuitySolver, FokkerPlanckSolver
 from verify.cases._pictures import density_picture
@@ -27,6 +29,9 @@ from verify.problems import get_problem, grid_for
 MASS_TOL = 1e-12  # relative mass drift allowed with zero-flux or periodic boundaries (round-off)
 AGREEMENT_TOL = 1e-8  # array vs FiPy, same scheme
 ORDER_BAND = 0.15  # observed order within +-0.15 of the theoretical order
+SOLVER_AGREEMENT_TOL = 1e-9  # multigrid (BiCGStab, rtol 1e-12) against sparse LU, relative max difference
+MULTIGRID_MAX_ITERATIONS = 6  # BiCGStab iterations per step (measured <= 5 on 64x48 ... 128x96, see the case)
+LIMITED_ORDER_FLOOR = 1.75  # MUSCL with a limiter on smooth data: L1 order >= 1.75 (measured 1.87-2.3)
 
 
 # ----------------------------------------------------------------------------------------- pure checks
@@ -192,6 +197,69 @@ def mms_continuity_2d(ctx: CaseContext) -> None:
     ctx.add_all(study.checks(3.0, 0.2, name="mms-continuity temporal SSP-RK3 (self-convergence)"))
 
 
+def check_multigrid_iterations(name: str, sol: Solution, bound: int = MULTIGRID_MAX_ITERATIONS) -> Check:
+    """The most BiCGStab iterations any step took stays within the bound (a weakened smoother needs more)."""
+    its = sol.info["linear_iterations"]
+    return make_check(f"{name}: most BiCGStab iterations in a step", float(max(its)), upper=bound,
+                      detail=f"mean {np.mean(its):.2f} over {len(its)} solves")
+
+
+@case("fokker-planck-options-2d", title="Fokker–Planck, every flux × time scheme × linear solver: zero flux on a "
+      "2:1 box with 4:3 cells, time-dependent drift, manufactured solution", tags=("eulerian", "fokker-planck", "mms"))
+def fokker_planck_options_2d(ctx: CaseContext) -> None:
+    """Asymmetric on purpose: h_x ≠ h_y and N_x ≠ N_y (an axis mix-up shows), a drift that depends on t and x
+    (a stage at the wrong time shows in the temporal order), walls (zero normal flux) rather than periodicity,
+    and the multigrid path forced at sizes where "auto" would pick LU."""
+    problem = get_problem("mms-fokker-planck-box-2d")
+    levels = (12, 24, 48) if ctx.quick else (16, 32, 64)
+    steps = 2 * levels[-1]  # fixed: the time error stays well below the space error of every scheme
+    for flux in FLUXES:
+        study = convergence_study(FokkerPlanckSolver(flux=flux, solver="lu"), problem, levels, refine="space",
+                                  steps=steps)
+        record_study(ctx, f"{flux} + bdf2 (LU) spatial", study, 2.0)
+        for scheme in TIME_SCHEMES:
+            study = convergence_study(FokkerPlanckSolver(flux=flux, time=scheme), problem, (8, 16, 32, 64, 128),
+                                      refine="time", cells=12)
+            ctx.add_all(study.checks(FokkerPlanckSolver(time=scheme).time_order, ORDER_BAND,
+                                     name=f"{flux} + {scheme} temporal (self-convergence, 12x9 cells)"))
+    study = convergence_study(FokkerPlanckSolver(time="douglas-adi"), problem, levels, refine="space", steps=steps)
+    record_study(ctx, "scharfetter-gummel + douglas-adi spatial", study, 2.0)
+    grid = grid_for(problem, levels[-1])
+    label = f"{grid.shape[0]}x{grid.shape[1]} cells, {levels[-1]} steps"
+    for flux in FLUXES:
+        for scheme in ("implicit-euler", "crank-nicolson", "bdf2"):
+            lu = FokkerPlanckSolver(flux=flux, time=scheme, solver="lu")(problem, grid, levels[-1])
+            mg = FokkerPlanckSolver(flux=flux, time=scheme, solver="multigrid")(problem, grid, levels[-1])
+            ctx.add(check_agreement(f"{flux} + {scheme}, multigrid vs LU, {label}", lu.to_numpy(), mg.to_numpy(),
+                                    SOLVER_AGREEMENT_TOL))
+            ctx.add(check_multigrid_iterations(f"{flux} + {scheme}, {label}", mg))
+    if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
+        mg = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
+        ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", mg))
+    density_picture(ctx, f"manufactured Fokker–Planck on the box: density at t = {problem.t_final:g}, {label}",
+                    grid, mg.to_numpy(), exact=problem.exact_cell_averages(grid))
+
+
+@case("continuity-options-2d", title="Continuity, every limiter and the FiPy backend: zero flux on a 2:1 box with "
+      "4:3 cells, time-dependent velocity, manufactured solution", tags=("eulerian", "continuity", "mms", "fipy"))
+def continuity_options_2d(ctx: CaseContext) -> None:
+    problem = get_problem("mms-continuity-box-2d")
+    levels = (16, 24, 32, 48, 64) if ctx.quick else (24, 32, 48, 64, 96)
+    for limiter in LIMITERS:
+        study = convergence_study(ContinuitySolver(limiter=limiter), problem, levels)
+        floor = 2.0 - ORDER_BAND if limiter == "none" else LIMITED_ORDER_FLOOR
+        # limited slopes clip at extrema: at least the floor (one-sided), second order without a limiter
+        record_study(ctx, f"continuity limiter={limiter} L1", study, 2.0, band=(2.0 - floor, float("inf")))
+        ctx.add(check_nonnegative(f"continuity limiter={limiter} N={levels[-1]}", study.outputs[-1]))
+    # FiPy's VanLeerConvectionTerm with explicit Euler steps: first order (the interval must clear 0.85)
+    study = convergence_study(ContinuitySolver(backend="fipy"), problem, levels[:4])
+    record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
+    grid = grid_for(problem, levels[3])
+    density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
+                    f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),
+                    exact=problem.exact_cell_averages(grid))
+
+
 def gibbs_problem() -> tuple[Grid, G.Affine, float, np.ndarray]:
     H = np.array([[1.0, 0.4], [0.4, 0.7]])
     c = np.array([0.3, -0.2])
@@ -218,7 +286,8 @@ def equilibrium(ctx: CaseContext) -> None:
               upper=1e-13)
 
 
-@case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends", tags=("eulerian", "fipy"))
+@case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, and a time-dependent "
+      "drift with a source on an anisotropic box", tags=("eulerian", "fipy"))
 def fipy_vs_array(ctx: CaseContext) -> None:
     problem = get_problem("ou-2d")
     n = 16 if ctx.quick else 48
@@ -235,3 +304,12 @@ def fipy_vs_array(ctx: CaseContext) -> None:
                             labels=("NumPy", "FiPy"))
         ctx.add(check_mass(f"FiPy SG + {scheme}", b))
         ctx.note(f"FiPy / array wall time, {scheme}", round((t2 - t1) / max(t1 - t0, 1e-9), 1))
+    # a drift that depends on t and x, a source, walls and 4:3 cells on a 2:1 box: the time levels of the drift
+    # and the source in each scheme must be the same on both backends
+    problem = get_problem("mms-fokker-planck-box-2d")
+    grid = grid_for(problem, 16)
+    for flux in FLUXES:
+        for scheme in ("implicit-euler", "crank-nicolson", "bdf2"):
+            a = FokkerPlanckSolver(flux=flux, time=scheme)(problem, grid, 8)
+            b = FokkerPlanckSolver(flux=flux, time=scheme, backend="fipy")(problem, grid, 8)
+            ctx.add(check_agreement(f"manufactured box, {flux} + {scheme}, 16x12 cells", a.to_numpy(), b.to_numpy()))

@@ -1,0 +1,140 @@
+"""Record which public functions and options the report's cases exercise (for tests/test_option_coverage.py).
+
+``record_usage()`` wraps every public function of eulerian, lagrangian and verify.gaussian, in their defining
+module and wherever a module holds the same object (``from eulerian import solve_fokker_planck``), and records
+one set of facets per call: the options passed, the linear solver actually used, whether the field depends on
+time (probed), whether the grid is anisotropic (different spacing and cell counts per axis). The wrappers are
+removed on exit. Only the report runs through the recorder; nothing here is part of twinflow.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import sys
+from collections import defaultdict
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+import eulerian
+import lagrangian
+from eulerian.backend import get_backend
+from eulerian.fokker_planck import _drift_is_time_dependent
+from verify import gaussian as vg
+
+PACKAGES = {"eulerian": eulerian, "lagrangian": lagrangian, "gaussian": vg}
+
+
+def public_functions() -> dict[str, Callable]:
+    """'package.name' -> function, for every public function (not class, not registry) of the three APIs."""
+    out = {}
+    for label, module in PACKAGES.items():
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                out[f"{label}.{name}"] = obj
+    return out
+
+
+def _anisotropic(grid: Any) -> bool:
+    return grid.dim >= 2 and len(set(grid.shape)) == grid.dim and len(set(np.round(grid.spacing, 12))) == grid.dim
+
+
+def _time_dependent(field: Callable, t0: float, t1: float, x: np.ndarray) -> bool:
+    """Whether field(t, x) changes between two times of [t0, t1] at the points x."""
+    a, b = (np.asarray(lagrangian.to_numpy(field(t, x)), dtype=float) for t in (t0 + 0.3 * (t1 - t0), t1))
+    return not np.allclose(a, b, rtol=1e-12, atol=0.0)
+
+
+def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, Any]:
+    """The options of one call, as {facet: value}."""
+    a = bound.arguments
+    if name == "eulerian.solve_fokker_planck":
+        grid = a["grid"]
+        return {"flux": result.info["flux"], "time": result.info["time"], "boundary": result.info["boundary"],
+                "backend": result.backend, "solver": result.info["solver"],
+                "time-dependent": _drift_is_time_dependent(grid, a["drift"], a["t_final"]),
+                "anisotropic": _anisotropic(grid), "dim": grid.dim, "source": a.get("source") is not None}
+    if name == "eulerian.solve_continuity":
+        grid = a["grid"]
+        return {"limiter": a.get("limiter", "mc"), "boundary": a.get("boundary", "zero-flux"),
+                "backend": result.backend,
+                "time-dependent": _drift_is_time_dependent(grid, a["velocity"], a["t_final"]),
+                "anisotropic": _anisotropic(grid), "dim": grid.dim, "source": a.get("source") is not None}
+    if name == "eulerian.benamou_brenier":
+        grid = a["grid"]
+        backend = a.get("backend", "numpy")
+        return {"method": a.get("method", "douglas-rachford"), "boundary": a.get("boundary", "zero-flux"),
+                "multilevel": bool(a.get("multilevel", False)), "dtype": str(a.get("dtype") or "float64"),
+                "backend": backend if isinstance(backend, str) else backend.name,
+                "anisotropic": _anisotropic(grid), "dim": grid.dim}
+    if name in ("lagrangian.integrate_ode", "lagrangian.integrate_sde"):
+        field = a["field"] if name.endswith("ode") else a["drift"]
+        method = a.get("method", "rk4" if name.endswith("ode") else "euler-maruyama")
+        x0 = np.asarray(lagrangian.to_numpy(a["x0"]))[:16]
+        facets = {"method": method if isinstance(method, str) else method.name,
+                  "time-dependent": _time_dependent(field, float(a["t0"]), float(a["t1"]), x0)}
+        if name.endswith("sde"):
+            facets["diffusion"] = "matrix" if np.ndim(a["diffusion"]) == 2 else "scalar"
+        return facets
+    if name == "lagrangian.deposit":
+        return {"method": a.get("method", "cic"), "outside": a.get("outside", "raise")}
+    if name == "lagrangian.gaussian_kde":
+        bw = a.get("bandwidth")
+        return {"bandwidth": bw if isinstance(bw, str) or bw is None else "number"}
+    if name == "lagrangian.kde_bandwidth_factor":
+        return {"rule": a.get("rule", "scott")}
+    if name in ("lagrangian.network_field", "lagrangian.network_output", "lagrangian.network_loss"):
+        return {"activation": a.get("activation", "linear")}
+    return {}
+
+
+@contextlib.contextmanager
+def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Yield {'package.name': [facets of each call]} filled while the block runs."""
+    calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    originals = public_functions()
+    by_id = {id(f): (name, f) for name, f in originals.items()}
+    depth = [0]
+
+    def wrap(name: str, f: Callable) -> Callable:
+        signature = inspect.signature(f)
+
+        @functools.wraps(f)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            try:
+                result = f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0:   # calls made by the library itself are not the report's choices
+                calls[name].append(_facets(name, signature.bind(*args, **kwargs), result))
+            return result
+
+        return recorded
+
+    wrappers = {key: wrap(*value) for key, value in by_id.items()}
+    patched = []
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict) or not getattr(module, "__name__", "").startswith(
+                ("eulerian", "lagrangian", "verify")):
+            continue
+        for attr, value in list(namespace.items()):
+            if id(value) in wrappers and value is by_id[id(value)][1]:
+                patched.append((namespace, attr, value))
+                namespace[attr] = wrappers[id(value)]
+    try:
+        yield calls
+    finally:
+        for namespace, attr, value in patched:
+            namespace[attr] = value
+
+
+def cupy_usable() -> bool:
+    try:
+        get_backend("cupy")
+    except Exception:
+        return False
+    return True
