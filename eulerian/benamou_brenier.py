@@ -51,6 +51,8 @@ COARSE_MAX_ITER = 1000  # iteration cap of each coarse level of the multilevel s
 DTYPES = ("float64", "float32", "mixed")
 MIXED_TOL = (1e-6, 1e-4)  # dtype="mixed": floors of (tol, residual_tol) for the float32 phase
 BOUNDARIES = ("zero-flux", "periodic")
+GAMMA_RANGE = (1e-8, 1e8)  # proximal / dual step in normalised units (the cubic of the prox holds gamma^3)
+MAX_WORKERS = 4096  # scipy.fft thread counts
 
 # Default step parameters (densities of mean 1 on a box of largest side 1), measured best within a factor 2
 # on the Gaussian cases of the issue: Douglas–Rachford gamma = d^2 (1D 64x64 and 64x32: 1; 2D 32^2x32: 4);
@@ -210,8 +212,8 @@ def benamou_brenier(
     backend : "numpy" or "cupy" (or a Backend).
     normalize : rescale rho0 and rho1 to unit mass; otherwise their masses must agree (rtol 1e-8).
     boundary : "zero-flux" (walls) or "periodic" (every space axis).
-    gamma : proximal step (DR) or dual step sigma (PD) in normalised units (densities of mean 1, box side 1);
-        default ``default_gamma(method, d)``. alpha : DR relaxation in (0, 2) (PD ignores it).
+    gamma : proximal step (DR) or dual step sigma (PD) in normalised units (densities of mean 1, box side 1),
+        within [1e-8, 1e8]; default ``default_gamma(method, d)``. alpha : DR relaxation in (0, 2) (PD ignores it).
     relaxation : primal-dual over-relaxation rho in (0, 2) (Condat 2013; 1 is plain Chambolle–Pock, which
         needs no copies of the iterates; DR ignores it).
     workers : threads for scipy.fft (NumPy backend). check_every : evaluate the stopping tests every k steps.
@@ -255,9 +257,9 @@ def benamou_brenier(
     if workers is not None:
         if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, (int, np.integer)):
             raise TypeError(f"workers must be None or a non-zero integer (threads for scipy.fft), got {workers!r}")
-        if workers == 0:
-            raise ValueError("workers must be None or a non-zero integer (threads for scipy.fft, -1: all cores), "
-                             "got 0")
+        if workers == 0 or abs(workers) > MAX_WORKERS:
+            raise ValueError(f"workers must be None or a non-zero integer of size at most {MAX_WORKERS} (threads for "
+                             f"scipy.fft, -1: all cores), got {workers}")
     alpha = check_real("alpha", alpha)
     if not 0.0 < alpha < 2.0:
         raise ValueError(f"alpha must lie in (0, 2), got {alpha}")
@@ -278,6 +280,10 @@ def benamou_brenier(
     if gamma is None:
         gamma = default_gamma(method, grid.dim)
     gamma = check_positive("gamma", gamma)
+    if not GAMMA_RANGE[0] <= gamma <= GAMMA_RANGE[1]:
+        raise ValueError(f"gamma must lie in [{GAMMA_RANGE[0]:g}, {GAMMA_RANGE[1]:g}] (normalised units; the "
+                         f"defaults are 0.25 to 9), got {gamma:g}: beyond it the proximal cubic overflows single "
+                         "precision and the splitting stalls")
     unknowns = 8.0 * (P + 1) * grid.size * (grid.dim + 1)  # one float64 copy of (rho, m) on the space-time grid
     what = f"benamou_brenier on {grid.size} cells x {P + 1} time levels (dtype {dtype!r})"
     fix = "use fewer time_steps or cells" + (", or dtype='float32'" if dtype != "float32" else "")

@@ -139,6 +139,10 @@ def solve_fokker_planck(
     boundary = v.check_choice("boundary", boundary, BOUNDARIES)
     solver = v.check_choice("solver", solver, SOLVERS)
     D = v.check_positive("diffusion", diffusion)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(max(grid.spacing) / D):
+            raise ValueError(f"diffusion D = {D:g} is too small for cells of size {max(grid.spacing):g}: the cell "
+                             "Péclet numbers b h / D overflow. Use a larger D, or solve_continuity for D = 0")
     t_final = v.check_positive("t_final", t_final)
     steps = v.check_steps(steps)
     rtol = v.check_positive("rtol", rtol)

@@ -210,14 +210,6 @@ CASES: dict[str, Case] = {
 # Known gaps: (case, argument) -> reason. The property skips these arguments; test_known_gap runs every bad
 # value of each one as a strict xfail (fixing the gap makes it XPASS and fail: then remove the entry).
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ('eulerian.benamou_brenier', 'gamma'):
-        "RuntimeWarning 'invalid value encountered in subtract' escapes for gamma=1e+308",
-    ('eulerian.benamou_brenier', 'workers'):
-        "workers=1180591620717411303424 gives scipy's multi-line TypeError",
-    ('eulerian.solve_fokker_planck', 'diffusion'):
-        "RuntimeWarning 'invalid value encountered in multiply' escapes for diffusion=5e-324",
-    ('eulerian.solve_fokker_planck', 'steps'):
-        "RuntimeWarning 'invalid value encountered in cast' escapes for steps=1180591620717411303424",
     ('gaussian.attention', 'K'):
         "RuntimeWarning 'overflow encountered in divide' escapes for K=array([[ 2.e+299, -3.e+2",
     ('gaussian.attention', 'Q'):

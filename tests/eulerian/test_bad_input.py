@@ -374,3 +374,18 @@ def test_saved_densities_beyond_memory_are_refused():
     with pytest.raises(MemoryLimitError, match="solve_continuity: 100000 saved densities"):
         solve_continuity(big, np.ones(big.shape), lambda t, x: np.ones_like(x), 1.0,
                          save_at=np.arange(1, 100_001) / 100_000)
+
+
+def test_extreme_scalars_are_clear_errors_before_work(recwarn):
+    """Found by the property test: a subnormal D, a huge step count, a huge gamma or thread count."""
+    grid = Grid((-3.0,), (3.0,), (8,))
+    rho0 = np.exp(-grid.centers()[..., 0] ** 2)
+    with pytest.raises(ValueError, match="diffusion D = 4.94066e-324 is too small for cells of size 0.75"):
+        solve_fokker_planck(grid, rho0, lambda t, x: -x, 5e-324, 1.0, 4)
+    with pytest.raises(MemoryLimitError, match="mass history of 1180591620717411303425 values"):
+        solve_fokker_planck(grid, rho0, lambda t, x: -x, 0.5, 1.0, 2**70)
+    with pytest.raises(ValueError, match=r"gamma must lie in \[1e-08, 1e\+08\]"):
+        benamou_brenier(grid, rho0, rho0, 4, gamma=1e308)
+    with pytest.raises(ValueError, match="workers must be None or a non-zero integer of size at most 4096"):
+        benamou_brenier(grid, rho0, rho0, 4, workers=2**70)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
