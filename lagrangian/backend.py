@@ -13,17 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackendUnavailable, MemoryBudgetError
+from .errors import BackendUnavailable, MemoryBudgetError, NumericalError
 
 __all__ = ["get_xp", "get_namespace", "to_numpy", "as_cloud", "is_cupy", "as_real_array", "as_real_scalar",
-           "as_weights", "as_positive_int", "check_real_output", "check_memory", "check_pairwise",
-           "memory_bytes", "MAX_MEMORY_FRACTION"]
+           "as_weights", "as_positive_int", "check_real_output", "check_finite_result", "all_finite", "largest",
+           "check_memory", "check_pairwise", "memory_bytes", "MAX_MEMORY_FRACTION", "SQRT_MAX"]
 
 MAX_MEMORY_FRACTION = 0.25
 """Largest share of the machine's memory (host RAM, or GPU memory for CuPy arrays) that one dense array may
 take before a function refuses up front (:func:`check_memory`); the rest is left for the solver's workspace."""
 
 _REAL_KINDS = "biuf"  # bool, signed/unsigned integer, float: converted to float64
+
+SQRT_MAX = float(np.sqrt(np.finfo(np.float64).max))
+"""≈ 1.34e154: float64 numbers of larger magnitude overflow when squared (squared distances, covariances)."""
 
 
 def get_xp(*arrays: Any) -> ModuleType:
@@ -81,16 +84,55 @@ def _real_dtype_error(name: str, dtype: Any, what: str = "array") -> TypeError:
     return TypeError(f"{name} must be a real {what}; got dtype {dtype} — convert it with {fix}")
 
 
-def check_real_output(out: Any, name: str) -> None:
-    """TypeError unless the value ``out`` returned by the callable ``name`` is an array of a real numeric
-    dtype (bool, integer, float): complex results are never cast silently."""
+def all_finite(a: Any, xp: ModuleType | None = None) -> bool:
+    """True when every entry of the array ``a`` is finite.
+
+    One read pass without a temporary: the sum is finite unless an entry is NaN/±inf or the sum overflows
+    (then every entry is checked).
+    """
+    xp = get_xp(a) if xp is None else xp
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = xp.sum(a)
+    return bool(xp.isfinite(total)) or bool(xp.all(xp.isfinite(a)))
+
+
+def largest(a: Any) -> float:
+    """Largest magnitude in the array ``a`` as a float (0 for an empty array); for error messages."""
+    a = to_numpy(a)
+    return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+def check_real_output(out: Any, name: str, *, shape: tuple[int, ...] | None = None, at: Any = None) -> None:
+    """Check the value ``out`` returned by the callable ``name`` (e.g. "drift(t, x)").
+
+    TypeError unless it is an array of a real numeric dtype (bool, integer, float): complex results are
+    never cast silently. With ``shape``: ValueError unless ``out`` has that shape. With ``at`` (the positions
+    the callable was given): NumericalError when ``out`` holds NaN or ±inf although ``at`` is finite (at
+    non-finite positions the trouble is a blow-up upstream, which the integrators report themselves).
+    """
     dtype = getattr(out, "dtype", None)
-    if dtype is not None and dtype.kind in _REAL_KINDS:
-        return
-    got = np.dtype(dtype) if dtype is not None else type(out).__name__
-    fix = "return its .real part if the imaginary part is zero" if dtype is not None and dtype.kind == "c" \
-        else "return a float array"
-    raise TypeError(f"{name} must return real values; got {got} — {fix}")
+    if dtype is None or dtype.kind not in _REAL_KINDS:
+        got = np.dtype(dtype) if dtype is not None else type(out).__name__
+        fix = "return its .real part if the imaginary part is zero" if dtype is not None and dtype.kind == "c" \
+            else "return a float array"
+        raise TypeError(f"{name} must return real values; got {got} — {fix}")
+    if shape is not None and out.shape != tuple(shape):
+        raise ValueError(f"{name} must return an array of shape {tuple(shape)} like x, got {out.shape}")
+    if at is not None and not all_finite(out) and all_finite(at):
+        raise NumericalError(f"{name} returned NaN or infinite values at finite positions; fix "
+                             f"{name.split('(')[0]} there (e.g. a division by zero, a log of a negative number "
+                             f"or an overflow)")
+
+
+def check_finite_result(value: Any, what: str, sizes: dict[str, Any], fix: str, *,
+                        error: type[Exception] = ValueError) -> Any:
+    """``value`` if every entry is finite (compute it under ``np.errstate(over="ignore", invalid="ignore")``),
+    else ``error`` saying that ``what`` overflows float64, with the largest magnitude of each array in
+    ``sizes`` (the arguments that set its size, by name) and ``fix``."""
+    if all_finite(value):
+        return value
+    listed = ", ".join(f"|{name}| up to {largest(a):.3g}" for name, a in sizes.items())
+    raise error(f"{what} overflows float64 ({listed}); {fix}")
 
 
 def as_real_array(x: Any, name: str, *, xp: ModuleType | None = None, finite: bool = True) -> Any:

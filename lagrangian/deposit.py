@@ -11,10 +11,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .backend import (as_cloud, as_positive_int, as_real_array, as_real_scalar, as_weights, check_memory,
-                      check_pairwise, get_xp)
+from .backend import (SQRT_MAX, as_cloud, as_positive_int, as_real_array, as_real_scalar, as_weights,
+                      check_finite_result, check_memory, check_pairwise, get_xp, largest)
 
 __all__ = ["deposit", "gaussian_kde", "kde_bandwidth_factor"]
+
+_FLOAT = np.finfo(np.float64)
+# numeric bandwidths accepted by gaussian_kde and flow_matching_field_from_samples, ≈ [1.5e-154, 1.3e154]: the
+# kernel scales with bandwidth², which must be a normal float64 number
+_BANDWIDTH_RANGE = (float(np.sqrt(_FLOAT.tiny)), SQRT_MAX)
 
 
 def _box(lower: Sequence[float], upper: Sequence[float], shape: Sequence[int], d: int):
@@ -32,6 +37,12 @@ def _box(lower: Sequence[float], upper: Sequence[float], shape: Sequence[int], d
                          f"{lo.tolist()}, {hi.tolist()}, {shp}")
     if not np.all(hi > lo) or not np.all(np.isfinite(lo)) or not np.all(np.isfinite(hi)):
         raise ValueError(f"need finite lower < upper in every axis, got {lo.tolist()} and {hi.tolist()}")
+    with np.errstate(over="ignore", under="ignore"):
+        volume = float(np.prod((hi - lo) / np.asarray(shp)))
+    if not _FLOAT.tiny <= volume <= _FLOAT.max:
+        raise ValueError(f"the box [lower, upper] = [{lo.tolist()}, {hi.tolist()}] split into {shp} cells gives a "
+                         f"cell volume of {volume:.3g}, outside the normal float64 range [{_FLOAT.tiny:.3g}, "
+                         f"{_FLOAT.max:.3g}]; rescale the problem (change units)")
     return lo, hi, shp
 
 
@@ -44,7 +55,8 @@ def deposit(x: Any, lower: Sequence[float], upper: Sequence[float], shape: Seque
     within half a cell of the boundary (there, the weight of a missing neighbour is folded back into the
     boundary cell, so mass is still conserved). ``outside``: "raise" (ValueError if a particle is outside
     the closed box) or "clip" (such particles are moved to the nearest boundary point, conserving mass).
-    Result: ρ with Σ ρ · Π h_k = Σ weights. Runs in the namespace of ``x``.
+    Result: ρ with Σ ρ · Π h_k = Σ weights. Runs in the namespace of ``x``. ValueError when the cell volume
+    Π h_k is outside float64's normal range or ρ overflows float64.
     """
     x = as_cloud(x, "x")
     xp = get_xp(x)
@@ -62,7 +74,7 @@ def deposit(x: Any, lower: Sequence[float], upper: Sequence[float], shape: Seque
         bad = xp.any((x < lo_x) | (x > hi_x), axis=1)
         nbad = int(xp.sum(bad))
         if nbad:
-            raise ValueError(f"{nbad} of {n} particles lie outside the box [{lo.tolist()}, {hi.tolist()}]; "
+            raise ValueError(f"{nbad} of {n} particles of x lie outside the box [{lo.tolist()}, {hi.tolist()}]; "
                              f"enlarge the box or pass outside='clip'")
     else:
         x = xp.minimum(xp.maximum(x, lo_x), hi_x)
@@ -85,7 +97,10 @@ def deposit(x: Any, lower: Sequence[float], upper: Sequence[float], shape: Seque
             idx = xp.clip(i0 + c, 0, nmax)  # missing neighbours fold back into the boundary cell
             wc = w * xp.prod(xp.where(c == 1, frac, 1.0 - frac), axis=1)
             mass += xp.bincount(idx @ xp.asarray(strides, dtype=xp.int64), weights=wc, minlength=size)
-    return mass.reshape(shp) / float(np.prod(h))
+    with np.errstate(over="ignore"):
+        rho = mass.reshape(shp) / float(np.prod(h))
+    return check_finite_result(rho, "the density (weight per cell volume)", {"weights": w},
+                               "use larger cells (a wider box or a smaller shape) or smaller weights")
 
 
 def kde_bandwidth_factor(n: int, d: int, rule: str = "scott") -> float:
@@ -106,14 +121,31 @@ def kde_bandwidth_factor(n: int, d: int, rule: str = "scott") -> float:
     raise ValueError(f"unknown bandwidth rule {rule!r}; use 'scott', 'silverman' or a positive number")
 
 
+def _numeric_bandwidth(bandwidth: Any) -> float:
+    """A numeric ``bandwidth`` factor c as a float in ``_BANDWIDTH_RANGE``; errors name ``bandwidth``."""
+    c = as_real_scalar(bandwidth, "bandwidth")
+    if not c > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth}")
+    low, high = _BANDWIDTH_RANGE
+    if not low <= c <= high:
+        raise ValueError(f"bandwidth={c:.3g} is outside [{low:.2g}, {high:.2g}]: the kernel scales with bandwidth², "
+                         f"which must be a normal float64 number; rescale the samples instead")
+    return c
+
+
+_QUARTER_MAX = _FLOAT.max / 4  # whitened squared norms up to this keep |p|² + |x|² − 2⟨p, x⟩ finite
+
+
 def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = None,
                  chunk_bytes: int = 1 << 26) -> Any:
     """Gaussian KDE of samples x (n, d) evaluated at ``points`` (m, d); returns densities (m,).
 
     Kernel covariance c² Σ̂ with Σ̂ the (weighted) sample covariance and c from ``bandwidth``: None or
     "scott" (n^(-1/(d+4))), "silverman", or a positive float used as c (same convention as
-    scipy.stats.gaussian_kde). Evaluated in chunks of points so memory stays near ``chunk_bytes``;
-    MemoryBudgetError when even one chunk would exceed ``MAX_MEMORY_FRACTION`` of memory.
+    scipy.stats.gaussian_kde), in [1.5e-154, 1.3e154] so that c² is a normal float64 number. Evaluated in
+    chunks of points so memory stays near ``chunk_bytes``; MemoryBudgetError when even one chunk would exceed
+    ``MAX_MEMORY_FRACTION`` of memory. ValueError when the covariance of x overflows float64 or x lies
+    beyond ~1e154 kernel widths from the origin; points that far from every sample get density 0.
     """
     x = as_cloud(x, "x")
     xp = get_xp(x)
@@ -130,36 +162,50 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
     if bandwidth is None or isinstance(bandwidth, str):
         c = kde_bandwidth_factor(n_eff, d, bandwidth or "scott")
     else:
-        c = as_real_scalar(bandwidth, "bandwidth")
-        if not c > 0:
-            raise ValueError(f"bandwidth must be positive, got {bandwidth}")
+        c = _numeric_bandwidth(bandwidth)
     if n < 2 or n_eff <= 1.0:
         raise ValueError(f"gaussian_kde needs at least two samples with positive weight to estimate a covariance, "
                          f"got n={n} (effective {n_eff:.3g})")
-    mean = w @ x
-    xc = x - mean
-    cov = (xc * w[:, None]).T @ xc / (1.0 - float(xp.sum(w**2)))
-    kcov = cov * c**2
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = w @ x
+        xc = x - mean
+        cov = check_finite_result((xc * w[:, None]).T @ xc / (1.0 - float(xp.sum(w**2))),
+                                  "the sample covariance of x", {"x": x},
+                                  "coordinates beyond ~1.3e154 overflow when squared: rescale x and points by a "
+                                  "common factor")
+        kcov = check_finite_result(cov * c**2, "the kernel covariance bandwidth² · cov(x)", {"x": x, "bandwidth": c},
+                                   "use a smaller bandwidth or rescale x and points")
     try:
         chol = xp.linalg.cholesky(kcov)
         ok = bool(xp.all(xp.isfinite(chol)))  # CuPy returns NaN instead of raising
     except Exception:
         ok = False
     if not ok:
-        raise ValueError("the samples' covariance is singular (all samples on a subspace); KDE needs "
-                         "full-dimensional samples")
+        raise ValueError(f"the kernel covariance bandwidth² · cov(x) is singular (bandwidth = {c:.3g}): the samples x "
+                         f"lie on a subspace, or the product underflows float64; KDE needs full-dimensional samples")
     # whitened coordinates: |L^{-1}(p - x)|² gives the Gaussian exponent
     linv = xp.linalg.inv(chol)
-    xw = x @ linv.T
-    pw = pts @ linv.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        xw = x @ linv.T
+        pw = pts @ linv.T
+        xsq = xp.sum(xw**2, axis=1)
+    if not float(xp.max(xsq)) <= _QUARTER_MAX:
+        raise ValueError(f"x lies too far from the origin for its spread: its whitened coordinates (in kernel widths) "
+                         f"reach {largest(xw):.3g} and their squares exceed {_QUARTER_MAX:.3g}, where the squared "
+                         f"distances overflow float64; shift x and points by a common offset (e.g. x.mean(axis=0)) "
+                         f"or use a larger bandwidth")
     log_norm = -0.5 * d * np.log(2 * np.pi) - float(xp.sum(xp.log(xp.diag(chol))))
-    xsq = xp.sum(xw**2, axis=1)
     out = xp.empty(pts.shape[0])
     chunk = max(1, int(chunk_bytes // (8 * n * 2)))
     check_pairwise(min(chunk, pts.shape[0]), n, "gaussian_kde distances of one chunk of points",
                    "lower chunk_bytes or subsample x", xp=xp)
     for start in range(0, pts.shape[0], chunk):
         p = pw[start:start + chunk]
-        d2 = xp.sum(p**2, axis=1)[:, None] + xsq[None, :] - 2.0 * (p @ xw.T)
+        with np.errstate(over="ignore", invalid="ignore"):
+            psq = xp.sum(p**2, axis=1)
+            d2 = psq[:, None] + xsq[None, :] - 2.0 * (p @ xw.T)
+        far = ~(psq <= _QUARTER_MAX)  # beyond ~6.7e153 kernel widths from every sample: the density is 0
+        if bool(xp.any(far)):
+            d2[far] = xp.inf
         out[start:start + chunk] = xp.exp(-0.5 * xp.maximum(d2, 0.0) + log_norm) @ w
     return out

@@ -17,8 +17,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backend import (as_cloud, as_positive_int, as_real_array, as_real_scalar, check_pairwise, check_real_output,
-                      get_xp)
+from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, check_finite_result, check_pairwise,
+                      check_real_output, get_xp, largest)
+from .deposit import _numeric_bandwidth
+from .errors import NumericalError
 
 __all__ = [
     "AffineField", "affine_field", "gradient_field", "FlowMatchingKernelField",
@@ -81,6 +83,9 @@ class AffineField:
         at, c = self._coefficients(t, xp)
         if at.shape != (x.shape[-1], x.shape[-1]):
             raise ValueError(f"affine field matrix has shape {at.shape}, expected {(x.shape[-1],) * 2}")
+        if c is not None and c.shape != (x.shape[-1],):
+            name = "offset(t)" if callable(self.offset) else "offset"
+            raise ValueError(f"{name} must be a ({x.shape[-1]},) vector like the points, got shape {c.shape}")
         out = x @ at
         if c is not None:
             _add_row_vector(out, c, xp)
@@ -108,7 +113,9 @@ def gradient_field(grad_V: Callable[[Any], Any]) -> Callable[[float, Any], Any]:
         raise TypeError(f"grad_V must be a callable x (n, d) -> ∇V(x) (n, d), got {type(grad_V).__name__}")
 
     def field(t: float, x: Any) -> Any:
-        return -grad_V(x)
+        g = grad_V(x)
+        check_real_output(g, "grad_V(x)", shape=x.shape, at=x)
+        return -g
 
     return field
 
@@ -129,6 +136,17 @@ class FlowMatchingKernelField:
 
     def __call__(self, t: float, z: Any) -> Any:
         xp = get_xp(z)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._estimate(t, z, xp)
+        if not all_finite(out, xp) and all_finite(z, xp):
+            raise NumericalError(
+                f"the flow-matching field overflows float64 at t={t:g}: the kernel exponents |z − Z_t|² / "
+                f"(2 (c·std Z_t)²) do not fit (bandwidth factor c = {self.factor:.3g}, |z| up to {largest(z):.3g}, "
+                f"|x0| up to {largest(self.x0):.3g}, |x1| up to {largest(self.x1):.3g}); rescale x0, x1 and the "
+                f"positions by a common factor, or use a larger bandwidth")
+        return out
+
+    def _estimate(self, t: float, z: Any, xp: Any) -> Any:
         x0, x1 = xp.asarray(self.x0), xp.asarray(self.x1)
         zt = (1.0 - t) * x0 + t * x1
         disp = x1 - x0
@@ -156,7 +174,9 @@ def flow_matching_field_from_samples(x0: Any, x1: Any, *, bandwidth: Any = "scot
     """Flow-matching field estimated from paired samples x0 ~ α0 (source) and x1 ~ α1 (target), both (m, d).
 
     The pairs (x0[k], x1[k]) must be independent draws (independent coupling). ``bandwidth``: "scott"
-    (c = m^(-1/(d+4))), "silverman", or a positive float c; the kernel width per axis is c · std(Z_t).
+    (c = m^(-1/(d+4))), "silverman", or a positive float c in [1.5e-154, 1.3e154] (c² must be a normal float64
+    number); the kernel width per axis is c · std(Z_t). ValueError when the spread of x0 or x1 overflows
+    float64; evaluating the field raises NumericalError when its kernel exponents overflow.
     """
     a = as_cloud(x0, "x0")
     b = as_cloud(x1, "x1", dim=a.shape[1])
@@ -173,9 +193,13 @@ def flow_matching_field_from_samples(x0: Any, x1: Any, *, bandwidth: Any = "scot
         else:
             raise ValueError(f"unknown bandwidth rule {bandwidth!r}; use 'scott', 'silverman' or a float > 0")
     else:
-        c = as_real_scalar(bandwidth, "bandwidth")
-        if not c > 0:
-            raise ValueError(f"bandwidth must be positive, got {bandwidth}")
+        c = _numeric_bandwidth(bandwidth)
+    xp = get_xp(a)
+    for name, cloud in (("x0", a), ("x1", b)):  # the kernel width is c · std(Z_t), Z_t between x0 and x1
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = xp.std(cloud, axis=0)
+        check_finite_result(spread, f"the per-axis standard deviation of {name} (the kernel width)", {name: cloud},
+                            "coordinates beyond ~1.3e154 overflow when squared: rescale x0 and x1 by a common factor")
     return FlowMatchingKernelField(a, b, float(c), chunk_bytes)
 
 
@@ -213,12 +237,14 @@ def probability_flow_field(drift: Callable[[float, Any], Any], diffusion: Any,
         if dmat.ndim and dmat.shape[0] != x.shape[-1]:
             raise ValueError(f"diffusion has shape {dmat.shape} but particles have dimension {x.shape[-1]}")
         s = score(t, x)
-        check_real_output(s, "score(t, x)")
+        check_real_output(s, "score(t, x)", shape=x.shape, at=x)
         if dmat.ndim == 2:
             s = s @ xp.asarray(dmat).T
         else:
             s = s * (float(dmat) if dmat.ndim == 0 else xp.asarray(dmat))
-        return drift(t, x) - s
+        b = drift(t, x)
+        check_real_output(b, "drift(t, x)", shape=x.shape, at=x)
+        return b - s
 
     return field
 
@@ -298,6 +324,9 @@ def grid_velocity_field(lower: Sequence[float], upper: Sequence[float], values: 
     if vals.ndim != d + 1 + lead or vals.shape[-1] != d:
         want = "(*shape, d)" if times is None else "(len(times), *shape, d)"
         raise ValueError(f"values must have shape {want} with d={d}, got {vals.shape}")
+    if min(vals.shape[:-1]) < 1:
+        raise ValueError(f"values has an empty axis (shape {vals.shape}); every grid axis needs at least one cell"
+                         + ("" if times is None else " and times at least one entry"))
     if not bool(xp.all(xp.isfinite(vals))):
         raise ValueError("values contain NaN or infinite entries; fill them before interpolating")
     tarr = None

@@ -22,7 +22,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .backend import as_cloud, as_positive_int, as_real_array, as_real_scalar, check_real_output, get_xp, is_cupy
+from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, as_real_scalar, check_real_output,
+                      get_xp, is_cupy, largest)
 from .errors import NumericalError
 
 __all__ = [
@@ -170,7 +171,8 @@ def _save_indices(save_at: Sequence[float] | None, t0: float, t1: float, steps: 
     if times.ndim != 1 or times.size == 0:
         raise ValueError("save_at must be a non-empty 1-D sequence of times")
     span = t1 - t0
-    frac = (times - t0) / span
+    with np.errstate(over="ignore", invalid="ignore"):  # times far outside [t0, t1] give ±inf: refused below
+        frac = (times - t0) / span
     if np.any(~np.isfinite(frac)) or np.any(frac < -1e-12) or np.any(frac > 1 + 1e-12):
         raise ValueError(f"save_at times must lie between t0={t0} and t1={t1}, got {times.tolist()}")
     k = np.rint(frac * steps).astype(int)
@@ -182,52 +184,79 @@ def _save_indices(save_at: Sequence[float] | None, t0: float, t1: float, steps: 
 
 def _checked(field: Field, shape: tuple[int, ...], name: str) -> Field:
     """Wrap ``field`` so a wrong output shape (ValueError) or a complex/non-numeric output (TypeError)
-    gives a clear error instead of a silent cast."""
+    gives a clear error instead of a silent cast. (NaN/Inf outputs are diagnosed only when the particles
+    stop being finite, see :func:`_march`: checking every stage would cost a pass over the cloud.)"""
     if not callable(field):
         raise TypeError(f"{name} must be a callable {name}(t, x) returning an array shaped like x, got "
                         f"{type(field).__name__}")
 
     def wrapped(t: float, x: Any) -> Any:
         out = field(t, x)
-        if getattr(out, "shape", None) != shape:
-            raise ValueError(f"{name}(t, x) must return an array of shape {shape} like x, got "
-                             f"{getattr(out, 'shape', type(out).__name__)}")
-        check_real_output(out, f"{name}(t, x)")
+        check_real_output(out, f"{name}(t, x)", shape=shape)
         return out
 
     return wrapped
 
 
-def _require_finite(xp: Any, x: Any, t: float) -> None:
-    if not bool(xp.all(xp.isfinite(x))):
-        raise NumericalError(f"particles became NaN or infinite by t={t:g} (blow-up, or a step size too "
-                             f"large for the field); reduce the step or stop before the blow-up time")
+def _require_finite(xp: Any, x: Any, t: float, field: Field, name: str, last: tuple[float, Any]) -> None:
+    """NumericalError when the particles ``x`` at time ``t`` hold NaN/Inf. ``field`` (named ``name``) is
+    evaluated once more at ``last`` = (time, particles) of the last finite state: if it returns NaN/Inf
+    there, the message blames it; otherwise the particles blew up."""
+    if all_finite(x, xp):
+        return
+    t_ok, x_ok = last
+    try:
+        with np.errstate(all="ignore"):
+            culprit = not all_finite(field(t_ok, x_ok), xp)
+    except Exception:  # noqa: BLE001 - a diagnosis only: report the blow-up below
+        culprit = False
+    if culprit:
+        raise NumericalError(f"{name}(t, x) returned NaN or infinite values at t={t_ok:g}, where every particle "
+                             f"is finite (the particles are NaN or infinite by t={t:g}); fix {name} there (e.g. a "
+                             f"division by zero, a log of a negative number or an overflow)")
+    raise NumericalError(f"particles became NaN or infinite by t={t:g} (blow-up, or a step size too large for "
+                         f"the {name}); reduce the step or stop before the blow-up time")
 
 
 def noise_factor(diffusion: Any, dim: int) -> np.ndarray | float:
     """σ = sqrt(2 D): a float for scalar D, a (d,) vector for per-axis D, else the symmetric (d, d) root.
 
-    Raises ValueError for negative, non-symmetric or non-positive-semi-definite D and mismatched dims.
+    Raises ValueError for negative, non-symmetric or non-positive-semi-definite D, mismatched dims, and D so
+    large that σ overflows float64 (D beyond ~9e307).
     """
-    dim = as_positive_int(dim, "dim")
+    return _noise_factor(diffusion, as_positive_int(dim, "dim"), "dim")
+
+
+def _noise_factor(diffusion: Any, dim: int, source: str) -> np.ndarray | float:
+    """:func:`noise_factor` for a validated ``dim``; ``source`` names where dim comes from ("dim", "x0")."""
     d = as_real_array(diffusion, "diffusion", xp=np)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sigma = _sqrt_2d(d, dim, source)
+    if not np.all(np.isfinite(sigma)):
+        raise ValueError(f"diffusion has entries up to {largest(d):.3g}: the noise factor σ = sqrt(2D) overflows "
+                         f"float64 (D beyond {np.finfo(float).max / 2:.3g}); rescale time or space")
+    return sigma
+
+
+def _sqrt_2d(d: np.ndarray, dim: int, source: str) -> np.ndarray | float:
     if d.ndim == 0:
         if d < 0:
             raise ValueError(f"diffusion must be ≥ 0 (it is D in ∂ρ/∂t = DΔρ), got {float(d)}")
         return float(np.sqrt(2.0 * d))
     if d.ndim == 1:
         if d.shape != (dim,):
-            raise ValueError(f"diffusion vector has shape {d.shape} but particles have dimension {dim}")
+            raise ValueError(f"diffusion vector has shape {d.shape} but particles have dimension {dim} "
+                             f"({source})")
         if np.any(d < 0):
             raise ValueError(f"diffusion coefficients must be ≥ 0, got {d.tolist()}")
         return np.sqrt(2.0 * d)
     if d.shape != (dim, dim):
-        raise ValueError(f"diffusion matrix has shape {d.shape} but particles have dimension {dim}; "
+        raise ValueError(f"diffusion matrix has shape {d.shape} but particles have dimension {dim} ({source}); "
                          f"pass a scalar, a ({dim},) vector or a ({dim}, {dim}) matrix")
     scale = max(1.0, float(np.abs(d).max()))
     if not np.allclose(d, d.T, rtol=0, atol=1e-12 * scale):
         raise ValueError("diffusion matrix must be symmetric")
-    w, u = np.linalg.eigh(0.5 * (d + d.T))
+    w, u = np.linalg.eigh(0.5 * d + 0.5 * d.T)  # not 0.5 (d + dᵀ), which overflows for entries near 1e308
     if w.min() < -1e-12 * scale:
         raise ValueError(f"diffusion matrix must be positive semi-definite, smallest eigenvalue {w.min():.3g}")
     return (u * np.sqrt(2.0 * np.clip(w, 0.0, None))) @ u.T
@@ -264,19 +293,22 @@ class _Noise:
 
 
 def _march(advance: Callable[[float, Any], Any], x: Any, xp: Any, t0: float, t1: float, h: float,
-           steps: int, saves: list[int] | None) -> Any:
+           steps: int, saves: list[int] | None, field: Field, name: str) -> Any:
     """Apply ``x ← advance(t, x)`` at t = t0 + k h, k < steps; keep copies at the step indices ``saves``
-    (returned stacked in the order asked) and check finiteness there and at the end."""
+    (returned stacked in the order asked) and check finiteness there and at the end (``field``, the field
+    or drift called ``name``, is evaluated again to diagnose non-finite particles)."""
     out = []
+    last = (t0, x)  # the last state known to be finite
     with np.errstate(over="ignore", invalid="ignore"):
         if saves is not None and 0 in saves:
             out.extend([x.copy()] * saves.count(0))
         for k in range(steps):
             x = advance(t0 + k * h, x)
             if saves is not None and (k + 1) in saves:
-                _require_finite(xp, x, t0 + (k + 1) * h)
+                _require_finite(xp, x, t0 + (k + 1) * h, field, name, last)
+                last = (t0 + (k + 1) * h, x)
                 out.extend([x.copy()] * saves.count(k + 1))
-    _require_finite(xp, x, t1)
+    _require_finite(xp, x, t1, field, name, last)
     if saves is None:
         return x
     order = np.argsort(np.argsort(saves, kind="stable"), kind="stable")
@@ -303,7 +335,7 @@ def integrate_ode(field: Field, x0: Any, t0: float, t1: float, steps: int, *, me
     saves = _save_indices(save_at, t0, t1, steps)
     f = _checked(field, x.shape, "field")
     h = (t1 - t0) / steps
-    return _march(lambda t, y: stepper.step(f, t, y, h), x, xp, t0, t1, h, steps, saves)
+    return _march(lambda t, y: stepper.step(f, t, y, h), x, xp, t0, t1, h, steps, saves, f, "field")
 
 
 def integrate_sde(drift: Field, diffusion: Any, x0: Any, t0: float, t1: float, steps: int, *,
@@ -326,10 +358,10 @@ def integrate_sde(drift: Field, diffusion: Any, x0: Any, t0: float, t1: float, s
     t0, t1 = _check_span(t0, t1)
     if not t1 > t0:
         raise ValueError(f"integrate_sde needs t0 < t1 (SDEs run forward in time), got t0={t0}, t1={t1}")
-    sigma = noise_factor(diffusion, x.shape[1])
+    sigma = _noise_factor(diffusion, x.shape[1], f"x0 has shape {x.shape}")
     saves = _save_indices(save_at, t0, t1, steps)
     f = _checked(drift, x.shape, "drift")
     h = (t1 - t0) / steps
     noise = _Noise(xp, rng, sigma, x.shape, h)
     return _march(lambda t, y: stepper.step(f, t, y, h, noise.draw()), x, xp, t0, t1, h, steps,
-                  saves)
+                  saves, f, "drift")

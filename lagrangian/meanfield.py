@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .backend import as_cloud, as_positive_int, as_real_array, as_real_scalar, check_pairwise, get_xp
+from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, as_real_scalar, check_finite_result,
+                      check_pairwise, get_xp)
+from .errors import NumericalError
 
 __all__ = ["softmax_attention", "AttentionField", "attention_field", "NetworkField", "network_field",
            "network_output", "network_loss", "ACTIVATIONS"]
@@ -37,6 +39,19 @@ def _matrix(a: Any, name: str, shape: tuple[int | None, int | None]) -> np.ndarr
     if not np.all(np.isfinite(m)):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return m
+
+
+def _query_key_value(Q: Any, K: Any, V: Any, d: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated host matrices Q, K (r, d) and V (d, d); ``d`` is the token dimension (None: read from Q)."""
+    Qm = _matrix(Q, "Q", (None, None))
+    if d is not None and Qm.shape[1] != d:
+        raise ValueError(f"tokens have dimension {d} but Q and K act on dimension {Qm.shape[1]}; "
+                         f"Q, K must be (r, {d}) and V ({d}, {d})")
+    Km = _matrix(K, "K", (None, None))
+    if Km.shape != Qm.shape:
+        raise ValueError(f"K must have the same shape as Q, (r, d) = {Qm.shape}, got {Km.shape}")
+    d = Qm.shape[1]
+    return Qm, Km, _matrix(V, "V", (d, d))
 
 
 def _scale(scale: Any) -> float:
@@ -59,12 +74,7 @@ def softmax_attention(queries: Any, keys: Any, Q: Any, K: Any, V: Any, *, scale:
     d = q.shape[1]
     scale = _scale(scale)
     chunk_bytes = as_positive_int(chunk_bytes, "chunk_bytes")
-    Qm = _matrix(Q, "Q", (None, None))
-    if Qm.shape[1] != d:
-        raise ValueError(f"tokens have dimension {d} but Q and K act on dimension {Qm.shape[1]}; "
-                         f"Q, K must be (r, {d}) and V ({d}, {d})")
-    Km = _matrix(K, "K", (Qm.shape[0], d))
-    Vm = _matrix(V, "V", (d, d))
+    Qm, Km, Vm = _query_key_value(Q, K, V, d)
     qk = q @ xp.asarray(float(scale) * Qm.T)  # (m, r): s Q q_i
     ky = y @ xp.asarray(Km.T)  # (n, r)
     n = y.shape[0]
@@ -101,10 +111,7 @@ def attention_field(Q: Any, K: Any, V: Any, *, scale: float = 1.0, chunk_bytes: 
     Q, K: (r, d); V: (d, d). Peak memory ≈ ``chunk_bytes`` / 2 + O(n (d + r)) whatever n is (10⁴ tokens,
     d = 8, default 128 MiB budget: ~65 MiB measured with tracemalloc).
     """
-    Qm = _matrix(Q, "Q", (None, None))
-    d = Qm.shape[1]
-    Km = _matrix(K, "K", (Qm.shape[0], d))
-    Vm = _matrix(V, "V", (d, d))
+    Qm, Km, Vm = _query_key_value(Q, K, V)
     return AttentionField(Qm, Km, Vm, _scale(scale), as_positive_int(chunk_bytes, "chunk_bytes"))
 
 
@@ -133,21 +140,38 @@ def _neurons(theta: Any, d: int) -> Any:
     return as_cloud(theta, "theta", dim=d + 1)
 
 
+def _output(th: Any, u: Any, activation: str, u_name: str) -> Any:
+    """G(u_k) for validated neurons and inputs (``u_name``: the inputs' argument); ValueError on overflow."""
+    sig, _ = _activation(activation)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = sig(u @ th[:, :-1].T) @ th[:, -1] / th.shape[0]
+    return check_finite_result(out, "the network output (1/n) Σ_i a_i σ(⟨w_i, u⟩)", {"theta": th, u_name: u},
+                               f"rescale theta or {u_name}")
+
+
 def network_output(theta: Any, u: Any, *, activation: str = "linear") -> Any:
-    """G(u_k) = (1/n) Σ_i a_i σ(⟨w_i, u_k⟩) for neurons θ (n, d+1) = [w | a] and inputs u (N, d); returns (N,)."""
+    """G(u_k) = (1/n) Σ_i a_i σ(⟨w_i, u_k⟩) for neurons θ (n, d+1) = [w | a] and inputs u (N, d); returns (N,).
+
+    ValueError when the output overflows float64."""
     u = as_cloud(u, "u")
     th = _neurons(theta, u.shape[1])
-    sig, _ = _activation(activation)
-    return sig(u @ th[:, :-1].T) @ th[:, -1] / th.shape[0]
+    return _output(th, u, activation, "u")
 
 
 def network_loss(theta: Any, data_x: Any, data_y: Any, *, activation: str = "linear") -> float:
-    """Risk F(θ) = (1/2N) Σ_k (G(u_k) − y_k)² (squared loss with the ½, docs/theory.md)."""
+    """Risk F(θ) = (1/2N) Σ_k (G(u_k) − y_k)² (squared loss with the ½, docs/theory.md).
+
+    ValueError when the network output or the risk overflows float64."""
     u = as_cloud(data_x, "data_x")
     y = _targets(data_y, u.shape[0], get_xp(u))
-    r = network_output(theta, u, activation=activation) - y
-    xp = get_xp(r)
-    return float(0.5 * xp.mean(r**2))
+    th = _neurons(theta, u.shape[1])
+    out = _output(th, u, activation, "data_x")
+    xp = get_xp(out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = out - y
+        risk = 0.5 * xp.mean(r**2)
+    return float(check_finite_result(risk, "the risk (1/2N) Σ_k (G(u_k) − y_k)²",
+                                     {"theta": th, "data_x": u, "data_y": y}, "rescale data_x, data_y or theta"))
 
 
 @dataclass(frozen=True)
@@ -166,10 +190,20 @@ class NetworkField:
         xp = get_xp(theta)
         u = xp.asarray(self.data_x)
         y = xp.asarray(self.data_y)
+        d = u.shape[1]
+        if theta.ndim != 2 or theta.shape[1] != d + 1:
+            raise ValueError(f"neurons must have shape (n, {d + 1}) = [w | a] to match data_x of dimension {d}, "
+                             f"got {theta.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = self._velocity(theta, u, y, xp)
+        if not all_finite(v, xp) and all_finite(theta, xp):  # non-finite neurons: the integrator reports it
+            check_finite_result(v, "the network training velocity", {"theta": theta, "data_x": u, "data_y": y},
+                                "rescale data_x and data_y (or the neurons)", error=NumericalError)
+        return v
+
+    def _velocity(self, theta: Any, u: Any, y: Any, xp: Any) -> Any:
         N, d = u.shape
         n = theta.shape[0]
-        if theta.ndim != 2 or theta.shape[1] != d + 1:
-            raise ValueError(f"neurons must have shape (n, {d + 1}) = [w | a], got {theta.shape}")
         sig, dsig = _activation(self.activation)
         w, a = theta[:, :d], theta[:, d]
         chunk = max(1, int(self.chunk_bytes // (16 * n)))

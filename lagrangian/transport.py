@@ -121,8 +121,8 @@ def sliced_w2(x: Any, y: Any, *, projections: int = 128, rng: np.random.Generato
     x = as_cloud(x, "x")
     y = as_cloud(y, "y", dim=x.shape[1])
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"sliced_w2 needs clouds of equal size, got {x.shape[0]} and {y.shape[0]}; "
-                         f"subsample the larger one")
+        raise ValueError(f"sliced_w2 needs clouds x and y of equal size, got {x.shape[0]} and {y.shape[0]} "
+                         f"points; subsample the larger one")
     xp = get_xp(x, y)
     check_pairwise(x.shape[0], projections, "sliced_w2 (projections of each cloud)",
                    "use fewer projections or subsample the clouds", xp=xp)

@@ -1,7 +1,8 @@
 """Record which public functions and options the report's cases exercise (for tests/test_option_coverage.py).
 
 ``record_usage()`` wraps every public function of eulerian, lagrangian and verify.gaussian, in their defining
-module and wherever a module holds the same object (``from eulerian import solve_fokker_planck``), and records
+module and wherever a module holds the same object (``from eulerian import solve_fokker_planck``, or a default
+argument ``kde=gaussian_kde``), and records
 one set of facets per call: the options passed, the linear solver actually used, whether the field depends on
 time (probed), whether the grid is anisotropic (different spacing and cell counts per axis). The wrappers are
 removed on exit. Only the report runs through the recorder; nothing here is part of twinflow.
@@ -22,6 +23,7 @@ import lagrangian
 from eulerian.backend import get_backend
 from eulerian.fokker_planck import _drift_is_time_dependent
 from verify import gaussian as vg
+from verify.harness import registry
 
 PACKAGES = {"eulerian": eulerian, "lagrangian": lagrangian, "gaussian": vg}
 
@@ -115,21 +117,34 @@ def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
         return recorded
 
     wrappers = {key: wrap(*value) for key, value in by_id.items()}
-    patched = []
+
+    def swap(value: Any) -> Any:
+        return wrappers[id(value)] if id(value) in wrappers and value is by_id[id(value)][1] else value
+
+    registry()  # import every case module first, so that what is patched does not depend on import order
+    patched, defaults = [], []
     for module in list(sys.modules.values()):
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict) or not getattr(module, "__name__", "").startswith(
                 ("eulerian", "lagrangian", "verify")):
             continue
         for attr, value in list(namespace.items()):
-            if id(value) in wrappers and value is by_id[id(value)][1]:
+            if swap(value) is not value:
                 patched.append((namespace, attr, value))
-                namespace[attr] = wrappers[id(value)]
+                namespace[attr] = swap(value)
+            elif inspect.isfunction(value):   # def check(..., kde=gaussian_kde) or (..., *, kde=gaussian_kde)
+                positional, keywords = value.__defaults__ or (), value.__kwdefaults__ or {}
+                if any(swap(d) is not d for d in (*positional, *keywords.values())):
+                    defaults.append((value, value.__defaults__, value.__kwdefaults__))
+                    value.__defaults__ = tuple(swap(d) for d in positional) or None
+                    value.__kwdefaults__ = {k: swap(d) for k, d in keywords.items()} or None
     try:
         yield calls
     finally:
         for namespace, attr, value in patched:
             namespace[attr] = value
+        for function, positional, keywords in defaults:
+            function.__defaults__, function.__kwdefaults__ = positional, keywords
 
 
 def cupy_usable() -> bool:

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _SYM_RTOL = 1e-10
+_PD_RTOL = 1e-14  # a covariance needs smallest eigenvalue > _PD_RTOL × largest (see _spd)
+_SETTLED_RTOL = 1e-13  # linear_network stops once the moments move by less than this (see _settled_event)
 
 
 class FiniteTimeBlowUp(ArithmeticError):
@@ -101,6 +103,53 @@ def _overflow_checked(func):
     return wrapper
 
 
+def _sizes(**arrays) -> str:
+    """"|name| up to <largest magnitude>" for each array (argument) ``name``, for overflow messages."""
+    def size(a) -> float:
+        return float(np.max(np.abs(a))) if np.size(a) else 0.0
+
+    return ", ".join(f"|{name}| {'=' if np.ndim(a) == 0 else 'up to'} {size(a):.3g}" for name, a in arrays.items())
+
+
+def _moment_start(rhs, y0: np.ndarray, size0: float, what: str, sizes: str, fix: str) -> None:
+    """Check a moment ODE y' = rhs(t, y) before integrating it (call under ignored overflow): ValueError when
+    rhs(0, y0) or the size ``size0`` of the initial moments overflows float64."""
+    if not (np.isfinite(size0) and np.all(np.isfinite(rhs(0.0, y0)))):
+        raise ValueError(f"{what} overflows float64 at t = 0 ({sizes}); {fix}")
+
+
+def _stalled_at_start(sol, rhs, what: str, sizes: str, fix: str) -> None:
+    """ValueError when DOP853 could not take a single step (status -1 at t = 0): the ODE's time scale
+    |y| / |dy/dt| is below what float64 step sizes resolve."""
+    if sol.status == -1 and sol.t[-1] == 0.0:
+        y = sol.y[:, 0]
+        rate = float(np.max(np.abs(rhs(0.0, y)))) / max(float(np.max(np.abs(y))), np.finfo(float).tiny)
+        raise ValueError(f"{what} cannot be integrated from t = 0: its relative rate max|dy/dt| / max|y| ≈ "
+                         f"{rate:.3g} is too fast for float64 step sizes ({sol.message.rstrip('.')}; {sizes}); {fix}")
+
+
+def _collapse_event(d: int, offset: int):
+    """Terminal solve_ivp event: the d×d covariance stored from ``y[offset]`` on stops being positive definite in
+    float64, i.e. its smallest eigenvalue falls to _PD_RTOL × its largest (as :class:`Gaussian` requires)."""
+
+    def collapse(_s, y):
+        cov = y[offset:offset + d * d].reshape(d, d)
+        if not np.all(np.isfinite(cov)):
+            return 1.0  # a blow-up: reported by the caller
+        lam = np.linalg.eigvalsh(_symmetrize(cov))
+        return lam[0] - _PD_RTOL * lam[-1]
+
+    collapse.terminal = True
+    collapse.direction = -1
+    return collapse
+
+
+def _collapse_error(what: str, t: float, t_c: float, fix: str) -> ValueError:
+    return ValueError(f"{what} becomes singular before t = {t}: by t ≈ {t_c:.6g} its smallest eigenvalue falls "
+                      f"below {_PD_RTOL:g} × its largest, so the law concentrates near a subspace and has no "
+                      f"density in float64; ask for t < {t_c:.6g}, or {fix}")
+
+
 def _as_matrix(a, name: str, d: int | None = None) -> np.ndarray:
     m = _real(a, name, "matrix")
     if m.ndim == 0 and d == 1:
@@ -140,7 +189,7 @@ def _spd(m, name: str, d: int | None = None) -> np.ndarray:
     """Validate a symmetric positive-definite matrix; return it exactly symmetric."""
     m = _check_symmetric(_as_matrix(m, name, d), name)
     lam = np.linalg.eigvalsh(m)
-    if lam[0] <= 0 or lam[0] <= 1e-14 * lam[-1]:
+    if lam[0] <= 0 or lam[0] <= _PD_RTOL * lam[-1]:
         raise ValueError(f"{name} must be positive definite: its smallest eigenvalue is "
                          f"{lam[0]:.3g} (largest {lam[-1]:.3g}); a covariance needs every "
                          f"eigenvalue > 0")
@@ -445,6 +494,7 @@ def _as_drift(drift) -> Affine:
                     f"{type(drift).__name__}")
 
 
+@_overflow_checked
 def linear_moment_rhs(drift: Affine, diffusion, mean, cov) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian closure of ∂ρ/∂t + div(ρ(Bx + c)) = div(D∇ρ): (dm/dt, dΣ/dt) = (Bm + c, BΣ + ΣBᵀ + 2D)."""
     drift = _as_drift(drift)
@@ -453,7 +503,9 @@ def linear_moment_rhs(drift: Affine, diffusion, mean, cov) -> tuple[np.ndarray, 
     cov = _as_matrix(cov, "cov", d)
     b = drift.matrix
     dmat = _diffusion_matrix(diffusion, d)
-    return b @ mean + drift.offset, _symmetrize(b @ cov + cov @ b.T + 2.0 * dmat)
+    sizes = _sizes(B=b, c=drift.offset, diffusion=dmat, mean=mean, cov=cov)
+    return (_finite(b @ mean + drift.offset, f"dm/dt = Bm + c ({sizes})"),
+            _finite(_symmetrize(b @ cov + cov @ b.T + 2.0 * dmat), f"dΣ/dt = BΣ + ΣBᵀ + 2D ({sizes})"))
 
 
 def _van_loan_noise(b: np.ndarray, dmat: np.ndarray, t: float) -> np.ndarray:
@@ -464,9 +516,13 @@ def _van_loan_noise(b: np.ndarray, dmat: np.ndarray, t: float) -> np.ndarray:
     Φ(2h) = Φ(h)², reaches t without forming e^{−Bt}.
     """
     d = b.shape[0]
-    norm = float(np.linalg.norm(b, 1)) * t
-    k = max(0, int(np.ceil(np.log2(norm)))) if norm > 1 else 0
-    h = t / 2 ** k
+    b_norm = float(np.linalg.norm(b, 1))
+    norm = b_norm * t
+    if np.isfinite(norm):
+        k = max(0, int(np.ceil(np.log2(norm)))) if norm > 1 else 0
+    else:  # ‖B‖ t beyond float64 (t near 1e308): the same k from the logarithms
+        k = int(np.ceil(np.log2(b_norm) + np.log2(t)))
+    h = float(np.ldexp(t, -k))  # t / 2^k, exact (t / 2 ** k overflows converting 2^k to float for k > 1023)
     vl = np.zeros((2 * d, 2 * d))
     vl[:d, :d] = -b * h
     vl[:d, d:] = 2.0 * dmat * h
@@ -478,6 +534,34 @@ def _van_loan_noise(b: np.ndarray, dmat: np.ndarray, t: float) -> np.ndarray:
         q = _symmetrize(phi @ q @ phi.T + q)
         phi = phi @ phi
     return q
+
+
+def _expm(a: np.ndarray) -> np.ndarray:
+    """scipy.linalg.expm(a); where that is not finite (its scaling and squaring returns NaN for norms beyond
+    about 1e100, e.g. B t for t = 1e308), exp(a) = exp(a / 2^k)^(2^k) with ‖a / 2^k‖₁ ≤ 1 instead, which stays
+    finite whenever the exponential is (e^{Bt} → 0 for a stable B)."""
+    e = scipy.linalg.expm(a)
+    if np.all(np.isfinite(e)):
+        return e
+    k = max(0, _exponent(a) + int(np.ceil(np.log2(a.shape[0]))))  # ‖a‖₁ ≤ n max|a| ≤ 2^k
+    e = scipy.linalg.expm(np.ldexp(a, -k))
+    for _ in range(k):
+        e = e @ e
+    return e
+
+
+def _augmented(drift: Affine, t: float) -> np.ndarray:
+    """[[B t, c t], [0, 0]], whose exponential holds e^{Bt} and ∫_0^t e^{Bs} ds c; ValueError naming t when
+    B t or c t overflows float64."""
+    d = drift.dim
+    aug = np.zeros((d + 1, d + 1))
+    aug[:d, :d] = drift.matrix * t
+    aug[:d, d] = drift.offset * t
+    if not np.all(np.isfinite(aug)):
+        raise ValueError(f"t = {t:g} is too large: B t or c t overflows float64 "
+                         f"({_sizes(B=drift.matrix, c=drift.offset)}); for a stable B the law at such times is "
+                         f"stationary(drift, diffusion)")
+    return aug
 
 
 @_overflow_checked
@@ -499,10 +583,7 @@ def linear_sde(g0: Gaussian, drift: Affine, diffusion, t: float) -> Gaussian:
     dmat = _diffusion_matrix(diffusion, d)
     b, c = drift.matrix, drift.offset
     # mean: exp([[B, c], [0, 0]] t) = [[e^{Bt}, ∫ e^{Bs} ds c], [0, 1]]
-    aug = np.zeros((d + 1, d + 1))
-    aug[:d, :d] = b * t
-    aug[:d, d] = c * t
-    e = scipy.linalg.expm(aug)
+    e = _expm(_augmented(drift, t))
     phi = e[:d, :d]
     mean = phi @ g0.mean + e[:d, d]
     q = _van_loan_noise(b, dmat, t)
@@ -522,10 +603,7 @@ def linear_sde_transition(drift: Affine, diffusion, t: float) -> tuple[Affine, n
     d = drift.dim
     t = _check_time(t, upper=None)
     dmat = _diffusion_matrix(diffusion, d)
-    aug = np.zeros((d + 1, d + 1))
-    aug[:d, :d] = drift.matrix * t
-    aug[:d, d] = drift.offset * t
-    e = scipy.linalg.expm(aug)
+    e = _expm(_augmented(drift, t))
     noise = _finite(_symmetrize(_van_loan_noise(drift.matrix, dmat, t)), f"the transition covariance at t = {t}")
     phi = _finite(e[:d, :d], f"e^(Bt) at t = {t}")
     return Affine(phi, _finite(e[:d, d], f"the transition offset at t = {t}")), noise
@@ -556,15 +634,19 @@ def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
                       axis=1)
     if not callable(f):
         raise TypeError(f"f must be a callable mapping points (n, d) to values, got {type(f).__name__}")
-    values = _real(f(g.mean + nodes @ g._chol.T), "f(x)", copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        points = g.mean + nodes @ g._chol.T
+        values = _real(f(points), "f(x)", copy=False)  # overflow inside f is reported below
     if values.shape[:1] != (nodes.shape[0],):
         raise ValueError(f"f must map points (n, {g.dim}) to values (n,) or (n, k), got shape {values.shape}")
     if not np.all(np.isfinite(values)):
-        raise ValueError("f(x) returned NaN or infinite values at the quadrature nodes; E f(X) is undefined")
+        raise ValueError(f"f(x) returned NaN or infinite values at the quadrature nodes mean + L z of g (|x| up to "
+                         f"{float(np.max(np.abs(points))):.3g}); E f(X) is undefined or overflows float64")
     with np.errstate(over="ignore", invalid="ignore"):
         return _finite(np.tensordot(weights, values, axes=(0, 0)), "E f(X)")
 
 
+@_overflow_checked
 def stationary(drift: Affine, diffusion) -> Gaussian:
     """Invariant law of dX = (BX + c) dt + sqrt(2D) dW: N(−B⁻¹c, Σ∞) with BΣ∞ + Σ∞Bᵀ + 2D = 0.
 
@@ -579,7 +661,10 @@ def stationary(drift: Affine, diffusion) -> Gaussian:
     if growth >= 0:
         raise ValueError(f"no stationary law: the drift matrix B has an eigenvalue with real part "
                          f"{growth:.3g} ≥ 0 (all must be negative for a stable process)")
-    sigma = _symmetrize(scipy.linalg.solve_continuous_lyapunov(b, -2.0 * dmat))
+    # Σ∞ is linear in D: solve for D / 2^e (entries of order one) and scale back, exactly, so 2D cannot overflow
+    e = _exponent(dmat)
+    sigma = np.ldexp(_symmetrize(scipy.linalg.solve_continuous_lyapunov(b, -2.0 * np.ldexp(dmat, -e))), e)
+    sigma = _finite(sigma, f"the stationary covariance Σ∞ ({_sizes(B=b, diffusion=dmat)})")
     lam = np.linalg.eigvalsh(sigma)
     if lam[0] <= 1e-14 * max(lam[-1], 1e-300):
         raise ValueError("no stationary Gaussian with a density: the stationary covariance is "
@@ -686,6 +771,7 @@ def attention_map(g: Gaussian, Q, K, V, scale: float = 1.0) -> Affine:
     return Affine(_finite(_scale(scale) * v @ g.cov @ ktq, "the attention map matrix s V Σ KᵀQ"), v @ g.mean)
 
 
+@_overflow_checked
 def attention_moment_rhs(mean, cov, Q, K, V, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Moment ODE of the attention PDE for N(μ, Σ) (Thm 7.1, derived mean equation):
     dμ/dt = V μ + s V Σ KᵀQ μ,  dΣ/dt = BΣ + ΣBᵀ with B = s V Σ KᵀQ."""
@@ -693,16 +779,22 @@ def attention_moment_rhs(mean, cov, Q, K, V, scale: float = 1.0) -> tuple[np.nda
     d = mean.shape[0]
     cov = _as_matrix(cov, "cov", d)
     ktq, v = _attention_matrices(Q, K, V, d)
-    b = _scale(scale) * v @ cov @ ktq
-    return v @ mean + b @ mean, _symmetrize(b @ cov + cov @ b.T)
+    scale = _scale(scale)
+    b = scale * v @ cov @ ktq
+    sizes = _sizes(mean=mean, cov=cov, Q=Q, K=K, V=v, scale=scale)
+    return (_finite(v @ mean + b @ mean, f"dμ/dt = Vμ + BΣμ ({sizes})"),
+            _finite(_symmetrize(b @ cov + cov @ b.T), f"dΣ/dt = BΣ + ΣBᵀ, B = s V Σ KᵀQ ({sizes})"))
 
 
+@_overflow_checked
 def attention(g0: Gaussian, Q, K, V, t: float, scale: float = 1.0) -> Gaussian:
     """Law at depth t ≥ 0 of the attention PDE ∂μ/∂t + div(μ Γ[μ]) = 0 from μ_0 = g0 (Thm 7.1).
 
     Q, K have shape (r, d), V (d, d), constant in t; ``scale`` s multiplies ⟨Qx, Ky⟩ in the softmax.
     The moment ODE is integrated by DOP853 at rtol 1e-12. If the covariance blows up before t,
-    raises :class:`FiniteTimeBlowUp` naming the estimated blow-up time.
+    raises :class:`FiniteTimeBlowUp` naming the estimated blow-up time; if it becomes singular (smallest
+    eigenvalue below 1e-14 × the largest, e.g. for a large negative scale), or the moment ODE overflows
+    float64, a ValueError.
     """
     if not isinstance(g0, Gaussian):
         raise TypeError(f"g0 must be a Gaussian, got {type(g0).__name__}")
@@ -726,8 +818,16 @@ def attention(g0: Gaussian, Q, K, V, t: float, scale: float = 1.0) -> Gaussian:
 
     escape.terminal = True
     y0 = np.concatenate([g0.mean, g0.cov.ravel()])
+    what = "the attention moment ODE"
+    sizes = _sizes(scale=scale, Q=Q, K=K, V=v, **{"g0.mean": g0.mean, "g0.cov": g0.cov})
+    fix = "rescale Q, K, V, scale or g0"
+    _moment_start(rhs, y0, size0, what, sizes, fix)
     sol = solve_ivp(rhs, (0.0, t), y0, method="DOP853", rtol=1e-12, atol=1e-14 * size0,
-                    events=escape)
+                    events=(escape, _collapse_event(d, d)))
+    if sol.status == 1 and sol.t_events[1].size:
+        raise _collapse_error("the attention covariance", t, float(sol.t_events[1][0]),
+                              "a smaller |scale| (the collapse rate grows like |scale| |V| |KᵀQ| |g0.cov|)")
+    _stalled_at_start(sol, rhs, what, sizes, fix)
     if sol.status != 0 or sol.t[-1] < t:
         y = sol.y[:, -1]
         reached = float(sol.t[-1])
@@ -746,6 +846,7 @@ def attention(g0: Gaussian, Q, K, V, t: float, scale: float = 1.0) -> Gaussian:
 # two-layer linear networks (Prop 6.2)
 
 
+@_overflow_checked
 def data_moments(u, y) -> tuple[np.ndarray, np.ndarray, float]:
     """Data moments of a regression set: S = (1/N)Σ u_k u_kᵀ, r = (1/N)Σ y_k u_k, E[y²].
 
@@ -759,7 +860,9 @@ def data_moments(u, y) -> tuple[np.ndarray, np.ndarray, float]:
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains NaN or infinite values; remove those samples")
     n = u.shape[0]
-    return _symmetrize(u.T @ u / n), u.T @ y / n, float(y @ y / n)
+    return (_finite(_symmetrize(u.T @ u / n), f"S = uᵀu / N ({_sizes(u=u)})"),
+            _finite(u.T @ y / n, f"r = uᵀy / N ({_sizes(u=u, y=y)})"),
+            float(_finite(np.asarray(y @ y / n), f"E[y²] = yᵀy / N ({_sizes(y=y)})")))
 
 
 def _network_data(g0: Gaussian, S, r, name: str = "g0") -> tuple[int, np.ndarray, np.ndarray]:
@@ -781,6 +884,16 @@ def linear_network_rhs(mean, cov, S, r) -> tuple[np.ndarray, np.ndarray]:
     cov = _as_matrix(cov, "cov", d + 1)
     s = _as_matrix(S, "S", d)
     r = _as_vector(r, "r", d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dm, dc = _network_rhs(mean, cov, s, r)
+    sizes = _sizes(mean=mean, cov=cov, S=s, r=r)
+    return (_finite(dm, f"dm/dt = −B_h m ({sizes})"),
+            _finite(dc, f"dΣ/dt = −(B_h Σ + Σ B_h) ({sizes})"))
+
+
+def _network_rhs(mean: np.ndarray, cov: np.ndarray, s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`linear_network_rhs` for validated float arrays (no checks: overflow gives inf)."""
+    d = mean.shape[0] - 1
     q = cov[:d, d] + mean[:d] * mean[d]
     h = s @ q - r
     b = np.zeros((d + 1, d + 1))
@@ -789,6 +902,36 @@ def linear_network_rhs(mean, cov, S, r) -> tuple[np.ndarray, np.ndarray]:
     return -b @ mean, -(b @ cov + cov @ b)
 
 
+def _settled_event(s: np.ndarray, r: np.ndarray, d: int):
+    """Terminal solve_ivp event of the linear-network moment ODE: the flow has settled (None when S is not
+    positive definite).
+
+    h = S q − r obeys dh/dt = −S (W + αI) h exactly, with W = E[w wᵀ] and α = E[a²]; in the S⁻¹-norm it
+    decays at least at the rate κ = λmin(S) (α + λmin(W)), so ∫|h| ≤ sqrt(cond S) |h| / κ from any time on.
+    The moments change at relative rates ≤ 2|h| (|B_h| = |h|): once 2 sqrt(cond S) |h| / κ ≤ 1e-13, they
+    move by less than 1e-13 relative for all later times, below the solver's rtol of 1e-12. Stopping there
+    avoids the ~t·κ steps an explicit solver needs at the (stiff) equilibrium: any t is fast.
+    """
+    lam = np.linalg.eigvalsh(s)
+    if not lam[0] > 0:
+        return None
+    factor = 2.0 * np.sqrt(lam[-1] / lam[0])
+
+    def settled(_s, y):
+        m, c = y[:d + 1], y[d + 1:].reshape(d + 1, d + 1)
+        second = c + np.outer(m, m)  # E[θ θᵀ]: q = E[a w], W, α
+        if not np.all(np.isfinite(second)):
+            return 1.0
+        h = s @ second[:d, d] - r
+        kappa = lam[0] * (second[d, d] + np.linalg.eigvalsh(_symmetrize(second[:d, :d]))[0])
+        return factor * float(np.linalg.norm(h)) - _SETTLED_RTOL * kappa
+
+    settled.terminal = True
+    settled.direction = -1
+    return settled
+
+
+@_overflow_checked
 def linear_network_risk(g: Gaussian, S, r, y2: float) -> float:
     """Risk f(α) = (1/2N) Σ_k (⟨q, u_k⟩ − y_k)² = ½ qᵀSq − rᵀq + ½E[y²] of the network with
     neuron law g (q = E[a w])."""
@@ -797,16 +940,21 @@ def linear_network_risk(g: Gaussian, S, r, y2: float) -> float:
     if not (np.isfinite(y2) and y2 >= 0):
         raise ValueError(f"y2 = E[y²] must be finite and ≥ 0, got {y2}")
     q = g.cov[:d, d] + g.mean[:d] * g.mean[d]
-    return float(_finite(np.asarray(0.5 * q @ s @ q - r @ q + 0.5 * y2), "the network risk"))
+    return float(_finite(np.asarray(0.5 * q @ s @ q - r @ q + 0.5 * y2),
+                         f"the network risk ({_sizes(S=s, r=r, **{'g.mean': g.mean, 'g.cov': g.cov})})"))
 
 
+@_overflow_checked
 def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:
     """Law at time t ≥ 0 of the neurons θ = (w, a) ∈ R^{d+1} of the two-layer linear network
     G(u) = ∫ a⟨w, u⟩ dα(θ) trained by the W2 gradient flow of the squared loss (Prop 6.2).
 
     ``g0`` is the initial Gaussian law of θ on R^{d+1}; S (d, d) and r (d,) are the data moments
     (see :func:`data_moments`). Time is the mean-field PDE time: n particles follow it with
-    dθ_i/dt = −n ∇_{θ_i} F. Integrated by DOP853 at rtol 1e-12.
+    dθ_i/dt = −n ∇_{θ_i} F. Integrated by DOP853 at rtol 1e-12; once the flow has settled (it moves by
+    less than 1e-13 relative for all later times, see ``_settled_event``) the settled law is returned, so
+    any t is fast. ValueError when the covariance becomes singular (smallest eigenvalue below 1e-14 × the
+    largest) or the moment ODE overflows float64.
     """
     d, s, r = _network_data(g0, S, r)
     t = _check_time(t, upper=None)
@@ -815,14 +963,26 @@ def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:
     p = d + 1
 
     def rhs(_s, y):
-        dm, dc = linear_network_rhs(y[:p], y[p:].reshape(p, p), s, r)
+        dm, dc = _network_rhs(y[:p], y[p:].reshape(p, p), s, r)
         return np.concatenate([dm, dc.ravel()])
 
     size0 = 1.0 + np.linalg.norm(g0.cov) + np.linalg.norm(g0.mean)
-    sol = solve_ivp(rhs, (0.0, t), np.concatenate([g0.mean, g0.cov.ravel()]), method="DOP853",
-                    rtol=1e-12, atol=1e-14 * size0)
-    if sol.status != 0:
+    y0 = np.concatenate([g0.mean, g0.cov.ravel()])
+    what = "the linear-network moment ODE"
+    sizes = _sizes(S=s, r=r, **{"g0.mean": g0.mean, "g0.cov": g0.cov})
+    fix = "rescale S and r (the data u and y) or g0"
+    _moment_start(rhs, y0, size0, what, sizes, fix)
+    settled = _settled_event(s, r, d)
+    if settled is not None and settled(0.0, y0) <= 0:
+        return g0  # already settled: the law moves by less than 1e-13 relative
+    sol = solve_ivp(rhs, (0.0, t), y0, method="DOP853", rtol=1e-12, atol=1e-14 * size0,
+                    events=(_collapse_event(p, p),) + (() if settled is None else (settled,)))
+    if sol.status == 1 and sol.t_events[0].size:
+        raise _collapse_error("the neuron covariance", t, float(sol.t_events[0][0]),
+                              f"rescale S and r ({sizes})")
+    _stalled_at_start(sol, rhs, what, sizes, fix)
+    if sol.status == -1:
         raise ArithmeticError(f"linear_network: the moment ODE failed before t = {t}: "
                               f"{sol.message}")
-    y = sol.y[:, -1]
+    y = sol.y[:, -1]  # at t, or where the flow settled
     return Gaussian(y[:p], _symmetrize(y[p:].reshape(p, p)))

@@ -3,6 +3,8 @@
 Every message is one line naming the argument and the fix; nothing is cast silently (no ComplexWarning) and
 nothing that would not fit in memory is allocated before the refusal.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -255,4 +257,135 @@ def test_w2_overflow_raises_instead_of_returning_inf_or_nan(dim):
 def test_other_bad_arguments_name_the_argument(call, error, match):
     with pytest.raises(error, match=match) as err:
         call()
+    one_line(err)
+
+
+# ------------------------------------------------------------------------------ closed gaps of the property test
+# Each case was a known gap of tests/test_bad_input_hypothesis.py: an escaping RuntimeWarning/OverflowError, a NaN
+# result, or a message naming another argument. Now: the exception type, and a message naming the argument.
+def nan_field(t, x):
+    return np.full(x.shape, np.nan)
+
+
+def nan_grad(x):
+    return np.full(x.shape, np.nan)
+
+
+CLOSED_GAPS = {
+    "affine_field offset(t) wrong shape": (
+        ValueError, "offset", r"offset\(t\) must be a \(2,\) vector like the points, got shape \(3,\)",
+        lambda: affine_field(EYE, lambda t: np.zeros(3))(0.0, X)),
+    "attention_field Q of the wrong shape": (
+        ValueError, "Q", r"K must have the same shape as Q, \(r, d\) = \(1, 1\), got \(1, 2\)",
+        lambda: attention_field(0.5, [[0.2, -0.3]], EYE)),
+    "softmax_attention Q without rows": (
+        ValueError, "Q", r"same shape as Q, \(r, d\) = \(0, 2\)",
+        lambda: softmax_attention(X, X, np.zeros((0, 2)), [[0.2, -0.3]], EYE)),
+    "deposit lower near -1e300": (
+        ValueError, "lower", "cell volume of inf, outside the normal float64 range",
+        lambda: deposit(X, [-6e300, -6e300], [6.0, 6.0], (4, 4))),
+    "deposit upper near 1e300": (
+        ValueError, "upper", "cell volume of inf",
+        lambda: deposit(X, [-6.0, -6.0], [6e300, 6e300], (4, 4))),
+    "deposit x near 1e300": (
+        ValueError, "x", "6 of 6 particles of x lie outside the box",
+        lambda: deposit(X * 1e300, [-6.0, -6.0], [6.0, 6.0], (4, 4))),
+    "flow matching bandwidth 5e-324": (
+        ValueError, "bandwidth", r"bandwidth=4.94e-324 is outside \[1.5e-154, 1.3e\+154\]",
+        lambda: flow_matching_field_from_samples(X, X + 1, bandwidth=5e-324)),
+    "flow matching x0 near 1e300": (
+        ValueError, "x0", "standard deviation of x0 .* overflows float64",
+        lambda: flow_matching_field_from_samples(X * 1e300, X)),
+    "flow matching x1 near 1e300": (
+        ValueError, "x1", "standard deviation of x1 .* overflows float64",
+        lambda: flow_matching_field_from_samples(X, X * 1e300)),
+    "flow matching kernel overflow at evaluation": (
+        lagrangian.NumericalError, "bandwidth", "flow-matching field overflows float64 at t=0.5",
+        lambda: flow_matching_field_from_samples(X + 10, X[::-1] + 10, bandwidth=1e-153)(0.5, X + 10)),
+    "gaussian_kde bandwidth 1e308": (
+        ValueError, "bandwidth", r"bandwidth=1e\+308 is outside", lambda: gaussian_kde(X, X, bandwidth=1e308)),
+    "gaussian_kde bandwidth 5e-324": (
+        ValueError, "bandwidth", "bandwidth=4.94e-324 is outside", lambda: gaussian_kde(X, X, bandwidth=5e-324)),
+    "gaussian_kde x near 1e300": (
+        ValueError, "x", "the sample covariance of x overflows float64", lambda: gaussian_kde(X * 1e300, X)),
+    "gaussian_kde x on a point": (
+        ValueError, "x", "the samples x lie on a subspace", lambda: gaussian_kde(np.zeros((6, 2)), X)),
+    "gaussian_kde x beyond 1e154 kernel widths": (
+        ValueError, "x", "x lies too far from the origin for its spread",
+        lambda: gaussian_kde(X + 10, X, bandwidth=1e-153)),
+    "gradient_field grad_V returning NaN": (
+        lagrangian.NumericalError, "grad_V", r"grad_V\(x\) returned NaN or infinite values at finite positions",
+        lambda: lagrangian.gradient_field(nan_grad)(0.0, X)),
+    "gradient_field grad_V returning None": (
+        TypeError, "grad_V", r"grad_V\(x\) must return real values; got NoneType",
+        lambda: lagrangian.gradient_field(lambda x: None)(0.0, X)),
+    "grid_velocity_field values without cells": (
+        ValueError, "values", r"values has an empty axis \(shape \(0, 4, 2\)\)",
+        lambda: grid_velocity_field([-4.0, -4.0], [4.0, 4.0], np.zeros((0, 4, 2)))),
+    "integrate_ode save_at 1e308": (
+        ValueError, "save_at", "save_at times must lie between t0=0.0 and t1=0.3",
+        lambda: integrate_ode(decay, X, 0.0, 0.3, 3, save_at=1e308)),
+    "integrate_ode t1 5e-324": (
+        ValueError, "t1", "t1=5e-324", lambda: integrate_ode(decay, X, 0.0, 5e-324, 3, save_at=[0.1, 0.3])),
+    "integrate_sde save_at -1e308": (
+        ValueError, "save_at", "save_at times must lie between",
+        lambda: integrate_sde(decay, 0.5, X, 0.0, 0.3, 3, rng=np.random.default_rng(0), save_at=-1e308)),
+    "integrate_sde diffusion 1e308": (
+        ValueError, "diffusion", r"noise factor σ = sqrt\(2D\) overflows float64 \(D beyond 8.99e\+307\)",
+        lambda: integrate_sde(decay, 1e308, X, 0.0, 0.3, 3, rng=np.random.default_rng(0))),
+    "integrate_sde drift returning NaN": (
+        lagrangian.NumericalError, "drift", r"drift\(t, x\) returned NaN or infinite values at t=0, where every",
+        lambda: integrate_sde(nan_field, 0.5, X, 0.0, 0.3, 3, rng=np.random.default_rng(0))),
+    "noise_factor diffusion 1e308": (
+        ValueError, "diffusion", "overflows float64", lambda: lagrangian.noise_factor(1e308, 2)),
+    "noise_factor dim against a matrix": (
+        ValueError, "dim", r"has shape \(2, 2\) but particles have dimension 3 \(dim\)",
+        lambda: lagrangian.noise_factor(EYE, 3)),
+    "network_field data_x near 1e300": (
+        lagrangian.NumericalError, "data_x", r"training velocity overflows float64 \(.*\|data_x\| up to 1.3e\+300",
+        lambda: network_field(X * 1e300, X[:, 0])(0.0, np.ones((4, 3)))),
+    "network_field data_x of another dimension": (
+        ValueError, "data_x", "to match data_x of dimension 1",
+        lambda: network_field(X[:, :1], X[:, 0])(0.0, np.ones((4, 3)))),
+    "network_loss theta near 1e300": (
+        ValueError, "theta", r"network output .* overflows float64 \(\|theta\| up to 1e\+300",
+        lambda: network_loss(np.ones((4, 3)) * 1e300, X, X[:, 0])),
+    "network_loss data_x near 1e300": (
+        ValueError, "data_x", "overflows float64", lambda: network_loss(np.ones((4, 3)), X * 1e300, X[:, 0])),
+    "network_loss data_y near 1e300": (
+        ValueError, "data_y", r"the risk .* overflows float64 .*\|data_y\| up to",
+        lambda: network_loss(np.ones((4, 3)), X, X[:, 0] * 1e300)),
+    "network_output theta near 1e300": (
+        ValueError, "theta", r"\|theta\| up to 1e\+300, \|u\| up to", lambda: network_output(np.ones((4, 3)) * 1e300, X)),
+    "probability_flow_field drift returning NaN": (
+        lagrangian.NumericalError, "drift", r"drift\(t, x\) returned NaN",
+        lambda: probability_flow_field(nan_field, 0.5, decay)(0.0, X)),
+    "probability_flow_field drift of the wrong shape": (
+        ValueError, "drift", r"drift\(t, x\) must return an array of shape \(6, 2\)",
+        lambda: probability_flow_field(lambda t, x: x[:, :1], 0.5, decay)(0.0, X)),
+    "probability_flow_field score returning NaN": (
+        lagrangian.NumericalError, "score", r"score\(t, x\) returned NaN",
+        lambda: probability_flow_field(decay, 0.5, nan_field)(0.0, X)),
+    "sliced_w2 x and y of different sizes": (
+        ValueError, "x", "clouds x and y of equal size, got 1 and 6 points",
+        lambda: sliced_w2(X[:1], X, projections=4, rng=np.random.default_rng(0))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLOSED_GAPS))
+def test_closed_gaps_raise_a_clear_error_naming_the_argument(case):
+    error, name, match, call = CLOSED_GAPS[case]
+    with pytest.raises(error, match=match) as err:
+        call()
+    assert re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", one_line(err)), err.value
+
+
+def test_kde_points_far_beyond_every_sample_have_density_zero():
+    assert np.array_equal(gaussian_kde(X, X * 1e300), np.zeros(6))  # exp(−|p − x|²/2) underflows: exactly 0
+    assert np.all(gaussian_kde(X, X) > 0)
+
+
+def test_a_blow_up_message_names_the_drift():
+    with pytest.raises(lagrangian.NumericalError, match="step size too large for the drift") as err:
+        integrate_sde(lambda t, x: x ** 3, 0.1, X * 10, 0.0, 1.0, 50, rng=np.random.default_rng(0))
     one_line(err)

@@ -5,6 +5,8 @@ field) are computed on power-of-two-scaled covariances, so they are exact for id
 accurate for covariances near the ends of the float64 range, and raise a ValueError when the true
 result does not fit in float64.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -194,3 +196,111 @@ def test_other_arguments_are_validated(call, error, match):
     with pytest.raises(error, match=match) as err:
         call()
     one_line(err)
+
+
+# ------------------------------------------------------------------------------ closed gaps of the property test
+# Each case was a known gap of tests/test_bad_input_hypothesis.py: an escaping overflow RuntimeWarning or
+# OverflowError, a hang, or a message naming another argument. Now: the exception type and a message naming
+# the argument; the checks are fast (a hang used to take minutes).
+Q1, K1, V2 = np.array([[0.5, 0.1]]), np.array([[0.2, -0.3]]), np.array([[0.1, 0.0], [0.0, -0.2]])
+G2B = G.Gaussian([0.0, 1.0], [[1.0, 0.2], [0.2, 0.5]])
+G3B = G.Gaussian([0.0, 0.5, -0.5], np.diag([1.0, 0.5, 2.0]))
+HUGE2 = G.Gaussian(np.full(2, 1e300), 1e300 * I2)
+HUGE3 = G.Gaussian(np.full(3, 1e300), 1e300 * np.eye(3))
+U = np.random.default_rng(1).standard_normal((8, 2))
+S_DATA, R_DATA, Y2 = G.data_moments(U, U[:, 0] - U[:, 1])
+DRIFT = G.Affine([[-1.0, 0.3], [0.0, -0.5]], [0.1, 0.0])
+
+CLOSED_GAPS = {
+    "attention K near 1e300": (
+        "K", r"attention moment ODE cannot be integrated from t = 0: .*\|K\| up to 3e\+299",
+        lambda: G.attention(G2B, Q1, K1 * 1e300, V2, 0.2)),
+    "attention Q near 1e300": (
+        "Q", "cannot be integrated from t = 0", lambda: G.attention(G2B, Q1 * 1e300, K1, V2, 0.2)),
+    "attention V near 1e300": (
+        "V", "cannot be integrated from t = 0", lambda: G.attention(G2B, Q1, K1, V2 * 1e300, 0.2)),
+    "attention g0 near 1e300": (
+        "g0", r"attention moment ODE overflows float64 at t = 0 .*\|g0.cov\| up to 1e\+300",
+        lambda: G.attention(HUGE2, Q1, K1, V2, 0.2)),
+    "attention scale -2**62 (was a hang)": (
+        "scale", r"attention covariance becomes singular before t = 0.2: by t ≈ 1.0\d+e-16 .* smaller \|scale\|",
+        lambda: G.attention(G2B, Q1, K1, V2, 0.2, scale=-2**62)),
+    "attention scale 1e308": (
+        "scale", r"\|scale\| = 1e\+308", lambda: G.attention(G2B, Q1, K1, V2, 0.2, scale=1e308)),
+    "attention_moment_rhs cov near 1e300": (
+        "cov", r"dΣ/dt = BΣ \+ ΣBᵀ, .*overflows float64",
+        lambda: G.attention_moment_rhs(G2B.mean, 1e300 * I2, Q1, K1, V2)),
+    "data_moments u near 1e300": (
+        "u", r"S = uᵀu / N \(\|u\| up to .*\) overflows float64", lambda: G.data_moments(U * 1e300, U[:, 0])),
+    "data_moments y near 1e300": (
+        "y", r"E\[y²\] = yᵀy / N \(\|y\| up to .*\) overflows", lambda: G.data_moments(U, U[:, 0] * 1e300)),
+    "expectation g near 1e300": (
+        "g", r"quadrature nodes mean \+ L z of g \(\|x\| up to 1e\+300\)",
+        lambda: G.expectation(HUGE2, lambda x: x[..., 0] ** 2)),
+    "linear_moment_rhs diffusion 1e308": (
+        "diffusion", r"dΣ/dt = BΣ \+ ΣBᵀ \+ 2D \(.*\|diffusion\| up to 1e\+308.*\) overflows",
+        lambda: G.linear_moment_rhs(DRIFT, 1e308, G2B.mean, G2B.cov)),
+    "linear_network S near 1e300": (
+        "S", r"linear-network moment ODE cannot be integrated from t = 0", lambda: G.linear_network(
+            G3B, S_DATA * 1e300, R_DATA, 0.2)),
+    "linear_network r near 1e300": (
+        "r", "cannot be integrated from t = 0", lambda: G.linear_network(G3B, S_DATA, R_DATA * 1e300, 0.2)),
+    "linear_network r = 2**62 (was a hang)": (
+        "r", r"neuron covariance becomes singular before t = 0.2: .* rescale S and r",
+        lambda: G.linear_network(G3B, S_DATA, (2**62, 2**62), 0.2)),
+    "linear_network g0 near 1e300": (
+        "g0", "linear-network moment ODE overflows float64 at t = 0", lambda: G.linear_network(
+            HUGE3, S_DATA, R_DATA, 0.2)),
+    "linear_network_rhs mean near 1e300": (
+        "mean", r"dm/dt = −B_h m \(\|mean\| up to 5e\+299", lambda: G.linear_network_rhs(
+            [0.0, 5e299, -5e299], G3B.cov, S_DATA, R_DATA)),
+    "linear_network_risk g near 1e300": (
+        "g", r"the network risk \(.*\|g.mean\| up to 1e\+300", lambda: G.linear_network_risk(
+            HUGE3, S_DATA, R_DATA, Y2)),
+    "stationary diffusion 1e308": (
+        "diffusion", r"stationary covariance Σ∞ \(.*\|diffusion\| up to 1e\+308\) overflows float64",
+        lambda: G.stationary(DRIFT, 1e308)),
+    "linear_sde t with B t beyond float64": (
+        "t", r"t = 1e\+308 is too large: B t or c t overflows float64 .* stationary\(drift, diffusion\)",
+        lambda: G.linear_sde(G2B, G.Affine(3 * I2), 0.3, 1e308)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLOSED_GAPS))
+def test_closed_gaps_raise_a_value_error_naming_the_argument(case):
+    name, match, call = CLOSED_GAPS[case]
+    with pytest.raises(ValueError, match=match) as err:
+        call()
+    assert re.search(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_])", one_line(err)), err.value
+
+
+def test_linear_sde_at_huge_times_is_the_stationary_law():
+    # was an OverflowError (t / 2**1024) and NaN from scipy's expm beyond |B t| ≈ 1e100
+    st = G.stationary(DRIFT, 0.3)
+    for t in (1e100, 1e308):
+        g = G.linear_sde(G2B, DRIFT, 0.3, t)
+        assert rel(g.mean, st.mean) < 1e-12 and rel(g.cov, st.cov) < 1e-12
+        kernel, noise = G.linear_sde_transition(DRIFT, 0.3, t)
+        assert not kernel.matrix.any() and rel(kernel.offset, st.mean) < 1e-12 and rel(noise, st.cov) < 1e-12
+
+
+def test_stationary_law_is_computed_scaled():
+    # 2D overflows for D = 1e308, but Σ∞ = D / 10 for B = −10 I fits: the Lyapunov equation is solved for D / 2^e
+    assert rel(G.stationary(G.Affine(-10 * I2), 1e308).cov, 1e307 * I2) < 1e-14
+
+
+def test_linear_network_at_huge_times_returns_the_settled_law_quickly():
+    # t = 2**62 used to hang (an explicit solver needs ~t steps at the stiff equilibrium)
+    settled = G.linear_network(G3B, S_DATA, R_DATA, 100.0)
+    for t in (2**62, 1e308):
+        g = G.linear_network(G3B, S_DATA, R_DATA, t)
+        assert rel(g.mean, settled.mean) < 1e-12 and rel(g.cov, settled.cov) < 1e-12
+    optimum = 0.5 * Y2 - 0.5 * R_DATA @ np.linalg.solve(S_DATA, R_DATA)
+    assert G.linear_network_risk(g, S_DATA, R_DATA, Y2) == pytest.approx(optimum, abs=1e-12)
+    again = G.linear_network(g, S_DATA, R_DATA, 1e9)  # from the settled law: it stays
+    assert rel(again.mean, g.mean) < 1e-12 and rel(again.cov, g.cov) < 1e-12
+
+
+def test_large_positive_attention_scale_is_still_a_blow_up():
+    with pytest.raises(G.FiniteTimeBlowUp, match="blow-up time"):
+        G.attention(G2B, Q1, K1, V2, 0.2, scale=2**62)

@@ -1,12 +1,15 @@
 """Exact laws of linear SDEs, attention dynamics (Thm 7.1) and linear networks (Prop 6.2)."""
 from __future__ import annotations
 
+import itertools
+from typing import Callable
+
 import numpy as np
 from scipy.integrate import quad_vec, solve_ivp
 
 from verify import gaussian as G
 from verify.cases._instances import random_gaussian, random_spd, random_stable
-from verify.checks import check_samples_match
+from verify.checks import ROUNDOFF, check_samples_match, path_derivative
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import max_standardised_deviation, relative_error, z_score_for
 
@@ -63,6 +66,68 @@ def check_attention_map(name: str, gamma: G.Affine, g: G.Gaussian, Q, K, V, xs: 
                       false_alarm=false_alarm)
 
 
+def gaussian_moments(g: G.Gaussian) -> tuple[list[tuple], np.ndarray]:
+    """Monomials of degree 1-4 of X ~ g and their exact expectations, as (keys, values). Raw moments to degree 3,
+    key (i, j, ...): E x_i = m_i, E x_i x_j = Σ_ij + m_i m_j, E x_i x_j x_k = m_i m_j m_k + m_i Σ_jk + m_j Σ_ik +
+    m_k Σ_ij; central fourth moments by Isserlis, key ("c", i, j, k, l): E z_i z_j z_k z_l = Σ_ij Σ_kl + Σ_ik Σ_jl +
+    Σ_il Σ_jk (z = x − m); in 1D also key ("x4",): E x⁴ = m⁴ + 6m²σ² + 3σ⁴."""
+    m, S = g.mean, g.cov
+    keys: list[tuple] = []
+    exact: list[float] = []
+    for deg in (1, 2, 3):
+        for key in itertools.combinations_with_replacement(range(g.dim), deg):
+            keys.append(key)
+            if deg == 1:
+                exact.append(m[key[0]])
+            elif deg == 2:
+                i, j = key
+                exact.append(S[i, j] + m[i] * m[j])
+            else:
+                i, j, k = key
+                exact.append(m[i] * m[j] * m[k] + m[i] * S[j, k] + m[j] * S[i, k] + m[k] * S[i, j])
+    for i, j, k, l in itertools.combinations_with_replacement(range(g.dim), 4):
+        keys.append(("c", i, j, k, l))
+        exact.append(S[i, j] * S[k, l] + S[i, k] * S[j, l] + S[i, l] * S[j, k])
+    if g.dim == 1:
+        keys.append(("x4",))
+        exact.append(m[0] ** 4 + 6 * m[0] ** 2 * S[0, 0] + 3 * S[0, 0] ** 2)
+    return keys, np.array(exact, dtype=float)
+
+
+def monomials(keys: list[tuple], center: np.ndarray) -> Callable:
+    """f(x) on points (n, d) → (n, k): the monomials named by ``keys`` (see :func:`gaussian_moments`)."""
+    def f(x: np.ndarray) -> np.ndarray:
+        cols = []
+        for key in keys:
+            if key[0] == "c":
+                cols.append(np.prod([(x - center)[..., k] for k in key[1:]], axis=0))
+            elif key == ("x4",):
+                cols.append(x[..., 0] ** 4)
+            else:
+                cols.append(np.prod([x[..., k] for k in key], axis=0))
+        return np.stack(cols, axis=-1)
+    return f
+
+
+def check_gaussian_expectations(name: str, g: G.Gaussian, *, order: int = 3,
+                                expectation: Callable = G.expectation) -> list[Check]:
+    """verify.gaussian.expectation against exact Gaussian moments. (1) All monomials of degree ≤ 4 (raw moments to
+    degree 3, central fourth moments by Isserlis, and E x⁴ in 1D) with ``order`` nodes per axis: Gauss–Hermite with
+    k nodes is exact for degree ≤ 2k − 1, so order = 3 must reproduce them to round-off (order = 2 cannot: degree 4).
+    (2) The moment generating function E e^{aᵀx} = e^{aᵀm + aᵀΣa/2} at the default 20 nodes (spectral accuracy on an
+    entire function). Values: max |error| / max(1, |exact|)."""
+    keys, exact = gaussian_moments(g)
+    got = np.atleast_1d(expectation(g, monomials(keys, g.mean), order=order))
+    poly = float(np.max(np.abs(got - exact) / np.maximum(1.0, np.abs(exact))))
+    a = np.linspace(0.3, -0.2, g.dim)
+    mgf = float(np.exp(a @ g.mean + 0.5 * a @ g.cov @ a))
+    got_mgf = float(expectation(g, lambda x: np.exp(x @ a)))
+    return [make_check(f"{name}: expectation (order {order}) of {len(keys)} monomials of degree ≤ 4 vs exact moments",
+                       poly, upper=ROUNDOFF, detail="Σ + mmᵀ, third raw moments, Isserlis fourth central moments"),
+            make_check(f"{name}: expectation of e^(aᵀx) vs e^(aᵀm + aᵀΣa/2) (relative)", abs(got_mgf - mgf) / mgf,
+                       upper=ROUNDOFF, reference=mgf, detail=f"default order 20, a = {np.round(a, 3).tolist()}")]
+
+
 @case("linear-sde-laws", title="Linear SDE: exact law vs independent quadrature sampling, "
       "stationary law, moment ODE", tags=("gaussian", "sde"))
 def linear_sde_laws(ctx: CaseContext) -> None:
@@ -74,8 +139,9 @@ def linear_sde_laws(ctx: CaseContext) -> None:
         for diffusion, label in ((0.5, "D=0.5"), (random_spd(d, rng, low=0.2, high=1.0), "D SPD")):
             t = 0.7
             x = sample_linear_sde_by_quadrature(g0, drift, diffusion, t, n, ctx.rng(f"{d}{label}"))
-            ctx.add_all(check_samples_match(f"d={d} {label} t={t}", x,
-                                            G.linear_sde(g0, drift, diffusion, t)))
+            law = G.linear_sde(g0, drift, diffusion, t)
+            ctx.add_all(check_samples_match(f"d={d} {label} t={t}", x, law))
+            ctx.add_all(check_gaussian_expectations(f"d={d} {label} law at t={t}", law))
             # the law solves the moment ODE dm = Bm + c, dΣ = BΣ + ΣBᵀ + 2D (independent integration)
             y0 = np.concatenate([g0.mean, g0.cov.ravel()])
 
@@ -134,24 +200,58 @@ def attention_closed_form(ctx: CaseContext) -> None:
                label="σ0² = 1, blow-up at t* = 0.5")
 
 
+def raw_moment_rhs(M: np.ndarray, S, r) -> np.ndarray:
+    """dM/dt = −(B(M)M + MB(M)) for the raw second moment M = Σ + mmᵀ of the linear network's neurons,
+    B(M) = [[0, h], [hᵀ, 0]], h = S M_{1:d, d+1} − r (Peyré 2025, Prop 6.2, written for M directly)."""
+    d = M.shape[0] - 1
+    h = S @ M[:d, d] - r
+    b = np.zeros_like(M)
+    b[:d, d] = h
+    b[d, :d] = h
+    return -(b @ M + M @ b)
+
+
 def raw_moment_network(g0: G.Gaussian, S, r, t: float) -> np.ndarray:
     """Second moment M = Σ + m mᵀ of the linear network's neurons by the closed Riccati-type ODE
     dM/dt = −(B(M)M + MB(M)), B(M) = [[0, h], [hᵀ, 0]], h = S M_{1:d, d+1} − r (Peyré 2025, Prop 6.2):
     an independent formulation of :func:`verify.gaussian.linear_network`."""
     p = g0.dim
-    d = p - 1
 
     def rhs(_t, y):
-        m = y.reshape(p, p)
-        h = S @ m[:d, d] - r
-        b = np.zeros((p, p))
-        b[:d, d] = h
-        b[d, :d] = h
-        return (-(b @ m + m @ b)).ravel()
+        return raw_moment_rhs(y.reshape(p, p), S, r).ravel()
 
     m0 = g0.cov + np.outer(g0.mean, g0.mean)
     sol = solve_ivp(rhs, (0.0, t), m0.ravel(), method="DOP853", rtol=1e-12, atol=1e-13)
     return sol.y[:, -1].reshape(p, p)
+
+
+def check_network_rhs_raw_moments(name: str, g: G.Gaussian, S, r, *, rhs: Callable = G.linear_network_rhs) -> Check:
+    """linear_network_rhs against the independent raw-moment form: the (dm, dΣ) it returns imply
+    dM/dt = dΣ + dm mᵀ + m dmᵀ for M = Σ + mmᵀ, which must equal :func:`raw_moment_rhs` (relative, round-off)."""
+    dm, dc = rhs(g.mean, g.cov, S, r)
+    implied = dc + np.outer(dm, g.mean) + np.outer(g.mean, dm)
+    ref = raw_moment_rhs(g.cov + np.outer(g.mean, g.mean), S, r)
+    return make_check(f"{name}: linear_network_rhs vs the raw-moment Riccati right-hand side (relative)",
+                      relative_error(implied, ref), upper=ROUNDOFF, detail="d(Σ + mmᵀ)/dt = dΣ + dm mᵀ + m dmᵀ")
+
+
+def check_network_rhs_derivative(name: str, g0: G.Gaussian, S, r, times=(0.5, 1.5), *,
+                                 rhs: Callable = G.linear_network_rhs, tol: float = 1e-7) -> Check:
+    """linear_network_rhs is the time derivative of the law linear_network(g0, S, r, t): compare it, at the law of time
+    t, with 4th-order central differences of the mean and covariance along the path (step 1e-3: truncation ~1e-12;
+    the DOP853 solutions at rtol 1e-12 contribute ~1e-9; measured ≤ 3e-13). linear_network integrates this same
+    right-hand side, so this checks the integration (time scale, packing of m and Σ), and the raw-moment check
+    above the formula itself. Value: max over t of the relative residuals, as in verify.checks.check_continuity."""
+    path = lambda t: G.linear_network(g0, S, r, t)  # noqa: E731
+    worst = 0.0
+    for t in times:
+        dm, dc = path_derivative(path, t)
+        g = path(t)
+        fm, fc = rhs(g.mean, g.cov, S, r)
+        worst = max(worst, float(np.linalg.norm(dm - fm)) / (1 + float(np.linalg.norm(dm))),
+                    float(np.linalg.norm(dc - fc)) / (1 + float(np.linalg.norm(dc))))
+    return make_check(f"{name}: linear_network_rhs vs d/dt of linear_network (relative)", worst, upper=tol,
+                      detail=f"4th-order central differences, step 1e-3, t ∈ {list(times)}")
 
 
 @case("linear-network-closed-form", title="Linear two-layer network: moment ODE, raw-moment "
@@ -164,6 +264,8 @@ def linear_network_closed_form(ctx: CaseContext) -> None:
         S, r, y2 = G.data_moments(u, y)
         g0 = G.Gaussian(np.r_[0.2 * rng.standard_normal(d), 0.3], 0.25 * np.eye(d + 1))
         g = G.linear_network(g0, S, r, 1.5)
+        ctx.add(check_network_rhs_raw_moments(f"d={d} law at t=1.5", g, S, r))
+        ctx.add(check_network_rhs_derivative(f"d={d}", g0, S, r))
         ctx.check(f"d={d}: second moment vs raw-moment Riccati ODE",
                   relative_error(g.cov + np.outer(g.mean, g.mean), raw_moment_network(g0, S, r, 1.5)),
                   upper=1e-9)

@@ -1,5 +1,6 @@
-"""Particles against exact Gaussian laws (issue 4): SDE schemes, affine/FM/McCann flows, attention
-tokens and linear-network neurons, all driven by :mod:`lagrangian`.
+"""Particles against exact Gaussian laws (issue 4): SDE schemes (autonomous and time-dependent drifts),
+affine/gradient/FM/McCann flows, attention tokens and linear- and ReLU-network neurons, all driven by
+:mod:`lagrangian`.
 
 Pure check functions (``check_*``) return :class:`~verify.harness.Check` objects so tests can feed them
 deliberately wrong schemes/fields and assert that they fail. Monte Carlo checks use CLT intervals with
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.linalg import expm
 
 import lagrangian as L
 from verify import gaussian as G
@@ -25,23 +27,25 @@ ORDER_TOL = {1.0: 0.2, 2.0: 0.3, 4.0: 0.3}  # issue 4: EM 1 ± 0.2, weak-2 schem
 
 
 # ------------------------------------------------------------------------------------- SDE schemes
-def scheme_law(stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian, t1: float,
-               steps: int) -> G.Gaussian:
-    """Exact law of ``steps`` steps of an additive-noise scheme for dX = (BX + c)dt + sqrt(2D)dW.
+def scheme_law(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian, t1: float,
+               steps: int, *, t0: float = 0.0) -> G.Gaussian:
+    """Exact law of ``steps`` steps from t0 to t1 of an additive-noise scheme for dX = (B(t)X + c(t))dt + sqrt(2D)dW.
 
-    For a linear drift every scheme is affine in (state, noise increment): X' = M X + m + G σΔW. The map
-    (M, m, G) is read off the implemented step function itself and the moments are propagated exactly:
+    ``drift``: an :class:`~verify.gaussian.Affine` b(x) = Bx + c, or a field f(t, x) on clouds (n, d) that is affine
+    in x at every t (e.g. :func:`lagrangian.affine_field` with time-dependent coefficients). For such a drift every
+    scheme is affine in (state, noise increment): X' = M X + m + G σΔW. The map (M, m, G) of step k is read off the
+    implemented step function itself, called at its own time t0 + k h, and the moments are propagated exactly:
     μ' = Mμ + m, Σ' = MΣMᵀ + G (2hD) Gᵀ. No sampling, so weak errors and orders are noise free.
     """
     d = g0.dim
     dmat = diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float)
-    h = t1 / steps
+    h = (t1 - t0) / steps
     mean, cov = np.array(g0.mean), np.array(g0.cov)
-    field = lambda t, x: drift(x)  # noqa: E731
+    field = (lambda t, x: drift(x)) if isinstance(drift, G.Affine) else drift  # noqa: E731
     for k in range(steps):
         x = np.vstack([np.zeros(d), np.eye(d), np.zeros((d, d))])
         dn = np.vstack([np.zeros((1 + d, d)), np.eye(d)])
-        out = stepper.step(field, k * h, x, h, dn)
+        out = stepper.step(field, t0 + k * h, x, h, dn)
         m = out[0]
         M = (out[1:1 + d] - m).T
         Gk = (out[1 + d:] - m).T
@@ -50,32 +54,39 @@ def scheme_law(stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian
     return G.Gaussian(mean, 0.5 * (cov + cov.T))
 
 
-def weak_errors(stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian, t1: float,
-                levels: Sequence[int] = (3, 4, 5, 6, 7)) -> tuple[np.ndarray, np.ndarray]:
-    """Weak errors |E X − m| + ‖E XXᵀ − (Σ + mmᵀ)‖ of the scheme at dt = t1 / 2^k against linear_sde."""
-    exact = G.linear_sde(g0, drift, diffusion, t1)
+def weak_errors(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian, t1: float,
+                levels: Sequence[int] = (3, 4, 5, 6, 7), *, t0: float = 0.0,
+                exact: G.Gaussian | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weak errors |E X − m| + ‖E XXᵀ − (Σ + mmᵀ)‖ of the scheme at dt = (t1 − t0) / 2^k against the exact law at
+    t1: ``exact`` (required for a time-dependent drift), or linear_sde over t1 − t0 for an Affine drift."""
+    if exact is None:
+        if not isinstance(drift, G.Affine):
+            raise ValueError("weak_errors: give the exact law at t1 (exact=...) for a drift that is not an Affine")
+        exact = G.linear_sde(g0, drift, diffusion, t1 - t0)
     second = exact.cov + np.outer(exact.mean, exact.mean)
     hs, errs = [], []
     for k in levels:
-        law = scheme_law(stepper, drift, diffusion, g0, t1, 2**k)
+        law = scheme_law(stepper, drift, diffusion, g0, t1, 2**k, t0=t0)
         errs.append(np.linalg.norm(law.mean - exact.mean)
                     + np.linalg.norm(law.cov + np.outer(law.mean, law.mean) - second))
-        hs.append(t1 / 2**k)
+        hs.append((t1 - t0) / 2**k)
     return np.array(hs), np.array(errs)
 
 
-def check_weak_order(name: str, stepper: L.SDEStepper, drift: G.Affine, diffusion, g0: G.Gaussian,
+def check_weak_order(name: str, stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian,
                      t1: float, *, expected: float | None = None,
-                     levels: Sequence[int] = (3, 4, 5, 6, 7)) -> Check:
+                     levels: Sequence[int] = (3, 4, 5, 6, 7), t0: float = 0.0,
+                     exact: G.Gaussian | None = None) -> Check:
     """Weak order over dyadic dt from the exact (noise-free) law of the scheme, against ``expected``
-    (default: declared) ± the band of ORDER_TOL; the verdict of the fitted interval decides."""
+    (default: declared) ± the band of ORDER_TOL; the verdict of the fitted interval decides. Time-dependent
+    drifts: pass the field f(t, x), the start time ``t0`` and the ``exact`` law at t1."""
     p = stepper.weak_order if expected is None else expected
-    hs, errs = weak_errors(stepper, drift, diffusion, g0, t1, levels)
+    hs, errs = weak_errors(stepper, drift, diffusion, g0, t1, levels, t0=t0, exact=exact)
     fit = fit_order(hs, errs, correction=len(levels) >= 5)
     v = order_verdict(fit, p, ORDER_TOL.get(float(p), 0.3), what=f"weak order of {stepper.name}")
     return Check(f"{name}: weak order of {stepper.name} (exact scheme law)", fit.order, v.passed, v.band[0],
-                 v.band[1], p, f"{v.message}; exact moment propagation, dt = {t1}/2^k, k = {list(levels)}; errors "
-                 + ", ".join(f"{e:.2e}" for e in errs), verdict=v.status, interval=v.interval)
+                 v.band[1], p, f"{v.message}; exact moment propagation, dt = {t1 - t0:g}/2^k, k = {list(levels)}; "
+                 "errors " + ", ".join(f"{e:.2e}" for e in errs), verdict=v.status, interval=v.interval)
 
 
 def check_moments_with_bias(name: str, samples: np.ndarray, exact: G.Gaussian, scheme: G.Gaussian, *,
@@ -109,6 +120,54 @@ WEAK_STUDIES = {
 }
 
 
+# A time-dependent drift: dX = (−2X/(1 + t) + c sin ωt) dt + sqrt(2D) dW on [t0, t1], both the matrix and the
+# forcing depend on t. Integrating factor (1 + t)²: d[(1+t)² m]/dt = c (1+t)² sin ωt and d[(1+t)⁴ v]/dt = 2D (1+t)⁴,
+# so the exact law is Gaussian with the closed forms of forced_ou_law (by hand; SymPy re-derives them in
+# tests/verify/test_particle_coverage.py). Started at t0 ≠ 0, so a driver that ignores t0 is seen too.
+FORCED_OU = dict(c=4.0, omega=3.0, diffusion=0.5, t0=0.5, t1=1.5, initial=G.Gaussian([1.0], [[0.1]]))
+FORCED_COARSE = 8   # dt = 1/8: Heun's stage-time error moves the mean ~10 standard errors at n = 20 000
+
+
+def forced_ou_drift(c: float = FORCED_OU["c"], omega: float = FORCED_OU["omega"]) -> L.AffineField:
+    """b(t, x) = −2x/(1 + t) + c sin(ωt) as a time-dependent :func:`lagrangian.affine_field`."""
+    return L.affine_field(lambda t: [[-2.0 / (1.0 + t)]], lambda t: [c * np.sin(omega * t)])
+
+
+def forced_ou_law(g0: G.Gaussian, t0: float, t: float, *, c: float = FORCED_OU["c"],
+                  omega: float = FORCED_OU["omega"], diffusion: float = FORCED_OU["diffusion"]) -> G.Gaussian:
+    """Exact law at t of dX = (−2X/(1 + t) + c sin ωt) dt + sqrt(2D) dW, X(t0) ~ g0 (1D):
+    m(t) = [(1+t0)² m0 + c (F(t) − F(t0))]/(1+t)², F(s) = [2ω(1+s) sin ωs − (ω²(1+s)² − 2) cos ωs]/ω³
+    (an antiderivative of (1+s)² sin ωs); v(t) = [(1+t0)⁴ v0 + 2D((1+t)⁵ − (1+t0)⁵)/5]/(1+t)⁴."""
+    def F(s):
+        return (2 * omega * (1 + s) * np.sin(omega * s) - (omega**2 * (1 + s) ** 2 - 2) * np.cos(omega * s)) / omega**3
+
+    mean = ((1 + t0) ** 2 * g0.mean + c * (F(t) - F(t0))) / (1 + t) ** 2
+    var = ((1 + t0) ** 4 * g0.cov + 2 * diffusion * ((1 + t) ** 5 - (1 + t0) ** 5) / 5) / (1 + t) ** 4
+    return G.Gaussian(mean, var)
+
+
+def _forced_ou_checks(ctx: CaseContext) -> None:
+    """Both SDE steppers with the time-dependent drift: weak order from the exact scheme law (a stage evaluated at
+    the wrong time drops Heun to order 1), and integrate_sde's particles (CLT) against the scheme's discrete law and
+    against the exact law ± the scheme's bias."""
+    c, t0, t1, D, g0 = FORCED_OU["c"], FORCED_OU["t0"], FORCED_OU["t1"], FORCED_OU["diffusion"], FORCED_OU["initial"]
+    drift = forced_ou_drift()
+    exact = forced_ou_law(g0, t0, t1)
+    n = 20_000 if ctx.quick else 200_000
+    label = f"forced OU 1D (b = −2x/(1+t) + {c:g} sin {FORCED_OU['omega']:g}t, t ∈ [{t0:g}, {t1:g}])"
+    for method, stepper in L.SDE_STEPPERS.items():
+        order = ctx.add(check_weak_order(label, stepper, drift, D, g0, t1, t0=t0, exact=exact))
+        hs, errs = weak_errors(stepper, drift, D, g0, t1, t0=t0, exact=exact)
+        ctx.series("weak error, time-dependent drift", hs, errs, xlabel="dt", ylabel="weak error", logx=True,
+                   logy=True, label=method,
+                   slopes=Slopes(order.value, order.interval, order.reference, (order.lower, order.upper)))
+        scheme = scheme_law(stepper, drift, D, g0, t1, FORCED_COARSE, t0=t0)
+        x = L.integrate_sde(drift, D, g0.sample(n, ctx.rng(f"forced-x0-{method}")), t0, t1, FORCED_COARSE,
+                            rng=ctx.rng(f"forced-noise-{method}"), method=method)
+        ctx.add_all(check_samples_match(f"forced OU {method} (dt=1/{FORCED_COARSE}) vs its discrete law", x, scheme))
+        ctx.add_all(check_moments_with_bias(f"forced OU {method} (dt=1/{FORCED_COARSE})", x, exact, scheme))
+
+
 def _ou_case(ctx: CaseContext, name: str) -> None:
     problem = get_problem(name)
     d, g0, drift, diffusion, t1 = problem.dim, problem.initial, problem.drift, problem.diffusion, problem.t_final
@@ -134,6 +193,8 @@ def _ou_case(ctx: CaseContext, name: str) -> None:
                                      rng=ctx.rng(f"weak-{method}"))
             ctx.add_all(study.checks(stepper.weak_order, ORDER_TOL[stepper.weak_order],
                                      name=f"Monte Carlo weak-order study, {method}"))
+    if d == 1:
+        _forced_ou_checks(ctx)
 
 
 @case("ou-particles-1d", title="OU particles in 1D: Euler–Maruyama and stochastic Heun vs the exact law; "
@@ -156,6 +217,70 @@ def ode_order_study(method: str | L.ODEStepper, *, particles: int = 200, steps: 
                              particles=particles, seed=seed)
 
 
+# A time-dependent affine field v(t, x) = a(t)(A0 x + c0), a(t) = 1 + ½cos 2t: its flow is the autonomous flow of
+# A0 x + c0 run for the time τ(t) = t + ¼ sin 2t, so X(t1) = e^{(τ1−τ0)A0} X(t0) + (e^{(τ1−τ0)A0} − I) A0⁻¹ c0.
+AFFINE_A0 = np.array([[-0.5, 2.0], [-1.5, 0.3]])
+AFFINE_C0 = np.array([0.4, -0.2])
+# A gradient field −∇V of the quadratic potential V(x) = ½(x − x*)ᵀ H (x − x*): X(t) = x* + e^{−Ht}(X(0) − x*).
+POTENTIAL_H = np.array([[2.0, 0.6], [0.6, 1.0]])
+POTENTIAL_MIN = np.array([0.5, -1.0])
+FLOW_STEPS = (8, 16, 32, 64)
+
+
+def _modulation(t: float) -> float:
+    return 1.0 + 0.5 * np.cos(2.0 * t)
+
+
+def _modulation_time(t: float) -> float:
+    return t + 0.25 * np.sin(2.0 * t)   # τ(t) = ∫_0^t a
+
+
+def affine_flow_map(matrix: np.ndarray, offset: np.ndarray, span: float) -> G.Affine:
+    """Exact flow map x ↦ e^{sA} x + ∫_0^s e^{uA} c du of dx/dt = Ax + c over a time ``span`` s, from one matrix
+    exponential of the augmented matrix [[A, c], [0, 0]] (no inverse of A needed)."""
+    d = len(offset)
+    aug = np.zeros((d + 1, d + 1))
+    aug[:d, :d], aug[:d, d] = matrix, offset
+    e = expm(span * aug)
+    return G.Affine(e[:d, :d], e[:d, d])
+
+
+def time_dependent_affine_field() -> L.AffineField:
+    """v(t, x) = a(t)(A0 x + c0) through :func:`lagrangian.affine_field` with callable coefficients."""
+    return L.affine_field(lambda t: _modulation(t) * AFFINE_A0, lambda t: _modulation(t) * AFFINE_C0)
+
+
+def quadratic_gradient_field() -> Callable:
+    """b = −∇V for V(x) = ½(x − x*)ᵀ H (x − x*), through :func:`lagrangian.gradient_field`."""
+    return L.gradient_field(lambda x: (x - POTENTIAL_MIN) @ POTENTIAL_H)
+
+
+def flow_errors(field: Callable, x0: np.ndarray, exact: np.ndarray, t0: float, t1: float, *, method: str = "rk4",
+                steps: Sequence[int] = FLOW_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """(dt, max pathwise error against the exact end positions) of integrate_ode(field) at each step count."""
+    errs = [float(np.max(np.linalg.norm(L.integrate_ode(field, x0, t0, t1, k, method=method) - exact, axis=1)))
+            for k in steps]
+    return (t1 - t0) / np.asarray(steps, dtype=float), np.array(errs)
+
+
+def check_flow_order(name: str, field: Callable, x0: np.ndarray, exact: np.ndarray, t0: float, t1: float, *,
+                     method: str | L.ODEStepper = "rk4", steps: Sequence[int] = FLOW_STEPS, band: float = 0.3) -> Check:
+    """Order of the max pathwise error of integrate_ode(field) against the exact end positions ``exact`` (a closed-
+    form flow map), against the stepper's declared order ± ``band`` (the band of the affine-ode-2d study). A field
+    that is not the one whose flow is ``exact`` (wrong sign, transposed matrix, coefficients frozen at t0) leaves an
+    error that does not shrink with dt: order ≈ 0, a fail."""
+    stepper = method if isinstance(method, L.ODEStepper) else L.ODE_STEPPERS[method]
+    hs, errs = flow_errors(field, x0, exact, t0, t1, method=stepper, steps=steps)
+    if not np.all(errs > 0):
+        return make_check(f"{name}: pathwise order of {stepper.name}", float("nan"),
+                          detail="an error is exactly 0: no order can be fitted")
+    v = order_verdict(fit_order(hs, errs), stepper.order, band, what=f"order of {stepper.name}")
+    return Check(f"{name}: pathwise order of {stepper.name} (exact flow map)", v.measured, v.passed, v.band[0],
+                 v.band[1], stepper.order, f"{v.message}; max error over {x0.shape[0]} particles, errors "
+                 + ", ".join(f"{e:.2e}" for e in errs) + f" at dt = {t1 - t0:g}/{list(steps)}",
+                 verdict=v.status, interval=v.interval)
+
+
 @case("affine-flow-particles", title="Particles of an affine field: RK4 (and Euler, Heun) vs the exact flow map",
       tags=("particles", "ode"))
 def affine_flow_particles(ctx: CaseContext) -> None:
@@ -165,6 +290,16 @@ def affine_flow_particles(ctx: CaseContext) -> None:
         ctx.add_all(study.checks(stepper.order, 0.3, name=f"affine 2D, {method}"))
         ctx.series("pathwise error", study.h, study.errors, xlabel="dt", ylabel="max error", logx=True, logy=True,
                    label=method, slopes=study.slopes(stepper.order, 0.3))
+    # the fields of lagrangian.fields against closed-form flow maps: a time-dependent affine_field and a gradient_field
+    x0 = G.Gaussian([0.0, 0.0], np.eye(2)).sample(200 if ctx.quick else 2000, ctx.rng("fields"))
+    t0, t1 = 0.3, 1.3
+    span = _modulation_time(t1) - _modulation_time(t0)
+    exact = affine_flow_map(AFFINE_A0, AFFINE_C0, span)(x0)
+    for method in L.ODE_STEPPERS:
+        ctx.add(check_flow_order("affine_field a(t)(A0 x + c0), t ∈ [0.3, 1.3]", time_dependent_affine_field(), x0,
+                                 exact, t0, t1, method=method))
+    ctx.add(check_flow_order("gradient_field −∇V, V quadratic, t ∈ [0.3, 1.3]", quadratic_gradient_field(), x0,
+                             POTENTIAL_MIN + (x0 - POTENTIAL_MIN) @ expm(-(t1 - t0) * POTENTIAL_H).T, t0, t1))
 
 
 # ------------------------------------------------------------------------------------- flow matching
@@ -391,6 +526,108 @@ def _network_problem(rng: np.random.Generator, n: int):
     return u, y, theta0
 
 
+NETWORK_FD_TOL = 1e-6     # central differences of a piecewise-quadratic loss, exact away from kinks: round-off only
+NETWORK_ENERGY_TOL = 1e-3  # trapezoid rule on 100 RK4 steps of dt = 0.02: measured 6e-5 relative (ReLU kinks, dt²)
+NETWORK_ROUNDOFF = 1e-10
+
+
+def network_output_direct(theta: np.ndarray, u: np.ndarray, activation: str) -> np.ndarray:
+    """G(u_k) = (1/n) Σ_i a_i σ(⟨w_i, u_k⟩), one neuron at a time (an independent evaluation of network_output)."""
+    sigma = {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0.0)}[activation]
+    out = np.zeros(u.shape[0])
+    for w_a in theta:
+        out += w_a[-1] * sigma(u @ w_a[:-1])
+    return out / theta.shape[0]
+
+
+def check_network_output(name: str, theta: np.ndarray, u: np.ndarray, activation: str,
+                         output: Callable = L.network_output) -> Check:
+    """network_output against :func:`network_output_direct`: max |difference| / max |G|."""
+    direct = network_output_direct(theta, u, activation)
+    value = np.asarray(output(theta, u, activation=activation))
+    return make_check(f"{name}: network_output ({activation}) vs neuron-by-neuron sum (relative)",
+                      float(np.max(np.abs(value - direct)) / np.max(np.abs(direct))), upper=NETWORK_ROUNDOFF,
+                      detail=f"{theta.shape[0]} neurons, {u.shape[0]} inputs")
+
+
+def _kink_free_step(theta: np.ndarray, u: np.ndarray, i: int, j: int, activation: str) -> float:
+    """A step for central differences of the loss in θ_ij that crosses no ReLU kink ⟨w_i, u_k⟩ = 0."""
+    d = u.shape[1]
+    if activation == "linear" or j == d:
+        return 1e-3
+    pre = np.abs(u @ theta[i, :d])
+    with np.errstate(divide="ignore"):
+        reach = np.min(pre / np.abs(u[:, j]))
+    return float(min(1e-3, 0.5 * reach))
+
+
+def check_network_gradient(name: str, theta: np.ndarray, u: np.ndarray, y: np.ndarray, activation: str, *,
+                           field: Callable | None = None, neurons: int = 8) -> Check:
+    """The mean-field velocity is −n ∇_{θ_i} F (lagrangian.meanfield): compare it at ``neurons`` neurons, every
+    coordinate, with central differences of network_loss. The loss is a piecewise quadratic function of each θ_i (G is
+    linear in a_i and piecewise linear in w_i), so a central difference whose step crosses no kink of σ is exact up to
+    round-off, whatever the step: the step is the largest ≤ 1e-3 that crosses none. Value: max |v − v_FD| / max |v|."""
+    field = L.network_field(u, y, activation=activation) if field is None else field
+    n = theta.shape[0]
+    v = np.asarray(field(0.0, theta))
+    worst = 0.0
+    smallest = 1.0
+    for i in range(neurons):
+        for j in range(theta.shape[1]):
+            h = _kink_free_step(theta, u, i, j, activation)
+            smallest = min(smallest, h)
+            up, down = theta.copy(), theta.copy()
+            up[i, j] += h
+            down[i, j] -= h
+            slope = (L.network_loss(up, u, y, activation=activation)
+                     - L.network_loss(down, u, y, activation=activation)) / (2 * h)
+            worst = max(worst, abs(v[i, j] + n * slope))
+    return make_check(f"{name}: network_field ({activation}) = −n ∇_θ network_loss (relative, central differences)",
+                      worst / float(np.max(np.abs(v[:neurons]))), upper=NETWORK_FD_TOL,
+                      detail=f"{neurons} neurons × {theta.shape[1]} coordinates, steps ≥ {smallest:.1e} "
+                             "(no kink crossed)")
+
+
+def check_network_dissipation(name: str, theta0: np.ndarray, u: np.ndarray, y: np.ndarray, activation: str, *,
+                              t1: float = 2.0, steps: int = 100, field: Callable | None = None) -> list[Check]:
+    """Along the particle flow θ_i' = v_i = −n ∇_{θ_i} F the loss decreases at the rate dF/dt = Σ ∇_{θ_i}F · v_i =
+    −(1/n) Σ |v_i|²: (1) the loss never increases between the RK4 steps; (2) F(0) − F(t1) equals the trapezoid
+    integral of (1/n) Σ|v_i|² over the saved steps within NETWORK_ENERGY_TOL (relative). A field missing the factor n
+    dissipates n times less than it claims; a sign error raises the loss."""
+    field = L.network_field(u, y, activation=activation) if field is None else field
+    n = theta0.shape[0]
+    ts = np.linspace(0.0, t1, steps + 1)
+    traj = L.integrate_ode(field, theta0, 0.0, t1, steps, save_at=ts)
+    loss = np.array([L.network_loss(th, u, y, activation=activation) for th in traj])
+    rate = np.array([np.sum(np.asarray(field(t, th)) ** 2) / n for t, th in zip(ts, traj)])
+    dissipated = float(np.sum(0.5 * (rate[1:] + rate[:-1]) * np.diff(ts)))
+    drop = float(loss[0] - loss[-1])
+    return [make_check(f"{name}: network_loss ({activation}) never increases along the flow",
+                       float(np.max(np.diff(loss))), upper=0.0,
+                       detail=f"max change between {steps} RK4 steps; loss {loss[0]:.4f} → {loss[-1]:.4f}"),
+            make_check(f"{name}: loss decrease = ∫ (1/n) Σ|v_i|² dt ({activation}, relative)",
+                       abs(drop - dissipated) / max(abs(drop), 1e-300), upper=NETWORK_ENERGY_TOL,
+                       detail=f"F(0) − F({t1:g}) = {drop:.6f}, trapezoid integral {dissipated:.6f}")]
+
+
+def check_network_moment_rhs(name: str, theta: np.ndarray, u: np.ndarray, y: np.ndarray,
+                             rhs: Callable = G.linear_network_rhs) -> Check:
+    """For the linear activation the velocity is v_i = −B_h θ_i (B_h = [[0, h], [hᵀ, 0]], h = S q − r, q = mean a w),
+    so the empirical moments of the neurons move exactly by dm/dt = mean v and dΣ/dt = cov(θ, v) + cov(v, θ): they
+    must equal linear_network_rhs at the empirical mean and (biased) covariance, to round-off."""
+    v = np.asarray(L.network_field(u, y)(0.0, theta))
+    m = theta.mean(0)
+    c = theta - m
+    cov = c.T @ c / theta.shape[0]
+    cross = c.T @ (v - v.mean(0)) / theta.shape[0]
+    S, r, _ = G.data_moments(u, y)
+    dm, dc = rhs(m, cov, S, r)
+    err = max(float(np.linalg.norm(dm - v.mean(0)) / np.linalg.norm(dm)), relative_error(dc, cross + cross.T))
+    return make_check(f"{name}: linear_network_rhs vs the particles' moment velocities (relative)", err,
+                      upper=NETWORK_ROUNDOFF, detail=f"{theta.shape[0]} neurons: mean of network_field and "
+                      "cov(θ, v) + cov(v, θ)")
+
+
 @case("linear-network", title="Two-layer linear network: neuron particles vs the Prop 6.2 moment ODE; "
       "the loss reaches the least-squares optimum", tags=("particles", "mean-field", "network"))
 def linear_network(ctx: CaseContext) -> None:
@@ -406,3 +643,10 @@ def linear_network(ctx: CaseContext) -> None:
     ctx.note("loss at t=0", loss0)
     ctx.check("loss at t=10 vs least-squares optimum (relative gap)", (loss1 - optimum) / optimum, lower=-1e-12,
               upper=1e-4, reference=0.0, detail=f"loss {loss0:.4f} → {loss1:.6f}; optimum {optimum:.6f}")
+    ctx.add(check_network_moment_rhs("neurons at t=0", theta0, u, y))
+    # the ReLU network: the field is −n ∇_θ of the loss, the loss dissipates at the rate (1/n) Σ|v|²
+    relu_theta = theta0[:200]
+    for activation in ("linear", "relu"):
+        ctx.add(check_network_output("neurons at t=0", theta0, u, activation))
+    ctx.add(check_network_gradient("neurons at t=0", relu_theta, u, y, "relu"))
+    ctx.add_all(check_network_dissipation("ReLU neurons", relu_theta, u, y, "relu"))

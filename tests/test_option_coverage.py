@@ -1,0 +1,99 @@
+"""Every public function and every registered option is exercised by the report (quick mode).
+
+The report's cases run once, in-process, under tests/option_usage.record_usage, which records the options of
+each call to a public function of eulerian, lagrangian and verify.gaussian. REQUIREMENTS is built from the
+registries themselves (FLUXES, TIME_SCHEMES, ODE_STEPPERS, ...), so registering a new option without a report
+case that runs it fails test_every_registered_option_is_exercised. Beyond single options it asks for the
+set-ups that symmetric tests miss: a time-dependent field for every stepper and time scheme, grids with
+different spacing and cell counts per axis, the multigrid and LU paths, both Benamou–Brenier splittings on
+both boundaries.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eulerian.benamou_brenier import BOUNDARIES as BB_BOUNDARIES
+from eulerian.benamou_brenier import DTYPES, METHODS
+from eulerian.continuity import LIMITERS
+from eulerian.fokker_planck import TIME_SCHEMES
+from eulerian.operators import BOUNDARIES, FLUXES
+from lagrangian import ODE_STEPPERS, SDE_STEPPERS
+from lagrangian.meanfield import ACTIVATIONS
+from tests.option_usage import cupy_usable, public_functions, record_usage
+from verify.harness import registry, run_case
+
+FP, CONT, BB = "eulerian.solve_fokker_planck", "eulerian.solve_continuity", "eulerian.benamou_brenier"
+ODE, SDE = "lagrangian.integrate_ode", "lagrangian.integrate_sde"
+BACKENDS = ("numpy", "fipy") + (("cupy",) if cupy_usable() else ())
+
+# (function, {facet: value, ...}): some call of the function must have all these facets at once
+REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
+    *[(FP, {"flux": f, "time": s}) for f in FLUXES for s in TIME_SCHEMES],
+    *[(FP, {"time": s, "time-dependent": True, "anisotropic": True}) for s in TIME_SCHEMES],
+    *[(FP, {"boundary": b}) for b in BOUNDARIES],
+    *[(FP, {"solver": s, "anisotropic": True, "time-dependent": True}) for s in ("lu", "multigrid")],
+    *[(FP, {"backend": b}) for b in BACKENDS],
+    (FP, {"backend": "fipy", "time": "crank-nicolson", "time-dependent": True, "source": True}),
+    *[(CONT, {"limiter": lim, "anisotropic": True, "time-dependent": True}) for lim in LIMITERS],
+    *[(CONT, {"boundary": b}) for b in BOUNDARIES],
+    *[(CONT, {"backend": b}) for b in BACKENDS],
+    *[(BB, {"method": m, "boundary": b}) for m in METHODS for b in BB_BOUNDARIES],
+    *[(BB, {"method": m, "dtype": d, "anisotropic": True}) for m in METHODS for d in DTYPES],
+    *[(BB, {"multilevel": flag}) for flag in (False, True)],
+    *[(BB, {"dim": d}) for d in (1, 2)],
+    *[(ODE, {"method": m, "time-dependent": True}) for m in ODE_STEPPERS],
+    *[(SDE, {"method": m, "time-dependent": True}) for m in SDE_STEPPERS],
+    *[(SDE, {"diffusion": kind}) for kind in ("scalar", "matrix")],
+    *[("lagrangian.deposit", {"method": m}) for m in ("cic", "ngp")],
+    *[("lagrangian.deposit", {"outside": o}) for o in ("raise", "clip")],
+    *[("lagrangian.gaussian_kde", {"bandwidth": b}) for b in ("silverman", "number")],
+    *[("lagrangian.network_field", {"activation": a}) for a in ACTIVATIONS],
+]
+
+# public functions with no numerical output of their own, or run only through another public function
+NOT_CALLED_DIRECTLY = {
+    "eulerian.cupy_available": "a probe of the machine (no numerical output)",
+    "eulerian.default_gamma": "the step every benamou_brenier call without gamma= uses",
+    "lagrangian.get_namespace": "selects the array namespace of the inputs",
+    "lagrangian.kde_bandwidth_factor": "the bandwidth rule inside gaussian_kde (scott, silverman)",
+    "lagrangian.noise_factor": "the noise factor sqrt(2D) inside integrate_sde (scalar and matrix D)",
+}
+
+
+def missing(calls: dict[str, list[dict[str, Any]]], requirements: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The requirements that no recorded call meets, one line each."""
+    out = []
+    for name, facets in requirements:
+        if not any(all(call.get(k) == v for k, v in facets.items()) for call in calls.get(name, [])):
+            out.append(f"{name} with {facets}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_calls() -> dict[str, list[dict[str, Any]]]:
+    with record_usage() as calls:
+        for name in registry():
+            result = run_case(name, quick=True)
+            assert result.error is None, f"{name}: {result.error}"
+            failed = [c.name for c in result.checks if not c.passed]
+            assert not failed, f"{name}: failed checks {failed}"
+    return dict(calls)
+
+
+def test_every_public_function_is_called_by_the_report(report_calls):
+    uncalled = sorted(set(public_functions()) - set(report_calls) - set(NOT_CALLED_DIRECTLY))
+    assert not uncalled, f"public functions that no report case calls: {uncalled}"
+    assert set(NOT_CALLED_DIRECTLY) <= set(public_functions()), "NOT_CALLED_DIRECTLY lists a name that is gone"
+
+
+def test_every_registered_option_is_exercised(report_calls):
+    gaps = missing(report_calls, REQUIREMENTS)
+    assert not gaps, "options no report case runs:\n" + "\n".join(gaps)
+
+
+def test_a_newly_registered_option_without_a_case_is_reported(report_calls):
+    """The same requirements built from a registry holding one more flux and one more ODE stepper."""
+    extra = [(FP, {"flux": "upwind-new", "time": "bdf2"}), (ODE, {"method": "rk45-new", "time-dependent": True})]
+    assert missing(report_calls, REQUIREMENTS + extra) == [f"{n} with {f}" for n, f in extra]
