@@ -35,7 +35,7 @@ def main() -> None:
         for _ in range(2):
             d0, d1 = mixture_cells(grid, rng), mixture_cells(grid, rng)
             exact = quantile_w2_squared(grid.faces(0), d0, d1)
-            res = benamou_brenier(grid, d0, d1, n, tol=1e-7, residual_tol=5e-5, multilevel=True, max_iter=20_000)
+            res = benamou_brenier(grid, d0, d1, n, multilevel=True)
             if not res.converged:
                 print(f"seed {seed}: not converged after {res.iterations} iterations")
             c.append(abs(res.w2_squared - exact) / h**2)

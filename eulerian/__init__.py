@@ -1,7 +1,7 @@
 """Densities on grids: finite-volume continuity and Fokker-Planck solvers (NumPy/CuPy, FiPy) and
 Benamou-Brenier dynamic optimal transport by proximal splitting."""
 from .backend import Backend, cupy_available, get_backend
-from .benamou_brenier import BBResult, benamou_brenier, default_gamma
+from .benamou_brenier import BBResult, benamou_brenier, default_gamma, default_tol
 from .continuity import solve_continuity
 from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
 from .fokker_planck import solve_fokker_planck
@@ -20,6 +20,7 @@ __all__ = [
     "benamou_brenier",
     "cupy_available",
     "default_gamma",
+    "default_tol",
     "get_backend",
     "solve_continuity",
     "solve_fokker_planck",

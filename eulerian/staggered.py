@@ -206,6 +206,7 @@ class StaggeredGrid:
     _line_eig: list = field(default_factory=list, repr=False)
     _signs: list = field(default_factory=list, repr=False)
     _line_pivots: list = field(default_factory=list, repr=False)
+    _twin: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         xp = self.xp
@@ -475,6 +476,26 @@ class StaggeredGrid:
                 g *= self.dt / self.spacing[a]
                 _take(W[c], c, 1, -1)[...] += g
         return W
+
+    def float64_twin(self) -> "StaggeredGrid":
+        """The same grid in float64 (built once; for measurements on float32 iterates)."""
+        if self.dtype == self.xp.float64:
+            return self
+        if self._twin is None:
+            self._twin = StaggeredGrid(self.space_shape, self.spacing, self.time_steps, self.periodic, self.xp,
+                                       self.fft, self.workers, self.poisson, float)
+        return self._twin
+
+    def potential(self, y: Arrays) -> Any:
+        """Multiplier lambda of the continuity constraint on the space-time cells (P, *n), zero mean: the least-
+        squares solution of D^T lambda = -I* y on the free unknowns (interior time levels, interior faces).
+
+        At a saddle point I* y = -D^T lambda holds exactly (the KKT condition of V); project_continuity moves a V
+        by -D^T (dt psi) with D D^T psi = div V / dt, so lambda = -dt psi for V = I* y."""
+        s = self.interpolate_adjoint(y)
+        self.set_boundary(s, 0.0, 0.0)
+        dt_div = self.divergence(s, scale=self.dt)
+        return -self.dt * self.solve_poisson(dt_div, scale=self.dt**-2, overwrite=True)
 
     # -- transforms ----------------------------------------------------------------------------------------
     @property

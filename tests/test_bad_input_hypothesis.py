@@ -126,6 +126,8 @@ CASES: dict[str, Case] = {
         {"method": "douglas-rachford", "max_iter": 20, "tol": 1e-5, "residual_tol": 5e-4, "backend": "numpy",
          "normalize": False, "boundary": "zero-flux", "gamma": None, "alpha": 1.8, "relaxation": 1.9,
          "workers": 1, "check_every": 10, "multilevel": False, "dtype": None}),
+    "eulerian.default_tol": Case(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
+    "eulerian.default_gamma": Case(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
     # ----------------------------------------------------------------------------------------- lagrangian
     "lagrangian.get_namespace": Case(lagrangian.get_namespace, [("name", "numpy")], {}, aliases={"name": ["backend"]}),
     "lagrangian.deposit": Case(
@@ -411,7 +413,8 @@ def bad_argument(draw, case_name: str):
 
 def test_every_public_function_is_covered():
     covered = {c.func for c in CASES.values()}
-    for mod, names in ((eulerian, ["Grid", "solve_fokker_planck", "solve_continuity", "benamou_brenier"]),
+    for mod, names in ((eulerian, ["Grid", "solve_fokker_planck", "solve_continuity", "benamou_brenier",
+                                   "default_tol", "default_gamma"]),
                        (lagrangian, [n for n in lagrangian.__all__ if inspect.isfunction(getattr(lagrangian, n))]),
                        (vg, [n for n in vg.__all__ if n != "FiniteTimeBlowUp"])):
         for n in names:

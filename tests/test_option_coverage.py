@@ -56,6 +56,7 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
 NOT_CALLED_DIRECTLY = {
     "eulerian.cupy_available": "a probe of the machine (no numerical output)",
     "eulerian.default_gamma": "the step every benamou_brenier call without gamma= uses",
+    "eulerian.default_tol": "the tolerance every benamou_brenier call without tol= uses",
     "lagrangian.get_namespace": "selects the array namespace of the inputs",
     "lagrangian.kde_bandwidth_factor": "the bandwidth rule inside gaussian_kde (scott, silverman)",
     "lagrangian.noise_factor": "the noise factor sqrt(2D) inside integrate_sde (scalar and matrix D)",

@@ -15,8 +15,7 @@ g0, g1 = Gaussian([0.3], [[0.05**2]]), Gaussian([0.7], [[0.08**2]])
 grid = Grid((0.0,), (1.0,), (96,))
 steps = 48
 # the tails beyond [0, 1] are cut off (mass 1 − 9·10⁻⁵ for g1): normalize=True rescales both to mass 1
-result = benamou_brenier(grid, grid.cell_averages(g0.pdf), grid.cell_averages(g1.pdf), steps, tol=1e-7,
-                         residual_tol=5e-5, normalize=True)
+result = benamou_brenier(grid, grid.cell_averages(g0.pdf), grid.cell_averages(g1.pdf), steps, normalize=True)
 print(f"W2²: Benamou–Brenier {result.w2_squared:.6f}, exact {w2_squared(g0, g1):.6f}; "
       f"{result.iterations} iterations, converged: {result.converged}")
 

@@ -170,3 +170,41 @@ def test_anisotropic_case_catches_one_spacing_for_both_axes():
     wrong = benamou_brenier(square, rho0, rho1 * square.mass(rho0) / square.mass(rho1), 16, method="primal-dual",
                             normalize=True)
     assert not bc.check_bb_value("h_x on both axes", wrong, exact, bc.ANISOTROPIC_BAND).passed
+
+
+def test_map_check_catches_a_wrong_sign_and_a_run_that_did_not_converge():
+    import dataclasses
+
+    import numpy as np
+
+    from eulerian import Grid, benamou_brenier
+    from verify.cases import benamou_brenier_cases as bc
+
+    grid = Grid((0.0,), (1.0,), (64,))
+    rho0, rho1 = bc.gaussian_cells_1d(grid, 0.3, 0.05), bc.gaussian_cells_1d(grid, 0.7, 0.08)
+    res = benamou_brenier(grid, rho0, rho1, 64)
+    exact = (0.7 + 0.08 / 0.05 * (grid.axes()[0] - 0.3))[:, None]
+    assert bc.check_map("right", res, exact, bc.MAP_BAND_1D).passed
+    flipped = dataclasses.replace(res, potential=-res.potential)          # T = x - grad phi
+    assert not bc.check_map("x - grad phi", flipped, exact, bc.MAP_BAND_1D).passed
+    late = dataclasses.replace(res, potential=np.roll(res.potential, -32, axis=0))   # grad phi at t = 1/2
+    assert not bc.check_map("potential at the wrong time", late, exact, bc.MAP_BAND_1D).passed
+    short = benamou_brenier(grid, rho0, rho1, 64, max_iter=200)
+    check = bc.check_map("not converged", short, exact, 1e9)
+    assert not check.passed and "NOT CONVERGED" in check.detail
+
+
+def test_pot_barycentric_map_of_a_whole_cell_shift_is_the_shift():
+    import numpy as np
+
+    from eulerian import Grid
+    from verify.cases import benamou_brenier_cases as bc
+
+    grid = Grid((0.0, 0.0), (1.0, 1.0), (12, 12))
+    rho0, _ = bc.mixture_pair(grid)
+    rho0[-3:, :] = 0.0
+    rho0[:, -2:] = 0.0
+    rho1 = np.roll(np.roll(rho0, 3, axis=0), 2, axis=1)
+    T = bc.pot_barycentric_map(grid, rho0, rho1)
+    keep = rho0 > 0
+    assert np.allclose((T - grid.centers())[keep], [3 / 12, 2 / 12], atol=1e-12)
