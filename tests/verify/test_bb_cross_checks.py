@@ -208,3 +208,19 @@ def test_pot_barycentric_map_of_a_whole_cell_shift_is_the_shift():
     T = bc.pot_barycentric_map(grid, rho0, rho1)
     keep = rho0 > 0
     assert np.allclose((T - grid.centers())[keep], [3 / 12, 2 / 12], atol=1e-12)
+
+
+def test_continuity_defect_tells_the_precision_and_catches_a_broken_density():
+    import dataclasses
+
+    from eulerian import Grid, benamou_brenier
+    from verify.cases import benamou_brenier_cases as bc
+
+    grid = Grid((0.0,), (1.0,), (32,))
+    rho0, rho1 = bc.gaussian_cells_1d(grid, 0.3, 0.05), bc.gaussian_cells_1d(grid, 0.7, 0.08)
+    double = benamou_brenier(grid, rho0, rho1, 32, dtype="float64")
+    single = benamou_brenier(grid, rho0, rho1, 32, dtype="float32")
+    assert bc.continuity_defect(double) <= 1e-12 < 1e-9 <= bc.continuity_defect(single) <= 1e-4
+    broken = double.density.copy()
+    broken[16] *= 1.0 + 1e-6                                   # one time level off by a relative 1e-6
+    assert bc.continuity_defect(dataclasses.replace(double, density=broken)) > 1e-7

@@ -391,3 +391,25 @@ def test_expectation_checks_flag_low_order_and_wrong_rules(d):
 def test_touched_cases_pass_in_quick_mode(name):
     result = run_case(name, quick=True)
     assert result.passed, [c for c in result.checks if not c.passed] or result.error
+
+
+def test_empirical_w2_checks_catch_ignored_weights():
+    rng = np.random.default_rng(3)
+    for d in (1, 2):
+        x, y = rng.standard_normal((30, d)), rng.standard_normal((40, d)) + 0.5
+        wx, wy = rng.dirichlet(np.ones(30)), rng.dirichlet(np.ones(40))
+        assert OT.check_empirical_w2("right", x, y, wx, wy).passed
+        unweighted = lambda a, b, weights_x=None, weights_y=None: L.w2_squared(a, b)    # noqa: E731
+        assert not OT.check_empirical_w2("weights ignored", x, y, wx, wy, w2_squared=unweighted).passed
+        counts = rng.integers(1, 5, 30)
+        assert OT.check_repeated_points("right", x, y, counts).passed
+        assert not OT.check_repeated_points("weights ignored", x, y, counts, w2_squared=unweighted).passed
+
+
+def test_snapshot_interpolation_check_catches_a_frozen_last_interval():
+    def frozen(lower, upper, values, times):
+        field = L.grid_velocity_field(lower, upper, values, times=times)
+        return lambda t, x: field(min(t, times[-2]), x)         # the last interval held at its start
+    rng = np.random.default_rng(0)
+    assert gvp.check_snapshot_interpolation("right", rng).passed
+    assert not gvp.check_snapshot_interpolation("frozen", rng, make=frozen).passed

@@ -149,6 +149,19 @@ def check_map(name: str, result: BBResult, exact: np.ndarray, upper: float) -> C
                              + ("" if result.converged else f"; NOT CONVERGED: {result.status}"))
 
 
+def continuity_defect(result: BBResult) -> float:
+    """max |(rho[j+1] - rho[j]) / dt + sum_a diff_a(m_a) / h_a| / (max rho / dt): how well the returned density
+    and face momenta satisfy the discrete continuity equation (round-off in float64; ~1e-5 in float32)."""
+    rho, P = result.density, result.time_steps
+    div = (rho[1:] - rho[:-1]) * P
+    for a, (m, h) in enumerate(zip(result.momentum_faces, result.grid.spacing)):
+        if result.boundary == "periodic":
+            div = div + (np.roll(m, -1, axis=a + 1) - m) / h
+        else:
+            div = div + np.diff(m, axis=a + 1) / h
+    return float(np.abs(div).max() / (np.abs(rho).max() * P))
+
+
 def gaussian_cells(grid: Grid, g: "G.Gaussian") -> np.ndarray:
     """Cell averages of g restricted to the box, renormalised to unit mass (the truncated law)."""
     rho = grid.cell_averages(g.pdf, order=4)
@@ -239,9 +252,8 @@ MAP_BAND_1D = 6e-3  # rho0-weighted L2 map error, 1D 64 cells (measured 3.8e-3 a
 MAP_BAND_2D = {True: 2.5e-2, False: 1e-2}  # 32²x16 and 64²x32 (measured in the case's notes)
 ANISOTROPIC_MAP_BAND = 3e-2  # rho0-weighted L2 map error on the 30 x 16 box (measured 1.9e-2, both methods)
 ANISOTROPIC_BAND = 2e-3  # relative W2² error on the 30 x 16 box (measured 7.8e-4 ... 8.2e-4 for all six runs)
-FLOAT32_AGREEMENT = 5e-4  # float32 / mixed against float64, relative: float32 stops at its tolerance floor
-#                           (FLOAT32_TOL, dual residual 1e-4) where float64 goes on to 1.1e-5 (measured 1.8e-4,
-#                           1.9e-4; mixed finishes in float64: 1e-6 and less)
+FLOAT32_AGREEMENT = 2e-5  # float32 / mixed against float64, relative: float32 stops at its floor of the dual
+#                           residual (FLOAT32_TOL, 1e-5), the float64 run at 1.1e-5 (measured 6e-7 to 1.9e-6)
 
 
 @case("bb-anisotropic-2d", title="Benamou–Brenier 2D on a 3:2 box with 30 × 16 cells (h_x ≠ h_y): both methods "
@@ -266,6 +278,14 @@ def bb_anisotropic_2d(ctx: CaseContext) -> None:
         T = G.brenier_map(g0, g1)(grid.centers().reshape(-1, 2)).reshape(*grid.shape, 2)
         ctx.add(check_map(f"{method}, float64: x + grad φ(0, x) vs the Gaussian Brenier map", results["float64"],
                           T, ANISOTROPIC_MAP_BAND))
+        # the precision actually used: float64 and mixed end in double precision (continuity to round-off),
+        # float32 holds it to ~1e-5 only
+        for dtype, bound in (("float64", 1e-12), ("mixed", 1e-12), ("float32", 1e-4)):
+            ctx.check(f"{method}, {dtype}: discrete continuity defect of the result", continuity_defect(
+                results[dtype]), upper=bound, detail="max |d rho/dt + div m| / (max rho / dt)")
+        ctx.check(f"{method}: float32 storage is single precision (defect above 1e-9)",
+                  continuity_defect(results["float32"]), lower=1e-9,
+                  detail="a float32 run holding continuity to round-off would be running in float64")
     density_picture(ctx, "density at t = 1/2, 30 x 16 cells x 16 steps (primal-dual, mixed) and McCann's "
                     "interpolant", grid, res.density[8], exact=gaussian_cells(grid, G.mccann(g0, g1, 0.5)))
 
