@@ -8,13 +8,15 @@ with <convection> = ExponentialConvectionTerm (Scharfetter-Gummel; also used for
 same flux for constant D) or CentralDifferenceConvectionTerm ("central"), b the normal drift on face centres
 (zero on the walls for "zero-flux"). Time schemes, all through FiPy's implicit TransientTerm::
 
+    damped start   : the first ``damped_steps`` steps (see solve_fokker_planck) are two implicit-Euler solves of
+                     size dt/2 each, as on the array backend;
     implicit-euler : one solve of size dt;
     crank-nicolson : the trapezoidal rule of the array backend: an explicit half step
                      rho* = rho^n + dt/2 (A(t_n) rho^n + S(t_n)), with A(t_n) rho^n from FiPy's residual of the
                      operator terms (divided by the cell volume), then an implicit-Euler solve of size dt/2 with
                      the drift and source at t_{n+1};
-    bdf2           : TransientTerm(coeff=3/2) solved from the value (4 rho^n - rho^{n-1}) / 3, first step implicit
-                     Euler.
+    bdf2           : TransientTerm(coeff=3/2) solved from the value (4 rho^n - rho^{n-1}) / 3 after the damped
+                     start.
 
 Linear systems: FiPy's SciPy LinearLUSolver with tolerance 1e-12 (FiPy's default 1e-5 hides errors).
 FiPy's exponential weights switch to central (alpha = 1/2) for |Pe| < 1e-3, a relative flux perturbation
@@ -108,7 +110,7 @@ def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[floa
 
 def fokker_planck_fipy(
     grid: Grid, rho0: np.ndarray, drift: Callable, D: float, t_final: float, steps: int, *, flux: str,
-    time: str, boundary: str, save_idx: np.ndarray | None, source: Callable | None,
+    time: str, boundary: str, save_idx: np.ndarray | None, source: Callable | None, damped_steps: int = 0,
 ) -> Solution:
     """FiPy implementation behind solve_fokker_planck(backend='fipy') (arguments already validated)."""
     fp = _fipy()
@@ -141,8 +143,20 @@ def fokker_planck_fipy(
     saved = [] if save_idx is None else [_from_fipy(rho, grid.shape) for i in save_idx if i == 0]
     for n in range(steps):
         t_new = (n + 1) * dt
-        scheme = "implicit-euler" if (time == "bdf2" and n == 0) else time
-        if scheme == "implicit-euler":
+        scheme = "damped" if n < damped_steps else time
+        if scheme == "damped":  # Rannacher's start: two implicit-Euler half steps
+            rho_half = rho
+            for t in (t_new - 0.5 * dt, t_new):
+                b.set_time(t)
+                set_source(t)
+                if t < t_new:
+                    S_half = source_values()
+                var.setValue(rho_half)
+                eq_unit.solve(var=var, dt=0.5 * dt, solver=solver)
+                rho_half = np.array(var.value)
+            new = rho_half
+            balanced = ("crank-nicolson", S_half, source_values())
+        elif scheme == "implicit-euler":
             b.set_time(t_new)
             set_source(t_new)
             var.setValue(rho)
@@ -189,6 +203,7 @@ def fokker_planck_fipy(
         mass_times=dt * np.arange(steps + 1), min_density=min_rho, steps=steps,
         wall_time=_time.perf_counter() - start, backend="fipy",
         info={"flux": flux, "time": time, "boundary": boundary, "solver": "fipy-LinearLUSolver", "dt": dt,
+              "damped_steps": damped_steps,
               "fipy_term": conv.__name__},
     )
 

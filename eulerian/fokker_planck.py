@@ -68,6 +68,19 @@ class MassBalance:
                                     "the drift is too large: use more steps (or check the drift and source)")
 
 
+def check_damped_steps(damped_steps: Any, time: str, steps: int) -> int:
+    """The number of damped (two implicit-Euler half steps) steps at the start; its default per time scheme."""
+    if damped_steps is None:
+        return min(steps, {"crank-nicolson": 1, "bdf2": 1}.get(time, 0))
+    damped_steps = v.check_steps(damped_steps, "damped_steps", 0)
+    if damped_steps and time not in ("crank-nicolson", "bdf2", "implicit-euler"):
+        raise ValueError(f"damped_steps applies to 'crank-nicolson', 'bdf2' and 'implicit-euler', not {time!r}: "
+                         "pass damped_steps=0 (or None)")
+    if time == "bdf2" and damped_steps == 0:
+        raise ValueError("damped_steps=0 with time='bdf2': BDF2 needs a one-step start; use damped_steps >= 1")
+    return min(damped_steps, steps)
+
+
 def _drift_is_time_dependent(grid: Grid, drift: Callable, t_final: float) -> bool:
     x = grid.centers()
     b0 = np.asarray(drift(0.0, x))
@@ -93,6 +106,7 @@ def solve_fokker_planck(
     solver: str = "auto",
     rtol: float = 1e-12,
     time_dependent: bool | None = None,
+    damped_steps: int | None = None,
 ) -> Solution:
     """Advance d rho/dt + div(rho b) = D Lap rho + S from t = 0 to t_final in ``steps`` equal steps.
 
@@ -117,6 +131,15 @@ def solve_fokker_planck(
         "multigrid" (BiCGStab + geometric multigrid, O(cells) per iteration), "lu".
     rtol : relative residual tolerance of the multigrid-preconditioned BiCGStab.
     time_dependent : whether the drift depends on t (None: detected by probing the drift at a few times).
+    damped_steps : Rannacher's damped start for rough data: the first ``damped_steps`` steps are each made of two
+        implicit-Euler half steps (L-stable: they damp the high frequencies of a discontinuous rho0 that
+        Crank-Nicolson would carry along undamped). Default (None): 1 for "crank-nicolson" and "bdf2" (for
+        BDF2 it is the one-step start its history needs), 0 otherwise. The order stays 2 (a first-order start
+        of a fixed number of steps adds O(dt^2) to the global error). Heat equation from a step, 1D, 400
+        cells, time error against the semi-discrete solution: Crank-Nicolson undamped 3.4e-2 at 5 steps and
+        pairwise orders 1.5, 3.7, 5.3 before 2; with one damped step 1.7e-3 and orders 2.08, 2.14, 2.08, 2.00
+        (two damped steps: twice that error); on smooth OU-2D it costs about 1 % (report case heat-step-1d).
+        Not available for "douglas-adi".
 
     Returns a Solution; its info holds the scheme, the solver ("lu", "multigrid", or "tridiagonal-lines" for
     douglas-adi) and the linear iteration counts.
@@ -147,6 +170,7 @@ def solve_fokker_planck(
     steps = v.check_steps(steps)
     rtol = v.check_positive("rtol", rtol)
     time_dependent = v.check_optional_bool("time_dependent", time_dependent)
+    damped_steps = check_damped_steps(damped_steps, time, steps)
     rho_init = v.check_density(grid, rho0)
     drift = v.check_field("drift", drift, grid)
     source = v.check_source(source, grid)
@@ -178,7 +202,7 @@ def solve_fokker_planck(
 
         return fokker_planck_fipy(
             grid, rho_init, drift, D, t_final, steps, flux=flux, time=time, boundary=boundary,
-            save_idx=save_idx, source=source,
+            save_idx=save_idx, source=source, damped_steps=damped_steps,
         )
 
     be = get_backend(backend_name)
@@ -254,10 +278,20 @@ def solve_fokker_planck(
     setup_time = _time.perf_counter() - start
     for n in range(steps):
         t_new = (n + 1) * dt
-        scheme = time if not (time == "bdf2" and n == 0) else "implicit-euler"
+        scheme = "damped" if n < damped_steps else time
         A_new = None if adi is not None else (A_const if A_const is not None else generator(t_new))
         S_new = src(t_new) if source is not None else None
-        if scheme == "douglas-adi":
+        if scheme == "damped":  # two implicit-Euler half steps (Rannacher)
+            t_half = t_new - 0.5 * dt
+            A_half = A_const if A_const is not None else generator(t_half)
+            S_half = src(t_half) if source is not None else None
+            half = rho if source is None else rho + 0.5 * dt * S_half
+            half = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_half, t_half), 1.0, half, rho)
+            rhs = half if source is None else half + 0.5 * dt * S_new
+            new = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_new, t_new), 1.0, rhs, half)
+            S_old = S_half  # the mass balance of two half steps: M + dt (S_half + S_new) / 2
+            scheme = "crank-nicolson"
+        elif scheme == "douglas-adi":
             new = adi.step(rho, n * dt, t_new, S_old, S_new)
         elif scheme == "implicit-euler":
             rhs = rho if source is None else rho + dt * S_new
@@ -295,5 +329,6 @@ def solve_fokker_planck(
         mass_times=dt * np.arange(steps + 1), min_density=min_rho, steps=steps, wall_time=wall,
         backend=be.name,
         info={"flux": flux, "time": time, "boundary": boundary, "solver": solver, "dt": dt,
-              "time_dependent": time_dependent, "linear_iterations": list(stats), "setup_time": setup_time},
+              "time_dependent": time_dependent, "linear_iterations": list(stats), "setup_time": setup_time,
+              "damped_steps": damped_steps},
     )

@@ -57,7 +57,8 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
         return {"flux": result.info["flux"], "time": result.info["time"], "boundary": result.info["boundary"],
                 "backend": result.backend, "solver": result.info["solver"],
                 "time-dependent": _drift_is_time_dependent(grid, a["drift"], a["t_final"]),
-                "anisotropic": _anisotropic(grid), "dim": grid.dim, "source": a.get("source") is not None}
+                "anisotropic": _anisotropic(grid), "dim": grid.dim, "source": a.get("source") is not None,
+                "damped_steps": result.info["damped_steps"]}
     if name == "eulerian.solve_continuity":
         grid = a["grid"]
         return {"limiter": a.get("limiter", "mc"), "boundary": a.get("boundary", "zero-flux"),

@@ -115,7 +115,8 @@ CASES: dict[str, Case] = {
         solve_fokker_planck,
         [("grid", GRID), ("rho0", RHO0), ("drift", decay), ("diffusion", 0.5), ("t_final", 0.1), ("steps", 2)],
         {"flux": "scharfetter-gummel", "time": "bdf2", "boundary": "zero-flux", "backend": "numpy",
-         "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None},
+         "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None,
+         "damped_steps": None},
         aliases=DT),
     "eulerian.solve_continuity": Case(
         solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", decay), ("t_final", 0.1)],

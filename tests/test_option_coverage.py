@@ -36,6 +36,8 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(FP, {"solver": s, "anisotropic": True, "time-dependent": True}) for s in ("lu", "multigrid")],
     *[(FP, {"backend": b}) for b in BACKENDS],
     (FP, {"backend": "fipy", "time": "crank-nicolson", "time-dependent": True, "source": True}),
+    *[(FP, {"time": s, "damped_steps": k}) for s in ("crank-nicolson", "bdf2") for k in (1, 2)],
+    (FP, {"time": "crank-nicolson", "damped_steps": 0}),
     *[(CONT, {"limiter": lim, "anisotropic": True, "time-dependent": True}) for lim in LIMITERS],
     *[(CONT, {"boundary": b}) for b in BOUNDARIES],
     *[(CONT, {"backend": b}) for b in BACKENDS],

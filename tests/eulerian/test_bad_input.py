@@ -389,3 +389,19 @@ def test_extreme_scalars_are_clear_errors_before_work(recwarn):
     with pytest.raises(ValueError, match="workers must be None or a non-zero integer of size at most 4096"):
         benamou_brenier(grid, rho0, rho0, 4, workers=2**70)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_damped_steps_are_checked():
+    grid = Grid((-3.0,), (3.0,), (8,))
+    rho0 = np.exp(-grid.centers()[..., 0] ** 2)
+    args = (grid, rho0, lambda t, x: -x, 0.5, 1.0, 4)
+    with pytest.raises(ValueError, match="damped_steps must be >= 0"):
+        solve_fokker_planck(*args, time="crank-nicolson", damped_steps=-1)
+    with pytest.raises(TypeError, match="damped_steps"):
+        solve_fokker_planck(*args, time="crank-nicolson", damped_steps=1.5)
+    with pytest.raises(ValueError, match="damped_steps applies to"):
+        solve_fokker_planck(*args, time="douglas-adi", damped_steps=1)
+    with pytest.raises(ValueError, match="BDF2 needs a one-step start"):
+        solve_fokker_planck(*args, time="bdf2", damped_steps=0)
+    sol = solve_fokker_planck(*args, time="crank-nicolson", damped_steps=10)   # more than the steps: all damped
+    assert sol.info["damped_steps"] == 4

@@ -119,3 +119,22 @@ def test_limiter_order_floor_catches_zero_slopes(monkeypatch):
     study = convergence_study(ContinuitySolver(limiter="mc"), problem, (16, 24, 32, 48, 64))
     band = (2.0 - ec.LIMITED_ORDER_FLOOR, float("inf"))
     assert not all(c.passed for c in study.checks(2.0, band, name="zero slopes"))
+
+
+def test_time_order_check_catches_undamped_crank_nicolson_on_a_step():
+    grid, rho0, semi = ec.heat_step_problem(200)
+    steps = (10, 20, 40, 80, 160)
+    assert ec.check_time_order("damped", steps, ec.time_errors(grid, rho0, semi, "crank-nicolson", steps), 2.0).passed
+    undamped = ec.time_errors(grid, rho0, semi, "crank-nicolson", steps, damped_steps=0)
+    assert not ec.check_time_order("undamped", steps, undamped, 2.0).passed
+    ie = ec.time_errors(grid, rho0, semi, "implicit-euler", steps)
+    assert not ec.check_time_order("first order", steps, ie, 2.0).passed
+
+
+def test_heat_step_reference_is_the_heat_kernel():
+    """The semi-discrete reference conserves mass and approaches the exact cell averages."""
+    grid, rho0, semi = ec.heat_step_problem(320)
+    assert abs(semi.sum() - rho0.sum()) <= 1e-10 * rho0.sum()
+    exact = ec.heat_step_exact(grid, ec.STEP["T"])
+    assert abs(exact.sum() * grid.cell_volume - 2.0) <= 1e-9        # the step has mass 2 a = 2
+    assert np.abs(semi - exact).sum() * grid.cell_volume <= 1e-3    # measured 4.4e-4

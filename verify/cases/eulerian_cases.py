@@ -8,6 +8,7 @@ averages (L1 norm, sum |rho - exact| * cell volume).
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ from eulerian.operators import FLUXES, assemble_generator, face_drift
 from verify import gaussian as G
 from verify.adapters import ContinuitySolver, FokkerPlanckSolver
 from verify.cases._pictures import density_picture
-from verify.convergence import ConvergenceStudy, convergence_study
+from verify.convergence import ConvergenceStudy, _verdict_check, convergence_study, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import grid_error
 from verify.problems import get_problem, grid_for
@@ -271,6 +272,87 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
                     f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),
                     exact=problem.exact_cell_averages(grid))
+
+
+# ------------------------------------------------------------------- rough data: the heat equation from a step
+STEP = {"D": 1.0, "T": 0.05, "L": 4.0, "a": 1.0}   # rho0 = 1 on [-a, a] in the box [-L, L]; mass at the walls ~0
+DAMPED_GAIN = 10.0  # undamped / damped Crank–Nicolson time error at 5 steps must exceed this (measured 20)
+
+
+def heat_step_exact(grid: Grid, t: float) -> np.ndarray:
+    """Cell averages of the heat kernel applied to the indicator of [-a, a] on the whole line:
+    rho = (erf((x + a)/s) - erf((x - a)/s)) / 2, s = sqrt(4 D t), averaged with the antiderivative
+    F(u) = u erf(u/s) + s exp(-u²/s²) / sqrt(pi) of erf(u/s)."""
+    from scipy.special import erf
+
+    s, a, f = math.sqrt(4.0 * STEP["D"] * t), STEP["a"], grid.faces(0)
+    F = lambda u: u * erf(u / s) + s / math.sqrt(math.pi) * np.exp(-(u / s) ** 2)   # noqa: E731
+    return np.diff(0.5 * (F(f + a) - F(f - a))) / np.diff(f)
+
+
+def heat_step_problem(cells: int) -> tuple[Grid, np.ndarray, np.ndarray]:
+    """The grid, the cell averages of the step and the semi-discrete solution exp(T A) rho0 at T (the same
+    finite-volume operator integrated exactly in time by scipy's expm_multiply: the reference of the time
+    error)."""
+    from scipy.sparse.linalg import expm_multiply
+
+    grid = Grid((-STEP["L"],), (STEP["L"],), (cells,))
+    f = grid.faces(0)
+    rho0 = np.diff(np.clip(f, -STEP["a"], STEP["a"])) / np.diff(f)
+    be = get_backend("numpy")
+    A = assemble_generator(be, grid, face_drift(be, grid, _no_drift, 0.0, False), STEP["D"], "scharfetter-gummel",
+                           False)
+    return grid, rho0, expm_multiply(A * STEP["T"], rho0)
+
+
+def _no_drift(t: float, x: np.ndarray) -> np.ndarray:
+    return np.zeros_like(x)
+
+
+def time_errors(grid: Grid, rho0: np.ndarray, semi: np.ndarray, scheme: str, steps: tuple[int, ...],
+                damped_steps: int | None = None) -> list[float]:
+    """L1 distance of the scheme's solution at T to the semi-discrete solution, for each step count."""
+    return [grid_error(solve_fokker_planck(grid, rho0, _no_drift, STEP["D"], STEP["T"], k, time=scheme,
+                                           damped_steps=damped_steps).to_numpy(), semi, grid.cell_volume)
+            for k in steps]
+
+
+def check_time_order(name: str, steps: tuple[int, ...], errors: list[float], expected: float) -> Check:
+    """Order verdict (95 % interval inside expected ± ORDER_BAND) of the time errors against dt = T / steps."""
+    verdict = order_verdict(fit_order([STEP["T"] / k for k in steps], errors), expected, ORDER_BAND)
+    return _verdict_check(f"{name}: time order", verdict, "errors " + ", ".join(f"{e:.3e}" for e in errors)
+                          + " at steps " + ", ".join(map(str, steps)))
+
+
+@case("heat-step-1d", title="Rough data: the heat equation from a step, Rannacher's damped start recovers "
+      "Crank–Nicolson's order 2", tags=("eulerian", "fokker-planck"))
+def heat_step_1d(ctx: CaseContext) -> None:
+    """Time errors against the semi-discrete solution (expm_multiply, so the spatial error cancels), space
+    errors of that solution against the exact heat kernel: the two halves of the error, each with its order."""
+    cells = 200 if ctx.quick else 400   # multiples of 8: the jumps of the step fall on faces
+    grid, rho0, semi = heat_step_problem(cells)
+    steps = (10, 20, 40, 80, 160)   # from 5 steps the pairwise orders are 2.18, 2.16, 2.00: pre-asymptotic
+    damped = time_errors(grid, rho0, semi, "crank-nicolson", steps)
+    ctx.add(check_time_order("Crank–Nicolson, damped start (default)", steps, damped, 2.0))
+    ctx.add(check_time_order("BDF2, damped start (default)", steps, time_errors(grid, rho0, semi, "bdf2", steps),
+                             2.0))
+    for scheme in ("crank-nicolson", "bdf2"):
+        ctx.add(check_time_order(f"{'Crank–Nicolson' if scheme == 'crank-nicolson' else 'BDF2'}, two damped steps",
+                                 steps, time_errors(grid, rho0, semi, scheme, steps, damped_steps=2), 2.0))
+    undamped, first = (time_errors(grid, rho0, semi, "crank-nicolson", (5,), damped_steps=k)[0] for k in (0, 1))
+    ctx.check("undamped Crank–Nicolson / damped, 5 steps (negative check: rough data are not damped)",
+              undamped / first, lower=DAMPED_GAIN, detail=f"undamped {undamped:.3e}, damped {first:.3e}")
+    ctx.series("time error vs dt (against the semi-discrete solution)", [STEP["T"] / k for k in steps], damped,
+               xlabel="dt", ylabel="L1 error", logx=True, logy=True, label="Crank–Nicolson, damped start")
+    # space: the semi-discrete solution against the exact heat kernel (the step is smoothed: second order)
+    sizes = (80, 160, 320) if ctx.quick else (80, 160, 320, 640)   # the jumps at ±a fall on faces
+    space = []
+    for n in sizes:
+        g, _, sd = heat_step_problem(n)
+        space.append(grid_error(sd, heat_step_exact(g, STEP["T"]), g.cell_volume))
+    verdict = order_verdict(fit_order([2 * STEP["L"] / n for n in sizes], space), 2.0, ORDER_BAND)
+    ctx.add(_verdict_check("semi-discrete solution vs the exact heat kernel: space order", verdict,
+                           "errors " + ", ".join(f"{e:.3e}" for e in space)))
 
 
 def gibbs_problem() -> tuple[Grid, G.Affine, float, np.ndarray]:
