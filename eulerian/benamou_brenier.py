@@ -486,9 +486,10 @@ def _stationarity(sg: StaggeredGrid, y: list) -> float:
 
 def _stopping(sg: StaggeredGrid, U: list, V: list, weight: float, history: dict, tol: float,
               residual_tol: float, y: list) -> bool:
-    """Record cost, continuity residual and relative change of the cost for the centred pair U used in the
-    cost and the staggered V (which satisfies the discrete continuity equation); True when both tests held
-    at this check and the previous one (an oscillating cost can pass one check by chance)."""
+    """Record the cost, the primal (continuity) residual of the centred pair U used in the cost against the
+    staggered V (which satisfies the discrete continuity equation), the dual (stationarity) residual of the dual
+    point y, and the relative change of the cost (recorded only); True when both residuals were below their
+    tolerances at this check and the previous one (an oscillating iterate can pass one check by chance)."""
     xp = sg.xp
     cost = weight * perspective_cost(U[0], U[1:], xp)
     IV = sg.interpolate(V)
