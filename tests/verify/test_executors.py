@@ -121,9 +121,12 @@ def test_cli_signal_leaves_a_valid_partial_report_and_no_traceback(tmp_path, sig
             ctx.check("one", 1.0, upper=2.0)
     """))
     out = tmp_path / "report"
+    # as from a terminal: a test run started in the background of a non-interactive shell ignores SIGINT, and the
+    # child would inherit that (Python then installs no KeyboardInterrupt handler)
     p = subprocess.Popen([sys.executable, "-m", "verify", "report", "--import", "slowcases", "--case", "t-fast",
                           "--case", "t-slow", "--out", str(out), "--jobs", str(jobs)], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120    # generous: a loaded machine with a fresh environment imports slowly
     while time.time() < deadline:   # wait until the fast case is on disk
         try:
