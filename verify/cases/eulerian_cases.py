@@ -248,8 +248,8 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
                             mg_odd.to_numpy(), SOLVER_AGREEMENT_TOL))
     ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 50x27 cells", mg_odd))
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
-        mg = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
-        ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", mg))
+        stiff = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
+        ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", stiff))
     density_picture(ctx, f"manufactured Fokker–Planck on the box: density at t = {problem.t_final:g}, {label}",
                     grid, mg.to_numpy(), exact=problem.exact_cell_averages(grid))
 
