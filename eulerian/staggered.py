@@ -486,16 +486,24 @@ class StaggeredGrid:
                                        self.fft, self.workers, self.poisson, float)
         return self._twin
 
+    def free_adjoint(self, y: Arrays) -> Arrays:
+        """I* y in float64 with the boundary data entries set to 0: the part of I* y on the free unknowns (interior
+        time levels, interior faces), on which the KKT condition I* y = -D^T lambda holds (see potential)."""
+        s = self.interpolate_adjoint(y)
+        if self.dtype != self.xp.float64:
+            s = [c.astype(self.xp.float64) for c in s]
+        self.float64_twin().set_boundary(s, 0.0, 0.0)
+        return s
+
     def potential(self, y: Arrays) -> Any:
-        """Multiplier lambda of the continuity constraint on the space-time cells (P, *n), zero mean: the least-
-        squares solution of D^T lambda = -I* y on the free unknowns (interior time levels, interior faces).
+        """Multiplier lambda of the continuity constraint on the space-time cells (P, *n), float64, zero mean: the
+        least-squares solution of D^T lambda = -I* y on the free unknowns.
 
         At a saddle point I* y = -D^T lambda holds exactly (the KKT condition of V); project_continuity moves a V
-        by -D^T (dt psi) with D D^T psi = div V / dt, so lambda = -dt psi for V = I* y."""
-        s = self.interpolate_adjoint(y)
-        self.set_boundary(s, 0.0, 0.0)
-        dt_div = self.divergence(s, scale=self.dt)
-        return -self.dt * self.solve_poisson(dt_div, scale=self.dt**-2, overwrite=True)
+        by -D^T (dt psi) with D D^T psi = div V / dt, so lambda = -dt psi for V = I* y. Solved in float64."""
+        grid = self.float64_twin()
+        dt_div = grid.divergence(self.free_adjoint(y), scale=grid.dt)
+        return -grid.dt * grid.solve_poisson(dt_div, scale=grid.dt**-2, overwrite=True)
 
     # -- transforms ----------------------------------------------------------------------------------------
     @property
