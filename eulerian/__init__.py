@@ -2,9 +2,11 @@
 Benamou-Brenier dynamic optimal transport by proximal splitting."""
 from .backend import Backend, cupy_available, get_backend
 from .benamou_brenier import BBResult, benamou_brenier, default_gamma, default_tol
+from .boundary import Dirichlet, Flux, Outflow, Periodic, ZeroFlux
+from .diffusion import Diffusion
 from .continuity import solve_continuity
 from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
-from .fokker_planck import solve_fokker_planck
+from .fokker_planck import solve_fokker_planck, solve_stationary
 from .grid import Grid
 from .solution import Solution
 
@@ -13,9 +15,14 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "CFLError",
+    "Diffusion",
+    "Dirichlet",
+    "Flux",
     "Grid",
     "MemoryLimitError",
     "NumericalError",
+    "Outflow",
+    "Periodic",
     "Solution",
     "benamou_brenier",
     "cupy_available",
@@ -24,4 +31,6 @@ __all__ = [
     "get_backend",
     "solve_continuity",
     "solve_fokker_planck",
+    "solve_stationary",
+    "ZeroFlux",
 ]

@@ -160,9 +160,10 @@ def check_steps(steps: Any, name: str = "steps", minimum: int = 1) -> int:
     return int(steps)
 
 
-def check_density(grid: Grid, rho0: Any, name: str = "rho0") -> np.ndarray:
+def check_density(grid: Grid, rho0: Any, name: str = "rho0", allow_zero_mass: bool = False) -> np.ndarray:
     """``name``: array of cell averages with the grid's shape (NumPy or CuPy), or a callable f(x) -> (...)
-    averaged over cells. Returns a NumPy array; rejects NaN, negative cells and zero mass."""
+    averaged over cells. Returns a NumPy array; rejects NaN, negative cells and (unless ``allow_zero_mass``: mass
+    may enter through open walls) zero mass."""
     if callable(rho0):
         f = rho0
         rho0 = grid.cell_averages(lambda x: real_output(f"{name}(x)", f(x)), name=name)
@@ -180,7 +181,7 @@ def check_density(grid: Grid, rho0: Any, name: str = "rho0") -> np.ndarray:
     if rho.min() < 0:
         raise ValueError(f"{name} has negative cells (min {rho.min():.3g}); a density must be >= 0 "
                          "(clip small negative round-off with np.maximum(rho, 0))")
-    if not grid.mass(rho) > 0:
+    if not allow_zero_mass and not grid.mass(rho) > 0:
         raise ValueError(f"{name} has zero mass; pass a density with positive total mass")
     return rho
 
@@ -245,7 +246,7 @@ def check_mass_balance(solver: str, mass: float, expected: float, scale: float, 
     finite or drifts beyond step * MASS_RTOL (round-off)."""
     if not math.isfinite(mass):
         raise NumericalError(f"{solver}: non-finite density (NaN or inf) at step {step} (t = {t:g}); {fix}")
-    drift = abs(mass - expected) / scale
+    drift = abs(mass - expected) / max(scale, np.finfo(float).tiny)
     tol = step * MASS_RTOL
     if drift > tol:
         raise NumericalError(

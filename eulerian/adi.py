@@ -27,6 +27,7 @@ import numpy as np
 from .backend import Backend
 from .errors import NumericalError
 from .grid import Grid
+from .operators import per_axis
 
 THETA = 0.5
 
@@ -220,8 +221,9 @@ class DouglasADI:
     lapack: as for TridiagonalLines (None: LAPACK on NumPy, the Thomas recursion elsewhere).
     """
 
-    def __init__(self, be: Backend, grid: Grid, rates: Callable[[float], list], periodic: bool, dt: float,
+    def __init__(self, be: Backend, grid: Grid, rates: Callable[[float], list], periodic: Any, dt: float,
                  time_dependent: bool, lapack: bool | None = None) -> None:
+        periodic = per_axis(periodic, grid.dim)
         self.be, self.grid, self.rates, self.periodic, self.dt = be, grid, rates, periodic, dt
         self.time_dependent, self.lapack = time_dependent, lapack
         self._cache: dict[float, tuple[list, list]] = {}
@@ -233,9 +235,9 @@ class DouglasADI:
         if key not in self._cache:
             rates = self.rates(t)
             shape = self.grid.shape
-            faces = [shape[:k] + (shape[k] - (not self.periodic),) + shape[k + 1:] for k in range(len(shape))]
+            faces = [shape[:k] + (shape[k] - (not self.periodic[k]),) + shape[k + 1:] for k in range(len(shape))]
             on_faces = [(a.reshape(faces[k]), b.reshape(faces[k])) for k, (a, b) in enumerate(rates)]
-            lines = [TridiagonalLines(self.be, self.grid.shape, k, a, b, 1.0, THETA * self.dt, self.periodic,
+            lines = [TridiagonalLines(self.be, self.grid.shape, k, a, b, 1.0, THETA * self.dt, self.periodic[k],
                                       self.lapack) for k, (a, b) in enumerate(rates)]
             if len(self._cache) >= 2:
                 self._cache.pop(min(self._cache))
@@ -249,7 +251,7 @@ class DouglasADI:
         _, lines = self.operators(t_next)
         xp, shape = self.be.xp, self.grid.shape
         r = rho.reshape(shape)
-        w = [axis_apply(xp, r, a, b, k, self.periodic).reshape(-1) for k, (a, b) in enumerate(A_now)]
+        w = [axis_apply(xp, r, a, b, k, self.periodic[k]).reshape(-1) for k, (a, b) in enumerate(A_now)]
         y = rho + dt * sum(w)
         if source_now is not None:
             y = y + dt * source_now

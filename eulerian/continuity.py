@@ -30,11 +30,12 @@ from . import _validate as v
 from .backend import get_backend
 from .errors import CFLError, NumericalError
 from .grid import Grid
-from .operators import BOUNDARIES, face_points
+from .operators import face_points
 from .solution import Solution
 
 LIMITERS = ("mc", "minmod", "vanleer", "none")
 BACKENDS = ("numpy", "cupy", "fipy")
+BOUNDARIES = ("zero-flux", "periodic")  # Dirichlet inflow and outflow walls: not yet (see eulerian.boundary)
 MAX_STEPS = 1_000_000  # default cap on the number of time steps of solve_continuity (max_steps=)
 
 

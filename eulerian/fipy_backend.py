@@ -36,6 +36,7 @@ import numpy as np
 from ._validate import real_output
 from .errors import CFLError, NumericalError
 from .grid import Grid
+from .operators import per_axis
 from .solution import Solution
 
 FIPY_TOLERANCE = 1e-12
@@ -51,18 +52,35 @@ def _fipy() -> Any:
     return fipy
 
 
-def fipy_mesh(grid: Grid, periodic: bool) -> Any:
-    """FiPy mesh of the grid (FiPy numbers cells with axis 0 fastest: use order='F' to flatten)."""
+_PERIODIC_SUFFIX = ("LeftRight", "TopBottom", "FrontBack")  # FiPy's names of the axes x, y, z
+
+
+def fipy_mesh(grid: Grid, periodic: Any) -> Any:
+    """FiPy mesh of the grid (FiPy numbers cells with axis 0 fastest: use order='F' to flatten). ``periodic``:
+    one flag for every axis or one per axis (FiPy's PeriodicGrid2DLeftRight etc.)."""
     fp = _fipy()
     h = grid.spacing
     n = grid.shape
-    if grid.dim == 1:
-        mesh = (fp.PeriodicGrid1D if periodic else fp.Grid1D)(dx=h[0], nx=n[0])
-    elif grid.dim == 2:
-        mesh = (fp.PeriodicGrid2D if periodic else fp.Grid2D)(dx=h[0], dy=h[1], nx=n[0], ny=n[1])
+    flags = per_axis(periodic, grid.dim)
+    if not any(flags):
+        name = f"Grid{grid.dim}D"
+    elif all(flags):
+        name = f"PeriodicGrid{grid.dim}D"
     else:
-        mesh = (fp.PeriodicGrid3D if periodic else fp.Grid3D)(dx=h[0], dy=h[1], dz=h[2], nx=n[0], ny=n[1], nz=n[2])
+        name = f"PeriodicGrid{grid.dim}D" + "".join(_PERIODIC_SUFFIX[k] for k in range(grid.dim) if flags[k])
+    kw = {f"d{a}": h[k] for k, a in enumerate("xyz"[:grid.dim])}
+    kw.update({f"n{a}": n[k] for k, a in enumerate("xyz"[:grid.dim])})
+    mesh = getattr(fp, name)(**kw)
     return mesh + tuple((lo,) for lo in grid.lower)
+
+
+def _wall_mask(mesh: Any, grid: Grid, axis: int, side: int) -> np.ndarray:
+    """Boolean mask of FiPy's exterior faces on one wall."""
+    x = np.array(mesh.faceCenters)[axis]
+    wall = grid.lower[axis] if side == 0 else grid.upper[axis]
+    normal = np.abs(np.array(mesh.faceNormals)[axis]) > 0.5
+    return np.array(mesh.exteriorFaces, dtype=bool) & normal & np.isclose(x, wall, rtol=0.0,
+                                                                           atol=1e-9 * grid.spacing[axis])
 
 
 def _to_fipy(rho: np.ndarray) -> np.ndarray:
@@ -74,15 +92,24 @@ def _from_fipy(values: Any, shape: tuple) -> np.ndarray:
 
 
 class _FaceField:
-    """Normal-to-face field b(t, x) on the FiPy mesh as a rank-1 FaceVariable (zero on walls unless periodic)."""
+    """Normal-to-face field b(t, x) on the FiPy mesh as a rank-1 FaceVariable: zero on the exterior faces except
+    where ``keep`` (a mask of faces: Dirichlet walls) says otherwise (periodic meshes have no exterior faces)."""
 
-    def __init__(self, mesh: Any, field: Callable, periodic: bool, name: str = "drift") -> None:
+    def __init__(self, mesh: Any, field: Callable, periodic: Any, keep: Any = None, name: str = "drift") -> None:
         fp = _fipy()
         self.mesh = mesh
         self.field = field
         self.name = f"{name}(t, x)"
         self.x = np.array(mesh.faceCenters).T  # (nfaces, d)
-        self.mask = np.ones(self.x.shape[0]) if periodic else np.array(mesh.interiorFaces, dtype=float)
+        normals = np.abs(np.array(mesh.faceNormals)) > 0.5  # (d, nfaces)
+        flags = per_axis(periodic, self.x.shape[1])
+        mask = ~np.array(mesh.exteriorFaces, dtype=bool)
+        for k, wrap in enumerate(flags):
+            if wrap:  # FiPy's periodic meshes keep the joined faces among the exterior ones
+                mask = mask | normals[k]
+        if keep is not None:
+            mask = mask | keep
+        self.mask = mask.astype(float)
         self.var = fp.FaceVariable(mesh=mesh, rank=1, value=self._values(0.0))
 
     def _values(self, t: float) -> np.ndarray:
@@ -108,37 +135,124 @@ def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[floa
     return var, update
 
 
+def _diffusion_coefficient(fp: Any, mesh: Any, D: Any) -> Any:
+    """FiPy's diffusion coefficient for an eulerian.diffusion.Diffusion: a number, a FaceVariable of D at the face
+    centres, the harmonic face mean of cell values (FiPy's own harmonicFaceValue), or a rank-2 tensor."""
+    if D.kind == "constant":
+        return D.value
+    if D.kind == "matrix":  # a rank-2 FaceVariable (a tuple would mean a higher-order DiffusionTerm to FiPy)
+        value = np.repeat(np.asarray(D.value, dtype=float)[:, :, None], mesh.numberOfFaces, axis=2)
+        return fp.FaceVariable(mesh=mesh, rank=2, value=value)
+    if D.kind == "field":
+        x = np.array(mesh.faceCenters).T
+        return fp.FaceVariable(mesh=mesh, value=np.asarray(D.value(x), dtype=float))
+    return fp.CellVariable(mesh=mesh, value=_to_fipy(D.value)).harmonicFaceValue
+
+
+class _Walls:
+    """Dirichlet values (FiPy constraints on a FaceVariable updated in time) and prescribed fluxes (a rank-1
+    FaceVariable q n whose divergence leaves the cells) on FiPy's exterior faces."""
+
+    def __init__(self, fp: Any, mesh: Any, grid: Grid, box: Any, var: Any) -> None:
+        from .boundary import Dirichlet, Flux
+
+        self.fp, self.grid = fp, grid
+        self.x = np.array(mesh.faceCenters).T
+        self.dirichlet, self.flux = [], []
+        nfaces = self.x.shape[0]
+        self.dirichlet_faces = np.zeros(nfaces, dtype=bool)
+        for k, side, cond in box.walls():
+            mask = _wall_mask(mesh, grid, k, side)
+            if isinstance(cond, Dirichlet):
+                self.dirichlet.append((mask, cond))
+                self.dirichlet_faces |= mask
+            elif isinstance(cond, Flux):
+                self.flux.append((mask, cond))
+        self.g = fp.FaceVariable(mesh=mesh, value=0.0)
+        if self.dirichlet:
+            var.constrain(self.g, where=self.dirichlet_faces)
+        self.normals = np.array(mesh.faceNormals)  # outward on exterior faces
+        self.q = fp.FaceVariable(mesh=mesh, rank=1, value=0.0) if self.flux else None
+
+    def set_time(self, t: float) -> None:
+        if self.dirichlet:
+            g = np.zeros(self.x.shape[0])
+            for mask, cond in self.dirichlet:
+                g[mask] = cond.values(t, self.x[mask])
+            self.g.setValue(g)
+        if self.flux:
+            q = np.zeros(self.x.shape[0])
+            for mask, cond in self.flux:
+                q[mask] = cond.values(t, self.x[mask])
+            self.q.setValue(q * self.normals)
+
+
 def fokker_planck_fipy(
-    grid: Grid, rho0: np.ndarray, drift: Callable, D: float, t_final: float, steps: int, *, flux: str,
-    time: str, boundary: str, save_idx: np.ndarray | None, source: Callable | None, damped_steps: int = 0,
+    grid: Grid, rho0: np.ndarray, drift: Callable, D: Any, t_final: float, steps: int, *, flux: str,
+    time: str, box: Any, save_idx: np.ndarray | None, source: Callable | None, damped_steps: int = 0,
 ) -> Solution:
-    """FiPy implementation behind solve_fokker_planck(backend='fipy') (arguments already validated)."""
+    """FiPy implementation behind solve_fokker_planck(backend='fipy') (arguments already validated; D an
+    eulerian.diffusion.Diffusion, box an eulerian.boundary.BoxBoundary)."""
     fp = _fipy()
     from fipy.solvers.scipy import LinearLUSolver
 
+    from .backend import get_backend
     from .fokker_planck import MassBalance
+    from .operators import WallTerms
 
+    if D.cross is not None and not all(box.periodic):
+        raise ValueError("backend='fipy' with an off-diagonal diffusion matrix needs periodic boundaries: FiPy's "
+                         "anisotropic diffusion lets mass through zero-flux walls; use the array backend")
     start = _time.perf_counter()
-    periodic = boundary == "periodic"
+    periodic = box.periodic
     mesh = fipy_mesh(grid, periodic)
     var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0))
-    b = _FaceField(mesh, drift, periodic)
+    walls = _Walls(fp, mesh, grid, box, var)
+    b = _FaceField(mesh, drift, periodic, keep=walls.dirichlet_faces)
     S, set_source = _source_var(mesh, source)
     conv = fp.CentralDifferenceConvectionTerm if flux == "central" else fp.ExponentialConvectionTerm
-    operator = fp.DiffusionTerm(coeff=D) - conv(coeff=b.var)   # A ρ (per unit volume) with zero-flux faces
-    rhs = operator if S is None else operator + S
-    eq_unit = fp.TransientTerm(coeff=1.0) == rhs
-    eq_bdf2 = fp.TransientTerm(coeff=1.5) == rhs
+    diffusion = _diffusion_coefficient(fp, mesh, D)
+    terms: dict = {}
+
+    def build() -> None:
+        """The operator and the two equations, built afresh: FiPy 4 computes a convection term's fixed-value
+        wall contributions once per term object (constraintL/B) and keeps them when the velocity changes."""
+        operator = fp.DiffusionTerm(coeff=diffusion) - conv(coeff=b.var)
+        if walls.q is not None:
+            operator = operator - walls.q.divergence   # d rho/dt -= (1/V) sum over the cell's wall faces of area q
+        rhs = operator if S is None else operator + S
+        terms.update(operator=operator, unit=fp.TransientTerm(coeff=1.0) == rhs,
+                     bdf2=fp.TransientTerm(coeff=1.5) == rhs)
     solver = LinearLUSolver(tolerance=FIPY_TOLERANCE, iterations=10)
     dt = t_final / steps
     cv = grid.cell_volume
     rho = np.asarray(rho0, dtype=float).reshape(-1, order="F")
     rho_prev = None
     masses = [float(rho.sum()) * cv]
-    balance = MassBalance(masses[0], dt * cv)
+    outflows = [0.0]
+    balance = MassBalance(masses[0], dt)
+    be = get_backend("numpy")
 
-    def source_values() -> Any:  # S after set_source (None without a source), for the mass balance
-        return None if S is None else np.asarray(S.value) * np.ones(grid.size)
+    def set_time(t: float) -> None:
+        b.set_time(t)
+        set_source(t)
+        walls.set_time(t)
+        if walls.dirichlet or not terms:
+            build()
+
+    def rates(rho_f: np.ndarray, t: float) -> tuple[float, float]:
+        """(source mass rate, mass rate leaving through the walls) of the FiPy density rho_f (FiPy order) at t;
+        the outflow from the same face fluxes as the array backend (so the balance checks FiPy's walls)."""
+        s_rate = 0.0 if source is None else cv * float(np.sum(
+            np.asarray(real_output("source(t, x)", source(t, grid.centers())), dtype=float)
+            * np.ones(grid.shape)))
+        if not box.open:
+            return s_rate, 0.0
+        w = WallTerms(be, grid, box, drift, lambda k, side: D.wall(grid, k, side), flux, t)
+        return s_rate, w.outflow(_from_fipy(rho_f, grid.shape).reshape(-1))
+
+    set_time(0.0)
+    r_old = rates(rho, 0.0)
     min_rho = float(rho.min())
     saved = [] if save_idx is None else [_from_fipy(rho, grid.shape) for i in save_idx if i == 0]
     for n in range(steps):
@@ -147,49 +261,43 @@ def fokker_planck_fipy(
         if scheme == "damped":  # Rannacher's start: two implicit-Euler half steps
             rho_half = rho
             for t in (t_new - 0.5 * dt, t_new):
-                b.set_time(t)
-                set_source(t)
-                if t < t_new:
-                    S_half = source_values()
+                set_time(t)
                 var.setValue(rho_half)
-                eq_unit.solve(var=var, dt=0.5 * dt, solver=solver)
+                terms['unit'].solve(var=var, dt=0.5 * dt, solver=solver)
                 rho_half = np.array(var.value)
-            new = rho_half
-            balanced = ("crank-nicolson", S_half, source_values())
+                if t < t_new:
+                    r_old = rates(rho_half, t)  # the balance of two half steps: M + dt (r_half + r_new) / 2
+            new, balanced = rho_half, "crank-nicolson"
         elif scheme == "implicit-euler":
-            b.set_time(t_new)
-            set_source(t_new)
+            set_time(t_new)
             var.setValue(rho)
-            eq_unit.solve(var=var, dt=dt, solver=solver)
-            new = np.array(var.value)
-            balanced = ("implicit-euler", None, source_values())
+            terms['unit'].solve(var=var, dt=dt, solver=solver)
+            new, balanced = np.array(var.value), "implicit-euler"
         elif scheme == "crank-nicolson":
             # the trapezoidal rule of the array backend: an explicit half step with A(t_n), S(t_n), then an
-            # implicit one with A(t_{n+1}), S(t_{n+1}); FiPy's residual of the operator terms is cell volume × A ρ
-            b.set_time(t_new - dt)
-            set_source(t_new - dt)
-            S_old = source_values()
+            # implicit one with A(t_{n+1}), S(t_{n+1}); FiPy's residual of the operator terms (walls included) is
+            # cell volume x (A rho + wall terms)
+            set_time(t_new - dt)
             var.setValue(rho)
-            half = rho + 0.5 * dt * np.asarray(operator.justResidualVector(var=var)) / cv
-            if S_old is not None:
-                half = half + 0.5 * dt * S_old
-            b.set_time(t_new)
-            set_source(t_new)
+            half = rho + 0.5 * dt * np.asarray(terms['operator'].justResidualVector(var=var)) / cv
+            if S is not None:
+                half = half + 0.5 * dt * np.asarray(S.value) * np.ones(grid.size)
+            set_time(t_new)
             var.setValue(half)
-            eq_unit.solve(var=var, dt=0.5 * dt, solver=solver)
-            new = np.array(var.value)
-            balanced = ("crank-nicolson", S_old, source_values())
+            terms['unit'].solve(var=var, dt=0.5 * dt, solver=solver)
+            new, balanced = np.array(var.value), "crank-nicolson"
         else:
-            b.set_time(t_new)
-            set_source(t_new)
+            set_time(t_new)
             var.setValue((4.0 * rho - rho_prev) / 3.0)
-            eq_bdf2.solve(var=var, dt=dt, solver=solver)
-            new = np.array(var.value)
-            balanced = ("bdf2", None, source_values())
+            terms['bdf2'].solve(var=var, dt=dt, solver=solver)
+            new, balanced = np.array(var.value), "bdf2"
         rho_prev, rho = rho, new
         m = float(rho.sum()) * cv
-        balance.check(m, *balanced, n + 1, t_new)
+        r_new = rates(rho, t_new)
+        balance.check(m, balanced, r_old, r_new, n + 1, t_new)
+        r_old = r_new
         masses.append(m)
+        outflows.append(balance.outflow)
         min_rho = min(min_rho, float(rho.min()))
         if save_idx is not None:
             saved += [_from_fipy(rho, grid.shape) for i in save_idx if i == n + 1]
@@ -202,9 +310,9 @@ def fokker_planck_fipy(
         grid=grid, times=times, density=final, densities=saved, mass=np.array(masses),
         mass_times=dt * np.arange(steps + 1), min_density=min_rho, steps=steps,
         wall_time=_time.perf_counter() - start, backend="fipy",
-        info={"flux": flux, "time": time, "boundary": boundary, "solver": "fipy-LinearLUSolver", "dt": dt,
-              "damped_steps": damped_steps,
-              "fipy_term": conv.__name__},
+        boundary_outflow=np.array(outflows) if box.open else None,
+        info={"flux": flux, "time": time, "boundary": box.label, "solver": "fipy-LinearLUSolver", "dt": dt,
+              "damped_steps": damped_steps, "diffusion": D.describe(), "fipy_term": conv.__name__},
     )
 
 
@@ -218,7 +326,7 @@ def continuity_fipy(
     periodic = boundary == "periodic"
     mesh = fipy_mesh(grid, periodic)
     var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0), hasOld=True)
-    v = _FaceField(mesh, velocity, periodic, "velocity")
+    v = _FaceField(mesh, velocity, periodic, name="velocity")
     S, set_source = _source_var(mesh, source)
     eq = fp.TransientTerm() + fp.VanLeerConvectionTerm(coeff=v.var) == (0.0 if S is None else S)
     cv = grid.cell_volume

@@ -27,14 +27,18 @@ import numpy as np
 from . import _validate as v
 from .adi import DouglasADI
 from .backend import get_backend
+from .errors import NumericalError
 from .grid import Grid
 from .multigrid import LUSolver, MultigridSolver
-from .operators import BOUNDARIES, FLUXES, assemble_generator, face_drift, face_rates
+from .boundary import parse_boundary
+from .diffusion import check_diffusion, cross_diffusion, peclet_guard
+from .operators import FLUXES, WallTerms, assemble_generator, face_drift, face_rates
 from .solution import Solution
 
 TIME_SCHEMES = ("bdf2", "crank-nicolson", "implicit-euler", "douglas-adi")
 SOLVERS = ("auto", "multigrid", "lu")
 BACKENDS = ("numpy", "cupy", "fipy")
+FP_BOUNDARIES = ("zero-flux", "periodic", "dirichlet", "flux")  # eulerian.boundary conditions taken here
 # solver="auto" on NumPy: sparse LU (factorised once per matrix) up to these sizes, multigrid beyond. 1D systems
 # are banded (LU is O(cells)); in 2D one factorisation at 256^2 costs ~0.5 s and a solve ~20 ms, about half the
 # multigrid solve at rtol 1e-12 on the 2-core machine; 3D fill-in grows fast.
@@ -42,27 +46,37 @@ AUTO_LU_CELLS = {1: 10**7, 2: 66_000, 3: 8_000}
 AUTO_LU_CELLS_REFACTOR = {1: 10**6, 2: 1_024, 3: 512}  # drift depends on time: refactorised every step
 
 
+def advance(value: float, previous: float, scheme: str, dt: float, r_old: float, r_new: float) -> float:
+    """The time scheme's own quadrature of dM/dt = r for a total M (mass, or mass that left through walls):
+    M' = M + dt r' (implicit Euler), M + dt (r + r') / 2 (Crank-Nicolson, Douglas ADI, a damped step with r the
+    rate at its half step), (2 M - M_prev / 2 + dt r') / (3/2) (BDF2). r = r(rho, t) at the step's time levels."""
+    if scheme == "implicit-euler":
+        return value + dt * r_new
+    if scheme == "bdf2":
+        return (2.0 * value - 0.5 * previous + dt * r_new) / 1.5
+    return value + 0.5 * dt * (r_old + r_new)  # crank-nicolson, douglas-adi
+
+
 class MassBalance:
-    """Expected mass of the conservative time schemes, step by step: sum(A rho) = 0, so with cell sums
-    s = dt * cell_volume * sum(S) of the source, M' = M + s' (implicit Euler), M + (s + s') / 2 (Crank-Nicolson,
-    Douglas ADI), (2 M - M_prev / 2 + s') / (3/2) (BDF2). ``check`` compares the computed mass with it."""
+    """Expected mass of the conservative time schemes, step by step. With A's columns summing to zero inside,
+    d(mass)/dt = r(rho, t) = cell_volume sum(S) - (mass per unit time leaving through open walls); the scheme
+    integrates r by its own quadrature (``advance``), so the computed mass must follow it to round-off.
+    ``outflow`` accumulates, by the same quadrature, the mass that left through the walls."""
 
-    def __init__(self, mass0: float, weight: float) -> None:
-        self.expected, self.previous, self.weight = mass0, mass0, weight
-        self.scale = abs(mass0)  # |M_0| + the source increments: the size of the masses involved
+    def __init__(self, mass0: float, dt: float) -> None:
+        self.expected, self.previous, self.dt = mass0, mass0, dt
+        self.outflow, self.outflow_previous = 0.0, 0.0
+        self.scale = abs(mass0)  # |M_0| + the mass increments: the size of the masses involved
 
-    def check(self, mass: float, scheme: str, S_old: Any, S_new: Any, step: int, t: float) -> float:
-        """Relative drift of ``mass`` (NumericalError beyond the round-off tolerance, see check_mass_balance)."""
-        s_old = 0.0 if S_old is None else self.weight * float(S_old.sum())
-        s_new = 0.0 if S_new is None else self.weight * float(S_new.sum())
-        if scheme == "implicit-euler":
-            expected = self.expected + s_new
-        elif scheme == "bdf2":
-            expected = (2.0 * self.expected - 0.5 * self.previous + s_new) / 1.5
-        else:  # crank-nicolson, douglas-adi
-            expected = self.expected + 0.5 * (s_old + s_new)
-        self.scale += abs(s_new)
+    def check(self, mass: float, scheme: str, r_old: tuple[float, float], r_new: tuple[float, float], step: int,
+              t: float) -> float:
+        """Relative drift of ``mass`` (NumericalError beyond the round-off tolerance, see check_mass_balance).
+        r_old, r_new: (source rate, outflow rate) at the two time levels of the step."""
+        expected = advance(self.expected, self.previous, scheme, self.dt, r_old[0] - r_old[1], r_new[0] - r_new[1])
+        outflow = advance(self.outflow, self.outflow_previous, scheme, self.dt, r_old[1], r_new[1])
+        self.scale += self.dt * (abs(r_new[0]) + abs(r_new[1]))
         self.previous, self.expected = self.expected, expected
+        self.outflow_previous, self.outflow = self.outflow, outflow
         return v.check_mass_balance("solve_fokker_planck", mass, expected, self.scale, step, t,
                                     f"the time step dt = {t / step:g} is too large for accurate linear solves or "
                                     "the drift is too large: use more steps (or check the drift and source)")
@@ -93,13 +107,13 @@ def solve_fokker_planck(
     grid: Grid,
     rho0: Any,
     drift: Callable,
-    diffusion: float,
+    diffusion: Any,
     t_final: float,
     steps: int,
     *,
     flux: str = "scharfetter-gummel",
     time: str = "bdf2",
-    boundary: str = "zero-flux",
+    boundary: Any = "zero-flux",
     backend: str = "numpy",
     save_at: Any = None,
     source: Callable | None = None,
@@ -113,15 +127,23 @@ def solve_fokker_planck(
     Parameters
     ----------
     grid : Grid (1-3 D).
-    rho0 : cell averages, shape grid.shape, >= 0 with positive mass (or a callable f(x) -> (...), averaged).
+    rho0 : cell averages, shape grid.shape, >= 0 with positive mass (zero allowed with Dirichlet/Flux walls, through
+        which mass can enter), or a callable f(x) -> (...), averaged over cells.
     drift : b(t, x), x of shape (..., d) -> (..., d); evaluated at face centres.
-    diffusion : D > 0 (dX = b dt + sqrt(2 D) dW).
+    diffusion : D > 0 (dX = b dt + sqrt(2 D) dW); or a callable D(x) -> (...) > 0 (evaluated at face centres),
+        cell values of the grid's shape, or a constant SPD (d, d) matrix (anisotropic, off-diagonal terms
+        included): d rho/dt + div(rho b) = div(D grad rho). See eulerian.diffusion for the discretisation, when
+        the discrete Gibbs state stays exact, and the drift to use for an Ito SDE with D(x).
     t_final : final time > 0; steps : number of equal time steps.
     flux : "scharfetter-gummel" (default), "chang-cooper", "central".
     time : "bdf2" (default), "crank-nicolson", "implicit-euler", or "douglas-adi" (Douglas ADI, second order with
         a splitting error: each step solves tridiagonal systems along grid lines, O(cells) with a small constant;
         on OU-2D the cheapest way to a given accuracy; array backends only, solver= does not apply).
-    boundary : "zero-flux" (mass conserved) or "periodic".
+    boundary : "zero-flux" (mass conserved), "periodic", or per side (eulerian.boundary): one entry per axis, a
+        condition or a (lower, upper) pair of ZeroFlux(), Periodic(), Dirichlet(g) (rho = g(t, x) >= 0 on the
+        wall) and Flux(q) (outward normal flux J . n = q(t, x)). With Dirichlet or Flux walls the mass that
+        leaves is accumulated in Solution.boundary_outflow and the balance mass(t) - mass(0) =
+        -outflow(t) (+ source) is checked to round-off, like the conservation of closed boxes.
     backend : "numpy", "cupy" or "fipy" (FiPy terms; see eulerian.fipy_backend).
     save_at : increasing times in [0, t_final] on the step grid (multiples of dt); densities saved there.
         The saved densities and the mass history must fit the memory cap (MemoryLimitError otherwise).
@@ -141,6 +163,10 @@ def solve_fokker_planck(
         (two damped steps: twice that error); on smooth OU-2D it costs about 1 % (report case heat-step-1d).
         Not available for "douglas-adi".
 
+    "douglas-adi" takes zero-flux and periodic walls and a diagonal diffusion (constant, D(x), cell values or a
+    diagonal matrix); Dirichlet/Flux walls and off-diagonal matrices need one of the other schemes (ValueError).
+    Matrices with off-diagonal entries need zero-flux or periodic walls.
+
     Returns a Solution; its info holds the scheme, the solver ("lu", "multigrid", or "tridiagonal-lines" for
     douglas-adi) and the linear iteration counts.
     Positivity is guaranteed for implicit-euler with the exponentially fitted fluxes (M-matrix); the second-order
@@ -159,22 +185,25 @@ def solve_fokker_planck(
     backend_name = v.backend_name(backend, BACKENDS)
     flux = v.check_choice("flux", flux, FLUXES)
     time = v.check_choice("time", time, TIME_SCHEMES)
-    boundary = v.check_choice("boundary", boundary, BOUNDARIES)
+    box = parse_boundary(boundary, grid.dim, FP_BOUNDARIES)
     solver = v.check_choice("solver", solver, SOLVERS)
-    D = v.check_positive("diffusion", diffusion)
-    with np.errstate(over="ignore"):
-        if not np.isfinite(max(grid.spacing) / D):
-            raise ValueError(f"diffusion D = {D:g} is too small for cells of size {max(grid.spacing):g}: the cell "
-                             "Péclet numbers b h / D overflow. Use a larger D, or solve_continuity for D = 0")
+    D = check_diffusion(diffusion, grid)
+    peclet_guard(D, grid)
     t_final = v.check_positive("t_final", t_final)
     steps = v.check_steps(steps)
     rtol = v.check_positive("rtol", rtol)
     time_dependent = v.check_optional_bool("time_dependent", time_dependent)
     damped_steps = check_damped_steps(damped_steps, time, steps)
-    rho_init = v.check_density(grid, rho0)
+    rho_init = v.check_density(grid, rho0, allow_zero_mass=box.open)
     drift = v.check_field("drift", drift, grid)
     source = v.check_source(source, grid)
     save = v.check_save_at(save_at, t_final)
+    if D.cross is not None and box.open:
+        raise ValueError("a diffusion matrix with off-diagonal entries takes zero-flux or periodic walls only; "
+                         "use a diagonal matrix with Dirichlet/Flux walls, or close the walls")
+    if time == "douglas-adi" and (box.open or D.cross is not None):
+        raise ValueError("time='douglas-adi' takes zero-flux/periodic walls and a diagonal diffusion; use "
+                         "time='bdf2' or 'crank-nicolson' for Dirichlet/Flux walls or an off-diagonal matrix")
     dt = t_final / steps
     save_idx = None
     if save is not None:
@@ -201,12 +230,12 @@ def solve_fokker_planck(
         from .fipy_backend import fokker_planck_fipy
 
         return fokker_planck_fipy(
-            grid, rho_init, drift, D, t_final, steps, flux=flux, time=time, boundary=boundary,
+            grid, rho_init, drift, D, t_final, steps, flux=flux, time=time, box=box,
             save_idx=save_idx, source=source, damped_steps=damped_steps,
         )
 
     be = get_backend(backend_name)
-    periodic = boundary == "periodic"
+    periodic = box.periodic
     if time_dependent is None:
         time_dependent = _drift_is_time_dependent(grid, drift, t_final)
     if time == "douglas-adi":
@@ -217,16 +246,53 @@ def solve_fokker_planck(
     if solver == "lu" and not hasattr(be.splinalg, "splu"):
         raise ValueError(f"solver='lu' is not available on backend {be.name!r}; use solver='multigrid'")
     x_centres = grid.centers() if source is not None else None  # sources are evaluated on NumPy points
+    cv = grid.cell_volume
 
     start = _time.perf_counter()
     identity = be.sparse.identity(grid.size, format="csr")
+    normal_D: dict = {}  # per grid shape: D_kk on the flux-carrying faces (time independent)
+
+    def face_D(g: Grid) -> list:
+        if g.shape not in normal_D:
+            normal_D[g.shape] = [d if np.ndim(d) == 0 else be.asarray(d)
+                                 for d in D.coarsen(grid, g).normal(g, periodic)]
+        return normal_D[g.shape]
+
+    def walls(t: float, g: Grid = grid) -> WallTerms:
+        Dg = D.coarsen(grid, g)
+        return WallTerms(be, g, box, drift, lambda k, side: Dg.wall(g, k, side), flux, t)
 
     def generator(t: float, g: Grid = grid) -> Any:
-        return assemble_generator(be, g, face_drift(be, g, drift, t, periodic), D, flux, periodic)
+        A = assemble_generator(be, g, face_drift(be, g, drift, t, periodic), face_D(g), flux, periodic)
+        if D.cross is not None:
+            A = A + cross_diffusion(be, g, D.cross, periodic)
+        if box.open:
+            A = A + be.sparse.diags(walls(t, g).diagonal, format="csr")
+        return A.tocsr()
 
-    def src(t: float) -> Any:
-        S = be.asarray(v.real_output("source(t, x)", source(t, x_centres))).reshape(-1)
-        return S if S.size == grid.size else S * be.xp.ones(grid.size)  # a scalar source: the same in every cell
+    recent: dict = {}  # forcing and wall terms of the last few time levels
+
+    def at(t: float) -> tuple[Any, WallTerms | None]:
+        """(forcing f = S + the walls' source, or None; the wall terms) at time t, cached for a few times."""
+        if t not in recent:
+            w = walls(t) if box.open else None
+            f = None
+            if source is not None:
+                f = be.asarray(v.real_output("source(t, x)", source(t, x_centres))).reshape(-1)
+                if f.size != grid.size:
+                    f = f * be.xp.ones(grid.size)  # a scalar source: the same in every cell
+            s_rate = 0.0 if f is None else cv * float(f.sum())
+            if w is not None and w.source is not None:
+                f = w.source if f is None else f + w.source
+            if len(recent) >= 4:
+                recent.pop(min(recent))
+            recent[t] = (f, w, s_rate)
+        return recent[t][:2]
+
+    def rates(rho: Any, t: float) -> tuple[float, float]:
+        """(source mass rate, wall outflow rate) for rho at time t."""
+        _, w = at(t)
+        return recent[t][2], (0.0 if w is None else w.outflow(rho))
 
     solvers: dict = {}
     stats: list[int] = []
@@ -251,25 +317,29 @@ def solve_fokker_planck(
 
     def implicit_solve(s: Any, c0: float, rhs: Any, guess: Any) -> Any:
         x = s.solve(rhs, guess)
-        if solver == "multigrid":
+        if solver == "multigrid" and not box.open:
             # The exact solution of c0 x - c1 A x = rhs has sum(x) = sum(rhs) / c0 (columns of A sum to 0);
             # project the Krylov iterate (error <= rtol) onto that exact mass.
             x = x * (float(rhs.sum()) / (c0 * float(x.sum())))
         return x
 
+    def plus(x: Any, c: float, f: Any) -> Any:
+        return x if f is None else x + c * f
+
     rho = be.asarray(rho_init).reshape(-1)
     rho_prev = None
     adi = A_const = A_old = None
     if time == "douglas-adi":
-        adi = DouglasADI(be, grid, lambda t: face_rates(be, grid, face_drift(be, grid, drift, t, periodic), D, flux),
-                         periodic, dt, time_dependent)
+        adi = DouglasADI(be, grid, lambda t: face_rates(be, grid, face_drift(be, grid, drift, t, periodic),
+                                                        face_D(grid), flux), periodic, dt, time_dependent)
         adi.operators(0.0)  # set-up: factorised once for a time-independent drift
     else:
         A_const = None if time_dependent else generator(0.0)
         A_old = A_const if A_const is not None else generator(0.0)
-    S_old = src(0.0) if source is not None else None  # S^n, carried over from the previous step like A_old
     masses = [grid.mass(rho_init)]
-    balance = MassBalance(masses[0], dt * grid.cell_volume)
+    outflows = [0.0]
+    balance = MassBalance(masses[0], dt)
+    r_old = rates(rho, 0.0)
     min_rho = float(rho_init.min())
     saved: list = []
     if save_idx is not None:
@@ -277,42 +347,39 @@ def solve_fokker_planck(
 
     setup_time = _time.perf_counter() - start
     for n in range(steps):
-        t_new = (n + 1) * dt
+        t_old, t_new = n * dt, (n + 1) * dt
         scheme = "damped" if n < damped_steps else time
         A_new = None if adi is not None else (A_const if A_const is not None else generator(t_new))
-        S_new = src(t_new) if source is not None else None
+        f_old, _ = at(t_old)
+        f_new, _ = at(t_new)
         if scheme == "damped":  # two implicit-Euler half steps (Rannacher)
             t_half = t_new - 0.5 * dt
             A_half = A_const if A_const is not None else generator(t_half)
-            S_half = src(t_half) if source is not None else None
-            half = rho if source is None else rho + 0.5 * dt * S_half
-            half = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_half, t_half), 1.0, half, rho)
-            rhs = half if source is None else half + 0.5 * dt * S_new
-            new = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_new, t_new), 1.0, rhs, half)
-            S_old = S_half  # the mass balance of two half steps: M + dt (S_half + S_new) / 2
+            f_half, _ = at(t_half)
+            half = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_half, t_half), 1.0,
+                                  plus(rho, 0.5 * dt, f_half), rho)
+            new = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_new, t_new), 1.0,
+                                 plus(half, 0.5 * dt, f_new), half)
+            r_old = rates(half, t_half)  # the mass balance of two half steps: M + dt (r_half + r_new) / 2
             scheme = "crank-nicolson"
         elif scheme == "douglas-adi":
-            new = adi.step(rho, n * dt, t_new, S_old, S_new)
+            new = adi.step(rho, t_old, t_new, f_old, f_new)
         elif scheme == "implicit-euler":
-            rhs = rho if source is None else rho + dt * S_new
-            s = linear_solver("ie", 1.0, dt, A_new, t_new)
-            new = implicit_solve(s, 1.0, rhs, rho)
+            new = implicit_solve(linear_solver("ie", 1.0, dt, A_new, t_new), 1.0, plus(rho, dt, f_new), rho)
         elif scheme == "crank-nicolson":
             rhs = rho + 0.5 * dt * (A_old @ rho)
-            if source is not None:
-                rhs = rhs + 0.5 * dt * (S_old + S_new)
-            s = linear_solver("cn", 1.0, 0.5 * dt, A_new, t_new)
-            new = implicit_solve(s, 1.0, rhs, rho)
+            if f_old is not None or f_new is not None:
+                rhs = plus(plus(rhs, 0.5 * dt, f_old), 0.5 * dt, f_new)
+            new = implicit_solve(linear_solver("cn", 1.0, 0.5 * dt, A_new, t_new), 1.0, rhs, rho)
         else:  # bdf2
-            rhs = 2.0 * rho - 0.5 * rho_prev
-            if source is not None:
-                rhs = rhs + dt * S_new
-            s = linear_solver("bdf2", 1.5, dt, A_new, t_new)
-            new = implicit_solve(s, 1.5, rhs, 2.0 * rho - rho_prev)
-        m = float(new.sum()) * grid.cell_volume
-        balance.check(m, scheme, S_old, S_new, n + 1, t_new)
-        rho_prev, rho, A_old, S_old = rho, new, A_new, S_new
+            new = implicit_solve(linear_solver("bdf2", 1.5, dt, A_new, t_new), 1.5,
+                                 plus(2.0 * rho - 0.5 * rho_prev, dt, f_new), 2.0 * rho - rho_prev)
+        m = float(new.sum()) * cv
+        r_new = rates(new, t_new)
+        balance.check(m, scheme, r_old, r_new, n + 1, t_new)
+        rho_prev, rho, A_old, r_old = rho, new, A_new, r_new
         masses.append(m)
+        outflows.append(balance.outflow)
         min_rho = min(min_rho, float(rho.min()))
         if save_idx is not None:
             saved += [rho.reshape(grid.shape).copy() for i in save_idx if i == n + 1]
@@ -327,8 +394,72 @@ def solve_fokker_planck(
     return Solution(
         grid=grid, times=times, density=final, densities=saved, mass=np.array(masses),
         mass_times=dt * np.arange(steps + 1), min_density=min_rho, steps=steps, wall_time=wall,
-        backend=be.name,
-        info={"flux": flux, "time": time, "boundary": boundary, "solver": solver, "dt": dt,
+        backend=be.name, boundary_outflow=np.array(outflows) if box.open else None,
+        info={"flux": flux, "time": time, "boundary": box.label, "solver": solver, "dt": dt,
               "time_dependent": time_dependent, "linear_iterations": list(stats), "setup_time": setup_time,
-              "damped_steps": damped_steps},
+              "damped_steps": damped_steps, "diffusion": D.describe()},
     )
+
+
+def solve_stationary(
+    grid: Grid,
+    drift: Callable,
+    diffusion: Any,
+    *,
+    boundary: Any = "zero-flux",
+    flux: str = "scharfetter-gummel",
+    source: Callable | None = None,
+    mass: float = 1.0,
+    backend: str = "numpy",
+) -> Any:
+    """The stationary density of the finite-volume Fokker-Planck operator: 0 = A rho + S + (wall terms).
+
+    The same discretisation as solve_fokker_planck (drift b(0, x) at face centres, ``diffusion``, ``boundary``
+    and ``flux`` as there), solved directly (sparse LU). With Dirichlet or Flux walls the solution is unique;
+    in a closed box (zero-flux/periodic walls, no source) A is singular and the solution of total mass ``mass``
+    is returned (the bordered system [[A, 1], [h^d 1^T, 0]]). Returns cell values, shape grid.shape, on the
+    backend. The relative residual |A rho + f| / (|A| |rho| + |f|) is checked (NumericalError above 1e-10), as
+    the conservation of the time steppers is.
+    """
+    grid = v.check_grid(grid)
+    be = get_backend(v.backend_name(backend, ("numpy", "cupy")))
+    flux = v.check_choice("flux", flux, FLUXES)
+    box = parse_boundary(boundary, grid.dim, FP_BOUNDARIES)
+    D = check_diffusion(diffusion, grid)
+    peclet_guard(D, grid)
+    drift = v.check_field("drift", drift, grid)
+    source = v.check_source(source, grid)
+    mass = v.check_positive("mass", mass)
+    if D.cross is not None and box.open:
+        raise ValueError("a diffusion matrix with off-diagonal entries takes zero-flux or periodic walls only")
+    periodic = box.periodic
+    A = assemble_generator(be, grid, face_drift(be, grid, drift, 0.0, periodic),
+                           [d if np.ndim(d) == 0 else be.asarray(d) for d in D.normal(grid, periodic)], flux, periodic)
+    if D.cross is not None:
+        A = A + cross_diffusion(be, grid, D.cross, periodic)
+    f = be.xp.zeros(grid.size)
+    if box.open:
+        walls = WallTerms(be, grid, box, drift, lambda k, side: D.wall(grid, k, side), flux, 0.0)
+        A = A + be.sparse.diags(walls.diagonal, format="csr")
+        if walls.source is not None:
+            f = f + walls.source
+    if source is not None:
+        S = be.asarray(v.real_output("source(t, x)", source(0.0, grid.centers()))).reshape(-1)
+        f = f + (S if S.size == grid.size else S * be.xp.ones(grid.size))
+    A = A.tocsr()
+    if box.open or source is not None:
+        rho = be.splinalg.spsolve(A.tocsc(), -f)
+    else:
+        n = grid.size
+        ones = be.xp.ones((n, 1))
+        bordered = be.sparse.bmat([[A, be.sparse.csr_matrix(ones)],
+                                   [be.sparse.csr_matrix(grid.cell_volume * ones.T), None]], format="csc")
+        rhs = be.xp.concatenate([-f, be.xp.asarray([mass])])
+        rho = be.splinalg.spsolve(bordered, rhs)[:n]
+    norm_A = float(abs(A).sum(axis=0).max())
+    residual = float(be.xp.abs(A @ rho + f).max())
+    scale = norm_A * float(be.xp.abs(rho).max()) + float(be.xp.abs(f).max())
+    if not (np.isfinite(residual) and residual <= 1e-10 * scale):
+        raise NumericalError(f"solve_stationary: the linear solve failed (relative residual {residual / scale:.3g}); "
+                             "the problem may have no stationary state (e.g. a source without an open wall)")
+    return rho.reshape(grid.shape)

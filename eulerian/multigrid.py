@@ -18,6 +18,7 @@ from typing import Any
 
 from .backend import Backend
 from .errors import NumericalError
+from .operators import per_axis
 
 
 def _prolongation_1d(be: Backend, n: int, periodic: bool) -> Any:
@@ -51,16 +52,18 @@ def _restriction_1d(be: Backend, n: int) -> Any:
 
 
 def transfer_operators(
-    be: Backend, shape: tuple[int, ...], periodic: bool, min_cells: int = 2
+    be: Backend, shape: tuple[int, ...], periodic: Any, min_cells: int = 2
 ) -> tuple[Any, Any, tuple] | None:
-    """(P, R, coarse_shape) for one coarsening step, or None when no axis can be halved."""
+    """(P, R, coarse_shape) for one coarsening step, or None when no axis can be halved. ``periodic``: one flag
+    for every axis or one per axis."""
     if all(n % 2 or n // 2 < min_cells for n in shape):
         return None
+    periodic = per_axis(periodic, len(shape))
     P = R = None
     coarse = []
-    for n in shape:
+    for n, wrap in zip(shape, periodic):
         if n % 2 == 0 and n // 2 >= min_cells:
-            Pk, Rk = _prolongation_1d(be, n, periodic), _restriction_1d(be, n)
+            Pk, Rk = _prolongation_1d(be, n, wrap), _restriction_1d(be, n)
             coarse.append(n // 2)
         else:
             Pk = Rk = be.sparse.identity(n, format="csr")
@@ -95,7 +98,7 @@ class MultigridSolver:
     be: Backend
     M: Any
     shape: tuple[int, ...]
-    periodic: bool = False
+    periodic: Any = False  # one flag for every axis or one per axis
     coarse_matrix: Any = None
     rtol: float = 1e-12
     maxiter: int = 200

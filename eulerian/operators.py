@@ -4,7 +4,12 @@ Face convention: along axis k, the face between cells L = i and R = i + 1 carrie
 F = alpha * rho_L - beta * rho_R (positive towards R); cell averages change by
 d rho_L/dt -= F / h_k and d rho_R/dt += F / h_k, so every column of the assembled operator sums to zero
 (mass is conserved to round-off). Zero-flux walls drop the boundary faces; periodic boundaries add the face
-between the last and the first cell.
+between the last and the first cell. Other walls (eulerian.boundary: Dirichlet values, prescribed fluxes) enter
+through ``wall_terms``: a diagonal term and a source in the cells next to the wall, and the mass rate that leaves.
+
+``periodic`` arguments are one flag for every axis or a sequence of flags, one per axis. Diffusion arguments are
+one coefficient for every face or a list with one entry per axis (a number or the values on that axis's
+flux-carrying faces, in face order; see eulerian.diffusion).
 """
 from __future__ import annotations
 
@@ -14,11 +19,19 @@ import numpy as np
 
 from ._validate import real_output
 from .backend import Backend
+from .boundary import BOUNDARY_CONDITIONS, BoxBoundary, Dirichlet, Flux, wall_cells, wall_points
 from .errors import NumericalError
 from .grid import Grid
 
 FLUXES = ("scharfetter-gummel", "chang-cooper", "central")
-BOUNDARIES = ("zero-flux", "periodic")
+BOUNDARIES = tuple(BOUNDARY_CONDITIONS)  # every condition of eulerian.boundary (the solvers say which they take)
+
+
+def per_axis(value: Any, dim: int) -> list[Any]:
+    """``value`` repeated for every axis, or the list itself when one entry per axis is given."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value] * dim
 
 
 def face_points(grid: Grid, axis: int, periodic: bool) -> np.ndarray:
@@ -55,8 +68,9 @@ def face_drift(be: Backend, grid: Grid, drift: Callable, t: float, periodic: boo
     the backend (set-up work: once per run for time-independent drifts).
     """
     out = []
+    periodic = per_axis(periodic, grid.dim)
     for k in range(grid.dim):
-        x = face_points(grid, k, periodic)
+        x = face_points(grid, k, periodic[k])
         b = be.asarray(real_output("drift(t, x)", drift(t, x)))[..., k]
         if not bool(be.xp.all(be.xp.isfinite(b))):
             raise NumericalError(f"the drift/velocity returned non-finite values at t = {t:g}")
@@ -112,25 +126,28 @@ def flux_coefficients(xp: Any, flux: str, b: Any, D: float, h: float) -> tuple[A
     raise ValueError(f"unknown flux {flux!r}; choose one of {FLUXES}")
 
 
-def face_rates(be: Backend, grid: Grid, face_b: list[Any], D: float, flux: str) -> list[tuple[Any, Any]]:
+def face_rates(be: Backend, grid: Grid, face_b: list[Any], D: Any, flux: str) -> list[tuple[Any, Any]]:
     """Per axis k, (alpha / h_k, beta / h_k) on its flux-carrying faces (flattened, face order): the rates
-    with which rho_L and rho_R enter d rho/dt through each face."""
+    with which rho_L and rho_R enter d rho/dt through each face. D: see the module docstring."""
     out = []
+    D = per_axis(D, grid.dim)
     for k in range(grid.dim):
         h = grid.spacing[k]
-        a, b = flux_coefficients(be.xp, flux, face_b[k], D, h)
+        a, b = flux_coefficients(be.xp, flux, face_b[k], D[k], h)
         out.append((a / h, b / h))
     return out
 
 
 def assemble_generator(
-    be: Backend, grid: Grid, face_b: list[Any], D: float, flux: str, periodic: bool
+    be: Backend, grid: Grid, face_b: list[Any], D: Any, flux: str, periodic: Any
 ) -> Any:
-    """Sparse matrix A (size x size, CSR) with d rho/dt = A rho for d rho/dt + div(rho b - D grad rho) = 0."""
+    """Sparse matrix A (size x size, CSR) with d rho/dt = A rho for d rho/dt + div(rho b - D grad rho) = 0
+    (the flux-carrying faces only: walls other than zero-flux add ``wall_terms``)."""
     xp = be.xp
+    periodic = per_axis(periodic, grid.dim)
     rows, cols, vals = [], [], []
     for k, (a, b) in enumerate(face_rates(be, grid, face_b, D, flux)):
-        L, R = face_pairs(be, grid, k, periodic)
+        L, R = face_pairs(be, grid, k, periodic[k])
         rows += [L, L, R, R]
         cols += [L, R, L, R]
         vals += [-a, b, a, -b]
@@ -138,3 +155,65 @@ def assemble_generator(
         (xp.concatenate(vals), (xp.concatenate(rows), xp.concatenate(cols))), shape=(grid.size, grid.size)
     )
     return A.tocsr()
+
+
+class WallTerms:
+    """The walls of a box other than zero-flux and periodic, at one time t, for d rho/dt = A rho + s.
+
+    Dirichlet wall (value g, drift b and diffusion D at the wall's face centres): the face flux is the same flux
+    formula as inside, between the wall value and the next cell centre, a distance h/2 apart (FiPy's treatment
+    of a fixed value)::
+
+        lower wall: F = alpha g - beta rho_c   (F along +axis)      upper wall: F = alpha rho_c - beta g
+        (alpha, beta) = flux_coefficients(flux, b, D, h / 2)
+
+    Flux wall (outward normal flux q): d rho_c/dt -= q / h.
+    ``diagonal`` (size,) adds to the diagonal of A, ``source`` (size,) to s (None when there is none);
+    ``outflow(rho)`` is the mass per unit time leaving through the walls, sum over wall faces of
+    (face area) x (outward normal flux), computed from the face fluxes themselves.
+    """
+
+    def __init__(self, be: Backend, grid: Grid, box: BoxBoundary, drift: Callable, D_wall: Callable[[int, int], Any],
+                 flux: str, t: float) -> None:
+        xp = be.xp
+        self.be, self.grid = be, grid
+        self.diagonal = xp.zeros(grid.size)
+        source = np.zeros(grid.size)
+        self._faces: list[tuple[Any, Any, Any, float]] = []  # (cells, coefficient of rho_c, constant, area)
+        has_source = False
+        for k, side, cond in box.walls():
+            if not isinstance(cond, (Dirichlet, Flux)):
+                continue
+            h = grid.spacing[k]
+            area = grid.cell_volume / h
+            cells = wall_cells(grid, k, side)
+            x = wall_points(grid, k, side)
+            value = cond.values(t, x).reshape(-1)
+            if isinstance(cond, Flux):
+                np.add.at(source, cells, -value / h)
+                self._faces.append((be.xp.asarray(cells), 0.0, be.asarray(value), area))
+                has_source = has_source or bool(np.any(value != 0))
+                continue
+            b = np.asarray(real_output("drift(t, x)", drift(t, x)), dtype=float)[..., k].reshape(-1)
+            if not np.all(np.isfinite(b)):
+                raise NumericalError(f"the drift returned non-finite values on a wall at t = {t:g}")
+            Dw = D_wall(k, side)  # a number, or one value per wall face
+            alpha, beta = flux_coefficients(np, flux, b, Dw if np.ndim(Dw) == 0 else np.reshape(Dw, -1), 0.5 * h)
+            if side == 0:   # outward flux -F = beta rho_c - alpha g
+                rate, inflow = beta, alpha * value
+            else:           # outward flux F = alpha rho_c - beta g
+                rate, inflow = alpha, beta * value
+            diag = np.zeros(grid.size)
+            np.add.at(diag, cells, -rate / h)
+            self.diagonal = self.diagonal + be.asarray(diag)
+            np.add.at(source, cells, inflow / h)
+            has_source = has_source or bool(np.any(inflow != 0))
+            self._faces.append((be.xp.asarray(cells), be.asarray(rate), be.asarray(-inflow), area))
+        self.source = be.asarray(source) if has_source else None
+
+    def outflow(self, rho: Any) -> float:
+        """Mass per unit time leaving the box through its open walls for the density rho (flattened)."""
+        total = 0.0
+        for cells, rate, constant, area in self._faces:
+            total += area * float((rate * rho[cells] + constant).sum())
+        return total

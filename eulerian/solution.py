@@ -27,6 +27,10 @@ class Solution:
     wall_time : seconds spent in the solver (setup + stepping).
     backend : "numpy", "cupy" or "fipy".
     info : scheme description and solver statistics (e.g. flux, time scheme, linear iterations).
+    boundary_outflow : (steps + 1,) NumPy array, the mass that has left through open walls (Dirichlet, Flux,
+        Outflow; negative when mass came in) by each of ``mass_times``, integrated by the time scheme's own
+        quadrature, so that mass - mass[0] + boundary_outflow equals the source's mass to round-off; None for
+        closed boxes (zero-flux and periodic walls).
     """
 
     grid: Grid
@@ -40,6 +44,7 @@ class Solution:
     wall_time: float
     backend: str
     info: dict = field(default_factory=dict)
+    boundary_outflow: np.ndarray | None = None
 
     def to_numpy(self) -> np.ndarray:
         """Final density as a NumPy array (copied from the GPU when needed)."""

@@ -21,7 +21,9 @@ import numpy as np
 import eulerian
 import lagrangian
 from eulerian.backend import get_backend
-from eulerian.fokker_planck import _drift_is_time_dependent
+from eulerian.boundary import parse_boundary
+from eulerian.diffusion import check_diffusion
+from eulerian.fokker_planck import FP_BOUNDARIES, _drift_is_time_dependent
 from verify import gaussian as vg
 from verify.harness import registry
 
@@ -52,9 +54,15 @@ def _time_dependent(field: Callable, t0: float, t1: float, x: np.ndarray) -> boo
 def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, Any]:
     """The options of one call, as {facet: value}."""
     a = bound.arguments
-    if name == "eulerian.solve_fokker_planck":
+    if name in ("eulerian.solve_fokker_planck", "eulerian.solve_stationary"):
         grid = a["grid"]
-        return {"flux": result.info["flux"], "time": result.info["time"], "boundary": result.info["boundary"],
+        box = parse_boundary(a.get("boundary", "zero-flux"), grid.dim, FP_BOUNDARIES)
+        walls = {f"wall:{c.name}": True for pair in box.sides for c in pair}
+        diffusion = {"diffusion": check_diffusion(a["diffusion"], grid).kind}
+        if name == "eulerian.solve_stationary":
+            return {**walls, **diffusion, "flux": a.get("flux", "scharfetter-gummel"), "dim": grid.dim}
+        return {**walls, **diffusion, "flux": result.info["flux"], "time": result.info["time"],
+                "boundary": result.info["boundary"],
                 "backend": result.backend, "solver": result.info["solver"],
                 "time-dependent": _drift_is_time_dependent(grid, a["drift"], a["t_final"]),
                 "anisotropic": _anisotropic(grid), "dim": grid.dim, "source": a.get("source") is not None,

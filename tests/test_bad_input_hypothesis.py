@@ -118,6 +118,9 @@ CASES: dict[str, Case] = {
          "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None,
          "damped_steps": None},
         aliases=DT),
+    "eulerian.solve_stationary": Case(
+        eulerian.solve_stationary, [("grid", GRID), ("drift", decay), ("diffusion", 0.5)],
+        {"boundary": "zero-flux", "flux": "scharfetter-gummel", "source": None, "mass": 1.0, "backend": "numpy"}),
     "eulerian.solve_continuity": Case(
         solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", decay), ("t_final", 0.1)],
         {"cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy", "save_at": None, "steps": 3,
@@ -414,8 +417,8 @@ def bad_argument(draw, case_name: str):
 
 def test_every_public_function_is_covered():
     covered = {c.func for c in CASES.values()}
-    for mod, names in ((eulerian, ["Grid", "solve_fokker_planck", "solve_continuity", "benamou_brenier",
-                                   "default_tol", "default_gamma"]),
+    for mod, names in ((eulerian, ["Grid", "solve_fokker_planck", "solve_stationary", "solve_continuity",
+                                   "benamou_brenier", "default_tol", "default_gamma"]),
                        (lagrangian, [n for n in lagrangian.__all__ if inspect.isfunction(getattr(lagrangian, n))]),
                        (vg, [n for n in vg.__all__ if n != "FiniteTimeBlowUp"])):
         for n in names:

@@ -16,15 +16,18 @@ import pytest
 
 from eulerian.benamou_brenier import BOUNDARIES as BB_BOUNDARIES
 from eulerian.benamou_brenier import DTYPES, METHODS
+from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.continuity import LIMITERS
-from eulerian.fokker_planck import TIME_SCHEMES
-from eulerian.operators import BOUNDARIES, FLUXES
+from eulerian.diffusion import KINDS as DIFFUSION_KINDS
+from eulerian.fokker_planck import FP_BOUNDARIES, TIME_SCHEMES
+from eulerian.operators import FLUXES
 from lagrangian import ODE_STEPPERS, SDE_STEPPERS
 from lagrangian.meanfield import ACTIVATIONS
 from tests.option_usage import cupy_usable, public_functions, record_usage
 from verify.harness import registry, run_case
 
 FP, CONT, BB = "eulerian.solve_fokker_planck", "eulerian.solve_continuity", "eulerian.benamou_brenier"
+STATIONARY = "eulerian.solve_stationary"
 ODE, SDE = "lagrangian.integrate_ode", "lagrangian.integrate_sde"
 BACKENDS = ("numpy", "fipy") + (("cupy",) if cupy_usable() else ())
 
@@ -32,14 +35,21 @@ BACKENDS = ("numpy", "fipy") + (("cupy",) if cupy_usable() else ())
 REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(FP, {"flux": f, "time": s}) for f in FLUXES for s in TIME_SCHEMES],
     *[(FP, {"time": s, "time-dependent": True, "anisotropic": True}) for s in TIME_SCHEMES],
-    *[(FP, {"boundary": b}) for b in BOUNDARIES],
+    *[(FP, {f"wall:{b}": True}) for b in FP_BOUNDARIES],
+    *[(FP, {f"wall:{b}": True, "time": s, "time-dependent": True}) for b in ("dirichlet", "flux")
+      for s in TIME_SCHEMES if s != "douglas-adi"],
+    *[(FP, {f"wall:{b}": True, "backend": "fipy"}) for b in FP_BOUNDARIES],
+    *[(FP, {f"wall:{b}": True, "solver": s}) for b in ("dirichlet", "flux") for s in ("lu", "multigrid")],
+    *[(FP, {"diffusion": k}) for k in DIFFUSION_KINDS],
+    *[(FP, {"diffusion": k, "backend": "fipy"}) for k in ("field", "cells")],
+    *[(STATIONARY, {f"wall:{b}": True}) for b in FP_BOUNDARIES],
     *[(FP, {"solver": s, "anisotropic": True, "time-dependent": True}) for s in ("lu", "multigrid")],
     *[(FP, {"backend": b}) for b in BACKENDS],
     (FP, {"backend": "fipy", "time": "crank-nicolson", "time-dependent": True, "source": True}),
     *[(FP, {"time": s, "damped_steps": k}) for s in ("crank-nicolson", "bdf2") for k in (1, 2)],
     (FP, {"time": "crank-nicolson", "damped_steps": 0}),
     *[(CONT, {"limiter": lim, "anisotropic": True, "time-dependent": True}) for lim in LIMITERS],
-    *[(CONT, {"boundary": b}) for b in BOUNDARIES],
+    *[(CONT, {"boundary": b}) for b in CONT_BOUNDARIES],
     *[(CONT, {"backend": b}) for b in BACKENDS],
     *[(BB, {"method": m, "boundary": b}) for m in METHODS for b in BB_BOUNDARIES],
     *[(BB, {"method": m, "dtype": d, "anisotropic": True}) for m in METHODS for d in DTYPES],
