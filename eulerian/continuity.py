@@ -30,12 +30,13 @@ from . import _validate as v
 from .backend import get_backend
 from .errors import CFLError, NumericalError
 from .grid import Grid
-from .operators import face_points
+from .boundary import Dirichlet, Flux, Outflow, parse_boundary, wall_points
+from .operators import face_points, per_axis
 from .solution import Solution
 
 LIMITERS = ("mc", "minmod", "vanleer", "none")
 BACKENDS = ("numpy", "cupy", "fipy")
-BOUNDARIES = ("zero-flux", "periodic")  # Dirichlet inflow and outflow walls: not yet (see eulerian.boundary)
+BOUNDARIES = ("zero-flux", "periodic", "dirichlet", "flux", "outflow")  # the eulerian.boundary conditions taken
 MAX_STEPS = 1_000_000  # default cap on the number of time steps of solve_continuity (max_steps=)
 
 
@@ -71,25 +72,57 @@ def _sl(ndim: int, axis: int, start: Any, stop: Any) -> tuple:
     return tuple(idx)
 
 
-def divergence_flux(xp: Any, rho: Any, face_v: list[Any], spacing: tuple, limiter: str, periodic: bool) -> Any:
-    """-div_h F(rho) for the MUSCL upwind fluxes (face_v[k]: normal velocity on the flux-carrying faces)."""
+def divergence_flux(xp: Any, rho: Any, face_v: list[Any], spacing: tuple, limiter: str, periodic: Any,
+                    walls: list | None = None) -> Any:
+    """-div_h F(rho) for the MUSCL upwind fluxes (face_v[k]: normal velocity on the flux-carrying faces).
+
+    ``walls`` (open walls, see ``WallData``): per axis a (lower, upper) pair of None (zero flux) or
+    (v, g, q) arrays on the wall's faces (the wall's shape: the axis of length 1): q, when given, is the
+    prescribed outward flux; otherwise the outward flux is upwinded, max(v_out, 0) rho_wall - max(-v_out, 0) g
+    with v_out = v . n and rho_wall the cell's reconstructed value on the wall. With walls the result is
+    (-div_h F, the mass per unit time leaving through them divided by the cell volume)."""
     out = xp.zeros_like(rho)
     nd = rho.ndim
+    periodic = per_axis(periodic, nd)
+    leaving = 0.0
     for k, (vk, h) in enumerate(zip(face_v, spacing)):
         n = rho.shape[k]
-        if periodic:
+        if periodic[k]:
             diff = xp.diff(rho, axis=k, append=rho[_sl(nd, k, 0, 1)])  # diff[i] = rho[i+1] - rho[i] (wrapped)
             dp = diff
             dm = xp.roll(diff, 1, axis=k)
         else:
             d = xp.diff(rho, axis=k)  # n - 1 interior differences
-            zero = xp.zeros_like(rho[_sl(nd, k, 0, 1)])
-            dp = xp.concatenate([d, zero], axis=k)  # walls: mirror ghost cells, zero difference
-            dm = xp.concatenate([zero, d], axis=k)
+            # ghost differences beyond the walls: zero (a mirrored cell) on closed and Flux walls; on open walls
+            # the wall value where mass flows in (rho_wall = g: a difference 2 (rho_0 - g) over the half cell)
+            # and a linear extrapolation where it flows out
+            ghost = [xp.zeros_like(rho[_sl(nd, k, 0, 1)]), xp.zeros_like(rho[_sl(nd, k, 0, 1)])]
+            for side, wall in enumerate(walls[k] if walls is not None else (None, None)):
+                if wall is None or wall[2] is not None:
+                    continue
+                v_wall, g, _ = wall
+                if side == 0:
+                    ghost[0] = xp.where(v_wall > 0, 2.0 * (rho[_sl(nd, k, 0, 1)] - g), d[_sl(nd, k, 0, 1)])
+                else:
+                    ghost[1] = xp.where(v_wall < 0, 2.0 * (g - rho[_sl(nd, k, n - 1, n)]),
+                                        d[_sl(nd, k, n - 2, n - 1)])
+            dp = xp.concatenate([d, ghost[1]], axis=k)
+            dm = xp.concatenate([ghost[0], d], axis=k)
         s = slopes(xp, dm, dp, limiter)
         upper = rho + 0.5 * s  # reconstructed value at the upper face of each cell
         lower = rho - 0.5 * s  # ... at the lower face
-        if periodic:
+        for side, wall in enumerate(walls[k] if walls is not None else (None, None)):
+            if wall is None:
+                continue
+            v_wall, g, q = wall
+            cells = _sl(nd, k, 0, 1) if side == 0 else _sl(nd, k, n - 1, n)
+            if q is None:
+                v_out = -v_wall if side == 0 else v_wall
+                inside = (lower if side == 0 else upper)[cells]
+                q = xp.maximum(v_out, 0.0) * inside - xp.maximum(-v_out, 0.0) * g
+            out[cells] -= q / h
+            leaving = leaving + q.sum() / h
+        if periodic[k]:
             # face i joins cell i-1 (left) and cell i (right)
             F = xp.maximum(vk, 0.0) * xp.roll(upper, 1, axis=k) + xp.minimum(vk, 0.0) * lower
             out -= (xp.roll(F, -1, axis=k) - F) / h
@@ -97,7 +130,29 @@ def divergence_flux(xp: Any, rho: Any, face_v: list[Any], spacing: tuple, limite
             F = xp.maximum(vk, 0.0) * upper[_sl(nd, k, 0, n - 1)] + xp.minimum(vk, 0.0) * lower[_sl(nd, k, 1, n)]
             out[_sl(nd, k, 0, n - 1)] -= F / h
             out[_sl(nd, k, 1, n)] += F / h
-    return out
+    return out if walls is None else (out, leaving)
+
+
+class WallData:
+    """The open walls of a continuity problem at one time: per axis (lower, upper), None for zero-flux and
+    periodic sides, else (v . e_k on the wall's faces, inflow density g, prescribed outward flux q or None) as
+    backend arrays of the wall's shape. Dirichlet(g): inflow density g; Outflow(): g = 0; Flux(q): q."""
+
+    def __init__(self, be: Any, grid: Grid, box: Any, velocity: Callable, t: float) -> None:
+        self.sides: list = [[None, None] for _ in range(grid.dim)]
+        self.axis_max = [0.0] * grid.dim   # per axis, max |v_k| over its open walls (the CFL condition)
+        for k, side, cond in box.walls():
+            if not isinstance(cond, (Dirichlet, Flux, Outflow)):
+                continue
+            x = wall_points(grid, k, side)
+            shape = x.shape[:-1]
+            if isinstance(cond, Flux):
+                self.sides[k][side] = (None, None, be.asarray(cond.values(t, x)).reshape(shape))
+                continue
+            vk = face_values(be, velocity, t, x, k).reshape(shape)
+            g = be.asarray(cond.values(t, x) if isinstance(cond, Dirichlet) else np.zeros(shape)).reshape(shape)
+            self.sides[k][side] = (vk, g, None)
+            self.axis_max[k] = max(self.axis_max[k], float(be.xp.abs(vk).max()))
 
 
 def face_values(be: Any, velocity: Callable, t: float, points: np.ndarray, axis: int) -> Any:
@@ -144,7 +199,7 @@ def solve_continuity(
     *,
     cfl: float = 0.4,
     limiter: str = "mc",
-    boundary: str = "zero-flux",
+    boundary: Any = "zero-flux",
     backend: str = "numpy",
     save_at: Any = None,
     steps: int | None = None,
@@ -161,7 +216,12 @@ def solve_continuity(
     t_final : final time > 0.
     cfl : Courant number C = dt sum_k max|v_k| / h_k used to choose dt (0 < cfl <= 1; positivity needs <= 0.5).
     limiter : "mc" (default), "minmod", "vanleer", "none" (unlimited, for smooth data).
-    boundary : "zero-flux" (mass conserved to round-off) or "periodic".
+    boundary : "zero-flux" (mass conserved to round-off), "periodic", "outflow", or per side (eulerian.boundary):
+        one entry per axis, a condition or a (lower, upper) pair of ZeroFlux(), Periodic(), Dirichlet(g) (the
+        density g(t, x) >= 0 that flows in where v . n < 0; where v . n > 0 the cell's reconstructed value flows
+        out), Outflow() (what reaches the wall leaves, nothing enters) and Flux(q) (outward flux q(t, x)). With
+        open walls the mass that left is Solution.boundary_outflow (integrated by the SSP-RK3 weights) and
+        mass(t) - mass(0) + outflow(t) - source mass is checked to round-off at every step (NumericalError).
     backend : "numpy", "cupy" or "fipy" (FiPy's upwind scheme, first order; see eulerian.fipy_backend).
     save_at : increasing times in [0, t_final]; steps are shortened to land on them (with ``steps`` given they
         must be multiples of dt).
@@ -179,7 +239,7 @@ def solve_continuity(
     grid = v.check_grid(grid)
     backend_name = v.backend_name(backend, BACKENDS)
     limiter = v.check_choice("limiter", limiter, LIMITERS)
-    boundary = v.check_choice("boundary", boundary, BOUNDARIES)
+    box = parse_boundary(boundary, grid.dim, BOUNDARIES)
     cfl = v.check_positive("cfl", cfl)
     if cfl > 1.0:
         raise ValueError(
@@ -191,7 +251,7 @@ def solve_continuity(
     if max_steps is not None:
         max_steps = v.check_steps(max_steps, "max_steps")
     time_dependent = v.check_optional_bool("time_dependent", time_dependent)
-    rho_init = v.check_density(grid, rho0)
+    rho_init = v.check_density(grid, rho0, allow_zero_mass=box.open)
     velocity = v.check_field("velocity", velocity, grid)
     source = v.check_source(source, grid)
     save = v.check_save_at(save_at, t_final)
@@ -201,15 +261,18 @@ def solve_continuity(
             raise ValueError(f"with steps given, save_at times must be multiples of dt = {t_final / steps:g}")
     be = get_backend("numpy" if backend_name == "fipy" else backend_name)
     xp = be.xp
-    periodic = boundary == "periodic"
+    periodic = box.periodic
     # fields are evaluated on NumPy points, their values moved to the backend
-    points = [face_points(grid, k, periodic) for k in range(grid.dim)]
+    points = [face_points(grid, k, periodic[k]) for k in range(grid.dim)]
     v0 = [face_values(be, velocity, 0.0, points[k], k) for k in range(grid.dim)]
+    walls0 = WallData(be, grid, box, velocity, 0.0) if box.open else None
 
-    def courant_rate(fv: list[Any]) -> float:
-        return sum(float(xp.abs(f).max()) / h for f, h in zip(fv, grid.spacing))
+    def courant_rate(fv: list[Any], walls: WallData | None = None) -> float:
+        """sum_k max |v_k| / h_k over the flux-carrying faces and the open walls of axis k."""
+        return sum(max(float(xp.abs(f).max()), 0.0 if walls is None else walls.axis_max[k]) / h
+                   for k, (f, h) in enumerate(zip(fv, grid.spacing)))
 
-    estimate = check_step_count(t_final, courant_rate(v0), cfl, steps, save, max_steps)
+    estimate = check_step_count(t_final, courant_rate(v0, walls0), cfl, steps, save, max_steps)
     n_saved = 1 if save is None else len(save)
     v.check_memory(8.0 * grid.size * n_saved + 48.0 * (estimate + 1),
                    f"solve_continuity: {n_saved} saved densities of {grid.size} cells and a mass history of "
@@ -218,7 +281,10 @@ def solve_continuity(
     if backend_name == "fipy":
         from .fipy_backend import continuity_fipy
 
-        return continuity_fipy(grid, rho_init, velocity, t_final, cfl=cfl, boundary=boundary, save_at=save,
+        if box.open:
+            raise ValueError("backend='fipy' takes zero-flux and periodic walls for continuity; use the array "
+                             "backend for Dirichlet inflow, Flux and Outflow walls")
+        return continuity_fipy(grid, rho_init, velocity, t_final, cfl=cfl, boundary=box.label, save_at=save,
                                steps=steps, source=source, max_steps=max_steps)
 
     start = _time.perf_counter()
@@ -236,10 +302,24 @@ def solve_continuity(
         cache["v"] = fv
         return fv
 
-    def rhs(t: float, rho: Any, dt: float) -> Any:
+    recent: dict = {}
+
+    def wall_data(t: float) -> WallData | None:
+        if not box.open:
+            return None
+        key = t if (time_dependent or box_time_dependent) else 0.0
+        if key not in recent:
+            if len(recent) >= 3:
+                recent.pop(min(recent))
+            recent[key] = walls0 if key == 0.0 else WallData(be, grid, box, velocity, t)
+        return recent[key]
+
+    def rhs(t: float, rho: Any, dt: float) -> tuple[Any, float, float]:
+        """(d rho/dt, the source's mass rate cell_volume sum(S), the mass per unit time leaving through walls)."""
         fv = face_velocity(t)
+        walls = wall_data(t)
         if steps is not None:
-            c = dt * courant_rate(fv)
+            c = dt * courant_rate(fv, walls)
             if c > cfl * (1 + 1e-12):
                 with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
                     need = np.ceil(np.float64(t_final) * c / (np.float64(dt) * cfl))
@@ -249,14 +329,23 @@ def solve_continuity(
                     f"(C = dt * sum_k max|v_k| / h_k); use steps >= {need_txt} "
                     "or let the solver choose dt (steps=None)"
                 )
-        out = divergence_flux(xp, rho, fv, grid.spacing, limiter, periodic)
+        source_rate = leaving = 0.0
+        if walls is None:
+            out = divergence_flux(xp, rho, fv, grid.spacing, limiter, periodic)
+        else:
+            out, leaving = divergence_flux(xp, rho, fv, grid.spacing, limiter, periodic, walls.sides)
+            leaving = float(leaving) * grid.cell_volume
         if source is not None:
-            out = out + be.asarray(v.real_output("source(t, x)", source(t, x_centres)))
-        return out
+            S = be.asarray(v.real_output("source(t, x)", source(t, x_centres)))
+            out = out + S
+            source_rate = float(S.sum()) * grid.cell_volume * (1 if np.size(S) == grid.size else grid.size)
+        return out, source_rate, leaving
 
     rho = be.asarray(rho_init)
     t = 0.0
     masses, mass_times = [grid.mass(rho_init)], [0.0]
+    expected, scale, outflow = masses[0], abs(masses[0]), [0.0]   # the mass balance, checked every step
+    box_time_dependent = any(callable(getattr(c, "value", None)) for _, _, c in box.walls())
     min_rho = float(rho_init.min())
     targets = list(save) if save is not None else []
     saved, saved_times = [], []
@@ -273,20 +362,29 @@ def solve_continuity(
             if n == steps - 1:
                 dt = t_final - t
         else:
-            rate = courant_rate(face_velocity(t))
+            rate = courant_rate(face_velocity(t), wall_data(t))
             dt = cfl / rate if rate > 0 else t_final - t
             next_stop = targets[0] if targets else t_final
             if t + dt >= next_stop * (1 - 1e-12):
                 dt = next_stop - t
-        # SSP-RK3 (Shu-Osher)
-        r1 = rho + dt * rhs(t, rho, dt)
-        r2 = 0.75 * rho + 0.25 * (r1 + dt * rhs(t + dt, r1, dt))
-        rho = rho / 3.0 + (2.0 / 3.0) * (r2 + dt * rhs(t + 0.5 * dt, r2, dt))
+        # SSP-RK3 (Shu-Osher): rho' = rho + dt (k1 + k2 + 4 k3) / 6, and so is the mass
+        k1, s1, q1 = rhs(t, rho, dt)
+        r1 = rho + dt * k1
+        k2, s2, q2 = rhs(t + dt, r1, dt)
+        r2 = 0.75 * rho + 0.25 * (r1 + dt * k2)
+        k3, s3, q3 = rhs(t + 0.5 * dt, r2, dt)
+        rho = rho / 3.0 + (2.0 / 3.0) * (r2 + dt * k3)
         n += 1
         t = t_final if (steps is not None and n == steps) else t + dt
         m = float(rho.sum()) * grid.cell_volume
         if not np.isfinite(m):
             raise NumericalError(f"non-finite density at step {n} (t = {t:g}); reduce cfl or check the velocity")
+        added, left = dt * (s1 + s2 + 4.0 * s3) / 6.0, dt * (q1 + q2 + 4.0 * q3) / 6.0
+        expected += added - left
+        scale += abs(added) + abs(left)
+        outflow.append(outflow[-1] + left)
+        v.check_mass_balance("solve_continuity", m, expected, scale, n, t,
+                             "reduce cfl or check the velocity (and the source)")
         masses.append(m)
         mass_times.append(t)
         min_rho = min(min_rho, float(rho.min()))
@@ -299,6 +397,7 @@ def solve_continuity(
     return Solution(
         grid=grid, times=np.array(saved_times), density=rho, densities=saved, mass=np.array(masses),
         mass_times=np.array(mass_times), min_density=min_rho, steps=n, wall_time=wall, backend=be.name,
-        info={"limiter": limiter, "boundary": boundary, "cfl": cfl, "time": "ssp-rk3",
+        boundary_outflow=np.array(outflow) if box.open else None,
+        info={"limiter": limiter, "boundary": box.label, "cfl": cfl, "time": "ssp-rk3",
               "time_dependent": time_dependent},
     )

@@ -22,6 +22,7 @@ import eulerian
 import lagrangian
 from eulerian.backend import get_backend
 from eulerian.boundary import parse_boundary
+from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.diffusion import check_diffusion
 from eulerian.fokker_planck import FP_BOUNDARIES, _drift_is_time_dependent
 from verify import gaussian as vg
@@ -69,7 +70,9 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
                 "damped_steps": result.info["damped_steps"]}
     if name == "eulerian.solve_continuity":
         grid = a["grid"]
-        return {"limiter": a.get("limiter", "mc"), "boundary": a.get("boundary", "zero-flux"),
+        box = parse_boundary(a.get("boundary", "zero-flux"), grid.dim, CONT_BOUNDARIES)
+        return {**{f"wall:{c.name}": True for pair in box.sides for c in pair},
+                "limiter": a.get("limiter", "mc"), "boundary": box.label,
                 "backend": result.backend,
                 "time-dependent": _drift_is_time_dependent(grid, a["velocity"], a["t_final"]),
                 "anisotropic": _anisotropic(grid), "dim": grid.dim, "source": a.get("source") is not None}

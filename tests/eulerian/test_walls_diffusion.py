@@ -148,3 +148,29 @@ def test_zero_initial_mass_allowed_only_with_open_walls():
         solve_fokker_planck(g, np.zeros(10), zero, 1.0, 0.1, 2)
     sol = solve_fokker_planck(g, np.zeros(10), zero, 1.0, 0.1, 2, boundary=[(Dirichlet(1.0), "zero-flux")])
     assert sol.mass[-1] > 0 and sol.mass[-1] == pytest.approx(-sol.boundary_outflow[-1], rel=1e-12)
+
+
+def test_continuity_walls_balance_mass_and_reject_fipy():
+    from eulerian import solve_continuity
+
+    g = Grid((0.0, 0.0), (2.0, 1.0), (16, 12))
+    v = lambda t, x: np.stack([np.ones(x.shape[:-1]), 0.5 * np.ones(x.shape[:-1])], -1)  # noqa: E731
+    sol = solve_continuity(g, lambda x: 1.0 + x[..., 0], v, 0.3,
+                           boundary=[(Dirichlet(2.0), Outflow()), (Flux(-0.1), "zero-flux")])
+    assert np.allclose(sol.mass - sol.mass[0] + sol.boundary_outflow, 0.0, atol=1e-13)
+    with pytest.raises(ValueError, match="fipy"):
+        solve_continuity(g, lambda x: 1.0 + x[..., 0], v, 0.3, boundary="outflow", backend="fipy")
+    with pytest.raises(ValueError, match="periodic on one side only"):
+        solve_continuity(g, lambda x: 1.0 + x[..., 0], v, 0.3, boundary=[("periodic", Outflow()), "zero-flux"])
+
+
+def test_continuity_outflow_of_a_uniform_flow_is_exact():
+    """rho = 1 everywhere, v = (1, 0), inflow value 1 at x = 0 and outflow at x = 2: nothing changes, and the
+    mass that leaves equals the mass that enters (the outflow is 0 to round-off)."""
+    from eulerian import solve_continuity
+
+    g = Grid((0.0, 0.0), (2.0, 1.0), (16, 12))
+    v = lambda t, x: np.stack([np.ones(x.shape[:-1]), np.zeros(x.shape[:-1])], -1)  # noqa: E731
+    sol = solve_continuity(g, np.ones(g.shape), v, 0.5, boundary=[(Dirichlet(1.0), Outflow()), "zero-flux"])
+    assert np.abs(sol.to_numpy() - 1.0).max() < 1e-13
+    assert abs(sol.boundary_outflow[-1]) < 1e-13
