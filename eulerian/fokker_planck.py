@@ -13,6 +13,10 @@ Time (dt = t_final / steps)::
     douglas-adi     Douglas alternating-direction implicit steps, theta = 1/2 (eulerian.adi)         (order 2;
                     an extra scheme WITH a splitting error O(dt^2): tridiagonal line solves, no linear solver)
 
+Each scheme is a small registered object that declares its order (eulerian.time_schemes.SCHEMES); the fluxes
+are registered the same way (eulerian.operators.FLUX_SCHEMES), the walls in eulerian.boundary and the kinds of
+diffusion in eulerian.diffusion, so tests and report cases iterate over the registries.
+
 The implicit systems of the other schemes are solved in full (no splitting): BiCGStab preconditioned by geometric
 multigrid (O(cells) per iteration, rtol 1e-12 by default) or a sparse LU factorised once per distinct matrix. For
 a time-independent drift each distinct matrix is assembled and set up once.
@@ -20,6 +24,7 @@ a time-independent drift each distinct matrix is assembled and set up once.
 from __future__ import annotations
 
 import time as _time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -34,8 +39,8 @@ from .boundary import parse_boundary
 from .diffusion import check_diffusion, cross_diffusion, peclet_guard
 from .operators import FLUXES, WallTerms, assemble_generator, face_drift, face_rates
 from .solution import Solution
+from .time_schemes import DAMPED, SCHEMES, TIME_SCHEMES
 
-TIME_SCHEMES = ("bdf2", "crank-nicolson", "implicit-euler", "douglas-adi")
 SOLVERS = ("auto", "multigrid", "lu")
 BACKENDS = ("numpy", "cupy", "fipy")
 FP_BOUNDARIES = ("zero-flux", "periodic", "dirichlet", "flux")  # eulerian.boundary conditions taken here
@@ -55,6 +60,20 @@ def advance(value: float, previous: float, scheme: str, dt: float, r_old: float,
     if scheme == "bdf2":
         return (2.0 * value - 0.5 * previous + dt * r_new) / 1.5
     return value + 0.5 * dt * (r_old + r_new)  # crank-nicolson, douglas-adi
+
+
+@dataclass
+class ArrayStepper:
+    """The services a time scheme (eulerian.time_schemes) uses on the array backends: dt, the generator A(t),
+    the forcing f(t), solve(key, c0, c1, t, rhs, guess) for (c0 I - c1 A(t)) x = rhs, the mass rates, and the
+    Douglas ADI line solver when that scheme runs."""
+
+    dt: float
+    A: Callable[[float], Any]
+    forcing: Callable[[float], Any]
+    solve: Callable[..., Any]
+    rates: Callable[[Any, float], tuple[float, float]]
+    adi: Any = None
 
 
 class MassBalance:
@@ -323,19 +342,31 @@ def solve_fokker_planck(
             x = x * (float(rhs.sum()) / (c0 * float(x.sum())))
         return x
 
-    def plus(x: Any, c: float, f: Any) -> Any:
-        return x if f is None else x + c * f
-
     rho = be.asarray(rho_init).reshape(-1)
     rho_prev = None
-    adi = A_const = A_old = None
+    adi = A_const = None
     if time == "douglas-adi":
         adi = DouglasADI(be, grid, lambda t: face_rates(be, grid, face_drift(be, grid, drift, t, periodic),
                                                         face_D(grid), flux), periodic, dt, time_dependent)
         adi.operators(0.0)  # set-up: factorised once for a time-independent drift
     else:
         A_const = None if time_dependent else generator(0.0)
-        A_old = A_const if A_const is not None else generator(0.0)
+    generators: dict = {}
+
+    def A_at(t: float) -> Any:
+        """A(t): assembled once for a time-independent drift, else for the last two times asked."""
+        if A_const is not None:
+            return A_const
+        if t not in generators:
+            if len(generators) >= 2:
+                generators.pop(min(generators))
+            generators[t] = generator(t)
+        return generators[t]
+
+    def solve(key: str, c0: float, c1: float, t: float, rhs: Any, guess: Any) -> Any:
+        return implicit_solve(linear_solver(key, c0, c1, A_at(t), t), c0, rhs, guess)
+
+    stepper = ArrayStepper(dt=dt, A=A_at, forcing=lambda t: at(t)[0], solve=solve, rates=rates, adi=adi)
     masses = [grid.mass(rho_init)]
     outflows = [0.0]
     balance = MassBalance(masses[0], dt)
@@ -348,36 +379,12 @@ def solve_fokker_planck(
     setup_time = _time.perf_counter() - start
     for n in range(steps):
         t_old, t_new = n * dt, (n + 1) * dt
-        scheme = "damped" if n < damped_steps else time
-        A_new = None if adi is not None else (A_const if A_const is not None else generator(t_new))
-        f_old, _ = at(t_old)
-        f_new, _ = at(t_new)
-        if scheme == "damped":  # two implicit-Euler half steps (Rannacher)
-            t_half = t_new - 0.5 * dt
-            A_half = A_const if A_const is not None else generator(t_half)
-            f_half, _ = at(t_half)
-            half = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_half, t_half), 1.0,
-                                  plus(rho, 0.5 * dt, f_half), rho)
-            new = implicit_solve(linear_solver("half", 1.0, 0.5 * dt, A_new, t_new), 1.0,
-                                 plus(half, 0.5 * dt, f_new), half)
-            r_old = rates(half, t_half)  # the mass balance of two half steps: M + dt (r_half + r_new) / 2
-            scheme = "crank-nicolson"
-        elif scheme == "douglas-adi":
-            new = adi.step(rho, t_old, t_new, f_old, f_new)
-        elif scheme == "implicit-euler":
-            new = implicit_solve(linear_solver("ie", 1.0, dt, A_new, t_new), 1.0, plus(rho, dt, f_new), rho)
-        elif scheme == "crank-nicolson":
-            rhs = rho + 0.5 * dt * (A_old @ rho)
-            if f_old is not None or f_new is not None:
-                rhs = plus(plus(rhs, 0.5 * dt, f_old), 0.5 * dt, f_new)
-            new = implicit_solve(linear_solver("cn", 1.0, 0.5 * dt, A_new, t_new), 1.0, rhs, rho)
-        else:  # bdf2
-            new = implicit_solve(linear_solver("bdf2", 1.5, dt, A_new, t_new), 1.5,
-                                 plus(2.0 * rho - 0.5 * rho_prev, dt, f_new), 2.0 * rho - rho_prev)
+        scheme = DAMPED if n < damped_steps else SCHEMES[time]
+        new, r_half = scheme.step(stepper, t_old, t_new, rho, rho_prev)
         m = float(new.sum()) * cv
         r_new = rates(new, t_new)
-        balance.check(m, scheme, r_old, r_new, n + 1, t_new)
-        rho_prev, rho, A_old, r_old = rho, new, A_new, r_new
+        balance.check(m, scheme.balance, r_old if r_half is None else r_half, r_new, n + 1, t_new)
+        rho_prev, rho, r_old = rho, new, r_new
         masses.append(m)
         outflows.append(balance.outflow)
         min_rho = min(min_rho, float(rho.min()))

@@ -13,7 +13,7 @@ flux-carrying faces, in face order; see eulerian.diffusion).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from .boundary import BOUNDARY_CONDITIONS, BoxBoundary, Dirichlet, Flux, wall_ce
 from .errors import NumericalError
 from .grid import Grid
 
-FLUXES = ("scharfetter-gummel", "chang-cooper", "central")
 BOUNDARIES = tuple(BOUNDARY_CONDITIONS)  # every condition of eulerian.boundary (the solvers say which they take)
 
 
@@ -103,27 +102,76 @@ def chang_cooper_delta(xp: Any, w: Any) -> Any:
     return xp.where(small, 0.5 - w / 12.0 + w**3 / 720.0, 1.0 / ws - 1.0 / xp.expm1(ws))
 
 
-def flux_coefficients(xp: Any, flux: str, b: Any, D: float, h: float) -> tuple[Any, Any]:
-    """(alpha, beta) of F = alpha rho_L - beta rho_R approximating b rho - D d rho/dx on one face.
+class FaceFlux:
+    """A two-point flux F = alpha rho_L - beta rho_R approximating b rho - D d rho/dx on a face of width h.
 
-    scharfetter-gummel: alpha = (D/h) B(-Pe), beta = (D/h) B(Pe), Pe = b h / D (exact for constant b, so the
-        discrete Gibbs state rho_R / rho_L = exp(b h / D) is stationary).
-    chang-cooper: F = b [delta rho_L + (1 - delta) rho_R] - D (rho_R - rho_L) / h with delta(-Pe); for a
-        constant D this is algebraically the Scharfetter-Gummel flux (computed here by its own formula).
-    central: F = b (rho_L + rho_R) / 2 - D (rho_R - rho_L) / h (second order, not positivity preserving for
-        |Pe| > 2, no exact discrete equilibrium).
-    """
-    d = D / h
-    if flux == "scharfetter-gummel":
-        pe = b * (h / D)
-        b_minus, b_plus = bernoulli_pair(xp, pe)
-        return d * b_minus, d * b_plus
-    if flux == "chang-cooper":
+    Declares its spatial ``order`` (on smooth data), whether it is ``positive`` (an M-matrix generator for every
+    cell Peclet number b h / D, so implicit Euler keeps rho >= 0) and whether it keeps the discrete Gibbs state
+    rho_R / rho_L = exp(b h / D) of every face exactly (``exact_equilibrium``)."""
+
+    name: ClassVar[str] = ""
+    order: ClassVar[int] = 2
+    positive: ClassVar[bool] = True
+    exact_equilibrium: ClassVar[bool] = True
+
+    def coefficients(self, xp: Any, b: Any, D: Any, h: float) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+
+FLUX_SCHEMES: dict[str, FaceFlux] = {}
+
+
+def register_flux(cls: type[FaceFlux]) -> type[FaceFlux]:
+    FLUX_SCHEMES[cls.name] = cls()
+    return cls
+
+
+@register_flux
+class ScharfetterGummel(FaceFlux):
+    """alpha = (D/h) B(-Pe), beta = (D/h) B(Pe), Pe = b h / D, B(z) = z / (e^z - 1): exact for constant b on the
+    face, so the discrete Gibbs state is stationary."""
+
+    name = "scharfetter-gummel"
+
+    def coefficients(self, xp: Any, b: Any, D: Any, h: float) -> tuple[Any, Any]:
+        b_minus, b_plus = bernoulli_pair(xp, b * (h / D))
+        return (D / h) * b_minus, (D / h) * b_plus
+
+
+@register_flux
+class ChangCooper(FaceFlux):
+    """F = b [delta rho_L + (1 - delta) rho_R] - D (rho_R - rho_L) / h with delta = delta(-Pe): for a constant D
+    algebraically the Scharfetter-Gummel flux (computed here by its own formula)."""
+
+    name = "chang-cooper"
+
+    def coefficients(self, xp: Any, b: Any, D: Any, h: float) -> tuple[Any, Any]:
         delta = chang_cooper_delta(xp, -b * (h / D))
+        d = D / h
         return b * delta + d, d - b * (1.0 - delta)
-    if flux == "central":
+
+
+@register_flux
+class Central(FaceFlux):
+    """F = b (rho_L + rho_R) / 2 - D (rho_R - rho_L) / h: second order, not positive for |Pe| > 2, no exact
+    discrete equilibrium."""
+
+    name, positive, exact_equilibrium = "central", False, False
+
+    def coefficients(self, xp: Any, b: Any, D: Any, h: float) -> tuple[Any, Any]:
+        d = D / h
         return 0.5 * b + d, d - 0.5 * b
-    raise ValueError(f"unknown flux {flux!r}; choose one of {FLUXES}")
+
+
+FLUXES = tuple(FLUX_SCHEMES)
+
+
+def flux_coefficients(xp: Any, flux: str, b: Any, D: Any, h: float) -> tuple[Any, Any]:
+    """(alpha, beta) of F = alpha rho_L - beta rho_R approximating b rho - D d rho/dx on one face of width h, by
+    the registered flux ``flux`` (FLUX_SCHEMES)."""
+    if flux not in FLUX_SCHEMES:
+        raise ValueError(f"unknown flux {flux!r}; choose one of {FLUXES}")
+    return FLUX_SCHEMES[flux].coefficients(xp, b, D, h)
 
 
 def face_rates(be: Backend, grid: Grid, face_b: list[Any], D: Any, flux: str) -> list[tuple[Any, Any]]:

@@ -26,7 +26,7 @@ import numpy as np
 
 import lagrangian as L
 from eulerian import Grid, Solution, solve_continuity, solve_fokker_planck
-from eulerian.fokker_planck import TIME_SCHEMES
+from eulerian.time_schemes import SCHEMES, TIME_SCHEMES
 from eulerian.operators import FLUXES
 from verify.problems import Problem
 
@@ -63,9 +63,6 @@ def _require(problem: Problem, kind: str, who: str) -> None:
         raise ValueError(f"{who} solves {kind} problems; {problem.name!r} is a {problem.kind} problem")
 
 
-_TIME_ORDER = {"implicit-euler": 1.0, "crank-nicolson": 2.0, "bdf2": 2.0, "douglas-adi": 2.0}
-
-
 @dataclass(frozen=True)
 class FokkerPlanckSolver:
     """:func:`eulerian.solve_fokker_planck` as a grid solver: any flux × time scheme, any backend.
@@ -93,7 +90,7 @@ class FokkerPlanckSolver:
 
     @property
     def time_order(self) -> float:
-        return _TIME_ORDER[self.time]
+        return float(SCHEMES[self.time].order)   # declared by the registered scheme
 
     @property
     def order(self) -> float:

@@ -3,10 +3,11 @@ import pytest
 
 from eulerian import CFLError, Grid, NumericalError, Solution, solve_fokker_planck  # noqa: F401
 from eulerian.backend import get_backend
-from eulerian.operators import assemble_generator, face_drift
+from eulerian.operators import FLUX_SCHEMES, assemble_generator, face_drift
+from eulerian.time_schemes import SCHEMES
 from tests.eulerian.eulerian_helpers import l1_error, mms_fokker_planck, ou_problem, slope
 
-TIME_SCHEMES = ("implicit-euler", "crank-nicolson", "bdf2", "douglas-adi")
+TIME_SCHEMES = tuple(SCHEMES)
 
 
 def ou_run(n, d=2, steps=None, T=1.0, **kw):
@@ -60,8 +61,7 @@ def test_manufactured_solution_spatial_order_time_dependent_drift(array_backend)
     assert abs(slope(hs, errs) - 2.0) < 0.15, errs
 
 
-@pytest.mark.parametrize("scheme, order", [("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0),
-                                           ("douglas-adi", 2.0)])
+@pytest.mark.parametrize("scheme, order", [(name, s.order) for name, s in SCHEMES.items()])
 def test_manufactured_solution_temporal_order(scheme, order, array_backend):
     """Time error isolated by self-convergence on one grid: |u_k - u_2k| for k = 8, 16, 32 decays like dt^p."""
     exact, drift, source = mms_fokker_planck()
@@ -85,12 +85,23 @@ def gibbs_setup(flux):
     return grid, drift, D, rho_eq
 
 
-@pytest.mark.parametrize("flux", ["scharfetter-gummel", "chang-cooper"])
+@pytest.mark.parametrize("flux", [name for name, f in FLUX_SCHEMES.items() if f.exact_equilibrium])
 @pytest.mark.parametrize("scheme", TIME_SCHEMES)
 def test_exponential_fitting_keeps_discrete_gibbs_state(flux, scheme, array_backend):
     grid, drift, D, rho_eq = gibbs_setup(flux)
     sol = solve_fokker_planck(grid, rho_eq, drift, D, 2.0, 20, flux=flux, time=scheme, backend=array_backend)
     assert np.abs(sol.to_numpy() - rho_eq).max() / rho_eq.max() < 1e-12
+
+
+def test_flux_registry_declares_the_properties_the_tests_rely_on():
+    """Every registered flux is second order; exactly the exponentially fitted ones keep the Gibbs state and are
+    positive (the equilibrium and positivity tests pick their fluxes from these flags)."""
+    assert set(FLUX_SCHEMES) == {"scharfetter-gummel", "chang-cooper", "central"}
+    assert all(f.order == 2 for f in FLUX_SCHEMES.values())
+    assert {n for n, f in FLUX_SCHEMES.items() if f.exact_equilibrium} == {"scharfetter-gummel", "chang-cooper"}
+    assert {n for n, f in FLUX_SCHEMES.items() if f.positive} == {"scharfetter-gummel", "chang-cooper"}
+    assert {n: s.order for n, s in SCHEMES.items()} == {"bdf2": 2, "crank-nicolson": 2, "implicit-euler": 1,
+                                                        "douglas-adi": 2}
 
 
 def test_central_flux_does_not_keep_gibbs_state():
