@@ -8,6 +8,7 @@ from .continuity import solve_continuity
 from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
 from .fokker_planck import solve_fokker_planck, solve_stationary
 from .grid import Grid
+from .porous_medium import porous_medium_energy, solve_porous_medium
 from .solution import Solution
 
 __all__ = [
@@ -29,8 +30,10 @@ __all__ = [
     "default_gamma",
     "default_tol",
     "get_backend",
+    "porous_medium_energy",
     "solve_continuity",
     "solve_fokker_planck",
+    "solve_porous_medium",
     "solve_stationary",
     "ZeroFlux",
 ]

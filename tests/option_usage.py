@@ -101,6 +101,9 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
         return {"rule": a.get("rule", "scott")}
     if name in ("lagrangian.network_field", "lagrangian.network_output", "lagrangian.network_loss"):
         return {"activation": a.get("activation", "linear")}
+    if name == "eulerian.solve_porous_medium":
+        return {"reconstruction": result.info["reconstruction"], "time": result.info["time"],
+                "dim": a["grid"].dim, "potential": a.get("potential") is not None}
     return {}
 
 

@@ -20,6 +20,8 @@ from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import KINDS as DIFFUSION_KINDS
 from eulerian.fokker_planck import FP_BOUNDARIES, TIME_SCHEMES
+from eulerian.porous_medium import RECONSTRUCTIONS
+from eulerian.porous_medium import TIME_SCHEMES as PM_TIME_SCHEMES
 from eulerian.operators import FLUXES
 from lagrangian import ODE_STEPPERS, SDE_STEPPERS
 from lagrangian.meanfield import ACTIVATIONS
@@ -27,7 +29,7 @@ from tests.option_usage import cupy_usable, public_functions, record_usage
 from verify.harness import registry, run_case
 
 FP, CONT, BB = "eulerian.solve_fokker_planck", "eulerian.solve_continuity", "eulerian.benamou_brenier"
-STATIONARY = "eulerian.solve_stationary"
+STATIONARY, PM = "eulerian.solve_stationary", "eulerian.solve_porous_medium"
 ODE, SDE = "lagrangian.integrate_ode", "lagrangian.integrate_sde"
 BACKENDS = ("numpy", "fipy") + (("cupy",) if cupy_usable() else ())
 
@@ -56,6 +58,10 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(BB, {"method": m, "dtype": d, "anisotropic": True}) for m in METHODS for d in DTYPES],
     *[(BB, {"multilevel": flag}) for flag in (False, True)],
     *[(BB, {"dim": d}) for d in (1, 2)],
+    *[(PM, {"reconstruction": r}) for r in RECONSTRUCTIONS],
+    *[(PM, {"time": s}) for s in PM_TIME_SCHEMES],
+    *[(PM, {"dim": d}) for d in (1, 2)],
+    (PM, {"potential": True}),
     *[(ODE, {"method": m, "time-dependent": True}) for m in ODE_STEPPERS],
     *[(SDE, {"method": m, "time-dependent": True}) for m in SDE_STEPPERS],
     *[(SDE, {"diffusion": kind}) for kind in ("scalar", "matrix")],
