@@ -100,17 +100,39 @@ def _check_potential(potential: Any, grid: Grid) -> np.ndarray | None:
     return out
 
 
+def _check_scale(grid: Grid, rho: np.ndarray, m: float, D: float, V: np.ndarray | None, name: str,
+                 fluxes: bool = True) -> None:
+    """ValueError, before any work, when the largest density makes the energy Σ (D ρ^m/(m-1) + V ρ) h^d or (with
+    ``fluxes``) the scheme's rates of change overflow float64. With ξ = D m/(m-1) ρ^(m-1) + V, |ξ| <= ξ_max and
+    face values <= 2ρ, every flux divergence is bounded by 8 d ρ_max ξ_max / h_min² (module docstring)."""
+    rmax = float(rho.max())
+    vmax = 0.0 if V is None else float(np.abs(V).max())
+    hmin = min(grid.spacing)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        pm = np.float64(rmax) ** m
+        energy = (D / (m - 1.0) * pm + vmax * rmax) * grid.size * max(1.0, grid.cell_volume)
+        rate = 8.0 * grid.dim * (D * m / (m - 1.0) * pm + vmax * rmax) / (hmin * hmin)
+        diffusive = 2.0 * D * m * np.float64(rmax) ** (m - 1.0) * grid.dim / (hmin * hmin)
+    if not (np.isfinite(energy) and (not fluxes or (np.isfinite(rate) and np.isfinite(diffusive)))):
+        pot = f", potential V up to {vmax:.3g}" if V is not None else ""
+        raise ValueError(f"{name} up to {rmax:.3g} with m = {m:g}, diffusion = {D:g}{pot} makes the free energy or the "
+                         f"fluxes ~ D m/(m-1) {name}^m / h² overflow float64 (h = {hmin:.3g}); rescale {name} (mass "
+                         "units), diffusion or the potential")
+
+
 def porous_medium_energy(grid: Grid, rho: Any, m: float, *, diffusion: float = 1.0,
                          potential: Any = None) -> float:
     """Discrete free energy E_h = Σ_i (D ρ_i^m / (m-1) + V(x_i) ρ_i) · cell_volume (V at cell centres).
 
     rho : cell averages (grid.shape, NumPy or CuPy), >= 0; potential : None or callable V(x) -> (...).
+    ValueError (naming rho) when the energy would overflow float64.
     """
     grid = v.check_grid(grid)
     m = _check_m(m)
     D = v.check_positive("diffusion", diffusion)
     r = v.check_density(grid, rho, "rho")
     V = _check_potential(potential, grid)
+    _check_scale(grid, r, m, D, V, "rho", fluxes=False)
     e = D * float(np.sum(r ** m)) / (m - 1.0)
     if V is not None:
         e += float(np.sum(V * r))
@@ -160,7 +182,8 @@ def solve_porous_medium(
     Returns an eulerian.Solution: its info holds the scheme, the step condition, ``energy`` (E_h after every
     step, NumPy array aligned with ``mass``) and ``dt_min`` / ``dt_max``. The mass is checked after every step
     against the initial mass (NumericalError beyond step × eulerian._validate.MASS_RTOL, which a conservative
-    flux never reaches); a non-finite or negative density raises NumericalError.
+    flux never reaches); a non-finite or negative density raises NumericalError. Before any step, ValueError when
+    rho0 is so large that the energy or the fluxes ~ D m/(m-1) ρ^m / h² would overflow float64.
     """
     grid = v.check_grid(grid)
     backend_name = v.backend_name(backend, BACKENDS)
@@ -179,6 +202,7 @@ def solve_porous_medium(
         max_steps = v.check_steps(max_steps, "max_steps")
     rho_init = v.check_density(grid, rho0)
     V_host = _check_potential(potential, grid)
+    _check_scale(grid, rho_init, m, D, V_host, "rho0")
     save = v.check_save_at(save_at, t_final)
     if steps is not None and save is not None:
         kk = save / (t_final / steps)
@@ -237,7 +261,7 @@ def solve_porous_medium(
     if max_steps is not None and estimate > max_steps:
         how = f"steps={steps}" if steps is not None else (
             f"the step condition dt <= cfl / max(outflow rate, 2 D m max rho^(m-1) sum_k h_k^-2) = "
-            f"{cfl * dt_allowed0:.3g} at t = 0")
+            f"{cfl * dt_allowed0:.3g} at t = 0, set by rho0, diffusion, m and the potential")
         raise ValueError(f"solve_porous_medium would take about {estimate:.3g} time steps ({how}), more than "
                          f"max_steps={max_steps}; pass max_steps={estimate} (or None) to run it anyway, or shorten "
                          "t_final or use a coarser grid")
@@ -283,10 +307,13 @@ def solve_porous_medium(
 
         def guard(dt_allowed: float, stage: str) -> None:
             if steps is not None and dt > dt_allowed * (1 + 1e-12):
-                need = math.ceil(t_final / dt_allowed) if dt_allowed > 0 else math.inf
+                ratio = t_final / dt_allowed if dt_allowed > 0 else math.inf
+                need = (f"steps >= {math.ceil(ratio)}" if ratio < 2.0 ** 62 else f"about {ratio:.3g} steps"
+                        if math.isfinite(ratio) else "a shorter t_final")
                 raise CFLError(f"forced dt = t_final/steps = {dt:g} breaks the step condition at t = {t:g} ({stage}: "
-                               f"dt <= {dt_allowed:.3g}, module docstring of eulerian.porous_medium); use "
-                               f"steps >= {need} or steps=None")
+                               f"dt <= {dt_allowed:.3g}, module docstring of eulerian.porous_medium; the bound "
+                               f"shrinks as h² / (D m max ρ^(m-1)): large rho0, diffusion or potential gradients "
+                               f"need small steps); use {need} or steps=None")
 
         guard(allowed, "first stage")
         r1 = rho + dt * L0

@@ -44,9 +44,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .backend import all_finite, as_cloud, as_positive_int, as_real_scalar, check_memory, get_xp
+from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, as_real_scalar, check_memory, get_xp,
+                      largest)
 from .errors import NumericalError
-from .integrators import integrate_ode
+from .integrators import MAX_STEPS, integrate_ode
 
 __all__ = ["blob_velocity", "blob_density", "blob_energy", "blob_flow", "BlobFlow", "implicit_euler_step",
            "implicit_euler_flow", "ImplicitStep", "ImplicitFlow", "CHUNK"]
@@ -69,23 +70,58 @@ def _positive(value: Any, name: str) -> float:
     return v
 
 
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _kernel_norm(eps: float, d: int) -> float:
+    """The peak (2πε²)^(-d/2) of φ_ε; ValueError naming epsilon when ε² or the peak leaves float64's normal
+    range (ε tiny or huge for the dimension d), where the kernel sums would divide by zero or vanish."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        eps2 = float(np.float64(eps) * np.float64(eps))
+        log_norm = -0.5 * d * math.log(2.0 * math.pi) - d * math.log(eps)
+    if not (_TINY <= eps2 < math.inf and math.log(_TINY) < log_norm < math.log(np.finfo(np.float64).max)):
+        raise ValueError(f"epsilon = {eps:g} is out of range for d = {d}: ε² or the kernel peak (2πε²)^(-d/2) "
+                         f"leaves float64's normal range; pass a blob width comparable to the particle spacing "
+                         f"(rescale x and epsilon together)")
+    return math.exp(log_norm)
+
+
 def _kernel_blocks(x: Any, y: Any, eps: float):
-    """Yield (rows, differences x_i - y_j (r, k, d), φ_ε of them (r, k)) in row chunks."""
+    """Yield (rows, differences x_i - y_j (r, k, d), φ_ε of them (r, k)) in row chunks. Pairs so far apart
+    that |x_i - y_j|² overflows get φ_ε = 0 (exact in float64); callers check their results for overflow."""
     xp = get_xp(x)
     n, d = x.shape
     check_memory(8 * CHUNK * y.shape[0] * (d + 2), f"blob kernel block ({CHUNK} x {y.shape[0]} pairs)",
                  "use fewer particles", xp=xp)
-    norm = (2.0 * math.pi * eps * eps) ** (-0.5 * d)
+    norm = _kernel_norm(eps, d)
     for start in range(0, n, CHUNK):
         rows = slice(start, min(start + CHUNK, n))
-        diff = x[rows, None, :] - y[None, :, :]
-        phi = norm * xp.exp(-xp.sum(diff * diff, axis=-1) / (2.0 * eps * eps))
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            diff = x[rows, None, :] - y[None, :, :]
+            phi = norm * xp.exp(-xp.sum(diff * diff, axis=-1) / (2.0 * eps * eps))
         yield rows, diff, phi
 
 
-def _blob_args(x: Any, m: Any, epsilon: Any, mass: Any, diffusion: Any) -> tuple[Any, float, float, float, float]:
-    return (as_cloud(x, "x"), _exponent(m), _positive(epsilon, "epsilon"), _positive(mass, "mass"),
-            _positive(diffusion, "diffusion"))
+def _blob_args(x: Any, m: Any, epsilon: Any, mass: Any, diffusion: Any,
+               x_name: str = "x") -> tuple[Any, float, float, float, float]:
+    x = as_cloud(x, x_name)
+    m, eps = _exponent(m), _positive(epsilon, "epsilon")
+    mass, D = _positive(mass, "mass"), _positive(diffusion, "diffusion")
+    norm = _kernel_norm(eps, x.shape[1])
+    if not mass / x.shape[0] * norm >= _TINY:
+        # ρ̃_i >= (M/n) φ_ε(0) would underflow to 0, and ρ̃^(m-2) divide by zero for m < 2
+        raise ValueError(f"mass = {mass:g} is too small for {x.shape[0]} particles and epsilon = {eps:g}: the "
+                         f"particle density (mass/n)(2πε²)^(-d/2) underflows float64; rescale the mass")
+    return x, m, eps, mass, D
+
+
+def _finite(value: Any, what: str, x: Any, x_name: str, **scalars: float) -> Any:
+    """``value`` (computed under np.errstate) if finite, else ValueError: ``what`` overflows float64."""
+    if all_finite(value):
+        return value
+    listed = ", ".join(f"{k} = {v:.3g}" for k, v in scalars.items())
+    raise ValueError(f"{what} overflows float64 (|{x_name}| up to {largest(x):.3g}, {listed}); rescale the "
+                     f"problem (smaller mass or diffusion, or x and epsilon scaled together)")
 
 
 def blob_density(x: Any, points: Any, epsilon: float, *, mass: float = 1.0) -> Any:
@@ -96,9 +132,10 @@ def blob_density(x: Any, points: Any, epsilon: float, *, mass: float = 1.0) -> A
     eps, mass = _positive(epsilon, "epsilon"), _positive(mass, "mass")
     xp = get_xp(x)
     out = xp.zeros(p.shape[0])
-    for rows, _, phi in _kernel_blocks(p, x, eps):
-        out[rows] = (mass / x.shape[0]) * phi.sum(axis=1)
-    return out
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for rows, _, phi in _kernel_blocks(p, x, eps):
+            out[rows] = (mass / x.shape[0]) * phi.sum(axis=1)
+    return _finite(out, "the blob density (mass/n) Σ_j φ_ε", x, "x", mass=mass, epsilon=eps)
 
 
 def _velocity(x: Any, m: float, eps: float, mass: float, D: float) -> Any:
@@ -108,22 +145,24 @@ def _velocity(x: Any, m: float, eps: float, mass: float, D: float) -> Any:
     rt = xp.zeros(n)
     single = n <= CHUNK  # one block: keep it for the second pass instead of recomputing the exponentials
     blocks = list(_kernel_blocks(x, x, eps)) if single else None
-    for rows, _, phi in blocks if single else _kernel_blocks(x, x, eps):
-        rt[rows] = w * phi.sum(axis=1)
-    g = rt ** (m - 2.0)
     v = xp.zeros_like(x)
-    for rows, diff, phi in blocks if single else _kernel_blocks(x, x, eps):
-        # ∇φ_ε(z) = -z φ_ε(z) / ε²  ->  v_i = D w Σ_j (x_i - x_j) φ_ij (g_i + g_j) / ε²
-        weight = phi * (g[rows, None] + g[None, :])
-        v[rows] = (D * w / (eps * eps)) * xp.sum(diff * weight[..., None], axis=1)
-    return v
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for rows, _, phi in blocks if single else _kernel_blocks(x, x, eps):
+            rt[rows] = w * phi.sum(axis=1)
+        g = rt ** (m - 2.0)
+        for rows, diff, phi in blocks if single else _kernel_blocks(x, x, eps):
+            # ∇φ_ε(z) = -z φ_ε(z) / ε²  ->  v_i = D w Σ_j (x_i - x_j) φ_ij (g_i + g_j) / ε²
+            weight = phi * (g[rows, None] + g[None, :])
+            v[rows] = (D * w / (eps * eps)) * xp.sum(diff * weight[..., None], axis=1)
+    return _finite(v, "the blob velocity", x, "x", m=m, epsilon=eps, mass=mass, diffusion=D)
 
 
 def blob_velocity(x: Any, m: float, epsilon: float, *, mass: float = 1.0, diffusion: float = 1.0) -> Any:
     """Blob velocity v_i = -D (M/n) Σ_j ∇φ_ε(x_i - x_j)(ρ̃_i^(m-2) + ρ̃_j^(m-2)) (module docstring), shape (n, d).
 
     x : (n, d) cloud (NumPy or CuPy) of equal masses M/n; m > 1; epsilon : blob width ε > 0 (same units as x);
-    mass : M > 0; diffusion : D > 0 of ∂ρ/∂t = D Δ(ρ^m).
+    mass : M > 0; diffusion : D > 0 of ∂ρ/∂t = D Δ(ρ^m). ValueError when ε² or the kernel peak (2πε²)^(-d/2)
+    leaves float64's range, when (M/n)(2πε²)^(-d/2) underflows, or when the velocity overflows float64.
     """
     x, m, eps, mass, D = _blob_args(x, m, epsilon, mass, diffusion)
     return _velocity(x, m, eps, mass, D)
@@ -134,7 +173,9 @@ def blob_energy(x: Any, m: float, epsilon: float, *, mass: float = 1.0, diffusio
     x, m, eps, mass, D = _blob_args(x, m, epsilon, mass, diffusion)
     rt = blob_density(x, x, eps, mass=mass)
     xp = get_xp(x)
-    return float(D / (m - 1.0) * (mass / x.shape[0]) * xp.sum(rt ** (m - 1.0)))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        e = float(D / (m - 1.0) * (mass / x.shape[0]) * xp.sum(rt ** (m - 1.0)))
+    return float(_finite(np.float64(e), "the blob energy", x, "x", m=m, epsilon=eps, mass=mass, diffusion=D))
 
 
 @dataclass
@@ -164,13 +205,21 @@ def blob_flow(x0: Any, m: float, epsilon: float, t_final: float, steps: int, *, 
     (lagrangian.integrate_ode, ``method`` "rk4" (default), "heun" or "euler").
 
     Stability: dt = t_final/steps should satisfy dt ≲ ε² / (D m max ρ̃^(m-1)) (stiff pairwise forces); a blow-up
-    raises NumericalError (from integrate_ode). save_at : times on the step grid (default [0, t_final]).
+    raises NumericalError (from integrate_ode). save_at : times on the step grid k t_final/steps in [0, t_final]
+    (default [0, t_final]; ValueError otherwise); steps <= lagrangian.integrators.MAX_STEPS.
     Returns a :class:`BlobFlow`.
     """
-    x0, m, eps, mass, D = _blob_args(x0, m, epsilon, mass, diffusion)
+    x0, m, eps, mass, D = _blob_args(x0, m, epsilon, mass, diffusion, "x0")
     T = _positive(t_final, "t_final")
     steps = as_positive_int(steps, "steps")
-    times = np.array([0.0, T]) if save_at is None else np.asarray(save_at, dtype=float)
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps={steps} exceeds lagrangian.integrators.MAX_STEPS={MAX_STEPS:.0e}; use fewer steps "
+                         "(rk4 allows dt up to ~ε²/(D m max ρ̃^(m-1))) or split t_final into several calls")
+    dt = T / steps
+    if not dt > 0:
+        raise ValueError(f"the time step dt = t_final/steps = {T:g}/{steps} underflows to 0; pass a larger t_final "
+                         "or fewer steps")
+    times = np.array([0.0, T]) if save_at is None else _save_times(save_at, T, steps)
 
     def field_(t: float, x: Any) -> Any:
         return blob_velocity(x, m, eps, mass=mass, diffusion=D)
@@ -178,6 +227,23 @@ def blob_flow(x0: Any, m: float, epsilon: float, t_final: float, steps: int, *, 
     pos = integrate_ode(field_, x0, 0.0, T, steps, method=method, save_at=list(times))
     energy = np.array([blob_energy(p, m, eps, mass=mass, diffusion=D) for p in pos])
     return BlobFlow(times, pos, energy, m, eps, mass, D, steps, method)
+
+
+def _save_times(save_at: Any, T: float, steps: int) -> np.ndarray:
+    """``save_at`` as a 1-D float array of times on the step grid k t_final/steps in [0, t_final]."""
+    times = as_real_array(save_at, "save_at", xp=np)  # TypeError for complex, strings, objects; ValueError NaN
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError(f"save_at must be None (for [0, t_final]) or a non-empty 1-D sequence of times in "
+                         f"[0, t_final], got shape {times.shape}")
+    dt = T / steps
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = times / dt
+    if not (np.all(times >= 0.0) and np.all(times <= T * (1 + 1e-12))):
+        raise ValueError(f"save_at times must lie in [0, t_final = {T:g}], got {times.tolist()}")
+    if np.any(np.abs(k - np.rint(k)) > 1e-8 * np.maximum(1.0, k)):
+        raise ValueError(f"save_at times must be multiples of the step dt = t_final/steps = {dt:g} (t_final = "
+                         f"{T:g}, steps = {steps}), got {times.tolist()}; choose steps so they fall on the grid")
+    return times
 
 
 # --------------------------------------------------------------------------------- implicit Euler (JKO) steps
@@ -204,7 +270,16 @@ class ImplicitFlow:
         return self.positions[-1]
 
 
-def _gradient(x: Any, potential_grad: Callable | None, interaction_grad: Callable | None, mass: float) -> Any:
+def _not_finite(name: str) -> NumericalError:
+    return NumericalError(f"{name} returned NaN or infinite values at the starting particles x^k (all finite); "
+                          f"fix {name.split('(')[0]} there (e.g. a division by zero, a log of a negative number or "
+                          "an overflow)")
+
+
+def _gradient(x: Any, potential_grad: Callable | None, interaction_grad: Callable | None, mass: float,
+              check: bool = False) -> Any:
+    """G(x) = ∇V(x_i) + (M/n) Σ_j ∇W(x_i - x_j); with ``check`` (at the finite start x^k) NumericalError naming
+    the callable that returns NaN/Inf there."""
     xp = get_xp(x)
     g = xp.zeros_like(x)
     if potential_grad is not None:
@@ -215,6 +290,8 @@ def _gradient(x: Any, potential_grad: Callable | None, interaction_grad: Callabl
         if gv.shape != x.shape:
             raise ValueError(f"potential_grad(x) must return the gradient ∇V at each particle, shape {x.shape}; "
                              f"got {gv.shape}")
+        if check and not all_finite(gv, xp):
+            raise _not_finite("potential_grad(x)")
         g = g + gv
     if interaction_grad is not None:
         n = x.shape[0]
@@ -229,6 +306,8 @@ def _gradient(x: Any, potential_grad: Callable | None, interaction_grad: Callabl
             if gw.shape != diff.shape:
                 raise ValueError(f"interaction_grad(z) must map differences z (..., d) to ∇W(z) (..., d); got "
                                  f"shape {gw.shape} for z of shape {diff.shape}")
+            if check and not all_finite(gw, xp):
+                raise _not_finite("interaction_grad(z)")
             g[rows] = g[rows] + (mass / n) * gw.sum(axis=1)
     return g
 
@@ -242,7 +321,8 @@ def implicit_euler_step(x: Any, tau: float, *, potential_grad: Callable | None =
     potential_grad : ∇V, callable (n, d) -> (n, d), or None. interaction_grad : ∇W, callable z (..., d) -> (..., d)
     for the differences z = x_i - x_j (W even, so ∇W(0) = 0), or None (at least one is required).
     tol : stop when max_i |update| <= tol (1 + max|x|); max_iter : iteration cap (NumericalError beyond it, or when
-    the iteration diverges: τ · Lip(∇V + ∇W * μ) >= 1, reduce τ).
+    the iteration diverges: τ · Lip(∇V + ∇W * μ) >= 1, reduce τ). NumericalError naming potential_grad or
+    interaction_grad when it returns NaN/Inf at the (finite) starting cloud x^k.
     """
     xk = as_cloud(x, "x")
     tau = _positive(tau, "tau")
@@ -260,7 +340,7 @@ def implicit_euler_step(x: Any, tau: float, *, potential_grad: Callable | None =
     previous = math.inf
     for it in range(1, max_iter + 1):
         with np.errstate(over="ignore", invalid="ignore"):
-            y_new = xk - tau * _gradient(y, potential_grad, interaction_grad, mass)
+            y_new = xk - tau * _gradient(y, potential_grad, interaction_grad, mass, check=it == 1)
         if not all_finite(y_new, xp):
             raise NumericalError(f"implicit_euler_step: the fixed-point iteration produced non-finite positions at "
                                  f"iteration {it} (tau = {tau:g}); reduce tau below 1 / Lip(grad)")
@@ -279,11 +359,17 @@ def implicit_euler_step(x: Any, tau: float, *, potential_grad: Callable | None =
 
 def implicit_euler_flow(x0: Any, tau: float, steps: int, **kwargs: Any) -> ImplicitFlow:
     """``steps`` implicit-Euler particle steps of size τ from x0 (n, d) (keywords of :func:`implicit_euler_step`);
-    first order in τ towards the particle ODE ẋ = -∇V(x) - ∇W * μ (x)."""
+    first order in τ towards the particle ODE ẋ = -∇V(x) - ∇W * μ (x). steps <= lagrangian.integrators.MAX_STEPS,
+    and the (steps + 1, n, d) positions must fit in memory (MemoryBudgetError otherwise)."""
     x = as_cloud(x0, "x0")
     steps = as_positive_int(steps, "steps")
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps={steps} exceeds lagrangian.integrators.MAX_STEPS={MAX_STEPS:.0e}; take fewer, "
+                         "larger steps (larger tau) or split the run into several calls")
     tau = _positive(tau, "tau")
     xp = get_xp(x)
+    check_memory(8 * (steps + 1) * x.shape[0] * x.shape[1], f"implicit_euler_flow positions of {steps} steps",
+                 "use fewer steps", xp=xp)
     out, its = [x], []
     for _ in range(steps):
         r = implicit_euler_step(out[-1], tau, **kwargs)

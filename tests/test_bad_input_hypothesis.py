@@ -81,6 +81,14 @@ def rho_fn(x):
     return np.exp(-x[..., 0] ** 2)
 
 
+def confining(x):
+    return 0.5 * x[..., 0] ** 2
+
+
+def attract(z):
+    return 0.5 * z
+
+
 @dataclasses.dataclass
 class Case:
     func: Callable
@@ -132,6 +140,14 @@ CASES: dict[str, Case] = {
          "workers": 1, "check_every": 10, "multilevel": False, "dtype": None}),
     "eulerian.default_tol": Case(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
     "eulerian.default_gamma": Case(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
+    "eulerian.solve_porous_medium": Case(
+        eulerian.solve_porous_medium, [("grid", GRID), ("rho0", RHO0), ("m", 2.0), ("t_final", 0.1)],
+        {"diffusion": 1.0, "potential": confining, "time": "ssp-rk2", "reconstruction": "muscl", "cfl": 0.5,
+         "steps": 4, "save_at": [0.05, 0.1], "backend": "numpy", "max_steps": 1000},
+        aliases=DT),
+    "eulerian.porous_medium_energy": Case(
+        eulerian.porous_medium_energy, [("grid", GRID), ("rho", RHO0), ("m", 2.0)],
+        {"diffusion": 1.0, "potential": confining}),
     # ----------------------------------------------------------------------------------------- lagrangian
     "lagrangian.get_namespace": Case(lagrangian.get_namespace, [("name", "numpy")], {}, aliases={"name": ["backend"]}),
     "lagrangian.deposit": Case(
@@ -178,6 +194,21 @@ CASES: dict[str, Case] = {
                                  {"projections": 8, "rng": np.random.default_rng(0)}),
     "lagrangian.w2": Case(lagrangian.w2, [("x", X), ("y", Y)],
                           {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20}),
+    "lagrangian.blob_velocity": Case(lagrangian.blob_velocity, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
+                                     {"mass": 1.0, "diffusion": 1.0}),
+    "lagrangian.blob_density": Case(lagrangian.blob_density, [("x", X), ("points", Y), ("epsilon", 0.5)],
+                                    {"mass": 1.0}),
+    "lagrangian.blob_energy": Case(lagrangian.blob_energy, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
+                                   {"mass": 1.0, "diffusion": 1.0}),
+    "lagrangian.blob_flow": Case(
+        lagrangian.blob_flow, [("x0", X), ("m", 2.0), ("epsilon", 0.5), ("t_final", 0.1), ("steps", 4)],
+        {"mass": 1.0, "diffusion": 1.0, "save_at": [0.0, 0.05, 0.1], "method": "rk4"}, aliases=DT),
+    "lagrangian.implicit_euler_step": Case(
+        lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)],
+        {"potential_grad": grad_v, "interaction_grad": attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
+    "lagrangian.implicit_euler_flow": Case(
+        lagrangian.implicit_euler_flow, [("x0", X), ("tau", 0.1), ("steps", 3)],
+        {"potential_grad": grad_v, "interaction_grad": attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
     "lagrangian.w2_squared": Case(lagrangian.w2_squared, [("x", X), ("y", Y)],
                                   {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20}),
     # ---------------------------------------------------------------------------------------- verify.gaussian
@@ -418,7 +449,8 @@ def bad_argument(draw, case_name: str):
 def test_every_public_function_is_covered():
     covered = {c.func for c in CASES.values()}
     for mod, names in ((eulerian, ["Grid", "solve_fokker_planck", "solve_stationary", "solve_continuity",
-                                   "benamou_brenier", "default_tol", "default_gamma"]),
+                                   "benamou_brenier", "default_tol", "default_gamma", "solve_porous_medium",
+                                   "porous_medium_energy"]),
                        (lagrangian, [n for n in lagrangian.__all__ if inspect.isfunction(getattr(lagrangian, n))]),
                        (vg, [n for n in vg.__all__ if n != "FiniteTimeBlowUp"])):
         for n in names:
