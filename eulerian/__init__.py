@@ -8,6 +8,8 @@ from .continuity import solve_continuity
 from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
 from .fokker_planck import solve_fokker_planck, solve_stationary
 from .grid import Grid
+from .meanfield import solve_meanfield
+from .network_grid import NetworkVelocity, network_risk, network_velocity
 from .porous_medium import porous_medium_energy, solve_porous_medium
 from .solution import Solution
 
@@ -21,6 +23,7 @@ __all__ = [
     "Flux",
     "Grid",
     "MemoryLimitError",
+    "NetworkVelocity",
     "NumericalError",
     "Outflow",
     "Periodic",
@@ -30,9 +33,12 @@ __all__ = [
     "default_gamma",
     "default_tol",
     "get_backend",
+    "network_risk",
+    "network_velocity",
     "porous_medium_energy",
     "solve_continuity",
     "solve_fokker_planck",
+    "solve_meanfield",
     "solve_porous_medium",
     "solve_stationary",
     "ZeroFlux",

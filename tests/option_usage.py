@@ -104,6 +104,11 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
     if name == "eulerian.solve_porous_medium":
         return {"reconstruction": result.info["reconstruction"], "time": result.info["time"],
                 "dim": a["grid"].dim, "potential": a.get("potential") is not None}
+    if name in ("eulerian.network_velocity", "eulerian.network_risk"):
+        return {"activation": a.get("activation", "linear")}
+    if name == "eulerian.solve_meanfield":
+        return {"limiter": a.get("limiter", "mc"), "boundary": a.get("boundary", "zero-flux"),
+                "diffusion": float(a.get("diffusion", 0.0)) > 0, "dim": a["grid"].dim}
     return {}
 
 
