@@ -5,6 +5,7 @@ from .benamou_brenier import BBResult, benamou_brenier, default_gamma, default_t
 from .boundary import Dirichlet, Flux, Outflow, Periodic, ZeroFlux
 from .diffusion import Diffusion
 from .continuity import solve_continuity
+from .flow_matching_grid import FlowMatchingGridField, flow_matching_grid_field
 from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
 from .fokker_planck import solve_fokker_planck, solve_stationary
 from .grid import Grid
@@ -20,6 +21,7 @@ __all__ = [
     "CFLError",
     "Diffusion",
     "Dirichlet",
+    "FlowMatchingGridField",
     "Flux",
     "Grid",
     "MemoryLimitError",
@@ -32,6 +34,7 @@ __all__ = [
     "cupy_available",
     "default_gamma",
     "default_tol",
+    "flow_matching_grid_field",
     "get_backend",
     "network_risk",
     "network_velocity",

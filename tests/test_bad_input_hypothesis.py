@@ -137,6 +137,10 @@ CASES: dict[str, Case] = {
                                    ("t_final", 0.1)],
         {"diffusion": 0.1, "cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy",
          "save_at": None, "steps": 3, "max_steps": 100}),
+    "eulerian.flow_matching_grid_field": Case(
+        eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
+        {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
+        probe=lambda f: f(0.5, np.array([[0.2], [-0.4]]))),
     "eulerian.network_velocity": Case(
         eulerian.network_velocity, [("data_x", X[:, 0]), ("data_y", X[:, 1])],
         {"activation": "relu", "chunk_bytes": 2**20},
