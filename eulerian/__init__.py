@@ -1,5 +1,6 @@
 """Densities on grids: finite-volume continuity and Fokker-Planck solvers (NumPy/CuPy, FiPy) and
 Benamou-Brenier dynamic optimal transport by proximal splitting."""
+from .attention import MassAtWallsError, attention_velocity, wall_fraction
 from .backend import Backend, cupy_available, get_backend
 from .benamou_brenier import BBResult, benamou_brenier, default_gamma, default_tol
 from .boundary import Dirichlet, Flux, Outflow, Periodic, ZeroFlux
@@ -24,12 +25,14 @@ __all__ = [
     "FlowMatchingGridField",
     "Flux",
     "Grid",
+    "MassAtWallsError",
     "MemoryLimitError",
     "NetworkVelocity",
     "NumericalError",
     "Outflow",
     "Periodic",
     "Solution",
+    "attention_velocity",
     "benamou_brenier",
     "cupy_available",
     "default_gamma",
@@ -44,5 +47,6 @@ __all__ = [
     "solve_meanfield",
     "solve_porous_medium",
     "solve_stationary",
+    "wall_fraction",
     "ZeroFlux",
 ]

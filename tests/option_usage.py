@@ -109,6 +109,8 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
     if name == "eulerian.solve_meanfield":
         return {"limiter": a.get("limiter", "mc"), "boundary": a.get("boundary", "zero-flux"),
                 "diffusion": float(a.get("diffusion", 0.0)) > 0, "dim": a["grid"].dim}
+    if name == "eulerian.attention_velocity":
+        return {"method": a.get("method", "interpolated"), "guard": a.get("wall_mass", 1e-3) is not None}
     return {}
 
 

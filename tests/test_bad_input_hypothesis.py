@@ -141,6 +141,11 @@ CASES: dict[str, Case] = {
         eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
         {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
         probe=lambda f: f(0.5, np.array([[0.2], [-0.4]]))),
+    "eulerian.attention_velocity": Case(
+        eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
+        {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
+        probe=lambda f: f(0.0, NET_GRID, NET_RHO, np.array([[0.2, -0.3], [0.5, 0.1]]))),
+    "eulerian.wall_fraction": Case(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
     "eulerian.network_velocity": Case(
         eulerian.network_velocity, [("data_x", X[:, 0]), ("data_y", X[:, 1])],
         {"activation": "relu", "chunk_bytes": 2**20},

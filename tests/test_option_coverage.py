@@ -20,6 +20,7 @@ from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import KINDS as DIFFUSION_KINDS
 from eulerian.fokker_planck import FP_BOUNDARIES, TIME_SCHEMES
+from eulerian.attention import METHODS as ATTENTION_METHODS
 from eulerian.network_grid import ACTIVATIONS as NETWORK_ACTIVATIONS
 from eulerian.porous_medium import RECONSTRUCTIONS
 from eulerian.porous_medium import TIME_SCHEMES as PM_TIME_SCHEMES
@@ -63,6 +64,8 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(PM, {"time": s}) for s in PM_TIME_SCHEMES],
     *[(PM, {"dim": d}) for d in (1, 2)],
     (PM, {"potential": True}),
+    *[("eulerian.attention_velocity", {"method": m}) for m in ATTENTION_METHODS],
+    ("eulerian.attention_velocity", {"guard": True}),
     *[("eulerian.network_velocity", {"activation": a}) for a in NETWORK_ACTIVATIONS],
     *[("eulerian.network_risk", {"activation": a}) for a in NETWORK_ACTIVATIONS],
     *[(ODE, {"method": m, "time-dependent": True}) for m in ODE_STEPPERS],
