@@ -122,6 +122,7 @@ FLUX_SCHEMES: dict[str, FaceFlux] = {}
 
 
 def register_flux(cls: type[FaceFlux]) -> type[FaceFlux]:
+    """Class decorator: add an instance of the FaceFlux subclass ``cls`` to FLUX_SCHEMES under ``cls.name``."""
     FLUX_SCHEMES[cls.name] = cls()
     return cls
 

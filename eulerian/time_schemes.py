@@ -50,6 +50,7 @@ SCHEMES: dict[str, TimeScheme] = {}
 
 
 def register(cls: type[TimeScheme]) -> type[TimeScheme]:
+    """Class decorator: add an instance of the TimeScheme subclass ``cls`` to SCHEMES under ``cls.name``."""
     SCHEMES[cls.name] = cls()
     return cls
 
