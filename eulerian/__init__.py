@@ -10,6 +10,7 @@ from .flow_matching_grid import FlowMatchingGridField, flow_matching_grid_field
 from .errors import BackendUnavailable, CFLError, MemoryLimitError, NumericalError
 from .fokker_planck import solve_fokker_planck, solve_stationary
 from .grid import Grid
+from .jko import JKOFlowResult, JKOStepResult, PowerEnergy, free_energy, jko_flow, jko_step
 from .meanfield import solve_meanfield
 from .network_grid import NetworkVelocity, network_risk, network_velocity
 from .porous_medium import porous_medium_energy, solve_porous_medium
@@ -25,12 +26,15 @@ __all__ = [
     "FlowMatchingGridField",
     "Flux",
     "Grid",
+    "JKOFlowResult",
+    "JKOStepResult",
     "MassAtWallsError",
     "MemoryLimitError",
     "NetworkVelocity",
     "NumericalError",
     "Outflow",
     "Periodic",
+    "PowerEnergy",
     "Solution",
     "attention_velocity",
     "benamou_brenier",
@@ -38,7 +42,10 @@ __all__ = [
     "default_gamma",
     "default_tol",
     "flow_matching_grid_field",
+    "free_energy",
     "get_backend",
+    "jko_flow",
+    "jko_step",
     "network_risk",
     "network_velocity",
     "porous_medium_energy",

@@ -6,7 +6,7 @@ Ito SDE dX = b dt + sqrt(2 D(x)) dW has d rho/dt + div(rho b) = Lap(D rho) = div
 drift b - grad D to solve it here.
 
 Discretisation, per face (eulerian.operators): the normal coefficient D_kk enters the face's exponentially fitted
-flux (Scharfetter-Gummel, Chang-Cooper) or the central flux. Its face value is
+flux (Scharfetter-Gummel, Chang-Cooper) or the central flux. Its face value is::
 
     constant / matrix : D (resp. D_kk)
     field D(x)        : D at the face centre (the face's own value, as FiPy's FaceVariable coefficients)

@@ -205,25 +205,31 @@ def flow_matching_grid_field(grid: Grid, rho0: Any, rho1: Any, *, grid1: Grid | 
 
     Parameters
     ----------
-    grid : Grid (1-3 D) of the source density. rho0 : cell averages of the source alpha_0 (grid.shape), >= 0,
-        positive mass (or a callable f(x) -> (...) averaged over cells); normalised to mass 1 here.
+    grid : Grid (1-3 D) of the source density.
+    rho0 : cell averages of the source alpha_0 (grid.shape), >= 0, positive mass (or a callable f(x) -> (...)
+        averaged over cells); normalised to mass 1 here.
     rho1 : cell averages of the target alpha_1 on ``grid1`` (default: the same grid), normalised to mass 1.
     grid1 : Grid of the target, same dimension as ``grid`` (box and cells may differ).
     backend : "numpy" or "cupy": where the quadrature runs (results come back in the query points' namespace).
     chunk_bytes : cap (bytes, integer >= 1024) on the (query chunk x cells) temporaries of one evaluation (at
         least one query row against all cells is always processed). The default, 1 MiB, keeps the temporaries in
-        the CPU caches: 1D, 400 cells, 401 query points: 6 ms per evaluation against 26 ms with 64 MiB chunks.
+        the CPU caches (1D, 400 cells, 401 query points: 6 ms per evaluation, 26 ms with 64 MiB chunks).
 
-    Returns a :class:`FlowMatchingGridField`: ``field(t, z)`` -> v_t(z) (..., d), t in [0, 1] (the endpoint
-    t = 1 is included: the last SSP-RK3 stage of a solve to t = 1 evaluates there), ``field.density(t, z)`` ->
-    rho_t(z). Independent coupling, linear interpolant, second order in the cell sizes for smooth densities
-    (quadrature in the module docstring). Transport rho0 to rho1 with
-    ``solve_continuity(grid, rho0, field, 1.0)``.
+    Returns
+    -------
+    FlowMatchingGridField
+        ``field(t, z)`` gives v_t(z), shape (..., d), for t in [0, 1] (the endpoint t = 1 is included, since the
+        last SSP-RK3 stage of a solve to t = 1 evaluates there); ``field.density(t, z)`` gives rho_t(z).
 
-    Errors: TypeError for a non-Grid, complex densities or points; ValueError for grids of different
-    dimension, densities of the wrong shape, NaN, negative cells or zero mass, t outside [0, 1], points of
-    the wrong last axis or non-finite points; MemoryLimitError (a ValueError) when one query row against all
-    cells would not fit the memory cap.
+    Notes
+    -----
+    Independent coupling, linear interpolant, second order in the cell sizes for smooth densities (quadrature in
+    the module docstring). Transport rho0 to rho1 with ``solve_continuity(grid, rho0, field, 1.0)``.
+
+    Errors. TypeError for a non-Grid, complex densities or points; ValueError for grids of different dimension,
+    densities of the wrong shape, NaN, negative cells or zero mass, t outside [0, 1], points of the wrong last
+    axis or non-finite points; MemoryLimitError (a ValueError) when one query row against all cells would not
+    fit the memory cap.
     """
     grid = v.check_grid(grid)
     grid1 = grid if grid1 is None else grid1

@@ -111,6 +111,9 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
                 "diffusion": float(a.get("diffusion", 0.0)) > 0, "dim": a["grid"].dim}
     if name == "eulerian.attention_velocity":
         return {"method": a.get("method", "interpolated"), "guard": a.get("wall_mass", 1e-3) is not None}
+    if name in ("eulerian.jko_step", "eulerian.jko_flow"):
+        return {"dim": a["grid"].dim, "diffusion": float(a.get("diffusion", 0.0)) > 0,
+                "potential": a.get("potential") is not None, "internal": a.get("internal") is not None}
     return {}
 
 

@@ -146,6 +146,17 @@ CASES: dict[str, Case] = {
         {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
         probe=lambda f: f(0.0, NET_GRID, NET_RHO, np.array([[0.2, -0.3], [0.5, 0.1]]))),
     "eulerian.wall_fraction": Case(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
+    "eulerian.jko_step": Case(
+        eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
+        {"potential": confining, "diffusion": 0.5, "internal": ("power", 2.0), "time_steps": 2, "max_iter": 3000,
+         "tol": 1e-3, "on_failure": "return"}),
+    "eulerian.jko_flow": Case(
+        eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
+        {"potential": confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 2000, "tol": 1e-3,
+         "on_failure": "return"}),
+    "eulerian.free_energy": Case(
+        eulerian.free_energy, [("grid", GRID), ("rho", RHO0)],
+        {"potential": confining, "diffusion": 0.5, "internal": ("power", 2.0)}),
     "eulerian.network_velocity": Case(
         eulerian.network_velocity, [("data_x", X[:, 0]), ("data_y", X[:, 1])],
         {"activation": "relu", "chunk_bytes": 2**20},
@@ -236,6 +247,12 @@ CASES: dict[str, Case] = {
     "lagrangian.w2_squared": Case(lagrangian.w2_squared, [("x", X), ("y", Y)],
                                   {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20}),
     # ---------------------------------------------------------------------------------------- verify.gaussian
+    "gaussian.jko_gaussian_step": Case(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
+                                                             ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {}),
+    "gaussian.jko_gaussian": Case(vg.jko_gaussian, [("g0", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]), ("b", [0.1, 0.0]),
+                                                   ("diffusion", 0.3), ("tau", 0.1), ("steps", 3)], {}),
+    "gaussian.gaussian_free_energy": Case(vg.gaussian_free_energy, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
+                                                                   ("b", [0.1, 0.0]), ("diffusion", 0.3)], {}),
     "gaussian.Gaussian": Case(vg.Gaussian, [("mean", [0.0, 1.0]), ("cov", [[1.0, 0.2], [0.2, 0.5]])], {}),
     "gaussian.Affine": Case(vg.Affine, [("matrix", A), ("offset", [0.1, 0.0])], {}),
     "gaussian.w2": Case(vg.w2, [("g0", G2), ("g1", G2B)], {}),

@@ -42,6 +42,8 @@ __all__ = [
     "field_function",
     "safe_parse",
     "SymbolicError",
+    "JKOGaussianUpdate",
+    "jko_gaussian_update_1d",
 ]
 
 _MAX_CLOSURE_DIM = 3
@@ -1072,3 +1074,71 @@ def _guarded_power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
         if abs(exponent) * log2_base > _MAX_POWER_BITS:
             raise ValueError(f"numeric power too large ({base}**{exponent}): over {_MAX_POWER_BITS} bits")
     return base**exponent
+
+
+# ----------------------------------------------------------------------------------------------
+# JKO iterates on Gaussians: the 1D update, derived (theory §4, Eq. 13)
+# ----------------------------------------------------------------------------------------------
+# One JKO step from N(m_k, σ_k²) for F(ρ) = ∫ (H x²/2 + b x) ρ + D ∫ ρ log ρ stays Gaussian (the optimal map is
+# affine); restricted to N(m, σ²), W2² = (m − m_k)² + (σ − σ_k)² (no ½) and F = H (m² + σ²)/2 + b m − D log σ
+# + const, so the step minimises  ((m − m_k)² + (σ − σ_k)²) / (2τ) + H (m² + σ²)/2 + b m − D log σ  over σ > 0.
+
+
+@dataclass(frozen=True)
+class JKOGaussianUpdate:
+    """The derived 1D JKO update: ``mean`` and ``std`` (σ_{k+1}, a standard deviation) as SymPy expressions
+    of the ``symbols`` (m_k, σ_k, τ, H, b, D); ``objective`` the function minimised; ``mean_rate`` and
+    ``variance_rate`` the τ → 0 limits of (m_{k+1} − m_k)/τ and (σ_{k+1}² − σ_k²)/τ (the OU moment
+    equations: consistency at first order); ``residual`` the simplified gradient of the objective at the update
+    (0)."""
+
+    mean: sp.Expr
+    std: sp.Expr
+    symbols: tuple[sp.Symbol, ...]
+    objective: sp.Expr
+    mean_rate: sp.Expr
+    variance_rate: sp.Expr
+    residual: tuple[sp.Expr, sp.Expr]
+
+    def numeric(self) -> Callable[..., tuple[float, float]]:
+        """f(m_k, σ_k, τ, H, b, D) -> (m_{k+1}, σ_{k+1}) as floats (NumPy through lambdify)."""
+        f = sp.lambdify(self.symbols, (self.mean, self.std), modules="numpy")
+        return lambda *args: tuple(float(v) for v in f(*args))
+
+
+@functools.lru_cache(maxsize=1)
+def jko_gaussian_update_1d() -> JKOGaussianUpdate:
+    """Derive the 1D Gaussian JKO step with SymPy (stationarity of the convex objective above, the positive
+    root), check that the gradient vanishes there, and expand it in τ.
+
+    Result: m_{k+1} = (m_k − τ b) / (1 + τH), σ_{k+1} = (σ_k + sqrt(σ_k² + 4(1 + τH) D τ)) / (2(1 + τH)); with
+    H = b = 0 the heat iterate σ_{k+1} = ½(σ_k + sqrt(σ_k² + 4Dτ)) of theory §4. Rates: −(H m_k + b) and
+    2D − 2H σ_k², the Fokker–Planck moment equations of dX = −(HX + b) dt + sqrt(2D) dW (verify.gaussian
+    linear_sde), so the iterates are consistent at first order in τ. Raises SymbolicError if a step fails.
+    """
+    mk, b = sp.symbols("m_k b", real=True)
+    sk, tau, D = sp.symbols("sigma_k tau D", positive=True)
+    H = sp.Symbol("H", nonnegative=True)
+    m, s = sp.Symbol("m", real=True), sp.Symbol("sigma", positive=True)
+    J = ((m - mk) ** 2 + (s - sk) ** 2) / (2 * tau) + H * (m**2 + s**2) / 2 + b * m - D * sp.log(s)
+    mean_sol = sp.solve(sp.diff(J, m), m)
+    if len(mean_sol) != 1:
+        raise SymbolicError(f"the mean equation has {len(mean_sol)} solutions, expected 1")
+    # σ-equation times σ τ: the quadratic (1 + τH) σ² − σ_k σ − D τ = 0; its positive root
+    quad = sp.expand(sp.diff(J, s) * s * tau)
+    roots = sp.solve(quad, s)
+    positive = [r for r in roots if r.is_positive is not False and sp.simplify(r.subs(
+        {sk: 1, tau: 1, D: 1, H: 0})).is_positive]
+    if len(positive) != 1:
+        raise SymbolicError(f"the variance equation has {len(positive)} positive roots, expected 1: {roots}")
+    mean, std = sp.simplify(mean_sol[0]), sp.simplify(positive[0])
+    expected = (sk + sp.sqrt(sk**2 + 4 * (1 + tau * H) * D * tau)) / (2 * (1 + tau * H))
+    if sp.simplify(std - expected) != 0 or sp.simplify(mean - (mk - tau * b) / (1 + tau * H)) != 0:
+        raise SymbolicError(f"the derived update differs from the closed form: mean {mean}, std {std}")
+    residual = (sp.simplify(sp.diff(J, m).subs(m, mean)), sp.simplify(sp.diff(J, s).subs(s, std)))
+    if any(r != 0 for r in residual):
+        raise SymbolicError(f"the gradient does not vanish at the update: {residual}")
+    mean_rate = sp.simplify(sp.limit((mean - mk) / tau, tau, 0))
+    variance_rate = sp.simplify(sp.limit((std**2 - sk**2) / tau, tau, 0))
+    return JKOGaussianUpdate(mean=mean, std=std, symbols=(mk, sk, tau, H, b, D), objective=J,
+                             mean_rate=mean_rate, variance_rate=variance_rate, residual=residual)

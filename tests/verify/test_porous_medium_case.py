@@ -141,3 +141,24 @@ def test_drift_checks_flag_a_wrong_potential():
     assert change < 1e-13 and rate > 0.9          # measured 0 and 1.00
     change, rate = pm.drift_relaxation(factor=0.5)  # the wrong V: the steady state moves, no decay towards it
     assert change > 1e-3 and rate < 0.5
+
+
+def test_blob_velocity_and_energy_checks_flag_a_wrong_diffusion_factor():
+    """The interior blob velocity at t = 0 against beta x / t0, and the blob energy against the profile's: a
+    diffusion factor 1.2 (a wrong D in the particles) is flagged by both."""
+    import math
+
+    from lagrangian.gradient_flows import blob_energy, blob_velocity
+    from verify.barenblatt import Barenblatt
+    from verify.cases import porous_medium as P
+
+    exact = Barenblatt(P.M_EXP, 1, t0=P.BLOB_T0)
+    R0, eps = float(exact.support_radius(0.0)), 0.12
+    x0 = exact.quantiles(int(math.ceil(P.BLOB_PER_EPS * 2.0 * R0 / eps)))
+    inner = np.abs(x0[:, 0]) < 0.7 * R0
+    for D, ok in ((1.0, True), (1.2, False)):
+        v = blob_velocity(x0, P.M_EXP, eps, diffusion=D)
+        err = float(np.abs(v[inner, 0] - exact.beta * x0[inner, 0] / P.BLOB_T0).max())
+        assert P.check_scaled("velocity", err, eps ** 2, P.BLOB_VELOCITY_C, "v").passed is ok
+        e = blob_energy(x0, P.M_EXP, eps, diffusion=D) / float(exact.internal_energy(0.0)) - 1.0
+        assert (abs(e) < 0.05) is ok

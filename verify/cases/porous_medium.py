@@ -37,7 +37,8 @@ import numpy as np
 from eulerian.grid import Grid
 from eulerian.porous_medium import porous_medium_energy, solve_porous_medium
 from eulerian.solution import Solution
-from lagrangian.gradient_flows import blob_density, blob_flow, implicit_euler_flow, implicit_euler_step
+from lagrangian.gradient_flows import (blob_density, blob_energy, blob_flow, blob_velocity, implicit_euler_flow,
+                                       implicit_euler_step)
 from verify.barenblatt import Barenblatt, barenblatt_proof
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
@@ -59,6 +60,8 @@ BLOB_T0 = 0.1
 BLOB_T = 0.3
 BLOB_PER_EPS = 8            # particles per epsilon across the initial support (n = ceil(8 * 2 R0 / eps))
 BLOB_EDGE_C = 6.0           # outermost particle within BLOB_EDGE_C eps^2 of its exact end (measured <= 4.2)
+BLOB_VELOCITY_C = 3.0       # interior blob velocity within C eps^2 of the exact one (measured 1.9 at eps = 0.12,
+                            # then falling fast: 1.1, 0.41, 0.10 eps^2 ... as the kernel stops seeing the edge)
 FV_LEVELS = {1: ((64, 96, 128, 192, 256), (48, 64, 96, 128, 192, 256)),
              2: ((16, 24, 32, 48, 64), (16, 24, 32, 40, 48, 64))}     # (quick, full) cells per axis
 UPWIND_LEVELS = (32, 48, 64, 96, 128)   # first-order reconstruction, 1D (claimed order 1)
@@ -228,6 +231,9 @@ class BlobStudy:
     l1: list = field(default_factory=list)
     edge: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    energy: list = field(default_factory=list)         # E_eps(initial cloud) / E(exact profile) - 1
+    dissipated: list = field(default_factory=list)     # E_eps(final cloud) - E_eps(initial cloud)
+    velocity: list = field(default_factory=list)       # max |v_blob - beta x / t0| over |x| < 0.7 R0 at t = 0
 
 
 def blob_study(eps_levels: tuple[float, ...], *, m: float = M_EXP, blob_m: float | None = None,
@@ -247,10 +253,17 @@ def blob_study(eps_levels: tuple[float, ...], *, m: float = M_EXP, blob_m: float
         x0 = exact.quantiles(n)
         # RK4 on the stiff pairwise forces: dt = eps^2 / (D m max rho^(m-1)) (stable, see blob_flow)
         steps = int(math.ceil(BLOB_T * diffusion * mb * rho_max ** (mb - 1.0) / eps ** 2))
+        # the exact Lagrangian velocity at t = 0 is d/dt of the dilation x ((t0 + t)/t0)^beta: beta x / t0
+        inner = np.abs(x0[:, 0]) < 0.7 * R0
+        v0 = blob_velocity(x0, mb, eps, diffusion=diffusion)
+        out.velocity.append(float(np.abs(v0[inner, 0] - exact.beta * x0[inner, 0] / BLOB_T0).max()))
+        e0 = blob_energy(x0, mb, eps, diffusion=diffusion)
+        out.energy.append(e0 / float(exact.internal_energy(0.0)) - 1.0)
         start = time.perf_counter()
         flow = blob_flow(x0, mb, eps, BLOB_T, steps, diffusion=diffusion)
         out.seconds.append(time.perf_counter() - start)
         x = flow.x
+        out.dissipated.append(blob_energy(x, mb, eps, diffusion=diffusion) - e0)
         out.eps.append(eps)
         out.n.append(n)
         out.moment.append(float(np.mean(x[:, 0] ** 2) - exact.second_moment(BLOB_T)))
@@ -330,6 +343,12 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     ctx.add(check_order(f"{label} L1 error of the mollified density vs eps", bs.eps, bs.l1, correction=False))
     ctx.add(check_scaled(f"{label} eps={bs.eps[-1]:g}", bs.edge[-1], bs.eps[-1] ** 2, BLOB_EDGE_C,
                          "outermost particle vs its exact (dilated) end point"))
+    ctx.add(check_order(f"{label} relative error of the blob energy E_eps of the initial cloud vs eps", bs.eps,
+                        np.abs(bs.energy), correction=False))
+    ctx.check(f"{label}: largest change of E_eps over the run (dissipated: <= 0)", max(bs.dissipated), upper=0.0,
+              detail="E_eps(final) - E_eps(initial) per eps: " + ", ".join(f"{e:.3g}" for e in bs.dissipated))
+    ctx.add(check_scaled(f"{label} eps={bs.eps[0]:g}", bs.velocity[0], bs.eps[0] ** 2, BLOB_VELOCITY_C,
+                         "blob velocity at t = 0 vs the exact Lagrangian velocity beta x / t0 (|x| < 0.7 R0)"))
     ctx.series(f"{label}: L1 error vs eps", bs.eps, bs.l1, xlabel="eps", ylabel="L1 error", logx=True, logy=True)
     ctx.note(f"{label} particles", bs.n)
     ctx.note(f"{label} second-moment errors", bs.moment)

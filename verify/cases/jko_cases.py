@@ -1,0 +1,302 @@
+"""Wasserstein gradient flows on the grid (eulerian.jko) against exact mathematics.
+
+* ``jko-gaussian``: one grid JKO step of F = ∫Vρ + D∫ρ log ρ, V = ½xᵀHx + bᵀx, from a Gaussian against the exact
+  Gaussian JKO iterate (verify.gaussian.jko_gaussian_step): L1 error of the cell averages, observed order in h
+  (at least 2: one-sided band), and the finest error under a frozen C h² bound; in full mode also a 2D
+  non-commuting case against its frozen bound.
+* ``jko-vs-fokker-planck``: the JKO flow to time T with τ = T / K against the exact law (verify.gaussian
+  linear_sde) and against solve_fokker_planck (BDF2, 400 steps, 512 cells): the error of the mean falls at
+  order 1 in τ (interval verdict, band ± 0.15). The mean is the observable because its grid error is about
+  1e-5 (against 7e-3 for the smallest τ): the variance carries the O(h²) error of the entropy discretisation.
+* ``jko-equilibrium``: the discrete Gibbs state ρ_i ∝ exp(−V(x_i)/D) is an exact fixed point of the discrete
+  JKO problem, so one step moves it only by the solver's stopping error.
+* ``jko-energy-dissipation``: along the flow F decreases, the JKO inequality F_k − F_{k+1} ≥ W2²(ρ_k, ρ_{k+1})/(2τ)
+  holds, and the discrete dissipation (F_0 − F_K) matches Σ_k W2²(ρ_k, ρ_{k+1})/τ to first order in τ.
+
+Each check is a pure function of numbers (the tests feed it a wrong scheme or value: tests/verify/
+test_jko_cases.py). Conventions: W2² with no ½ (Benamou–Brenier time on [0, 1]); D as in dX = sqrt(2D) dW.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from eulerian.benamou_brenier import default_tol
+from eulerian.fokker_planck import solve_fokker_planck
+from eulerian.grid import Grid
+from eulerian.jko import free_energy, jko_flow, jko_step
+from verify import gaussian as G
+from verify.convergence import _verdict_check, fit_order, order_verdict
+from verify.harness import CaseContext, Check, case, make_check
+
+# The 1D problem: V = ½ H x² + b x, D, start N(1, 0.5²), on [-4.5, 5.5] (the Gaussians stay 6 std inside).
+OU = {"H": 1.0, "b": 0.5, "D": 0.5, "mean": 1.0, "var": 0.25, "box": (-4.5, 5.5)}
+STEP_TAU = 0.2
+TIME_STEPS_STEP = 8           # inner Benamou–Brenier steps for the single-step cases
+SPACE_BAND = (0.2, math.inf)  # L1 order in h at least 2 - 0.2 (measured 1.91, 2.05, 2.17 over 16..128 cells)
+# Frozen constant of the L1 error bound C h² (1D: L1 / h² measured 0.088-0.099 on 16..128 cells; 2D: 0.108 at
+# 24², 0.107 at 32², 0.109 at 48²), doubled once: the check fails beyond twice the measured constant.
+SPACE_CONSTANT_1D = 0.2
+SPACE_CONSTANT_2D = 0.22
+TAU_BAND = 0.15               # observed order in tau: 1 ± 0.15
+FLOW_TIME_STEPS = 2           # inner steps of the flows (the time discretisation of W2 is not the error here)
+FLOW_TOL = 1e-4               # flows' stationarity tolerance: 2-3x fewer iterations than the default tol, moving
+                              # the finest mean by 2.3 % (quick) and 3.2 % (full) of its tau-error (measured)
+FP_STEPS = 400                # solve_fokker_planck reference: BDF2 steps to T ...
+FP_CELLS = 512                # ... on its own grid (Scharfetter–Gummel's mean error is 9e-3 at 32 cells)
+FP_REFERENCE_FRACTION = 0.05  # the reference's own mean error must stay below 5 % of the smallest JKO error
+# The grid flow reproduces the exact Gaussian JKO iterates (the same tau) to within this fraction of their
+# distance to the limit law (measured: mean 1 % at 32 cells, 3.5 % at 64 cells with FLOW_TOL) ...
+EXACT_JKO_FRACTION = 0.05
+# ... and the dissipation gap of the exact Gaussian JKO iterates to this relative accuracy (measured <= 2.6 %).
+GAP_RTOL = 0.1
+# 2D problem (non-commuting H and initial covariance).
+OU2 = {"H": [[1.5, 0.5], [0.5, 1.0]], "b": [0.3, -0.2], "D": 0.5, "mean": [0.8, -0.5],
+       "cov": [[0.3, 0.1], [0.1, 0.2]], "lower": (-3.5, -4.0), "upper": (4.0, 3.5)}
+
+
+def _potential_1d(p: dict) -> Callable:
+    return lambda x: 0.5 * p["H"] * x[..., 0] ** 2 + p["b"] * x[..., 0]
+
+
+def _potential_nd(H: Any, b: Any) -> Callable:
+    H, b = np.asarray(H, float), np.asarray(b, float)
+    return lambda x: 0.5 * np.einsum("...i,ij,...j->...", x, H, x) + x @ b
+
+
+def _grid_1d(n: int) -> Grid:
+    return Grid((OU["box"][0],), (OU["box"][1],), (n,))
+
+
+def l1(grid: Grid, a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(np.asarray(a) - np.asarray(b)).sum() * grid.cell_volume)
+
+
+# ------------------------------------------------------------------------------------------------ pure checks
+def check_space_order(name: str, h: Sequence[float], errors: Sequence[float], expected: float = 2.0,
+                      band: Any = SPACE_BAND) -> Check:
+    """Order verdict of the L1 errors against the cell size h (95 % interval inside the band)."""
+    verdict = order_verdict(fit_order(h, errors), expected, band, what="L1 order in h")
+    return _verdict_check(f"{name}: order in h", verdict,
+                          "errors " + ", ".join(f"{e:.3e}" for e in errors) + " at h " +
+                          ", ".join(f"{x:.4g}" for x in h))
+
+
+def check_error_bound(name: str, error: float, h: float, constant: float) -> Check:
+    """error <= constant h² (the frozen constant of the grid's accuracy)."""
+    return make_check(f"{name}: L1 error <= {constant:g} h²", error, upper=constant * h * h,
+                      detail=f"h = {h:.4g}")
+
+
+def check_tau_order(name: str, taus: Sequence[float], errors: Sequence[float], band: float = TAU_BAND) -> Check:
+    """Order verdict 1 ± band in tau."""
+    verdict = order_verdict(fit_order(taus, errors), 1.0, band, what="order in tau")
+    return _verdict_check(f"{name}: order in tau", verdict,
+                          "errors " + ", ".join(f"{e:.3e}" for e in errors) + " at tau " +
+                          ", ".join(f"{t:.4g}" for t in taus))
+
+
+def check_reference_error(name: str, reference_error: float, smallest_error: float,
+                          fraction: float = FP_REFERENCE_FRACTION) -> Check:
+    """The reference (Fokker–Planck) is accurate enough to measure the JKO error against it."""
+    return make_check(f"{name}: reference error / smallest JKO error", reference_error / smallest_error,
+                      upper=fraction, detail=f"reference error {reference_error:.3e}")
+
+
+def check_matches_exact_iterates(name: str, grid_value: float, exact_jko_value: float, limit_value: float,
+                                 fraction: float = EXACT_JKO_FRACTION) -> Check:
+    """|grid - exact JKO| / |exact JKO - limit| below ``fraction``: the grid flow is the JKO scheme (its error
+    against the limit law is the scheme's, not the grid's)."""
+    return make_check(f"{name}: |grid - exact JKO| / |exact JKO - limit|",
+                      abs(grid_value - exact_jko_value) / abs(exact_jko_value - limit_value), upper=fraction,
+                      detail=f"grid {grid_value:.6g}, exact JKO {exact_jko_value:.6g}, limit {limit_value:.6g}")
+
+
+def check_relative(name: str, value: float, reference: float, rtol: float) -> Check:
+    """|value / reference - 1| <= rtol."""
+    return make_check(f"{name}: relative difference", abs(value / reference - 1.0), upper=rtol,
+                      reference=reference, detail=f"value {value:.6g}, reference {reference:.6g}")
+
+
+def check_above_minimum(name: str, energies: Sequence[float], minimum: float) -> Check:
+    """min_k F_k - F(Gibbs) >= 0: the Gibbs state minimises F among densities of the same mass."""
+    return make_check(f"{name}: min_k F_k - F(Gibbs)", float(np.min(energies)) - minimum, lower=0.0)
+
+
+def check_fixed_point(name: str, deviation: float, tol: float) -> Check:
+    """|rho_1 - rho_0|_L1 / mass below the solver's stationarity tolerance (measured 0.01-0.12 of it)."""
+    return make_check(f"{name}: L1 change of the Gibbs state in one step", deviation, upper=tol,
+                      detail="the discrete Gibbs state is an exact fixed point of the discrete JKO problem")
+
+
+def check_small_motion(name: str, w2_squared: float, tol: float, length: float) -> Check:
+    """W2²(rho_0, rho_1) below (tol length)² (the Gibbs state does not move)."""
+    return make_check(f"{name}: W2² moved in one step", w2_squared, upper=(tol * length) ** 2)
+
+
+def check_energy_decreases(name: str, energies: Sequence[float]) -> Check:
+    """max_k F(rho_{k+1}) - F(rho_k) <= 0."""
+    e = np.asarray(energies, float)
+    return make_check(f"{name}: max_k F_(k+1) - F_k", float(np.max(np.diff(e))), upper=0.0)
+
+
+def check_jko_inequality(name: str, energies: Sequence[float], w2_squared: Sequence[float], tau: float) -> Check:
+    """min_k F_k - F_(k+1) - W2²(rho_k, rho_(k+1)) / (2 tau) >= 0 (rho_k is a competitor of the step)."""
+    e = np.asarray(energies, float)
+    gap = -np.diff(e) - np.asarray(w2_squared, float) / (2.0 * tau)
+    return make_check(f"{name}: min_k F_k - F_(k+1) - W2²/(2 tau)", float(np.min(gap)), lower=0.0)
+
+
+def dissipation_gap(energies: Sequence[float], w2_squared: Sequence[float], tau: float) -> float:
+    """|1 - (F_0 - F_K) / (sum_k W2²(rho_k, rho_(k+1)) / tau)|: O(tau) for a JKO flow."""
+    e = np.asarray(energies, float)
+    return abs(1.0 - (e[0] - e[-1]) / (float(np.sum(w2_squared)) / tau))
+
+
+# ------------------------------------------------------------------------------------------------ runs
+def exact_dissipation_gap(T: float, K: int) -> float:
+    """dissipation_gap of the exact Gaussian JKO iterates of the 1D problem (verify.gaussian)."""
+    tau = T / K
+    gs = G.jko_gaussian(G.Gaussian(OU["mean"], OU["var"]), OU["H"], OU["b"], OU["D"], tau, K)
+    F = [G.gaussian_free_energy(g, OU["H"], OU["b"], OU["D"]) for g in gs]
+    W = [G.w2_squared(gs[k], gs[k + 1]) for k in range(K)]
+    return dissipation_gap(F, W, tau)
+
+
+def gaussian_step_errors(cells: Sequence[int], step: Callable = jko_step, tau: float = STEP_TAU) -> list[float]:
+    """L1 error of one grid JKO step (``step``, jko_step's signature) from N(1, 0.25) against the exact iterate's
+    cell averages, for each number of cells."""
+    g0 = G.Gaussian(OU["mean"], OU["var"])
+    g1 = G.jko_gaussian_step(g0, OU["H"], OU["b"], OU["D"], tau)
+    errors = []
+    for n in cells:
+        grid = _grid_1d(n)
+        rho0 = grid.cell_averages(lambda x: g0.pdf(x))
+        res = step(grid, rho0, tau, potential=_potential_1d(OU), diffusion=OU["D"], time_steps=TIME_STEPS_STEP)
+        errors.append(l1(grid, res.density, grid.cell_averages(lambda x: g1.pdf(x))))
+    return errors
+
+
+def gaussian_step_error_2d(n: int, tau: float = STEP_TAU) -> tuple[float, float]:
+    """(L1 error, h) of one 2D grid JKO step (non-commuting H and covariance) against the exact iterate."""
+    p = OU2
+    g0 = G.Gaussian(p["mean"], p["cov"])
+    g1 = G.jko_gaussian_step(g0, p["H"], p["b"], p["D"], tau)
+    grid = Grid(p["lower"], p["upper"], (n, n))
+    rho0 = grid.cell_averages(lambda x: g0.pdf(x))
+    res = jko_step(grid, rho0, tau, potential=_potential_nd(p["H"], p["b"]), diffusion=p["D"], time_steps=4)
+    return l1(grid, res.density, grid.cell_averages(lambda x: g1.pdf(x))), max(grid.spacing)
+
+
+@functools.lru_cache(maxsize=2)
+def ou_flows(quick: bool) -> dict:
+    """The JKO flows of the 1D problem to T with tau = T / K (quick: 32 cells, T = 1/4, K = 1, 2, 4, 8; full:
+    64 cells, T = 1/2, K = 2, 4, 8, 16), the exact law at T and the Fokker–Planck reference. Cached: the
+    jko-vs-fokker-planck and jko-energy-dissipation cases share them."""
+    n, T, Ks = (32, 0.25, (1, 2, 4, 8)) if quick else (64, 0.5, (2, 4, 8, 16))
+    grid = _grid_1d(n)
+    g0 = G.Gaussian(OU["mean"], OU["var"])
+    rho0 = grid.cell_averages(lambda x: g0.pdf(x))
+    flows = [jko_flow(grid, rho0, T / K, T, potential=_potential_1d(OU), diffusion=OU["D"],
+                      time_steps=FLOW_TIME_STEPS, tol=FLOW_TOL) for K in Ks]
+    exact = G.linear_sde(g0, G.Affine(-OU["H"], -OU["b"]), OU["D"], T)
+    H, b = OU["H"], OU["b"]
+    fp_grid = _grid_1d(FP_CELLS)
+    fp = solve_fokker_planck(fp_grid, fp_grid.cell_averages(lambda x: g0.pdf(x)), lambda t, x: -(H * x + b),
+                             OU["D"], T, FP_STEPS).to_numpy()
+    return {"grid": grid, "T": T, "K": Ks, "flows": flows, "exact": exact, "fp": fp, "fp_grid": fp_grid}
+
+
+# ------------------------------------------------------------------------------------------------ cases
+@case("jko-gaussian", title="Grid JKO step (BB proximal splitting) vs the exact Gaussian JKO iterate",
+      tags=("eulerian", "jko"))
+def jko_gaussian(ctx: CaseContext) -> None:
+    cells = (16, 32, 64, 128)
+    errors = gaussian_step_errors(cells)
+    h = [(OU["box"][1] - OU["box"][0]) / n for n in cells]
+    ctx.add(check_space_order("jko-gaussian 1D", h, errors))
+    ctx.add(check_error_bound("jko-gaussian 1D N=128", errors[-1], h[-1], SPACE_CONSTANT_1D))
+    ctx.series("jko-gaussian 1D: L1 error vs h", h, errors, xlabel="h", ylabel="L1 error", logx=True, logy=True)
+    ctx.note("jko-gaussian 1D L1 errors", [float(e) for e in errors])
+    if not ctx.quick:
+        e2, h2 = gaussian_step_error_2d(24)
+        ctx.add(check_error_bound("jko-gaussian 2D 24x24 (non-commuting)", e2, h2, SPACE_CONSTANT_2D))
+        ctx.note("jko-gaussian 2D L1 error (24x24)", float(e2))
+
+
+@case("jko-vs-fokker-planck", title="JKO flow vs solve_fokker_planck and the exact OU law: order 1 in tau",
+      tags=("eulerian", "jko", "fokker-planck"))
+def jko_vs_fokker_planck(ctx: CaseContext) -> None:
+    run = ou_flows(ctx.quick)
+    grid, exact = run["grid"], run["exact"]
+    taus = [run["T"] / K for K in run["K"]]
+    means = [float(grid.mean(f.densities[-1])[0]) for f in run["flows"]]
+    fp_mean = float(run["fp_grid"].mean(run["fp"])[0])
+    err_exact = [abs(m - exact.mean[0]) for m in means]
+    err_fp = [abs(m - fp_mean) for m in means]
+    ctx.add(check_tau_order("JKO mean vs exact law", taus, err_exact))
+    ctx.add(check_tau_order("JKO mean vs solve_fokker_planck", taus, err_fp))
+    ctx.add(check_reference_error("solve_fokker_planck mean vs exact law", abs(fp_mean - exact.mean[0]),
+                                  min(err_exact)))
+    K, tau = run["K"][-1], taus[-1]
+    exact_jko = G.jko_gaussian(G.Gaussian(OU["mean"], OU["var"]), OU["H"], OU["b"], OU["D"], tau, K)[-1]
+    ctx.add(check_matches_exact_iterates(f"JKO mean at tau={tau:g}", means[-1], float(exact_jko.mean[0]),
+                                         float(exact.mean[0])))
+    ctx.series("JKO mean error vs tau", taus, err_exact, xlabel="tau", ylabel="|mean - exact|", logx=True,
+               logy=True)
+    ctx.note("JKO iterations per step (finest tau)", [int(i) for i in run["flows"][-1].iterations])
+
+
+@case("jko-equilibrium", title="The discrete Gibbs state is a fixed point of the grid JKO step",
+      tags=("eulerian", "jko"))
+def jko_equilibrium(ctx: CaseContext) -> None:
+    n = 32 if ctx.quick else 64
+    grid = _grid_1d(n)
+    V = _potential_1d(OU)
+    dev, w2sq, tol = equilibrium_step(grid, V, OU["D"], OU["D"])
+    ctx.add(check_fixed_point(f"Gibbs 1D N={n}", dev, tol))
+    ctx.add(check_small_motion(f"Gibbs 1D N={n}", w2sq, tol, OU["box"][1] - OU["box"][0]))
+    p = OU2
+    shape = (16, 12) if ctx.quick else (24, 24)   # quick: different cells and spacing per axis
+    grid2 = Grid(p["lower"], p["upper"], shape)
+    dev2, w2sq2, tol2 = equilibrium_step(grid2, _potential_nd(p["H"], p["b"]), p["D"], p["D"], time_steps=4)
+    label = f"Gibbs 2D {shape[0]}x{shape[1]}"
+    ctx.add(check_fixed_point(label, dev2, tol2))
+    ctx.add(check_small_motion(label, w2sq2, tol2, 7.5))
+
+
+def equilibrium_step(grid: Grid, V: Callable, D: float, temperature: float, tau: float = STEP_TAU,
+                     time_steps: int = TIME_STEPS_STEP) -> tuple[float, float, float]:
+    """One JKO step (diffusion D) from rho ∝ exp(-V(x_i) / temperature) at the cell centres: (L1 change,
+    W2² moved, the stationarity tolerance). temperature = D is the discrete Gibbs state."""
+    rho = np.exp(-(V(grid.centers()) - V(grid.centers()).min()) / temperature)
+    rho /= rho.sum() * grid.cell_volume
+    tol = default_tol(grid, time_steps)
+    res = jko_step(grid, rho, tau, potential=V, diffusion=D, time_steps=time_steps, tol=tol)
+    return l1(grid, res.density, rho), res.w2_squared, tol
+
+
+@case("jko-energy-dissipation", title="JKO flow: F decreases and dissipates W2²/tau to first order",
+      tags=("eulerian", "jko"))
+def jko_energy_dissipation(ctx: CaseContext) -> None:
+    run = ou_flows(ctx.quick)
+    grid = run["grid"]
+    taus = [run["T"] / K for K in run["K"]]
+    V = _potential_1d(OU)
+    gibbs = np.exp(-(V(grid.centers()) - V(grid.centers()).min()) / OU["D"])
+    gibbs /= gibbs.sum() * grid.cell_volume
+    f_min = free_energy(grid, gibbs, potential=V, diffusion=OU["D"])
+    gaps = []
+    for tau, K, f in zip(taus, run["K"], run["flows"]):
+        ctx.add(check_energy_decreases(f"tau={tau:g}", f.energies))
+        ctx.add(check_jko_inequality(f"tau={tau:g}", f.energies, f.w2_squared, tau))
+        ctx.add(check_above_minimum(f"tau={tau:g}", f.energies, f_min))
+        gaps.append(dissipation_gap(f.energies, f.w2_squared, tau))
+        exact = exact_dissipation_gap(run["T"], K)
+        ctx.add(check_relative(f"tau={tau:g}: dissipation gap vs the exact Gaussian JKO iterates'", gaps[-1],
+                               exact, GAP_RTOL))
+    ctx.add(check_tau_order("|1 - (F_0 - F_K) tau / sum W2²|", taus, gaps))
+    ctx.series("dissipation gap vs tau", taus, gaps, xlabel="tau", ylabel="|1 - ratio|", logx=True, logy=True)
