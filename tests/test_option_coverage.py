@@ -66,6 +66,7 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     (PM, {"potential": True}),
     *[("eulerian.jko_step", {"dim": 1, "diffusion": True, "potential": True})],
     ("eulerian.jko_flow", {"dim": 1, "diffusion": True, "potential": True}),
+    ("eulerian.jko_flow", {"dim": 1, "internal": True}),
     *[("eulerian.attention_velocity", {"method": m}) for m in ATTENTION_METHODS],
     ("eulerian.attention_velocity", {"guard": True}),
     *[("eulerian.network_velocity", {"activation": a}) for a in NETWORK_ACTIVATIONS],

@@ -162,3 +162,13 @@ def test_blob_velocity_and_energy_checks_flag_a_wrong_diffusion_factor():
         assert P.check_scaled("velocity", err, eps ** 2, P.BLOB_VELOCITY_C, "v").passed is ok
         e = blob_energy(x0, P.M_EXP, eps, diffusion=D) / float(exact.internal_energy(0.0)) - 1.0
         assert (abs(e) < 0.05) is ok
+
+
+def test_jko_order_check_flags_a_wrong_exponent():
+    """Grid JKO with the internal energy rho^3/2 (m = 3) against the m = 2 profile: the error stops converging in
+    tau and the order check does not pass (32 cells to keep the test fast)."""
+    from verify.cases import porous_medium as P
+
+    wrong = P.jko_study(m=2.0, jko_m=3.0, cells=32)
+    assert not P.check_order("wrong m", wrong.tau, wrong.l1, expected=1.0, band=P.JKO_ORDER_BAND,
+                             correction=False).passed
