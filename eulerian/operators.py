@@ -19,11 +19,10 @@ import numpy as np
 
 from ._validate import real_output
 from .backend import Backend
-from .boundary import BOUNDARY_CONDITIONS, BoxBoundary, Dirichlet, Flux, wall_cells, wall_points
+from .boundary import BoxBoundary, Dirichlet, Flux, wall_cells, wall_points
 from .errors import NumericalError
 from .grid import Grid
 
-BOUNDARIES = tuple(BOUNDARY_CONDITIONS)  # every condition of eulerian.boundary (the solvers say which they take)
 
 
 def per_axis(value: Any, dim: int) -> list[Any]:

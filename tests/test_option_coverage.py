@@ -19,7 +19,8 @@ from eulerian.benamou_brenier import DTYPES, METHODS
 from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import KINDS as DIFFUSION_KINDS
-from eulerian.fokker_planck import FP_BOUNDARIES, TIME_SCHEMES
+from eulerian.fokker_planck import FP_BOUNDARIES
+from eulerian.time_schemes import TIME_SCHEMES
 from eulerian.attention import METHODS as ATTENTION_METHODS
 from eulerian.network_grid import ACTIVATIONS as NETWORK_ACTIVATIONS
 from eulerian.porous_medium import RECONSTRUCTIONS
