@@ -200,9 +200,6 @@ def fokker_planck_fipy(
     from .fokker_planck import MassBalance
     from .operators import WallTerms
 
-    if D.cross is not None and not all(box.periodic):
-        raise ValueError("backend='fipy' with an off-diagonal diffusion matrix needs periodic boundaries: FiPy's "
-                         "anisotropic diffusion lets mass through zero-flux walls; use the array backend")
     start = _time.perf_counter()
     periodic = box.periodic
     mesh = fipy_mesh(grid, periodic)
