@@ -172,3 +172,8 @@ def test_jko_order_check_flags_a_wrong_exponent():
     wrong = P.jko_study(m=2.0, jko_m=3.0, cells=32)
     assert not P.check_order("wrong m", wrong.tau, wrong.l1, expected=1.0, band=P.JKO_ORDER_BAND,
                              correction=False).passed
+    h = 2.0 * P.BOX[1] / 32
+    assert not P.check_scaled("wrong m", wrong.moment[-1], P.JKO_MOMENT_C * wrong.tau[-1] + P.MOMENT_C * h ** 2,
+                              1.0, "second moment").passed
+    assert not P.check_scaled("wrong m", wrong.edge[-1], P.JKO_EDGE_C * wrong.tau[-1] + P.EDGE_C * h ** 2,
+                              1.0, "edge").passed
