@@ -138,3 +138,18 @@ def test_heat_step_reference_is_the_heat_kernel():
     exact = ec.heat_step_exact(grid, ec.STEP["T"])
     assert abs(exact.sum() * grid.cell_volume - 2.0) <= 1e-9        # the step has mass 2 a = 2
     assert np.abs(semi - exact).sum() * grid.cell_volume <= 1e-3    # measured 4.4e-4
+
+
+def test_ou_moment_tolerance_is_frozen_and_flags_a_wrong_diffusion():
+    """The ou-2d moment bound C h^2 does not grow with the run's own error: a scheme whose diffusion is 10 % too
+    large (its L1 error, and a tolerance built from it, grow together) fails it; the right scheme passes."""
+    from verify.problems import grid_for
+
+    p = get_problem("ou-2d")
+    grid = grid_for(p, 64)
+    _, c_moments = ec.OU_ERROR_CONSTANTS["ou-2d"]
+    tol = c_moments * max(grid.spacing) ** 2
+    for factor, ok in ((1.0, True), (1.1, False)):
+        sol = solve_fokker_planck(grid, p.initial_density, p.drift, factor * p.diffusion, p.t_final, 32)
+        checks = ec.check_gaussian_moments("ou-2d", grid, sol.to_numpy(), p.exact_law(), tol=tol)
+        assert all(c.passed for c in checks) is ok
