@@ -32,7 +32,7 @@ from .errors import CFLError, NumericalError
 from .grid import Grid
 from .boundary import Dirichlet, Flux, Outflow, parse_boundary, wall_points
 from .operators import face_points, per_axis
-from .solution import Solution
+from .solution import SaveSchedule, Solution
 
 LIMITERS = ("mc", "minmod", "vanleer", "none")
 BACKENDS = ("numpy", "cupy", "fipy")
@@ -347,12 +347,7 @@ def solve_continuity(
     expected, scale, outflow = masses[0], abs(masses[0]), [0.0]   # the mass balance, checked every step
     box_time_dependent = any(callable(getattr(c, "value", None)) for _, _, c in box.walls())
     min_rho = float(rho_init.min())
-    targets = list(save) if save is not None else []
-    saved, saved_times = [], []
-    while targets and targets[0] <= 0.0:
-        saved.append(rho.copy())
-        saved_times.append(0.0)
-        targets.pop(0)
+    schedule = SaveSchedule(save, t_final, rho, lambda r: r.copy())
     n = 0
     while t < t_final * (1 - 1e-14):
         if max_steps is not None and n >= max_steps:
@@ -363,10 +358,7 @@ def solve_continuity(
                 dt = t_final - t
         else:
             rate = courant_rate(face_velocity(t), wall_data(t))
-            dt = cfl / rate if rate > 0 else t_final - t
-            next_stop = targets[0] if targets else t_final
-            if t + dt >= next_stop * (1 - 1e-12):
-                dt = next_stop - t
+            dt = schedule.clip(t, cfl / rate if rate > 0 else t_final - t)
         # SSP-RK3 (Shu-Osher): rho' = rho + dt (k1 + k2 + 4 k3) / 6, and so is the mass
         k1, s1, q1 = rhs(t, rho, dt)
         r1 = rho + dt * k1
@@ -388,14 +380,11 @@ def solve_continuity(
         masses.append(m)
         mass_times.append(t)
         min_rho = min(min_rho, float(rho.min()))
-        while targets and t >= targets[0] * (1 - 1e-12):
-            saved.append(rho.copy())
-            saved_times.append(targets.pop(0))
+        schedule.record(t, rho)
     wall = _time.perf_counter() - start
-    if save is None:
-        saved, saved_times = [rho], [t_final]
+    times, saved = schedule.result(rho)
     return Solution(
-        grid=grid, times=np.array(saved_times), density=rho, densities=saved, mass=np.array(masses),
+        grid=grid, times=times, density=rho, densities=saved, mass=np.array(masses),
         mass_times=np.array(mass_times), min_density=min_rho, steps=n, wall_time=wall, backend=be.name,
         boundary_outflow=np.array(outflow) if box.open else None,
         info={"limiter": limiter, "boundary": box.label, "cfl": cfl, "time": "ssp-rk3",

@@ -37,7 +37,7 @@ from ._validate import real_output
 from .errors import CFLError, NumericalError
 from .grid import Grid
 from .operators import per_axis
-from .solution import Solution
+from .solution import SaveSchedule, Solution
 
 FIPY_TOLERANCE = 1e-12
 
@@ -338,11 +338,7 @@ def continuity_fipy(
     t = 0.0
     masses, mass_times = [grid.mass(rho0)], [0.0]
     min_rho = float(rho0.min())
-    targets = [] if save_at is None else list(save_at)
-    saved, saved_times = [], []
-    while targets and targets[0] <= 0.0:
-        saved.append(np.array(rho0))
-        saved_times.append(targets.pop(0))
+    schedule = SaveSchedule(save_at, t_final, _to_fipy(rho0), lambda r: _from_fipy(r, grid.shape))
     n = 0
     while t < t_final * (1 - 1e-14):
         if max_steps is not None and n >= max_steps:
@@ -355,10 +351,7 @@ def continuity_fipy(
             if dt * r > cfl * (1 + 1e-12):
                 raise CFLError(f"forced dt = {dt:g} gives Courant number {dt * r:.3g} > cfl = {cfl:g}")
         else:
-            dt = cfl / r if r > 0 else t_final - t
-            stop = targets[0] if targets else t_final
-            if t + dt >= stop * (1 - 1e-12):
-                dt = stop - t
+            dt = schedule.clip(t, cfl / r if r > 0 else t_final - t)
         set_source(t)
         var.updateOld()
         eq.solve(var=var, dt=dt)
@@ -371,14 +364,11 @@ def continuity_fipy(
         masses.append(m)
         mass_times.append(t)
         min_rho = min(min_rho, float(rho.min()))
-        while targets and t >= targets[0] * (1 - 1e-12):
-            saved.append(_from_fipy(rho, grid.shape))
-            saved_times.append(targets.pop(0))
+        schedule.record(t, rho)
     final = _from_fipy(var.value, grid.shape)
-    if save_at is None:
-        saved, saved_times = [final], [t_final]
+    times, saved = schedule.result(final)
     return Solution(
-        grid=grid, times=np.array(saved_times), density=final, densities=saved, mass=np.array(masses),
+        grid=grid, times=times, density=final, densities=saved, mass=np.array(masses),
         mass_times=np.array(mass_times), min_density=min_rho, steps=n, wall_time=_time.perf_counter() - start,
         backend="fipy", info={"fipy_term": "VanLeerConvectionTerm", "boundary": boundary, "cfl": cfl,
                               "time": "explicit (FiPy)"},

@@ -25,7 +25,7 @@ from .continuity import LIMITERS, MAX_STEPS, check_step_count, divergence_flux, 
 from .errors import CFLError, NumericalError
 from .grid import Grid
 from .operators import assemble_generator, face_points
-from .solution import Solution
+from .solution import SaveSchedule, Solution
 
 BOUNDARIES = ("zero-flux", "periodic")
 BACKENDS = ("numpy", "cupy")
@@ -149,11 +149,7 @@ def solve_meanfield(
     t, n = 0.0, 0
     masses, mass_times = [grid.mass(rho_init)], [0.0]
     min_rho = float(rho_init.min())
-    targets = list(save) if save is not None else []
-    saved, saved_times = [], []
-    while targets and targets[0] <= 0.0:
-        saved.append(rho.copy())
-        saved_times.append(targets.pop(0))
+    schedule = SaveSchedule(save, t_final, rho, lambda r: r.copy())
     fv_start = v0
     while t < t_final * (1 - 1e-14):
         if max_steps is not None and n >= max_steps:
@@ -166,10 +162,7 @@ def solve_meanfield(
                                f"sum_k D/h_k^2) = {dt * r_now:.3g} > cfl = {cfl:g} at t = {t:g}; use more steps or "
                                "steps=None")
         else:
-            dt = cfl / r_now if r_now > 0 else t_final - t
-            stop = targets[0] if targets else t_final
-            if t + dt >= stop * (1 - 1e-12):
-                dt = stop - t
+            dt = schedule.clip(t, cfl / r_now if r_now > 0 else t_final - t)
         k1, _ = rhs(t, rho, fv_start)
         r1 = rho + dt * k1
         k2, _ = rhs(t + dt, r1)
@@ -184,15 +177,12 @@ def solve_meanfield(
         masses.append(m)
         mass_times.append(t)
         min_rho = min(min_rho, float(rho.min()))
-        while targets and t >= targets[0] * (1 - 1e-12):
-            saved.append(rho.copy())
-            saved_times.append(targets.pop(0))
+        schedule.record(t, rho)
         if t < t_final * (1 - 1e-14):
             fv_start = faces(t, rho)
-    if save is None:
-        saved, saved_times = [rho], [t_final]
+    times, saved = schedule.result(rho)
     return Solution(
-        grid=grid, times=np.array(saved_times), density=rho, densities=saved, mass=np.array(masses),
+        grid=grid, times=times, density=rho, densities=saved, mass=np.array(masses),
         mass_times=np.array(mass_times), min_density=min_rho, steps=n, wall_time=_time.perf_counter() - start,
         backend=be.name,
         info={"limiter": limiter, "boundary": boundary, "cfl": cfl, "time": "ssp-rk3", "diffusion": D,

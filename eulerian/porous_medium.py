@@ -54,7 +54,7 @@ from . import _validate as v
 from .backend import get_backend
 from .errors import CFLError, NumericalError
 from .grid import Grid
-from .solution import Solution
+from .solution import SaveSchedule, Solution
 
 __all__ = ["solve_porous_medium", "porous_medium_energy", "TIME_SCHEMES", "RECONSTRUCTIONS", "BACKENDS",
            "MAX_STEPS", "TIME_ORDER", "SPACE_ORDER"]
@@ -282,12 +282,7 @@ def solve_porous_medium(
     t = 0.0
     masses, mass_times, energies = [mass0], [0.0], [energy(rho)]
     min_rho = float(rho_init.min())
-    targets = list(save) if save is not None else []
-    saved, saved_times = [], []
-    while targets and targets[0] <= 0.0:
-        saved.append(rho.copy())
-        saved_times.append(0.0)
-        targets.pop(0)
+    schedule = SaveSchedule(save, t_final, rho, lambda r: r.copy())
     dts: list[float] = []
     n = 0
     fix = "use a smaller cfl or more steps (or check the potential)"
@@ -300,10 +295,7 @@ def solve_porous_medium(
         if steps is not None:
             dt = t_final / steps if n < steps - 1 else t_final - t
         else:
-            dt = cfl * allowed
-            next_stop = targets[0] if targets else t_final
-            if t + dt >= next_stop * (1 - 1e-12):
-                dt = next_stop - t
+            dt = schedule.clip(t, cfl * allowed)
 
         def guard(dt_allowed: float, stage: str) -> None:
             if steps is not None and dt > dt_allowed * (1 + 1e-12):
@@ -343,14 +335,11 @@ def solve_porous_medium(
         mass_times.append(t)
         energies.append(energy(rho))
         min_rho = min(min_rho, low)
-        while targets and t >= targets[0] * (1 - 1e-12):
-            saved.append(rho.copy())
-            saved_times.append(targets.pop(0))
+        schedule.record(t, rho)
     wall = _time.perf_counter() - start
-    if save is None:
-        saved, saved_times = [rho], [t_final]
+    times, saved = schedule.result(rho)
     return Solution(
-        grid=grid, times=np.array(saved_times), density=rho, densities=saved, mass=np.array(masses),
+        grid=grid, times=times, density=rho, densities=saved, mass=np.array(masses),
         mass_times=np.array(mass_times), min_density=min_rho, steps=n, wall_time=wall, backend=be.name,
         info={"scheme": f"Bailo-Carrillo-Hu finite volumes, {reconstruction} reconstruction", "time": time,
               "reconstruction": reconstruction, "time_order": TIME_ORDER[time],

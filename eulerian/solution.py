@@ -58,3 +58,38 @@ class Solution:
     def mass_drift(self) -> float:
         """max_n |mass_n - mass_0| / mass_0 (relative mass change over the run)."""
         return float(np.max(np.abs(self.mass - self.mass[0])) / abs(self.mass[0]))
+
+
+class SaveSchedule:
+    """The ``save_at`` bookkeeping of the explicit solvers (adaptive steps that land on the save times).
+
+    ``save``: the checked save times (None: only the final density is kept). ``snapshot(rho)`` turns the solver's
+    state into the stored density (a copy). Use ``clip(t, dt)`` to shorten a step so that it ends on the next
+    save time (or t_final), ``record(t, rho)`` after every step, and ``result(rho)`` at the end for the
+    (times, densities) of the Solution.
+    """
+
+    def __init__(self, save: Any, t_final: float, rho0: Any, snapshot: Any) -> None:
+        self.keep_all = save is not None
+        self.targets = list(save) if save is not None else []
+        self.t_final, self.snapshot = t_final, snapshot
+        self.saved: list = []
+        self.times: list = []
+        self.record(0.0, rho0)
+
+    def clip(self, t: float, dt: float) -> float:
+        """dt, or the time left to the next save time (or t_final) when the step would reach it."""
+        stop = self.targets[0] if self.targets else self.t_final
+        return stop - t if t + dt >= stop * (1 - 1e-12) else dt
+
+    def record(self, t: float, rho: Any) -> None:
+        """Store rho for every save time that t has reached."""
+        while self.targets and t >= self.targets[0] * (1 - 1e-12):
+            self.saved.append(self.snapshot(rho))
+            self.times.append(self.targets.pop(0))
+
+    def result(self, final: Any) -> tuple[np.ndarray, list]:
+        """(times, densities): the save times and their densities, or [t_final] and [final]."""
+        if not self.keep_all:
+            return np.array([self.t_final]), [final]
+        return np.array(self.times), self.saved

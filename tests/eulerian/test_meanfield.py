@@ -76,3 +76,12 @@ def test_bad_input():
         attention_velocity(np.eye(2), np.eye(2), np.eye(3))
     with pytest.raises(TypeError, match="complex"):
         attention_velocity(np.eye(2) + 0j * 1j, np.eye(2), np.eye(2))
+
+
+def test_save_at_lands_on_the_save_times():
+    sol = solve_meanfield(GRID, G0.pdf, lambda t, g, rho, x: affine(t, x), 0.4, save_at=[0.0, 0.1337, 0.4])
+    assert np.allclose(sol.times, [0.0, 0.1337, 0.4], rtol=0, atol=1e-14)
+    assert np.array_equal(sol.densities_numpy()[0], GRID.cell_averages(G0.pdf))
+    assert np.array_equal(sol.densities_numpy()[-1], sol.to_numpy())
+    ref = solve_continuity(GRID, G0.pdf, affine, 0.4, save_at=[0.0, 0.1337, 0.4])
+    assert np.allclose(sol.times, ref.times) and sol.steps == ref.steps
