@@ -230,13 +230,7 @@ class FreeEndGrid(StaggeredGrid):
     def project_free(self, V: list, rho0: Any, out: "list | None" = None) -> list:
         """Euclidean projection onto C' (see the class docstring); ``out`` may be V (in place)."""
         xp = self.xp
-        if out is None:
-            W = [v.copy() for v in V]
-        else:
-            W = out
-            for w, v in zip(W, V):
-                if w is not v:
-                    xp.copyto(w, v)
+        W = self.output_copy(V, out)
         self.set_free_boundary(W, rho0)
         dt_div = self.divergence(W, out=self.scratch.get("div", self.cell_shape), scale=self.dt)
         # D D^T phi = div  <=>  (T + dt^2 lambda) psi = dt div with psi = phi / dt

@@ -440,6 +440,15 @@ class StaggeredGrid:
             hat *= scale * self.dt**2                   # the factor is that of dt^2 D D^T
         return self._inverse_space(hat)
 
+    def output_copy(self, V: Arrays, out: "Arrays | None") -> Arrays:
+        """``out`` holding the values of V (``out`` may be V itself), or fresh copies of V when out is None."""
+        if out is None:
+            return [v.copy() for v in V]
+        for w, v in zip(out, V):
+            if w is not v:
+                self.xp.copyto(w, v)
+        return out
+
     def project_continuity(self, V: Arrays, rho0: Any, rho1: Any, out: "Arrays | None" = None) -> Arrays:
         """Euclidean projection onto {div V = 0, rho(0) = rho0, rho(1) = rho1, zero flux}.
 
@@ -449,13 +458,7 @@ class StaggeredGrid:
         ``out`` may be ``V`` itself (in place).
         """
         xp = self.xp
-        if out is None:
-            W = [v.copy() for v in V]
-        else:
-            W = out
-            for w, v in zip(W, V):
-                if w is not v:
-                    xp.copyto(w, v)
+        W = self.output_copy(V, out)
         self.set_boundary(W, rho0, rho1)
         dt_div = self.divergence(W, out=self.scratch.get("div", self.cell_shape), scale=self.dt)
         psi = self.solve_poisson(dt_div, scale=self.dt**-2, overwrite=True)
