@@ -132,8 +132,7 @@ class Grid:
     def point_values(self, f: Callable[[np.ndarray], Any]) -> np.ndarray:
         """f evaluated at cell centres; f takes (..., d) and returns (...). Result shape (*shape)."""
         if not callable(f):
-            raise TypeError(f"{name} must be a callable {name}(x) taking points (..., d) and returning (...), "
-                            f"got {f!r}")
+            raise TypeError(f"f must be a callable f(x) taking points (..., d) and returning (...), got {f!r}")
         values = np.asarray(v.real_output("f(x)", f(self.centers())), dtype=float)
         if values.shape != self.shape:
             raise ValueError(

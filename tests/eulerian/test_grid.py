@@ -81,3 +81,9 @@ def test_density_shape_mismatch():
         g.mass(np.ones((4, 5)))
     with pytest.raises(ValueError, match="expected"):
         g.cell_averages(lambda x: x)  # returns (..., d) instead of (...)
+
+
+def test_point_values_of_a_non_callable_is_a_type_error():
+    g = Grid((0.0,), (1.0,), (4,))
+    with pytest.raises(TypeError, match="f must be a callable"):
+        g.point_values(3.0)
