@@ -2,16 +2,18 @@
 
 Conventions: samples are points-last arrays (n, d). Standard errors come from the central limit
 theorem with empirical second (means) or fourth (covariances) moments; a check accepts a deviation up
-to ``z`` standard errors, with ``z`` from :func:`z_score_for` for a stated false-alarm rate.
+to ``z`` standard errors, with ``z`` from :func:`z_score_for` for a stated false-alarm rate. Against a
+Gaussian law, :func:`gaussian_sample_z_scores` gives exact (finite-n) z-equivalents instead.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+import scipy.linalg
+from scipy import special, stats
 
 __all__ = [
     "relative_error", "max_abs_error", "z_score_for", "mean_standard_error",
-    "covariance_standard_error", "max_standardised_deviation", "observed_order", "grid_error", "GRID_NORMS",
+    "covariance_standard_error", "gaussian_sample_z_scores", "max_standardised_deviation", "observed_order", "grid_error", "GRID_NORMS",
 ]
 
 GRID_NORMS = ("L1", "L2", "Linf")
@@ -98,6 +100,53 @@ def covariance_standard_error(samples) -> tuple[np.ndarray, np.ndarray]:
     products = xc[:, :, None] * xc[:, None, :]
     se = products.std(axis=0, ddof=1) / np.sqrt(n)
     return cov, se
+
+
+def _z_from_log_tail(log_tail) -> np.ndarray:
+    """z with P(N(0,1) > z) = exp(log_tail): the normal quantile of a one-sided tail given in logs (no underflow)."""
+    return -special.ndtri_exp(np.asarray(log_tail, dtype=float))
+
+
+def gaussian_sample_z_scores(samples, mean, cov) -> tuple[np.ndarray, np.ndarray]:
+    """Exact z-equivalents of the sample mean (d,) and covariance (d(d+1)/2,) of ``samples`` (n, d) under the
+    hypothesis that the rows are independent draws of N(mean, cov).
+
+    Mean: z_i = (x̄_i − mean_i) / sqrt(cov_ii / n), exactly N(0, 1) under the hypothesis.
+    Covariance: whiten y = L⁻¹(x − x̄) with cov = L Lᵀ, so the rows of y are N(0, I) draws and (n − 1) S_y is
+    Wishart(I, n − 1): each variance (n − 1) S_ii ~ χ²_{n−1} and each correlation r_ij (i < j) gives
+    t = r sqrt((n − 2)/(1 − r²)) ~ Student t_{n−2}. Each exact two-sided p-value is returned as the normal
+    quantile z = Φ⁻¹(1 − p/2), so ``max(z) > z_score_for(α, m)`` is an exact Bonferroni test of level ≤ α at any
+    n ≥ 3 (the CLT standard errors of :func:`covariance_standard_error` are asymptotic: the sample covariance is
+    skewed and its studentised tail is heavier than the normal one at finite n). Covariance entries are in
+    ``numpy.triu_indices(d)`` order of the whitened matrix, variances and correlations alike.
+    """
+    x = _samples(samples)
+    n, d = x.shape
+    mean = np.asarray(mean, dtype=float).reshape(-1)
+    cov = np.asarray(cov, dtype=float)
+    if mean.shape != (d,) or cov.shape != (d, d):
+        raise ValueError(f"mean must have shape ({d},) and cov ({d}, {d}) to match samples {x.shape}, "
+                         f"got {mean.shape} and {cov.shape}")
+    if n < 3:
+        raise ValueError(f"samples must hold n ≥ 3 draws for the covariance test, got {n}")
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise ValueError("cov must be symmetric positive definite") from None
+    z_mean = (x.mean(axis=0) - mean) / np.sqrt(np.diag(cov) / n)
+    y = scipy.linalg.solve_triangular(chol, (x - x.mean(axis=0)).T, lower=True)   # (d, n) whitened
+    s = y @ y.T / (n - 1)
+    iu = np.triu_indices(d)
+    z_cov = np.empty(len(iu[0]))
+    for k, (i, j) in enumerate(zip(*iu)):
+        if i == j:   # (n − 1) S_ii ~ χ²_{n−1}: the nearer tail, two-sided
+            q = (n - 1) * s[i, i]
+            z_cov[k] = _z_from_log_tail(min(stats.chi2.logcdf(q, n - 1), stats.chi2.logsf(q, n - 1)))
+        else:        # sample correlation of independent coordinates: Student t_{n−2}
+            r = s[i, j] / np.sqrt(s[i, i] * s[j, j])
+            t = abs(r) * np.sqrt((n - 2) / max(1.0 - r * r, np.finfo(float).tiny))
+            z_cov[k] = _z_from_log_tail(stats.t.logsf(t, n - 2))
+    return z_mean, z_cov
 
 
 def max_standardised_deviation(estimate, reference, standard_error) -> float:

@@ -71,8 +71,9 @@ def assert_weak_order(sampler: Any, problem: Any, order: float, levels: Any = No
 
 
 def assert_samples_match(samples: Any, law: Any, *, false_alarm: float = 1e-4, name: str = "samples") -> list:
-    """Assert that the sample mean and covariance of ``samples`` (n, d) agree with the Gaussian ``law`` within
-    CLT intervals (false-alarm rate ``false_alarm`` per check); returns the checks."""
+    """Assert that the sample mean and covariance of ``samples`` (n, d), n ≥ 3, agree with the Gaussian ``law``:
+    exact finite-n tests of "the rows are independent draws of law" (false-alarm rate ``false_alarm`` per check,
+    see :func:`verify.checks.check_samples_match`); returns the checks."""
     from verify.checks import check_samples_match
 
     checks = check_samples_match(name, samples, law, false_alarm=false_alarm)

@@ -42,6 +42,19 @@ def test_moment_checks_flag_wrong_diffusion_factor():
     assert not all(c.passed for c in P.check_moments_with_bias("bad", wrong, exact, scheme))
 
 
+def test_moments_with_bias_holds_its_false_alarm_rate_at_small_n():
+    # draws of the scheme's own law at n = 30, α = 0.05 per check, 3 000 sets: the exact standard errors of that law
+    # keep the alarm rate ≤ α (count Binomial(3000, ≤ 0.05): above 0.065 is 3.7 sd, this test's false alarm ≤ 1e-4)
+    rng = np.random.default_rng(41)
+    scheme = G.Gaussian([0.3, -1.0], [[2.0, 0.6], [0.6, 0.5]])
+    exact = G.Gaussian([0.35, -1.0], [[2.1, 0.6], [0.6, 0.45]])
+    alarms = np.zeros(2)
+    for _ in range(3000):
+        checks = P.check_moments_with_bias("x", scheme.sample(30, rng), exact, scheme, false_alarm=0.05)
+        alarms += [not c.passed for c in checks]
+    assert np.all(alarms / 3000 <= 0.065)
+
+
 def test_ode_order_check_flags_wrong_rk4():
     assert P.ode_order_study("rk4").checks(4, 0.3)[0].passed
 
