@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -64,9 +64,10 @@ def check_gaussian_moments(name: str, grid: Grid, rho: Any, exact: G.Gaussian, t
 
 
 def gibbs_deviation(grid: Grid, drift: Callable, D: float, rho_eq: np.ndarray, flux: str, time_scheme: str,
-                    steps: int = 20, t_final: float = 2.0) -> float:
+                    steps: int = 20, t_final: float = 2.0, boundary: str = "zero-flux") -> float:
     """max |rho(T) - rho_eq| / max rho_eq starting from the discrete Gibbs state."""
-    sol = solve_fokker_planck(grid, rho_eq, drift, D, t_final, steps, flux=flux, time=time_scheme)
+    sol = solve_fokker_planck(grid, rho_eq, drift, D, t_final, steps, flux=flux, time=time_scheme,
+                              boundary=boundary)
     return float(np.abs(sol.to_numpy() - rho_eq).max() / rho_eq.max())
 
 
@@ -263,6 +264,16 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
                     grid, mg.to_numpy(), exact=problem.exact_cell_averages(grid))
 
 
+def check_fipy_ran(name: str, solutions: Sequence[Solution]) -> Check:
+    """solve_continuity(backend="fipy") must hand the run to FiPy's VanLeerConvectionTerm: every solution says
+    backend 'fipy' and names the FiPy term. The order check above is one-sided (FiPy's first order must clear
+    0.85), so a dispatch that silently ran the second-order array scheme instead would pass it (order 2.35)."""
+    wrong = [i for i, s in enumerate(solutions)
+             if s.backend != "fipy" or s.info.get("fipy_term") != "VanLeerConvectionTerm"]
+    return make_check(f"{name}: solutions computed by FiPy (count of others)", float(len(wrong)), upper=0.0,
+                      detail=f"backends {[s.backend for s in solutions]}")
+
+
 @case("continuity-options-2d", title="Continuity, every limiter and the FiPy backend: zero flux on a 2:1 box with "
       "4:3 cells, time-dependent velocity, manufactured solution", tags=("eulerian", "continuity", "mms", "fipy"))
 def continuity_options_2d(ctx: CaseContext) -> None:
@@ -277,6 +288,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     # FiPy's VanLeerConvectionTerm with explicit Euler steps: first order (the interval must clear 0.85)
     study = convergence_study(ContinuitySolver(backend="fipy"), problem, levels[:4])
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
+    ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
     grid = grid_for(problem, levels[3])
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
                     f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),
@@ -375,6 +387,29 @@ def gibbs_problem() -> tuple[Grid, G.Affine, float, np.ndarray]:
     return grid, G.Affine(-H, c), D, rho / grid.mass(rho)
 
 
+def periodic_drift(t: float, x: np.ndarray) -> np.ndarray:
+    """b(x, y) = (sin x + cos(x) / 2, 4/5 sin 2y): each component varies along its own axis."""
+    return np.stack([np.sin(x[..., 0]) + 0.5 * np.cos(x[..., 0]), 0.8 * np.sin(2.0 * x[..., 1])], axis=-1)
+
+
+def periodic_gibbs_problem() -> tuple[Grid, Callable, float, np.ndarray]:
+    """A periodic Gibbs state on [0, 2 pi)^2 (20 x 24 cells, D = 1/2) for ``periodic_drift``, whose components vary
+    along their own axes, so the cyclic corner terms of every line solve (Douglas ADI) and of the periodic
+    generator carry a drift that differs from the neighbouring faces'. Exponentially fitted fluxes vanish on a face
+    when rho_{i+1} / rho_i = exp(b(face) h / D); b_k depends on x_k only, so rho = r(x) s(y) with r, s the
+    cumulative products of those ratios, and the product around a periodic line is exp(sum_faces b h / D) = 1
+    (the face values of sin and cos over a whole period sum to zero): a discrete state with zero flux through
+    every face, built from the face drift alone (no solver)."""
+    grid, D = Grid((0.0, 0.0), (2 * np.pi, 2 * np.pi), (20, 24)), 0.5
+    logs = []
+    for k, (n, h) in enumerate(zip(grid.shape, grid.spacing)):
+        faces = np.zeros((n - 1, 2))
+        faces[:, k] = grid.lower[k] + h * np.arange(1, n)   # the faces between cells i and i + 1
+        logs.append(np.concatenate([[0.0], np.cumsum(periodic_drift(0.0, faces)[:, k] * h / D)]))
+    rho = np.exp(logs[0][:, None] + logs[1][None, :])
+    return grid, periodic_drift, D, rho / grid.mass(rho)
+
+
 @case("equilibrium", title="Discrete Gibbs state: stationary for exponentially fitted fluxes, not for central",
       tags=("eulerian", "fokker-planck"))
 def equilibrium(ctx: CaseContext) -> None:
@@ -382,6 +417,12 @@ def equilibrium(ctx: CaseContext) -> None:
     for flux in [name for name, f in FLUX_SCHEMES.items() if f.exact_equilibrium]:
         for scheme in TIME_SCHEMES:
             ctx.add(check_equilibrium(f"{flux} + {scheme}", gibbs_deviation(grid, drift, D, rho_eq, flux, scheme)))
+    # periodic walls, a drift varying along each line (the cyclic terms of Douglas ADI's line solves)
+    pgrid, pdrift, pD, prho = periodic_gibbs_problem()
+    for flux in [name for name, f in FLUX_SCHEMES.items() if f.exact_equilibrium]:
+        for scheme in TIME_SCHEMES:
+            ctx.add(check_equilibrium(f"periodic, {flux} + {scheme}",
+                                      gibbs_deviation(pgrid, pdrift, pD, prho, flux, scheme, boundary="periodic")))
     dev = gibbs_deviation(grid, drift, D, rho_eq, "central", "bdf2")
     ctx.check("central + bdf2 departs from the Gibbs state (negative check, expected > 1e-4)", dev, lower=1e-4)
     be = get_backend("numpy")

@@ -306,6 +306,10 @@ def affine_flow_particles(ctx: CaseContext) -> None:
     for method in L.ODE_STEPPERS:
         ctx.add(check_flow_order("affine_field a(t)(A0 x + c0), t ∈ [0.3, 1.3]", time_dependent_affine_field(), x0,
                                  exact, t0, t1, method=method))
+    # constant coefficients (the array path of affine_field): the autonomous flow e^{(t1−t0)A0} x + ...
+    ctx.add(check_flow_order("affine_field A0 x + c0 (constant arrays), t ∈ [0.3, 1.3]",
+                             L.affine_field(AFFINE_A0, AFFINE_C0), x0,
+                             affine_flow_map(AFFINE_A0, AFFINE_C0, t1 - t0)(x0), t0, t1))
     ctx.add(check_flow_order("gradient_field −∇V, V quadratic, t ∈ [0.3, 1.3]", quadratic_gradient_field(), x0,
                              POTENTIAL_MIN + (x0 - POTENTIAL_MIN) @ expm(-(t1 - t0) * POTENTIAL_H).T, t0, t1))
 
@@ -368,6 +372,27 @@ def flow_matching_particles_2d(ctx: CaseContext) -> None:
     ctx.series("kernel FM field error (t=0.5)", sizes, errs, xlabel="samples m", ylabel="RMS error", logx=True,
                logy=True)
     ctx.add(check_kernel_fm_rate("kernel FM field", sizes, errs))
+    ctx.add(check_silverman_rule("kernel FM field", ctx.rng("silverman")))
+
+
+SILVERMAN_M = 400  # samples of the 1D pair in check_silverman_rule
+
+
+def check_silverman_rule(name: str, rng: np.random.Generator,
+                         estimator: Callable = L.flow_matching_field_from_samples) -> Check:
+    """bandwidth='silverman' is Silverman's normal-reference rule c = (m (d + 2) / 4)^(−1/(d + 4)) (Silverman 1986,
+    §4.3.2; the kernel width is c · std(Z_t)). On a 1D pair, where it differs from Scott's m^(−1/(d+4)) by the
+    factor (3/4)^(−1/5) (in 2D the two rules coincide), the field must equal the one with that numeric factor, to
+    round-off."""
+    g0, g1 = G.Gaussian([0.0], [[1.0]]), G.Gaussian([1.0], [[0.25]])
+    x0, x1 = g0.sample(SILVERMAN_M, rng), g1.sample(SILVERMAN_M, rng)
+    c = (SILVERMAN_M * 3 / 4.0) ** (-1.0 / 5.0)
+    q = np.linspace(-1.5, 2.0, 41)[:, None]
+    named = estimator(x0, x1, bandwidth="silverman")(0.5, q)
+    numeric = estimator(x0, x1, bandwidth=c)(0.5, q)
+    err = float(np.max(np.abs(named - numeric)) / np.max(np.abs(numeric)))
+    return make_check(f"{name}: bandwidth='silverman' = Silverman's rule (m (d+2)/4)^(-1/(d+4)), 1D, relative",
+                      err, upper=1e-12, detail=f"m = {SILVERMAN_M}, c = {c:.6f}, 41 queries at t = 1/2")
 
 
 def check_kernel_fm_rate(name: str, sizes: Sequence[int], errors: Sequence[float]) -> Check:
