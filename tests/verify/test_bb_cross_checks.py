@@ -101,6 +101,21 @@ def test_projection_check_flags_wrong_shapes():
 # ------------------------------------------------------------------------------------------------------------
 # bb-particles-2d
 # ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, spacing, P, periodic", bx.INTERPOLATION_GRIDS)
+def test_interpolation_solve_check_passes_and_flags_a_wrong_pivot(shape, spacing, P, periodic, monkeypatch):
+    sg = StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1)
+    assert bx.check_interpolation_solve("ok", sg, np.random.default_rng(3)).passed
+    # the recursion with its last pivot off by 1 %, and a solve that forgets the I*I part on one component
+    if not periodic:
+        pivots = [None if p is None else [*p[:-1], p[-1] * 1.01] for p in sg._line_pivots]
+        monkeypatch.setattr(sg, "_line_pivots", pivots)
+        assert not bx.check_interpolation_solve("wrong pivot", sg, np.random.default_rng(3)).passed
+        monkeypatch.undo()
+    right = sg.solve_interpolation
+    monkeypatch.setattr(sg, "solve_interpolation", lambda R: [R[0].copy(), *right(R)[1:]])
+    assert not bx.check_interpolation_solve("no I*I on time", sg, np.random.default_rng(3)).passed
+
+
 def test_particle_case_passes_in_quick_mode():
     result = run_case("bb-particles-2d", quick=True)
     assert result.passed, [c for c in result.checks if not c.passed] or result.error

@@ -32,7 +32,7 @@ from lagrangian import w2_squared as empirical_w2_squared
 from verify import gaussian as G
 from verify.cases._pictures import density_picture
 from verify.cases.benamou_brenier_cases import gaussian_cells
-from verify.checks import compare_l1
+from verify.checks import ROUNDOFF, compare_l1
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import z_score_for
 
@@ -216,6 +216,25 @@ POISSON_GRIDS = (  # (space_shape, spacing, time_steps, periodic); anisotropic s
 )
 
 
+def check_interpolation_solve(name: str, sg: StaggeredGrid, rng: np.random.Generator) -> Check:
+    """StaggeredGrid.solve_interpolation against the operator it inverts: V = solve(R) must satisfy
+    V + I*(I V) = R, with I and I* applied directly (interpolate, interpolate_adjoint; a path independent of the
+    solve). Relative max residual over the components; the solves are backward stable on a matrix of condition
+    number ≤ 2 (diagonal 1 + ½, off-diagonals ¼), so ROUNDOFF bounds it."""
+    R = [rng.standard_normal(sg.staggered_shape(c)) for c in range(sg.dim + 1)]
+    V = sg.solve_interpolation([r.copy() for r in R])
+    back = sg.interpolate_adjoint(sg.interpolate(V))
+    err = max(float(np.max(np.abs(v + b - r))) / float(np.max(np.abs(r))) for v, b, r in zip(V, back, R))
+    paths = ["recursion" if p is not None else "transform" for p in sg._line_pivots]
+    return make_check(f"{name}: (Id + I*I) solve(R) = R, relative max residual", err, upper=ROUNDOFF,
+                      detail=f"space {sg.space_shape}, {sg.time_steps} steps; paths per component {paths}")
+
+
+# grids whose rows along each staggered axis number ≥ 1024, so the CPU takes the tridiagonal recursion on every
+# component (time and both space axes), and one periodic grid (real FFT)
+INTERPOLATION_GRIDS = (((32, 64), (1 / 32, 1 / 64), 32, False), ((24, 40), (1 / 24, 1 / 40), 16, True))
+
+
 @case("bb-fipy-poisson", title="Benamou–Brenier: space-time Poisson projection (DCT) vs a scipy.sparse solve",
       tags=("ot", "eulerian", "benamou-brenier"))
 def bb_fipy_poisson(ctx: CaseContext) -> None:
@@ -223,6 +242,9 @@ def bb_fipy_poisson(ctx: CaseContext) -> None:
     for shape, spacing, P, periodic in POISSON_GRIDS:
         ctx.add_all(check_projection_against_sparse("projection", dct_projection(shape, spacing, P, periodic),
                                                     shape, spacing, P, periodic=periodic, rng=rng))
+    for shape, spacing, P, periodic in INTERPOLATION_GRIDS:
+        sg = StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1)
+        ctx.add(check_interpolation_solve("interpolation solve" + (" (periodic)" if periodic else ""), sg, rng))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -381,6 +381,12 @@ def bb_1d_exact(ctx: CaseContext) -> None:
     band, order = DISCRETE_BANDS["smooth w=1"]
     ctx.add(check_bb_value("smooth w=1, 32 cells, Douglas–Rachford: W2² vs circle quantile formula", res,
                            circle_w2_squared(r0 / 32, r1 / 32), band))
+    # the multilevel start on the circle (a 32-cell solve prolonged to 64 cells: the periodic prolongation)
+    r0, r1, cost = periodic_cases(64)["smooth w=1"]
+    res = benamou_brenier(Grid((0.0,), (1.0,), (64,)), r0, r1, 64, boundary="periodic", tol=1e-6, multilevel=True)
+    band, order = COST_BANDS["smooth w=1"]
+    ctx.add(check_bb_value("smooth w=1, 64 cells, multilevel start: W2² vs 2 × exact cost", res, 2 * cost,
+                           band * (32 / 64) ** order))
     if ctx.quick:
         return
     h = [1.0 / n for n in sizes]
