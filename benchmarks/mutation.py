@@ -492,9 +492,11 @@ def markdown(res):
          f"**{_pct(t['score_nonequivalent'])}**, {_ci(t['score_nonequivalent_ci95'])}",
          f"- also excluding the {t['near_equivalent']} near-equivalent ones (changes below every tolerance): "
          f"{_pct(t['score_excluding_near_equivalent'])}, {_ci(t['score_excluding_near_equivalent_ci95'])}",
-         f"- the report's {t['survived'] + t['no_coverage']} survivors against the unit tests: "
-         f"{t['missed_killed_by_unit_tests']} killed; report or tests: {t['detected_by_report_or_tests']} "
-         f"of {t['sampled']}",
+         (f"- the report's {t['survived'] + t['no_coverage']} survivors against the unit tests: "
+          f"{t['missed_killed_by_unit_tests']} killed; report or tests: {t['detected_by_report_or_tests']} "
+          f"of {t['sampled']}" if "unit_pass_s" in res["timings"] else
+          f"- the report's {t['survived'] + t['no_coverage']} survivors against the unit tests: "
+          "not run (--skip-unit-tests), so survivors classed outside-report count as hole-tests unverified"),
          f"- survivor classes: {', '.join(f'{k} {v}' for k, v in sorted(t['classes'].items())) or '–'}", "",
          "| file | generated | sampled | killed | timeout | survived | no coverage | score | 95 % CI | "
          "killed by tests (of missed) |",
