@@ -281,11 +281,8 @@ def solve_continuity(
     if backend_name == "fipy":
         from .fipy_backend import continuity_fipy
 
-        if box.open:
-            raise ValueError("backend='fipy' takes zero-flux and periodic walls for continuity; use the array "
-                             "backend for Dirichlet inflow, Flux and Outflow walls")
         return continuity_fipy(grid, rho_init, velocity, t_final, cfl=cfl, boundary=box.label, save_at=save,
-                               steps=steps, source=source, max_steps=max_steps)
+                               steps=steps, source=source, max_steps=max_steps, box=box)
 
     start = _time.perf_counter()
     x_centres = grid.centers() if source is not None else None

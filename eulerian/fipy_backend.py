@@ -22,9 +22,29 @@ Linear systems: FiPy's SciPy LinearLUSolver with tolerance 1e-12 (FiPy's default
 FiPy's exponential weights switch to central (alpha = 1/2) for |Pe| < 1e-3, a relative flux perturbation
 below ~1e-7 there.
 
-Continuity (``solve_continuity(..., backend="fipy")``): TransientTerm() + VanLeerConvectionTerm(v) == 0, FiPy's
-explicit second-order (Lax-Wendroff corrected, van Leer limited) upwind scheme, one stage per step, with
-dt from the same Courant number as the array solver. The ``limiter`` argument does not apply.
+A diffusion matrix: DiffusionTerm(D_kk on the faces normal to axis k) (a scalar FaceVariable: FiPy's orthogonal,
+fully implicit path), plus the off-diagonal part as a FiPy source variable, div(D_off g) with g the arithmetic
+face mean of FiPy's Gauss cell gradient of the unconstrained variable, on the flux-carrying faces only (zero on
+the walls): on a uniform grid exactly the array backend's cross fluxes (mean of the two cells' central
+differences, mirrored end cells). The source is explicit in rho, so every solve is swept (``eq.sweep``) until
+the iterate changes by less than SWEEP_TOLERANCE relative (about 10-20 sweeps for |D_xy| / sqrt(D_xx D_yy)
+~ 0.4-0.7), which makes the cross fluxes implicit at the new level as on the array backend (agreement ~1e-12).
+As on the array backend, off-diagonal entries take zero-flux and periodic walls only (ValueError otherwise).
+FiPy's own rank-2 DiffusionTerm is not used: it takes the non-orthogonal part from the *harmonic* face mean of
+the cell gradients (zero where the two cells' gradients differ in sign: fipy/terms/abstractDiffusionTerm.py,
+_calcAnisotropySource, unconstrainedVar.grad.harmonicFaceValue), sums it over the exterior faces too (mass
+leaves through zero-flux walls) and defers it to the right-hand side (one solve = explicit cross fluxes), so even
+swept to convergence it is a different operator (~5e-3 to 5e-2 relative from the array backend).
+
+Continuity (``solve_continuity(..., backend="fipy")``): TransientTerm() + VanLeerConvectionTerm(v) == S, FiPy's
+explicit (Lax-Wendroff corrected, van Leer limited) upwind scheme, one stage per step, with dt from the same
+Courant number as the array solver (the velocity and the source at the start of the step). The ``limiter``
+argument does not apply. FiPy's face value phi_P + g (h - |v.n| dt) / 2 is second order for flow along an axis
+but has no transverse (corner) term, so it is first order for oblique flow (L1 orders 1.9-2.2 along x, 1.1 for
+v = (1, 0.5), periodic). Open walls (``box``): Dirichlet(g) inflow as a constraint of the variable (FiPy 4's
+explicit convection terms carry v.n g through a constrained exterior face), Outflow() and the outgoing part of
+a Dirichlet wall as FiPy's outflow idiom ImplicitSourceTerm(divergence of max(v.n, 0) n on those faces), and
+Flux(q) as the divergence of the face variable q n; see _ContinuityWalls.
 """
 from __future__ import annotations
 
@@ -40,6 +60,8 @@ from .operators import per_axis
 from .solution import SaveSchedule, Solution
 
 FIPY_TOLERANCE = 1e-12
+SWEEP_TOLERANCE = 1e-13   # relative change of the iterate that ends the sweeps of a step (cross diffusion)
+MAX_SWEEPS = 400
 
 
 def _fipy() -> Any:
@@ -91,6 +113,17 @@ def _from_fipy(values: Any, shape: tuple) -> np.ndarray:
     return np.array(values, dtype=float).reshape(shape, order="F")
 
 
+def flux_faces(mesh: Any, periodic: Any) -> np.ndarray:
+    """Boolean mask of the faces that carry a flux between two cells: the interior faces, and the faces joined by
+    a periodic axis (FiPy's periodic meshes keep those among the exterior faces)."""
+    normals = np.abs(np.array(mesh.faceNormals)) > 0.5  # (d, nfaces)
+    mask = ~np.array(mesh.exteriorFaces, dtype=bool)
+    for k, wrap in enumerate(per_axis(periodic, normals.shape[0])):
+        if wrap:
+            mask = mask | normals[k]
+    return mask
+
+
 class _FaceField:
     """Normal-to-face field b(t, x) on the FiPy mesh as a rank-1 FaceVariable: zero on the exterior faces except
     where ``keep`` (a mask of faces: Dirichlet walls) says otherwise (periodic meshes have no exterior faces)."""
@@ -101,12 +134,7 @@ class _FaceField:
         self.field = field
         self.name = f"{name}(t, x)"
         self.x = np.array(mesh.faceCenters).T  # (nfaces, d)
-        normals = np.abs(np.array(mesh.faceNormals)) > 0.5  # (d, nfaces)
-        flags = per_axis(periodic, self.x.shape[1])
-        mask = ~np.array(mesh.exteriorFaces, dtype=bool)
-        for k, wrap in enumerate(flags):
-            if wrap:  # FiPy's periodic meshes keep the joined faces among the exterior ones
-                mask = mask | normals[k]
+        mask = flux_faces(mesh, periodic)
         if keep is not None:
             mask = mask | keep
         self.mask = mask.astype(float)
@@ -136,17 +164,30 @@ def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[floa
 
 
 def _diffusion_coefficient(fp: Any, mesh: Any, D: Any) -> Any:
-    """FiPy's diffusion coefficient for an eulerian.diffusion.Diffusion: a number, a FaceVariable of D at the face
-    centres, the harmonic face mean of cell values (FiPy's own harmonicFaceValue), or a rank-2 tensor."""
+    """FiPy's (scalar) diffusion coefficient for an eulerian.diffusion.Diffusion: a number, a FaceVariable of D at
+    the face centres, the harmonic face mean of cell values (FiPy's own harmonicFaceValue), or for a matrix its
+    normal entry D_kk on the faces normal to axis k (the off-diagonal entries: ``_cross_source``)."""
     if D.kind == "constant":
         return D.value
-    if D.kind == "matrix":  # a rank-2 FaceVariable (a tuple would mean a higher-order DiffusionTerm to FiPy)
-        value = np.repeat(np.asarray(D.value, dtype=float)[:, :, None], mesh.numberOfFaces, axis=2)
-        return fp.FaceVariable(mesh=mesh, rank=2, value=value)
+    if D.kind == "matrix":
+        axis = np.argmax(np.abs(np.array(mesh.faceNormals)), axis=0)   # the axis each face is normal to
+        return fp.FaceVariable(mesh=mesh, value=np.diag(np.asarray(D.value, dtype=float))[axis])
     if D.kind == "field":
         x = np.array(mesh.faceCenters).T
         return fp.FaceVariable(mesh=mesh, value=np.asarray(D.value(x), dtype=float))
     return fp.CellVariable(mesh=mesh, value=_to_fipy(D.value)).harmonicFaceValue
+
+
+def _cross_source(fp: Any, mesh: Any, var: Any, D: Any, periodic: Any) -> Any:
+    """The off-diagonal part of a diffusion matrix as a FiPy source variable: +div(D_off grad rho), i.e. minus the
+    divergence of the face flux F = -D_off g on the flux-carrying faces (zero on walls), where g is the
+    arithmetic face mean of FiPy's Gauss cell gradient of the unconstrained variable (on a uniform grid: the mean
+    of the two cells' central differences, the end cells' taken with their own value on the wall face, i.e. a
+    mirrored cell). Explicit in rho: the caller sweeps every step to convergence, which makes it implicit."""
+    off = np.asarray(D.value, dtype=float) - np.diag(np.diag(D.value))
+    g = (var + 0).grad.arithmeticFaceValue          # var + 0: the cell gradient without var's wall constraints
+    carry = fp.FaceVariable(mesh=mesh, value=flux_faces(mesh, periodic).astype(float))
+    return (g.dot(off) * carry).divergence          # -div(F) = div(D_off g), per unit volume
 
 
 class _Walls:
@@ -202,9 +243,13 @@ def fokker_planck_fipy(
 
     start = _time.perf_counter()
     periodic = box.periodic
+    if D.cross is not None and box.open:
+        raise ValueError("a diffusion matrix with off-diagonal entries takes zero-flux or periodic walls only (as "
+                         "on the array backend); use a diagonal matrix with Dirichlet/Flux walls, or close the walls")
     mesh = fipy_mesh(grid, periodic)
-    var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0))
+    var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0), hasOld=True)   # TransientTerm uses var.old
     walls = _Walls(fp, mesh, grid, box, var)
+    cross = None if D.cross is None else _cross_source(fp, mesh, var, D, periodic)
     b = _FaceField(mesh, drift, periodic, keep=walls.dirichlet_faces)
     S, set_source = _source_var(mesh, source)
     conv = fp.CentralDifferenceConvectionTerm if flux == "central" else fp.ExponentialConvectionTerm
@@ -215,6 +260,8 @@ def fokker_planck_fipy(
         """The operator and the two equations, built afresh: FiPy 4 computes a convection term's fixed-value
         wall contributions once per term object (constraintL/B) and keeps them when the velocity changes."""
         operator = fp.DiffusionTerm(coeff=diffusion) - conv(coeff=b.var)
+        if cross is not None:
+            operator = operator + cross                # the off-diagonal diffusion, deferred (swept)
         if walls.q is not None:
             operator = operator - walls.q.divergence   # d rho/dt -= (1/V) sum over the cell's wall faces of area q
         rhs = operator if S is None else operator + S
@@ -248,6 +295,31 @@ def fokker_planck_fipy(
         w = WallTerms(be, grid, box, drift, lambda k, side: D.wall(grid, k, side), flux, t)
         return s_rate, w.outflow(_from_fipy(rho_f, grid.shape).reshape(-1))
 
+    sweeps = [0]
+
+    def advance(key: str, start: np.ndarray, step: float) -> np.ndarray:
+        """Solve the equation ``key`` over one step from var.old = start; with off-diagonal diffusion, sweep
+        until the iterate changes by less than SWEEP_TOLERANCE (relative): the cross fluxes at the new level."""
+        var.setValue(start)
+        var.updateOld()
+        if cross is None:
+            terms[key].solve(var=var, dt=step, solver=solver)
+            return np.array(var.value)
+        scale = float(np.abs(start).max()) or 1.0
+        for _ in range(MAX_SWEEPS):
+            before = np.array(var.value)
+            terms[key].sweep(var=var, dt=step, solver=solver)
+            sweeps[0] += 1
+            after = np.array(var.value)
+            change = float(np.abs(after - before).max())
+            if not np.isfinite(change):
+                raise NumericalError("FiPy's sweeps of the off-diagonal diffusion produced non-finite values")
+            if change <= SWEEP_TOLERANCE * scale:
+                return after
+        raise NumericalError(f"FiPy's sweeps of the off-diagonal diffusion did not converge in {MAX_SWEEPS} sweeps "
+                             f"(last change {change / scale:.2e} relative): the matrix is too anisotropic for the "
+                             "deferred cross fluxes at this dt; use smaller steps or the array backend")
+
     set_time(0.0)
     r_old = rates(rho, 0.0)
     min_rho = float(rho.min())
@@ -259,17 +331,13 @@ def fokker_planck_fipy(
             rho_half = rho
             for t in (t_new - 0.5 * dt, t_new):
                 set_time(t)
-                var.setValue(rho_half)
-                terms['unit'].solve(var=var, dt=0.5 * dt, solver=solver)
-                rho_half = np.array(var.value)
+                rho_half = advance('unit', rho_half, 0.5 * dt)
                 if t < t_new:
                     r_old = rates(rho_half, t)  # the balance of two half steps: M + dt (r_half + r_new) / 2
             new, balanced = rho_half, "crank-nicolson"
         elif scheme == "implicit-euler":
             set_time(t_new)
-            var.setValue(rho)
-            terms['unit'].solve(var=var, dt=dt, solver=solver)
-            new, balanced = np.array(var.value), "implicit-euler"
+            new, balanced = advance('unit', rho, dt), "implicit-euler"
         elif scheme == "crank-nicolson":
             # the trapezoidal rule of the array backend: an explicit half step with A(t_n), S(t_n), then an
             # implicit one with A(t_{n+1}), S(t_{n+1}); FiPy's residual of the operator terms (walls included) is
@@ -280,14 +348,10 @@ def fokker_planck_fipy(
             if S is not None:
                 half = half + 0.5 * dt * np.asarray(S.value) * np.ones(grid.size)
             set_time(t_new)
-            var.setValue(half)
-            terms['unit'].solve(var=var, dt=0.5 * dt, solver=solver)
-            new, balanced = np.array(var.value), "crank-nicolson"
+            new, balanced = advance('unit', half, 0.5 * dt), "crank-nicolson"
         else:
             set_time(t_new)
-            var.setValue((4.0 * rho - rho_prev) / 3.0)
-            terms['bdf2'].solve(var=var, dt=dt, solver=solver)
-            new, balanced = np.array(var.value), "bdf2"
+            new, balanced = advance('bdf2', (4.0 * rho - rho_prev) / 3.0, dt), "bdf2"
         rho_prev, rho = rho, new
         m = float(rho.sum()) * cv
         r_new = rates(rho, t_new)
@@ -309,34 +373,150 @@ def fokker_planck_fipy(
         wall_time=_time.perf_counter() - start, backend="fipy",
         boundary_outflow=np.array(outflows) if box.open else None,
         info={"flux": flux, "time": time, "boundary": box.label, "solver": "fipy-LinearLUSolver", "dt": dt,
-              "damped_steps": damped_steps, "diffusion": D.describe(), "fipy_term": conv.__name__},
+              "damped_steps": damped_steps, "diffusion": D.describe(), "fipy_term": conv.__name__,
+              "fipy_sweeps": sweeps[0]},
     )
+
+
+class _ContinuityWalls:
+    """The open walls of a continuity problem on FiPy's exterior faces, at one time t.
+
+    Dirichlet(g): FiPy's constraint var = g on the wall faces with the velocity kept where it points inwards, so
+    FiPy's convection term carries the inflow v.n g (FiPy 4's explicit convection terms take the face value of a
+    constrained face for both directions, hence the inflow part only); Outflow() and the outward part of a
+    Dirichlet wall: the upwind outflow max(v.n, 0) rho_P through FiPy's idiom for an outflow boundary, an
+    ImplicitSourceTerm whose coefficient is the divergence of that exterior-face velocity; Flux(q): the
+    divergence of the face variable q n, a source. ``outflow(rho, t)`` is the mass per unit time that leaves
+    through these faces for the cell values rho (FiPy order), from the same face fluxes."""
+
+    def __init__(self, fp: Any, mesh: Any, grid: Grid, box: Any, var: Any) -> None:
+        from .boundary import Dirichlet, Flux, Outflow
+
+        self.fp, self.mesh = fp, mesh
+        self.x = np.array(mesh.faceCenters).T
+        nfaces = self.x.shape[0]
+        self.normals = np.array(mesh.faceNormals)          # (d, nfaces), outward on exterior faces
+        self.areas = np.array(mesh._faceAreas)
+        self.cells = np.array(mesh.faceCellIDs[0])         # the one cell of an exterior face
+        self.dirichlet, self.outflow_walls, self.flux = [], [], []
+        self.dirichlet_faces = np.zeros(nfaces, dtype=bool)
+        self.axis_faces = [np.zeros(nfaces, dtype=bool) for _ in range(grid.dim)]   # open walls, per axis
+        for k, side, cond in box.walls():
+            mask = _wall_mask(mesh, grid, k, side)
+            if isinstance(cond, Dirichlet):
+                self.dirichlet.append((mask, cond))
+                self.dirichlet_faces |= mask
+            elif isinstance(cond, Outflow):
+                self.outflow_walls.append(mask)
+            elif isinstance(cond, Flux):
+                self.flux.append((mask, cond))
+            if isinstance(cond, (Dirichlet, Outflow)):
+                self.axis_faces[k] |= mask
+        self.out_faces = np.zeros(nfaces, dtype=bool)
+        for mask in self.outflow_walls:
+            self.out_faces |= mask
+        self.out_faces |= self.dirichlet_faces
+        self.g = fp.FaceVariable(mesh=mesh, value=0.0)
+        if self.dirichlet:
+            var.constrain(self.g, where=self.dirichlet_faces)
+        self.out_v = fp.FaceVariable(mesh=mesh, rank=1, value=0.0)   # max(v.n, 0) n on the outflow faces
+        self.q = fp.FaceVariable(mesh=mesh, rank=1, value=0.0) if self.flux else None
+        self.vn = np.zeros(nfaces)
+        self.q_values = np.zeros(nfaces)
+
+    def set_time(self, t: float, velocity: Callable, name: str = "velocity(t, x)") -> np.ndarray:
+        """Update g, q and the outflow velocity at time t; returns the mask of the faces where the velocity
+        variable must keep its value (the inflow part of the Dirichlet walls)."""
+        if self.out_faces.any():
+            v = np.asarray(real_output(name, velocity(t, self.x[self.out_faces])), dtype=float)
+            if not np.all(np.isfinite(v)):
+                raise NumericalError(f"the {name} returned non-finite values on a wall at t = {t:g}")
+            self.vn = np.zeros(self.x.shape[0])
+            self.vn[self.out_faces] = np.einsum("fd,df->f", v, self.normals[:, self.out_faces])
+        self.out_v.setValue(np.maximum(self.vn, 0.0) * self.out_faces * self.normals)
+        if self.dirichlet:
+            g = np.zeros(self.x.shape[0])
+            for mask, cond in self.dirichlet:
+                g[mask] = cond.values(t, self.x[mask])
+            self.g.setValue(g)
+        if self.flux:
+            q = np.zeros(self.x.shape[0])
+            for mask, cond in self.flux:
+                q[mask] = cond.values(t, self.x[mask])
+            self.q_values = q
+            self.q.setValue(q * self.normals)
+        return self.dirichlet_faces & (self.vn < 0.0)
+
+    def axis_max(self, k: int) -> float:
+        return float(np.abs(self.vn[self.axis_faces[k]]).max()) if self.axis_faces[k].any() else 0.0
+
+    def outflow(self, rho: np.ndarray) -> float:
+        """Mass per unit time through the open walls: inflow v.n g (Dirichlet), upwind max(v.n, 0) rho_P
+        (Outflow, Dirichlet) and q (Flux), summed with the face areas."""
+        g = np.array(self.g.value)
+        inflow = np.where(self.dirichlet_faces & (self.vn < 0.0), self.vn * g, 0.0)
+        out = np.where(self.out_faces, np.maximum(self.vn, 0.0) * rho[self.cells], 0.0)
+        return float(np.sum(self.areas * (inflow + out + self.q_values)))
 
 
 def continuity_fipy(
     grid: Grid, rho0: np.ndarray, velocity: Callable, t_final: float, *, cfl: float, boundary: str,
     save_at: np.ndarray | None, steps: int | None, source: Callable | None, max_steps: int | None = None,
+    box: Any = None,
 ) -> Solution:
-    """FiPy implementation behind solve_continuity(backend='fipy') (arguments already validated)."""
+    """FiPy implementation behind solve_continuity(backend='fipy') (arguments already validated). ``box``: the
+    eulerian.boundary.BoxBoundary (then ``boundary`` is only its label); None means every side ``boundary``
+    ("zero-flux" or "periodic"). Open walls: see _ContinuityWalls; the mass that left through them is returned
+    as Solution.boundary_outflow (cumulative, from FiPy's own face fluxes, so the mass balance
+    mass(t) - mass(0) = int S - boundary_outflow(t) holds to round-off)."""
     fp = _fipy()
+    from .boundary import parse_boundary
+
     start = _time.perf_counter()
-    periodic = boundary == "periodic"
+    if box is None:
+        if boundary not in ("zero-flux", "periodic"):   # a label such as "axis 0: periodic/periodic; ..."
+            raise ValueError(f"backend='fipy' for continuity got the boundary label {boundary!r} without its "
+                             "BoxBoundary (box=): run different conditions per axis on the array backend")
+        box = parse_boundary(boundary, grid.dim, ("zero-flux", "periodic"))
+    periodic = list(box.periodic)
     mesh = fipy_mesh(grid, periodic)
     var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0), hasOld=True)
-    v = _FaceField(mesh, velocity, periodic, name="velocity")
+    walls = _ContinuityWalls(fp, mesh, grid, box, var) if box.open else None
+    v = _FaceField(mesh, velocity, periodic, name="velocity",
+                   keep=None if walls is None else walls.dirichlet_faces)
     S, set_source = _source_var(mesh, source)
-    eq = fp.TransientTerm() + fp.VanLeerConvectionTerm(coeff=v.var) == (0.0 if S is None else S)
     cv = grid.cell_volume
     h = np.asarray(grid.spacing)
     normals = np.abs(np.array(mesh.faceNormals)).T  # (nfaces, d), unit axis vectors
+    interior = flux_faces(mesh, periodic)
+
+    def set_time(t: float) -> None:
+        """The velocity (and the walls' g, q, outflow velocity) at t; the velocity is kept on the flux-carrying
+        faces and on the Dirichlet faces where it points inwards."""
+        if walls is not None:
+            v.mask = (interior | walls.set_time(t, velocity)).astype(float)
+        v.set_time(t)
+
+    def equation() -> Any:
+        lhs = fp.TransientTerm() + fp.VanLeerConvectionTerm(coeff=v.var)
+        rhs = 0.0 if S is None else S
+        if walls is not None:
+            if walls.out_faces.any():
+                lhs = lhs + fp.ImplicitSourceTerm(coeff=walls.out_v.divergence)   # d rho_P/dt -= out-rate rho_P
+            if walls.q is not None:
+                rhs = rhs - walls.q.divergence
+        return lhs == rhs
 
     def rate(t: float) -> float:
-        v.set_time(t)
+        set_time(t)
         vals = np.array(v.var.value).T
-        return float(sum(np.abs(vals[:, k] * normals[:, k]).max() / h[k] for k in range(grid.dim)))
+        return float(sum(max(np.abs(vals[:, k] * normals[:, k] * interior).max(),
+                             0.0 if walls is None else walls.axis_max(k)) / h[k] for k in range(grid.dim)))
 
+    eq = equation()
     t = 0.0
     masses, mass_times = [grid.mass(rho0)], [0.0]
+    outflows = [0.0]
     min_rho = float(rho0.min())
     schedule = SaveSchedule(save_at, t_final, _to_fipy(rho0), lambda r: _from_fipy(r, grid.shape))
     n = 0
@@ -354,6 +534,8 @@ def continuity_fipy(
             dt = schedule.clip(t, cfl / r if r > 0 else t_final - t)
         set_source(t)
         var.updateOld()
+        if walls is not None and walls.dirichlet:
+            eq = equation()   # FiPy 4 keeps a convection term's constraint contributions from its first use
         eq.solve(var=var, dt=dt)
         n += 1
         t = t_final if (steps is not None and n == steps) else t + dt
@@ -361,6 +543,8 @@ def continuity_fipy(
         m = float(rho.sum()) * cv
         if not np.isfinite(m):
             raise NumericalError(f"FiPy produced a non-finite density at step {n}")
+        if walls is not None:   # the wall fluxes of this step: g, q, velocity at t_n, rho_P at t_{n+1}
+            outflows.append(outflows[-1] + dt * walls.outflow(rho))
         masses.append(m)
         mass_times.append(t)
         min_rho = min(min_rho, float(rho.min()))
@@ -370,6 +554,6 @@ def continuity_fipy(
     return Solution(
         grid=grid, times=times, density=final, densities=saved, mass=np.array(masses),
         mass_times=np.array(mass_times), min_density=min_rho, steps=n, wall_time=_time.perf_counter() - start,
-        backend="fipy", info={"fipy_term": "VanLeerConvectionTerm", "boundary": boundary, "cfl": cfl,
-                              "time": "explicit (FiPy)"},
+        backend="fipy", boundary_outflow=np.array(outflows) if walls is not None else None,
+        info={"fipy_term": "VanLeerConvectionTerm", "boundary": box.label, "cfl": cfl, "time": "explicit (FiPy)"},
     )

@@ -246,9 +246,6 @@ def solve_fokker_planck(
     if backend_name == "fipy":
         if solver != "auto":
             raise ValueError("solver= applies to the array backends; FiPy uses its own LU solver")
-        if D.cross is not None and not all(box.periodic):
-            raise ValueError("backend='fipy' with an off-diagonal diffusion matrix needs periodic boundaries: FiPy's "
-                             "anisotropic diffusion lets mass through zero-flux walls; use the array backend")
         from .fipy_backend import fokker_planck_fipy
 
         return fokker_planck_fipy(

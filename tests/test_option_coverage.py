@@ -47,6 +47,8 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(FP, {f"wall:{b}": True, "solver": s}) for b in ("dirichlet", "flux") for s in ("lu", "multigrid")],
     *[(FP, {"diffusion": k}) for k in DIFFUSION_KINDS],
     *[(FP, {"diffusion": k, "backend": "fipy"}) for k in ("field", "cells")],
+    *[(FP, {"diffusion": "matrix", "backend": "fipy", "wall:zero-flux": True, "time": s})
+      for s in ("implicit-euler", "crank-nicolson", "bdf2")],
     *[(STATIONARY, {f"wall:{b}": True}) for b in FP_BOUNDARIES],
     *[(FP, {"solver": s, "anisotropic": True, "time-dependent": True}) for s in ("lu", "multigrid")],
     *[(FP, {"backend": b}) for b in BACKENDS],
@@ -57,6 +59,7 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(CONT, {f"wall:{b}": True}) for b in CONT_BOUNDARIES if b != "flux"],
     *[(CONT, {"wall:dirichlet": True, "limiter": lim, "time-dependent": True}) for lim in LIMITERS],
     *[(CONT, {"backend": b}) for b in BACKENDS],
+    *[(CONT, {f"wall:{b}": True, "backend": "fipy"}) for b in ("dirichlet", "outflow")],
     *[(BB, {"method": m, "boundary": b}) for m in METHODS for b in BB_BOUNDARIES],
     *[(BB, {"method": m, "dtype": d, "anisotropic": True}) for m in METHODS for d in DTYPES],
     *[(BB, {"multilevel": flag}) for flag in (False, True)],

@@ -45,3 +45,29 @@ def test_fplanck_order_check_flags_a_missing_ito_drift():
         rho = np.asarray(solve_stationary(g, B._no_drift, B.fplanck_D))
         errors.append(grid_error(rho, B.fplanck_stationary_exact(g), g.cell_volume))
     assert max(errors) > 0.5 and min(errors) > 0.5   # no convergence at all: the order check cannot pass
+
+
+def test_fipy_matrix_agreement_check_flags_a_wrong_diffusion_matrix():
+    """The FiPy/array agreement check of ou-matrix-diffusion-2d: the right matrix passes, the array backend with
+    the off-diagonal entries dropped (a different operator) fails."""
+    a, f = B.ou_matrix_fipy_pair("implicit-euler", "zero-flux", n=8, steps=1)
+    assert B.check_fipy_agreement("right", a, f).passed
+    a, f = B.ou_matrix_fipy_pair("implicit-euler", "zero-flux", diffusion=np.diag(np.diag(B.OU_FIPY_D)), n=8, steps=1)
+    check = B.check_fipy_agreement("off-diagonal dropped", a, f)
+    assert not check.passed and check.value > 1e-4
+
+
+def test_fipy_continuity_checks_flag_outflow_walls_where_mass_flows_in():
+    """FiPy continuity walls: Outflow on the inflow sides (no inflow value) must fail the order check; a wrong
+    outflow record must fail the mass balance."""
+    sizes = (8, 12, 16)
+    T = 0.5
+    wrong = [B.transport_fipy_run(n, boundary=["outflow", "outflow"]) for n in sizes]
+    checks = B.check_fipy_transport(sizes, wrong, T)
+    assert not checks[0].passed and not checks[1].passed   # L1 order, outflow error
+    assert all(c.passed for c in checks[2:])   # its balance still holds: the Outflow walls are consistent
+    g, sol = B.transport_fipy_run(8)
+    assert B.check_mass_balance("right", g, sol).passed
+    import dataclasses
+    halved = dataclasses.replace(sol, boundary_outflow=0.5 * sol.boundary_outflow)
+    assert not B.check_mass_balance("outflow halved", g, halved).passed

@@ -7,10 +7,13 @@
   constant and a space-dependent D(x) (observed order 2 ± 0.15), the mass that left through the walls against
   its exact value, and the FiPy backend on every new wall and diffusion option (to 1e-8);
 * ``ou-matrix-diffusion-2d``: Ornstein–Uhlenbeck with a non-symmetric drift matrix and a full diffusion matrix
-  against the Gaussian law (order 2 ± 0.15);
+  against the Gaussian law (order 2 ± 0.15), and the FiPy backend with a full matrix and zero-flux (and, full
+  mode, periodic) walls against the array backend (to 1e-8);
 * ``fplanck-nonuniform-diffusion``: fplanck's position-dependent-drag example (D(x) = D0 / (x − xc)², an Itô
   SDE) against its analytic stationary density ∝ 1 / D(x);
-* ``continuity-walls-2d``: the continuity equation with inflow (Dirichlet) and outflow walls, every limiter.
+* ``continuity-walls-2d``: the continuity equation with inflow (Dirichlet) and outflow walls, every limiter; the
+  FiPy backend's walls (constrained inflow, FiPy's implicit-source outflow) against the exact solution (order at
+  least 1) and its mass balance (round-off).
 """
 from __future__ import annotations
 
@@ -290,6 +293,28 @@ def ou_matrix_run(n: int, time: str = "bdf2", T: float = 0.6, steps: int | None 
     return g, sol.to_numpy(), g.cell_averages(exact.pdf)
 
 
+OU_FIPY_D = np.array([[0.3, 0.2], [0.2, 0.25]])     # |D_xy| / sqrt(D_xx D_yy) = 0.73: slow sweeps, a hard test
+
+
+def ou_matrix_fipy_pair(time: str, boundary: Any, diffusion: Any = None, n: int = 12, steps: int = 4,
+                        T: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(array backend, FiPy backend) densities for the OU drift and a full diffusion matrix from the smooth,
+    non-decaying density mms_exact(0, x) on BOX (large at the walls, so the cross fluxes next to the walls
+    matter). ``diffusion`` (default OU_FIPY_D) is given to the array backend only: a wrong one must be flagged."""
+    g = Grid(*BOX, (n, 3 * n // 4))
+    rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
+    drift = lambda t, x: (x - 1.0) @ OU_B.T   # noqa: E731
+    a = solve_fokker_planck(g, rho0, drift, OU_FIPY_D if diffusion is None else diffusion, T, steps, time=time,
+                            boundary=boundary).to_numpy()
+    f = solve_fokker_planck(g, rho0, drift, OU_FIPY_D, T, steps, time=time, boundary=boundary, backend="fipy")
+    return a, f.to_numpy()
+
+
+def check_fipy_agreement(label: str, a: np.ndarray, f: np.ndarray) -> Check:
+    return make_check(f"FiPy vs array, {label}: max relative difference", float(np.abs(a - f).max() / np.abs(a).max()),
+                      upper=AGREEMENT_TOL, reference=0.0)
+
+
 @case("ou-matrix-diffusion-2d", title="Ornstein–Uhlenbeck with a full diffusion matrix and a non-symmetric drift vs "
       "the Gaussian law (order 2)", tags=("eulerian", "fokker-planck"))
 def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
@@ -311,6 +336,15 @@ def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
     cov = g.covariance(rho)
     ctx.check("covariance entry Σ_xy against the Gaussian law", float(cov[0, 1]),
               lower=float(g.covariance(exact)[0, 1]) - 2e-3, upper=float(g.covariance(exact)[0, 1]) + 2e-3)
+    # the FiPy backend: normal fluxes from FiPy's terms, the cross fluxes as a FiPy source swept to convergence
+    # every step (implicit at convergence), the same discrete operator as the array backend (measured <= 2e-12)
+    boundaries = {"zero-flux walls": "zero-flux"}
+    if not ctx.quick:
+        boundaries["periodic x, zero-flux y"] = ["periodic", "zero-flux"]
+    for label, boundary in boundaries.items():
+        for time in ("implicit-euler", "crank-nicolson", "bdf2"):
+            ctx.add(check_fipy_agreement(f"full D matrix, {label}, {time}",
+                                         *ou_matrix_fipy_pair(time, boundary, n=8 if ctx.quick else 12)))
 
 
 # ------------------------------------------------------------------------------ fplanck-nonuniform-diffusion
@@ -401,6 +435,50 @@ def transport_outflow(T: float) -> float:
     return wall_integral(lambda t, x: mms_exact(t, x)[..., None] * transport_velocity(t, x), T)
 
 
+FIPY_CONTINUITY_ORDER = 1.0   # FiPy's explicit van Leer step: one stage, the velocity and the source at t_n
+FIPY_BALANCE_TOL = 1e-12       # mass(T) - mass(0) + outflow(T) - int S: round-off of ~10^2 steps of O(1) sums
+
+
+def transport_fipy_run(n: int, boundary: Any = None, T: float = 0.5) -> tuple[Grid, Any]:
+    """The FiPy backend on the continuity-walls problem (Dirichlet inflow, Outflow walls, the source)."""
+    g = Grid(*BOX, (n, 3 * n // 4))
+    return g, solve_continuity(g, g.cell_averages(lambda x: mms_exact(0.0, x)), transport_velocity, T, cfl=0.4,
+                               backend="fipy",
+                               boundary=INFLOW_OUTFLOW if boundary is None else boundary, source=transport_source)
+
+
+def source_mass(g: Grid, sol: Any) -> float:
+    """The mass the source adds in FiPy's explicit steps: sum over steps of dt_n V sum_cells S(t_n, x_c)."""
+    t, x = np.asarray(sol.mass_times), g.centers()
+    return float(sum((b - a) * g.cell_volume * transport_source(a, x).sum() for a, b in zip(t[:-1], t[1:])))
+
+
+def check_mass_balance(label: str, g: Grid, sol: Any) -> Check:
+    """|mass(T) - mass(0) + outflow(T) - int S| / mass(0): the outflow is summed from FiPy's wall fluxes."""
+    gap = sol.mass[-1] - sol.mass[0] + sol.boundary_outflow[-1] - source_mass(g, sol)
+    return make_check(f"{label}: |mass(T) − mass(0) + outflow − ∫S| / mass(0)", abs(gap) / sol.mass[0],
+                      upper=FIPY_BALANCE_TOL, reference=0.0)
+
+
+def check_fipy_transport(sizes: tuple[int, ...], runs: list[tuple[Grid, Any]], T: float) -> list[Check]:
+    """FiPy with walls against the exact solution: L1 order (at least FIPY_CONTINUITY_ORDER - ORDER_BAND), the
+    outflow error shrinking at that order, the mass balance at every size."""
+    errors = [grid_error(sol.to_numpy(), g.cell_averages(lambda x: mms_exact(T, x)), g.cell_volume)
+              for g, sol in runs]
+    exact_out = transport_outflow(T)
+    out_errors = [abs(sol.boundary_outflow[-1] - exact_out) for _, sol in runs]
+    floor = FIPY_CONTINUITY_ORDER - ORDER_BAND
+    verdict = order_verdict(fit_order([BOX[1][0] / n for n in sizes], errors), FIPY_CONTINUITY_ORDER,
+                            (ORDER_BAND, math.inf))
+    checks = [_verdict_check("FiPy backend, Dirichlet inflow + Outflow walls: L1 order (at least 1)", verdict,
+                             "errors " + ", ".join(f"{e:.3e}" for e in errors)),
+              make_check(f"FiPy backend: |outflow − exact| at N = {sizes[-1]} / at N = {sizes[0]}",
+                         out_errors[-1] / out_errors[0], upper=(sizes[0] / sizes[-1]) ** floor,
+                         detail=f"exact outflow {exact_out:.6f}; errors " + ", ".join(f"{e:.2e}" for e in out_errors))]
+    checks += [check_mass_balance(f"FiPy backend, N = {n}", g, sol) for n, (g, sol) in zip(sizes, runs)]
+    return checks
+
+
 @case("continuity-walls-2d", title="Continuity with inflow (Dirichlet) and outflow walls: manufactured solution on a "
       "2:1 box, every limiter, the mass through the walls", tags=("eulerian", "continuity"))
 def continuity_walls_2d(ctx: CaseContext) -> None:
@@ -429,3 +507,8 @@ def continuity_walls_2d(ctx: CaseContext) -> None:
     ctx.check("outflow walls where mass flows in (negative check): L1 error / with the inflow values",
               grid_error(wrong.to_numpy(), exact, g.cell_volume) / grid_error(right.to_numpy(), exact, g.cell_volume),
               lower=10.0)
+    # the FiPy backend (explicit, one stage, implicit wall outflow): its own order against the exact solution
+    # (first order: the velocity and the source at the start of each step), the outflow, and the mass balance
+    fipy_sizes = (8, 12, 16, 24) if ctx.quick else (8, 12, 16, 24, 32)
+    for check in check_fipy_transport(fipy_sizes, [transport_fipy_run(n) for n in fipy_sizes], T):
+        ctx.add(check)
