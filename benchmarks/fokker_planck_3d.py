@@ -22,16 +22,23 @@ Sections
   less than wall times; both are printed.
   The process' peak resident memory (resource.ru_maxrss) and the load average (uptime) are printed at the end.
 
-Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/fokker_planck_3d.py [--quick] [--sections 1,2,3]
+Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/fokker_planck_3d.py [--quick] [--sections 1,2,3] [--baseline REV]
       (--quick: N <= 48, a few seconds; the full run takes several minutes on the 2-core machine.)
+      --baseline REV: section 3 also times BDF2 with eulerian/multigrid.py as of git revision REV (e.g. HEAD),
+      loaded from `git show` and swapped in for MultigridSolver, in the same process, alternating with the
+      current one at every N (before/after comparisons on a shared machine).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import importlib.util
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -39,6 +46,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+import eulerian.fokker_planck as fpm  # noqa: E402
 from eulerian.fokker_planck import solve_fokker_planck  # noqa: E402
 from eulerian.grid import Grid  # noqa: E402
 from verify import gaussian as G  # noqa: E402
@@ -151,6 +159,32 @@ def section_time_to_accuracy(plan):
         print(f"  bdf2 + multigrid / douglas-adi: {a / b:.1f}x")
 
 
+def baseline_solver(rev: str):
+    """MultigridSolver of eulerian/multigrid.py at git revision ``rev`` (a module loaded from `git show`)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = subprocess.run(["git", "show", f"{rev}:eulerian/multigrid.py"], cwd=root, check=True,
+                         capture_output=True, text=True).stdout
+    name = "eulerian._multigrid_baseline"  # inside the package: its relative imports resolve
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "eulerian"
+    sys.modules[name] = mod
+    exec(compile(src, f"{rev}:eulerian/multigrid.py", "exec"), mod.__dict__)
+    return mod.MultigridSolver
+
+
+@contextlib.contextmanager
+def multigrid_solver(cls):
+    """eulerian.fokker_planck uses ``cls`` (None: its own MultigridSolver) inside the block."""
+    own = fpm.MultigridSolver
+    if cls is not None:
+        fpm.MultigridSolver = cls
+    try:
+        yield
+    finally:
+        fpm.MultigridSolver = own
+
+
 def step_time(n: int, scheme: str, k: int, repeats: int):
     """Medians over repeats of (CPU(3k) - CPU(k)) / 2k and of the same with wall times, and the 3k-step run."""
     cpus, walls = [], []
@@ -173,27 +207,41 @@ def traced_peak(n: int, scheme: str, steps: int) -> float:
     return peak / 2**20
 
 
-def section_per_step(sizes, k, repeats):
+def section_per_step(sizes, k, repeats, baseline=None, peak_max=64):
+    """Per-step cost of every scheme; with ``baseline`` (a git revision) BDF2 is also timed with that
+    revision's MultigridSolver, alternating with the current one at every N. Peak traced memory for N <=
+    ``peak_max`` (section 4 has the larger ones)."""
     print(f"\n## 3. per-step cost: median of {repeats} (CPU(3k) - CPU(k)) / 2k (and wall), k = {k}, the same dt "
           f"at every N; set-up excluded (one repeat at N >= 128)")
     _RUNS.clear()
-    for scheme in SCHEMES:
-        run(sizes[0], scheme, 2, fresh=True)  # warm-up
-        cells, per = [], []
-        for n in sizes:
+    variants = [(scheme, scheme, None) for scheme in SCHEMES]
+    if baseline is not None:
+        variants.insert(0, (f"bdf2 + MG @{baseline}", "bdf2 + multigrid", baseline_solver(baseline)))
+    results = {label: ([], []) for label, _, _ in variants}
+    order = [(n, v) for v in variants if v[1] != "bdf2 + multigrid" for n in sizes]
+    order = [(n, v) for n in sizes for v in variants if v[1] == "bdf2 + multigrid"] + order
+    warmed = set()
+    for n, (label, scheme, cls) in order:
+        with multigrid_solver(cls):
+            if label not in warmed:
+                run(sizes[0], scheme, 2, fresh=True)  # warm-up
+                warmed.add(label)
             step, wall, sol = step_time(n, scheme, k, repeats if n < 128 else 1)
-            peak = traced_peak(n, scheme, 4) if n < 128 else float("nan")  # 128^3: section 4
-            its = sol.info["linear_iterations"]
-            grid = problem(n)[0]
-            print(f"  {scheme:17s} N={n:4d} cells={n ** 3:8d}  step CPU {step * 1e3:9.2f} ms (wall {wall * 1e3:9.2f})  "
-                  f"({step / n ** 3 * 1e9:6.1f} ns/cell)  set-up {sol.info['setup_time']:.2f} s  "
-                  f"peak traced {peak:7.1f} MiB ({peak * 2**20 / (8 * grid.size):.1f} float64 arrays of the grid)"
-                  + (f"  BiCGStab its/step mean {np.mean(its):.2f} max {max(its)}" if its else ""), flush=True)
-            cells.append(n ** 3)
-            per.append(step)
+            peak = traced_peak(n, scheme, 4) if n <= peak_max else float("nan")
+        its = sol.info["linear_iterations"]
+        grid = problem(n)[0]
+        print(f"  {label:17s} N={n:4d} cells={n ** 3:8d}  step CPU {step * 1e3:9.2f} ms (wall {wall * 1e3:9.2f})  "
+              f"({step / n ** 3 * 1e9:6.1f} ns/cell)  set-up {sol.info['setup_time']:.2f} s  "
+              f"peak traced {peak:7.1f} MiB ({peak * 2**20 / (8 * grid.size):.1f} float64 arrays of the grid)"
+              + (f"  BiCGStab its/step mean {np.mean(its):.2f} max {max(its)}" if its else "")
+              + f"  load {os.getloadavg()[0]:.2f}", flush=True)
+        results[label][0].append(n ** 3)
+        results[label][1].append(step)
+        _RUNS.clear()
+    for label, (cells, per) in results.items():
         p = np.polyfit(np.log(cells), np.log(per), 1)[0]
         last = np.log(per[-1] / per[-2]) / np.log(cells[-1] / cells[-2])
-        print(f"  {scheme}: per-step time ~ cells^{p:.2f} over N = {sizes[0]}..{sizes[-1]} "
+        print(f"  {label}: per-step time ~ cells^{p:.2f} over N = {sizes[0]}..{sizes[-1]} "
               f"(last pair {last:.2f}; target <= 1.1)", flush=True)
 
 
@@ -215,6 +263,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     ap.add_argument("--sections", default="1,2,3,4")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="section 3: also time BDF2 with eulerian/multigrid.py at this git revision")
+    ap.add_argument("--sizes", default=None, help="section 3: grid sizes N (comma separated)")
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
     grid, rho0, _ = problem(32)
@@ -235,8 +286,11 @@ def main(argv=None) -> None:
             section_time_to_accuracy({"douglas-adi": {120: [8, 16], 128: [4, 6, 8, 12, 16, 24]},
                                       "bdf2 + multigrid": {128: [32, 48, 64]}})
     if "3" in sections:
-        section_per_step((16, 32, 48) if args.quick else (32, 64, 128), 2 if args.quick else 4,
-                         1 if args.quick else 3)
+        sizes = (16, 32, 48) if args.quick else (32, 64, 128)
+        if args.sizes:
+            sizes = tuple(int(n) for n in args.sizes.split(","))
+        section_per_step(sizes, 2 if args.quick else 4, 1 if args.quick else 3, args.baseline,
+                         peak_max=48 if args.quick else 64)
     if "4" in sections:
         section_memory((16, 32, 48) if args.quick else (32, 64, 128))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10

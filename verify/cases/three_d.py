@@ -33,8 +33,9 @@ ORDER_BAND = 0.15  # observed L1 order within ±0.15 of 2 (95 % interval), as in
 # C fitted once and frozen (measured 0.051 and 0.121 for the mean and covariance at 32 x 24 x 40, both schemes),
 # with a 2x margin. Not a multiple of the run's own L1 error, which a wrong scheme would inflate with it.
 MOMENT_C = 0.25
-# BiCGStab iterations per BDF2 step in 3D with steps = N/2 (measured: mean 4.0-4.4, max 5 on 16 x 12 x 20 ...
-# 48 x 36 x 60; 6-9 at larger dt D / h², benchmarks/fokker_planck_3d.py): a weakened smoother needs more
+# BiCGStab iterations per BDF2 step in 3D with steps = N/2 (measured: mean 3.0-4.0, max 4 on 16 x 12 x 20 ...
+# 40 x 30 x 50 with the float32 V-cycle and damping per level; max 5-6 at larger dt D / h²,
+# benchmarks/fokker_planck_3d.py): a weakened smoother needs more (omega = 0.04: 29)
 MULTIGRID_MAX_ITERATIONS_3D = 6
 # four levels (two degrees of freedom in the order fit): with three, the 95 % interval of a pre-asymptotic fit
 # (pairwise orders 1.93, 1.96) is too wide to decide; N is a multiple of 4 so that 3N/4 and 5N/4 are integers
