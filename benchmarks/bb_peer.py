@@ -34,10 +34,13 @@ Same problem on both sides (checked conventions):
   are recorded for information, not used.
 * densities: the exact cell averages of the Gaussians (verify.cases.benamou_brenier_cases), unit mass.
 
-Time to accuracy. twinflow: one run per stopping tolerance (its KKT tests, ``tol`` = f * default_tol for a
-sequence of f), wall time of the call. pdot has no stopping test (a fixed ``niter``): one run with ``niter`` =
-the largest count, and at iteration counts on a geometric schedule the wrapped ``stepDR`` records the elapsed
-wall time since the call (minus the time spent recording) and the W2² and t = 1/2 density of the iterate.
+Time to accuracy. twinflow: one run per stopping tolerance (its KKT and duality-gap tests, ``tol`` = f *
+default_tol for a sequence of f, the other tolerances at their defaults relative to tol; ``gap_factor=g`` in a
+configuration sets gap_tol = max(g * tol, 1e-5)), wall time of the call. ``--configs`` chooses the
+configurations (default: the methods at their defaults, plus primal-dual with the multilevel start in 2D),
+``--tol-factors`` the f. pdot has no stopping test (a fixed ``niter``): one run with ``niter`` = the largest
+count, and at iteration counts on a geometric schedule the wrapped ``stepDR`` records the elapsed wall time
+since the call (minus the time spent recording) and the W2² and t = 1/2 density of the iterate.
 The peer's per-iteration diagnostics (energy, distances to the constraints, computed at every iteration) are
 switched off by default (``--peer-diagnostics`` keeps them): this favours the peer. Its step gamma is run at its
 default (max density / 2) and at twinflow's (d^2 in units where the density has mean 1 and the box side 1, the
@@ -68,7 +71,7 @@ from dataclasses import asdict, dataclass, field  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
 
-from eulerian.benamou_brenier import benamou_brenier, default_gamma, default_tol  # noqa: E402
+from eulerian.benamou_brenier import GAP_TOL_FLOOR, benamou_brenier, default_gamma, default_tol  # noqa: E402
 from eulerian.grid import Grid  # noqa: E402
 from verify import gaussian as G  # noqa: E402
 from verify.cases.benamou_brenier_cases import gaussian_cells, gaussian_cells_1d  # noqa: E402
@@ -131,11 +134,33 @@ def l1(density: np.ndarray, problem: Problem) -> float:
 # ------------------------------------------------------------------------------------------------------------
 # twinflow
 # ------------------------------------------------------------------------------------------------------------
-def run_twinflow(problem: Problem, method: str, **kw) -> Series:
-    factors = TOL_FACTORS[problem.key]
+def parse_config(text: str) -> tuple[str, dict]:
+    """'primal-dual' or 'primal-dual:step_rule=fixed,multilevel=True' -> (method, keyword arguments)."""
+    method, _, rest = text.partition(":")
+    kw: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if value in ("True", "False"):
+            kw[key] = value == "True"
+        else:
+            try:
+                kw[key] = float(value)
+            except ValueError:
+                kw[key] = value
+    return method, kw
+
+
+def run_twinflow(problem: Problem, method: str, factors=None, **kw) -> Series:
+    """One run per tolerance factor f: tol = f * default_tol (the other tolerances at their defaults relative to
+    it). ``gap_factor=g`` in kw sets gap_tol = max(g * tol, GAP_TOL_FLOOR) instead of the default max(5 tol, 1e-5)."""
+    factors = factors or TOL_FACTORS[problem.key]
     base = default_tol(problem.grid, problem.P)
     s = Series("twinflow", method + "".join(f", {k}={v}" for k, v in kw.items()))
+    kw = dict(kw)
+    gap_factor = kw.pop("gap_factor", None)
     for f in factors:
+        if gap_factor is not None:
+            kw["gap_tol"] = max(gap_factor * f * base, GAP_TOL_FLOOR)  # the default's floor
         t = time.perf_counter()
         res = benamou_brenier(problem.grid, problem.rho0, problem.rho1, problem.P, method=method, tol=f * base,
                               max_iter=40_000, **kw)
@@ -261,8 +286,9 @@ def interleaved_ms(peer, problem: Problem, ours: list[tuple[str, dict]], peer_ga
     times: dict = {}
     for _ in range(repeats):
         for method, kw in ours:
+            kw = {k: v for k, v in kw.items() if k not in ("gap_factor", "gap_tol")}
             res = benamou_brenier(problem.grid, problem.rho0, problem.rho1, problem.P, method=method, tol=0.0,
-                                  residual_tol=0.0, max_iter=iterations, **kw)
+                                  residual_tol=0.0, gap_tol=0.0, max_iter=iterations, **kw)
             times.setdefault(method + "".join(f", {k}={v}" for k, v in kw.items()), []).append(
                 1e3 * res.seconds / res.iterations)
         s = run_peer(peer, problem, [iterations], peer_gamma, diagnostics=False)
@@ -340,6 +366,12 @@ def main() -> None:
     parser.add_argument("--pdot", default=None, help="path of a pdot checkout (default: $PDOT_PATH)")
     parser.add_argument("--problems", default="1d,2d")
     parser.add_argument("--methods", default="primal-dual,douglas-rachford")
+    parser.add_argument("--configs", default=None,
+                        help="twinflow configurations instead of --methods (and the 2D multilevel row), separated by "
+                             "';', each 'method' or 'method:key=value,...' (benamou_brenier keywords), e.g. "
+                             "'primal-dual;primal-dual:step_rule=fixed;primal-dual:multilevel=True'")
+    parser.add_argument("--tol-factors", default=None,
+                        help="twinflow tolerance factors (times default_tol), comma-separated (default: per problem)")
     parser.add_argument("--peer-gammas", default="default,twinflow",
                         help="pdot steps to run: 'default' (its max rho / 2), 'twinflow' (d^2), or numbers")
     parser.add_argument("--peer-diagnostics", action="store_true",
@@ -360,17 +392,23 @@ def main() -> None:
     for key in args.problems.split(","):
         problem = make_problem(key)
         print(f"== {key}: {problem.grid.shape} cells x {problem.P} steps, exact W2² {problem.exact:.6g}", flush=True)
-        configs = [(m, {}) for m in args.methods.split(",")]
+        if args.configs:
+            configs = [parse_config(c) for c in args.configs.split(";")]
+        else:
+            configs = [(m, {}) for m in args.methods.split(",")]
+            if key != "1d":
+                configs.append(("primal-dual", {"multilevel": True}))
+        factors = tuple(float(f) for f in args.tol_factors.split(",")) if args.tol_factors else None
         if args.only_ms:
-            ms = interleaved_ms(peer, problem, configs, None)
+            ms = interleaved_ms(peer, problem, [c for c in configs if not c[1].get("multilevel")], None)
             print("  ms per iteration, interleaved (medians of 3 x 200 iterations): "
                   + ", ".join(f"{k} {v:.3f}" for k, v in ms.items()) + " -> pdot / twinflow: "
                   + ", ".join(f"{k} {ms['pdot'] / v:.1f}x" for k, v in ms.items() if k != "pdot"), flush=True)
             continue
-        ours = [run_twinflow(problem, m) for m in args.methods.split(",")]
-        if key != "1d":
-            ours.append(run_twinflow(problem, "primal-dual", multilevel=True))
-        for s in ours:
+        ours = []
+        for m, kw in configs:
+            ours.append(run_twinflow(problem, m, factors, **kw))
+            s = ours[-1]
             print(f"  twinflow {s.config}: done ({sum(r.seconds for r in s.records):.1f} s)", flush=True)
         first, last = PEER_SCHEDULE[key]
         schedule = peer_schedule(first, args.peer_last or last)
@@ -382,7 +420,7 @@ def main() -> None:
             print(f"  pdot {peers[-1].config}: done ({peers[-1].notes['total_seconds']:.1f} s)", flush=True)
         for line in compare(problem, ours, peers):
             print(line, flush=True)
-        ms = interleaved_ms(peer, problem, configs, None)
+        ms = interleaved_ms(peer, problem, [c for c in configs if not c[1].get("multilevel")], None)
         print("  ms per iteration, interleaved (medians of 3 x 200 iterations): "
               + ", ".join(f"{k} {v:.3f}" for k, v in ms.items())
               + " -> pdot / twinflow: " + ", ".join(f"{k} {ms['pdot'] / v:.1f}x" for k, v in ms.items() if k != "pdot"),

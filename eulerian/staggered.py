@@ -28,6 +28,18 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 Arrays = list  # list of xp arrays (rho, m_1, ..., m_d)
+ROUNDOFF_STEPS = 16  # perspective_root: Newton stops at steps below 16 ulps of the largest iterate at the latest
+DCT_MATRIX_MAX = 64  # 1D float32 NumPy grids with at most this many cells and steps: DCTs as matrix products
+
+
+def dct_matrix(n: int, xp: Any) -> Any:
+    """The orthonormal DCT-II matrix C (n x n, float64): (C x)_k = sqrt((2 - [k = 0]) / n) sum_j x_j
+    cos(pi k (j + 1/2) / n), the transform of scipy.fft.dct(x, type=2, norm="ortho")."""
+    k = xp.arange(n).reshape(-1, 1)
+    j = xp.arange(n).reshape(1, -1)
+    c = xp.cos(math.pi * (j + 0.5) * k / n) * math.sqrt(2.0 / n)
+    c[0] *= math.sqrt(0.5)
+    return c
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -81,8 +93,10 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     converges from any start s >= max(rho, 0) + 2 gamma: by convexity a start left of the root jumps right of
     it, then the iterates decrease monotonically, so each step s_old - s_new >= 0 bounds the error before it
     and the error after it is O(step^2 / s). Iteration stops when every step is below rtol * 2 gamma
-    <= rtol * s, leaving a relative error of order rtol^2. The start is ``guess`` (e.g. the previous root,
-    for warm starts: two or three steps; must be >= 0) clipped below by rho, else the upper bound
+    <= rtol * s (or below ROUNDOFF_STEPS ulps of the largest s, which round-off would not let the steps go
+    under: float32 with gamma < 1 used to run to max_newton), leaving a relative error of order rtol^2. The
+    start is ``guess`` (e.g. the previous root, for warm starts: two or three steps; must be >= 0) clipped
+    below by rho, else the upper bound
     min(rho + |m|^2 / (4 gamma), rho + gamma |m|^2 / (rho + 2 gamma)^2) (the second only where
     rho + 2 gamma > 0), and cbrt(gamma |m|^2) - 2 gamma where rho + 2 gamma <= 0. Nine array operations per
     Newton step, no transcendental functions on the bulk of the cells.
@@ -143,6 +157,8 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
         fp *= s
         f /= fp                                     # the step, >= 0 after the first one
         s -= f
+        if k == 1:  # steps cannot fall below the round-off of s (float32 with a small gamma: 2 gamma ~ 1e-6 s)
+            step_tol = max(step_tol, ROUNDOFF_STEPS * float(xp.finfo(s.dtype).eps) * float(xp.max(s)))
         if k >= 1:
             f *= active
             if float(xp.max(f)) <= step_tol:
@@ -207,6 +223,7 @@ class StaggeredGrid:
     _signs: list = field(default_factory=list, repr=False)
     _line_pivots: list = field(default_factory=list, repr=False)
     _twin: Any = field(default=None, repr=False)
+    _dct_matrices: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         xp = self.xp
@@ -241,6 +258,12 @@ class StaggeredGrid:
             eig = lam_t.reshape((P,) + (1,) * self.dim) + lam_space
             eig[(0,) * (self.dim + 1)] = 1.0  # the constant mode: removed explicitly in the solve
             self._poisson_eig = eig.astype(self.dtype)
+            if (self._numpy and self.dim == 1 and not self.periodic and self.dtype == xp.dtype(xp.float32)
+                    and max(P, self.space_shape[0]) <= DCT_MATRIX_MAX):
+                # small 1D float32 grids: the two DCTs as matrix products (scipy.fft's dispatch dominates there;
+                # in float64 the products leave the continuity equation to 1e-12 instead of 4e-13 relative)
+                self._dct_matrices = (dct_matrix(P, xp).astype(self.dtype),
+                                      dct_matrix(self.space_shape[0], xp).T.astype(self.dtype))
         else:
             raise ValueError(f"unknown poisson solver {self.poisson!r}; valid: 'auto', 'dct', 'tridiagonal'")
         # Line solves (Id + I* I) along each component's staggered axis (axis 0 for rho, a + 1 for m_a).
@@ -527,11 +550,21 @@ class StaggeredGrid:
 
     def _forward(self, r: Any, overwrite: bool = False) -> Any:
         """Transform in time (DCT-II) and space (DCT-II, or real FFT when periodic)."""
+        if self._dct_matrices is not None:  # C_t r C_s^T
+            ct, cs_t = self._dct_matrices
+            tmp = self.scratch.get("dct_tmp", r.shape)
+            self.xp.matmul(ct, r, out=tmp)
+            return self.xp.matmul(tmp, cs_t)
         if not self.periodic:
             return self.fft.dctn(r, type=2, norm="ortho", overwrite_x=overwrite, **self._kw())
         return self._forward_space(self._dct(r, 0), overwrite=True)
 
     def _inverse(self, hat: Any, overwrite: bool = False) -> Any:
+        if self._dct_matrices is not None:  # C_t^T hat C_s (orthogonal matrices)
+            ct, cs_t = self._dct_matrices
+            tmp = self.scratch.get("dct_tmp", hat.shape)
+            self.xp.matmul(ct.T, hat, out=tmp)
+            return self.xp.matmul(tmp, cs_t.T)
         if not self.periodic:
             return self.fft.idctn(hat, type=2, norm="ortho", overwrite_x=overwrite, **self._kw())
         return self._idct(self._inverse_space(hat), 0)

@@ -79,10 +79,14 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
     if name == "eulerian.benamou_brenier":
         grid = a["grid"]
         backend = a.get("backend", "numpy")
-        return {"method": a.get("method", "douglas-rachford"), "boundary": a.get("boundary", "zero-flux"),
-                "multilevel": bool(a.get("multilevel", False)), "dtype": str(a.get("dtype") or "float64"),
-                "backend": backend if isinstance(backend, str) else backend.name,
-                "anisotropic": _anisotropic(grid), "dim": grid.dim}
+        name_ = backend if isinstance(backend, str) else backend.name
+        default = {k: p.default for k, p in bound.signature.parameters.items()}
+        # the run's own record of its method; dtype None means "mixed" on NumPy, float64 elsewhere
+        return {"method": result.method, "boundary": a.get("boundary", default["boundary"]),
+                "multilevel": bool(a.get("multilevel", default["multilevel"])),
+                "dtype": str(a.get("dtype") or ("mixed" if name_ == "numpy" else "float64")),
+                "step_rule": a.get("step_rule", default["step_rule"]),
+                "backend": name_, "anisotropic": _anisotropic(grid), "dim": grid.dim}
     if name in ("lagrangian.integrate_ode", "lagrangian.integrate_sde"):
         field = a["field"] if name.endswith("ode") else a["drift"]
         method = a.get("method", "rk4" if name.endswith("ode") else "euler-maruyama")

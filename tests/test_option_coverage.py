@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from eulerian.benamou_brenier import BOUNDARIES as BB_BOUNDARIES
-from eulerian.benamou_brenier import DTYPES, METHODS
+from eulerian.benamou_brenier import DTYPES, METHODS, STEP_RULES
 from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import KINDS as DIFFUSION_KINDS
@@ -63,6 +63,7 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(BB, {"method": m, "boundary": b}) for m in METHODS for b in BB_BOUNDARIES],
     *[(BB, {"method": m, "dtype": d, "anisotropic": True}) for m in METHODS for d in DTYPES],
     *[(BB, {"multilevel": flag}) for flag in (False, True)],
+    *[(BB, {"method": "primal-dual", "step_rule": r}) for r in STEP_RULES],
     *[(BB, {"dim": d}) for d in (1, 2)],
     *[(PM, {"reconstruction": r}) for r in RECONSTRUCTIONS],
     *[(PM, {"time": s}) for s in PM_TIME_SCHEMES],

@@ -208,6 +208,11 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
         ctx.note(f"{method} seconds", res.seconds)
         ctx.note(f"{method} iterations", res.iterations)
         _record_history(ctx, method, res, exact)
+    # the primal-dual with fixed steps (default: adaptive) through the same value and density bounds
+    res = benamou_brenier(grid, rho0, rho1, 64, method="primal-dual", step_rule="fixed")
+    ctx.add(check_bb_value("primal-dual, fixed steps, 64x64: W2² vs exact Gaussian", res, exact, 5e-4))
+    ctx.add(check_density_l1("primal-dual, fixed steps: density at t = 1/2 vs McCann", res.density[32], half,
+                             grid.spacing[0], 5e-3))
     if ctx.quick:
         return
     # observed order of the discretisation error (space and time refined together)
