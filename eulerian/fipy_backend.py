@@ -212,8 +212,9 @@ class _Walls:
         self.g = fp.FaceVariable(mesh=mesh, value=0.0)
         if self.dirichlet:
             var.constrain(self.g, where=self.dirichlet_faces)
-        self.normals = np.array(mesh.faceNormals)  # outward on exterior faces
+        self.normals = np.array(mesh.faceNormals)  # (d, nfaces), outward on exterior faces
         self.q = fp.FaceVariable(mesh=mesh, rank=1, value=0.0) if self.flux else None
+        self.q_values = np.zeros(nfaces)           # the outward normal flux q on every face (0 off Flux walls)
 
     def set_time(self, t: float) -> None:
         if self.dirichlet:
@@ -225,6 +226,7 @@ class _Walls:
             q = np.zeros(self.x.shape[0])
             for mask, cond in self.flux:
                 q[mask] = cond.values(t, self.x[mask])
+            self.q_values = q
             self.q.setValue(q * self.normals)
 
 
@@ -378,7 +380,7 @@ def fokker_planck_fipy(
     )
 
 
-class _ContinuityWalls:
+class _ContinuityWalls(_Walls):
     """The open walls of a continuity problem on FiPy's exterior faces, at one time t.
 
     Dirichlet(g): FiPy's constraint var = g on the wall faces with the velocity kept where it points inwards, so
@@ -390,39 +392,21 @@ class _ContinuityWalls:
     through these faces for the cell values rho (FiPy order), from the same face fluxes."""
 
     def __init__(self, fp: Any, mesh: Any, grid: Grid, box: Any, var: Any) -> None:
-        from .boundary import Dirichlet, Flux, Outflow
+        from .boundary import Dirichlet, Outflow
 
-        self.fp, self.mesh = fp, mesh
-        self.x = np.array(mesh.faceCenters).T
+        super().__init__(fp, mesh, grid, box, var)     # Dirichlet constraints g and Flux variables q
         nfaces = self.x.shape[0]
-        self.normals = np.array(mesh.faceNormals)          # (d, nfaces), outward on exterior faces
         self.areas = np.array(mesh._faceAreas)
         self.cells = np.array(mesh.faceCellIDs[0])         # the one cell of an exterior face
-        self.dirichlet, self.outflow_walls, self.flux = [], [], []
-        self.dirichlet_faces = np.zeros(nfaces, dtype=bool)
         self.axis_faces = [np.zeros(nfaces, dtype=bool) for _ in range(grid.dim)]   # open walls, per axis
+        self.out_faces = self.dirichlet_faces.copy()       # Outflow walls and the outward part of Dirichlet ones
         for k, side, cond in box.walls():
-            mask = _wall_mask(mesh, grid, k, side)
-            if isinstance(cond, Dirichlet):
-                self.dirichlet.append((mask, cond))
-                self.dirichlet_faces |= mask
-            elif isinstance(cond, Outflow):
-                self.outflow_walls.append(mask)
-            elif isinstance(cond, Flux):
-                self.flux.append((mask, cond))
             if isinstance(cond, (Dirichlet, Outflow)):
+                mask = _wall_mask(mesh, grid, k, side)
                 self.axis_faces[k] |= mask
-        self.out_faces = np.zeros(nfaces, dtype=bool)
-        for mask in self.outflow_walls:
-            self.out_faces |= mask
-        self.out_faces |= self.dirichlet_faces
-        self.g = fp.FaceVariable(mesh=mesh, value=0.0)
-        if self.dirichlet:
-            var.constrain(self.g, where=self.dirichlet_faces)
+                self.out_faces |= mask
         self.out_v = fp.FaceVariable(mesh=mesh, rank=1, value=0.0)   # max(v.n, 0) n on the outflow faces
-        self.q = fp.FaceVariable(mesh=mesh, rank=1, value=0.0) if self.flux else None
         self.vn = np.zeros(nfaces)
-        self.q_values = np.zeros(nfaces)
 
     def set_time(self, t: float, velocity: Callable, name: str = "velocity(t, x)") -> np.ndarray:
         """Update g, q and the outflow velocity at time t; returns the mask of the faces where the velocity
@@ -434,17 +418,7 @@ class _ContinuityWalls:
             self.vn = np.zeros(self.x.shape[0])
             self.vn[self.out_faces] = np.einsum("fd,df->f", v, self.normals[:, self.out_faces])
         self.out_v.setValue(np.maximum(self.vn, 0.0) * self.out_faces * self.normals)
-        if self.dirichlet:
-            g = np.zeros(self.x.shape[0])
-            for mask, cond in self.dirichlet:
-                g[mask] = cond.values(t, self.x[mask])
-            self.g.setValue(g)
-        if self.flux:
-            q = np.zeros(self.x.shape[0])
-            for mask, cond in self.flux:
-                q[mask] = cond.values(t, self.x[mask])
-            self.q_values = q
-            self.q.setValue(q * self.normals)
+        super().set_time(t)
         return self.dirichlet_faces & (self.vn < 0.0)
 
     def axis_max(self, k: int) -> float:
