@@ -55,7 +55,8 @@ from .backend import Backend, get_backend, to_host
 from .benamou_brenier import BB_WORK_ARRAYS, DEFAULT_RELAXATION, default_tol
 from .errors import NumericalError
 from .grid import Grid
-from .staggered import StaggeredGrid, perspective_cost, perspective_root
+from .staggered import (StaggeredGrid, _neumann_path_factor, _solve_neumann_path, perspective_cost,
+                        perspective_root)
 
 __all__ = ["PowerEnergy", "JKOStepResult", "JKOFlowResult", "FreeEndGrid", "jko_step", "jko_flow", "free_energy",
            "DEFAULT_TIME_STEPS", "DEFAULT_SIGMA"]
@@ -180,26 +181,8 @@ class FreeEndGrid(StaggeredGrid):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        xp = self.xp
-        lam_space = xp.zeros((1,) * self.dim)
-        for a, (n, h) in enumerate(zip(self.space_shape, self.spacing)):
-            if self.periodic:
-                k = xp.arange(n // 2 + 1) if a == self.dim - 1 else xp.arange(n)
-                lam = (2.0 - 2.0 * xp.cos(2.0 * math.pi * k / n)) / h**2
-            else:
-                lam = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(n) / n)) / h**2
-            shape = [1] * self.dim
-            shape[a] = lam.shape[0]
-            lam_space = lam_space + lam.reshape(tuple(shape))
-        mu = (self.dt**2 * lam_space).reshape(1, -1)
-        P = self.time_steps
-        inv = xp.empty((P, mu.shape[1]), dtype=xp.float64)
-        b = 1.0 + mu[0]
-        inv[0] = 1.0 / b
-        for j in range(1, P):
-            b = 2.0 + mu[0] - inv[j - 1]
-            inv[j] = 1.0 / b
-        self._free_inv = inv.astype(self.dtype)
+        mu = self.dt**2 * self._lam_space.reshape(1, -1)   # the space eigenvalues of the parent's Poisson solve
+        self._free_inv = _neumann_path_factor(self.time_steps, mu, self.xp, free_end=True).astype(self.dtype)
 
     def set_free_boundary(self, V: list, rho0: Any) -> None:
         """rho_s[0] = rho0 and zero normal momentum on walls (in place); rho_s[P] untouched."""
@@ -216,15 +199,7 @@ class FreeEndGrid(StaggeredGrid):
     def _solve_free_poisson(self, r: Any) -> Any:
         """psi with (T + dt^2 lambda) psi = r per space mode (r: (P, *n), destroyed)."""
         hat = self._forward_space(r, overwrite=True)
-        rows = hat.reshape(self.time_steps, -1)
-        inv = self._free_inv
-        P = self.time_steps
-        for j in range(1, P):
-            rows[j] += inv[j - 1] * rows[j - 1]
-        rows[P - 1] *= inv[P - 1]
-        for j in range(P - 2, -1, -1):
-            rows[j] += rows[j + 1]
-            rows[j] *= inv[j]
+        _solve_neumann_path(self._free_inv, hat.reshape(self.time_steps, -1), self.scratch)
         return self._inverse_space(hat)
 
     def project_free(self, V: list, rho0: Any, out: "list | None" = None) -> list:

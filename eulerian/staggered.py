@@ -245,6 +245,7 @@ class StaggeredGrid:
             else:
                 lam = (2.0 - 2.0 * xp.cos(math.pi * xp.arange(n) / n)) / h**2
             lam_space = lam_space + lam.reshape(self._axis_shape(a + 1, lam.shape[0]))
+        self._lam_space = lam_space  # (1, *space modes), float64; also read by subclasses (jko.FreeEndGrid)
         if self.poisson == "auto":
             # Time-axis transforms are strided and cost as much as the space ones on the CPU; a recursion
             # along time is cheaper there once the rows are long. On a GPU its many small kernels lose.
@@ -612,17 +613,20 @@ def _solve_interpolation_path(pivots: list, y: Any, axis: int, scratch: "Scratch
         xp.copyto(xp.moveaxis(y, axis, 0), z)
 
 
-def _neumann_path_factor(P: int, mu: Any, xp: Any) -> Any:
+def _neumann_path_factor(P: int, mu: Any, xp: Any, free_end: bool = False) -> Any:
     """Reciprocal pivots of (L + diag(mu)) for each column mu, L the Neumann path Laplacian on P nodes.
 
-    L + mu = tridiag(-1, d, -1), d = (1, 2, ..., 2, 1) + mu; Gaussian elimination without pivoting (the matrix
-    is diagonally dominant) has pivots b_0 = d_0, b_j = d_j - 1 / b_{j-1}. Returns 1 / b, shape (P, modes).
-    Where mu = 0 (the constant mode) the last pivot vanishes: its reciprocal is set to 0, which pins the
-    last value of that mode to zero (the solution is defined up to a constant).
+    L + mu = tridiag(-1, d, -1), d = (1, 2, ..., 2, 1) + mu, or d = (1, 2, ..., 2) + mu with ``free_end`` (the
+    last level an unknown, as in the JKO step's free end density: then L is non-singular). Gaussian elimination
+    without pivoting (the matrix is diagonally dominant) has pivots b_0 = d_0, b_j = d_j - 1 / b_{j-1}. Returns
+    1 / b, shape (P, modes). Where mu = 0 (the constant mode) without a free end the last pivot vanishes: its
+    reciprocal is set to 0, which pins the last value of that mode to zero (the solution is defined up to a
+    constant).
     """
     d = xp.repeat(2.0 + mu, P, axis=0)
     d[0] -= 1.0
-    d[-1] -= 1.0
+    if not free_end:
+        d[-1] -= 1.0
     inv = xp.empty_like(d)
     inv[0] = 1.0 / d[0]
     for j in range(1, P):
