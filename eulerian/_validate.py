@@ -204,6 +204,25 @@ def check_field(name: str, f: Any, grid: Grid) -> Callable:
     return f
 
 
+def check_call_signature(name: str, f: Callable, args: Sequence[Any], signature: str) -> Callable:
+    """``f`` if it can be called with the positional ``args`` (inspect.signature; callables without one, e.g.
+    some builtins, pass unchecked). Otherwise a TypeError naming ``name``, the expected ``signature`` (e.g.
+    "velocity(t, grid, rho, x)") and the callable's own, before it is called: a TypeError raised by the call
+    itself would name neither (and one raised inside a valid callable must not be mistaken for it)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return f
+    try:
+        sig.bind(*args)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a callable {signature} taking {len(args)} positional arguments; "
+                        f"got {getattr(f, '__name__', type(f).__name__)}{sig} ({exc})") from None
+    return f
+
+
 def check_source(source: Any, grid: Grid) -> Callable | None:
     """None, or a callable S(t, x) returning real values of shape grid.shape (or a scalar) at cell centres."""
     if source is None:

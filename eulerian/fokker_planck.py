@@ -223,6 +223,12 @@ def solve_fokker_planck(
     if time == "douglas-adi" and (box.open or D.cross is not None):
         raise ValueError("time='douglas-adi' takes zero-flux/periodic walls and a diagonal diffusion; use "
                          "time='bdf2' or 'crank-nicolson' for Dirichlet/Flux walls or an off-diagonal matrix")
+    # memory first: it caps steps (the mass history), so that the step indices of save_at below fit in int64
+    v.check_memory(8.0 * grid.size * (0 if save is None else len(save)) + 48.0 * (steps + 1),
+                   f"solve_fokker_planck: {0 if save is None else len(save)} saved densities of "
+                   f"{grid.size} cells and a mass history of {steps + 1} values",
+                   "save fewer densities (save_at) or use fewer steps or cells",
+                   backend_name if save is not None else None)
     dt = t_final / steps
     save_idx = None
     if save is not None:
@@ -233,11 +239,6 @@ def solve_fokker_planck(
                 f"save_at times must be multiples of dt = t_final/steps = {dt:g}; got {save}. "
                 "Choose steps so that every save time falls on a step"
             )
-    v.check_memory(8.0 * grid.size * (0 if save_idx is None else len(save_idx)) + 48.0 * (steps + 1),
-                   f"solve_fokker_planck: {0 if save_idx is None else len(save_idx)} saved densities of "
-                   f"{grid.size} cells and a mass history of {steps + 1} values",
-                   "save fewer densities (save_at) or use fewer steps or cells",
-                   backend_name if save_idx is not None else None)
     if time == "douglas-adi" and (backend_name == "fipy" or solver != "auto"):
         raise ValueError(
             "time='douglas-adi' runs on the array backends ('numpy', 'cupy') and solves its tridiagonal line "
@@ -454,6 +455,16 @@ def solve_stationary(
         S = be.asarray(v.real_output("source(t, x)", source(0.0, grid.centers()))).reshape(-1)
         f = f + (S if S.size == grid.size else S * be.xp.ones(grid.size))
     A = A.tocsr()
+    # scale before solving: the stationary state of (A, f) is that of (A / s, f / s); with entries near the float64
+    # maximum (diffusion / h^2 ~ 1e308) the bordered LU and the residual norms below would overflow
+    big = float(be.xp.abs(A.data).max()) if A.nnz else 0.0
+    if not np.isfinite(big) or not bool(be.xp.all(be.xp.isfinite(f))):
+        raise ValueError("solve_stationary: the finite-volume operator overflows float64 (diffusion / h^2 or "
+                         "|drift| / h, or the wall and source terms, beyond 1.8e308); divide diffusion, drift and "
+                         "source by a common factor (the stationary state is unchanged)")
+    if big > 1e100:
+        A = (A * (1.0 / big)).tocsr()
+        f = f * (1.0 / big)
     if box.open or source is not None:
         rho = be.splinalg.spsolve(A.tocsc(), -f)
     else:

@@ -59,7 +59,7 @@ from .staggered import (StaggeredGrid, _neumann_path_factor, _solve_neumann_path
                         perspective_root)
 
 __all__ = ["PowerEnergy", "JKOStepResult", "JKOFlowResult", "FreeEndGrid", "jko_step", "jko_flow", "free_energy",
-           "DEFAULT_TIME_STEPS", "DEFAULT_SIGMA"]
+           "DEFAULT_TIME_STEPS", "DEFAULT_SIGMA", "MAX_STEPS"]
 
 BOUNDARIES = ("zero-flux", "periodic")
 ON_FAILURE = ("raise", "return")
@@ -68,6 +68,8 @@ DEFAULT_SIGMA = 0.2         # dual step (normalised units); see jko_step
 LOG_FLOOR = -700.0          # log of the smallest end density the entropy prox resolves (exp(-700) ~ 1e-304)
 NEWTON_MAX = 200
 END_DUAL_RATIO = 0.5     # dual step of the end block / sigma (<= 1/2 keeps the primal step 0.99 / sigma)
+MAX_STEPS = 100_000      # default cap on the number of JKO steps t_final / tau of jko_flow (max_steps=)
+WEIGHT_MAX = 1e300       # largest weight of the end-time energy the prox handles without overflowing float64
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -148,6 +150,7 @@ def free_energy(grid: Grid, rho: Any, *, potential: Any = None, diffusion: float
     """F(rho) = cell_volume * sum_i (V_i rho_i + D rho_i log rho_i + g(rho_i)) (0 log 0 = 0), caller's units.
 
     ``potential``: V at the cell centres (array of grid.shape) or a callable V(x), x (..., d) -> (...).
+    ValueError (naming rho) when F(rho) or one of its terms overflows float64.
     """
     check_grid(grid)
     r = check_density(grid, rho, "rho")
@@ -157,14 +160,24 @@ def free_energy(grid: Grid, rho: Any, *, potential: Any = None, diffusion: float
     return _energy(grid, r, V, D, g)
 
 
-def _energy(grid: Grid, r: np.ndarray, V: np.ndarray, D: float, g: PowerEnergy | None) -> float:
-    dens = V * r
-    if D > 0:
-        pos = r > 0
-        dens = dens + D * np.where(pos, r * np.log(np.where(pos, r, 1.0)), 0.0)
-    if g is not None:
-        dens = dens + g.value(r)
-    return float(np.sum(dens) * grid.cell_volume)
+def _energy(grid: Grid, r: np.ndarray, V: np.ndarray, D: float, g: PowerEnergy | None, name: str = "rho") -> float:
+    """F(r) (see free_energy); ValueError naming ``name`` when a term or the sum overflows float64 (the terms
+    are summed separately, and each per-cell product is formed with overflow silenced, then checked)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = {"potential int V rho": float(np.sum(V * r))}
+        if D > 0:
+            pos = r > 0
+            terms["entropy D int rho log rho"] = D * float(np.sum(np.where(pos, r * np.log(np.where(pos, r, 1.0)),
+                                                                            0.0)))
+        if g is not None:
+            terms["internal energy int g(rho)"] = float(np.sum(g.value(r)))
+        total = sum(terms.values()) * grid.cell_volume
+    if not math.isfinite(total):
+        bad = [k for k, t in terms.items() if not math.isfinite(t)] or ["their sum"]
+        raise ValueError(f"the free energy overflows float64 ({', '.join(bad)}) with {name} up to "
+                         f"{float(r.max()):.3g}, diffusion = {D:g}, |potential| up to {float(np.abs(V).max()):.3g}; "
+                         f"rescale {name} (density units), diffusion, the potential or the internal coefficient")
+    return float(total)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -291,8 +304,11 @@ def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar:
         if step <= 1e-13 * (1.0 + float(xp.max(xp.abs(x)))):
             break
     else:
+        stiff = f", internal weight a c m rhobar^(m-1) / (m - 1) = {C:.3g}" if C else ""
         raise NumericalError("jko_step: the prox of the end-time energy did not converge in "
-                             f"{NEWTON_MAX} safeguarded Newton steps (last step {step:.3g})")
+                             f"{NEWTON_MAX} safeguarded Newton steps (last step {step:.3g}): the energy is too stiff "
+                             f"for the step (weight a = {a:.3g}, rhobar = mean of rho = {rhobar:.3g}{stiff}); "
+                             "lower tau, or rescale rho (density units) or the internal coefficient")
     if B > 0:
         r = xp.exp(x)
         return xp.where(x <= LOG_FLOOR, 0.0, r)
@@ -425,6 +441,9 @@ def jko_step(
         NumericalError naming the residuals; "return": it is returned with converged=False and the reason in
         ``status``.
 
+    Bad input raises ValueError/TypeError naming the argument, up front; so do scales whose free energy F(rho_k)
+    or end-time prox weights (4 tau time_steps / (L^2 sigma) times the energy's coefficients) overflow float64.
+
     Returns a JKOStepResult. The returned density has rho_k's mass (the path satisfies the discrete continuity
     equation to round-off; the end density is the energy's prox output, rescaled by at most the continuity
     residual).
@@ -466,12 +485,14 @@ def jko_step(
     check_memory(unknowns * BB_WORK_ARRAYS["float64"], f"jko_step on {grid.size} cells x {P + 1} time levels",
                  "use fewer time_steps or cells", be if be.name != "numpy" else None)
     r0 = check_density(grid, rho, "rho")
+    energy0 = _energy(grid, r0, V, D, g)   # ValueError naming rho when F(rho_k) overflows
 
     cell = grid.cell_volume
     mass = float(r0.sum()) * cell
     box = [u - l for l, u in zip(grid.lower, grid.upper)]
     length = max(box)
     rhobar = mass / float(np.prod(box))
+    _check_weights(tau, D, V, g, rhobar, length, P, sigma)
     spacing = tuple(h / length for h in grid.spacing)
     fg = FreeEndGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, 1, poisson="dct")
     weight = fg.dt * float(np.prod(spacing))
@@ -491,7 +512,6 @@ def jko_step(
     start = time.perf_counter()
     if D == 0.0 and g is None and float(np.ptp(V)) == 0.0:
         # F is constant on densities of this mass: rho_k is the minimiser (no motion)
-        energy0 = _energy(grid, r0, V, D, g)
         return JKOStepResult(density=r0.copy(), w2_squared=0.0, energy=energy0, energy_start=energy0,
                              objective=energy0, tau=tau, path=np.repeat(r0[None], P + 1, axis=0), history={},
                              converged=True, status="converged", iterations=0, seconds=0.0, grid=grid,
@@ -511,7 +531,6 @@ def jko_step(
     if not math.isfinite(w2sq):
         raise NumericalError("jko_step: the kinetic cost is not finite (iteration diverged)")
     energy = _energy(grid, end, V, D, g)
-    energy0 = _energy(grid, r0, V, D, g)
     hist = {k: np.asarray(v, dtype=float) for k, v in history.items()}
     hist["cost"] = hist["cost"] * to_user
     status = "converged" if converged else (
@@ -526,6 +545,27 @@ def jko_step(
                          objective=float(w2sq) / (2.0 * tau) + energy, tau=tau, path=path, history=hist,
                          converged=converged, status=status, iterations=iterations, seconds=seconds, grid=grid,
                          time_steps=P, state=new_state)
+
+
+def _check_weights(tau: float, D: float, V: np.ndarray, g: PowerEnergy | None, rhobar: float, length: float,
+                   P: int, sigma: float) -> None:
+    """ValueError, before iterating, when the coefficients of the end-time prox (see _end_prox and _primal_dual)
+    would overflow float64: a = gamma_E kappa rhobar = 4 tau P / (L^2 sigma), a (|V| + D (|log rhobar| + 1)),
+    a D |LOG_FLOOR| and a c m rhobar^(m-1) / (m - 1) must stay below WEIGHT_MAX (the last one in logarithms)."""
+    vmax = float(np.abs(V).max()) if V.size else 0.0
+    a = 4.0 * tau * P / (length**2 * sigma)
+    weight = a * (1.0 + vmax + D * (abs(math.log(max(rhobar, 1e-308))) + 1.0 - LOG_FLOOR))
+    internal = ""
+    log_c = -math.inf
+    if g is not None:
+        log_c = (math.log(a) + math.log(g.coefficient * g.m / (g.m - 1.0)) + (g.m - 1.0) * math.log(max(rhobar, 1e-308))
+                 if a > 0 else -math.inf)
+        internal = f", internal energy weight a c m rhobar^(m-1) / (m - 1) ~ 10^{log_c / math.log(10):.0f}"
+    if not (weight <= WEIGHT_MAX and log_c <= math.log(WEIGHT_MAX)):
+        raise ValueError(f"jko_step: the weights of the end-time energy overflow float64 (a = 4 tau time_steps / "
+                         f"(L^2 sigma) = {a:.3g} for tau = {tau:g}; diffusion = {D:g}, |potential| up to {vmax:.3g}, "
+                         f"rho of mean {rhobar:.3g}{internal}); use a smaller tau, or rescale the energy (diffusion, "
+                         "potential, internal coefficient) or rho (density units)")
 
 
 def _norm(arrays: list, xp: Any) -> float:
@@ -653,6 +693,7 @@ def jko_flow(
     internal: Any = None,
     warm_start: bool = True,
     on_failure: str = "raise",
+    max_steps: int | None = MAX_STEPS,
     **step_options: Any,
 ) -> JKOFlowResult:
     """JKO iterates rho_{k+1} = argmin W2^2(rho_k, rho) / (2 tau) + F(rho), k = 0 .. K - 1, K = t_final / tau.
@@ -667,6 +708,10 @@ def jko_flow(
     on_failure : str
         "raise" (default): a step that does not converge raises NumericalError naming the step; "return": the
         flow stops there and is returned with that step's status (``status`` says which step).
+    max_steps : int or None
+        cap on the number of JKO steps K = t_final / tau (default MAX_STEPS = 100 000; None: no cap), checked
+        before any step: a larger K raises ValueError naming it (pass a larger max_steps to run it anyway). Each
+        step is a primal-dual solve (milliseconds on 8 cells, seconds on 2D grids).
 
     The limit tau -> 0 is the gradient flow d rho/dt = div(rho grad(V + D log rho + g'(rho))), first order in
     tau (report case jko-vs-fokker-planck).
@@ -674,13 +719,20 @@ def jko_flow(
     check_grid(grid)
     tau = check_positive("tau (the JKO time step)", tau)
     t_final = check_positive("t_final", t_final)
-    ratio = t_final / tau
+    if max_steps is not None:
+        max_steps = check_steps(max_steps, "max_steps")
+    ratio = t_final / tau   # may be inf (tau = 5e-324): compared and sized as a float before any int()
+    if max_steps is not None and not ratio <= max_steps + 0.5:
+        count = f"{ratio:.3g}"
+        again = f"pass max_steps={math.ceil(ratio)} (or None)" if ratio < 2.0**62 else "pass max_steps=None"
+        raise ValueError(f"jko_flow would take t_final / tau = {t_final:g} / {tau:g} = {count} JKO steps, more than "
+                         f"max_steps={max_steps}; {again} to run it anyway, or use a larger tau or a shorter t_final")
+    check_memory(8.0 * (ratio + 1.0) * grid.size, f"jko_flow keeping t_final / tau + 1 = {ratio + 1.0:.3g} "
+                 f"densities of {grid.size} cells", "use a larger tau or a shorter t_final")
     K = int(round(ratio))
     if K < 1 or abs(ratio - K) > 1e-9 * max(ratio, 1.0):
         raise ValueError(f"t_final / tau must be a whole number of steps, got {t_final!r} / {tau!r} = {ratio!r}; "
                          "choose tau = t_final / K")
-    check_memory(8.0 * (K + 1) * grid.size, f"jko_flow keeping {K + 1} densities of {grid.size} cells",
-                 "use a larger tau or a shorter t_final")
     warm_start = check_bool("warm_start", warm_start)
     on_failure = check_choice("on_failure", on_failure, ON_FAILURE)
     for key in ("warm_start", "on_failure"):
@@ -689,7 +741,7 @@ def jko_flow(
     V = _check_potential(grid, potential)
     r = check_density(grid, rho0, "rho0")
     densities = [r]
-    energies = [_energy(grid, r, V, check_nonnegative("diffusion", diffusion), g)]
+    energies = [_energy(grid, r, V, check_nonnegative("diffusion", diffusion), g, "rho0")]
     w2sq, iters, conv, statuses = [], [], [], []
     prev = None
     status = "converged"

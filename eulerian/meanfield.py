@@ -118,6 +118,8 @@ def solve_meanfield(
         raise TypeError("velocity must be a callable velocity(t, grid, rho, x) -> (m, d) (see "
                         "eulerian.meanfield.DensityVelocity), e.g. eulerian.attention.attention_velocity(Q, K, V)")
     rho_init = v.check_density(grid, rho0)
+    v.check_call_signature("velocity", velocity, (0.0, grid, rho_init, grid.centers().reshape(-1, grid.dim)),
+                           "velocity(t, grid, rho, x) -> (m, d) (see eulerian.meanfield.DensityVelocity)")
     save = v.check_save_at(save_at, t_final)
     xp = be.xp
     periodic = boundary == "periodic"

@@ -34,6 +34,7 @@ __all__ = [
 _SYM_RTOL = 1e-10
 _PD_RTOL = 1e-14  # a covariance needs smallest eigenvalue > _PD_RTOL × largest (see _spd)
 _SETTLED_RTOL = 1e-13  # linear_network stops once the moments move by less than this (see _settled_event)
+_SETTLED_NOISE = 1e-12  # ... or once |S q − r| ≤ this × (|S q| + |r|), the integration's rtol (ditto)
 
 
 class FiniteTimeBlowUp(ArithmeticError):
@@ -581,7 +582,7 @@ def linear_sde(g0: Gaussian, drift: Affine, diffusion, t: float) -> Gaussian:
         raise ValueError(f"drift is {drift.dim}-D but g0 is {d}-D")
     t = _check_time(t, upper=None)
     dmat = _diffusion_matrix(diffusion, d)
-    b, c = drift.matrix, drift.offset
+    b = drift.matrix
     # mean: exp([[B, c], [0, 0]] t) = [[e^{Bt}, ∫ e^{Bs} ds c], [0, 1]]
     e = _expm(_augmented(drift, t))
     phi = e[:d, :d]
@@ -909,8 +910,14 @@ def _settled_event(s: np.ndarray, r: np.ndarray, d: int):
     h = S q − r obeys dh/dt = −S (W + αI) h exactly, with W = E[w wᵀ] and α = E[a²]; in the S⁻¹-norm it
     decays at least at the rate κ = λmin(S) (α + λmin(W)), so ∫|h| ≤ sqrt(cond S) |h| / κ from any time on.
     The moments change at relative rates ≤ 2|h| (|B_h| = |h|): once 2 sqrt(cond S) |h| / κ ≤ 1e-13, they
-    move by less than 1e-13 relative for all later times, below the solver's rtol of 1e-12. Stopping there
-    avoids the ~t·κ steps an explicit solver needs at the (stiff) equilibrium: any t is fast.
+    move by less than 1e-13 relative for all later times, below the solver's rtol of 1e-12. The integrated
+    moments carry relative errors of about that rtol, so h, computed from them, has a noise floor near
+    1e-12 (|S q| + |r|) (measured: it wanders between 1e-14 and 2e-11 of it) and the first test alone may
+    never fire (it then took 1.2 s at t = 1e4 and more than 100 s at t = 1e12 on a 2-D instance with
+    cond S = 1.6). The event also fires once |h| ≤ 1e-12 (|S q| + |r|), where h is indistinguishable from 0
+    at the integration's precision; the law then moves by at most 2e-12 sqrt(cond S) (|S q| + |r|) / κ
+    relative. Stopping there avoids the ~t·κ
+    steps an explicit solver needs at the (stiff) equilibrium: any t is fast.
     """
     lam = np.linalg.eigvalsh(s)
     if not lam[0] > 0:
@@ -922,9 +929,11 @@ def _settled_event(s: np.ndarray, r: np.ndarray, d: int):
         second = c + np.outer(m, m)  # E[θ θᵀ]: q = E[a w], W, α
         if not np.all(np.isfinite(second)):
             return 1.0
-        h = s @ second[:d, d] - r
+        sq = s @ second[:d, d]
+        h = float(np.linalg.norm(sq - r))
         kappa = lam[0] * (second[d, d] + np.linalg.eigvalsh(_symmetrize(second[:d, :d]))[0])
-        return factor * float(np.linalg.norm(h)) - _SETTLED_RTOL * kappa
+        noise = _SETTLED_NOISE * (float(np.linalg.norm(sq)) + float(np.linalg.norm(r)))
+        return min(factor * h - _SETTLED_RTOL * kappa, h - noise)
 
     settled.terminal = True
     settled.direction = -1
@@ -952,8 +961,8 @@ def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:
     ``g0`` is the initial Gaussian law of θ on R^{d+1}; S (d, d) and r (d,) are the data moments
     (see :func:`data_moments`). Time is the mean-field PDE time: n particles follow it with
     dθ_i/dt = −n ∇_{θ_i} F. Integrated by DOP853 at rtol 1e-12; once the flow has settled (it moves by
-    less than 1e-13 relative for all later times, see ``_settled_event``) the settled law is returned, so
-    any t is fast. ValueError when the covariance becomes singular (smallest eigenvalue below 1e-14 × the
+    less than 1e-13 relative for all later times, or its driving term S q − r is below the integration's own
+    precision, see ``_settled_event``) the settled law is returned, so any t is fast. ValueError when the covariance becomes singular (smallest eigenvalue below 1e-14 × the
     largest) or the moment ODE overflows float64.
     """
     d, s, r = _network_data(g0, S, r)
@@ -974,7 +983,7 @@ def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:
     _moment_start(rhs, y0, size0, what, sizes, fix)
     settled = _settled_event(s, r, d)
     if settled is not None and settled(0.0, y0) <= 0:
-        return g0  # already settled: the law moves by less than 1e-13 relative
+        return g0  # already settled (see _settled_event)
     sol = solve_ivp(rhs, (0.0, t), y0, method="DOP853", rtol=1e-12, atol=1e-14 * size0,
                     events=(_collapse_event(p, p),) + (() if settled is None else (settled,)))
     if sol.status == 1 and sol.t_events[0].size:
@@ -1045,18 +1054,33 @@ def jko_gaussian_step(g: Gaussian, H, b=None, diffusion: float = 0.0, tau: float
     return Gaussian(_finite(mean, "the JKO mean"), _finite(cov, "the JKO covariance"))
 
 
+JKO_MAX_STEPS = 100_000  # default cap on jko_gaussian's steps (max_steps=): about 25 s at 0.24 ms a step (2-D)
+
+
 def jko_gaussian(g0: Gaussian, H, b=None, diffusion: float = 0.0, tau: float = 0.1,
-                 steps: int = 1) -> list[Gaussian]:
+                 steps: int = 1, *, max_steps: int | None = JKO_MAX_STEPS) -> list[Gaussian]:
     """The exact JKO iterates g_0 = g0, g_1, ..., g_steps (see :func:`jko_gaussian_step`), at times k τ.
 
     As τ → 0 with k τ = t fixed, g_k → linear_sde(g0, Affine(−H, −b), D, t) at first order in τ (implicit Euler
-    on the moment equations; tests/verify/test_gaussian_jko.py measures it)."""
+    on the moment equations; tests/verify/test_gaussian_jko.py measures it).
+
+    ``max_steps`` caps ``steps`` (default JKO_MAX_STEPS = 100 000, about 25 s and one Gaussian kept per step;
+    None: no cap): a larger count raises ValueError up front, before any step (pass a larger max_steps)."""
     if not isinstance(g0, Gaussian):
         raise TypeError(f"g0 must be a verify.gaussian.Gaussian, got {type(g0).__name__}")
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)):
         raise TypeError(f"steps must be an integer ≥ 0, got {steps!r}")
     if steps < 0:
         raise ValueError(f"steps must be an integer ≥ 0, got {steps!r}")
+    if max_steps is not None:
+        if isinstance(max_steps, (bool, np.bool_)) or not isinstance(max_steps, (int, np.integer)):
+            raise TypeError(f"max_steps must be an integer ≥ 0 or None, got {max_steps!r}")
+        if max_steps < 0:
+            raise ValueError(f"max_steps must be an integer ≥ 0 or None, got {max_steps!r}")
+        if steps > max_steps:
+            raise ValueError(f"steps={steps} is more than max_steps={max_steps} (jko_gaussian keeps every iterate, "
+                             f"about 0.24 ms a step); pass max_steps={steps} (or None) to run it anyway, or use "
+                             "fewer steps (a larger tau)")
     out = [g0]
     for _ in range(int(steps)):
         out.append(jko_gaussian_step(out[-1], H, b, diffusion, tau))

@@ -349,3 +349,18 @@ def test_linear_network_reaches_least_squares_optimum():
     assert G.linear_network_risk(g, S, r, y2) == pytest.approx(optimum, abs=1e-9)
     with pytest.raises(ValueError, match="S must be 2×2"):
         G.linear_network(g0, np.eye(3), r, 1.0)
+
+
+@pytest.mark.parametrize("t", [1e4, 1e6, 1e12])
+def test_linear_network_settles_at_the_integration_noise_floor(t):
+    """S q − r stalls at the integration's noise floor (~1e-12 relative) on this instance, below which the old
+    settled test (2 sqrt(cond S) |h| / κ ≤ 1e-13) never fired: t = 1e4 took 1.2 s, 1e12 over 100 s. The law at
+    any large t is the settled one, at the least-squares optimum to round-off."""
+    S, r = np.array([[1.2, -0.2], [-0.2, 0.9]]), np.array([0.3, 0.25])
+    g0 = G.Gaussian([0.0, 0.1, 0.5], np.diag([0.3, 0.2, 0.25]))
+    settled = G.linear_network(g0, S, r, 1e3)
+    g = G.linear_network(g0, S, r, t)
+    np.testing.assert_array_equal(g.mean, settled.mean)
+    np.testing.assert_array_equal(g.cov, settled.cov)
+    optimum = 0.5 - 0.5 * r @ np.linalg.solve(S, r)
+    assert G.linear_network_risk(g, S, r, 1.0) == pytest.approx(optimum, abs=1e-13)
