@@ -1,0 +1,95 @@
+"""The report's bad-input checks (verify/cases/bad_input.py) fail on functions that take bad input badly."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from verify import bad_input
+from verify.bad_input import ValidCall, gaps, refusal_gap
+from verify.cases.bad_input import check_refusals
+
+
+def careful(x, scale=1.0):
+    """Validates both arguments with messages that name them."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1e100:
+        raise ValueError(f"scale must be a number in (0, 1e100], got {scale!r}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"x must be an array of shape (n, 2), got {type(x).__name__}") from exc
+    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
+        raise ValueError(f"x must be a real array of shape (n, 2), got dtype {arr.dtype} shape {arr.shape}")
+    arr = arr.astype(float)
+    if not np.isfinite(arr).all() or np.abs(arr).max() > 1e100:
+        raise ValueError("x must hold finite values below 1e100; rescale x")
+    return scale * arr.sum(axis=0)
+
+
+def nan_through(x, scale=1.0):
+    """Validates scale only: NaN in x comes back as NaN."""
+    careful(np.zeros((1, 2)), scale)
+    return scale * np.asarray(x, dtype=float).sum(axis=0)
+
+
+def unnamed(x, scale=1.0):
+    """Refuses a bad scale with a message that does not say which argument."""
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+        raise ValueError("the value must be positive")
+    return careful(x, 1.0) * scale
+
+
+def index_error(x, scale=1.0):
+    """A wrong shape of x escapes as an IndexError."""
+    arr = np.asarray(x, dtype=float)
+    _ = arr[0, 1]
+    return careful(x, scale)
+
+
+X = np.arange(6.0).reshape(3, 2)
+
+
+def valid(func) -> ValidCall:
+    return ValidCall(func, [("x", X)], {"scale": 2.0})
+
+
+def test_a_careful_function_has_no_gaps():
+    tried, found = gaps(valid(careful), label="careful")
+    assert tried > 60 and found == []
+    check = check_refusals("careful", valid(careful))
+    assert check.passed and check.value == 0
+
+
+@pytest.mark.parametrize("func,argument,words", [(nan_through, "x", "NaN"), (unnamed, "scale", "does not name"),
+                                                 (index_error, "x", "IndexError")])
+def test_a_sloppy_function_fails_the_check(func, argument, words):
+    tried, found = gaps(valid(func), label=func.__name__)
+    assert found and all(f"({argument}=" in g for g in found) and any(words in g for g in found)
+    check = check_refusals(func.__name__, valid(func))
+    assert not check.passed and check.value == len(found) and words in check.detail
+
+
+def test_a_warning_is_a_gap():
+    def cast(x, scale=1.0):
+        return careful(np.asarray(x).real if np.iscomplexobj(x) else x, scale)
+    gap = refusal_gap(valid(cast), "x", X * (1 + 1j), label="cast")
+    assert gap is None   # .real is explicit: no warning, and the result has no NaN
+
+    def silent_cast(x, scale=1.0):
+        return careful(np.asarray(x).astype(float), scale)  # ComplexWarning for complex x
+    gap = refusal_gap(valid(silent_cast), "x", X * (1 + 1j), label="silent_cast")
+    assert gap is not None and "ComplexWarning" in gap
+
+
+def test_a_hang_is_a_gap(monkeypatch):
+    monkeypatch.setattr(bad_input, "CALL_LIMIT_S", 0.2)
+
+    def slow(x, scale=1.0):
+        if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 1e300:
+            time.sleep(5.0)
+        return careful(x, scale)
+
+    start = time.perf_counter()
+    gap = refusal_gap(valid(slow), "scale", 1e308, label="slow")
+    assert gap is not None and "more than 0.2 s" in gap and time.perf_counter() - start < 2.0

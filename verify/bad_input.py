@@ -1,0 +1,503 @@
+"""Refusal of bad input: a catalog of valid calls of every public function, and the bad values fed to them.
+
+For every public function of :mod:`eulerian`, :mod:`lagrangian` and :mod:`verify.gaussian`, :data:`CALLS` holds a
+small VALID call (milliseconds to run). :func:`bad_values` lists the bad values tried for one argument of it:
+complex scalars and arrays, NaN, ±inf, zero or negative numbers, bools, strings, None, arrays of the wrong shape
+or dimension, huge integers, callables returning NaN, complex or wrongly shaped values, objects of the wrong type.
+:func:`refusal_gap` replaces one argument by one bad value and says what went wrong, or None when the call
+
+* raised ValueError, TypeError or a project exception (:data:`EXPECTED`) with a one-line message that names the
+  argument (or says which two arguments must match), or
+* returned, and nothing it returned holds a NaN (arrays, floats, dataclass fields, Gaussian moments; a returned
+  vector field is evaluated once on valid input and checked the same way).
+
+Every call runs with warnings turned into errors, so a silent cast (ComplexWarning) or an overflow RuntimeWarning
+counts as a gap, like any other exception (IndexError, AttributeError, ZeroDivisionError, LinAlgError, ...), and
+so does a call that runs longer than :data:`CALL_LIMIT_S` (where a timer can be set: the main thread on POSIX).
+
+The report's ``bad-input-*`` cases run every bad value of every argument (:func:`gaps`); the test suite draws from
+the same catalog with Hypothesis. The same holds your own functions to this standard::
+
+    from verify.bad_input import ValidCall, gaps
+    tried, found = gaps(ValidCall(my_solver, [("grid", grid), ("rho0", rho0)], {"dt": 0.01}), label="my_solver")
+    assert not found, "\\n".join(found)   # e.g. "my_solver(dt=nan) returned NaN in ['result']"
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import re
+import signal
+import threading
+import warnings
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+import eulerian
+import lagrangian
+from eulerian import Grid, benamou_brenier, solve_continuity, solve_fokker_planck
+from verify import gaussian as vg
+
+EXPECTED = (ValueError, TypeError, eulerian.NumericalError, eulerian.BackendUnavailable,
+            eulerian.MemoryLimitError, lagrangian.LagrangianError, vg.FiniteTimeBlowUp)
+
+# ------------------------------------------------------------------------------------------------ valid data
+RNG = np.random.default_rng(1)
+X = RNG.standard_normal((8, 2))          # a small 2-D cloud
+Y = RNG.standard_normal((10, 2)) + 0.5
+GRID = Grid((-3.0,), (3.0,), (8,))
+GRID_CENTERS = GRID.centers()[..., 0]
+RHO0 = np.exp(-GRID_CENTERS ** 2)
+RHO1 = np.exp(-(GRID_CENTERS - 0.5) ** 2)
+RHO1 *= RHO0.sum() / RHO1.sum()  # equal masses
+A = np.array([[-1.0, 0.3], [0.0, -0.5]])
+G2 = vg.Gaussian([0.0, 1.0], [[1.0, 0.2], [0.2, 0.5]])
+G2B = vg.Gaussian([1.0, -1.0], [[2.0, 0.0], [0.0, 1.0]])
+G3 = vg.Gaussian([0.0, 0.5, -0.5], np.diag([1.0, 0.5, 2.0]))   # neurons (w, a) in R^{2+1}
+DRIFT = vg.Affine(A, [0.1, 0.0])
+Q = np.array([[0.5, 0.1]])
+K = np.array([[0.2, -0.3]])
+V = np.array([[0.1, 0.0], [0.0, -0.2]])
+S_DATA, R_DATA, Y2 = vg.data_moments(X, X[:, 0] - X[:, 1])
+THETA = RNG.standard_normal((6, 3))
+VALUES = np.zeros((4, 4, 2)) + [0.1, -0.2]   # grid velocities on [-4, 4]^2
+
+
+def _decay(t, x):
+    return -x
+
+
+def _score(t, x):
+    return -x
+
+
+def _grad_v(x):
+    return x
+
+
+def _confining(x):
+    return 0.5 * x[..., 0] ** 2
+
+
+def _attract(z):
+    return 0.5 * z
+
+
+@dataclasses.dataclass
+class ValidCall:
+    """A valid call of ``func``: ``pos`` and ``kw`` hold its arguments (names and values)."""
+
+    func: Callable
+    pos: list            # [(name, value), ...] passed positionally
+    kw: dict             # passed by keyword
+    probe: Callable | None = None   # evaluates a returned callable on valid input
+    aliases: dict = dataclasses.field(default_factory=dict)  # argument -> extra words a message may use
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.pos] + list(self.kw)
+
+    def value(self, name: str) -> Any:
+        return dict(self.pos)[name] if name in dict(self.pos) else self.kw[name]
+
+    def call(self, name: str, bad: Any) -> Any:
+        args = [bad if n == name else v for n, v in self.pos]
+        kw = {n: (bad if n == name else v) for n, v in self.kw.items()}
+        return self.func(*args, **kw)
+
+
+def _field_probe(x=X):
+    return lambda f: f(0.5, x)
+
+
+BOX = {"lower": ["box"], "upper": ["box"]}  # "particles lie outside the box [lower, upper]"
+DT = {"t_final": ["dt"], "steps": ["dt"]}   # "the time step dt = t_final/steps ..."
+
+NET_GRID = Grid((-1.0, -1.0), (1.0, 1.0), (6, 5))
+NET_RHO = np.exp(-(NET_GRID.centers() ** 2).sum(-1))
+
+CALLS: dict[str, ValidCall] = {
+    # ------------------------------------------------------------------------------------------- eulerian
+    "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {}),
+    "eulerian.solve_fokker_planck": ValidCall(
+        solve_fokker_planck,
+        [("grid", GRID), ("rho0", RHO0), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.1), ("steps", 2)],
+        {"flux": "scharfetter-gummel", "time": "bdf2", "boundary": "zero-flux", "backend": "numpy",
+         "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None,
+         "damped_steps": None},
+        aliases=DT),
+    "eulerian.solve_stationary": ValidCall(
+        eulerian.solve_stationary, [("grid", GRID), ("drift", _decay), ("diffusion", 0.5)],
+        {"boundary": "zero-flux", "flux": "scharfetter-gummel", "source": None, "mass": 1.0, "backend": "numpy"}),
+    "eulerian.solve_meanfield": ValidCall(
+        eulerian.solve_meanfield, [("grid", GRID), ("rho0", RHO0), ("velocity", lambda t, g, rho, x: -x),
+                                   ("t_final", 0.1)],
+        {"diffusion": 0.1, "cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy",
+         "save_at": None, "steps": 3, "max_steps": 100}),
+    "eulerian.flow_matching_grid_field": ValidCall(
+        eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
+        {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
+        probe=lambda f: f(0.5, np.array([[0.2], [-0.4]]))),
+    "eulerian.attention_velocity": ValidCall(
+        eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
+        {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
+        probe=lambda f: f(0.0, NET_GRID, NET_RHO, np.array([[0.2, -0.3], [0.5, 0.1]]))),
+    "eulerian.wall_fraction": ValidCall(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
+    "eulerian.jko_step": ValidCall(
+        eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
+        {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0), "time_steps": 2, "max_iter": 300,
+         "tol": 1e-3, "on_failure": "return"}),
+    "eulerian.jko_flow": ValidCall(
+        eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
+        {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
+         "on_failure": "return"}),
+    "eulerian.free_energy": ValidCall(
+        eulerian.free_energy, [("grid", GRID), ("rho", RHO0)],
+        {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0)}),
+    "eulerian.network_velocity": ValidCall(
+        eulerian.network_velocity, [("data_x", X[:, 0]), ("data_y", X[:, 1])],
+        {"activation": "relu", "chunk_bytes": 2**20},
+        probe=lambda f: f(0.0, NET_GRID, NET_RHO, np.array([[0.2, -0.3], [0.5, 0.1]]))),
+    "eulerian.network_risk": ValidCall(
+        eulerian.network_risk, [("grid", NET_GRID), ("rho", NET_RHO), ("data_x", X[:, 0]), ("data_y", X[:, 1])],
+        {"activation": "relu"}),
+    "eulerian.solve_continuity": ValidCall(
+        solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", _decay), ("t_final", 0.1)],
+        {"cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy", "save_at": None, "steps": 3,
+         "source": None, "time_dependent": None, "max_steps": 100}),
+    "eulerian.benamou_brenier": ValidCall(
+        benamou_brenier, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1), ("time_steps", 3)],
+        {"method": "douglas-rachford", "max_iter": 20, "tol": 1e-5, "residual_tol": 5e-4, "backend": "numpy",
+         "normalize": False, "boundary": "zero-flux", "gamma": None, "alpha": 1.8, "relaxation": 1.9,
+         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None}),
+    "eulerian.default_tol": ValidCall(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
+    "eulerian.default_gamma": ValidCall(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
+    "eulerian.solve_porous_medium": ValidCall(
+        eulerian.solve_porous_medium, [("grid", GRID), ("rho0", RHO0), ("m", 2.0), ("t_final", 0.1)],
+        {"diffusion": 1.0, "potential": _confining, "time": "ssp-rk2", "reconstruction": "muscl", "cfl": 0.5,
+         "steps": 4, "save_at": [0.05, 0.1], "backend": "numpy", "max_steps": 1000},
+        aliases=DT),
+    "eulerian.porous_medium_energy": ValidCall(
+        eulerian.porous_medium_energy, [("grid", GRID), ("rho", RHO0), ("m", 2.0)],
+        {"diffusion": 1.0, "potential": _confining}),
+    # ----------------------------------------------------------------------------------------- lagrangian
+    "lagrangian.get_namespace": ValidCall(lagrangian.get_namespace, [("name", "numpy")], {}, aliases={"name": ["backend"]}),
+    "lagrangian.deposit": ValidCall(
+        lagrangian.deposit, [("x", X), ("lower", [-6.0, -6.0]), ("upper", [6.0, 6.0]), ("shape", (4, 4))],
+        {"weights": np.ones(8), "method": "cic", "outside": "raise"}, aliases=BOX),
+    "lagrangian.gaussian_kde": ValidCall(lagrangian.gaussian_kde, [("x", X), ("points", Y)],
+                                    {"bandwidth": None, "weights": np.ones(8), "chunk_bytes": 2**20}),
+    "lagrangian.kde_bandwidth_factor": ValidCall(lagrangian.kde_bandwidth_factor, [("n", 20), ("d", 2), ("rule", "scott")],
+                                            {}),
+    "lagrangian.affine_field": ValidCall(lagrangian.affine_field, [("matrix", A), ("offset", [0.1, 0.2])], {},
+                                    probe=_field_probe()),
+    "lagrangian.flow_matching_field_from_samples": ValidCall(
+        lagrangian.flow_matching_field_from_samples, [("x0", X), ("x1", Y[:8])],
+        {"bandwidth": "scott", "chunk_bytes": 2**20}, probe=lambda f: f(0.5, X)),
+    "lagrangian.gradient_field": ValidCall(lagrangian.gradient_field, [("grad_V", _grad_v)], {}, probe=_field_probe(),
+                                      aliases={"grad_V": ["grad_V(x)"]}),
+    "lagrangian.grid_velocity_field": ValidCall(
+        lagrangian.grid_velocity_field, [("lower", [-4.0, -4.0]), ("upper", [4.0, 4.0]), ("values", VALUES)],
+        {"times": None, "outside": "raise"}, probe=_field_probe(), aliases=BOX),
+    "lagrangian.probability_flow_field": ValidCall(
+        lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", 0.5), ("score", _score)], {},
+        probe=_field_probe()),
+    "lagrangian.integrate_ode": ValidCall(
+        lagrangian.integrate_ode, [("field", _decay), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
+        {"method": "rk4", "save_at": [0.1, 0.3]}),
+    "lagrangian.integrate_sde": ValidCall(
+        lagrangian.integrate_sde,
+        [("drift", _decay), ("diffusion", 0.5), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
+        {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}),
+    "lagrangian.noise_factor": ValidCall(lagrangian.noise_factor, [("diffusion", np.diag([0.5, 1.0])), ("dim", 2)], {}),
+    "lagrangian.attention_field": ValidCall(lagrangian.attention_field, [("Q", Q), ("K", K), ("V", V)],
+                                       {"scale": 1.0, "chunk_bytes": 2**20}, probe=_field_probe()),
+    "lagrangian.network_field": ValidCall(lagrangian.network_field, [("data_x", X), ("data_y", X[:, 0])],
+                                     {"activation": "linear", "chunk_bytes": 2**20},
+                                     probe=lambda f: f(0.5, THETA)),
+    "lagrangian.network_loss": ValidCall(lagrangian.network_loss, [("theta", THETA), ("data_x", X), ("data_y", X[:, 0])],
+                                    {"activation": "linear"}),
+    "lagrangian.network_output": ValidCall(lagrangian.network_output, [("theta", THETA), ("u", X)],
+                                      {"activation": "linear"}),
+    "lagrangian.softmax_attention": ValidCall(
+        lagrangian.softmax_attention, [("queries", X), ("keys", Y), ("Q", Q), ("K", K), ("V", V)],
+        {"scale": 1.0, "chunk_bytes": 2**20}),
+    "lagrangian.sliced_w2": ValidCall(lagrangian.sliced_w2, [("x", X), ("y", Y[:8])],
+                                 {"projections": 8, "rng": np.random.default_rng(0)}),
+    "lagrangian.w2": ValidCall(lagrangian.w2, [("x", X), ("y", Y)],
+                          {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20}),
+    "lagrangian.blob_velocity": ValidCall(lagrangian.blob_velocity, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
+                                     {"mass": 1.0, "diffusion": 1.0}),
+    "lagrangian.blob_density": ValidCall(lagrangian.blob_density, [("x", X), ("points", Y), ("epsilon", 0.5)],
+                                    {"mass": 1.0}),
+    "lagrangian.blob_energy": ValidCall(lagrangian.blob_energy, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
+                                   {"mass": 1.0, "diffusion": 1.0}),
+    "lagrangian.blob_flow": ValidCall(
+        lagrangian.blob_flow, [("x0", X), ("m", 2.0), ("epsilon", 0.5), ("t_final", 0.1), ("steps", 4)],
+        {"mass": 1.0, "diffusion": 1.0, "save_at": [0.0, 0.05, 0.1], "method": "rk4"}, aliases=DT),
+    "lagrangian.implicit_euler_step": ValidCall(
+        lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)],
+        {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
+    "lagrangian.implicit_euler_flow": ValidCall(
+        lagrangian.implicit_euler_flow, [("x0", X), ("tau", 0.1), ("steps", 3)],
+        {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
+    "lagrangian.w2_squared": ValidCall(lagrangian.w2_squared, [("x", X), ("y", Y)],
+                                  {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20}),
+    # ---------------------------------------------------------------------------------------- verify.gaussian
+    "gaussian.jko_gaussian_step": ValidCall(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
+                                                             ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {}),
+    "gaussian.jko_gaussian": ValidCall(vg.jko_gaussian, [("g0", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]), ("b", [0.1, 0.0]),
+                                                   ("diffusion", 0.3), ("tau", 0.1), ("steps", 3)], {}),
+    "gaussian.gaussian_free_energy": ValidCall(vg.gaussian_free_energy, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
+                                                                   ("b", [0.1, 0.0]), ("diffusion", 0.3)], {}),
+    "gaussian.Gaussian": ValidCall(vg.Gaussian, [("mean", [0.0, 1.0]), ("cov", [[1.0, 0.2], [0.2, 0.5]])], {}),
+    "gaussian.Affine": ValidCall(vg.Affine, [("matrix", A), ("offset", [0.1, 0.0])], {}),
+    "gaussian.w2": ValidCall(vg.w2, [("g0", G2), ("g1", G2B)], {}),
+    "gaussian.w2_squared": ValidCall(vg.w2_squared, [("g0", G2), ("g1", G2B)], {}),
+    "gaussian.brenier_map": ValidCall(vg.brenier_map, [("g0", G2), ("g1", G2B)], {}),
+    "gaussian.mccann": ValidCall(vg.mccann, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.mccann_field": ValidCall(vg.mccann_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.linear_sde": ValidCall(vg.linear_sde, [("g0", G2), ("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}),
+    "gaussian.linear_sde_transition": ValidCall(vg.linear_sde_transition,
+                                           [("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}),
+    "gaussian.linear_moment_rhs": ValidCall(vg.linear_moment_rhs, [("drift", DRIFT), ("diffusion", 0.3),
+                                                              ("mean", G2.mean), ("cov", G2.cov)], {}),
+    "gaussian.expectation": ValidCall(vg.expectation, [("g", G2), ("f", lambda x: x[..., 0] ** 2)], {"order": 4}),
+    "gaussian.stationary": ValidCall(vg.stationary, [("drift", DRIFT), ("diffusion", 0.3)], {}),
+    "gaussian.flow_matching_marginal": ValidCall(vg.flow_matching_marginal, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.flow_matching_field": ValidCall(vg.flow_matching_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.flow_matching_map": ValidCall(vg.flow_matching_map, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.least_squares_field": ValidCall(vg.least_squares_field, [("g", G2), ("dmean", [0.1, 0.0]),
+                                                                  ("dcov", [[0.1, 0.0], [0.0, -0.1]])], {}),
+    "gaussian.attention": ValidCall(vg.attention, [("g0", G2), ("Q", Q), ("K", K), ("V", V), ("t", 0.2)],
+                               {"scale": 1.0}),
+    "gaussian.attention_map": ValidCall(vg.attention_map, [("g", G2), ("Q", Q), ("K", K), ("V", V)], {"scale": 1.0}),
+    "gaussian.attention_moment_rhs": ValidCall(vg.attention_moment_rhs, [("mean", G2.mean), ("cov", G2.cov), ("Q", Q),
+                                                                    ("K", K), ("V", V)], {"scale": 1.0}),
+    "gaussian.data_moments": ValidCall(vg.data_moments, [("u", X), ("y", X[:, 0])], {}),
+    "gaussian.linear_network": ValidCall(vg.linear_network, [("g0", G3), ("S", S_DATA), ("r", R_DATA), ("t", 0.2)], {}),
+    "gaussian.linear_network_rhs": ValidCall(vg.linear_network_rhs, [("mean", G3.mean), ("cov", G3.cov), ("S", S_DATA),
+                                                                ("r", R_DATA)], {}),
+    "gaussian.linear_network_risk": ValidCall(vg.linear_network_risk, [("g", G3), ("S", S_DATA), ("r", R_DATA),
+                                                                  ("y2", Y2)], {}),
+}
+
+# ------------------------------------------------------------------------------------------------ bad values
+def _nan_callable(t=None, x=None):
+    return np.full(np.shape(x if x is not None else t), np.nan)
+
+
+def _complex_callable(t=None, x=None):
+    a = np.asarray(x if x is not None else t, dtype=float)
+    return a * (1 + 1j)
+
+
+def _wrong_shape_callable(t=None, x=None):
+    a = np.asarray(x if x is not None else t, dtype=float)
+    return np.zeros(a.shape + (3,))
+
+
+def _none_callable(*args):
+    return None
+
+
+SCALARS = [None, "abc", True, False, 1j, 1.0 + 1.0j, np.complex128(0.5), math.nan, math.inf, -math.inf, 0, 0.0,
+           -1, -0.5, 2**62, -(2**62), 2**70, 1.5, 1e308, -1e308, 5e-324, np.nan, np.float32(np.inf), [], (),
+           [math.nan], np.array([]), np.array(1.0 + 0.5j), object(), {"a": 1}]
+CALLABLES = [_nan_callable, _complex_callable, _wrong_shape_callable, _none_callable]
+
+
+def _array_variants(v: np.ndarray) -> list:
+    out = [v * (1 + 1j), v.astype(complex), np.full_like(v, np.nan), np.full_like(v, np.inf), -v, np.zeros_like(v),
+           v * 1e300, v.astype(str), v.astype(bool), v.astype(object), v[None], v.ravel()[:1],
+           np.zeros((0,) + v.shape[1:])]
+    if v.ndim >= 1:
+        out += [v[..., :-1], np.concatenate([v, v[..., :1]], axis=-1), v[..., None]]
+    if v.ndim >= 2:
+        out += [v.T.copy(), v.ravel(), v[:1]]
+    if v.ndim >= 1 and v.size:
+        w = v.astype(float).copy()
+        w.flat[0] = np.nan
+        out.append(w)
+    return out
+
+
+def _grid_variants() -> list:
+    return [Grid((-1.0, -1.0), (1.0, 1.0), (4, 4)), Grid((0.0,), (1.0,), (4,)), RHO0, "grid"]
+
+
+def _gaussian_variants(g: vg.Gaussian) -> list:
+    other = vg.Gaussian(np.zeros(g.dim + 1), np.eye(g.dim + 1))
+    huge = vg.Gaussian(np.full(g.dim, 1e300), np.eye(g.dim) * 1e300)
+    tiny = vg.Gaussian(np.zeros(g.dim), np.eye(g.dim) * 1e-300)
+    return [other, huge, tiny, vg.Affine(np.eye(g.dim)), (g.mean, g.cov)]
+
+
+def _affine_variants(a: vg.Affine) -> list:
+    d = a.dim if hasattr(a, "dim") else a.matrix.shape[0]
+    return [vg.Affine(np.eye(d + 1)), vg.Affine(np.eye(d) * 1e300), vg.Affine(np.eye(d)), vg.Affine(np.zeros((d, d))),
+            G2, a.matrix, lambda t, x: x]
+
+
+def bad_values(case: ValidCall, name: str) -> list:
+    """The bad values tried for argument ``name`` of ``case``: the scalars and callables for every argument, plus
+    variants of the valid value's kind (arrays: complex, NaN, inf, wrong shapes and dtypes; grids, Gaussians,
+    affine maps, generators and strings: wrong kinds and near misses)."""
+    v = case.value(name)
+    vals = list(SCALARS) + list(CALLABLES)
+    if isinstance(v, Grid):
+        vals += _grid_variants()
+    elif isinstance(v, vg.Gaussian):
+        vals += _gaussian_variants(v)
+    elif isinstance(v, vg.Affine):
+        vals += _affine_variants(v)
+    elif isinstance(v, (np.ndarray, list, tuple)) and not isinstance(v, str):
+        try:
+            arr = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is not None:
+            vals += _array_variants(arr)
+            vals += [list(arr.tolist()) + ["x"] if arr.ndim == 1 else arr.tolist()[:-1]]
+            if arr.ndim == 1:
+                vals += [tuple(int(2**40) for _ in arr), tuple(int(2**62) for _ in arr), tuple(-1 for _ in arr),
+                         tuple(0 for _ in arr), tuple(1.5 for _ in arr), tuple(True for _ in arr)]
+    elif isinstance(v, np.random.Generator):
+        vals += [np.random.RandomState(0), 0, np.random.default_rng]
+    elif isinstance(v, str):
+        vals += [v.upper() + "x", v[:-1], "", " " + v]
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        vals += [np.int64(-3), np.uint8(0), np.float64(np.nan), np.array([v, v]), np.array(v), 2**31, 10**9,
+                 float(2**62)]
+    return vals
+
+
+def _names(message: str, words: list[str]) -> bool:
+    return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])", message) for w in words)
+
+
+CONSISTENCY = re.compile(r"match|equal size|different|same|must each have|expected from the other", re.I)
+
+
+def _message_names(exc: BaseException, case: ValidCall, name: str, bad: Any) -> bool:
+    """The message names the argument (or an alias). Two further messages are clear without it:
+
+    * a consistency error between two arguments (a shape or size that must match): which of them is wrong is
+      the caller's call, so naming the other one (and saying what must match) is enough;
+    * an overflow of a result ("... overflows float64 ...; rescale the problem"), and numerical trouble
+      (NumericalError, FiniteTimeBlowUp) from finite but extreme real numbers, which are valid input.
+    """
+    message = str(exc)
+    if _names(message, [name] + case.aliases.get(name, [])):
+        return True
+    others = [n for n in case.names() if n != name]
+    if CONSISTENCY.search(message) and _names(message, others):
+        return True
+    if "overflow" in message:
+        return True
+    extreme_real = (isinstance(bad, (int, float, np.integer, np.floating)) and not isinstance(bad, (bool, np.bool_))
+                    and math.isfinite(bad))
+    return extreme_real and isinstance(exc, (eulerian.NumericalError, lagrangian.NumericalError, vg.FiniteTimeBlowUp))
+
+
+# ------------------------------------------------------------------------------------------------ NaN check
+def nan_paths(obj: Any, path: str = "result", seen: set | None = None) -> list[str]:
+    """Paths of the NaN values in ``obj`` (arrays, floats, containers, dataclasses, Gaussian/Affine)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, (bool, int, str, bytes)) or obj is None:
+        return []
+    if isinstance(obj, (float, np.floating, complex, np.complexfloating)):
+        return [path] if np.isnan(obj) else []
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc":
+            return [path] if np.isnan(obj).any() else []
+        if obj.dtype.kind == "O":
+            return [p for i, o in enumerate(obj.ravel()[:50]) for p in nan_paths(o, f"{path}[{i}]", seen)]
+        return []
+    if isinstance(obj, dict):
+        return [p for k, o in obj.items() for p in nan_paths(o, f"{path}[{k!r}]", seen)]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, o in enumerate(obj) for p in nan_paths(o, f"{path}[{i}]", seen)]
+    if isinstance(obj, vg.Gaussian):
+        return nan_paths(obj.mean, f"{path}.mean", seen) + nan_paths(obj.cov, f"{path}.cov", seen)
+    if isinstance(obj, vg.Affine):
+        return nan_paths(obj.matrix, f"{path}.matrix", seen) + nan_paths(obj.offset, f"{path}.offset", seen)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [p for f in dataclasses.fields(obj) if not isinstance(getattr(obj, f.name, None), Grid)
+                for p in nan_paths(getattr(obj, f.name, None), f"{path}.{f.name}", seen)]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------ the property
+CALL_LIMIT_S = 3.0  # a valid call takes milliseconds: a bad value that makes it hang is a gap too
+
+
+class _Overtime(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _Overtime in the block after ``seconds`` (a no-op off the main thread or without SIGALRM)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _Overtime(f"the call ran for more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call") -> str | None:
+    """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
+    refused clearly (or the call returns without NaN). ``label`` names the call in the description."""
+    where = f"{label}({name}={_short(bad)})"
+    try:
+        with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                result = call.call(name, bad)
+                if call.probe is not None and callable(result):
+                    result = (result, call.probe(result))
+            except EXPECTED as exc:
+                message = str(exc)
+                if "\n" in message.strip():
+                    return f"{where}: multi-line message {message!r}"
+                if not _message_names(exc, call, name, bad):
+                    return f"{where}: {type(exc).__name__} does not name {name!r}: {message}"
+                return None
+    except _Overtime as exc:
+        return f"{where}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any other exception is a gap
+        return f"{where} raised {type(exc).__name__}: {exc}"
+    nans = nan_paths(result)
+    return f"{where} returned NaN in {nans}" if nans else None
+
+
+def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None) -> tuple[int, list[str]]:
+    """(number of bad calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
+    (default: all of the call's arguments)."""
+    tried, found = 0, []
+    for name in call.names() if names is None else names:
+        for bad in bad_values(call, name):
+            tried += 1
+            gap = refusal_gap(call, name, bad, label=label)
+            if gap is not None:
+                found.append(gap)
+    return tried, found
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) < 120 else r[:117] + "..."

@@ -1,0 +1,48 @@
+"""Bad input: every public function refuses every bad value of every argument with a clear error.
+
+The catalog of :mod:`verify.bad_input` (a valid call of each public function of eulerian, lagrangian and
+verify.gaussian, and the bad values tried for each argument) run exhaustively, one check per function: the number
+of bad calls that were not refused with a one-line ValueError/TypeError/project error naming the argument, or that
+returned a NaN, hung, or let a warning or another exception escape. Its reference is 0.
+"""
+from __future__ import annotations
+
+from verify.bad_input import CALLS, ValidCall, gaps
+from verify.harness import CaseContext, Check, case, make_check
+
+SHOWN = 3   # gaps quoted in a failing check's detail
+
+
+def check_refusals(label: str, call: ValidCall) -> Check:
+    """Check that ``call`` refuses every bad value of every argument (:func:`verify.bad_input.gaps`): the value is
+    the number of gaps, which must be 0."""
+    tried, found = gaps(call, label=label)
+    detail = f"{tried} bad calls tried"
+    if found:
+        detail += f"; {len(found)} gaps, e.g. " + " | ".join(found[:SHOWN])
+    return make_check(f"{label}: bad calls not refused with a named error (of {len(call.names())} arguments)",
+                      len(found), upper=0, reference=0, detail=detail)
+
+
+def _run(ctx: CaseContext, prefix: str) -> None:
+    for label, call in CALLS.items():
+        if label.startswith(prefix):
+            ctx.add(check_refusals(label, call))
+
+
+@case("bad-input-eulerian", title="Bad input to the grid solvers is refused with a clear error",
+      tags=("bad-input", "eulerian"))
+def bad_input_eulerian(ctx: CaseContext) -> None:
+    _run(ctx, "eulerian.")
+
+
+@case("bad-input-lagrangian", title="Bad input to the particle methods is refused with a clear error",
+      tags=("bad-input", "lagrangian"))
+def bad_input_lagrangian(ctx: CaseContext) -> None:
+    _run(ctx, "lagrangian.")
+
+
+@case("bad-input-gaussian", title="Bad input to the Gaussian closed forms is refused with a clear error",
+      tags=("bad-input", "gaussian"))
+def bad_input_gaussian(ctx: CaseContext) -> None:
+    _run(ctx, "gaussian.")
