@@ -24,6 +24,8 @@ Reproduce (one worker; about 45 minutes on a 2-core machine)::
     pip install -e '.[test]' mutmut==3.8.1
     python benchmarks/mutation.py                     # --sample 300 --seed 20240611
     python benchmarks/mutation.py --quick-check       # smoke test: 4 mutants, a few minutes
+    # after closing holes: the same sample again, only its survivors run (a re-measure, biased upwards)
+    python benchmarks/mutation.py --rerun-survivors-of benchmarks/mutation/results/fc7c4bd/mutation.json
 
 mutmut runs in a staged copy of the sources (``--workdir``, default ``$TMPDIR/twinflow-mutation``), with
 its configuration written into the staged ``pyproject.toml``, so the checkout gets no ``mutants/`` folder
@@ -287,6 +289,9 @@ def main(argv=None):
                         "unit-test pass and the write-up")
     p.add_argument("--reuse-unit", action="store_true",
                    help="with --reuse-report: also keep the unit-test pass; only re-read the verdicts and rewrite")
+    p.add_argument("--rerun-survivors-of", type=Path, default=None, metavar="MUTATION_JSON",
+                   help="the sample of a previous run (its mutation.json): run again only the mutants the report did "
+                        "not kill then, carry the other verdicts over (checks added since can only kill more)")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("phase_args", nargs="*", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -335,7 +340,20 @@ def main(argv=None):
     say(f"{len(mutants)} mutants in {len(by_file)} files; {len(covered_all)} in functions some case executes")
 
     # 2. the sample
-    if args.quick_check:
+    rerun = None
+    if args.rerun_survivors_of:
+        previous = json.loads(args.rerun_survivors_of.read_text())
+        gone = [m["mutant"] for m in previous["mutants"] if m["mutant"] not in mutants]
+        if gone:
+            raise SystemExit(f"{len(gone)} mutants of {args.rerun_survivors_of} no longer exist (e.g. {gone[0]}): "
+                             "the code changed too much for a re-run; draw a new sample")
+        sample = [m["mutant"] for m in previous["mutants"]]
+        carried = {m["mutant"]: m["report"] for m in previous["mutants"] if m["report"] in ("killed", "timeout")}
+        rerun = {"of": str(args.rerun_survivors_of), "carried": len(carried), "rerun": len(sample) - len(carried),
+                 "previous_diffs": {m["mutant"]: m["diff"] for m in previous["mutants"] if m.get("diff")}}
+        args.seed, args.sample = previous["seed"], previous["sample_requested"]
+        unit_tests = UNIT_TESTS
+    elif args.quick_check:
         pool = {f: v for f, v in by_file.items() if f == "verify/gaussian.py"}
         sample = stratified_sample(pool, 4, args.seed)
         unit_tests = QUICK_UNIT_TESTS
@@ -351,7 +369,10 @@ def main(argv=None):
 
     # 3. the sample against the report
     t1 = time.time()
-    if args.reuse_report:
+    if rerun is not None:
+        codes = run_mutants(report_dir, [n for n in sample if n not in carried], log, args)
+        timings["report_pass_s"] = time.time() - t1
+    elif args.reuse_report:
         codes = {n: mutants[n]["code"] for n in sample}
         prev = json.loads((workdir / "timings.json").read_text()) if (workdir / "timings.json").exists() else {}
         timings.update({k: v for k, v in prev.items() if k in ("generate_and_coverage_s", "report_pass_s")})
@@ -360,6 +381,8 @@ def main(argv=None):
         timings["report_pass_s"] = time.time() - t1
         (workdir / "timings.json").write_text(json.dumps(timings))
     status = {n: status_of(c) for n, c in codes.items()}
+    if rerun is not None:
+        status.update(carried)
     say("report pass: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(status.values()).items())))
 
     # 4. what the report did not kill, against the unit tests
@@ -391,6 +414,10 @@ def main(argv=None):
                       log, args)
     timings["total_s"] = (time.time() - t0 if not args.reuse_report else
                           sum(v for k, v in timings.items() if k != "total_s" and v == v))
+
+    if rerun is not None:   # a mutant whose function changed since the previous run is another mutant
+        old = rerun.pop("previous_diffs")
+        rerun["diff_changed"] = sorted(n for n in diffs if n in old and old[n].strip() != diffs[n].strip())
 
     # 5. classification (hand-written, checked against the diff)
     classification = {}
@@ -425,7 +452,7 @@ def main(argv=None):
         "quick_check": args.quick_check, "report_tests": REPORT_TESTS, "unit_tests": unit_tests,
         "mutated": MUTATE, "timeout_multiplier": args.timeout_multiplier,
         "timeout_constant": args.timeout_constant, "timings": {k: round(v, 1) for k, v in timings.items()},
-        "python": sys.version.split()[0], **summary, "mutants": rows,
+        "python": sys.version.split()[0], **({"rerun": rerun} if rerun else {}), **summary, "mutants": rows,
     }
     (out / "mutation.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     md = markdown(result)
@@ -481,6 +508,11 @@ def markdown(res):
          f"Mutated: {', '.join(res['mutated'])}. Seed {res['seed']}; sample stratified by file. "
          f"Report = one test per case of `{res['report_tests'][0]}`; unit tests = {' '.join(res['unit_tests'])}. "
          f"Timings: {', '.join(f'{k} {v}' for k, v in res['timings'].items())}.", "",
+         *([f"- **re-run of the sample of {res['rerun']['of']}**: its {res['rerun']['rerun']} mutants that the "
+            f"report did not kill were run again; the {res['rerun']['carried']} it killed keep that verdict. A score "
+            "on the sample whose survivors were studied overstates the score on a fresh sample. Survivors whose "
+            f"function changed since (another mutant under the same name): {len(res['rerun']['diff_changed'])}", ""]
+           if res.get("rerun") else []),
          f"- mutants generated: **{res['generated']}** ({res['generated_covered_by_report']} in functions that "
          f"some report case executes)",
          f"- sampled: **{t['sampled']}**; killed by the report {t['killed']}, timed out {t['timeout']}, "

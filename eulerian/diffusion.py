@@ -105,12 +105,16 @@ class Diffusion:
 
     def coarsen(self, grid: Grid, coarse: Grid) -> "Diffusion":
         """The coefficient on a coarser grid of the same box (multigrid levels): cell values are averaged over
-        the children of every coarse cell; the other kinds do not depend on the grid."""
+        the children of every coarse cell (halving an axis as often as it takes: a level several times coarser
+        than ``grid`` averages blocks of 2^j cells); the other kinds do not depend on the grid."""
         if self.kind != "cells" or coarse.shape == grid.shape:
             return self
         D = self.value
-        for k, (n, m) in enumerate(zip(grid.shape, coarse.shape)):
-            if n != m:
+        for k, m in enumerate(coarse.shape):
+            while D.shape[k] != m:
+                n = D.shape[k]
+                if n % 2 or n // 2 < m:
+                    raise ValueError(f"coarse shape {coarse.shape} is not {grid.shape} halved along axis {k}")
                 D = 0.5 * (np.take(D, np.arange(0, n, 2), axis=k) + np.take(D, np.arange(1, n, 2), axis=k))
         return Diffusion("cells", D)
 

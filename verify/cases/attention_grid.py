@@ -12,8 +12,11 @@ cell averages by the midpoint rule at every stage), is checked three ways:
   is paired, its final moments minus the closure's prediction from its own initial moments, against the grid's
   final moments minus the closure from the grid's initial moments; the median of the paired difference over
   the initial sampling error must stay below half of it (the bound of the case attention-tokens-2d);
-* the default velocity (Chebyshev interpolation in the logit vector s K^T Q x) against the exact midpoint sum
-  at every face of a 64² (quick) or 128² grid;
+* the default velocity's Chebyshev interpolant in the logit vector s K^T Q x (read directly, so that a refused
+  interpolant hidden behind the exact fallback fails) against the exact midpoint sum at every face of a 64²
+  (quick) or 128² grid;
+* with diffusion D (solve_meanfield's ``diffusion=``): the law stays Gaussian, the closure's covariance equation
+  gains 2 D I (:func:`diffusion_closure`); mean and covariance errors with observed orders as above;
 * blow-up: for Q = K = V = I, s = 1, Sigma_0 = sigma_0^2 I the closure blows up at t* = 1/(2 sigma_0^2). The
   case's grid run is refused up front when the closure blows up before t_final (FiniteTimeBlowUp with t*), and
   the solver itself, run towards t* anyway, must stop with eulerian.attention.MassAtWallsError before t* and not
@@ -26,10 +29,13 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.integrate import solve_ivp
 
 import lagrangian as L
 from eulerian import Grid
-from eulerian.attention import VERIFY_RTOL, WALL_MASS, MassAtWallsError, attention_velocity, wall_fraction
+from eulerian.attention import (INTERP_ROWS_PER_NODE, INTERP_START, VERIFY_RTOL, WALL_MASS, AttentionVelocity,
+                                MassAtWallsError, attention_velocity, wall_fraction)
+from eulerian.backend import get_backend
 from eulerian.operators import face_points
 from eulerian.meanfield import solve_meanfield
 from verify import gaussian as G
@@ -51,6 +57,7 @@ ORDER = 2.0
 ORDER_BAND = (0.2, math.inf)
 QUICK_SIZES = (16, 20, 24, 28, 32)
 FULL_SIZES = (16, 24, 32, 48, 64, 96)
+DIFFUSION_FULL_SIZES = (16, 24, 32, 48, 64)
 PAIRED_RATIO = 0.5                  # as check_attention_pairing (attention-tokens-2d)
 TOKEN_STEPS = 8                     # RK4 steps to T = 0.5 (dt = 1/16 as attention-tokens-2d)
 # blow-up: Q = K = V = I, s = 1, Sigma_0 = sigma_0^2 I: dSigma/dt = 2 Sigma^2, t* = 1 / (2 sigma_0^2)
@@ -121,18 +128,90 @@ def check_grid_orders(sizes: Sequence[int], runs_errors: Sequence[Sequence[float
     return checks
 
 
-def check_interpolation(name: str, n: int, g0: G.Gaussian = G0) -> Check:
-    """The default velocity (Chebyshev interpolation in the logit vector) against method="exact" (the midpoint
+def interpolant(velocity: AttentionVelocity, g: Grid, rho: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """Gamma at x from the Chebyshev interpolant alone (AttentionVelocity._interpolated, the default method's fast
+    path, with the weights and logit vectors that __call__ gives it), or None when the velocity refuses its
+    interpolant (the default method then falls back to the exact midpoint sum)."""
+    w = rho * g.cell_volume
+    a = np.asarray(x) @ velocity.logit_matrix.T
+    out = velocity._interpolated(np, get_backend("numpy"), g, w / float(np.abs(w).max()), a)
+    return None if out is None else out @ velocity.V.T
+
+
+def check_interpolation(name: str, n: int, g0: G.Gaussian = G0,
+                        fast_path: Callable = interpolant) -> Check:
+    """The default velocity's Chebyshev interpolation in the logit vector against method="exact" (the midpoint
     sum itself) at every flux-carrying face of an n x n grid: max difference / box size <= VERIFY_RTOL, the
-    tolerance the velocity's own spot checks enforce."""
+    tolerance the velocity's own spot checks enforce. The interpolant is read directly (``fast_path``): the
+    default method would hide a refused (or broken) interpolant behind its exact fallback, so a refusal fails.
+    The faces must number at least INTERP_ROWS_PER_NODE x INTERP_START² (n >= 33): below that the velocity
+    evaluates exactly by design."""
     g = grid(n)
     rho = g.cell_averages(g0.pdf)
     x = np.concatenate([face_points(g, k, False).reshape(-1, 2) for k in range(2)])
-    fast = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE)(0.0, g, rho, x)
+    if x.shape[0] < INTERP_ROWS_PER_NODE * INTERP_START ** 2:
+        raise ValueError(f"check_interpolation needs n >= 33 (at least {INTERP_ROWS_PER_NODE * INTERP_START ** 2} "
+                         f"faces, where the default velocity interpolates), got n = {n}")
+    label = f"{name}: interpolated vs exact attention velocity at {x.shape[0]} faces (/ box size)"
+    fast = fast_path(attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE), g, rho, x)
+    if fast is None:
+        return make_check(label, float("nan"), detail="the interpolant was refused: the default velocity fell back "
+                          "to the exact midpoint sum (a smooth Gaussian density must be interpolated)")
+    default = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE)(0.0, g, rho, x)
     exact = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE, method="exact")(0.0, g, rho, x)
     size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
-    return make_check(f"{name}: interpolated vs exact attention velocity at {x.shape[0]} faces (/ box size)",
-                      float(np.abs(fast - exact).max()) / size, upper=VERIFY_RTOL, reference=0.0)
+    return make_check(label, max(float(np.abs(fast - exact).max()), float(np.abs(default - exact).max())) / size,
+                      upper=VERIFY_RTOL, reference=0.0)
+
+
+# ------------------------------------------------------------------------------------------ with diffusion
+DIFFUSION = 0.1    # d mu/dt + div(mu Gamma[mu]) = D Lap mu: the covariance grows by about 2 D T = 0.1 per axis
+
+
+def diffusion_closure(start: G.Gaussian, D: float, t_final: float = T_FINAL) -> G.Gaussian:
+    """The law of the attention PDE with diffusion D from a Gaussian start: Gamma[N(m, S)] is affine (Thm 7.1), so
+    the law stays Gaussian with dm/dt = V m + B m and dS/dt = B S + S B^T + 2 D I, B = s V S K^T Q (the moment
+    ODE of verify.gaussian.attention_moment_rhs plus the diffusion term), DOP853 at rtol 1e-12."""
+    d = start.dim
+
+    def rhs(_s: float, y: np.ndarray) -> np.ndarray:
+        dm, dS = G.attention_moment_rhs(y[:d], y[d:].reshape(d, d), ATT_Q, ATT_K, ATT_V, ATT_SCALE)
+        return np.concatenate([dm, (dS + 2.0 * D * np.eye(d)).ravel()])
+
+    y = solve_ivp(rhs, (0.0, t_final), np.concatenate([start.mean, start.cov.ravel()]), method="DOP853",
+                  rtol=1e-12, atol=1e-14).y[:, -1]
+    return G.Gaussian(y[:d], y[d:].reshape(d, d))
+
+
+def diffusion_errors(n: int, D: float = DIFFUSION, grid_D: float | None = None) -> tuple[float, float]:
+    """(|mean - exact|, |cov - exact|_F) of solve_meanfield(diffusion=grid_D, default D) on an n x n grid against
+    diffusion_closure(D) from the grid's own initial moments."""
+    g = grid(n)
+    rho0 = g.cell_averages(G0.pdf)
+    exact = diffusion_closure(G.Gaussian(g.mean(rho0), g.covariance(rho0)), D)
+    rho = solve_meanfield(g, rho0, attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE), T_FINAL,
+                          limiter=LIMITER, diffusion=D if grid_D is None else grid_D).to_numpy()
+    return (float(np.linalg.norm(g.mean(rho) - exact.mean)), float(np.linalg.norm(g.covariance(rho) - exact.cov)))
+
+
+def check_diffusion_orders(sizes: Sequence[int], errors: Sequence[Sequence[float]], D: float = DIFFUSION
+                           ) -> list[Check]:
+    """Observed orders of the mean and covariance errors with diffusion (explicit central diffusion, O(h^2), on
+    top of the second-order transport) against the diffusion closure, judged as check_grid_orders."""
+    h = [(BOX[1][0] - BOX[0][0]) / n for n in sizes]
+    e = np.asarray(errors, dtype=float)
+    checks = []
+    for j, what in enumerate(("mean |m - m*|", "covariance |S - S*|_F")):
+        name = f"with diffusion D = {D:g}: grid vs closure (dS/dt + 2 D I), {what}: observed order"
+        try:
+            fit = fit_order(h, e[:, j])
+        except ValueError as exc:
+            checks.append(make_check(name, float("nan"), detail=str(exc)))
+            continue
+        verdict = order_verdict(fit, ORDER, ORDER_BAND, advice="add finer levels (48, 64 cells)")
+        checks.append(_verdict_check(name, verdict, "errors " + ", ".join(f"{x:.3e}" for x in e[:, j])
+                                     + f" at {list(sizes)} cells per axis"))
+    return checks
 
 
 # ------------------------------------------------------------------------------------------ grid vs tokens
@@ -239,6 +318,9 @@ def attention_grid_2d(ctx: CaseContext) -> None:
     errors = [r.errors for r in runs]
     ctx.add_all(check_grid_orders(sizes, errors))
     ctx.add(check_interpolation(f"G0 on {64 if ctx.quick else 128}²", 64 if ctx.quick else 128))
+    # the same PDE with diffusion (solve_meanfield's diffusion=): the law stays Gaussian, dS/dt gains 2 D I
+    dsizes = QUICK_SIZES if ctx.quick else DIFFUSION_FULL_SIZES
+    ctx.add_all(check_diffusion_orders(dsizes, [diffusion_errors(n) for n in dsizes]))
     for j, label in enumerate(("mean", "covariance", "L1")):
         ctx.series("grid vs closure errors", [(BOX[1][0] - BOX[0][0]) / n for n in sizes], [e[j] for e in errors],
                    xlabel="h", ylabel="error", logx=True, logy=True, label=label)

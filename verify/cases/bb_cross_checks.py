@@ -8,7 +8,10 @@ particles pushed by the BB velocity against the target density, the Brenier map 
   onto {A x = b} is x - A^T (A A^T)^+ (A x - b). A A^T is the Neumann (or periodic) graph Laplacian of the
   space-time cells: its null space is the constants, handled by the bordered system
   [[A A^T, 1], [1^T, 0]] [phi; lam] = [r; 0] (non-singular; gives A A^T phi = r - mean(r), mean(phi) = 0,
-  which is the pseudo-inverse), solved by spsolve.
+  which is the pseudo-inverse), solved by spsolve. The same case checks JKO's free-end projection
+  (eulerian.jko.FreeEndGrid.project_free: rho at t_P free, A A^T non-singular) against its sparse solve, the grid's
+  continuity residual against the sparse divergence, and benamou_brenier's relative stationarity residual
+  ||P I*y|| / ||I*y|| against sparse matrices at |y| far below and above 1.
 * ``bb-particles-2d``: see :func:`bb_particles_2d` for the bands and their reasoning.
 """
 from __future__ import annotations
@@ -235,6 +238,162 @@ def check_interpolation_solve(name: str, sg: StaggeredGrid, rng: np.random.Gener
 INTERPOLATION_GRIDS = (((32, 64), (1 / 32, 1 / 64), 32, False), ((24, 40), (1 / 24, 1 / 40), 16, True))
 
 
+# ------------------------------------------------------------------------------------------------------------
+# JKO's free-end projection (eulerian.jko.FreeEndGrid): rho_s[P] is an unknown, not boundary data
+# ------------------------------------------------------------------------------------------------------------
+def sparse_free_projection(V: list, rho0: np.ndarray, spacing: Sequence[float], periodic: bool = False) -> list:
+    """Reference of FreeEndGrid.project_free: the Euclidean projection of V onto {div V = 0, rho_s[0] = rho0, zero
+    wall flux} with the last time level rho_s[P] among the free unknowns. Then A A^T is non-singular (the free end
+    acts like a Dirichlet condition on the last time slab) and x' = x - A^T (A A^T)^-1 (A x - b) by spsolve."""
+    rho = np.asarray(V[0], dtype=float)
+    P = rho.shape[0] - 1
+    space_shape = rho.shape[1:]
+    D, shapes = staggered_divergence(space_shape, spacing, P, periodic)
+    w = [np.array(v, dtype=float, copy=True) for v in V]
+    w[0][0] = rho0
+    if not periodic:
+        for a, m in enumerate(w[1:]):
+            index = [slice(None)] * m.ndim
+            index[a + 1] = [0, m.shape[a + 1] - 1]
+            m[tuple(index)] = 0.0
+    free = _free_mask(shapes, periodic)
+    cells = int(np.prod(space_shape))
+    free[P * cells:(P + 1) * cells] = True          # rho_s[P]: the free end
+    x = np.concatenate([v.ravel() for v in w])
+    A = D[:, free]
+    phi = spla.spsolve((A @ A.T).tocsc(), D @ x)
+    x[free] -= A.T @ phi
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(x[start:start + size].reshape(shape))
+        start += size
+    return out
+
+
+FREE_END_GRIDS = (  # (space_shape, spacing, time_steps, periodic): periodic and walls, anisotropic spacings
+    ((16,), (1 / 16,), 8, True),
+    ((12,), (1 / 12,), 6, False),
+    ((8, 6), (0.125, 0.1), 5, False),
+    ((8, 6), (0.125, 0.1), 5, True),
+)
+
+
+def free_end_grid(space_shape: Sequence[int], spacing: Sequence[float], time_steps: int, periodic: bool) -> object:
+    """The FreeEndGrid jko_step builds (NumPy, float64, DCT Poisson setting)."""
+    from eulerian.jko import FreeEndGrid
+
+    return FreeEndGrid(tuple(space_shape), tuple(spacing), time_steps, periodic, np, scipy.fft, 1, poisson="dct")
+
+
+def check_free_projection_against_sparse(name: str, grid: object, *, rng: np.random.Generator,
+                                         project: Callable | None = None, residual: Callable | None = None,
+                                         rtol: float = 1e-10, roundoff: float = 1e-12) -> list[Check]:
+    """FreeEndGrid.project_free against sparse_free_projection on random data, four checks (``project`` /
+    ``residual``: replacements for grid.project_free / grid.free_divergence_residual, for the negative tests).
+
+    1. max |P_test - P_sparse| / max |P_sparse| <= rtol (direct solves of a well-conditioned system, as above);
+    2. the grid's own continuity residual (free_divergence_residual) of random, infeasible data against the sparse
+       divergence's max |D x| (with rho_s[0] = rho0): relative difference <= roundoff;
+    3. max |sparse divergence of P_test| / (term scale) <= roundoff;
+    4. rho_s[0] = rho0 and zero wall flux, exactly.
+    """
+    project = (lambda V, r0: grid.project_free([np.array(v, copy=True) for v in V], r0)) if project is None \
+        else project
+    residual = grid.free_divergence_residual if residual is None else residual
+    shape, spacing, P, periodic = grid.space_shape, grid.spacing, grid.time_steps, grid.periodic
+    V, rho0, _ = random_staggered(shape, P, periodic, rng)
+    ref = sparse_free_projection(V, rho0, spacing, periodic)
+    got = [np.asarray(c, dtype=float) for c in project(V, rho0)]
+    label = (f"{name} ({'x'.join(map(str, shape))} cells, {P} steps, {'periodic' if periodic else 'walls'}, "
+             f"spacing {tuple(round(h, 4) for h in spacing)})")
+    if [g.shape for g in got] != [r.shape for r in ref]:
+        bad = make_check(f"{label}: shapes", math.inf, upper=0.0,
+                         detail=f"got {[g.shape for g in got]}, expected {[r.shape for r in ref]}")
+        return [bad] * 4
+    diff = max(float(np.max(np.abs(g - r))) for g, r in zip(got, ref))
+    size = max(float(np.max(np.abs(r))) for r in ref)
+    W = [np.array(v, copy=True) for v in V]
+    W[0][0] = rho0
+    sparse_div, _ = _divergence(W, spacing, periodic)
+    grid_res = float(residual(V, rho0))
+    ref_res = float(np.max(np.abs(sparse_div)))
+    div, scale = _divergence(got, spacing, periodic)
+    boundary = float(np.max(np.abs(got[0][0] - rho0)))
+    if not periodic:
+        for a, m in enumerate(got[1:]):
+            boundary = max(boundary, float(np.max(np.abs(np.take(m, [0, -1], axis=a + 1)))))
+    return [
+        make_check(f"{label}: max |project_free - sparse| / max |sparse|", diff / size, upper=rtol,
+                   detail="spsolve of A Aᵀ (non-singular: the end level is free)"),
+        make_check(f"{label}: free_divergence_residual vs the sparse divergence, relative", abs(grid_res - ref_res)
+                   / ref_res, upper=roundoff, detail=f"grid {grid_res:.6g}, sparse {ref_res:.6g} (random V)"),
+        make_check(f"{label}: continuity residual of project_free / term scale", float(np.max(np.abs(div))) / scale,
+                   upper=roundoff, detail=f"term scale {scale:.3g}"),
+        make_check(f"{label}: rho(0) = rho0 and wall flux", boundary, upper=0.0, detail="exactly"),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The stopping test of benamou_brenier: the relative stationarity (dual) residual
+# ------------------------------------------------------------------------------------------------------------
+def _average(n_nodes: int, periodic: bool) -> sp.csr_matrix:
+    """(u[i] + u[i+1]) / 2: (n_nodes - 1, n_nodes) on a path, (n, n) cyclic when periodic."""
+    D = _difference(n_nodes, 1.0, periodic)
+    return (abs(D) * 0.5).tocsr()
+
+
+def stationarity_reference(y: list, spacing: Sequence[float], periodic: bool) -> float:
+    """||P s|| / ||s|| with s = I* y on the free unknowns (boundary entries 0) and P the projection onto the kernel of
+    the discrete divergence (sparse_projection with zero data): the relative dual residual that
+    eulerian.benamou_brenier documents, from sparse matrices only."""
+    y = [np.asarray(c, dtype=float) for c in y]
+    P = y[0].shape[0]
+    n = y[0].shape[1:]
+    eye = [sp.identity(k, format="csr") for k in n]
+    blocks = [_kron_all([_average(P + 1, False), *eye])]
+    for a in range(len(n)):
+        mats = [sp.identity(P, format="csr"), *eye]
+        mats[a + 1] = _average(n[a] if periodic else n[a] + 1, periodic)
+        blocks.append(_kron_all(mats))
+    s = [(B.T @ c.ravel()) for B, c in zip(blocks, y)]
+    _, shapes = staggered_divergence(n, spacing, P, periodic)
+    free = np.split(_free_mask(shapes, periodic), np.cumsum([int(np.prod(sh)) for sh in shapes])[:-1])
+    s = [np.where(f, v, 0.0).reshape(sh) for v, f, sh in zip(s, free, shapes)]
+    tangent = sparse_projection(s, np.zeros(n), np.zeros(n), spacing, periodic)
+    norm = lambda arrays: math.sqrt(sum(float(np.sum(a * a)) for a in arrays))   # noqa: E731
+    return norm(tangent) / norm(s)
+
+
+STATIONARITY_GRIDS = (((8, 6), (0.125, 0.1), 5, False, np.float64), ((16,), (1 / 16,), 8, True, np.float32))
+STATIONARITY_SCALES = (1e-3, 1e3)   # |I* y| below and above 1: the measure is relative, scale-free
+# relative tolerance per dtype of the grid: float64, two direct solves (1e-10, as the projection checks); float32, the
+# grid forms I* y in float32 (one rounding per entry, u = 6e-8) before the float64 projection, which moves the
+# ratio ||P s|| / ||s|| by at most 2 u / ratio, 2.4e-7 for ratios >= 0.5
+STATIONARITY_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-6}
+
+
+def check_stationarity_measure(name: str, rng: np.random.Generator, measure: Callable | None = None) -> list[Check]:
+    """benamou_brenier's stationarity residual (``measure``(sg, y), default eulerian.benamou_brenier._stationarity)
+    against stationarity_reference for random dual points y scaled by STATIONARITY_SCALES, on a float64 grid with
+    walls and a float32 periodic one: relative difference within STATIONARITY_RTOL."""
+    if measure is None:
+        from eulerian.benamou_brenier import _stationarity as measure
+    checks = []
+    for shape, spacing, P, periodic, dtype in STATIONARITY_GRIDS:
+        sg = StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1, dtype=dtype)
+        y0 = [rng.standard_normal(sg.cell_shape) for _ in range(sg.dim + 1)]
+        for scale in STATIONARITY_SCALES:
+            y = [(scale * c).astype(dtype) for c in y0]
+            got = float(measure(sg, y))
+            ref = stationarity_reference(y, spacing, periodic)
+            checks.append(make_check(
+                f"{name} ({'x'.join(map(str, shape))} cells, {P} steps, {'periodic' if periodic else 'walls'}, "
+                f"{np.dtype(dtype).name}), |y| scaled by {scale:g}: relative difference", abs(got - ref) / ref,
+                upper=STATIONARITY_RTOL[np.dtype(dtype)], detail=f"solver {got:.8g}, sparse reference {ref:.8g}"))
+    return checks
+
+
 @case("bb-fipy-poisson", title="Benamou–Brenier: space-time Poisson projection (DCT) vs a scipy.sparse solve",
       tags=("ot", "eulerian", "benamou-brenier"))
 def bb_fipy_poisson(ctx: CaseContext) -> None:
@@ -245,6 +404,12 @@ def bb_fipy_poisson(ctx: CaseContext) -> None:
     for shape, spacing, P, periodic in INTERPOLATION_GRIDS:
         sg = StaggeredGrid(shape, spacing, P, periodic, np, scipy.fft, 1)
         ctx.add(check_interpolation_solve("interpolation solve" + (" (periodic)" if periodic else ""), sg, rng))
+    # JKO's free-end projection (the end level an unknown) and benamou_brenier's stationarity measure
+    free_rng = ctx.rng("free-end")
+    for shape, spacing, P, periodic in FREE_END_GRIDS:
+        ctx.add_all(check_free_projection_against_sparse("JKO free-end projection",
+                                                         free_end_grid(shape, spacing, P, periodic), rng=free_rng))
+    ctx.add_all(check_stationarity_measure("BB stationarity residual ||P I*y|| / ||I*y||", ctx.rng("stationarity")))
 
 
 # ------------------------------------------------------------------------------------------------------------

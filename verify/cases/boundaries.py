@@ -5,7 +5,8 @@
   analytic solution at the tolerance FiPy's example states, and FiPy itself on the same problem;
 * ``walls-and-diffusion-2d``: a manufactured solution on an anisotropic box with Dirichlet and Flux walls, with a
   constant and a space-dependent D(x) (observed order 2 ± 0.15), the mass that left through the walls against
-  its exact value, and the FiPy backend on every new wall and diffusion option (to 1e-8);
+  its exact value, and the FiPy backend on every new wall and diffusion option (to 1e-8; with open walls also the
+  mass that left through them, step by step);
 * ``ou-matrix-diffusion-2d``: Ornstein–Uhlenbeck with a non-symmetric drift matrix and a full diffusion matrix
   against the Gaussian law (order 2 ± 0.15), and the FiPy backend with a full matrix and zero-flux (and, full
   mode, periodic) walls against the array backend (to 1e-8);
@@ -13,7 +14,10 @@
   SDE) against its analytic stationary density ∝ 1 / D(x);
 * ``continuity-walls-2d``: the continuity equation with inflow (Dirichlet) and outflow walls, every limiter; the
   FiPy backend's walls (constrained inflow, FiPy's implicit-source outflow) against the exact solution (order at
-  least 1) and its mass balance (round-off).
+  least 1) and its mass balance (round-off); the step size with open walls: a velocity largest on the outflow
+  walls, each step's Courant number dt Σ_k max|v_k| / h_k (walls included) equal to cfl, forced steps
+  N = ceil(T rate / cfl) accepted and N − 1 refused (CFLError), and forcing the solver's own count where the
+  Courant number is exactly cfl (array and FiPy backends) reproducing the automatic run.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from eulerian import Grid, solve_continuity, solve_fokker_planck
 from eulerian.boundary import Dirichlet, Flux, Outflow
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import Diffusion
+from eulerian.errors import CFLError
 from eulerian import solve_stationary
 from verify import gaussian as G
 from verify.convergence import _verdict_check, fit_order, order_verdict
@@ -238,6 +243,18 @@ def check_order(name: str, sizes: tuple[int, ...], errors: list[float], expected
                           + ", ".join(map(str, sizes)))
 
 
+def check_outflow_agreement(label: str, a: Any, f: Any) -> Check:
+    """FiPy's boundary_outflow (the mass that left through the open walls after every step) against the array
+    backend's, same scheme: max difference / max |array outflow| <= AGREEMENT_TOL (NaN when FiPy returns none)."""
+    if f.boundary_outflow is None or np.shape(f.boundary_outflow) != np.shape(a.boundary_outflow):
+        return make_check(f"FiPy vs array, {label}: mass through the walls", float("nan"),
+                          detail=f"FiPy boundary_outflow {f.boundary_outflow!r}")
+    scale = float(np.abs(a.boundary_outflow).max())
+    return make_check(f"FiPy vs array, {label}: mass through the walls at every step, max relative difference",
+                      float(np.abs(np.asarray(f.boundary_outflow) - a.boundary_outflow).max()) / scale,
+                      upper=AGREEMENT_TOL, reference=0.0, detail=f"outflow at T {a.boundary_outflow[-1]:.6f}")
+
+
 @case("walls-and-diffusion-2d", title="Dirichlet and flux walls, D(x) and cell-valued D: manufactured solution on a "
       "2:1 box (order 2), the mass through the walls, FiPy on every new option", tags=("eulerian", "fokker-planck"))
 def walls_and_diffusion_2d(ctx: CaseContext) -> None:
@@ -271,6 +288,8 @@ def walls_and_diffusion_2d(ctx: CaseContext) -> None:
             ra, rf = a.to_numpy(), f.to_numpy()
             ctx.add(make_check(f"FiPy vs array, {label}, {time}: max relative difference",
                                float(np.abs(ra - rf).max() / np.abs(ra).max()), upper=AGREEMENT_TOL, reference=0.0))
+            if a.boundary_outflow is not None:   # open walls: the mass that left, step by step
+                ctx.add(check_outflow_agreement(f"{label}, {time}", a, f))
     g, sol = mms_run(32, 0.3)
     ctx.series("mass that left through the walls", list(sol.mass_times), list(sol.boundary_outflow), xlabel="t",
                ylabel="mass", label="N = 32")
@@ -479,6 +498,110 @@ def check_fipy_transport(sizes: tuple[int, ...], runs: list[tuple[Grid, Any]], T
     return checks
 
 
+# the Courant number with open walls: C = dt sum_k max|v_k| / h_k over the flux-carrying faces AND the open walls
+def wall_velocity(t: float, x: np.ndarray) -> np.ndarray:
+    """v = (0.5 + x, 0.3 + 0.5 y) on BOX: inflow through the lower walls, its largest normal components on the
+    upper (outflow) walls, so the open walls, not the interior faces, set the Courant number."""
+    return np.stack([0.5 + x[..., 0], 0.3 + 0.5 * x[..., 1]], axis=-1)
+
+
+WALL_CFL = {"cells": (16, 12), "T": 0.45, "cfl": 0.4}   # T rate / cfl = 33.3 (walls), 31.6 (interior faces only)
+
+
+def all_faces_rate(g: Grid, velocity: Callable, t: float) -> float:
+    """sum_k max |v_k(t, .)| / h_k over every face normal to axis k, the two walls included (evaluated here on
+    the faces' centres, independently of the solver)."""
+    total = 0.0
+    for k in range(g.dim):
+        coords = [np.linspace(g.lower[j], g.upper[j], g.shape[j] + 1) if j == k else g.axes()[j]
+                  for j in range(g.dim)]
+        x = np.stack(np.meshgrid(*coords, indexing="ij"), axis=-1)
+        total += float(np.abs(np.asarray(velocity(t, x))[..., k]).max()) / g.spacing[k]
+    return total
+
+
+def wall_cfl_run(steps: int | None = None, velocity: Callable = wall_velocity, cells: tuple = WALL_CFL["cells"],
+                 T: float = WALL_CFL["T"], cfl: float = WALL_CFL["cfl"], backend: str = "numpy") -> tuple[Grid, Any]:
+    """Dirichlet inflow (mms_exact) + Outflow walls, no source, on BOX."""
+    g = Grid(*BOX, cells)
+    rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
+    return g, solve_continuity(g, rho0, velocity, T, cfl=cfl, steps=steps, boundary=INFLOW_OUTFLOW,
+                               backend=backend, limiter="mc")
+
+
+def check_step_courant(name: str, g: Grid, sol: Any, velocity: Callable, cfl: float) -> Check:
+    """Each step of a run with dt chosen by the solver has Courant number C_n = dt_n rate(t_n) = cfl (the last one,
+    cut to land on t_final, at most cfl), rate from all_faces_rate: max over steps of |C_n / cfl - 1| (last step:
+    only its excess). Tolerance: the round-off of dt_n = t_{n+1} - t_n, 4 eps per step accumulated in t_n."""
+    t = np.asarray(sol.mass_times)
+    c = np.array([(b - a) * all_faces_rate(g, velocity, a) / cfl for a, b in zip(t[:-1], t[1:])])
+    dev = max(float(np.abs(c[:-1] - 1.0).max()) if len(c) > 1 else 0.0, float(c[-1] - 1.0))
+    return make_check(f"{name}: max over steps of |C_n / cfl − 1| (C_n = dt_n Σ_k max|v_k| / h_k, walls included)",
+                      dev, upper=4.0 * np.finfo(float).eps * len(c), reference=0.0,
+                      detail=f"{len(c)} steps; C_n / cfl from {c.min():.6f} to {c.max():.6f}")
+
+
+def forced_step_outcomes(run: Callable[[int], Any], n_min: int) -> tuple[bool, bool]:
+    """(steps = n_min accepted, steps = n_min - 1 refused with CFLError)."""
+    try:
+        run(n_min)
+        accepted = True
+    except CFLError:
+        accepted = False
+    try:
+        run(n_min - 1)
+        refused = False
+    except CFLError:
+        refused = True
+    return accepted, refused
+
+
+def check_forced_steps(name: str, n_min: int, accepted: bool, refused: bool) -> Check:
+    return make_check(f"{name}: forced steps N = ceil(T rate / cfl) = {n_min} accepted, N − 1 refused (CFLError): "
+                      "wrong outcomes", float((not accepted) + (not refused)), upper=0.0, reference=0.0,
+                      detail=f"N accepted: {accepted}; N − 1 refused: {refused}")
+
+
+def uniform_velocity(t: float, x: np.ndarray) -> np.ndarray:
+    """v = (1, 1/2): with 8 x 8 cells on BOX, rate = 1/0.25 + 0.5/0.125 = 8 exactly in binary floating point."""
+    return np.broadcast_to(np.array([1.0, 0.5]), x.shape).copy()
+
+
+EXACT_CFL = {"cells": (8, 8), "T": 0.5, "cfl": 0.5}   # dt = cfl / rate = 1/16: 8 steps with C = cfl exactly
+
+
+def check_forced_at_cfl(name: str, auto: Any, forced: Callable[[int], Any]) -> Check:
+    """Forcing the solver's own step count (Courant number exactly cfl, representable) must be accepted and give
+    the automatic run (the same dt): max |forced − automatic| / max |automatic| to round-off (NaN on CFLError)."""
+    label = f"{name}: forced steps = the automatic count ({auto.steps}, C = cfl exactly)"
+    try:
+        f = forced(auto.steps).to_numpy()
+    except CFLError as exc:
+        return make_check(f"{label} accepted", float("nan"), detail=f"refused: {exc}")
+    a = auto.to_numpy()
+    return make_check(f"{label} vs the automatic run: max relative difference",
+                      float(np.abs(f - a).max() / np.abs(a).max()), upper=FIPY_BALANCE_TOL, reference=0.0)
+
+
+def wall_cfl_checks() -> list[Check]:
+    """The CFL step with open walls: the solver's own steps (array backend), forced steps at the limit (array
+    backend), and forced steps at exactly C = cfl (array and FiPy backends)."""
+    T, cfl = WALL_CFL["T"], WALL_CFL["cfl"]
+    g, auto = wall_cfl_run()
+    checks = [check_step_courant("v = (0.5 + x, 0.3 + 0.5 y), largest on the outflow walls", g, auto, wall_velocity,
+                                 cfl)]
+    n_min = math.ceil(T * all_faces_rate(g, wall_velocity, 0.0) / cfl)
+    checks.append(check_forced_steps("v largest on the outflow walls", n_min,
+                                     *forced_step_outcomes(lambda n: wall_cfl_run(n), n_min)))
+    for backend in ("numpy", "fipy"):
+        kw = dict(velocity=uniform_velocity, cells=EXACT_CFL["cells"], T=EXACT_CFL["T"], cfl=EXACT_CFL["cfl"],
+                  backend=backend)
+        _, auto = wall_cfl_run(**kw)
+        checks.append(check_forced_at_cfl(f"{backend} backend, v = (1, 1/2) on 8 x 8 cells", auto,
+                                          lambda n, kw=kw: wall_cfl_run(n, **kw)[1]))
+    return checks
+
+
 @case("continuity-walls-2d", title="Continuity with inflow (Dirichlet) and outflow walls: manufactured solution on a "
       "2:1 box, every limiter, the mass through the walls", tags=("eulerian", "continuity"))
 def continuity_walls_2d(ctx: CaseContext) -> None:
@@ -512,3 +635,5 @@ def continuity_walls_2d(ctx: CaseContext) -> None:
     fipy_sizes = (8, 12, 16, 24) if ctx.quick else (8, 12, 16, 24, 32)
     for check in check_fipy_transport(fipy_sizes, [transport_fipy_run(n) for n in fipy_sizes], T):
         ctx.add(check)
+    # the step size with open walls: their velocity enters the Courant number (the solver's dt and forced steps)
+    ctx.add_all(wall_cfl_checks())

@@ -127,6 +127,59 @@ def ou_1d(ctx: CaseContext) -> None:
     run_ou(ctx, "ou-1d", (64, 128, 256) if ctx.quick else (128, 256, 512), "ou-1d")
 
 
+# ---------------------------------------------------------------- Douglas ADI: the factorised line systems
+# eulerian.adi.TridiagonalLines solves (c0 I - c1 A_k) x = r on every grid line along axis k: LAPACK ?gttrf/?gttrs on
+# NumPy, the batched Thomas recursion without pivoting elsewhere (the algorithm of the CUDA kernels, run here on the
+# CPU with lapack=False). Both against the operator itself, applied in flux form by eulerian.adi.axis_apply (the
+# explicit half of every Douglas step, no line factorisation): relative residual
+# max |c0 x - c1 A_k x - r| / ((c0 + c1 max_i sum_j |A_k|_ij) max |x|). Gaussian elimination is backward stable on
+# these column diagonally dominant M-matrices (and Sherman-Morrison adds one more solve on periodic lines): the
+# residual is a few n u, u = 1.1e-16, n <= 24 cells per line; LINE_SOLVE_TOL = 1e-13 is ~40 n u.
+LINE_SOLVE_TOL = 1e-13
+LINE_GRID = ((-2.0, -1.0), (2.0, 2.0), (24, 14))   # anisotropic cells, lines of 24 and 14 cells
+
+
+def _line_drift(t: float, x: np.ndarray) -> np.ndarray:
+    """Varies along every line (so no two pivots of a line coincide), periodic along both axes of LINE_GRID."""
+    return np.stack([1.5 * np.sin(0.5 * np.pi * x[..., 0]) + np.cos(2.0 * np.pi * x[..., 1] / 3.0),
+                     -np.sin(2.0 * np.pi * x[..., 1] / 3.0) + 0.5 * np.cos(0.5 * np.pi * x[..., 0])], -1)
+
+
+def line_solve_residuals(lines_class: Any = None, c0: float = 1.0, c1: float = 0.3) -> dict:
+    """{(boundary, solver path, axis): relative residual} of the line solves (see above) for a random right-hand
+    side; ``lines_class``: the TridiagonalLines to test (a wrong one feeds the negative tests)."""
+    from eulerian.adi import TridiagonalLines, axis_apply
+    from eulerian.operators import face_rates
+
+    cls = TridiagonalLines if lines_class is None else lines_class
+    be = get_backend("numpy")
+    grid = Grid(*LINE_GRID)
+    rng = np.random.default_rng(20261130)
+    out = {}
+    for periodic in (False, True):
+        rates = face_rates(be, grid, face_drift(be, grid, _line_drift, 0.0, periodic), 0.4, "scharfetter-gummel")
+        for k, (a, b) in enumerate(rates):
+            faces = grid.shape[:k] + (grid.shape[k] - (not periodic),) + grid.shape[k + 1:]
+            af, bf = a.reshape(faces), b.reshape(faces)
+            norm_A = max(float(np.abs(a).max()), float(np.abs(b).max())) * 4.0   # >= max row sum of |A_k|
+            r = rng.standard_normal(grid.size)
+            for lapack in (True, False):
+                x = cls(be, grid.shape, k, a, b, c0, c1, periodic, lapack=lapack).solve(r)
+                Ax = axis_apply(np, x.reshape(grid.shape), af, bf, k, periodic).reshape(-1)
+                res = float(np.abs(c0 * x - c1 * Ax - r).max()) / ((c0 + c1 * norm_A) * float(np.abs(x).max()))
+                out[("periodic" if periodic else "walls", "LAPACK" if lapack else "Thomas", k)] = res
+    return out
+
+
+def check_line_solves(residuals: dict, tol: float = LINE_SOLVE_TOL) -> Check:
+    """The largest relative residual of the line solves within round-off."""
+    worst = max(residuals, key=residuals.get)
+    return make_check("Douglas ADI line solves (LAPACK and the Thomas recursion, walls and periodic lines): largest "
+                      "relative residual against the flux-form operator", residuals[worst], upper=tol,
+                      reference=0.0, detail=f"worst {worst}; " + ", ".join(
+                          f"{'/'.join(map(str, key))} {v:.2g}" for key, v in residuals.items()))
+
+
 @case("ou-2d", title="Ornstein-Uhlenbeck Fokker-Planck 2D (SG + BDF2 and Douglas ADI, steps = N/2) vs exact law",
       tags=("eulerian", "fokker-planck"))
 def ou_2d(ctx: CaseContext) -> None:
@@ -134,9 +187,53 @@ def ou_2d(ctx: CaseContext) -> None:
     run_ou(ctx, "ou-2d", levels, "ou-2d")
     # the extra splitting scheme: tridiagonal line solves, same order, error within 1 % of the full solves
     run_ou(ctx, "ou-2d", levels, "ou-2d Douglas ADI", time="douglas-adi")
+    ctx.add(check_line_solves(line_solve_residuals()))
     if not ctx.quick:  # target: L1 <= 5e-4 at N = 256 (FiPy IE, 128 steps: 2.7e-3)
         for label in ("ou-2d", "ou-2d Douglas ADI"):
             ctx.check(f"{label} N=256: L1 error (target 5e-4)", ctx.notes[f"{label} L1 errors"][-1], upper=5e-4)
+
+
+# ------------------------------------------------------------------ the mass-balance guard of conservative solvers
+# solve_fokker_planck's docstring states the guard: after n steps a relative mass drift beyond n * 1e-9 raises
+# NumericalError (eulerian._validate.check_mass_balance, shared by the conservative solvers). Planted slips at 0.9 and
+# 1.1 times that tolerance, after several step counts and with an unnormalised mass, must be let through and refused.
+STATED_MASS_RTOL = 1e-9
+GUARD_PLANTS = ((1, 3.7), (7, 0.023), (250, 41.0))   # (steps so far, mass)
+
+
+def mass_guard_misjudged(guard: Callable | None = None) -> tuple[int, list[str]]:
+    """(count, descriptions) of planted mass slips that ``guard`` (default check_mass_balance) judges wrongly: a
+    slip of 0.9 n STATED_MASS_RTOL must pass and return that drift (to 1e-6 relative: the planted mass carries
+    one rounding of the mass, 1e-16 / 1e-9), one of 1.1 n STATED_MASS_RTOL and a NaN mass must raise
+    NumericalError."""
+    from eulerian._validate import check_mass_balance
+    from eulerian.errors import NumericalError
+
+    guard = check_mass_balance if guard is None else guard
+    wrong = []
+    for n, m0 in GUARD_PLANTS:
+        for factor, sign in ((0.9, 1.0), (0.9, -1.0), (1.1, 1.0), (1.1, -1.0), (math.nan, 1.0)):
+            slip = factor * n * STATED_MASS_RTOL
+            mass = m0 * (1.0 + sign * slip)
+            try:
+                drift = guard("planted slip", mass, m0, m0, n, 0.1 * n, "(a planted slip)")
+            except NumericalError:
+                if factor < 1.0:
+                    wrong.append(f"n={n}, slip {sign * slip:.3g}: refused")
+                continue
+            if not factor < 1.0:
+                wrong.append(f"n={n}, slip {sign * slip:.3g}: let through")
+            elif abs(drift - slip) > 1e-6 * slip:
+                wrong.append(f"n={n}, slip {sign * slip:.3g}: reported drift {drift:.6g}")
+    return len(wrong), wrong
+
+
+def check_mass_guard(guard: Callable | None = None) -> Check:
+    """No planted slip misjudged (see mass_guard_misjudged)."""
+    count, wrong = mass_guard_misjudged(guard)
+    return make_check(f"mass-balance guard: planted slips at 0.9 and 1.1 x n·{STATED_MASS_RTOL:g} misjudged",
+                      float(count), upper=0.0, detail="; ".join(wrong) or
+                      f"{5 * len(GUARD_PLANTS)} plants at n = {[n for n, _ in GUARD_PLANTS]} judged right")
 
 
 @case("heat-2d", title="Heat equation 2D: covariance Sigma0 + 2 D t I", tags=("eulerian", "fokker-planck"))
@@ -147,6 +244,7 @@ def heat_2d(ctx: CaseContext) -> None:
     for lv, sol in zip(study.levels, study.outputs):
         ctx.add(check_mass(f"heat-2d N={lv.cells[0]}", sol))
     record_study(ctx, "heat-2d L1", study, 2.0)
+    ctx.add(check_mass_guard())
     exact = problem.exact_law()
     ctx.check("heat-2d: exact covariance is Σ0 + 2DTI", float(np.abs(
         exact.cov - (problem.initial.cov + 2 * problem.diffusion * problem.t_final * np.eye(2))).max()),
@@ -218,6 +316,140 @@ def check_multigrid_iterations(name: str, sol: Solution, bound: int = MULTIGRID_
                       detail=f"mean {np.mean(its):.2f} over {len(its)} solves")
 
 
+# ----------------------------------------------------- the multigrid cycle against its definition, densely
+# The preconditioner B (one V- or W-cycle, float32 by default) of eulerian.multigrid.MultigridSolver, applied to every
+# unit vector, against the cycle its docstring defines, built here with dense NumPy matrices from scratch: per level
+# the damped Jacobi smoother S = I - w D^-1 M (w = 2 / (lmin + lmax) from the Gershgorin bound lmax of D^-1 M,
+# lmin = max(2 - lmax, lmax / 2d)), the cell-centred linear prolongation (weights 3/4, 1/4; constant extrapolation at
+# walls, wrapped on periodic axes), the averaging restriction, the re-discretised coarse operator and an exact solve
+# on the coarsest level: error propagator E = S^nu (I - P B_c R M) S^nu, B = (I - E) M^-1, B_c the coarse cycle
+# (2 B_c - B_c M_c B_c for a W-cycle above the coarsest level). The iteration counts of the cases barely move when a
+# smoother loses its damping (BiCGStab makes up for a weaker cycle: 3 -> 4 iterations), the cycle itself does not.
+MG_CYCLE_SHAPE = (24, 16)      # with coarse_size 32: levels 24x16, 12x8 and 6x4 (solved exactly)
+MG_CYCLE_COARSE_SIZE = 32
+MG_CYCLE_BOX = ((-2.0, -1.0), (2.0, 1.5))   # h = 1/6 and 5/32: anisotropic cells
+MG_CYCLE_PERIODIC = (True, False)           # one periodic axis, one with walls
+MG_CYCLE_D, MG_CYCLE_DT = 0.5, 0.2          # dt D / h^2 = 3.6 and 4.1: a diffusion-dominated implicit step
+MG_CYCLE_NU = 2   # the sweeps of MultigridSolver's default (the solver is built with its defaults)
+# float32 cycle against the float64 reference: unit round-off 6e-8 over the ~4 nu + 3 operations of each of the three
+# levels (rows of D^-1 |M| sum to at most 2 here) stays below 1e-5 of max |B|; a smoother with another damping or
+# sweep count changes B by 1e-2 or more
+MG_CYCLE_TOL = 1e-5
+
+
+def _mg_cycle_drift(t: float, x: np.ndarray) -> np.ndarray:
+    """Periodic along axis 0 (period 4), varying along both axes."""
+    return np.stack([np.sin(0.5 * np.pi * x[..., 0]) + 0.3 * x[..., 1],
+                     -0.8 * x[..., 1] + 0.4 * np.cos(0.5 * np.pi * x[..., 0])], -1)
+
+
+def mg_cycle_matrix(shape: tuple[int, ...]) -> Any:
+    """M = I - dt A (SG fluxes, the drift above) on the box with ``shape`` cells: sparse CSR."""
+    be = get_backend("numpy")
+    g = Grid(*MG_CYCLE_BOX, shape)
+    A = assemble_generator(be, g, face_drift(be, g, _mg_cycle_drift, 0.0, MG_CYCLE_PERIODIC), MG_CYCLE_D,
+                           "scharfetter-gummel", MG_CYCLE_PERIODIC)
+    return (be.sparse.identity(g.size, format="csr") - MG_CYCLE_DT * A).tocsr()
+
+
+def _dense_prolongation_1d(n: int, periodic: bool) -> np.ndarray:
+    nc = n // 2
+    P = np.zeros((n, nc))
+    for j in range(nc):
+        left, right = ((j - 1) % nc, (j + 1) % nc) if periodic else (max(j - 1, 0), min(j + 1, nc - 1))
+        P[2 * j, j] += 0.75
+        P[2 * j, left] += 0.25
+        P[2 * j + 1, j] += 0.75
+        P[2 * j + 1, right] += 0.25
+    return P
+
+
+def _dense_restriction_1d(n: int) -> np.ndarray:
+    R = np.zeros((n // 2, n))
+    for j in range(n // 2):
+        R[j, 2 * j] = R[j, 2 * j + 1] = 0.5
+    return R
+
+
+def _kron_dense(mats: Sequence[np.ndarray]) -> np.ndarray:
+    out = np.ones((1, 1))
+    for m in mats:
+        out = np.kron(out, m)
+    return out
+
+
+def dense_cycle_reference(shape: tuple[int, ...], matrix: Callable, periodic: Sequence[bool], nu: int,
+                          cycle: str, coarse_size: int, omega: float | None = None) -> tuple[np.ndarray, list]:
+    """(B, dampings per level): the cycle's approximate inverse as a dense matrix (see the comment above), built
+    without eulerian.multigrid. Axes are halved while even with >= 2 coarse cells, until a level has at most
+    ``coarse_size`` cells. ``omega``: one damping for every level instead of the Gershgorin choice."""
+    Ms, Ps, Rs, shapes = [matrix(shape).toarray()], [], [], [tuple(shape)]
+    while Ms[-1].shape[0] > coarse_size:
+        cur = shapes[-1]
+        halve = [n % 2 == 0 and n // 2 >= 2 for n in cur]
+        if not any(halve):
+            break
+        Ps.append(_kron_dense([_dense_prolongation_1d(n, p) if h else np.eye(n)
+                               for n, p, h in zip(cur, periodic, halve)]))
+        Rs.append(_kron_dense([_dense_restriction_1d(n) if h else np.eye(n) for n, h in zip(cur, halve)]))
+        shapes.append(tuple(n // 2 if h else n for n, h in zip(cur, halve)))
+        Ms.append(matrix(shapes[-1]).toarray())
+    dim = len(shape)
+    dampings = []
+    for M in Ms[:-1]:
+        lmax = float((np.abs(M).sum(axis=1) / np.abs(np.diag(M))).max())
+        dampings.append(2.0 / (max(2.0 - lmax, lmax / (2.0 * dim)) + lmax) if omega is None else float(omega))
+    B = np.linalg.inv(Ms[-1])
+    for k in range(len(Ms) - 2, -1, -1):
+        M, n = Ms[k], Ms[k].shape[0]
+        if cycle == "W" and k + 1 < len(Ms) - 1:   # the coarse cycle twice, the second from the first's result
+            B = 2.0 * B - B @ Ms[k + 1] @ B
+        S = np.linalg.matrix_power(np.eye(n) - dampings[k] * M / np.diag(M)[:, None], nu)
+        E = S @ (np.eye(n) - Ps[k] @ B @ Rs[k] @ M) @ S
+        B = np.linalg.solve(M.T, (np.eye(n) - E).T).T
+    return B, dampings
+
+
+def cycle_matrix(solver: Any) -> np.ndarray:
+    """The preconditioner of a MultigridSolver as a dense matrix: its cycle applied to every unit vector."""
+    n = solver.M.shape[0]
+    eye = np.eye(n)
+    return np.stack([solver.vcycle(eye[:, j]) for j in range(n)], axis=1)
+
+
+def check_multigrid_cycle(name: str, solver: Any, reference: np.ndarray, tol: float = MG_CYCLE_TOL) -> Check:
+    """max |B_solver - B_reference| / max |B_reference| within the float32 round-off of the cycle."""
+    B = cycle_matrix(solver)
+    return make_check(f"{name}: max |B - B_dense| / max |B_dense| of the preconditioner", float(
+        np.abs(B - reference).max() / np.abs(reference).max()), upper=tol, reference=0.0,
+        detail=f"{len(solver.levels)} levels, dampings {[round(float(lv.omega), 4) for lv in solver.levels]}")
+
+
+def multigrid_cycle_checks(cycles: Sequence[str] = ("V", "W"), solver_class: Any = None) -> list[Check]:
+    """The solver's V- and W-cycles (default mixed precision, damping per level) on MG_CYCLE_SHAPE against the dense
+    reference. ``solver_class``: the MultigridSolver to test (a wrong one feeds the negative tests)."""
+    from eulerian.multigrid import MultigridSolver
+
+    cls = MultigridSolver if solver_class is None else solver_class
+    checks = []
+    for cycle in cycles:
+        solver = cls(get_backend("numpy"), mg_cycle_matrix(MG_CYCLE_SHAPE), MG_CYCLE_SHAPE,
+                     periodic=MG_CYCLE_PERIODIC, coarse_matrix=mg_cycle_matrix, coarse_size=MG_CYCLE_COARSE_SIZE,
+                     cycle=cycle)
+        ref, _ = dense_cycle_reference(MG_CYCLE_SHAPE, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, cycle,
+                                       MG_CYCLE_COARSE_SIZE)
+        checks.append(check_multigrid_cycle(f"multigrid {cycle}({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, "
+                                            f"{MG_CYCLE_SHAPE[0]}x{MG_CYCLE_SHAPE[1]} cells", solver, ref))
+    return checks
+
+
+def cell_diffusion(grid: Grid, D0: float) -> np.ndarray:
+    """Cell values D0 (1 + 0.6 sin(pi x) cos(2 pi y)) on the 2:1 box of the manufactured problem: in [0.4, 1.6] D0,
+    varying along both axes, so every multigrid level needs its own block averages."""
+    x = grid.centers()
+    return D0 * (1.0 + 0.6 * np.sin(np.pi * x[..., 0]) * np.cos(2.0 * np.pi * x[..., 1]))
+
+
 @case("fokker-planck-options-2d", title="Fokker–Planck, every flux × time scheme × linear solver: zero flux on a "
       "2:1 box with 4:3 cells, time-dependent drift, manufactured solution", tags=("eulerian", "fokker-planck", "mms"))
 def fokker_planck_options_2d(ctx: CaseContext) -> None:
@@ -257,6 +489,19 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add(check_agreement("scharfetter-gummel + bdf2, multigrid vs LU, 50x27 cells", lu.to_numpy(),
                             mg_odd.to_numpy(), SOLVER_AGREEMENT_TOL))
     ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 50x27 cells", mg_odd))
+    # cell-valued D: the coarse levels average it over blocks of 2, 4, ... cells (three levels at 48x36); the drift
+    # frozen at t = T/2, so that each solver is built once
+    dgrid = grid_for(problem, levels[-1])
+    D_cells = cell_diffusion(dgrid, problem.diffusion)
+    rho0 = dgrid.cell_averages(problem.initial_density)
+    frozen = lambda t, x: problem.drift(0.5 * problem.t_final, x)   # noqa: E731
+    runs = {s: solve_fokker_planck(dgrid, rho0, frozen, D_cells, problem.t_final, levels[-1] // 2, solver=s,
+                                   boundary=problem.boundary) for s in ("lu", "multigrid")}
+    dlabel = f"cell-valued D, {dgrid.shape[0]}x{dgrid.shape[1]} cells"
+    ctx.add(check_agreement(f"scharfetter-gummel + bdf2, multigrid vs LU, {dlabel}", runs["lu"].to_numpy(),
+                            runs["multigrid"].to_numpy(), SOLVER_AGREEMENT_TOL))
+    ctx.add(check_multigrid_iterations(f"scharfetter-gummel + bdf2, {dlabel}", runs["multigrid"]))
+    ctx.add_all(multigrid_cycle_checks())
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
         stiff = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
         ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", stiff))

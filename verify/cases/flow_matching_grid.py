@@ -271,6 +271,34 @@ def check_particle_moments(name: str, replicates: np.ndarray, grid_values: np.nd
                       detail=f"{R} replicates, t quantile {q:.3g} (false alarm {false_alarm:g} over {k}); {detail}")
 
 
+# endpoints given with arbitrary masses on different grids (rho1 on its own box, other cell sizes per axis)
+UNNORMALISED = {"m0": 0.37, "m1": 6.5, "grid0": ((-3.5, -3.5), (3.5, 3.5), (24, 20)),
+                "grid1": ((-3.0, -4.0), (4.0, 3.5), (20, 28))}
+ENDS_RTOL = 1e-12   # round-off: the interpolant read exactly at the cell centres (fractional offsets ~1e-15)
+
+
+def check_normalised_ends(name: str, make_field: Callable = flow_matching_grid_field) -> list[Check]:
+    """Prop 3.1 is stated for probability densities: the field normalises its inputs. At t = 0 and t = 1 the
+    quadrature reduces exactly to the interpolant of the source (target), and the multilinear interpolant through
+    the cell centres returns the cell averages there, so density(0, x_i) = rho0_i / m0 and density(1, y_j) =
+    rho1_j / m1 with m the masses sum(rho) h^d: max relative difference <= ENDS_RTOL, for endpoints of masses
+    0.37 and 6.5 on different grids."""
+    u = UNNORMALISED
+    g0, g1 = Grid(*u["grid0"]), Grid(*u["grid1"])
+    r0 = u["m0"] * g0.cell_averages(G0_2D.pdf, order=3)
+    r1 = u["m1"] * g1.cell_averages(MIX1_2D.pdf, order=3)
+    field = make_field(g0, r0, r1, grid1=g1)
+    checks = []
+    for t, g, r in ((0.0, g0, r0), (1.0, g1, r1)):
+        exact = r / (float(r.sum()) * g.cell_volume)
+        dens = np.asarray(field.density(t, g.centers()))
+        checks.append(make_check(f"{name}: density at t = {t:g} vs the normalised input cell averages, max "
+                                 "relative difference", float(np.abs(dens - exact).max() / exact.max()),
+                                 upper=ENDS_RTOL, reference=0.0,
+                                 detail=f"input mass {float(r.sum()) * g.cell_volume:.4f}, grid {g.shape}"))
+    return checks
+
+
 # ------------------------------------------------------------------------------------------------------------
 # studies
 # ------------------------------------------------------------------------------------------------------------
@@ -404,6 +432,9 @@ def flow_matching_grid_case(ctx: CaseContext) -> None:
     ctx.check(f"non-commuting Gaussians, {n_curl}² cells: curl v_h vs A21 − A12 = {exact_curl:.4f} (not a gradient)",
               cerr, upper=CURL_C["pair"] * h2, detail=f"bound C h², C = {CURL_C['pair']}; |A21 − A12| exceeds the "
               f"bound by {abs(exact_curl) - CURL_C['pair'] * h2:.3g}, so the grid field is provably not a gradient")
+
+    # 2c. unnormalised endpoints on two different grids: the path's ends are the normalised inputs
+    ctx.add_all(check_normalised_ends("Gaussian (mass 0.37) → mixture (mass 6.5) on its own 20 x 28 grid"))
 
     # 3. mixture endpoints, 1D: grid transport vs the exact mixture path and vs kernel-field particles
     n_mix = 120 if quick else 200

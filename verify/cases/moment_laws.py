@@ -254,6 +254,31 @@ def check_network_rhs_derivative(name: str, g0: G.Gaussian, S, r, times=(0.5, 1.
                       detail=f"4th-order central differences, step 1e-3, t ∈ {list(times)}")
 
 
+# A fixed 1D instance for the long-time check (fixed, not drawn: the time linear_network needs to detect that the flow
+# has settled depends on the instance, see check_network_settled).
+SETTLED_S = np.array([[1.3]])
+SETTLED_R = np.array([0.4])
+SETTLED_Y2 = 1.0
+SETTLED_G0 = G.Gaussian([0.2, 0.3], [[0.25, 0.05], [0.05, 0.15]])
+SETTLED_T = 1e12
+SETTLED_TOL = 1e-12  # relative to 1 + |optimum|: round-off of the risk ½qᵀSq − rᵀq + ½E[y²] with O(1) terms
+
+
+def check_network_settled(name: str, g0: G.Gaussian = SETTLED_G0, S=SETTLED_S, r=SETTLED_R, y2: float = SETTLED_Y2,
+                          t: float = SETTLED_T, *, law: Callable = G.linear_network) -> Check:
+    """The law at a huge time t (1e12: linear_network promises that any t is fast, stopping once the flow has
+    settled) is the long-time limit of the gradient flow: its risk equals the least-squares optimum
+    ½E[y²] − ½rᵀS⁻¹r (the risk exceeds it by exactly ½hᵀS⁻¹h, h = Sq − r, which the settled criterion makes
+    ~1e-27): value risk − optimum, band ± 1e-12 (1 + |optimum|), the round-off of the risk. A solver that marches to
+    t instead of stopping at the settled state (~1e-4 s per unit of time) never finishes."""
+    g = law(g0, S, r, t)
+    optimum = 0.5 * y2 - 0.5 * float(r @ np.linalg.solve(S, r))
+    tol = SETTLED_TOL * (1.0 + abs(optimum))
+    return make_check(f"{name}: risk at t = {t:g} (settled) − least-squares optimum",
+                      G.linear_network_risk(g, S, r, y2) - optimum, lower=-tol, upper=tol, reference=optimum,
+                      detail=f"S = {np.asarray(S).tolist()}, r = {np.asarray(r).tolist()}, E[y²] = {y2:g}")
+
+
 @case("linear-network-closed-form", title="Linear two-layer network: moment ODE, raw-moment "
       "closure, risk decreases to the least-squares optimum", tags=("gaussian", "network"))
 def linear_network_closed_form(ctx: CaseContext) -> None:
@@ -279,3 +304,4 @@ def linear_network_closed_form(ctx: CaseContext) -> None:
         if d == 2:
             ctx.series("risk", ts, np.array(risks) - optimum + 1e-16, xlabel="t",
                        ylabel="risk − optimum", logy=True, label="d = 2")
+    ctx.add(check_network_settled("d=1 fixed instance"))

@@ -14,8 +14,9 @@ import numpy as np
 from scipy.linalg import expm
 
 import lagrangian as L
+from lagrangian.gradient_flows import blob_energy, blob_flow
 from verify import gaussian as G
-from verify.checks import check_samples_match
+from verify.checks import ROUNDOFF, check_samples_match
 from verify.harness import CaseContext, Check, Slopes, case, make_check
 from verify.adapters import ODESampler, SDESampler
 from verify.convergence import ConvergenceStudy, convergence_study, fit_order, order_verdict, weak_order_study
@@ -289,6 +290,67 @@ def check_flow_order(name: str, field: Callable, x0: np.ndarray, exact: np.ndarr
                  verdict=v.status, interval=v.interval)
 
 
+# Snapshots at save_at: a one-step scheme's state after k steps of size h = (t1 − t0)/steps is, up to round-off, the end
+# point of a run of k steps from t0 to t0 + k h (the same step size). Times unsorted, repeated and including t0.
+SAVE_STEPS = 8
+SAVE_AT_FRACTIONS = (1.0, 0.25, 0.0, 0.625, 1.0)
+
+
+def _snapshot_deviation(snaps: np.ndarray, refs: Sequence[np.ndarray]) -> float:
+    snaps = np.asarray(snaps)
+    if snaps.shape != (len(refs),) + np.shape(refs[0]):
+        return float("inf")
+    return max(float(np.abs(s - r).max()) / (1.0 + float(np.abs(r).max())) for s, r in zip(snaps, refs))
+
+
+def check_save_at_snapshots(name: str, field: Callable, x0: np.ndarray, t0: float, t1: float, *,
+                            method: str = "rk4", steps: int = SAVE_STEPS,
+                            fractions: Sequence[float] = SAVE_AT_FRACTIONS,
+                            integrate: Callable = L.integrate_ode) -> Check:
+    """integrate_ode(..., save_at=times) returns, in the order asked, the states at those step times: each equals the
+    end point of integrate_ode from t0 to that time with the matching number of steps (x0 itself at t0). Relative
+    max deviation against round-off (``ROUNDOFF``). ``field`` should depend on t, so that a snapshot taken at the
+    wrong step or stage time shows."""
+    h = (t1 - t0) / steps
+    ks = [int(round(f * steps)) for f in fractions]
+    times = [t0 + k * h for k in ks]
+    snaps = integrate(field, x0, t0, t1, steps, method=method, save_at=times)
+    refs = [np.asarray(x0, dtype=float) if k == 0 else integrate(field, x0, t0, t, k, method=method)
+            for k, t in zip(ks, times)]
+    label = method if isinstance(method, str) else method.name
+    return make_check(f"{name}: integrate_ode ({label}) save_at snapshots vs runs stopped at those times (relative)",
+                      _snapshot_deviation(snaps, refs), upper=ROUNDOFF,
+                      detail=f"{method}, {steps} steps on [{t0:g}, {t1:g}], save_at = {[round(t, 12) for t in times]}")
+
+
+BLOB_SAVE = dict(m=2.0, epsilon=0.25, t_final=0.02, steps=SAVE_STEPS, diffusion=0.7, mass=1.5)
+
+
+def check_blob_flow_snapshots(name: str, x0: np.ndarray, *, flow: Callable = blob_flow,
+                              fractions: Sequence[float] = SAVE_AT_FRACTIONS) -> Check:
+    """lagrangian.gradient_flows.blob_flow with save_at: ``times`` are the times asked, ``positions[i]`` the end
+    point of a blob_flow stopped at times[i] (k steps of the same size, x0 at 0), ``energy[i]`` the blob energy of
+    positions[i]. Max relative deviation of the three against round-off (``ROUNDOFF``)."""
+    p = BLOB_SAVE
+    T, steps = p["t_final"], p["steps"]
+    kw = dict(mass=p["mass"], diffusion=p["diffusion"])
+    ks = [int(round(f * steps)) for f in fractions]
+    times = [k * T / steps for k in ks]
+    res = flow(x0, p["m"], p["epsilon"], T, steps, save_at=times, **kw)
+    refs = [np.asarray(x0, dtype=float) if k == 0 else flow(x0, p["m"], p["epsilon"], t, k, **kw).x
+            for k, t in zip(ks, times)]
+    energies = np.array([blob_energy(r, p["m"], p["epsilon"], **kw) for r in refs])
+    dev = max(_snapshot_deviation(res.positions, refs),
+              float(np.abs(np.asarray(res.times, dtype=float) - times).max()) / T
+              if np.shape(res.times) == (len(times),) else float("inf"),
+              float(np.abs(np.asarray(res.energy) - energies).max()) / (1.0 + float(np.abs(energies).max()))
+              if np.shape(res.energy) == energies.shape else float("inf"))
+    return make_check(f"{name}: blob_flow save_at snapshots, times and energies vs runs stopped there (relative)",
+                      dev, upper=ROUNDOFF,
+                      detail=f"m = {p['m']:g}, ε = {p['epsilon']:g}, D = {p['diffusion']:g}, M = {p['mass']:g}, "
+                             f"{steps} RK4 steps to t = {T:g}, save_at = {[round(t, 12) for t in times]}")
+
+
 @case("affine-flow-particles", title="Particles of an affine field: RK4 (and Euler, Heun) vs the exact flow map",
       tags=("particles", "ode"))
 def affine_flow_particles(ctx: CaseContext) -> None:
@@ -312,6 +374,11 @@ def affine_flow_particles(ctx: CaseContext) -> None:
                              affine_flow_map(AFFINE_A0, AFFINE_C0, t1 - t0)(x0), t0, t1))
     ctx.add(check_flow_order("gradient_field −∇V, V quadratic, t ∈ [0.3, 1.3]", quadratic_gradient_field(), x0,
                              POTENTIAL_MIN + (x0 - POTENTIAL_MIN) @ expm(-(t1 - t0) * POTENTIAL_H).T, t0, t1))
+    # snapshots at save_at (unsorted, repeated, t0 included) of a time-dependent field, and of the blob flow
+    for method in L.ODE_STEPPERS:
+        ctx.add(check_save_at_snapshots("affine_field a(t)(A0 x + c0)", time_dependent_affine_field(), x0[:50], t0,
+                                        t1, method=method))
+    ctx.add(check_blob_flow_snapshots("blob flow, 1D, 16 particles", np.linspace(-0.6, 0.7, 16)[:, None]))
 
 
 # ------------------------------------------------------------------------------------- flow matching

@@ -149,6 +149,18 @@ def implicit_errors(potential_grad: Any = None, steps: tuple[int, ...] = IMPLICI
     return taus, errs
 
 
+def check_implicit_residual(name: str, step: Any, x0: Any, tau: float, potential_grad: Any) -> Check:
+    """ImplicitStep.residual is documented as max_i |x_i - x_i^k + τ G_i(x)| at the returned cloud (G = ∇V for a
+    potential alone): recomputed here from step.x, the start x0 and ∇V, the two must agree to round-off (the same
+    float64 sums of O(|x|) terms: 4 ulps of 1 + max |x|)."""
+    x1 = np.asarray(step.x)
+    own = float(np.abs(x1 - np.asarray(x0) + tau * potential_grad(x1)).max())
+    scale = 1.0 + float(np.abs(x1).max())
+    return make_check(f"{name}: |reported residual - max|x1 - x0 + tau ∇V(x1)||", abs(step.residual - own),
+                      upper=4.0 * np.finfo(float).eps * scale, reference=0.0,
+                      detail=f"reported {step.residual:.3g}, recomputed {own:.3g}, after {step.iterations} iterations")
+
+
 def drift_relaxation(factor: float = 1.0, N: int = 40) -> tuple[float, float]:
     """∂ρ/∂t = Δρ² + div(ρ∇V), V = factor·x²/2 on [-3, 3] (N cells). Returns (a) the largest change of the discrete
     steady state ρ_∞ = max(1 - x²/2, 0)/2 of V = x²/2 over t ∈ [0, 1] relative to its maximum (ξ = 2ρ + V is
@@ -346,6 +358,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     step = implicit_euler_step(x, 0.1, potential_grad=lambda y: 3.0 * y, tol=1e-15)
     ctx.check("implicit-Euler particle step, V = 3x²/2: max |x1 - x0 / (1 + 3 tau)|",
               float(np.abs(step.x - x / 1.3).max()), upper=1e-12, reference=0.0)
+    ctx.add(check_implicit_residual("implicit-Euler particle step, V = 3x²/2", step, x, 0.1, lambda y: 3.0 * y))
 
     # -- blob particles ---------------------------------------------------------------------------------
     bs = blob_study(BLOB_EPS[1 if full else 0])
