@@ -291,7 +291,8 @@ def main(argv=None):
                    help="with --reuse-report: also keep the unit-test pass; only re-read the verdicts and rewrite")
     p.add_argument("--rerun-survivors-of", type=Path, default=None, metavar="MUTATION_JSON",
                    help="the sample of a previous run (its mutation.json): run again only the mutants the report did "
-                        "not kill then, carry the other verdicts over (checks added since can only kill more)")
+                        "not kill then, carry the other verdicts over (checks added since can only kill more); with "
+                        "--reuse-report the mutants generated in --workdir are used")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("phase_args", nargs="*", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -343,13 +344,15 @@ def main(argv=None):
     rerun = None
     if args.rerun_survivors_of:
         previous = json.loads(args.rerun_survivors_of.read_text())
-        gone = [m["mutant"] for m in previous["mutants"] if m["mutant"] not in mutants]
-        if gone:
+        gone = sorted(m["mutant"] for m in previous["mutants"] if m["mutant"] not in mutants)  # code moved or removed
+        if len(gone) > len(previous["mutants"]) // 10:
             raise SystemExit(f"{len(gone)} mutants of {args.rerun_survivors_of} no longer exist (e.g. {gone[0]}): "
                              "the code changed too much for a re-run; draw a new sample")
-        sample = [m["mutant"] for m in previous["mutants"]]
-        carried = {m["mutant"]: m["report"] for m in previous["mutants"] if m["report"] in ("killed", "timeout")}
+        sample = [m["mutant"] for m in previous["mutants"] if m["mutant"] in mutants]
+        carried = {m["mutant"]: m["report"] for m in previous["mutants"]
+                   if m["report"] in ("killed", "timeout") and m["mutant"] in mutants}
         rerun = {"of": str(args.rerun_survivors_of), "carried": len(carried), "rerun": len(sample) - len(carried),
+                 "gone": gone,
                  "previous_diffs": {m["mutant"]: m["diff"] for m in previous["mutants"] if m.get("diff")}}
         args.seed, args.sample = previous["seed"], previous["sample_requested"]
         unit_tests = UNIT_TESTS
@@ -369,9 +372,14 @@ def main(argv=None):
 
     # 3. the sample against the report
     t1 = time.time()
-    if rerun is not None:
+    if rerun is not None and args.reuse_unit:   # only re-read the verdicts of the re-run
+        codes = {n: mutants[n]["code"] for n in sample if n not in carried}
+        prev = json.loads((workdir / "timings.json").read_text()) if (workdir / "timings.json").exists() else {}
+        timings.update({k: v for k, v in prev.items() if k == "report_pass_s"})
+    elif rerun is not None:
         codes = run_mutants(report_dir, [n for n in sample if n not in carried], log, args)
         timings["report_pass_s"] = time.time() - t1
+        (workdir / "timings.json").write_text(json.dumps(timings))
     elif args.reuse_report:
         codes = {n: mutants[n]["code"] for n in sample}
         prev = json.loads((workdir / "timings.json").read_text()) if (workdir / "timings.json").exists() else {}
@@ -388,7 +396,7 @@ def main(argv=None):
     # 4. what the report did not kill, against the unit tests
     missed = sorted(n for n, s in status.items() if s in ("survived", "no coverage"))
     unit_status = {}
-    if missed and args.reuse_unit:
+    if missed and args.reuse_unit and not args.skip_unit_tests:
         unit_mutants, _, _ = read_state(workdir / "unit")
         unit_status = {n: status_of(unit_mutants[n]["code"]) for n in missed}
         prev = json.loads((workdir / "timings.json").read_text())
@@ -433,7 +441,7 @@ def main(argv=None):
             row["line"] = source_line(m["file"], diffs[n])
         if n in unit_status:
             row["unit_tests"] = unit_status[n]
-        c = classification.get(n)
+        c = classification.get(n) if status[n] not in ("killed", "timeout") else None  # a class explains a survivor
         if c is not None:
             if c.get("diff") and n in diffs and c["diff"].strip() != diffs[n].strip():
                 row["class"], row["why"] = "stale", "classification written for another diff: re-classify"
@@ -511,7 +519,9 @@ def markdown(res):
          *([f"- **re-run of the sample of {res['rerun']['of']}**: its {res['rerun']['rerun']} mutants that the "
             f"report did not kill were run again; the {res['rerun']['carried']} it killed keep that verdict. A score "
             "on the sample whose survivors were studied overstates the score on a fresh sample. Survivors whose "
-            f"function changed since (another mutant under the same name): {len(res['rerun']['diff_changed'])}", ""]
+            f"function changed since (another mutant under the same name): {len(res['rerun']['diff_changed'])}; "
+            f"mutants that no longer exist (their code moved or was removed), left out: "
+            f"{', '.join(res['rerun']['gone']) or 'none'}", ""]
            if res.get("rerun") else []),
          f"- mutants generated: **{res['generated']}** ({res['generated_covered_by_report']} in functions that "
          f"some report case executes)",
