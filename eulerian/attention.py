@@ -144,11 +144,23 @@ class AttentionVelocity:
         if not float(w.sum()) > 0:
             raise ValueError("rho must have positive mass for the attention velocity")
         w = w / top                                              # weights in [-1, 1]
-        a = be.asarray(x) @ be.asarray(self.logit_matrix).T      # (m, d): a(x) = M x
+        a = be.asarray(self._points(x, grid.dim)) @ be.asarray(self.logit_matrix).T   # (m, d): a(x) = M x
         out = self._interpolated(xp, be, grid, w, a) if self.method == "interpolated" else None
         if out is None:
             out = self._exact(xp, be, grid, w, a)
         return out @ be.asarray(self.V).T
+
+    @staticmethod
+    def _points(x: Any, d: int) -> Any:
+        """The points x (m, d), checked: real numbers (TypeError naming x), two axes, d columns (ValueError)."""
+        reject_complex("x", x, "pass real points x (m, d)")
+        kind = getattr(getattr(x, "dtype", None), "kind", None)
+        if kind is None or kind not in "fiu":
+            raise TypeError(f"x must be an array of real points (m, {d}), got {type(x).__name__}"
+                            + (f" of dtype {x.dtype}" if kind is not None else ""))
+        if x.ndim != 2 or x.shape[1] != d:
+            raise ValueError(f"x must be points of shape (m, {d}) (the grid's dimension), got shape {tuple(x.shape)}")
+        return x
 
     def _exact(self, xp: Any, be: Any, grid: Grid, w: Any, a: Any) -> Any:
         """S / Z (m, d) at the logit vectors a (m, d): factorised, underflowing rows by the dense log-sum-exp."""

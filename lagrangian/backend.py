@@ -84,6 +84,28 @@ def _real_dtype_error(name: str, dtype: Any, what: str = "array") -> TypeError:
     return TypeError(f"{name} must be a real {what}; got dtype {dtype} — convert it with {fix}")
 
 
+def as_points(x: Any, name: str = "x", *, dim: int | None = None, ndim: int | None = None) -> Any:
+    """Points (..., d) at which a vector field is evaluated, as an array of their own namespace (array-likes become
+    NumPy arrays). TypeError naming ``name`` for complex, boolean, string or object values; ValueError for 0-d
+    input, another number of axes than ``ndim`` or a last axis other than ``dim``. Cheap (no pass over the
+    values): finiteness is left to the integrators, which diagnose non-finite states."""
+    if not (hasattr(x, "dtype") and hasattr(x, "shape")):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be an array of points (..., d), got {type(x).__name__}") from exc
+    kind = np.dtype(x.dtype).kind if not hasattr(x.dtype, "kind") else x.dtype.kind
+    if kind not in "fiu":
+        raise _real_dtype_error(name, x.dtype) if kind != "b" else \
+            TypeError(f"{name} must be real points (..., d); got booleans — convert them with {name}.astype(float)")
+    if x.ndim == 0 or ndim is not None and x.ndim != ndim:
+        want = "(n, d)" if ndim == 2 else "(..., d)"
+        raise ValueError(f"{name} must be points of shape {want}, got shape {tuple(x.shape)}")
+    if dim is not None and x.shape[-1] != dim:
+        raise ValueError(f"{name} has points of dimension {x.shape[-1]}, but the field acts in dimension {dim}")
+    return x
+
+
 def all_finite(a: Any, xp: ModuleType | None = None) -> bool:
     """True when every entry of the array ``a`` is finite.
 

@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, check_finite_result, check_pairwise,
-                      check_real_output, get_xp, largest)
+from .backend import (all_finite, as_cloud, as_points, as_positive_int, as_real_array, check_finite_result,
+                      check_pairwise, check_real_output, get_xp, largest)
 from .deposit import _numeric_bandwidth
 from .errors import NumericalError
 
@@ -79,10 +79,12 @@ class AffineField:
         return self._cache[key]
 
     def __call__(self, t: float, x: Any) -> Any:
+        x = as_points(x, "x")
         xp = get_xp(x)
         at, c = self._coefficients(t, xp)
         if at.shape != (x.shape[-1], x.shape[-1]):
-            raise ValueError(f"affine field matrix has shape {at.shape}, expected {(x.shape[-1],) * 2}")
+            raise ValueError(f"x has points of dimension {x.shape[-1]}, but the affine field's matrix has shape "
+                             f"{at.shape}")
         if c is not None and c.shape != (x.shape[-1],):
             name = "offset(t)" if callable(self.offset) else "offset"
             raise ValueError(f"{name} must be a ({x.shape[-1]},) vector like the points, got shape {c.shape}")
@@ -113,6 +115,7 @@ def gradient_field(grad_V: Callable[[Any], Any]) -> Callable[[float, Any], Any]:
         raise TypeError(f"grad_V must be a callable x (n, d) -> ∇V(x) (n, d), got {type(grad_V).__name__}")
 
     def field(t: float, x: Any) -> Any:
+        x = as_points(x, "x")
         g = grad_V(x)
         check_real_output(g, "grad_V(x)", shape=x.shape, at=x)
         return -g
@@ -135,6 +138,7 @@ class FlowMatchingKernelField:
     chunk_bytes: int = 1 << 26
 
     def __call__(self, t: float, z: Any) -> Any:
+        z = as_points(z, "z", dim=np.shape(self.x0)[1], ndim=2)
         xp = get_xp(z)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = self._estimate(t, z, xp)
@@ -233,6 +237,7 @@ def probability_flow_field(drift: Callable[[float, Any], Any], diffusion: Any,
         _check_psd(dmat, "diffusion")
 
     def field(t: float, x: Any) -> Any:
+        x = as_points(x, "x")
         xp = get_xp(x)
         if dmat.ndim and dmat.shape[0] != x.shape[-1]:
             raise ValueError(f"diffusion has shape {dmat.shape} but particles have dimension {x.shape[-1]}")
@@ -293,6 +298,7 @@ class GridVelocityField:
         return out
 
     def __call__(self, t: float, x: Any) -> Any:
+        x = as_points(x, "x", dim=len(self.lower), ndim=2)
         xp = get_xp(x)
         vals = xp.asarray(self.values)
         if self.times is None:

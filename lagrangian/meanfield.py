@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, as_real_scalar, check_finite_result,
-                      check_pairwise, get_xp)
+from .backend import (all_finite, as_cloud, as_points, as_positive_int, as_real_array, as_real_scalar,
+                      check_finite_result, check_pairwise, get_xp)
 from .errors import NumericalError
 
 __all__ = ["softmax_attention", "AttentionField", "attention_field", "NetworkField", "network_field",
@@ -187,6 +187,7 @@ class NetworkField:
     chunk_bytes: int = 1 << 26
 
     def __call__(self, t: float, theta: Any) -> Any:
+        theta = as_points(theta, "theta")
         xp = get_xp(theta)
         u = xp.asarray(self.data_x)
         y = xp.asarray(self.data_y)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import eulerian
 import lagrangian
 from verify import gaussian as vg
-from verify.bad_input import CALLS, bad_values, nan_paths, refusal_gap
+from verify.bad_input import CALLS, FieldProbe, bad_values, nan_paths, point_gaps, refusal_gap
 
 MAX_EXAMPLES = 40
 
@@ -83,3 +83,9 @@ def test_bad_input_is_a_clear_error(call_name):
 def test_known_gap(call_name, name):
     for bad in bad_values(CALLS[call_name], name):
         check(call_name, name, bad)
+
+
+@pytest.mark.parametrize("call_name", sorted(n for n, c in CALLS.items() if isinstance(c.probe, FieldProbe)))
+def test_returned_fields_refuse_bad_points(call_name):
+    tried, found = point_gaps(CALLS[call_name], label=call_name)
+    assert tried and not found, found

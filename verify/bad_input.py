@@ -8,8 +8,11 @@ or dimension, huge integers, callables returning NaN, complex or wrongly shaped 
 
 * raised ValueError, TypeError or a project exception (:data:`EXPECTED`) with a one-line message that names the
   argument (or says which two arguments must match), or
-* returned, and nothing it returned holds a NaN (arrays, floats, dataclass fields, Gaussian moments; a returned
-  vector field is evaluated once on valid input and checked the same way).
+* returned, and nothing it returned holds a NaN or a complex value (arrays, floats, dataclass fields, Gaussian
+  moments; a returned vector field is evaluated once on valid input and checked the same way).
+
+A returned vector field is also evaluated at bad points (:func:`point_gaps`): it must refuse complex, string,
+object and boolean points and points of the wrong dimension, naming its points argument.
 
 Every call runs with warnings turned into errors, so a silent cast (ComplexWarning) or an overflow RuntimeWarning
 counts as a gap, like any other exception (IndexError, AttributeError, ZeroDivisionError, LinAlgError, ...), and
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import math
 import re
 import signal
@@ -107,8 +111,20 @@ class ValidCall:
         return self.func(*args, **kw)
 
 
-def _field_probe(x=X):
-    return lambda f: f(0.5, x)
+@dataclasses.dataclass(frozen=True)
+class FieldProbe:
+    """Evaluates a returned vector field at valid ``points`` (after the leading ``args``: t, or t, grid, rho), and
+    at bad ones (:func:`bad_points`)."""
+
+    points: np.ndarray
+    args: tuple = (0.5,)
+
+    def __call__(self, f: Callable, points: Any = None) -> Any:
+        return f(*self.args, self.points if points is None else points)
+
+
+def _field_probe(x: np.ndarray = X) -> FieldProbe:
+    return FieldProbe(x)
 
 
 BOX = {"lower": ["box"], "upper": ["box"]}  # "particles lie outside the box [lower, upper]"
@@ -138,11 +154,11 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.flow_matching_grid_field": ValidCall(
         eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
         {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
-        probe=lambda f: f(0.5, np.array([[0.2], [-0.4]]))),
+        probe=_field_probe(np.array([[0.2], [-0.4]]))),
     "eulerian.attention_velocity": ValidCall(
         eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
         {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
-        probe=lambda f: f(0.0, NET_GRID, NET_RHO, np.array([[0.2, -0.3], [0.5, 0.1]]))),
+        probe=FieldProbe(np.array([[0.2, -0.3], [0.5, 0.1]]), (0.0, NET_GRID, NET_RHO))),
     "eulerian.wall_fraction": ValidCall(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
     "eulerian.jko_step": ValidCall(
         eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
@@ -158,7 +174,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.network_velocity": ValidCall(
         eulerian.network_velocity, [("data_x", X[:, 0]), ("data_y", X[:, 1])],
         {"activation": "relu", "chunk_bytes": 2**20},
-        probe=lambda f: f(0.0, NET_GRID, NET_RHO, np.array([[0.2, -0.3], [0.5, 0.1]]))),
+        probe=FieldProbe(np.array([[0.2, -0.3], [0.5, 0.1]]), (0.0, NET_GRID, NET_RHO))),
     "eulerian.network_risk": ValidCall(
         eulerian.network_risk, [("grid", NET_GRID), ("rho", NET_RHO), ("data_x", X[:, 0]), ("data_y", X[:, 1])],
         {"activation": "relu"}),
@@ -194,7 +210,7 @@ CALLS: dict[str, ValidCall] = {
                                     probe=_field_probe()),
     "lagrangian.flow_matching_field_from_samples": ValidCall(
         lagrangian.flow_matching_field_from_samples, [("x0", X), ("x1", Y[:8])],
-        {"bandwidth": "scott", "chunk_bytes": 2**20}, probe=lambda f: f(0.5, X)),
+        {"bandwidth": "scott", "chunk_bytes": 2**20}, probe=_field_probe()),
     "lagrangian.gradient_field": ValidCall(lagrangian.gradient_field, [("grad_V", _grad_v)], {}, probe=_field_probe(),
                                       aliases={"grad_V": ["grad_V(x)"]}),
     "lagrangian.grid_velocity_field": ValidCall(
@@ -215,7 +231,7 @@ CALLS: dict[str, ValidCall] = {
                                        {"scale": 1.0, "chunk_bytes": 2**20}, probe=_field_probe()),
     "lagrangian.network_field": ValidCall(lagrangian.network_field, [("data_x", X), ("data_y", X[:, 0])],
                                      {"activation": "linear", "chunk_bytes": 2**20},
-                                     probe=lambda f: f(0.5, THETA)),
+                                     probe=_field_probe(THETA)),
     "lagrangian.network_loss": ValidCall(lagrangian.network_loss, [("theta", THETA), ("data_x", X), ("data_y", X[:, 0])],
                                     {"activation": "linear"}),
     "lagrangian.network_output": ValidCall(lagrangian.network_output, [("theta", THETA), ("u", X)],
@@ -481,14 +497,86 @@ def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call") ->
         return f"{where}: {exc}"
     except Exception as exc:  # noqa: BLE001 - any other exception is a gap
         return f"{where} raised {type(exc).__name__}: {exc}"
+    return _returned_gap(where, result)
+
+
+def _returned_gap(where: str, result: Any) -> str | None:
     nans = nan_paths(result)
-    return f"{where} returned NaN in {nans}" if nans else None
+    if nans:
+        return f"{where} returned NaN in {nans}"
+    complex_out = complex_paths(result)
+    return f"{where} returned complex values in {complex_out}" if complex_out else None
+
+
+def complex_paths(obj: Any, path: str = "result") -> list[str]:
+    """Paths of complex arrays or numbers in ``obj`` (arrays, containers, dataclasses): every value twinflow
+    returns is real, so complex input that comes back complex was taken silently."""
+    if isinstance(obj, (complex, np.complexfloating)) or isinstance(obj, np.ndarray) and obj.dtype.kind == "c":
+        return [path]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, o in enumerate(obj) for p in complex_paths(o, f"{path}[{i}]")]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [p for f in dataclasses.fields(obj) if isinstance(getattr(obj, f.name, None), (np.ndarray, complex))
+                for p in complex_paths(getattr(obj, f.name), f"{path}.{f.name}")]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------ returned fields
+POINT_WORDS = ("points", "particles", "positions", "queries", "tokens", "neurons")
+
+
+def bad_points(points: np.ndarray) -> list:
+    """Bad points for a returned vector field evaluated at valid ``points`` (n, d): complex, strings, objects,
+    booleans, a wrong last axis, no axis, None. NaN and inf points are not among them: a field evaluates them to
+    NaN, and the integrators diagnose non-finite states (NumericalError)."""
+    wrong_d = points[..., :-1] if points.shape[-1] > 1 else np.concatenate([points, points], axis=-1)
+    return [points * (1 + 1j), points.astype(str), points.astype(object), points.astype(bool), wrong_d,
+            float(points.ravel()[0]), "abc", None]
+
+
+def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]:
+    """(number of bad evaluations tried, gaps) of the vector field that ``call`` returns (its probe a
+    :class:`FieldProbe`), at every :func:`bad_points` value: each must be refused with a one-line error naming the
+    field's points argument (or saying "points", "particles", ...), or give a real result without NaN."""
+    if not isinstance(call.probe, FieldProbe):
+        return 0, []
+    field = call.func(*[v for _, v in call.pos], **call.kw)
+    try:
+        words = [list(inspect.signature(field).parameters)[-1], *POINT_WORDS]
+    except (TypeError, ValueError, IndexError):
+        words = list(POINT_WORDS)
+    found = []
+    values = bad_points(call.probe.points)
+    for bad in values:
+        where = f"{label}(...)({_short(bad)})"
+        try:
+            with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    result = call.probe(field, bad)
+                except EXPECTED as exc:
+                    message = str(exc)
+                    if "\n" in message.strip():
+                        found.append(f"{where}: multi-line message {message!r}")
+                    elif not _names(message, words):
+                        found.append(f"{where}: {type(exc).__name__} does not name the points: {message}")
+                    continue
+        except _Overtime as exc:
+            found.append(f"{where}: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - any other exception is a gap
+            found.append(f"{where} raised {type(exc).__name__}: {exc}")
+            continue
+        gap = _returned_gap(where, result)
+        if gap is not None:
+            found.append(gap)
+    return len(values), found
 
 
 def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None) -> tuple[int, list[str]]:
     """(number of bad calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
-    (default: all of the call's arguments)."""
-    tried, found = 0, []
+    (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`)."""
+    tried, found = point_gaps(call, label=label) if names is None else (0, [])
     for name in call.names() if names is None else names:
         for bad in bad_values(call, name):
             tried += 1

@@ -93,3 +93,56 @@ def test_a_hang_is_a_gap(monkeypatch):
     start = time.perf_counter()
     gap = refusal_gap(valid(slow), "scale", 1e308, label="slow")
     assert gap is not None and "more than 0.2 s" in gap and time.perf_counter() - start < 2.0
+
+
+# ------------------------------------------------------------------ returned fields and complex results
+def _field_call(field_factory) -> ValidCall:
+    return ValidCall(field_factory, [("scale", 2.0)], {}, probe=bad_input.FieldProbe(X))
+
+
+def careful_field(scale=1.0):
+    careful(X, scale)
+
+    def field(t, x):
+        x = np.asarray(x) if not hasattr(x, "dtype") else x
+        if x.dtype.kind not in "fiu" or x.ndim != 2 or x.shape[-1] != 2:
+            raise TypeError(f"x must be real points (n, 2), got {x.dtype} {getattr(x, 'shape', ())}")
+        return -scale * x
+    return field
+
+
+def complex_field(scale=1.0):
+    careful(X, scale)
+    return lambda t, x: -scale * np.asarray(x) if np.iscomplexobj(x) else careful_field(scale)(t, x)
+
+
+def unnamed_field(scale=1.0):
+    careful(X, scale)
+
+    def field(t, x):
+        if np.asarray(x).dtype.kind not in "fiu":
+            raise TypeError("bad input")
+        return careful_field(scale)(t, x)
+    return field
+
+
+def test_a_careful_field_has_no_point_gaps():
+    tried, found = bad_input.point_gaps(_field_call(careful_field), label="careful_field")
+    assert tried == len(bad_input.bad_points(X)) and found == []
+    assert check_refusals("careful_field", _field_call(careful_field)).passed
+
+
+@pytest.mark.parametrize("factory,words", [(complex_field, "returned complex values"),
+                                           (unnamed_field, "does not name the points")])
+def test_a_sloppy_field_fails_the_check(factory, words):
+    tried, found = bad_input.point_gaps(_field_call(factory), label=factory.__name__)
+    assert found and any(words in g for g in found)
+    check = check_refusals(factory.__name__, _field_call(factory))
+    assert not check.passed and words in check.detail
+
+
+def test_complex_results_are_gaps():
+    def passes_complex(x, scale=1.0):
+        return scale * np.asarray(x).sum(axis=0) if np.iscomplexobj(x) else careful(x, scale)
+    gap = refusal_gap(valid(passes_complex), "x", X * (1 + 1j), label="passes_complex")
+    assert gap is not None and "complex values" in gap
