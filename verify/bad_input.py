@@ -448,6 +448,78 @@ def nan_paths(obj: Any, path: str = "result", seen: set | None = None) -> list[s
     return []
 
 
+# ------------------------------------------------------------------------------------------------ numerical trouble
+@dataclasses.dataclass(frozen=True)
+class Trouble:
+    """Valid input that runs into numerical trouble: ``call()`` must raise one of ``raises`` with a one-line
+    message holding each of ``words`` (before any garbage is returned); with ``raises`` empty it must return a
+    real result without NaN."""
+
+    call: Callable[[], Any]
+    raises: tuple = ()
+    words: tuple = ()
+
+
+_T_GRID = Grid((-3.0,), (3.0,), (16,))
+_T_RHO = np.exp(-_T_GRID.centers()[..., 0] ** 2)
+
+TROUBLES: dict[str, Trouble] = {
+    "eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1.0),
+        (ValueError,), ("max_steps",)),
+    "eulerian.solve_continuity: velocity infinite after t = 0.05": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.inf, -x), 0.1, steps=4),
+        (eulerian.NumericalError,), ("velocity", "t = ")),
+    "eulerian.solve_fokker_planck: drift NaN after t = 0.05": Trouble(
+        lambda: solve_fokker_planck(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.nan, -x), 0.5, 0.1, 4,
+                                    time_dependent=True),
+        (eulerian.NumericalError,), ("drift", "t = ")),
+    "eulerian.jko_flow: t_final / tau = 1e9 steps": Trouble(
+        lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 1e-9, 1.0, potential=_confining, diffusion=0.5),
+        (ValueError,), ("max_steps",)),
+    "lagrangian.integrate_ode: dx/dt = x² blows up at t = 1, after a save at 0.5": Trouble(
+        lambda: lagrangian.integrate_ode(lambda t, x: x**2, np.ones((4, 1)), 0.0, 3.0, 300, save_at=[0.5]),
+        (lagrangian.NumericalError,), ("NaN or infinite",)),
+    "lagrangian.integrate_sde: drift x³ from x0 = 2 blows up": Trouble(
+        lambda: lagrangian.integrate_sde(lambda t, x: x**3, 0.1, np.full((4, 1), 2.0), 0.0, 3.0, 300,
+                                         rng=np.random.default_rng(0)),
+        (lagrangian.NumericalError,), ("NaN or infinite",)),
+    "lagrangian.w2_squared: a 69 MiB cost matrix under max_bytes = 1 MiB": Trouble(
+        lambda: lagrangian.w2_squared(np.zeros((3000, 2)), np.ones((3000, 2)), max_bytes=2**20),
+        (lagrangian.LagrangianError,), ("max_bytes",)),
+    "gaussian.w2: two identical Gaussians with covariance 1e300 I": Trouble(
+        lambda: vg.w2(vg.Gaussian([0.0, 0.0], np.eye(2) * 1e300), vg.Gaussian([0.0, 0.0], np.eye(2) * 1e300))),
+    "gaussian.linear_sde: dX = 1000 X dt, mean e^10000 at t = 10": Trouble(
+        lambda: vg.linear_sde(vg.Gaussian([0.0], [[1.0]]), vg.Affine([[1e3]]), 0.1, 10.0),
+        (ValueError,), ("overflow",)),
+    "gaussian.attention: covariance blows up at t = 0.0185, asked at 50": Trouble(
+        lambda: vg.attention(vg.Gaussian([0.0, 0.0], np.eye(2)), 3 * np.eye(2), 3 * np.eye(2), 3 * np.eye(2), 50.0),
+        (vg.FiniteTimeBlowUp,), ("blow",)),
+}
+
+
+def trouble_gap(label: str, trouble: Trouble) -> str | None:
+    """What is wrong with how ``trouble`` ends (see :class:`Trouble`); None when it ends as it must."""
+    try:
+        with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                result = trouble.call()
+            except trouble.raises or () as exc:   # an empty tuple catches nothing
+                message = str(exc)
+                missing = [w for w in trouble.words if w not in message]
+                if "\n" in message.strip() or missing:
+                    return f"{label}: {type(exc).__name__} message {message!r} lacks {missing or 'one line'}"
+                return None
+    except _Overtime as exc:
+        return f"{label}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - another exception is a gap
+        return f"{label} raised {type(exc).__name__}: {exc}"
+    if trouble.raises:
+        return f"{label} returned {_short(result)} instead of raising {trouble.raises[0].__name__}"
+    return _returned_gap(label, result)
+
+
 # ------------------------------------------------------------------------------------------------ the property
 CALL_LIMIT_S = 3.0  # a valid call takes milliseconds: a bad value that makes it hang is a gap too
 

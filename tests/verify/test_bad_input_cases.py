@@ -8,7 +8,7 @@ import pytest
 
 from verify import bad_input
 from verify.bad_input import ValidCall, gaps, refusal_gap
-from verify.cases.bad_input import check_refusals
+from verify.cases.bad_input import check_refusals, check_trouble
 
 
 def careful(x, scale=1.0):
@@ -146,3 +146,28 @@ def test_complex_results_are_gaps():
         return scale * np.asarray(x).sum(axis=0) if np.iscomplexobj(x) else careful(x, scale)
     gap = refusal_gap(valid(passes_complex), "x", X * (1 + 1j), label="passes_complex")
     assert gap is not None and "complex values" in gap
+
+
+# ------------------------------------------------------------------ numerical trouble
+def _blow_up():
+    raise bad_input.eulerian.NumericalError("the state became NaN or infinite at t = 0.5")
+
+
+@pytest.mark.parametrize("label", sorted(bad_input.TROUBLES))
+def test_every_trouble_ends_as_it_must(label):
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+
+
+@pytest.mark.parametrize("trouble,words", [
+    (bad_input.Trouble(lambda: np.array([np.nan]), (bad_input.eulerian.NumericalError,)), "returned"),
+    (bad_input.Trouble(lambda: np.array([np.nan])), "returned NaN"),
+    (bad_input.Trouble(lambda: 1.0 + 0j), "complex"),
+    (bad_input.Trouble(lambda: [][1], (bad_input.eulerian.NumericalError,)), "IndexError"),
+    (bad_input.Trouble(_blow_up, (bad_input.eulerian.NumericalError,), ("max_steps",)), "lacks ['max_steps']"),
+])
+def test_a_trouble_that_ends_badly_fails_the_check(trouble, words):
+    gap = bad_input.trouble_gap("planted", trouble)
+    assert gap is not None and words in gap
+    check = check_trouble("planted", trouble)
+    assert not check.passed and words in check.detail
+    assert check_trouble("fine", bad_input.Trouble(_blow_up, (bad_input.eulerian.NumericalError,), ("NaN",))).passed

@@ -3,11 +3,13 @@
 The catalog of :mod:`verify.bad_input` (a valid call of each public function of eulerian, lagrangian and
 verify.gaussian, and the bad values tried for each argument) run exhaustively, one check per function: the number
 of bad calls that were not refused with a one-line ValueError/TypeError/project error naming the argument, or that
-returned a NaN, hung, or let a warning or another exception escape. Its reference is 0.
+returned a NaN, hung, or let a warning or another exception escape. Its reference is 0. And numerical trouble
+from valid input (a blow-up, a step count or a matrix beyond its cap, an overflowing closed form) must raise the
+project error that says so (:data:`verify.bad_input.TROUBLES`), never return garbage.
 """
 from __future__ import annotations
 
-from verify.bad_input import CALLS, ValidCall, gaps
+from verify.bad_input import CALLS, TROUBLES, Trouble, ValidCall, gaps, trouble_gap
 from verify.harness import CaseContext, Check, case, make_check
 
 SHOWN = 3   # gaps quoted in a failing check's detail
@@ -24,10 +26,22 @@ def check_refusals(label: str, call: ValidCall) -> Check:
                       len(found), upper=0, reference=0, detail=detail)
 
 
+def check_trouble(label: str, trouble: Trouble) -> Check:
+    """Check that ``trouble`` (valid input, numerical trouble) raises the project error it must, or returns a real
+    result without NaN (:func:`verify.bad_input.trouble_gap`): 1 when not, else 0."""
+    gap = trouble_gap(label, trouble)
+    must = f"raises {trouble.raises[0].__name__}" if trouble.raises else "returns a finite result"
+    return make_check(f"numerical trouble, {label}: {must} (0) or not (1)", float(gap is not None), upper=0,
+                      reference=0, detail=gap or "as it must")
+
+
 def _run(ctx: CaseContext, prefix: str) -> None:
     for label, call in CALLS.items():
         if label.startswith(prefix):
             ctx.add(check_refusals(label, call))
+    for label, trouble in TROUBLES.items():
+        if label.startswith(prefix):
+            ctx.add(check_trouble(label, trouble))
 
 
 @case("bad-input-eulerian", title="Bad input to the grid solvers is refused with a clear error",
