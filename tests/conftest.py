@@ -1,5 +1,11 @@
 """Shared test fixtures: the CuPy namespace and the array backend name (skip cleanly without a usable CUDA GPU)."""
 import pytest
+from hypothesis import settings
+
+# Random tests use fixed seeds: every Hypothesis test draws the same examples on every run, with no example
+# database (a profile loaded before the test modules build their own settings from it).
+settings.register_profile("twinflow", derandomize=True, database=None)
+settings.load_profile("twinflow")
 
 CUPY_SKIP_MESSAGE = "CuPy with a usable CUDA GPU is not available"
 
