@@ -413,3 +413,12 @@ def test_snapshot_interpolation_check_catches_a_frozen_last_interval():
     rng = np.random.default_rng(0)
     assert gvp.check_snapshot_interpolation("right", rng).passed
     assert not gvp.check_snapshot_interpolation("frozen", rng, make=frozen).passed
+
+
+def test_snapshot_interpolation_check_catches_the_wrong_level_before_the_first_time():
+    """The mutant of GridVelocityField.__call__ that uses the second snapshot before times[0] (mutmut 17)."""
+    def second_level(lower, upper, values, times):
+        field = L.grid_velocity_field(lower, upper, values, times=times)
+        return lambda t, x: field(times[1], x) if t <= times[0] else field(t, x)
+    rng = np.random.default_rng(0)
+    assert not gvp.check_snapshot_interpolation("second level", rng, make=second_level).passed

@@ -177,3 +177,13 @@ def test_jko_order_check_flags_a_wrong_exponent():
                               1.0, "second moment").passed
     assert not P.check_scaled("wrong m", wrong.edge[-1], P.JKO_EDGE_C * wrong.tau[-1] + P.EDGE_C * h ** 2,
                               1.0, "edge").passed
+
+
+def test_interaction_step_check_catches_a_wrong_default_mass():
+    """The mutant of implicit_euler_step whose default mass is 2 (mutmut 1)."""
+    import functools
+
+    from lagrangian import implicit_euler_step
+    from verify.cases.porous_medium import interaction_step_error
+    assert interaction_step_error() <= 1e-12
+    assert interaction_step_error(functools.partial(implicit_euler_step, mass=2.0)) > 0.1

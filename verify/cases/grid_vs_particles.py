@@ -273,17 +273,20 @@ def probability_flow_ou_2d(ctx: CaseContext) -> None:
 def check_snapshot_interpolation(name: str, rng: np.random.Generator, make: Callable = grid_velocity_field) -> Check:
     """A velocity affine in x and linear in t, v(t, x) = (1 + 2t)(A x + b), given as snapshots at uneven times on
     a 9 x 7 grid: multilinear interpolation in space and linear in time reproduce it exactly, in every snapshot
-    interval, the last included (max relative error against v)."""
+    interval, the last included, and outside [times[0], times[-1]] the field is the first or last snapshot
+    (constant in time): max relative error against v(clip(t, times[0], times[-1]), x)."""
     A, b = np.array([[0.3, -1.0], [0.7, 0.2]]), np.array([0.1, -0.4])
     v = lambda t, x: (1.0 + 2.0 * t) * (x @ A.T + b)              # noqa: E731
     grid = Grid((-1.0, -2.0), (2.0, 1.0), (9, 7))
-    times = np.array([0.0, 0.1, 0.35, 0.6, 1.0])
+    times = np.array([0.05, 0.1, 0.35, 0.6, 1.0])
     field = make(grid.lower, grid.upper, np.stack([v(t, grid.centers()) for t in times]), times=times)
     x = np.asarray(grid.lower) + rng.random((200, 2)) * (np.asarray(grid.upper) - np.asarray(grid.lower))
-    ts = np.concatenate([0.5 * (times[:-1] + times[1:]), rng.uniform(0.0, 1.0, 6)])
-    err = max(float(np.abs(field(t, x) - v(t, x)).max() / np.abs(v(t, x)).max()) for t in ts)
-    return make_check(f"{name}: snapshot field vs v(t, x) at interval midpoints and random times", err,
-                      upper=1e-12, detail="exact for fields affine in x and linear in t")
+    ts = np.concatenate([0.5 * (times[:-1] + times[1:]), rng.uniform(0.0, 1.0, 6), [-0.5, 0.0, 1.3]])
+    ref = lambda t: v(float(np.clip(t, times[0], times[-1])), x)   # noqa: E731
+    err = max(float(np.abs(field(t, x) - ref(t)).max() / np.abs(ref(t)).max()) for t in ts)
+    return make_check(f"{name}: snapshot field vs v(t, x) at interval midpoints, random times and before/after the "
+                      "snapshots", err, upper=1e-12,
+                      detail="exact for fields affine in x and linear in t; constant outside the snapshot times")
 
 
 @case("particles-driven-by-grid", title="Affine continuity: particles pushed by the interpolated "

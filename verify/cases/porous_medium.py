@@ -161,6 +161,17 @@ def check_implicit_residual(name: str, step: Any, x0: Any, tau: float, potential
                       detail=f"reported {step.residual:.3g}, recomputed {own:.3g}, after {step.iterations} iterations")
 
 
+def interaction_step_error(step: Any = None, tau: float = 0.1) -> float:
+    """One implicit-Euler particle step for the interaction W(z) = |z|²/2 alone, with the documented default total
+    mass M = 1: ∇(W * μ)(x_i) = M (x_i − m), so the mean m is kept and x1 − m = (x0 − m) / (1 + τ M) exactly.
+    Returns max |x1 − m − (x0 − m) / (1 + τ)| (round-off for the right step and default)."""
+    step = implicit_euler_step if step is None else step
+    xs = np.array([[-1.0, 0.5], [0.3, 2.0], [2.2, -0.7], [0.1, 0.1], [-0.8, -1.4]])
+    m = xs.mean(axis=0)
+    x1 = np.asarray(step(xs, tau, interaction_grad=lambda z: z, tol=1e-15).x)
+    return float(np.abs(x1 - m - (xs - m) / (1.0 + tau)).max())
+
+
 def drift_relaxation(factor: float = 1.0, N: int = 40) -> tuple[float, float]:
     """∂ρ/∂t = Δρ² + div(ρ∇V), V = factor·x²/2 on [-3, 3] (N cells). Returns (a) the largest change of the discrete
     steady state ρ_∞ = max(1 - x²/2, 0)/2 of V = x²/2 over t ∈ [0, 1] relative to its maximum (ξ = 2ρ + V is
@@ -359,6 +370,8 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     ctx.check("implicit-Euler particle step, V = 3x²/2: max |x1 - x0 / (1 + 3 tau)|",
               float(np.abs(step.x - x / 1.3).max()), upper=1e-12, reference=0.0)
     ctx.add(check_implicit_residual("implicit-Euler particle step, V = 3x²/2", step, x, 0.1, lambda y: 3.0 * y))
+    ctx.check("implicit-Euler particle step, W = |z|²/2, default mass 1: max |x1 - m - (x0 - m) / (1 + tau)|",
+              interaction_step_error(), upper=1e-12, reference=0.0)
 
     # -- blob particles ---------------------------------------------------------------------------------
     bs = blob_study(BLOB_EPS[1 if full else 0])
