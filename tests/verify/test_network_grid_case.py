@@ -185,3 +185,22 @@ def test_exact_relu_risk_against_a_fine_grid():
 def test_cases_pass_in_quick_mode(name):
     result = run_case(name, quick=True)
     assert result.passed, [c.detail for c in result.checks if not c.passed]
+
+
+def test_point_cloud_check_catches_a_chunk_loop_that_keeps_only_the_last_chunk():
+    """The mutant of NetworkVelocity._residuals with 'out = ...' for 'out += ...' (mutmut 42), seen only when the
+    cells come in several chunks (chunk_bytes = 1024: 5 cells per chunk here)."""
+    class LastChunkOnly(NetworkVelocity):
+        def _residuals(self, be, grid, r):
+            rows = self._rows(self.data_x.shape[0])
+            keep = np.flatnonzero(np.asarray(r).reshape(-1))
+            last = np.zeros(grid.size)
+            tail = keep[(len(keep) - 1) // rows * rows:]   # the cells of the last chunk
+            last[tail] = np.asarray(r).reshape(-1)[tail]
+            return super()._residuals(be, grid, be.asarray(last.reshape(grid.shape)))
+
+    u, y = NG.network_data("relu")
+    right = network_velocity(u, y, activation="relu", chunk_bytes=1024)
+    assert NG.check_point_cloud("chunked", "relu", right).passed
+    wrong = LastChunkOnly(**{f: getattr(right, f) for f in right.__dataclass_fields__})
+    assert not NG.check_point_cloud("last chunk only", "relu", wrong).passed

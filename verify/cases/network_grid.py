@@ -335,6 +335,9 @@ def relu_self_errors(pairs: list[tuple]) -> list[float]:
       tags=("eulerian", "mean-field", "network", "particles"))
 def relu_network_grid(ctx: CaseContext) -> None:
     ctx.add(check_point_cloud("relu", "relu"))
+    u, y = network_data("relu")   # the smallest chunk budget: one row of neurons or cells per chunk
+    ctx.add(check_point_cloud("relu, chunk_bytes = 1024", "relu",
+                              network_velocity(u, y, activation="relu", chunk_bytes=1024)))
     u, y = network_data("relu")
     # pairwise orders of the W1 self-differences: 2.08, 1.89, 1.83, 1.78, 1.93, 1.80 (n = 9 ... 41)
     sizes = (9, 13, 17, 21) if ctx.quick else (9, 13, 17, 21, 27, 33)
