@@ -187,3 +187,16 @@ def test_interaction_step_check_catches_a_wrong_default_mass():
     from verify.cases.porous_medium import interaction_step_error
     assert interaction_step_error() <= 1e-12
     assert interaction_step_error(functools.partial(implicit_euler_step, mass=2.0)) > 0.1
+
+
+def test_forced_steps_check_catches_a_double_last_step():
+    """The mutant of solve_porous_medium whose forced run ends with one double step (mutmut 428)."""
+    from types import SimpleNamespace
+
+    from verify.cases.porous_medium import check_forced_steps
+    uniform = SimpleNamespace(mass_times=np.linspace(0.0, 0.1, 11))
+    assert check_forced_steps("uniform", uniform, 0.1, 10).passed
+    double = SimpleNamespace(mass_times=np.concatenate([np.linspace(0.0, 0.08, 9), [0.1]]))
+    assert not check_forced_steps("double last", double, 0.1, 10).passed
+    short = SimpleNamespace(mass_times=np.linspace(0.0, 0.1, 10))
+    assert not check_forced_steps("one step short", short, 0.1, 10).passed

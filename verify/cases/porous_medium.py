@@ -161,6 +161,18 @@ def check_implicit_residual(name: str, step: Any, x0: Any, tau: float, potential
                       detail=f"reported {step.residual:.3g}, recomputed {own:.3g}, after {step.iterations} iterations")
 
 
+def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check:
+    """With ``steps`` forced, every step is t_final / steps: the step times (sol.mass_times) against that uniform
+    grid, max |dt_n / (t_final / steps) − 1| (NaN when the count differs). Tolerance: the round-off of the
+    accumulated time, steps ulps of t_final over a step of t_final / steps, 4 eps steps²."""
+    dt = np.diff(np.asarray(sol.mass_times))
+    h = t_final / steps
+    dev = float(np.abs(dt / h - 1.0).max()) if dt.size == steps else math.nan
+    return make_check(f"{name}: forced steps = {steps}, max |dt_n / (t_final / steps) − 1|", dev,
+                      upper=4.0 * np.finfo(float).eps * steps**2, reference=0.0,
+                      detail=f"{dt.size} steps, dt from {dt.min():.6g} to {dt.max():.6g}" if dt.size else "no steps")
+
+
 def interaction_step_error(step: Any = None, tau: float = 0.1) -> float:
     """One implicit-Euler particle step for the interaction W(z) = |z|²/2 alone, with the documented default total
     mass M = 1: ∇(W * μ)(x_i) = M (x_i − m), so the mean m is kept and x1 − m = (x0 − m) / (1 + τ M) exactly.
@@ -350,6 +362,10 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
         ctx.add(check_energy_decay(f"FV 1D m=2 upwind N={N}", sol.info["energy"]))
         ctx.add(check_mass(f"FV 1D m=2 upwind N={N}", sol))
     ctx.add(check_order("FV 1D m=2 upwind reconstruction (first order) L1 error", up.h, up.l1, expected=1.0))
+    g48 = Grid((-BOX[1],), (BOX[1],), (48,))
+    start = g48.cell_averages(lambda x: Barenblatt(M_EXP, 1, t0=T0).density(0.0, x))
+    forced = solve_porous_medium(g48, start, M_EXP, 0.1, steps=2 * TIME_BASE, time="ssp-rk2")
+    ctx.add(check_forced_steps("FV 1D m=2 ssp-rk2", forced, 0.1, 2 * TIME_BASE))
     for scheme, order in (("euler", 1.0), ("ssp-rk2", 2.0)):
         dts, diffs = time_differences(scheme)
         ctx.add(check_order(f"FV 1D time scheme {scheme} (self-convergence, N=48)", dts, diffs, expected=order,
