@@ -94,7 +94,7 @@ def as_points(x: Any, name: str = "x", *, dim: int | None = None, ndim: int | No
             x = np.asarray(x)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be an array of points (..., d), got {type(x).__name__}") from exc
-    kind = np.dtype(x.dtype).kind if not hasattr(x.dtype, "kind") else x.dtype.kind
+    kind = x.dtype.kind
     if kind not in "fiu":
         raise _real_dtype_error(name, x.dtype) if kind != "b" else \
             TypeError(f"{name} must be real points (..., d); got booleans — convert them with {name}.astype(float)")

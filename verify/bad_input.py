@@ -500,24 +500,16 @@ TROUBLES: dict[str, Trouble] = {
 
 def trouble_gap(label: str, trouble: Trouble) -> str | None:
     """What is wrong with how ``trouble`` ends (see :class:`Trouble`); None when it ends as it must."""
-    try:
-        with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                result = trouble.call()
-            except trouble.raises or () as exc:   # an empty tuple catches nothing
-                message = str(exc)
-                missing = [w for w in trouble.words if w not in message]
-                if "\n" in message.strip() or missing:
-                    return f"{label}: {type(exc).__name__} message {message!r} lacks {missing or 'one line'}"
-                return None
-    except _Overtime as exc:
-        return f"{label}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - another exception is a gap
-        return f"{label} raised {type(exc).__name__}: {exc}"
-    if trouble.raises:
-        return f"{label} returned {_short(result)} instead of raising {trouble.raises[0].__name__}"
-    return _returned_gap(label, result)
+    def message_gap(exc: BaseException) -> str | None:
+        missing = [w for w in trouble.words if w not in str(exc)]
+        return f"{label}: {type(exc).__name__} message {str(exc)!r} lacks {missing}" if missing else None
+
+    def returned_gap(result: Any) -> str | None:
+        if trouble.raises:
+            return f"{label} returned {_short(result)} instead of raising {trouble.raises[0].__name__}"
+        return _returned_gap(label, result)
+
+    return _judge(label, trouble.call, trouble.raises, message_gap, returned_gap)
 
 
 # ------------------------------------------------------------------------------------------------ the property
@@ -547,29 +539,42 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call") -> str | None:
-    """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
-    refused clearly (or the call returns without NaN). ``label`` names the call in the description."""
-    where = f"{label}({name}={_short(bad)})"
+def _judge(where: str, run: Callable[[], Any], expected: tuple, message_gap: Callable[[BaseException], str | None],
+           returned_gap: Callable[[Any], str | None] | None = None) -> str | None:
+    """Run ``run()`` with warnings as errors and the time limit. An ``expected`` exception must have a one-line
+    message, then ``message_gap(exc)`` judges it; an escaping warning, any other exception or an overrun is a gap;
+    a result is judged by ``returned_gap`` (default: no NaN, nothing complex). None when nothing is wrong."""
     try:
         with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
-                result = call.call(name, bad)
-                if call.probe is not None and callable(result):
-                    result = (result, call.probe(result))
-            except EXPECTED as exc:
-                message = str(exc)
-                if "\n" in message.strip():
-                    return f"{where}: multi-line message {message!r}"
-                if not _message_names(exc, call, name, bad):
-                    return f"{where}: {type(exc).__name__} does not name {name!r}: {message}"
-                return None
+                result = run()
+            except expected as exc:   # an empty tuple catches nothing
+                if "\n" in str(exc).strip():
+                    return f"{where}: multi-line message {str(exc)!r}"
+                return message_gap(exc)
     except _Overtime as exc:
         return f"{where}: {exc}"
     except Exception as exc:  # noqa: BLE001 - any other exception is a gap
         return f"{where} raised {type(exc).__name__}: {exc}"
-    return _returned_gap(where, result)
+    return _returned_gap(where, result) if returned_gap is None else returned_gap(result)
+
+
+def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call") -> str | None:
+    """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
+    refused clearly (or the call returns without NaN). ``label`` names the call in the description."""
+    where = f"{label}({name}={_short(bad)})"
+
+    def run() -> Any:
+        result = call.call(name, bad)
+        return (result, call.probe(result)) if call.probe is not None and callable(result) else result
+
+    def message_gap(exc: BaseException) -> str | None:
+        if _message_names(exc, call, name, bad):
+            return None
+        return f"{where}: {type(exc).__name__} does not name {name!r}: {exc}"
+
+    return _judge(where, run, EXPECTED, message_gap)
 
 
 def _returned_gap(where: str, result: Any) -> str | None:
@@ -617,29 +622,15 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
         words = [list(inspect.signature(field).parameters)[-1], *POINT_WORDS]
     except (TypeError, ValueError, IndexError):
         words = list(POINT_WORDS)
-    found = []
+    def message_gap(where: str) -> Callable[[BaseException], str | None]:
+        return lambda exc: None if _names(str(exc), words) else \
+            f"{where}: {type(exc).__name__} does not name the points: {exc}"
+
     values = bad_points(call.probe.points)
+    found = []
     for bad in values:
         where = f"{label}(...)({_short(bad)})"
-        try:
-            with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
-                warnings.simplefilter("error")
-                try:
-                    result = call.probe(field, bad)
-                except EXPECTED as exc:
-                    message = str(exc)
-                    if "\n" in message.strip():
-                        found.append(f"{where}: multi-line message {message!r}")
-                    elif not _names(message, words):
-                        found.append(f"{where}: {type(exc).__name__} does not name the points: {message}")
-                    continue
-        except _Overtime as exc:
-            found.append(f"{where}: {exc}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - any other exception is a gap
-            found.append(f"{where} raised {type(exc).__name__}: {exc}")
-            continue
-        gap = _returned_gap(where, result)
+        gap = _judge(where, lambda: call.probe(field, bad), EXPECTED, message_gap(where))
         if gap is not None:
             found.append(gap)
     return len(values), found

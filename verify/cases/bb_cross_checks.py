@@ -109,19 +109,8 @@ def sparse_projection(V: list, rho0: np.ndarray, rho1: np.ndarray, spacing: Sequ
     x' = x - A^T (A A^T)^+ (A x - b) on the free unknowns (module docstring); boundary entries are set to the
     data (rho0, rho1, zero wall flux). Pseudo-inverse via the bordered system, solved by spsolve.
     """
-    rho = np.asarray(V[0], dtype=float)
-    P = rho.shape[0] - 1
-    space_shape = rho.shape[1:]
-    D, shapes = staggered_divergence(space_shape, spacing, P, periodic)
-    w = [np.array(v, dtype=float, copy=True) for v in V]
-    w[0][0], w[0][-1] = rho0, rho1
-    if not periodic:  # zero flux on the walls
-        for a, m in enumerate(w[1:]):
-            index = [slice(None)] * m.ndim
-            index[a + 1] = [0, m.shape[a + 1] - 1]
-            m[tuple(index)] = 0.0
+    D, shapes, x = _with_boundary_data(V, rho0, rho1, spacing, periodic)
     free = _free_mask(shapes, periodic)
-    x = np.concatenate([v.ravel() for v in w])
     A = D[:, free]
     r = D @ x                                      # A x - b with b = -(D on the boundary data)
     L = (A @ A.T).tocsc()
@@ -130,6 +119,28 @@ def sparse_projection(V: list, rho0: np.ndarray, rho1: np.ndarray, spacing: Sequ
     sol = spla.spsolve(bordered, np.concatenate([r, [0.0]]))
     phi = sol[:-1]
     x[free] -= A.T @ phi
+    return _unflatten(x, shapes)
+
+
+def _with_boundary_data(V: list, rho0: np.ndarray, rho1: np.ndarray | None, spacing: Sequence[float],
+                        periodic: bool) -> tuple:
+    """(D, shapes, x): the sparse staggered divergence and the flattened copy of V with the boundary data set,
+    rho_s[0] = rho0, rho_s[P] = rho1 (unless None: a free end) and zero flux on the walls."""
+    rho = np.asarray(V[0], dtype=float)
+    D, shapes = staggered_divergence(rho.shape[1:], spacing, rho.shape[0] - 1, periodic)
+    w = [np.array(v, dtype=float, copy=True) for v in V]
+    w[0][0] = rho0
+    if rho1 is not None:
+        w[0][-1] = rho1
+    if not periodic:  # zero flux on the walls
+        for a, m in enumerate(w[1:]):
+            index = [slice(None)] * m.ndim
+            index[a + 1] = [0, m.shape[a + 1] - 1]
+            m[tuple(index)] = 0.0
+    return D, shapes, np.concatenate([v.ravel() for v in w])
+
+
+def _unflatten(x: np.ndarray, shapes: Sequence[tuple]) -> list:
     out, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
@@ -245,30 +256,14 @@ def sparse_free_projection(V: list, rho0: np.ndarray, spacing: Sequence[float], 
     """Reference of FreeEndGrid.project_free: the Euclidean projection of V onto {div V = 0, rho_s[0] = rho0, zero
     wall flux} with the last time level rho_s[P] among the free unknowns. Then A A^T is non-singular (the free end
     acts like a Dirichlet condition on the last time slab) and x' = x - A^T (A A^T)^-1 (A x - b) by spsolve."""
-    rho = np.asarray(V[0], dtype=float)
-    P = rho.shape[0] - 1
-    space_shape = rho.shape[1:]
-    D, shapes = staggered_divergence(space_shape, spacing, P, periodic)
-    w = [np.array(v, dtype=float, copy=True) for v in V]
-    w[0][0] = rho0
-    if not periodic:
-        for a, m in enumerate(w[1:]):
-            index = [slice(None)] * m.ndim
-            index[a + 1] = [0, m.shape[a + 1] - 1]
-            m[tuple(index)] = 0.0
+    D, shapes, x = _with_boundary_data(V, rho0, None, spacing, periodic)
     free = _free_mask(shapes, periodic)
-    cells = int(np.prod(space_shape))
+    P, cells = shapes[0][0] - 1, int(np.prod(shapes[0][1:]))
     free[P * cells:(P + 1) * cells] = True          # rho_s[P]: the free end
-    x = np.concatenate([v.ravel() for v in w])
     A = D[:, free]
     phi = spla.spsolve((A @ A.T).tocsc(), D @ x)
     x[free] -= A.T @ phi
-    out, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        out.append(x[start:start + size].reshape(shape))
-        start += size
-    return out
+    return _unflatten(x, shapes)
 
 
 FREE_END_GRIDS = (  # (space_shape, spacing, time_steps, periodic): periodic and walls, anisotropic spacings
