@@ -167,7 +167,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.jko_flow": ValidCall(
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
-         "on_failure": "return"}),
+         "on_failure": "return", "max_steps": 1000}),
     "eulerian.free_energy": ValidCall(
         eulerian.free_energy, [("grid", GRID), ("rho", RHO0)],
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0)}),
@@ -264,7 +264,8 @@ CALLS: dict[str, ValidCall] = {
     "gaussian.jko_gaussian_step": ValidCall(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
                                                              ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {}),
     "gaussian.jko_gaussian": ValidCall(vg.jko_gaussian, [("g0", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]), ("b", [0.1, 0.0]),
-                                                   ("diffusion", 0.3), ("tau", 0.1), ("steps", 3)], {}),
+                                                   ("diffusion", 0.3), ("tau", 0.1), ("steps", 3)],
+                                          {"max_steps": 1000}),
     "gaussian.gaussian_free_energy": ValidCall(vg.gaussian_free_energy, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
                                                                    ("b", [0.1, 0.0]), ("diffusion", 0.3)], {}),
     "gaussian.Gaussian": ValidCall(vg.Gaussian, [("mean", [0.0, 1.0]), ("cov", [[1.0, 0.2], [0.2, 0.5]])], {}),
@@ -477,6 +478,9 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.jko_flow: t_final / tau = 1e9 steps": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 1e-9, 1.0, potential=_confining, diffusion=0.5),
         (ValueError,), ("max_steps",)),
+    "eulerian.jko_flow: 100 steps over max_steps = 50": Trouble(
+        lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.01, 1.0, potential=_confining, diffusion=0.5, max_steps=50),
+        (ValueError,), ("max_steps=50",)),
     "lagrangian.integrate_ode: dx/dt = x² blows up at t = 1, after a save at 0.5": Trouble(
         lambda: lagrangian.integrate_ode(lambda t, x: x**2, np.ones((4, 1)), 0.0, 3.0, 300, save_at=[0.5]),
         (lagrangian.NumericalError,), ("NaN or infinite",)),
@@ -492,6 +496,9 @@ TROUBLES: dict[str, Trouble] = {
     "gaussian.linear_sde: dX = 1000 X dt, mean e^10000 at t = 10": Trouble(
         lambda: vg.linear_sde(vg.Gaussian([0.0], [[1.0]]), vg.Affine([[1e3]]), 0.1, 10.0),
         (ValueError,), ("overflow",)),
+    "gaussian.jko_gaussian: 10 steps over max_steps = 5": Trouble(
+        lambda: vg.jko_gaussian(vg.Gaussian([0.0], [[1.0]]), [[1.0]], None, 0.5, 0.1, 10, max_steps=5),
+        (ValueError,), ("max_steps",)),
     "gaussian.attention: covariance blows up at t = 0.0185, asked at 50": Trouble(
         lambda: vg.attention(vg.Gaussian([0.0, 0.0], np.eye(2)), 3 * np.eye(2), 3 * np.eye(2), 3 * np.eye(2), 50.0),
         (vg.FiniteTimeBlowUp,), ("blow",)),
