@@ -15,9 +15,11 @@ Classes of the survivors: ``equivalent`` (no output can change), ``near-equivale
 every tolerance, e.g. one more solver iteration), ``hole-report`` (a numerical path or option that the report
 does not run or check: a wrong scheme passes), ``gpu-only`` (CuPy code, not runnable on a CPU machine),
 ``outside-report`` (input validation, messages, API plumbing: resolved to ``caught-by-tests`` or
-``hole-tests`` by the unit-test pass).  Classifications (mutant name -> class, why) live in
-``benchmarks/mutation/classification.json`` (key: mutmut's mutant name; the stored diff must match, or the
-entry is reported as stale); the score over non-equivalent mutants is computed from it.
+``hole-tests`` by the unit-test pass), ``message-only`` (found automatically: the mutant changes nothing but
+the arguments of a raised exception, i.e. its message; see ``message_only_change``).  Classifications (mutant
+name -> class, why) live in ``benchmarks/mutation/classification.json`` (key: mutmut's mutant name; the stored
+diff must match, or the entry is reported as stale); the score over non-equivalent mutants is computed from it,
+and a second figure leaves the message-only survivors out as well.
 
 Reproduce (one worker; about 45 minutes on a 2-core machine)::
 
@@ -203,10 +205,45 @@ def phase_diffs(names_file):
     out = {}
     for name, path in names.items():
         try:
-            out[name] = get_diff_for_mutant(name, path=path)
+            out[name] = {"diff": get_diff_for_mutant(name, path=path), "message_only": _message_only(name, path)}
         except Exception as exc:  # noqa: BLE001  (a diff we cannot render must not lose the run)
-            out[name] = f"<no diff: {type(exc).__name__}: {exc}>"
+            out[name] = {"diff": f"<no diff: {type(exc).__name__}: {exc}>", "message_only": False}
     Path(names_file).with_suffix(".out.json").write_text(json.dumps(out))
+
+
+def _message_only(name: str, path: str) -> bool:
+    """Whether the mutant changes only the arguments of raised exceptions' constructors (the message text): the
+    original and the mutated function are the same syntax tree once every ``raise E(...)`` has its arguments
+    removed (the exception's type, the condition that raises it and everything else compared as they are)."""
+    import ast
+
+    import libcst as cst
+    from mutmut.mutation.diff_apply import (read_functions_from_index, read_mutant_function, read_mutants_module,
+                                            read_original_function)
+
+    functions = read_functions_from_index(name, path)
+    if functions is None:
+        module = read_mutants_module(path)
+        functions = (read_original_function(module, name), read_mutant_function(module, name))
+    return message_only_change(*(cst.Module([f]).code for f in functions))
+
+
+def message_only_change(original: str, mutated: str) -> bool:
+    """See :func:`_message_only`; ``original`` and ``mutated``: the source of one function, before and after."""
+    import ast
+    import textwrap
+
+    def blanked(source: str) -> str:
+        tree = ast.parse(textwrap.dedent(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                node.exc.args, node.exc.keywords = [], []
+        return ast.dump(tree)
+
+    try:
+        return original != mutated and blanked(original) == blanked(mutated)
+    except SyntaxError:
+        return False
 
 
 # ----------------------------------------------------------------------------------- reading mutmut's state
@@ -255,7 +292,7 @@ def diffs_for(stage_dir: Path, mutants: dict, names: list[str], log: Path, args)
     req = stage_dir / "diff_request.json"
     req.write_text(json.dumps({n: mutants[n]["file"] for n in names}))
     run_logged(this_script("diffs", str(req)), stage_dir, log, args.memory_limit_gb)
-    return json.loads(req.with_suffix(".out.json").read_text())
+    return json.loads(req.with_suffix(".out.json").read_text())   # {name: {"diff": ..., "message_only": ...}}
 
 
 def source_line(file: str, diff: str) -> int | None:
@@ -417,9 +454,11 @@ def main(argv=None):
         say("unit-test pass on the report's survivors: "
             + ", ".join(f"{k} {v}" for k, v in sorted(Counter(unit_status.values()).items())))
 
-    diffs = diffs_for(report_dir, mutants, missed + [n for n in sample if status[n] not in ("killed", "survived",
-                                                                                            "no coverage")],
-                      log, args)
+    rendered = diffs_for(report_dir, mutants, missed + [n for n in sample if status[n] not in ("killed", "survived",
+                                                                                               "no coverage")],
+                         log, args)
+    diffs = {n: r["diff"] for n, r in rendered.items()}
+    message_only = {n for n, r in rendered.items() if r["message_only"]}
     timings["total_s"] = (time.time() - t0 if not args.reuse_report else
                           sum(v for k, v in timings.items() if k != "total_s" and v == v))
 
@@ -442,6 +481,9 @@ def main(argv=None):
         if n in unit_status:
             row["unit_tests"] = unit_status[n]
         c = classification.get(n) if status[n] not in ("killed", "timeout") else None  # a class explains a survivor
+        if n in message_only and (c is None or c["class"] == "outside-report"):
+            c = {"class": "message-only", "why": "automatic: only the arguments of a raised exception change (its "
+                 "message); the exception's type and the condition that raises it are the same"}
         if c is not None:
             if c.get("diff") and n in diffs and c["diff"].strip() != diffs[n].strip():
                 row["class"], row["why"] = "stale", "classification written for another diff: re-classify"
@@ -477,6 +519,7 @@ def summarise(rows, mutants, by_file, covered_all):
         cov = n - c["no coverage"]
         eq = sum(1 for r in rs if r.get("class") == "equivalent")
         near = sum(1 for r in rs if r.get("class") == "near-equivalent")
+        msg = sum(1 for r in rs if r.get("class") == "message-only")
         unit_killed = sum(1 for r in rs if r.get("unit_tests") == "killed")
         d = {"sampled": n, "killed": c["killed"], "timeout": c["timeout"], "survived": c["survived"],
              "no_coverage": c["no coverage"], "other": n - det - c["survived"] - c["no coverage"],
@@ -488,6 +531,9 @@ def summarise(rows, mutants, by_file, covered_all):
              "near_equivalent": near,
              "score_excluding_near_equivalent": det / (n - eq - near) if n - eq - near else None,
              "score_excluding_near_equivalent_ci95": wilson(det, n - eq - near),
+             "message_only": msg,
+             "score_excluding_messages": det / (n - eq - msg) if n - eq - msg else None,
+             "score_excluding_messages_ci95": wilson(det, n - eq - msg),
              "missed_killed_by_unit_tests": unit_killed,
              "detected_by_report_or_tests": det + unit_killed,
              "classes": dict(Counter(r["class"] for r in rs if "class" in r))}
@@ -534,6 +580,9 @@ def markdown(res):
          f"**{_pct(t['score_nonequivalent'])}**, {_ci(t['score_nonequivalent_ci95'])}",
          f"- also excluding the {t['near_equivalent']} near-equivalent ones (changes below every tolerance): "
          f"{_pct(t['score_excluding_near_equivalent'])}, {_ci(t['score_excluding_near_equivalent_ci95'])}",
+         f"- over non-equivalent mutants that change more than an error message ({t.get('message_only', 0)} "
+         f"message-only survivors, found automatically): {_pct(t.get('score_excluding_messages'))}, "
+         f"{_ci(t.get('score_excluding_messages_ci95', (math.nan, math.nan)))}",
          (f"- the report's {t['survived'] + t['no_coverage']} survivors against the unit tests: "
           f"{t['missed_killed_by_unit_tests']} killed; report or tests: {t['detected_by_report_or_tests']} "
           f"of {t['sampled']}" if "unit_pass_s" in res["timings"] else

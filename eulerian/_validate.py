@@ -181,7 +181,7 @@ def check_density(grid: Grid, rho0: Any, name: str = "rho0", allow_zero_mass: bo
     if rho.min() < 0:
         raise ValueError(f"{name} has negative cells (min {rho.min():.3g}); a density must be >= 0 "
                          "(clip small negative round-off with np.maximum(rho, 0))")
-    if not allow_zero_mass and not grid.mass(rho) > 0:
+    if not allow_zero_mass and not float(rho.sum()) * grid.cell_volume > 0:   # an overflow to inf is the caller's
         raise ValueError(f"{name} has zero mass; pass a density with positive total mass")
     return rho
 

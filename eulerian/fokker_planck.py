@@ -23,6 +23,7 @@ a time-independent drift each distinct matrix is assembled and set up once.
 """
 from __future__ import annotations
 
+import math
 import time as _time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -49,6 +50,16 @@ FP_BOUNDARIES = ("zero-flux", "periodic", "dirichlet", "flux")  # eulerian.bound
 # multigrid solve at rtol 1e-12 on the 2-core machine; 3D fill-in grows fast.
 AUTO_LU_CELLS = {1: 10**7, 2: 66_000, 3: 8_000}
 AUTO_LU_CELLS_REFACTOR = {1: 10**6, 2: 1_024, 3: 512}  # drift depends on time: refactorised every step
+
+
+def check_operator_scale(be: Any, A: Any, dt: float, t: float) -> None:
+    """NumericalError when the generator A (per unit time) or dt A, which the implicit schemes factorise, holds
+    values beyond float64 (diffusion / h^2 or |drift| / h near 1e308, or a time step that large against them)."""
+    big = float(be.xp.abs(A.data).max()) if A.nnz else 0.0
+    if not (math.isfinite(big) and math.isfinite(big * dt)):
+        raise NumericalError(f"solve_fokker_planck: the finite-volume operator overflows float64 at t = {t:g} "
+                             f"(|A| up to {big:.3g} per unit time, dt = {dt:.3g}); rescale space and time "
+                             "(diffusion, drift, t_final) or use more steps")
 
 
 def advance(value: float, previous: float, scheme: str, dt: float, r_old: float, r_new: float) -> float:
@@ -288,6 +299,7 @@ def solve_fokker_planck(
             A = A + cross_diffusion(be, g, D.cross, periodic)
         if box.open:
             A = A + be.sparse.diags(walls(t, g).diagonal, format="csr")
+        check_operator_scale(be, A, dt, t)
         return A.tocsr()
 
     recent: dict = {}  # forcing and wall terms of the last few time levels

@@ -16,6 +16,8 @@ import numpy as np
 from . import _validate as v
 from .backend import to_host
 
+MAX_QUADRATURE_ORDER = 64   # Gauss-Legendre points per axis of Grid.cell_averages (leggauss builds order^2 values)
+
 
 MAX_CELLS_PER_AXIS = 2**62  # cell indices must fit NumPy's int64 (the memory cap binds far earlier)
 TINY = float(np.finfo(float).tiny)  # smallest normal float64: the least admissible cell volume
@@ -150,6 +152,10 @@ class Grid:
         if not callable(f):
             raise TypeError(f"f must be a callable f(x) taking points (..., d) and returning (...), got {f!r}")
         order = v.check_steps(order, "order (Gauss-Legendre points per axis)")
+        if order > MAX_QUADRATURE_ORDER:
+            raise ValueError(f"order (Gauss-Legendre points per axis) must be at most {MAX_QUADRATURE_ORDER}, got "
+                             f"{order}: {MAX_QUADRATURE_ORDER} points are exact to degree "
+                             f"{2 * MAX_QUADRATURE_ORDER - 1}; refine the grid instead")
         nodes, weights = np.polynomial.legendre.leggauss(order)
         nodes, weights = 0.5 * nodes, 0.5 * weights  # on [-1/2, 1/2], weights sum to 1
         centres = self.centers()
@@ -168,11 +174,21 @@ class Grid:
 
     # -- moments ----------------------------------------------------------------------------------------
     def _check_density(self, rho: Any) -> Any:
+        """rho as an array (NumPy or CuPy; lists are converted) of real numbers with the grid's shape."""
         if not hasattr(rho, "shape"):
-            rho = np.asarray(rho)
+            v.reject_complex("rho", rho)
+            try:
+                rho = np.asarray(rho, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"rho must be an array of cell averages (real numbers), got {type(rho).__name__}"
+                                ) from exc
         v.reject_complex("rho", rho)
+        if getattr(getattr(rho, "dtype", None), "kind", None) not in ("i", "u", "f"):
+            raise TypeError(f"rho must hold real numbers, got dtype {getattr(rho, 'dtype', type(rho).__name__)}; "
+                            "pass cell averages as a float array")
         if tuple(rho.shape) != self.shape:
-            raise ValueError(f"density shape {tuple(rho.shape)} does not match grid shape {self.shape}")
+            raise ValueError(f"rho has shape {tuple(rho.shape)} but the grid has shape {self.shape}; pass cell "
+                             "averages on the grid")
         return rho
 
     def _weights(self, rho: Any) -> np.ndarray:
@@ -185,9 +201,14 @@ class Grid:
         return rho
 
     def mass(self, rho: Any) -> float:
-        """Total mass sum(rho) * cell_volume (rho: cell averages, shape (*shape))."""
+        """Total mass sum(rho) * cell_volume (rho: cell averages, shape (*shape); signed values are summed as
+        they are). ValueError when the sum is NaN or infinite."""
         rho = self._check_density(rho)
-        return float(rho.sum()) * self.cell_volume
+        total = float(rho.sum())
+        if not math.isfinite(total):
+            raise ValueError(f"rho sums to {total} (NaN, infinite or overflowing values); pass finite cell "
+                             "averages")
+        return total * self.cell_volume
 
     def mean(self, rho: Any) -> np.ndarray:
         """Mean of the normalised density with cell centres as nodes, shape (d,) (O(h^4) for cell averages)."""
@@ -204,6 +225,7 @@ class Grid:
         h^2/12 (rho_avg = rho(x_c) + h^2 rho''/24), so the corrected value is accurate to O(h^4); the same
         correction applies to nearest-grid-point histograms.
         """
+        sheppard = v.check_bool("sheppard", sheppard)
         rho = self._weights(rho)
         x = self.centers().reshape(-1, self.dim)
         w = rho.reshape(-1) / rho.sum()

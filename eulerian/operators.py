@@ -257,6 +257,9 @@ class WallTerms:
             np.add.at(source, cells, inflow / h)
             has_source = has_source or bool(np.any(inflow != 0))
             self._faces.append((be.xp.asarray(cells), be.asarray(rate), be.asarray(-inflow), area))
+        if not (np.all(np.isfinite(source)) and bool(xp.all(xp.isfinite(self.diagonal)))):
+            raise NumericalError(f"the wall terms overflow float64 at t = {t:g} (D / h, |drift| or the wall values "
+                                 "beyond ~1e308); rescale space, time and density units")
         self.source = be.asarray(source) if has_source else None
 
     def outflow(self, rho: Any) -> float:

@@ -9,7 +9,13 @@ or dimension, huge integers, callables returning NaN, complex or wrongly shaped 
 * raised ValueError, TypeError or a project exception (:data:`EXPECTED`) with a one-line message that names the
   argument (or says which two arguments must match), or
 * returned, and nothing it returned holds a NaN or a complex value (arrays, floats, dataclass fields, Gaussian
-  moments; a returned vector field is evaluated once on valid input and checked the same way).
+  moments; a returned vector field is evaluated once on valid input and checked the same way), and every field
+  of a returned dataclass declared ``bool``, ``int`` or ``str`` holds one (:func:`type_paths`).
+
+A call may also list its own edge values (``ValidCall.accepts``: a range's ends, ``inf`` where it means "no
+limit"), which must be accepted (:func:`acceptance_gap`), and its own must-refuse values (``ValidCall.refuses``:
+the first float beyond a documented range, an option that its other arguments exclude), which must be refused up
+front with a ValueError or TypeError naming the argument (``refusal_gap(..., must_refuse=True)``).
 
 A returned vector field is also evaluated at bad points (:func:`point_gaps`): it must refuse complex, string,
 object and boolean points and points of the wrong dimension, naming its points argument.
@@ -98,6 +104,13 @@ class ValidCall:
     kw: dict             # passed by keyword
     probe: Callable | None = None   # evaluates a returned callable on valid input
     aliases: dict = dataclasses.field(default_factory=dict)  # argument -> extra words a message may use
+    # argument -> valid values at the edge of what it takes (a range's ends, inf where inf means "no limit", a list
+    # where an array is taken): each must be ACCEPTED (a real result without NaN)
+    accepts: dict = dataclasses.field(default_factory=dict)
+    # argument -> bad values specific to this call (the first number beyond a range's end, an option the call's
+    # other arguments exclude): each must be REFUSED up front (ValueError/TypeError naming the argument); an
+    # error met while running or a return is a gap
+    refuses: dict = dataclasses.field(default_factory=dict)
 
     def names(self) -> list[str]:
         return [n for n, _ in self.pos] + list(self.kw)
@@ -133,9 +146,21 @@ DT = {"t_final": ["dt"], "steps": ["dt"]}   # "the time step dt = t_final/steps 
 NET_GRID = Grid((-1.0, -1.0), (1.0, 1.0), (6, 5))
 NET_RHO = np.exp(-(NET_GRID.centers() ** 2).sum(-1))
 
+WALL_GRID = Grid((-1.0, 0.0), (1.0, 0.5), (6, 4))   # 2-D, different spacing per axis
+WALL_RHO = np.exp(-(WALL_GRID.centers() ** 2).sum(-1))
+WALLS = [(eulerian.Dirichlet(0.2), eulerian.Flux(0.1)), "zero-flux"]   # open walls on axis 0
+CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD with an off-diagonal term
+
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
     "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {}),
+    "eulerian.Grid.mass": ValidCall(GRID.mass, [("rho", RHO0)], {}, accepts={"rho": [RHO0.tolist()]}),
+    "eulerian.Grid.mean": ValidCall(WALL_GRID.mean, [("rho", WALL_RHO)], {}, accepts={"rho": [WALL_RHO.tolist()]}),
+    "eulerian.Grid.point_values": ValidCall(WALL_GRID.point_values, [("f", lambda x: x[..., 0] * x[..., 1])], {}),
+    "eulerian.Grid.cell_averages": ValidCall(WALL_GRID.cell_averages, [("f", lambda x: x[..., 0] ** 2)],
+                                             {"order": 4, "name": "f"}, accepts={"order": [2, 6]}),
+    "eulerian.Grid.covariance": ValidCall(WALL_GRID.covariance, [("rho", WALL_RHO)], {"sheppard": True},
+                                          accepts={"rho": [WALL_RHO.tolist()], "sheppard": [False]}),
     "eulerian.solve_fokker_planck": ValidCall(
         solve_fokker_planck,
         [("grid", GRID), ("rho0", RHO0), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.1), ("steps", 2)],
@@ -143,6 +168,15 @@ CALLS: dict[str, ValidCall] = {
          "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None,
          "damped_steps": None},
         aliases=DT),
+    "eulerian.solve_fokker_planck, open walls in 2-D": ValidCall(
+        solve_fokker_planck,
+        [("grid", WALL_GRID), ("rho0", WALL_RHO), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.05),
+         ("steps", 2)],
+        {"flux": "scharfetter-gummel", "time": "crank-nicolson", "boundary": WALLS, "backend": "numpy"},
+        aliases=DT,
+        # Douglas ADI and an off-diagonal D take closed walls only
+        refuses={"time": ["douglas-adi"], "diffusion": [CROSS_D]},
+        accepts={"time": ["bdf2", "implicit-euler"], "diffusion": [np.diag([0.5, 0.1]).tolist()]}),
     "eulerian.solve_stationary": ValidCall(
         eulerian.solve_stationary, [("grid", GRID), ("drift", _decay), ("diffusion", 0.5)],
         {"boundary": "zero-flux", "flux": "scharfetter-gummel", "source": None, "mass": 1.0, "backend": "numpy"}),
@@ -163,7 +197,9 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.jko_step": ValidCall(
         eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0), "time_steps": 2, "max_iter": 300,
-         "tol": 1e-3, "on_failure": "return"}),
+         "tol": 1e-3, "on_failure": "return", "sigma": 0.2},
+        # sigma's documented range [1e-6, 1e6]: its ends taken, the next floats beyond them refused
+        accepts={"sigma": [1e-6, 1e6]}, refuses={"sigma": [np.nextafter(1e-6, 0.0), np.nextafter(1e6, np.inf)]}),
     "eulerian.jko_flow": ValidCall(
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
@@ -182,11 +218,18 @@ CALLS: dict[str, ValidCall] = {
         solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", _decay), ("t_final", 0.1)],
         {"cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy", "save_at": None, "steps": 3,
          "source": None, "time_dependent": None, "max_steps": 100}),
+    "eulerian.solve_continuity, open walls in 2-D": ValidCall(
+        solve_continuity, [("grid", WALL_GRID), ("rho0", WALL_RHO), ("velocity", lambda t, x: 0.5 - x),
+                           ("t_final", 0.05)],
+        {"cfl": 0.4, "limiter": "minmod", "boundary": [(eulerian.Dirichlet(0.2), eulerian.Outflow()), "periodic"],
+         "backend": "numpy", "steps": 3, "max_steps": 100},
+        accepts={"cfl": [1.0], "limiter": ["none"]}, refuses={"cfl": [np.nextafter(1.0, 2.0)]}),
     "eulerian.benamou_brenier": ValidCall(
         benamou_brenier, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1), ("time_steps", 3)],
         {"method": "douglas-rachford", "max_iter": 20, "tol": 1e-5, "residual_tol": 5e-4, "backend": "numpy",
          "normalize": False, "boundary": "zero-flux", "gamma": None, "alpha": 1.8, "relaxation": 1.9,
-         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None}),
+         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None},
+        accepts={"method": ["primal-dual"]}),   # 20 iterations: not converged, and said so (converged False)
     "eulerian.default_tol": ValidCall(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
     "eulerian.default_gamma": ValidCall(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
     "eulerian.solve_porous_medium": ValidCall(
@@ -242,7 +285,8 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.sliced_w2": ValidCall(lagrangian.sliced_w2, [("x", X), ("y", Y[:8])],
                                  {"projections": 8, "rng": np.random.default_rng(0)}),
     "lagrangian.w2": ValidCall(lagrangian.w2, [("x", X), ("y", Y)],
-                          {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20}),
+                          {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20},
+                          accepts={"max_bytes": [math.inf]}),   # inf: no limit
     "lagrangian.blob_velocity": ValidCall(lagrangian.blob_velocity, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
                                      {"mass": 1.0, "diffusion": 1.0}),
     "lagrangian.blob_density": ValidCall(lagrangian.blob_density, [("x", X), ("points", Y), ("epsilon", 0.5)],
@@ -259,7 +303,8 @@ CALLS: dict[str, ValidCall] = {
         lagrangian.implicit_euler_flow, [("x0", X), ("tau", 0.1), ("steps", 3)],
         {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
     "lagrangian.w2_squared": ValidCall(lagrangian.w2_squared, [("x", X), ("y", Y)],
-                                  {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20}),
+                                  {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20},
+                                  accepts={"max_bytes": [math.inf]}),
     # ---------------------------------------------------------------------------------------- verify.gaussian
     "gaussian.jko_gaussian_step": ValidCall(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
                                                              ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {}),
@@ -567,9 +612,11 @@ def _judge(where: str, run: Callable[[], Any], expected: tuple, message_gap: Cal
     return _returned_gap(where, result) if returned_gap is None else returned_gap(result)
 
 
-def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call") -> str | None:
+def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", must_refuse: bool = False
+                ) -> str | None:
     """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
-    refused clearly (or the call returns without NaN). ``label`` names the call in the description."""
+    refused clearly (or, unless ``must_refuse``, the call returns without NaN). ``label`` names the call in the
+    description."""
     where = f"{label}({name}={_short(bad)})"
 
     def run() -> Any:
@@ -581,7 +628,25 @@ def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call") ->
             return None
         return f"{where}: {type(exc).__name__} does not name {name!r}: {exc}"
 
-    return _judge(where, run, EXPECTED, message_gap)
+    if not must_refuse:
+        return _judge(where, run, EXPECTED, message_gap)
+    # a value the call must refuse is refused up front, as input (ValueError/TypeError): an error met while
+    # running (NumericalError, ...) means the call started work it should have refused
+    return _judge(where, run, (ValueError, TypeError), message_gap,
+                  lambda result: f"{where} returned {_short(result)} instead of refusing {name}")
+
+
+def acceptance_gap(call: ValidCall, name: str, value: Any, *, label: str = "call") -> str | None:
+    """What is wrong with ``call`` when argument ``name`` takes the valid edge value ``value``: any exception (the
+    value was refused), an escaping warning, an overrun, or a result with NaN, complex or mistyped values; None
+    when it is accepted."""
+    where = f"{label}({name}={_short(value)})"
+
+    def run() -> Any:
+        result = call.call(name, value)
+        return (result, call.probe(result)) if call.probe is not None and callable(result) else result
+
+    return _judge(where, run, (), lambda exc: None)
 
 
 def _returned_gap(where: str, result: Any) -> str | None:
@@ -589,7 +654,30 @@ def _returned_gap(where: str, result: Any) -> str | None:
     if nans:
         return f"{where} returned NaN in {nans}"
     complex_out = complex_paths(result)
-    return f"{where} returned complex values in {complex_out}" if complex_out else None
+    if complex_out:
+        return f"{where} returned complex values in {complex_out}"
+    mistyped = type_paths(result)
+    return f"{where} returned fields of the wrong type: {mistyped}" if mistyped else None
+
+
+_FIELD_TYPES = {"bool": (bool, np.bool_), "int": (int, np.integer), "str": (str,)}
+
+
+def type_paths(obj: Any, path: str = "result") -> list[str]:
+    """Fields of a returned dataclass (or of the dataclasses in a returned tuple) declared ``bool``, ``int`` or
+    ``str`` whose value is of another type (e.g. a ``converged`` flag left None), as "path: declared, got type"."""
+    if isinstance(obj, (list, tuple)):
+        return [p for i, o in enumerate(obj) for p in type_paths(o, f"{path}[{i}]")]
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return []
+    out = []
+    for f in dataclasses.fields(obj):
+        declared = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        value = getattr(obj, f.name, None)
+        ok = _FIELD_TYPES.get(declared)
+        if ok is not None and (not isinstance(value, ok) or declared == "int" and isinstance(value, (bool, np.bool_))):
+            out.append(f"{path}.{f.name}: {declared}, got {type(value).__name__}")
+    return out
 
 
 def complex_paths(obj: Any, path: str = "result") -> list[str]:
@@ -644,13 +732,18 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
 
 
 def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None) -> tuple[int, list[str]]:
-    """(number of bad calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
-    (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`)."""
+    """(number of calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
+    (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`), the call's
+    own ``refuses`` (which must raise) and its ``accepts`` (which must not)."""
     tried, found = point_gaps(call, label=label) if names is None else (0, [])
     for name in call.names() if names is None else names:
-        for bad in bad_values(call, name):
+        judged = ([(bad, lambda n, v: refusal_gap(call, n, v, label=label)) for bad in bad_values(call, name)]
+                  + [(bad, lambda n, v: refusal_gap(call, n, v, label=label, must_refuse=True))
+                     for bad in call.refuses.get(name, [])]
+                  + [(ok, lambda n, v: acceptance_gap(call, n, v, label=label)) for ok in call.accepts.get(name, [])])
+        for value, judge in judged:
             tried += 1
-            gap = refusal_gap(call, name, bad, label=label)
+            gap = judge(name, value)
             if gap is not None:
                 found.append(gap)
     return tried, found

@@ -77,7 +77,7 @@ def test_bad_grids(args, exc, match):
 
 def test_density_shape_mismatch():
     g = Grid((0, 0), (1, 1), (4, 4))
-    with pytest.raises(ValueError, match="does not match grid shape"):
+    with pytest.raises(ValueError, match=r"rho has shape \(4, 5\) but the grid has shape \(4, 4\)"):
         g.mass(np.ones((4, 5)))
     with pytest.raises(ValueError, match="expected"):
         g.cell_averages(lambda x: x)  # returns (..., d) instead of (...)
@@ -87,3 +87,27 @@ def test_point_values_of_a_non_callable_is_a_type_error():
     g = Grid((0.0,), (1.0,), (4,))
     with pytest.raises(TypeError, match="f must be a callable"):
         g.point_values(3.0)
+
+
+def test_moments_refuse_bad_densities_naming_rho():
+    g = Grid((0.0, 0.0), (1.0, 2.0), (4, 3))
+    rho = np.ones((4, 3))
+    assert g.mass(rho.tolist()) == pytest.approx(2.0)          # a nested list is an array of cell averages
+    for bad, exc in [("abc", TypeError), (rho.astype(str), TypeError), (rho.astype(bool), TypeError),
+                     (rho.astype(object), TypeError), (rho * 1j, TypeError), (None, ValueError)]:
+        with pytest.raises(exc, match="rho"):
+            g.mass(bad)
+    nan = rho.copy()
+    nan[1, 2] = np.nan
+    with pytest.raises(ValueError, match="rho sums to nan"):
+        g.mass(nan)
+    with pytest.raises(TypeError, match="sheppard must be True or False"):
+        g.covariance(rho, sheppard=np.array([]))
+
+
+def test_cell_averages_caps_the_quadrature_order():
+    g = Grid((0.0,), (1.0,), (4,))
+    assert np.allclose(g.cell_averages(lambda x: x[..., 0] ** 3, order=64),
+                       g.cell_averages(lambda x: x[..., 0] ** 3, order=2), rtol=1e-13)   # both exact for cubics
+    with pytest.raises(ValueError, match="order .* must be at most 64, got 65"):
+        g.cell_averages(lambda x: x[..., 0], order=65)

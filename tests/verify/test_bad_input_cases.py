@@ -1,11 +1,13 @@
 """The report's bad-input checks (verify/cases/bad_input.py) fail on functions that take bad input badly."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pytest
 
+from eulerian.errors import NumericalError
 from verify import bad_input
 from verify.bad_input import ValidCall, gaps, refusal_gap
 from verify.cases.bad_input import check_refusals, check_trouble
@@ -171,3 +173,72 @@ def test_a_trouble_that_ends_badly_fails_the_check(trouble, words):
     check = check_trouble("planted", trouble)
     assert not check.passed and words in check.detail
     assert check_trouble("fine", bad_input.Trouble(_blow_up, (bad_input.eulerian.NumericalError,), ("NaN",))).passed
+
+
+# ------------------------------------------------------------------ a call's own edge values and must-refuse values
+def edge_call(func) -> ValidCall:
+    """scale's documented range is (0, 1e100]: 1e100 must be taken, the next float beyond it refused up front."""
+    return ValidCall(func, [("x", X)], {"scale": 2.0}, accepts={"scale": [1e100]},
+                     refuses={"scale": [np.nextafter(1e100, np.inf)]})
+
+
+def test_a_careful_function_takes_its_edges_and_refuses_beyond():
+    tried, found = gaps(edge_call(careful), label="careful")
+    assert found == [] and tried == len(bad_input.bad_values(edge_call(careful), "x")) + len(
+        bad_input.bad_values(edge_call(careful), "scale")) + 2
+
+
+def _scale(scale, upper):
+    """careful's validation of scale, with the upper end of its range at ``upper``."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= upper:
+        raise ValueError(f"scale must be a number in (0, {upper:g}], got {scale!r}")
+    return float(scale)
+
+
+def off_by_a_bit(x, scale=1.0):
+    """The range check a little wider than documented: the first float beyond 1e100 comes back as a result."""
+    return _scale(scale, 1.0000001e100) * careful(x, 1.0)
+
+
+def too_strict(x, scale=1.0):
+    """The range end itself refused."""
+    return _scale(scale, 0.99e100) * careful(x, 1.0)
+
+
+def refused_late(x, scale=1.0):
+    """A value beyond the range runs, then fails with a numerical error instead of an up-front refusal."""
+    scale = _scale(scale, math.inf)
+    if scale > 1e100:
+        raise NumericalError(f"the scaled sum overflowed (scale {scale:g})")
+    return careful(x, scale)
+
+
+@pytest.mark.parametrize("func,words", [(off_by_a_bit, "instead of refusing scale"),
+                                        (too_strict, "raised ValueError: scale must be a number in (0, 9.9e+99]"),
+                                        (refused_late, "raised NumericalError")])
+def test_edge_and_must_refuse_values_are_judged(func, words):
+    tried, found = gaps(edge_call(func), label=func.__name__, names=["scale"])
+    assert len(found) == 1 and words in found[0], found
+    check = check_refusals(func.__name__, edge_call(func))
+    assert not check.passed and words in check.detail
+
+
+def test_a_mistyped_result_field_is_a_gap():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Result:
+        value: float
+        converged: bool
+        iterations: int
+        status: str
+
+    def solver(x, scale=1.0, flag=False):
+        careful(x, scale)
+        return Result(1.0, None if flag else False, 3, "max_iter reached")   # flag: converged left None
+
+    assert bad_input.type_paths(Result(1.0, False, 3, "ok")) == []
+    assert bad_input.type_paths(Result(1.0, True, True, "ok")) == ["result.iterations: int, got bool"]
+    call = ValidCall(solver, [("x", X)], {"scale": 2.0, "flag": False}, accepts={"flag": [True]})
+    tried, found = gaps(call, label="solver", names=["flag"])
+    assert any("result.converged: bool, got NoneType" in g for g in found), found

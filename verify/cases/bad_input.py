@@ -1,9 +1,11 @@
 """Bad input: every public function refuses every bad value of every argument with a clear error.
 
 The catalog of :mod:`verify.bad_input` (a valid call of each public function of eulerian, lagrangian and
-verify.gaussian, and the bad values tried for each argument) run exhaustively, one check per function: the number
+verify.gaussian, and the bad values tried for each argument) run exhaustively, one check per call: the number
 of bad calls that were not refused with a one-line ValueError/TypeError/project error naming the argument, or that
-returned a NaN, hung, or let a warning or another exception escape. Its reference is 0. And numerical trouble
+returned a NaN, a complex value or a mistyped result field, hung, or let a warning or another exception escape,
+plus the call's own must-refuse values that were not refused up front (the first number beyond a documented range,
+an option its other arguments exclude) and its valid edge values that were refused. Its reference is 0. And numerical trouble
 from valid input (a blow-up, a step count or a matrix beyond its cap, an overflowing closed form) must raise the
 project error that says so (:data:`verify.bad_input.TROUBLES`), never return garbage.
 """
@@ -16,14 +18,14 @@ SHOWN = 3   # gaps quoted in a failing check's detail
 
 
 def check_refusals(label: str, call: ValidCall) -> Check:
-    """Check that ``call`` refuses every bad value of every argument (:func:`verify.bad_input.gaps`): the value is
-    the number of gaps, which must be 0."""
+    """Check that ``call`` refuses every bad value of every argument and accepts its valid edge values
+    (:func:`verify.bad_input.gaps`): the value is the number of gaps, which must be 0."""
     tried, found = gaps(call, label=label)
-    detail = f"{tried} bad calls tried"
+    detail = f"{tried} calls tried"
     if found:
         detail += f"; {len(found)} gaps, e.g. " + " | ".join(found[:SHOWN])
-    return make_check(f"{label}: bad calls not refused with a named error (of {len(call.names())} arguments)",
-                      len(found), upper=0, reference=0, detail=detail)
+    return make_check(f"{label}: bad values not refused with a named error, or edge values refused "
+                      f"(of {len(call.names())} arguments)", len(found), upper=0, reference=0, detail=detail)
 
 
 def check_trouble(label: str, trouble: Trouble) -> Check:

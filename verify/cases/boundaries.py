@@ -17,7 +17,9 @@
   least 1) and its mass balance (round-off); the step size with open walls: a velocity largest on the outflow
   walls, each step's Courant number dt Σ_k max|v_k| / h_k (walls included) equal to cfl, forced steps
   N = ceil(T rate / cfl) accepted and N − 1 refused (CFLError), and forcing the solver's own count where the
-  Courant number is exactly cfl (array and FiPy backends) reproducing the automatic run.
+  Courant number is exactly cfl (array and FiPy backends) reproducing the automatic run; Dirichlet walls through
+  which the flow leaves (FiPy backend, a constant state kept by a source): the mass balance at every step
+  (round-off) and the outflow against the array backend's (to 1e-8), whatever the walls' values.
 """
 from __future__ import annotations
 
@@ -602,6 +604,54 @@ def wall_cfl_checks() -> list[Check]:
     return checks
 
 
+# a Dirichlet wall through which the flow LEAVES: its value g must not enter the outflow (upwind: v.n rho_P there)
+DIRICHLET_OUT = {"c": 1.3, "cells": (10, 6), "T": 0.25, "steps": 6, "div": 0.2}   # h = 1/5 and 1/6, C <= 0.37
+
+
+def dirichlet_out_velocity(t: float, x: np.ndarray) -> np.ndarray:
+    """v = (0.6 + 0.4 x + 0.2 sin t, 0.3 - 0.2 y) on BOX: positive along both axes (inflow through the lower walls,
+    outflow through the upper ones), div v = 0.2 at every t."""
+    return np.stack([0.6 + 0.4 * x[..., 0] + 0.2 * math.sin(t), 0.3 - 0.2 * x[..., 1] + 0.0 * x[..., 0]], axis=-1)
+
+
+def dirichlet_out_source(t: float, x: np.ndarray) -> np.ndarray:
+    """S = c div v: with rho = c (and g = c on the inflow walls) d rho/dt = -div(c v) + S = 0."""
+    return np.full(np.shape(x)[:-1], DIRICHLET_OUT["c"] * DIRICHLET_OUT["div"])
+
+
+# Dirichlet on both sides of both axes; the outflow (upper) walls hold values far from c, one varying in t and x
+DIRICHLET_BOTH = [(Dirichlet(DIRICHLET_OUT["c"]), Dirichlet(lambda t, x: 2.5 + x[..., 1] + t)),
+                  (Dirichlet(DIRICHLET_OUT["c"]), Dirichlet(0.7))]
+
+
+def dirichlet_out_run(backend: str) -> tuple[Grid, Any]:
+    """rho0 = c on BOX, Dirichlet walls everywhere, S = c div v, fixed steps (the same times on both backends)."""
+    p = DIRICHLET_OUT
+    g = Grid(*BOX, p["cells"])
+    return g, solve_continuity(g, np.full(g.shape, p["c"]), dirichlet_out_velocity, p["T"], steps=p["steps"],
+                               boundary=DIRICHLET_BOTH, source=dirichlet_out_source, backend=backend)
+
+
+def dirichlet_outflow_checks(fipy_run: Callable[[], tuple[Grid, Any]] | None = None) -> list[Check]:
+    """Outflow through Dirichlet walls (FiPy backend): rho = c stays exact for both backends (a constant state,
+    fluxes linear in x), so the mass that left by t_n is exactly c div(v) |BOX| t_n = ∫S, independent of the
+    outflow walls' values g. Checks: FiPy's mass balance mass(t_n) − mass(0) + outflow(t_n) − ∫S at every step
+    (round-off, FIPY_BALANCE_TOL, relative to mass(0)), and FiPy's outflow against the array backend's step by
+    step (AGREEMENT_TOL). ``fipy_run``: the FiPy run to check (a wrong one feeds the negative tests)."""
+    p = DIRICHLET_OUT
+    g, f = dirichlet_out_run("fipy") if fipy_run is None else fipy_run()
+    _, a = dirichlet_out_run("numpy")
+    t = np.asarray(f.mass_times)
+    source = p["c"] * p["div"] * float(np.prod(np.subtract(BOX[1], BOX[0]))) * t   # S constant in t and x
+    gap = np.asarray(f.mass) - f.mass[0] + np.asarray(f.boundary_outflow) - source
+    label = f"Dirichlet walls with outflow (g ≠ ρ there), {p['cells'][0]}x{p['cells'][1]} cells"
+    return [make_check(f"FiPy backend, {label}: max over steps |mass(t) − mass(0) + outflow(t) − ∫S| / mass(0)",
+                       float(np.abs(gap).max()) / f.mass[0], upper=FIPY_BALANCE_TOL, reference=0.0,
+                       detail=f"{len(t) - 1} steps; outflow at T {f.boundary_outflow[-1]:.6f}, exact "
+                       f"{source[-1]:.6f}"),
+            check_outflow_agreement(label, a, f)]
+
+
 @case("continuity-walls-2d", title="Continuity with inflow (Dirichlet) and outflow walls: manufactured solution on a "
       "2:1 box, every limiter, the mass through the walls", tags=("eulerian", "continuity"))
 def continuity_walls_2d(ctx: CaseContext) -> None:
@@ -637,3 +687,5 @@ def continuity_walls_2d(ctx: CaseContext) -> None:
         ctx.add(check)
     # the step size with open walls: their velocity enters the Courant number (the solver's dt and forced steps)
     ctx.add_all(wall_cfl_checks())
+    # outflow through Dirichlet walls (FiPy): the walls' values must not count as outflow
+    ctx.add_all(dirichlet_outflow_checks())

@@ -443,6 +443,67 @@ def multigrid_cycle_checks(cycles: Sequence[str] = ("V", "W"), solver_class: Any
     return checks
 
 
+# ------------------------------------------ the axis-by-axis prolongation of the fine levels against its definition
+# Levels of at least eulerian.multigrid.TENSOR_PROLONGATION_MIN (2**15) cells prolong axis by axis without a matrix
+# (TensorProlongation), which the cycle check above (24x16 cells) never reaches. Here it is applied directly, x += P e,
+# to random coarse vectors on asymmetric fine levels of 2**15 cells (walls and periodic axes, every axis halved),
+# against the Kronecker product of the 1D prolongations built above (weights 3/4, 1/4; constant at walls, wrapped on
+# periodic axes), made sparse. Tolerance: every fine value is the stage-by-stage sum of positive weights summing to 1,
+# one stage per axis of ~3 roundings each and the final add to x: |error| <= (3 d + 1) u (max |e| + max |x|), u the
+# unit round-off of the dtype; a wrong weight, index or missing stage changes values by O(max |e|).
+TENSOR_PROLONGATION_CASES = (((64, 32, 16), (True, False, True)), ((256, 128), (False, True)))
+TENSOR_PROLONGATION_DTYPES = (np.float32, np.float64)   # float32: the mixed-precision cycle's dtype
+
+
+def sparse_prolongation_reference(shape: Sequence[int], periodic: Sequence[bool]) -> Any:
+    """P = P_0 ⊗ P_1 ⊗ ... (C order: the last axis varies fastest) of the dense 1D prolongations above, CSR
+    float64, every axis halved; built without eulerian.multigrid."""
+    import scipy.sparse as sp
+
+    P = None
+    for n, p in zip(shape, periodic):
+        Pk = sp.csr_matrix(_dense_prolongation_1d(n, p))
+        P = Pk if P is None else sp.kron(P, Pk, format="csr")
+    return P
+
+
+def tensor_prolongation_checks(prolongation_class: Any = None, cases: Sequence = TENSOR_PROLONGATION_CASES,
+                               dtypes: Sequence = TENSOR_PROLONGATION_DTYPES, seed: int = 5) -> list[Check]:
+    """x += P e by eulerian.multigrid.TensorProlongation (or ``prolongation_class``, for the negative tests) on
+    each fine shape of ``cases`` (shape, periodic per axis), for 3 random coarse vectors e and a random x, against
+    x + P_ref e in float64: max |error| / (max |e| + max |x|) within (3 d + 1) u. An exception counts as a failure."""
+    from eulerian.multigrid import TensorProlongation
+
+    cls = TensorProlongation if prolongation_class is None else prolongation_class
+    be = get_backend("numpy")
+    rng = np.random.default_rng(seed)
+    checks = []
+    for shape, periodic in cases:
+        coarse = tuple(n // 2 for n in shape)
+        P = sparse_prolongation_reference(shape, periodic)
+        label = "x".join(map(str, shape)) + " (" + ", ".join("periodic" if p else "walls" for p in periodic) + ")"
+        for dtype in dtypes:
+            tol = (3 * len(shape) + 1) * float(np.finfo(dtype).eps) / 2
+            worst, detail = 0.0, "3 random coarse vectors"
+            try:
+                tp = cls(be, shape, coarse, periodic, dtype)
+                for _ in range(3):
+                    e = rng.standard_normal(P.shape[1]).astype(dtype)
+                    x = rng.standard_normal(P.shape[0]).astype(dtype)
+                    expected = x.astype(np.float64) + P @ e.astype(np.float64)
+                    scale = float(np.abs(e).max()) + float(np.abs(x).max())
+                    out = tp.add(e, x)
+                    if out is not x or x.dtype != dtype:
+                        worst, detail = math.inf, "add() did not return x in place, in its dtype"
+                        break
+                    worst = max(worst, float(np.abs(x - expected).max()) / scale)
+            except Exception as exc:   # noqa: BLE001 - a broken prolongation fails the check, not the case
+                worst, detail = math.inf, f"raised {type(exc).__name__}: {exc}"
+            checks.append(make_check(f"TensorProlongation x += P e, {label}, {np.dtype(dtype).name}: max |x - x_ref| / "
+                                     f"(max |e| + max |x|)", worst, upper=tol, reference=0.0, detail=detail))
+    return checks
+
+
 def cell_diffusion(grid: Grid, D0: float) -> np.ndarray:
     """Cell values D0 (1 + 0.6 sin(pi x) cos(2 pi y)) on the 2:1 box of the manufactured problem: in [0.4, 1.6] D0,
     varying along both axes, so every multigrid level needs its own block averages."""
@@ -502,6 +563,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
                             runs["multigrid"].to_numpy(), SOLVER_AGREEMENT_TOL))
     ctx.add(check_multigrid_iterations(f"scharfetter-gummel + bdf2, {dlabel}", runs["multigrid"]))
     ctx.add_all(multigrid_cycle_checks())
+    ctx.add_all(tensor_prolongation_checks())
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
         stiff = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
         ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", stiff))

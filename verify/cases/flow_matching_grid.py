@@ -8,7 +8,9 @@ Case ``flow-matching-grid`` (quick ~5 s, full ~16 s on the loaded 2-core machine
 2. The velocity quadrature in 2D, RMS error over fixed points in the bulk at t = 1/4, 3/4 (32² to 256² cells): against
    flow_matching_field for non-commuting covariances (A_t not symmetric) and against the exact mixture field;
    order 2. Prop 3.3: with an isotropic Gaussian source the grid field is a gradient (discrete curl -> 0); with the
-   non-commuting pair its curl tends to A21 - A12 != 0 (both within C h^2).
+   non-commuting pair its curl tends to A21 - A12 != 0 (both within C h^2). The ends t = 0, 1 of unnormalised
+   endpoints: the normalised inputs at the cell centres, and the interpolant held constant in the half cells next
+   to every wall (against scipy's RegularGridInterpolator on clipped points), both to round-off.
 3. Mixture endpoints (1D): the grid path against the exact mixture path (L1, moments) and against particles pushed
    by lagrangian.flow_matching_field_from_samples (RK4): replicate means of the moments with a Student-t interval
    (false alarm 1e-3 in total), plus the grid's own error and the kernel field's measured bias.
@@ -299,6 +301,60 @@ def check_normalised_ends(name: str, make_field: Callable = flow_matching_grid_f
     return checks
 
 
+# the interpolant next to the walls: constant in the half cell between a face and the first (last) cell centre
+WALL_FRACTIONS = (0.0, 0.2, 0.45, 0.7, 0.9, 0.99)   # distance from the wall in units of h/2 (0: on the face)
+WALL_RTOL = 1e-12   # round-off: the interpolant and scipy's use the same weights up to rounding
+
+
+def wall_points(g: Grid, rng: np.random.Generator) -> np.ndarray:
+    """Points (n, d) in the half cells next to each wall of ``g``: for every axis k and side, z_k at the fractions
+    WALL_FRACTIONS of h_k / 2 from the wall, the other coordinates uniform in the box (their own half cells
+    included)."""
+    lo, hi, h = np.asarray(g.lower), np.asarray(g.upper), np.asarray(g.spacing)
+    pts = []
+    for k in range(g.dim):
+        for wall, sign in ((lo[k], 1.0), (hi[k], -1.0)):
+            z = rng.uniform(lo, hi, size=(len(WALL_FRACTIONS), g.dim))
+            z[:, k] = wall + sign * 0.5 * h[k] * np.asarray(WALL_FRACTIONS)
+            pts.append(z)
+    return np.concatenate(pts)
+
+
+def held_interpolant(g: Grid, values: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The documented interpolant, independently: scipy's multilinear RegularGridInterpolator through the cell
+    centres at z clipped per axis to [first centre, last centre] (so constant in the half cells next to the
+    faces), for z in the closed box."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    axes = g.axes()
+    clipped = np.stack([np.clip(z[:, k], a[0], a[-1]) for k, a in enumerate(axes)], axis=-1)
+    return RegularGridInterpolator(axes, values, method="linear")(clipped)
+
+
+def check_wall_half_cells(name: str, make_field: Callable = flow_matching_grid_field, seed: int = 11) -> list[Check]:
+    """At t = 0 (t = 1) the quadrature reduces exactly to the interpolant of the normalised source (target), so
+    density(0, z) = I[rho0 / m0](z) at any z of the closed box. Random positive cell averages (O(1) at the walls)
+    on the two UNNORMALISED grids (different boxes and cell sizes per axis), z in the half cells next to every
+    wall (wall_points), against held_interpolant: max relative difference <= WALL_RTOL. An interpolant that
+    extrapolates there (or reads a neighbouring row) differs by O(1)."""
+    u = UNNORMALISED
+    rng = np.random.default_rng(seed)
+    g0, g1 = Grid(*u["grid0"]), Grid(*u["grid1"])
+    r0, r1 = rng.uniform(0.2, 2.0, g0.shape), rng.uniform(0.2, 2.0, g1.shape)
+    field = make_field(g0, u["m0"] * r0, u["m1"] * r1, grid1=g1)
+    checks = []
+    for t, g, r in ((0.0, g0, r0), (1.0, g1, r1)):
+        z = wall_points(g, rng)
+        exact = held_interpolant(g, r / (float(r.sum()) * g.cell_volume), z)
+        dens = np.asarray(field.density(t, z))
+        checks.append(make_check(f"{name}: density at t = {t:g} in the half cells next to the walls vs the "
+                                 "interpolant held constant there (scipy), max relative difference",
+                                 float(np.abs(dens - exact).max() / np.abs(exact).max()), upper=WALL_RTOL,
+                                 reference=0.0, detail=f"{len(z)} points, grid {g.shape}, spacing "
+                                 f"{tuple(round(x, 4) for x in g.spacing)}"))
+    return checks
+
+
 # ------------------------------------------------------------------------------------------------------------
 # studies
 # ------------------------------------------------------------------------------------------------------------
@@ -435,6 +491,7 @@ def flow_matching_grid_case(ctx: CaseContext) -> None:
 
     # 2c. unnormalised endpoints on two different grids: the path's ends are the normalised inputs
     ctx.add_all(check_normalised_ends("Gaussian (mass 0.37) → mixture (mass 6.5) on its own 20 x 28 grid"))
+    ctx.add_all(check_wall_half_cells("random cell averages on the 24 x 20 and 20 x 28 grids"))
 
     # 3. mixture endpoints, 1D: grid transport vs the exact mixture path and vs kernel-field particles
     n_mix = 120 if quick else 200

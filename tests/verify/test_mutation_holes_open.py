@@ -1,0 +1,167 @@
+"""Report checks added for three mutation survivors (report holes) of the grid code.
+
+Each check passes on the right code and fails on the mutant's behaviour, fed to the check directly (the mutant is
+built as a separate module from the installed source with the one line changed, never written to disk):
+
+* ``eulerian.fipy_backend.xǁ_ContinuityWallsǁoutflow__mutmut_10`` (``&`` -> ``|``: the values g of Dirichlet walls
+  counted as inflow where the flow leaves) -> continuity-walls-2d, ``dirichlet_outflow_checks``;
+* ``eulerian.flow_matching_grid.xǁFlowMatchingGridFieldǁ_interpolate__mutmut_41`` (the lower clip of the cell
+  index dropped: extrapolation from index -1 in the half cell next to a lower wall) -> flow-matching-grid,
+  ``check_wall_half_cells``;
+* ``eulerian.multigrid.xǁTensorProlongationǁ__init____mutmut_30`` (one stage buffer too few) and two other slips of
+  TensorProlongation (a wrong weight, a lost periodic wrap) -> fokker-planck-options-2d,
+  ``tensor_prolongation_checks``.
+"""
+import importlib
+import math
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eulerian.grid import Grid
+from verify.cases import boundaries as B
+from verify.cases import eulerian_cases as E
+from verify.cases import flow_matching_grid as F
+
+
+def _mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
+    """``module`` (an eulerian submodule) re-executed from its source with ``old`` replaced by ``new`` (exactly one
+    occurrence), registered under a private name for the duration of the test."""
+    original = importlib.import_module(module)
+    src = Path(original.__file__).read_text()
+    assert src.count(old) == 1, f"{module}: the mutated line moved"
+    name = f"{module}_mutant_open"
+    mod = types.ModuleType(name)
+    mod.__package__ = "eulerian"
+    mod.__file__ = original.__file__
+    monkeypatch.setitem(sys.modules, name, mod)
+    exec(compile(src.replace(old, new), original.__file__, "exec"), mod.__dict__)
+    return mod
+
+
+# ------------------------------------------------------ continuity-walls-2d: outflow through Dirichlet walls
+def test_dirichlet_outflow_checks_pass():
+    pytest.importorskip("fipy")
+    checks = B.dirichlet_outflow_checks()
+    assert len(checks) == 2 and all(c.passed for c in checks), [c for c in checks if not c.passed]
+    assert max(c.value for c in checks) < 1e-14
+    # the exact outflow c div(v) |BOX| T = 1.3 * 0.2 * 2 * 0.25
+    assert "exact 0.130000" in checks[0].detail and "outflow at T 0.130000" in checks[0].detail
+
+
+def test_dirichlet_outflow_checks_flag_the_fipy_mutant(monkeypatch):
+    pytest.importorskip("fipy")
+    import eulerian.fipy_backend as FB
+
+    mod = _mutated(monkeypatch, "eulerian.fipy_backend",
+                   "inflow = np.where(self.dirichlet_faces & (self.vn < 0.0), self.vn * g, 0.0)",
+                   "inflow = np.where(self.dirichlet_faces | (self.vn < 0.0), self.vn * g, 0.0)")
+    monkeypatch.setattr(FB, "continuity_fipy", mod.continuity_fipy)   # solve_continuity imports it per call
+    balance, agreement = B.dirichlet_outflow_checks()
+    # the outflow walls' values (2.5 + y + t and 0.7) counted: outflow at T about 10 times the exact 0.13
+    assert not balance.passed and balance.value > 0.3   # (1.27 - 0.13) / mass(0) = 2.6
+    assert not agreement.passed and agreement.value > 1.0
+
+
+def test_dirichlet_outflow_checks_flag_a_wrong_outflow():
+    pytest.importorskip("fipy")
+
+    def scaled():
+        g, f = B.dirichlet_out_run("fipy")
+        return g, types.SimpleNamespace(mass=f.mass, mass_times=f.mass_times,
+                                        boundary_outflow=np.asarray(f.boundary_outflow) * (1 + 1e-7))
+
+    assert not any(c.passed for c in B.dirichlet_outflow_checks(scaled))
+
+
+# ------------------------------------------------------ flow-matching-grid: the half cells next to the walls
+def test_wall_points_lie_in_the_half_cells_next_to_the_walls():
+    g = Grid(*F.UNNORMALISED["grid0"])
+    z = F.wall_points(g, np.random.default_rng(0))
+    lo, hi, h = np.asarray(g.lower), np.asarray(g.upper), np.asarray(g.spacing)
+    assert z.shape == (2 * g.dim * len(F.WALL_FRACTIONS), g.dim)
+    assert np.all((z >= lo) & (z <= hi))
+    near = (z - lo <= 0.5 * h) | (hi - z <= 0.5 * h)
+    assert np.all(near.any(axis=1))
+    # the lower wall of axis 0: exactly on the face, then up to 0.99 h/2 from it
+    np.testing.assert_allclose(z[:len(F.WALL_FRACTIONS), 0] - lo[0], 0.5 * h[0] * np.asarray(F.WALL_FRACTIONS))
+
+
+def test_held_interpolant_is_constant_in_the_wall_half_cells():
+    g = Grid((0.0, 0.0), (2.0, 1.0), (4, 2))            # centres 0.25 ... 1.75 and 0.25, 0.75
+    vals = np.arange(8.0).reshape(4, 2)
+    z = np.array([[0.0, 0.0], [0.1, 0.2], [2.0, 1.0], [1.0, 0.5], [0.25, 0.9]])
+    # (0, 0) and (0.1, 0.2): the corner cell held (0); (2, 1): the opposite corner (7); (1, 0.5): the mean of
+    # the four middle values (2, 3, 4, 5) = 3.5; (0.25, 0.9): the centre x, y held at the last centre (1)
+    np.testing.assert_allclose(F.held_interpolant(g, vals, z), [0.0, 0.0, 7.0, 3.5, 1.0], atol=1e-15)
+
+
+def test_wall_half_cell_checks_pass():
+    checks = F.check_wall_half_cells("walls")
+    assert len(checks) == 2 and all(c.passed for c in checks)
+    assert max(c.value for c in checks) < 1e-14
+
+
+def test_wall_half_cell_checks_flag_the_extrapolating_mutant(monkeypatch):
+    mod = _mutated(monkeypatch, "eulerian.flow_matching_grid", "i0 = xp.clip(xp.floor(s), 0, shape[k] - 2)",
+                   "i0 = xp.clip(xp.floor(s), None, shape[k] - 2)")
+    checks = F.check_wall_half_cells("mutant", make_field=mod.flow_matching_grid_field)
+    assert all(not c.passed and c.value > 0.05 for c in checks)
+
+
+def test_normalised_ends_check_misses_the_extrapolating_mutant(monkeypatch):
+    """The same mutant is invisible in the bulk: the normalised-ends check (cell centres) still passes."""
+    mod = _mutated(monkeypatch, "eulerian.flow_matching_grid", "i0 = xp.clip(xp.floor(s), 0, shape[k] - 2)",
+                   "i0 = xp.clip(xp.floor(s), None, shape[k] - 2)")
+    assert all(c.passed for c in F.check_normalised_ends("mutant", make_field=mod.flow_matching_grid_field))
+
+
+# ------------------------------------------------------ fokker-planck-options-2d: the axis-by-axis prolongation
+def test_sparse_reference_is_the_kronecker_product_of_the_dense_ones():
+    P = E.sparse_prolongation_reference((4, 6), (False, True)).toarray()
+    dense = np.kron(E._dense_prolongation_1d(4, False), E._dense_prolongation_1d(6, True))
+    np.testing.assert_array_equal(P, dense)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=0, atol=1e-15)   # interpolation: rows sum to 1
+
+
+def test_tensor_prolongation_checks_pass_at_round_off():
+    from eulerian.multigrid import TENSOR_PROLONGATION_MIN
+
+    assert all(math.prod(shape) >= TENSOR_PROLONGATION_MIN for shape, _ in E.TENSOR_PROLONGATION_CASES)
+    checks = E.tensor_prolongation_checks()
+    assert len(checks) == 4 and all(c.passed for c in checks), [c for c in checks if not c.passed]
+    for c in checks:
+        eps = np.finfo(np.float32 if "float32" in c.name else np.float64).eps
+        assert c.value < 2 * eps and c.upper < 8 * eps
+
+
+TENSOR_MUTANTS = {
+    "mutmut_30": ("for sh in shapes[:-1]]  # the stages'", "for sh in shapes[:-2]]  # the stages'"),
+    "weight": ("xp.multiply(u, 0.75, out=dst)", "xp.multiply(u, 0.76, out=dst)"),
+    "wrap": ("dst[head] += q[tail if wrap else head]", "dst[head] += q[head if wrap else head]"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(TENSOR_MUTANTS))
+def test_tensor_prolongation_checks_flag_the_mutants(monkeypatch, mutant):
+    mod = _mutated(monkeypatch, "eulerian.multigrid", *TENSOR_MUTANTS[mutant])
+    checks = E.tensor_prolongation_checks(prolongation_class=mod.TensorProlongation)
+    assert not any(c.passed for c in checks)
+    if mutant == "mutmut_30":   # too few stage buffers: the second stage has nowhere to write
+        assert all(c.value == math.inf and "IndexError" in c.detail for c in checks)
+    else:
+        assert all(c.value > 1e-3 for c in checks)
+
+
+def test_tensor_prolongation_checks_flag_a_result_not_in_place():
+    from eulerian.multigrid import TensorProlongation
+
+    class Copying(TensorProlongation):
+        def add(self, e, x):
+            return super().add(e, x.copy())
+
+    checks = E.tensor_prolongation_checks(prolongation_class=Copying, dtypes=(np.float64,))
+    assert all(not c.passed and "in place" in c.detail for c in checks)
