@@ -499,11 +499,19 @@ def nan_paths(obj: Any, path: str = "result", seen: set | None = None) -> list[s
 class Trouble:
     """Valid input that runs into numerical trouble: ``call()`` must raise one of ``raises`` with a one-line
     message holding each of ``words`` (before any garbage is returned); with ``raises`` empty it must return a
-    real result without NaN."""
+    real result without NaN, and, given ``same_as``, the array that ``same_as()`` returns to ``rtol`` (relative to
+    its largest value): the same problem at an ordinary scale, for a result that does not depend on the scale."""
 
     call: Callable[[], Any]
     raises: tuple = ()
     words: tuple = ()
+    same_as: Callable[[], Any] | None = None
+    rtol: float = 1e-10
+
+
+def _stationary_source(c: float) -> Callable:
+    """c S(t, x), S = 1 + x_0: a source of the stationary problems (its state does not depend on c)."""
+    return lambda t, x: c * (1.0 + x[..., 0])
 
 
 _T_GRID = Grid((-3.0,), (3.0,), (16,))
@@ -526,6 +534,11 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.jko_flow: 100 steps over max_steps = 50": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.01, 1.0, potential=_confining, diffusion=0.5, max_steps=50),
         (ValueError,), ("max_steps=50",)),
+    "eulerian.solve_stationary: drift, diffusion and source times 1e150 (operator rescaled)": Trouble(
+        lambda: eulerian.solve_stationary(WALL_GRID, lambda t, x: -1e150 * x, 5e149, source=_stationary_source(1e150),
+                                          boundary=[eulerian.Dirichlet(0.3), "zero-flux"]),
+        same_as=lambda: eulerian.solve_stationary(WALL_GRID, lambda t, x: -x, 0.5, source=_stationary_source(1.0),
+                                                  boundary=[eulerian.Dirichlet(0.3), "zero-flux"])),
     "lagrangian.integrate_ode: dx/dt = x² blows up at t = 1, after a save at 0.5": Trouble(
         lambda: lagrangian.integrate_ode(lambda t, x: x**2, np.ones((4, 1)), 0.0, 3.0, 300, save_at=[0.5]),
         (lagrangian.NumericalError,), ("NaN or infinite",)),
@@ -559,7 +572,14 @@ def trouble_gap(label: str, trouble: Trouble) -> str | None:
     def returned_gap(result: Any) -> str | None:
         if trouble.raises:
             return f"{label} returned {_short(result)} instead of raising {trouble.raises[0].__name__}"
-        return _returned_gap(label, result)
+        gap = _returned_gap(label, result)
+        if gap is None and trouble.same_as is not None:
+            ref = np.asarray(trouble.same_as(), dtype=float)
+            err = float(np.abs(np.asarray(result, dtype=float) - ref).max() / np.abs(ref).max())
+            if not err <= trouble.rtol:
+                return f"{label}: the result differs from the same problem at an ordinary scale by {err:.3g} " \
+                       f"(relative; tolerance {trouble.rtol:g})"
+        return gap
 
     return _judge(label, trouble.call, trouble.raises, message_gap, returned_gap)
 

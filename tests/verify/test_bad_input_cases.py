@@ -166,6 +166,8 @@ def test_every_trouble_ends_as_it_must(label):
     (bad_input.Trouble(lambda: 1.0 + 0j), "complex"),
     (bad_input.Trouble(lambda: [][1], (bad_input.eulerian.NumericalError,)), "IndexError"),
     (bad_input.Trouble(_blow_up, (bad_input.eulerian.NumericalError,), ("max_steps",)), "lacks ['max_steps']"),
+    (bad_input.Trouble(lambda: np.array([1.0, 2.0 + 1e-9]), same_as=lambda: np.array([1.0, 2.0])),
+     "differs from the same problem at an ordinary scale by 5e-10"),
 ])
 def test_a_trouble_that_ends_badly_fails_the_check(trouble, words):
     gap = bad_input.trouble_gap("planted", trouble)

@@ -165,3 +165,26 @@ def test_tensor_prolongation_checks_flag_a_result_not_in_place():
 
     checks = E.tensor_prolongation_checks(prolongation_class=Copying, dtypes=(np.float64,))
     assert all(not c.passed and "in place" in c.detail for c in checks)
+
+
+def test_scheme_info_check_flags_a_renamed_key_a_wrong_dt_and_a_different_scheme():
+    """eulerian.fokker_planck.x_solve_fokker_planck__mutmut_751 (info["dt"] stored as info["DT"]) ->
+    fipy-vs-array, check_scheme_info."""
+    import dataclasses
+
+    from verify.adapters import FokkerPlanckSolver
+    from verify.cases.eulerian_cases import check_scheme_info
+    from verify.problems import get_problem, grid_for
+
+    problem = get_problem("ou-2d")
+    grid = grid_for(problem, 8)
+    a = FokkerPlanckSolver(time="crank-nicolson")(problem, grid, 4)
+    b = FokkerPlanckSolver(time="crank-nicolson", backend="fipy")(problem, grid, 4)
+    assert check_scheme_info("ok", a, b, problem.t_final).passed
+    renamed = dict(a.info)
+    renamed["DT"] = renamed.pop("dt")
+    wrong_dt = {**a.info, "dt": 2 * a.info["dt"]}
+    undamped = {**a.info, "damped_steps": 0}
+    for info, value in ((renamed, 2), (wrong_dt, 2), (undamped, 1)):
+        check = check_scheme_info("bad", dataclasses.replace(a, info=info), b, problem.t_final)
+        assert not check.passed and check.value == value

@@ -738,6 +738,20 @@ def equilibrium(ctx: CaseContext) -> None:
               upper=1e-13)
 
 
+SCHEME_INFO = ("flux", "time", "boundary", "dt", "damped_steps", "diffusion")   # Solution.info of both backends
+
+
+def check_scheme_info(name: str, a: Solution, b: Solution, t_final: float) -> Check:
+    """The two backends describe the same scheme in ``Solution.info`` (the keys SCHEME_INFO, equal values) and
+    both report dt = t_final / steps: the number of keys missing or different, plus 1 per wrong dt (0 passes)."""
+    wrong = [k for k in SCHEME_INFO if k not in a.info or k not in b.info or a.info[k] != b.info[k]]
+    wrong += [f"dt of {s.backend}" for s in (a, b) if not math.isclose(s.info.get("dt", math.nan), t_final / s.steps,
+                                                                        rel_tol=1e-14)]
+    return make_check(f"{name}: both backends describe the same scheme in info ({', '.join(SCHEME_INFO)}; "
+                      "dt = t_final / steps)", len(wrong), upper=0, reference=0,
+                      detail=f"missing or different: {wrong}" if wrong else f"info {b.info}")
+
+
 @case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, and a time-dependent "
       "drift with a source on an anisotropic box", tags=("eulerian", "fipy"))
 def fipy_vs_array(ctx: CaseContext) -> None:
@@ -751,6 +765,7 @@ def fipy_vs_array(ctx: CaseContext) -> None:
         b = FokkerPlanckSolver(time=scheme, backend="fipy")(problem, grid, n // 2)
         t2 = time.perf_counter()
         ctx.add(check_agreement(f"SG + {scheme}, N={n}", a.to_numpy(), b.to_numpy()))
+        ctx.add(check_scheme_info(f"SG + {scheme}, N={n}", a, b, problem.t_final))
         if scheme == "bdf2":
             density_picture(ctx, f"SG + BDF2, N = {n}: the two backends", grid, a.to_numpy(), exact=b.to_numpy(),
                             labels=("NumPy", "FiPy"))
