@@ -24,8 +24,10 @@ Every call runs with warnings turned into errors, so a silent cast (ComplexWarni
 counts as a gap, like any other exception (IndexError, AttributeError, ZeroDivisionError, LinAlgError, ...), and
 so does a call that runs longer than :data:`CALL_LIMIT_S` (where a timer can be set: the main thread on POSIX).
 
-The report's ``bad-input-*`` cases run every bad value of every argument (:func:`gaps`); the test suite draws from
-the same catalog with Hypothesis. The same holds your own functions to this standard::
+The report's ``bad-input-*`` cases run every bad value of every argument (:func:`gaps`) and compare which of them
+were refused with the record in :mod:`verify.refusal_record` (:func:`outcome_changes`; rewrite it after a change
+made on purpose with ``python -m verify.bad_input --record``); the test suite draws from the same catalog with
+Hypothesis. The same holds your own functions to this standard::
 
     from verify.bad_input import ValidCall, gaps
     tried, found = gaps(ValidCall(my_solver, [("grid", grid), ("rho0", rho0)], {"dt": 0.01}), label="my_solver")
@@ -37,10 +39,13 @@ import contextlib
 import dataclasses
 import inspect
 import math
+import os
+import pprint
 import re
 import signal
 import threading
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -632,15 +637,17 @@ def _judge(where: str, run: Callable[[], Any], expected: tuple, message_gap: Cal
     return _returned_gap(where, result) if returned_gap is None else returned_gap(result)
 
 
-def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", must_refuse: bool = False
-                ) -> str | None:
+def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", must_refuse: bool = False,
+                returned: list | None = None) -> str | None:
     """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
     refused clearly (or, unless ``must_refuse``, the call returns without NaN). ``label`` names the call in the
-    description."""
+    description. ``returned``: a list that gets one True appended when the call returned (took the value)."""
     where = f"{label}({name}={_short(bad)})"
 
     def run() -> Any:
         result = call.call(name, bad)
+        if returned is not None:
+            returned.append(True)
         return (result, call.probe(result)) if call.probe is not None and callable(result) else result
 
     def message_gap(exc: BaseException) -> str | None:
@@ -751,24 +758,87 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
     return len(values), found
 
 
-def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None) -> tuple[int, list[str]]:
+def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None,
+         outcomes: dict | None = None) -> tuple[int, list[str]]:
     """(number of calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
     (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`), the call's
-    own ``refuses`` (which must raise) and its ``accepts`` (which must not)."""
+    own ``refuses`` (which must raise) and its ``accepts`` (which must not). ``outcomes``: a dict that gets, per
+    argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
+    "x" when it raised (see :func:`outcome_changes`)."""
     tried, found = point_gaps(call, label=label) if names is None else (0, [])
     for name in call.names() if names is None else names:
-        judged = ([(bad, lambda n, v: refusal_gap(call, n, v, label=label)) for bad in bad_values(call, name)]
-                  + [(bad, lambda n, v: refusal_gap(call, n, v, label=label, must_refuse=True))
-                     for bad in call.refuses.get(name, [])]
-                  + [(ok, lambda n, v: acceptance_gap(call, n, v, label=label)) for ok in call.accepts.get(name, [])])
-        for value, judge in judged:
-            tried += 1
-            gap = judge(name, value)
-            if gap is not None:
-                found.append(gap)
-    return tried, found
+        pattern = []
+        for bad in bad_values(call, name):
+            returned: list = []
+            found.append(refusal_gap(call, name, bad, label=label, returned=returned))
+            pattern.append("r" if returned else "x")
+        for bad in call.refuses.get(name, []):
+            found.append(refusal_gap(call, name, bad, label=label, must_refuse=True))
+        for ok in call.accepts.get(name, []):
+            found.append(acceptance_gap(call, name, ok, label=label))
+        tried += len(pattern) + len(call.refuses.get(name, [])) + len(call.accepts.get(name, []))
+        if outcomes is not None:
+            outcomes[name] = "".join(pattern)
+    return tried, [g for g in found if g is not None]
+
+
+def outcome_changes(call: ValidCall, outcomes: dict, recorded: dict, *, label: str = "call") -> list[str]:
+    """The bad values whose outcome differs from the recorded one (``recorded``: the ``outcomes`` of :func:`gaps`
+    from an earlier run, e.g. :data:`verify.refusal_record.RECORD`): a value refused then and taken now is a
+    validation that was weakened; one taken then and refused now, a valid input that became an error. Both are
+    changes of the public behaviour, to be made on purpose (then the record is rewritten: ``python -m
+    verify.bad_input --record``)."""
+    changes = []
+    for name, now in outcomes.items():
+        then = recorded.get(name)
+        if then is None or len(then) != len(now):
+            changes.append(f"{label}: argument {name!r} has no record of its {len(now)} bad values; rewrite the "
+                           "record")
+            continue
+        values = bad_values(call, name)
+        for i, (a, b) in enumerate(zip(then, now)):
+            if a != b:
+                what = "now taken, was refused" if b == "r" else "now refused, was taken"
+                changes.append(f"{label}({name}={_short(values[i])}): {what}")
+    return changes
 
 
 def _short(v: Any) -> str:
     r = repr(v)
     return r if len(r) < 120 else r[:117] + "..."
+
+
+# ------------------------------------------------------------------------------------------------ the record
+RECORD_PATH = Path(__file__).with_name("refusal_record.py")
+
+
+def current_outcomes() -> dict[str, dict[str, str]]:
+    """{call label: {argument: outcome pattern}} of every call of :data:`CALLS` (see :func:`gaps`)."""
+    record = {}
+    for label, call in CALLS.items():
+        record[label] = {}
+        gaps(call, label=label, outcomes=record[label])
+    return record
+
+
+def write_record(path: Path = RECORD_PATH) -> int:
+    """Rewrite the record of which bad values each public function refuses (a Python module holding one dict,
+    replaced atomically). Returns the number of outcomes recorded."""
+    record = current_outcomes()
+    text = ('"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x") or takes ("r"), in\n'
+            'the order of ``bad_values``. Written by ``python -m verify.bad_input --record``; do not edit by hand.\n'
+            'The report\'s bad-input cases compare the current outcomes with it (``outcome_changes``)."""\n'
+            "RECORD = " + pprint.pformat(record, width=116, sort_dicts=True) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return sum(len(p) for r in record.values() for p in r.values())
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The bad-input catalog: rewrite the record of its outcomes.")
+    parser.add_argument("--record", action="store_true", help=f"rewrite {RECORD_PATH.name} from the current code")
+    if parser.parse_args().record:
+        print(f"recorded {write_record()} outcomes in {RECORD_PATH}")

@@ -10,7 +10,7 @@ import pytest
 from eulerian.errors import NumericalError
 from verify import bad_input
 from verify.bad_input import ValidCall, gaps, refusal_gap
-from verify.cases.bad_input import check_refusals, check_trouble
+from verify.cases.bad_input import check_record, check_refusals, check_trouble
 
 
 def careful(x, scale=1.0):
@@ -244,3 +244,37 @@ def test_a_mistyped_result_field_is_a_gap():
     call = ValidCall(solver, [("x", X)], {"scale": 2.0, "flag": False}, accepts={"flag": [True]})
     tried, found = gaps(call, label="solver", names=["flag"])
     assert any("result.converged: bool, got NoneType" in g for g in found), found
+
+
+# ------------------------------------------------------------------ the record of refusals
+def loosened(x, scale=1.0):
+    """careful with its range check loosened: scale = 0 is taken (the result is a finite 0, so the properties above
+    cannot object; only the record of what careful refused sees it)."""
+    zero = type(scale) in (int, float) and scale == 0
+    return careful(x, 1.0 if zero else scale) * (0.0 if zero else 1.0)
+
+
+def test_a_loosened_range_check_is_a_change_from_the_record():
+    recorded, now = {}, {}
+    gaps(valid(careful), label="careful", outcomes=recorded)
+    tried, found = gaps(valid(loosened), label="loosened", outcomes=now)
+    assert found == [] and set(recorded) == {"x", "scale"}
+    changes = bad_input.outcome_changes(valid(loosened), now, recorded, label="loosened")
+    zeros = [v for v in bad_input.bad_values(valid(careful), "scale") if type(v) in (int, float) and v == 0]
+    assert len(changes) >= len(zeros) >= 2 and all("now taken, was refused" in c for c in changes)
+    assert bad_input.outcome_changes(valid(careful), recorded, recorded) == []
+    stale = bad_input.outcome_changes(valid(careful), recorded, {"x": recorded["x"]}, label="careful")
+    assert len(stale) == 1 and "no record" in stale[0]
+    check = check_record("toy", changes, sum(len(p) for p in now.values()))
+    assert not check.passed and "python -m verify.bad_input --record" in check.detail
+
+
+def test_the_record_is_current():
+    """verify/refusal_record.py matches the code: rewrite it (python -m verify.bad_input --record) when a change
+    of what is refused was made on purpose."""
+    from verify.refusal_record import RECORD
+
+    now = bad_input.current_outcomes()
+    changes = [c for label, call in bad_input.CALLS.items()
+               for c in bad_input.outcome_changes(call, now[label], RECORD.get(label, {}), label=label)]
+    assert changes == [] and set(RECORD) == set(now), changes[:5]

@@ -5,22 +5,25 @@ verify.gaussian, and the bad values tried for each argument) run exhaustively, o
 of bad calls that were not refused with a one-line ValueError/TypeError/project error naming the argument, or that
 returned a NaN, a complex value or a mistyped result field, hung, or let a warning or another exception escape,
 plus the call's own must-refuse values that were not refused up front (the first number beyond a documented range,
-an option its other arguments exclude) and its valid edge values that were refused. Its reference is 0. And numerical trouble
+an option its other arguments exclude) and its valid edge values that were refused. Its reference is 0. One more
+check per case compares which bad values were refused with the record of :mod:`verify.refusal_record`. And numerical trouble
 from valid input (a blow-up, a step count or a matrix beyond its cap, an overflowing closed form) must raise the
 project error that says so (:data:`verify.bad_input.TROUBLES`), never return garbage.
 """
 from __future__ import annotations
 
-from verify.bad_input import CALLS, TROUBLES, Trouble, ValidCall, gaps, trouble_gap
+from verify.bad_input import CALLS, TROUBLES, Trouble, ValidCall, gaps, outcome_changes, trouble_gap
+from verify.refusal_record import RECORD
 from verify.harness import CaseContext, Check, case, make_check
 
 SHOWN = 3   # gaps quoted in a failing check's detail
 
 
-def check_refusals(label: str, call: ValidCall) -> Check:
+def check_refusals(label: str, call: ValidCall, outcomes: dict | None = None) -> Check:
     """Check that ``call`` refuses every bad value of every argument and accepts its valid edge values
-    (:func:`verify.bad_input.gaps`): the value is the number of gaps, which must be 0."""
-    tried, found = gaps(call, label=label)
+    (:func:`verify.bad_input.gaps`): the value is the number of gaps, which must be 0. ``outcomes``: filled with
+    which bad values were refused (for :func:`check_record`)."""
+    tried, found = gaps(call, label=label, outcomes=outcomes)
     detail = f"{tried} calls tried"
     if found:
         detail += f"; {len(found)} gaps, e.g. " + " | ".join(found[:SHOWN])
@@ -37,10 +40,28 @@ def check_trouble(label: str, trouble: Trouble) -> Check:
                       reference=0, detail=gap or "as it must")
 
 
+def check_record(name: str, changes: list[str], outcomes: int) -> Check:
+    """Check that no bad value changed from refused to taken or back since the record
+    (:data:`verify.refusal_record.RECORD`, :func:`verify.bad_input.outcome_changes`): the value is the number of
+    changes, which must be 0. The properties above cannot see a range check that was loosened to take a value it
+    documents as bad (0 for a positive argument, a number beyond a range's end): the record can."""
+    detail = f"{outcomes} outcomes compared"
+    if changes:
+        detail += f"; {len(changes)} changed, e.g. " + " | ".join(changes[:SHOWN]) + \
+            " (a change made on purpose: python -m verify.bad_input --record)"
+    return make_check(f"{name}: bad values refused or taken differently from the record", len(changes), upper=0,
+                      reference=0, detail=detail)
+
+
 def _run(ctx: CaseContext, prefix: str) -> None:
+    changes, compared = [], 0
     for label, call in CALLS.items():
         if label.startswith(prefix):
-            ctx.add(check_refusals(label, call))
+            outcomes: dict = {}
+            ctx.add(check_refusals(label, call, outcomes))
+            changes += outcome_changes(call, outcomes, RECORD.get(label, {}), label=label)
+            compared += sum(len(p) for p in outcomes.values())
+    ctx.add(check_record(prefix.rstrip("."), changes, compared))
     for label, trouble in TROUBLES.items():
         if label.startswith(prefix):
             ctx.add(check_trouble(label, trouble))
