@@ -15,8 +15,9 @@ Sections
      scheme) whose run reaches the target; the CPU (and wall) time of that run, its Richardson time error from
      the previous count and the space error that leaves.
   3. per-step cost at 32^3, 64^3, 128^3: median of (CPU(3k) - CPU(k)) / 2k (set-up excluded; the same dt at
-     every N), BiCGStab iterations per step, the set-up time, the peak traced memory of a solve (tracemalloc),
-     and the fitted exponent of per-step time against cells (target <= 1.1).
+     every N, or with --k-per-n R, k = round(R N) so that dt is proportional to h), BiCGStab iterations per
+     step, the set-up time, the peak traced memory of a solve (tracemalloc), and the fitted exponent of
+     per-step time against cells (target <= 1.1).
   4. memory: the peak traced memory of a 4-step solve at 32^3, 64^3, 128^3 and the process' resident peak.
   Timings are process CPU times (single-threaded: OPENBLAS_NUM_THREADS=1), which a shared machine inflates far
   less than wall times; both are printed.
@@ -207,12 +208,16 @@ def traced_peak(n: int, scheme: str, steps: int) -> float:
     return peak / 2**20
 
 
-def section_per_step(sizes, k, repeats, baseline=None, peak_max=64):
+def section_per_step(sizes, k, repeats, baseline=None, peak_max=64, k_per_n=None):
     """Per-step cost of every scheme; with ``baseline`` (a git revision) BDF2 is also timed with that
     revision's MultigridSolver, alternating with the current one at every N. Peak traced memory for N <=
-    ``peak_max`` (section 4 has the larger ones)."""
-    print(f"\n## 3. per-step cost: median of {repeats} (CPU(3k) - CPU(k)) / 2k (and wall), k = {k}, the same dt "
-          f"at every N; set-up excluded (one repeat at N >= 128)")
+    ``peak_max`` (section 4 has the larger ones). ``k_per_n``: k = round(k_per_n N) steps at each N instead of
+    the same k (dt proportional to h, as a refinement study that keeps the time error below the space error runs;
+    the diffusion number dt D / h^2 then grows like N instead of N^2)."""
+    rule = (f"k = {k}, the same dt at every N" if k_per_n is None else
+            f"k = round({k_per_n:g} N) = {[max(1, round(k_per_n * n)) for n in sizes]}, dt proportional to h")
+    print(f"\n## 3. per-step cost: median of {repeats} (CPU(3k) - CPU(k)) / 2k (and wall), {rule}; set-up "
+          f"excluded (one repeat at N >= 128)")
     _RUNS.clear()
     variants = [(scheme, scheme, None) for scheme in SCHEMES]
     if baseline is not None:
@@ -226,7 +231,8 @@ def section_per_step(sizes, k, repeats, baseline=None, peak_max=64):
             if label not in warmed:
                 run(sizes[0], scheme, 2, fresh=True)  # warm-up
                 warmed.add(label)
-            step, wall, sol = step_time(n, scheme, k, repeats if n < 128 else 1)
+            kn = k if k_per_n is None else max(1, round(k_per_n * n))
+            step, wall, sol = step_time(n, scheme, kn, repeats if n < 128 else 1)
             peak = traced_peak(n, scheme, 4) if n <= peak_max else float("nan")
         its = sol.info["linear_iterations"]
         grid = problem(n)[0]
@@ -266,6 +272,8 @@ def main(argv=None) -> None:
     ap.add_argument("--baseline", default=None, metavar="REV",
                     help="section 3: also time BDF2 with eulerian/multigrid.py at this git revision")
     ap.add_argument("--sizes", default=None, help="section 3: grid sizes N (comma separated)")
+    ap.add_argument("--k-per-n", type=float, default=None, metavar="R",
+                    help="section 3: k = round(R N) steps at each N (dt proportional to h) instead of the same k")
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
     grid, rho0, _ = problem(32)
@@ -290,7 +298,7 @@ def main(argv=None) -> None:
         if args.sizes:
             sizes = tuple(int(n) for n in args.sizes.split(","))
         section_per_step(sizes, 2 if args.quick else 4, 1 if args.quick else 3, args.baseline,
-                         peak_max=48 if args.quick else 64)
+                         peak_max=48 if args.quick else 64, k_per_n=args.k_per_n)
     if "4" in sections:
         section_memory((16, 32, 48) if args.quick else (32, 64, 128))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
