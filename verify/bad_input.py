@@ -145,6 +145,17 @@ def _field_probe(x: np.ndarray = X) -> FieldProbe:
     return FieldProbe(x)
 
 
+def beyond(x: float, toward: float = math.inf) -> float:
+    """The next float after ``x`` toward ``toward``: the first value beyond a documented range's closed end."""
+    return float(np.nextafter(x, toward))
+
+
+def past(t: float, span: float) -> float:
+    """A save time 1e-9 of the time span past the end ``t`` of [0, span]: save times within round-off (1e-12 of
+    the span) of the interval's ends are taken as the ends, beyond that they are refused."""
+    return t + (1e-9 * span if t > 0 else -1e-9 * span)
+
+
 BOX = {"lower": ["box"], "upper": ["box"]}  # "particles lie outside the box [lower, upper]"
 DT = {"t_final": ["dt"], "steps": ["dt"]}   # "the time step dt = t_final/steps ..."
 
@@ -156,6 +167,8 @@ WALL_RHO = np.exp(-(WALL_GRID.centers() ** 2).sum(-1))
 WALLS = [(eulerian.Dirichlet(0.2), eulerian.Flux(0.1)), "zero-flux"]   # open walls on axis 0
 CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD with an off-diagonal term
 
+UNIT_TIME = {"accepts": {"t": [0.0, 1.0]}, "refuses": {"t": [beyond(1.0), beyond(0.0, -1.0)]}}  # t in [0, 1]
+
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
     "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {}),
@@ -163,7 +176,8 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.Grid.mean": ValidCall(WALL_GRID.mean, [("rho", WALL_RHO)], {}, accepts={"rho": [WALL_RHO.tolist()]}),
     "eulerian.Grid.point_values": ValidCall(WALL_GRID.point_values, [("f", lambda x: x[..., 0] * x[..., 1])], {}),
     "eulerian.Grid.cell_averages": ValidCall(WALL_GRID.cell_averages, [("f", lambda x: x[..., 0] ** 2)],
-                                             {"order": 4, "name": "f"}, accepts={"order": [2, 6]}),
+                                             {"order": 4, "name": "f"}, accepts={"order": [1, 64]},
+                                             refuses={"order": [65]}),
     "eulerian.Grid.covariance": ValidCall(WALL_GRID.covariance, [("rho", WALL_RHO)], {"sheppard": True},
                                           accepts={"rho": [WALL_RHO.tolist()], "sheppard": [False]}),
     "eulerian.solve_fokker_planck": ValidCall(
@@ -172,7 +186,7 @@ CALLS: dict[str, ValidCall] = {
         {"flux": "scharfetter-gummel", "time": "bdf2", "boundary": "zero-flux", "backend": "numpy",
          "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None,
          "damped_steps": None},
-        aliases=DT),
+        aliases=DT, accepts={"save_at": [[0.0, 0.1]]}, refuses={"save_at": [[0.05, past(0.1, 0.1)], [past(0.0, 0.1)]]}),
     "eulerian.solve_fokker_planck, open walls in 2-D": ValidCall(
         solve_fokker_planck,
         [("grid", WALL_GRID), ("rho0", WALL_RHO), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.05),
@@ -189,7 +203,8 @@ CALLS: dict[str, ValidCall] = {
         eulerian.solve_meanfield, [("grid", GRID), ("rho0", RHO0), ("velocity", lambda t, g, rho, x: -x),
                                    ("t_final", 0.1)],
         {"diffusion": 0.1, "cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy",
-         "save_at": None, "steps": 3, "max_steps": 100}),
+         "save_at": None, "steps": 3, "max_steps": 100},
+        accepts={"cfl": [1.0]}, refuses={"cfl": [beyond(1.0)]}),
     "eulerian.flow_matching_grid_field": ValidCall(
         eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
         {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
@@ -197,6 +212,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.attention_velocity": ValidCall(
         eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
         {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
+        accepts={"wall_mass": [0.999]}, refuses={"wall_mass": [1.0]},
         probe=FieldProbe(np.array([[0.2, -0.3], [0.5, 0.1]]), (0.0, NET_GRID, NET_RHO))),
     "eulerian.wall_fraction": ValidCall(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
     "eulerian.jko_step": ValidCall(
@@ -222,7 +238,8 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.solve_continuity": ValidCall(
         solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", _decay), ("t_final", 0.1)],
         {"cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy", "save_at": None, "steps": 3,
-         "source": None, "time_dependent": None, "max_steps": 100}),
+         "source": None, "time_dependent": None, "max_steps": 100},
+        accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]}, refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)]]}),
     "eulerian.solve_continuity, open walls in 2-D": ValidCall(
         solve_continuity, [("grid", WALL_GRID), ("rho0", WALL_RHO), ("velocity", lambda t, x: 0.5 - x),
                            ("t_final", 0.05)],
@@ -234,14 +251,18 @@ CALLS: dict[str, ValidCall] = {
         {"method": "douglas-rachford", "max_iter": 20, "tol": 1e-5, "residual_tol": 5e-4, "backend": "numpy",
          "normalize": False, "boundary": "zero-flux", "gamma": None, "alpha": 1.8, "relaxation": 1.9,
          "workers": 1, "check_every": 10, "multilevel": False, "dtype": None},
-        accepts={"method": ["primal-dual"]}),   # 20 iterations: not converged, and said so (converged False)
+        # method: 20 iterations of the primal-dual do not converge, and say so (converged False); the ranges of
+        # alpha and relaxation (0, 2) and of gamma [1e-8, 1e8]
+        accepts={"method": ["primal-dual"], "gamma": [1e-8, 1e8], "alpha": [1.99], "relaxation": [1.99]},
+        refuses={"alpha": [2.0], "relaxation": [2.0], "gamma": [beyond(1e-8, 0.0), beyond(1e8)]}),
     "eulerian.default_tol": ValidCall(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
     "eulerian.default_gamma": ValidCall(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
     "eulerian.solve_porous_medium": ValidCall(
         eulerian.solve_porous_medium, [("grid", GRID), ("rho0", RHO0), ("m", 2.0), ("t_final", 0.1)],
         {"diffusion": 1.0, "potential": _confining, "time": "ssp-rk2", "reconstruction": "muscl", "cfl": 0.5,
          "steps": 4, "save_at": [0.05, 0.1], "backend": "numpy", "max_steps": 1000},
-        aliases=DT),
+        aliases=DT, accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
+        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)]]}),
     "eulerian.porous_medium_energy": ValidCall(
         eulerian.porous_medium_energy, [("grid", GRID), ("rho", RHO0), ("m", 2.0)],
         {"diffusion": 1.0, "potential": _confining}),
@@ -269,7 +290,8 @@ CALLS: dict[str, ValidCall] = {
         probe=_field_probe()),
     "lagrangian.integrate_ode": ValidCall(
         lagrangian.integrate_ode, [("field", _decay), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
-        {"method": "rk4", "save_at": [0.1, 0.3]}),
+        {"method": "rk4", "save_at": [0.1, 0.3]},
+        accepts={"save_at": [[0.0, 0.3]]}, refuses={"save_at": [[past(0.3, 0.3)], [past(0.0, 0.3)]]}),
     "lagrangian.integrate_sde": ValidCall(
         lagrangian.integrate_sde,
         [("drift", _decay), ("diffusion", 0.5), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
@@ -300,7 +322,8 @@ CALLS: dict[str, ValidCall] = {
                                    {"mass": 1.0, "diffusion": 1.0}),
     "lagrangian.blob_flow": ValidCall(
         lagrangian.blob_flow, [("x0", X), ("m", 2.0), ("epsilon", 0.5), ("t_final", 0.1), ("steps", 4)],
-        {"mass": 1.0, "diffusion": 1.0, "save_at": [0.0, 0.05, 0.1], "method": "rk4"}, aliases=DT),
+        {"mass": 1.0, "diffusion": 1.0, "save_at": [0.0, 0.05, 0.1], "method": "rk4"}, aliases=DT,
+        refuses={"save_at": [[past(0.1, 0.1)], [past(0.0, 0.1)]]}),
     "lagrangian.implicit_euler_step": ValidCall(
         lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)],
         {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
@@ -323,7 +346,7 @@ CALLS: dict[str, ValidCall] = {
     "gaussian.w2": ValidCall(vg.w2, [("g0", G2), ("g1", G2B)], {}),
     "gaussian.w2_squared": ValidCall(vg.w2_squared, [("g0", G2), ("g1", G2B)], {}),
     "gaussian.brenier_map": ValidCall(vg.brenier_map, [("g0", G2), ("g1", G2B)], {}),
-    "gaussian.mccann": ValidCall(vg.mccann, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.mccann": ValidCall(vg.mccann, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}, **UNIT_TIME),
     "gaussian.mccann_field": ValidCall(vg.mccann_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
     "gaussian.linear_sde": ValidCall(vg.linear_sde, [("g0", G2), ("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}),
     "gaussian.linear_sde_transition": ValidCall(vg.linear_sde_transition,
@@ -332,9 +355,9 @@ CALLS: dict[str, ValidCall] = {
                                                               ("mean", G2.mean), ("cov", G2.cov)], {}),
     "gaussian.expectation": ValidCall(vg.expectation, [("g", G2), ("f", lambda x: x[..., 0] ** 2)], {"order": 4}),
     "gaussian.stationary": ValidCall(vg.stationary, [("drift", DRIFT), ("diffusion", 0.3)], {}),
-    "gaussian.flow_matching_marginal": ValidCall(vg.flow_matching_marginal, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.flow_matching_marginal": ValidCall(vg.flow_matching_marginal, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}, **UNIT_TIME),
     "gaussian.flow_matching_field": ValidCall(vg.flow_matching_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
-    "gaussian.flow_matching_map": ValidCall(vg.flow_matching_map, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
+    "gaussian.flow_matching_map": ValidCall(vg.flow_matching_map, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}, **UNIT_TIME),
     "gaussian.least_squares_field": ValidCall(vg.least_squares_field, [("g", G2), ("dmean", [0.1, 0.0]),
                                                                   ("dcov", [[0.1, 0.0], [0.0, -0.1]])], {}),
     "gaussian.attention": ValidCall(vg.attention, [("g0", G2), ("Q", Q), ("K", K), ("V", V), ("t", 0.2)],
