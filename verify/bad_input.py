@@ -168,6 +168,7 @@ WALLS = [(eulerian.Dirichlet(0.2), eulerian.Flux(0.1)), "zero-flux"]   # open wa
 CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD with an off-diagonal term
 
 UNIT_TIME = {"accepts": {"t": [0.0, 1.0]}, "refuses": {"t": [beyond(1.0), beyond(0.0, -1.0)]}}  # t in [0, 1]
+TIME_FROM_0 = {"accepts": {"t": [0.0]}, "refuses": {"t": [beyond(0.0, -1.0)]}}                   # t in [0, inf)
 
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
@@ -218,9 +219,10 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.jko_step": ValidCall(
         eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0), "time_steps": 2, "max_iter": 300,
-         "tol": 1e-3, "on_failure": "return", "sigma": 0.2},
+         "tol": 1e-3, "on_failure": "return", "sigma": 0.2, "relaxation": 1.9},
         # sigma's documented range [1e-6, 1e6]: its ends taken, the next floats beyond them refused
-        accepts={"sigma": [1e-6, 1e6]}, refuses={"sigma": [np.nextafter(1e-6, 0.0), np.nextafter(1e6, np.inf)]}),
+        accepts={"sigma": [1e-6, 1e6], "relaxation": [1.99]},
+        refuses={"sigma": [beyond(1e-6, 0.0), beyond(1e6)], "relaxation": [2.0]}),
     "eulerian.jko_flow": ValidCall(
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
@@ -348,9 +350,10 @@ CALLS: dict[str, ValidCall] = {
     "gaussian.brenier_map": ValidCall(vg.brenier_map, [("g0", G2), ("g1", G2B)], {}),
     "gaussian.mccann": ValidCall(vg.mccann, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}, **UNIT_TIME),
     "gaussian.mccann_field": ValidCall(vg.mccann_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
-    "gaussian.linear_sde": ValidCall(vg.linear_sde, [("g0", G2), ("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}),
+    "gaussian.linear_sde": ValidCall(vg.linear_sde, [("g0", G2), ("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {},
+                                     **TIME_FROM_0),
     "gaussian.linear_sde_transition": ValidCall(vg.linear_sde_transition,
-                                           [("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}),
+                                           [("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}, **TIME_FROM_0),
     "gaussian.linear_moment_rhs": ValidCall(vg.linear_moment_rhs, [("drift", DRIFT), ("diffusion", 0.3),
                                                               ("mean", G2.mean), ("cov", G2.cov)], {}),
     "gaussian.expectation": ValidCall(vg.expectation, [("g", G2), ("f", lambda x: x[..., 0] ** 2)], {"order": 4}),
@@ -361,12 +364,13 @@ CALLS: dict[str, ValidCall] = {
     "gaussian.least_squares_field": ValidCall(vg.least_squares_field, [("g", G2), ("dmean", [0.1, 0.0]),
                                                                   ("dcov", [[0.1, 0.0], [0.0, -0.1]])], {}),
     "gaussian.attention": ValidCall(vg.attention, [("g0", G2), ("Q", Q), ("K", K), ("V", V), ("t", 0.2)],
-                               {"scale": 1.0}),
+                               {"scale": 1.0}, **TIME_FROM_0),
     "gaussian.attention_map": ValidCall(vg.attention_map, [("g", G2), ("Q", Q), ("K", K), ("V", V)], {"scale": 1.0}),
     "gaussian.attention_moment_rhs": ValidCall(vg.attention_moment_rhs, [("mean", G2.mean), ("cov", G2.cov), ("Q", Q),
                                                                     ("K", K), ("V", V)], {"scale": 1.0}),
     "gaussian.data_moments": ValidCall(vg.data_moments, [("u", X), ("y", X[:, 0])], {}),
-    "gaussian.linear_network": ValidCall(vg.linear_network, [("g0", G3), ("S", S_DATA), ("r", R_DATA), ("t", 0.2)], {}),
+    "gaussian.linear_network": ValidCall(vg.linear_network, [("g0", G3), ("S", S_DATA), ("r", R_DATA), ("t", 0.2)], {},
+                                         **TIME_FROM_0),
     "gaussian.linear_network_rhs": ValidCall(vg.linear_network_rhs, [("mean", G3.mean), ("cov", G3.cov), ("S", S_DATA),
                                                                 ("r", R_DATA)], {}),
     "gaussian.linear_network_risk": ValidCall(vg.linear_network_risk, [("g", G3), ("S", S_DATA), ("r", R_DATA),

@@ -69,6 +69,7 @@ RECORD = {'eulerian.Grid': {'lower': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrx
                        'max_iter': 'xxxxxxxxxxxxxxrxrxxxxxxxxxxxxxxxxxxxxxxrrx',
                        'on_failure': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                        'potential': 'rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+                       'relaxation': 'xxxxxxxxxxxxxxxxxrxxrxxxxxxxxxxxxxxxxxrxxx',
                        'rho': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxxxxxxxxrrxxrr',
                        'sigma': 'xxxxxxxxxxxxxxxxxrxxxxxxxxxxxxxxxxxxxxrxxx',
                        'tau': 'xxxxxxxxxxxxxxrxrrxxrxxxxxxxxxxxxxxxxxrrrr',
