@@ -112,6 +112,8 @@ class ValidCall:
     # argument -> valid values at the edge of what it takes (a range's ends, inf where inf means "no limit", a list
     # where an array is taken): each must be ACCEPTED (a real result without NaN)
     accepts: dict = dataclasses.field(default_factory=dict)
+    # keyword arguments kept when the call is also made with every other keyword left at its default
+    needs: tuple = ()
     # argument -> bad values specific to this call (the first number beyond a range's end, an option the call's
     # other arguments exclude): each must be REFUSED up front (ValueError/TypeError naming the argument); an
     # error met while running or a return is a gap
@@ -127,6 +129,10 @@ class ValidCall:
         args = [bad if n == name else v for n, v in self.pos]
         kw = {n: (bad if n == name else v) for n, v in self.kw.items()}
         return self.func(*args, **kw)
+
+    def call_defaults(self) -> Any:
+        """The call with every keyword argument but ``needs`` left at the function's default."""
+        return self.func(*[v for _, v in self.pos], **{n: v for n, v in self.kw.items() if n in self.needs})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +193,7 @@ CALLS: dict[str, ValidCall] = {
         {"flux": "scharfetter-gummel", "time": "bdf2", "boundary": "zero-flux", "backend": "numpy",
          "save_at": [0.05, 0.1], "source": None, "solver": "auto", "rtol": 1e-12, "time_dependent": None,
          "damped_steps": None},
-        aliases=DT, accepts={"save_at": [[0.0, 0.1]]}, refuses={"save_at": [[0.05, past(0.1, 0.1)], [past(0.0, 0.1)]]}),
+        aliases=DT, accepts={"save_at": [[0.0, 0.1]]}, refuses={"save_at": [[0.05, past(0.1, 0.1)], [past(0.0, 0.1)], [0.03], [0.05 * (1 + 1e-6)]]}),
     "eulerian.solve_fokker_planck, open walls in 2-D": ValidCall(
         solve_fokker_planck,
         [("grid", WALL_GRID), ("rho0", WALL_RHO), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.05),
@@ -196,7 +202,9 @@ CALLS: dict[str, ValidCall] = {
         aliases=DT,
         # Douglas ADI and an off-diagonal D take closed walls only
         refuses={"time": ["douglas-adi"], "diffusion": [CROSS_D]},
-        accepts={"time": ["bdf2", "implicit-euler"], "diffusion": [np.diag([0.5, 0.1]).tolist()]}),
+        accepts={"time": ["bdf2", "implicit-euler"], "diffusion": [np.diag([0.5, 0.1]).tolist()],
+                 "boundary": [[(eulerian.Dirichlet(lambda t, x: 0.2), eulerian.Flux(lambda t, x: 0.1)),
+                               "zero-flux"]]}),   # wall values from callables returning one number
     "eulerian.solve_stationary": ValidCall(
         eulerian.solve_stationary, [("grid", GRID), ("drift", _decay), ("diffusion", 0.5)],
         {"boundary": "zero-flux", "flux": "scharfetter-gummel", "source": None, "mass": 1.0, "backend": "numpy"}),
@@ -213,7 +221,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.attention_velocity": ValidCall(
         eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
         {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
-        accepts={"wall_mass": [0.999]}, refuses={"wall_mass": [1.0]},
+        accepts={"wall_mass": [0.999]}, refuses={"wall_mass": [1.0]}, needs=("wall_mass",),
         probe=FieldProbe(np.array([[0.2, -0.3], [0.5, 0.1]]), (0.0, NET_GRID, NET_RHO))),
     "eulerian.wall_fraction": ValidCall(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
     "eulerian.jko_step": ValidCall(
@@ -264,7 +272,7 @@ CALLS: dict[str, ValidCall] = {
         {"diffusion": 1.0, "potential": _confining, "time": "ssp-rk2", "reconstruction": "muscl", "cfl": 0.5,
          "steps": 4, "save_at": [0.05, 0.1], "backend": "numpy", "max_steps": 1000},
         aliases=DT, accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
-        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)]]}),
+        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.03], [0.05 * (1 + 1e-6)]]}),
     "eulerian.porous_medium_energy": ValidCall(
         eulerian.porous_medium_energy, [("grid", GRID), ("rho", RHO0), ("m", 2.0)],
         {"diffusion": 1.0, "potential": _confining}),
@@ -293,11 +301,11 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.integrate_ode": ValidCall(
         lagrangian.integrate_ode, [("field", _decay), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
         {"method": "rk4", "save_at": [0.1, 0.3]},
-        accepts={"save_at": [[0.0, 0.3]]}, refuses={"save_at": [[past(0.3, 0.3)], [past(0.0, 0.3)]]}),
+        accepts={"save_at": [[0.0, 0.3]]}, refuses={"save_at": [[past(0.3, 0.3)], [past(0.0, 0.3)], [0.15], [0.1 * (1 + 1e-6)]]}),
     "lagrangian.integrate_sde": ValidCall(
         lagrangian.integrate_sde,
         [("drift", _decay), ("diffusion", 0.5), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
-        {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}),
+        {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}, needs=("rng",)),
     "lagrangian.noise_factor": ValidCall(lagrangian.noise_factor, [("diffusion", np.diag([0.5, 1.0])), ("dim", 2)], {}),
     "lagrangian.attention_field": ValidCall(lagrangian.attention_field, [("Q", Q), ("K", K), ("V", V)],
                                        {"scale": 1.0, "chunk_bytes": 2**20}, probe=_field_probe()),
@@ -312,7 +320,7 @@ CALLS: dict[str, ValidCall] = {
         lagrangian.softmax_attention, [("queries", X), ("keys", Y), ("Q", Q), ("K", K), ("V", V)],
         {"scale": 1.0, "chunk_bytes": 2**20}),
     "lagrangian.sliced_w2": ValidCall(lagrangian.sliced_w2, [("x", X), ("y", Y[:8])],
-                                 {"projections": 8, "rng": np.random.default_rng(0)}),
+                                 {"projections": 8, "rng": np.random.default_rng(0)}, needs=("rng",)),
     "lagrangian.w2": ValidCall(lagrangian.w2, [("x", X), ("y", Y)],
                           {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20},
                           accepts={"max_bytes": [math.inf]}),   # inf: no limit
@@ -325,13 +333,15 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.blob_flow": ValidCall(
         lagrangian.blob_flow, [("x0", X), ("m", 2.0), ("epsilon", 0.5), ("t_final", 0.1), ("steps", 4)],
         {"mass": 1.0, "diffusion": 1.0, "save_at": [0.0, 0.05, 0.1], "method": "rk4"}, aliases=DT,
-        refuses={"save_at": [[past(0.1, 0.1)], [past(0.0, 0.1)]]}),
+        refuses={"save_at": [[past(0.1, 0.1)], [past(0.0, 0.1)], [0.03], [0.05 * (1 + 1e-6)]]}),
     "lagrangian.implicit_euler_step": ValidCall(
         lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)],
-        {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
+        {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500},
+        needs=("potential_grad",)),
     "lagrangian.implicit_euler_flow": ValidCall(
         lagrangian.implicit_euler_flow, [("x0", X), ("tau", 0.1), ("steps", 3)],
-        {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500}),
+        {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500},
+        needs=("potential_grad",)),
     "lagrangian.w2_squared": ValidCall(lagrangian.w2_squared, [("x", X), ("y", Y)],
                                   {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20},
                                   accepts={"max_bytes": [math.inf]}),
@@ -546,6 +556,11 @@ def _stationary_source(c: float) -> Callable:
     return lambda t, x: c * (1.0 + x[..., 0])
 
 
+def _scaled(g: vg.Gaussian, s: float) -> vg.Gaussian:
+    """The law of s X for X ~ g."""
+    return vg.Gaussian(g.mean * s, g.cov * (s * s))
+
+
 _T_GRID = Grid((-3.0,), (3.0,), (16,))
 _T_RHO = np.exp(-_T_GRID.centers()[..., 0] ** 2)
 
@@ -583,6 +598,9 @@ TROUBLES: dict[str, Trouble] = {
         (lagrangian.LagrangianError,), ("max_bytes",)),
     "gaussian.w2: two identical Gaussians with covariance 1e300 I": Trouble(
         lambda: vg.w2(vg.Gaussian([0.0, 0.0], np.eye(2) * 1e300), vg.Gaussian([0.0, 0.0], np.eye(2) * 1e300))),
+    **{f"gaussian.w2: the means and covariances of two Gaussians scaled by {s:g} (W2² overflows, W2 does not)":
+       Trouble(lambda s=s: vg.w2(_scaled(G2, s), _scaled(G2B, s)) / s, same_as=lambda: vg.w2(G2, G2B), rtol=1e-12)
+       for s in (6e153, 9e153)},   # binary exponents of the covariances odd and even
     "gaussian.linear_sde: dX = 1000 X dt, mean e^10000 at t = 10": Trouble(
         lambda: vg.linear_sde(vg.Gaussian([0.0], [[1.0]]), vg.Affine([[1e3]]), 0.1, 10.0),
         (ValueError,), ("overflow",)),
@@ -690,6 +708,17 @@ def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", mu
                   lambda result: f"{where} returned {_short(result)} instead of refusing {name}")
 
 
+def defaults_gap(call: ValidCall, *, label: str = "call") -> str | None:
+    """What is wrong with ``call`` made with its keyword arguments at their defaults (:meth:`ValidCall.call_defaults`):
+    an exception, an escaping warning, an overrun, or a result with NaN, complex or mistyped values (a default
+    that is not a valid value, e.g. a misspelt backend name); None when it runs cleanly."""
+    def run() -> Any:
+        result = call.call_defaults()
+        return (result, call.probe(result)) if call.probe is not None and callable(result) else result
+
+    return _judge(f"{label}(with its defaults)", run, (), lambda exc: None)
+
+
 def acceptance_gap(call: ValidCall, name: str, value: Any, *, label: str = "call") -> str | None:
     """What is wrong with ``call`` when argument ``name`` takes the valid edge value ``value``: any exception (the
     value was refused), an escaping warning, an overrun, or a result with NaN, complex or mistyped values; None
@@ -789,10 +818,14 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
          outcomes: dict | None = None) -> tuple[int, list[str]]:
     """(number of calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
     (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`), the call's
-    own ``refuses`` (which must raise) and its ``accepts`` (which must not). ``outcomes``: a dict that gets, per
+    own ``refuses`` (which must raise) and its ``accepts`` (which must not), and (with ``names`` None) the call with
+    its keyword arguments at their defaults (:func:`defaults_gap`). ``outcomes``: a dict that gets, per
     argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
     "x" when it raised (see :func:`outcome_changes`)."""
     tried, found = point_gaps(call, label=label) if names is None else (0, [])
+    if names is None and any(n not in call.needs for n in call.kw):
+        tried += 1
+        found.append(defaults_gap(call, label=label))
     for name in call.names() if names is None else names:
         pattern = []
         for bad in bad_values(call, name):

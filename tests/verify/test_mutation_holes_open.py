@@ -188,3 +188,114 @@ def test_scheme_info_check_flags_a_renamed_key_a_wrong_dt_and_a_different_scheme
     for info, value in ((renamed, 2), (wrong_dt, 2), (undamped, 1)):
         check = check_scheme_info("bad", dataclasses.replace(a, info=info), b, problem.t_final)
         assert not check.passed and check.value == value
+
+
+# ---------------------------------------------------------------- survivors of the fresh sample at 919885c
+def test_barycentric_check_flags_broken_node_rows_and_weights():
+    """eulerian.attention.x__barycentric__mutmut_27 (rows of points on a node set to None) -> attention-grid-2d."""
+    from eulerian.attention import _barycentric
+    from verify.cases import attention_grid as A
+
+    assert A.check_barycentric().passed
+
+    def nan_rows(xp, t, nodes, weights):
+        c = _barycentric(xp, t, nodes, weights)
+        c[(t[:, None] == nodes[None, :]).any(axis=1)] = np.nan
+        return c
+
+    def wrong_weights(xp, t, nodes, weights):
+        return _barycentric(xp, t, nodes, np.abs(weights))
+
+    for bad in (nan_rows, wrong_weights):
+        assert not A.check_barycentric(barycentric=bad).passed
+
+
+def test_wall_fraction_check_flags_a_layer_left_out():
+    """eulerian.attention.x_wall_fraction__mutmut_59 (only the upper layer counted) -> attention-grid-2d."""
+    from verify.cases import attention_grid as A
+
+    assert A.check_wall_fraction().passed
+
+    def upper_only(rho):
+        inner = rho[tuple(slice(-1) for _ in rho.shape)]
+        return (rho.sum() - inner.sum()) / rho.sum()
+
+    check = A.check_wall_fraction(fraction=upper_only)
+    assert not check.passed and check.value > 0.1
+
+
+def test_exact_method_check_flags_a_wrong_sum(monkeypatch):
+    from verify.cases import attention_grid as A
+
+    assert A.check_exact_method("ok", 36).passed
+    true_sum = A.midpoint_sum
+    monkeypatch.setattr(A, "midpoint_sum", lambda *a, **k: true_sum(*a, **k) * (1 + 1e-9))
+    assert not A.check_exact_method("bad", 36).passed
+
+
+def test_declared_orders_check_flags_a_missing_or_wrong_declaration():
+    """eulerian.porous_medium.x_solve_porous_medium__mutmut_599 (info "time_order" renamed) ->
+    porous-medium-barenblatt, check_declared_orders."""
+    import dataclasses
+
+    from eulerian import Grid, solve_porous_medium
+    from verify.cases.porous_medium import check_declared_orders
+
+    g = Grid((-2.0,), (2.0,), (16,))
+    sol = solve_porous_medium(g, np.exp(-g.centers()[..., 0] ** 2), 2.0, 0.01)
+    assert check_declared_orders([("default", sol, 2, 2)]).passed
+    renamed = {k if k != "time_order" else "TIME_ORDER": v for k, v in sol.info.items()}
+    assert check_declared_orders([("x", dataclasses.replace(sol, info=renamed), 2, 2)]).value == 1
+    assert check_declared_orders([("x", sol, 1, 2)]).value == 1
+
+
+def test_continuity_info_check_flags_a_lost_cfl_and_a_wrong_limiter():
+    """eulerian.continuity.x_solve_continuity__mutmut_668 (info "cfl" renamed) -> continuity-options-2d."""
+    import dataclasses
+
+    from eulerian import Grid, solve_continuity
+    from verify.cases.eulerian_cases import check_continuity_info
+
+    g = Grid((-2.0, -1.0), (2.0, 1.0), (8, 6))
+    rho = np.exp(-(g.centers() ** 2).sum(-1))
+    runs = [solve_continuity(g, rho, lambda t, x: 0.1 - 0.2 * x, 0.1, cfl=0.5, limiter=lim) for lim in ("mc", "none")]
+    assert check_continuity_info(runs, 0.5, ("mc", "none")).passed
+    lost = dataclasses.replace(runs[0], info={k: v for k, v in runs[0].info.items() if k != "cfl"})
+    assert check_continuity_info([lost, runs[1]], 0.5, ("mc", "none")).value == 1
+    assert check_continuity_info(runs, 0.5, ("none", "mc")).value == 2
+
+
+def test_a_default_that_is_not_a_valid_value_is_a_gap():
+    """The bad-input catalog also calls each function with its keyword arguments at their defaults: a default
+    backend misspelt (as in eulerian.fokker_planck.x_solve_stationary__mutmut_7, where it is equivalent because
+    names are case-insensitive) would fail there."""
+    from verify.bad_input import ValidCall, defaults_gap, gaps
+
+    def solver(x, backend="nupmy"):
+        if backend not in ("numpy", "cupy"):
+            raise ValueError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
+        return np.asarray(x, dtype=float).sum()
+
+    call = ValidCall(solver, [("x", np.ones(3))], {"backend": "numpy"})
+    gap = defaults_gap(call, label="solver")
+    assert gap is not None and "with its defaults" in gap and "nupmy" in gap
+    assert any("with its defaults" in g for g in gaps(call, label="solver")[1])
+    assert defaults_gap(ValidCall(solver, [("x", np.ones(3))], {"backend": "numpy"}, needs=("backend",))) is None
+
+
+def test_power_energy_derivative_check_flags_a_wrong_exponent():
+    """eulerian.jko.xǁPowerEnergyǁderivative__mutmut_6 (s^(m-2)), which no case ran -> porous-medium-barenblatt."""
+    from eulerian.jko import PowerEnergy
+    from verify.cases.porous_medium import check_power_energy_derivative
+
+    class WrongExponent(PowerEnergy):
+        def derivative(self, s):
+            return self.coefficient * self.m * s ** (self.m - 2.0) / (self.m - 1.0)
+
+    class Halved(PowerEnergy):
+        def derivative(self, s):
+            return 0.5 * super().derivative(s)
+
+    assert check_power_energy_derivative().passed
+    for wrong in (WrongExponent, Halved):
+        assert not check_power_energy_derivative(energy=wrong).passed

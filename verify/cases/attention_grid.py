@@ -164,6 +164,71 @@ def check_interpolation(name: str, n: int, g0: G.Gaussian = G0,
                       upper=VERIFY_RTOL, reference=0.0)
 
 
+EXACT_RTOL = 1e-12   # the midpoint sum computed twice (two summation orders): round-off only
+
+
+def midpoint_sum(g: Grid, rho: np.ndarray, x: np.ndarray, Q=ATT_Q, K=ATT_K, V=ATT_V, scale: float = ATT_SCALE
+                 ) -> np.ndarray:
+    """Gamma(x) = V sum_j w_j exp(s <Q x, K y_j>) y_j / sum_j w_j exp(s <Q x, K y_j>) over the cell centres y_j,
+    w_j = rho_j h^d (the definition, written out here with no code of eulerian.attention), shape (m, d)."""
+    y = g.centers().reshape(-1, g.dim)
+    w = rho.reshape(-1) * g.cell_volume
+    logits = scale * (x @ np.asarray(Q).T) @ (y @ np.asarray(K).T).T          # (m, n)
+    e = w[None, :] * np.exp(logits - logits.max(axis=1, keepdims=True))
+    return ((e @ y) / e.sum(axis=1, keepdims=True)) @ np.asarray(V).T
+
+
+def check_exact_method(name: str, n: int, g0: G.Gaussian = G0) -> Check:
+    """attention_velocity(method="exact") against the midpoint sum written out (:func:`midpoint_sum`) at every
+    face of an n x n grid: max difference / box size <= EXACT_RTOL (round-off: the method must be the sum itself,
+    not an interpolant of it)."""
+    g = grid(n)
+    rho = g.cell_averages(g0.pdf)
+    x = np.concatenate([face_points(g, k, False).reshape(-1, 2) for k in range(2)])
+    exact = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE, method="exact")(0.0, g, rho, x)
+    size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
+    return make_check(f"{name}: method='exact' vs the midpoint sum written out, {x.shape[0]} faces (/ box size)",
+                      float(np.abs(exact - midpoint_sum(g, rho, x)).max()) / size, upper=EXACT_RTOL, reference=0.0)
+
+
+def check_barycentric(p: int = 9, degree: int = 8, barycentric: Callable | None = None) -> Check:
+    """The velocity's barycentric interpolation matrix (eulerian.attention._barycentric) on p first-kind Chebyshev
+    nodes, at the nodes themselves and at 40 other points of [-1, 1] (and its ends): applied to the node values of
+    x^k, k <= degree < p, it must give t^k (interpolation is exact for such polynomials), a node's row the unit
+    row. Value: the largest error, <= 1e-13."""
+    from eulerian.attention import _barycentric
+
+    bary = _barycentric if barycentric is None else barycentric
+    theta = np.pi * (2 * np.arange(p) + 1) / (2 * p)
+    nodes = np.cos(theta)
+    weights = (-1.0) ** np.arange(p) * np.sin(theta)
+    t = np.concatenate([nodes, np.linspace(-1.0, 1.0, 40), [nodes[0] + 1e-9]])
+    C = bary(np, t, nodes, weights)
+    powers = np.arange(degree + 1)
+    err = float(np.abs(C @ nodes[:, None] ** powers[None, :] - t[:, None] ** powers[None, :]).max())
+    err = max(err, float(np.abs(C[:p] - np.eye(p)).max()))
+    return make_check(f"Chebyshev barycentric interpolation on {p} nodes: polynomials of degree <= {degree} and the "
+                      "nodes' unit rows", err, upper=1e-13, reference=0.0)
+
+
+def check_wall_fraction(shapes=((9,), (7, 5), (4, 6, 3)), seed: int = 3, fraction: Callable = wall_fraction
+                        ) -> Check:
+    """wall_fraction against the mass of the cells with an index 0 or shape[k] - 1 on some axis, counted with an
+    explicit mask, for random positive cell averages on asymmetric grids in 1-3 dimensions: the largest
+    difference, <= 1e-14."""
+    rng = np.random.default_rng(seed)
+    err = 0.0
+    for shape in shapes:
+        rho = rng.uniform(0.1, 2.0, shape)
+        idx = np.indices(shape)
+        outer = np.zeros(shape, dtype=bool)
+        for k, n in enumerate(shape):
+            outer |= (idx[k] == 0) | (idx[k] == n - 1)
+        err = max(err, abs(fraction(rho) - float(rho[outer].sum() / rho.sum())))
+    return make_check(f"wall_fraction vs an explicit mask of the outermost cells, shapes {list(shapes)}", err,
+                      upper=1e-14, reference=0.0)
+
+
 # ------------------------------------------------------------------------------------------ with diffusion
 DIFFUSION = 0.1    # d mu/dt + div(mu Gamma[mu]) = D Lap mu: the covariance grows by about 2 D T = 0.1 per axis
 
@@ -318,6 +383,9 @@ def attention_grid_2d(ctx: CaseContext) -> None:
     errors = [r.errors for r in runs]
     ctx.add_all(check_grid_orders(sizes, errors))
     ctx.add(check_interpolation(f"G0 on {64 if ctx.quick else 128}²", 64 if ctx.quick else 128))
+    ctx.add(check_exact_method("G0 on 36²", 36))   # enough faces for the default method to interpolate
+    ctx.add(check_barycentric())
+    ctx.add(check_wall_fraction())
     # the same PDE with diffusion (solve_meanfield's diffusion=): the law stays Gaussian, dS/dt gains 2 D I
     dsizes = QUICK_SIZES if ctx.quick else DIFFUSION_FULL_SIZES
     ctx.add_all(check_diffusion_orders(dsizes, [diffusion_errors(n) for n in dsizes]))

@@ -522,6 +522,12 @@ def all_faces_rate(g: Grid, velocity: Callable, t: float) -> float:
     return total
 
 
+def slowing_wall_velocity(t: float, x: np.ndarray) -> np.ndarray:
+    """(1 - 0.8 t) wall_velocity: the Courant rate falls with time, to a fifth at t = 1, so a step chosen from
+    the velocity at any time but the step's start breaks (or wastes) the CFL condition."""
+    return (1.0 - 0.8 * t) * wall_velocity(t, x)
+
+
 def wall_cfl_run(steps: int | None = None, velocity: Callable = wall_velocity, cells: tuple = WALL_CFL["cells"],
                  T: float = WALL_CFL["T"], cfl: float = WALL_CFL["cfl"], backend: str = "numpy") -> tuple[Grid, Any]:
     """Dirichlet inflow (mms_exact) + Outflow walls, no source, on BOX."""
@@ -592,6 +598,9 @@ def wall_cfl_checks() -> list[Check]:
     g, auto = wall_cfl_run()
     checks = [check_step_courant("v = (0.5 + x, 0.3 + 0.5 y), largest on the outflow walls", g, auto, wall_velocity,
                                  cfl)]
+    g, slowing = wall_cfl_run(velocity=slowing_wall_velocity)
+    checks.append(check_step_courant("v = (1 − 0.8 t)(0.5 + x, 0.3 + 0.5 y), slowing down", g, slowing,
+                                     slowing_wall_velocity, cfl))
     n_min = math.ceil(T * all_faces_rate(g, wall_velocity, 0.0) / cfl)
     checks.append(check_forced_steps("v largest on the outflow walls", n_min,
                                      *forced_step_outcomes(lambda n: wall_cfl_run(n), n_min)))

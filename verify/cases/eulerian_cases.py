@@ -581,13 +581,28 @@ def check_fipy_ran(name: str, solutions: Sequence[Solution]) -> Check:
                       detail=f"backends {[s.backend for s in solutions]}")
 
 
+def check_continuity_info(solutions: Sequence[Solution], cfl: float, limiters: Sequence[str]) -> Check:
+    """Every continuity run (one per limiter on the array backend, then FiPy's) describes itself in
+    Solution.info: the Courant number it was given ("cfl"), its walls ("boundary", the same for all) and, on the
+    array backend, its limiter in the order run. Value: the number of missing or wrong entries (0 passes)."""
+    wrong = [f"{s.backend} cfl {s.info.get('cfl')!r}" for s in solutions if s.info.get("cfl") != cfl]
+    wrong += [f"{s.backend} boundary {s.info.get('boundary')!r}" for s in solutions
+              if s.info.get("boundary") != solutions[0].info.get("boundary") or "boundary" not in s.info]
+    wrong += [f"limiter {s.info.get('limiter')!r} for {want!r}" for s, want in zip(solutions, limiters)
+              if s.info.get("limiter") != want]
+    return make_check("continuity: every run describes itself in info (cfl, boundary, limiter)", len(wrong),
+                      upper=0, reference=0, detail="; ".join(wrong) or f"cfl {cfl}, limiters {list(limiters)}")
+
+
 @case("continuity-options-2d", title="Continuity, every limiter and the FiPy backend: zero flux on a 2:1 box with "
       "4:3 cells, time-dependent velocity, manufactured solution", tags=("eulerian", "continuity", "mms", "fipy"))
 def continuity_options_2d(ctx: CaseContext) -> None:
     problem = get_problem("mms-continuity-box-2d")
     levels = (16, 24, 32, 48, 64) if ctx.quick else (24, 32, 48, 64, 96)
+    array_runs = []
     for limiter in LIMITERS:
         study = convergence_study(ContinuitySolver(limiter=limiter), problem, levels)
+        array_runs.append(study.outputs[0])
         floor = 2.0 - ORDER_BAND if limiter == "none" else LIMITED_ORDER_FLOOR
         # limited slopes clip at extrema: at least the floor (one-sided), second order without a limiter
         record_study(ctx, f"continuity limiter={limiter} L1", study, 2.0, band=(2.0 - floor, float("inf")))
@@ -596,6 +611,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     study = convergence_study(ContinuitySolver(backend="fipy"), problem, levels[:4])
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
+    ctx.add(check_continuity_info(array_runs + [study.outputs[0]], ContinuitySolver().cfl, LIMITERS))
     grid = grid_for(problem, levels[3])
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
                     f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),

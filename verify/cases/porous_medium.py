@@ -31,12 +31,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from eulerian.grid import Grid
-from eulerian.jko import jko_flow
+from eulerian.jko import PowerEnergy, jko_flow
 from eulerian.porous_medium import porous_medium_energy, solve_porous_medium
 from eulerian.solution import Solution
 from lagrangian.gradient_flows import (blob_density, blob_energy, blob_flow, blob_velocity, implicit_euler_flow,
@@ -83,6 +83,16 @@ BLOB_EPS = ((0.12, 0.101, 0.085, 0.0714, 0.06), (0.12, 0.101, 0.085, 0.0714, 0.0
 
 
 # ------------------------------------------------------------------------------------------ pure checks
+def check_declared_orders(runs: Sequence[tuple[str, Any, int, int]]) -> Check:
+    """The orders each run declares in Solution.info ("time_order", "space_order") against the orders this case
+    verifies for its scheme and reconstruction ((label, solution, time order, space order)): the number of
+    missing or different declarations, which must be 0."""
+    wrong = [f"{label} {key} {sol.info.get(key)!r} (verified: {want})" for label, sol, t_order, s_order in runs
+             for key, want in (("time_order", t_order), ("space_order", s_order)) if sol.info.get(key) != want]
+    return make_check("FV 1D: the orders the solutions declare (info time_order, space_order) are those verified",
+                      len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as verified")
+
+
 def check_order(name: str, h: Any, errors: Any, expected: float = 2.0, band: float = ORDER_BAND, *,
                 correction: bool = True) -> Check:
     """Observed order of ``errors`` against ``h`` (verify.convergence fit, interval verdict)."""
@@ -370,6 +380,8 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
         dts, diffs = time_differences(scheme)
         ctx.add(check_order(f"FV 1D time scheme {scheme} (self-convergence, N=48)", dts, diffs, expected=order,
                             correction=False))
+    euler = solve_porous_medium(g48, start, M_EXP, 0.01, time="euler", reconstruction="upwind")
+    ctx.add(check_declared_orders([("ssp-rk2 + muscl", forced, 2, 2), ("euler + upwind", euler, 1, 1)]))
 
     change, rate = drift_relaxation()
     ctx.check("FV 1D drift V = x²/2: discrete steady state kept (max change / max)", change, upper=1e-13,
@@ -409,6 +421,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     ctx.note(f"{label} seconds", [round(s, 3) for s in bs.seconds])
 
     # -- grid JKO (third solver) ------------------------------------------------------------------------
+    ctx.add(check_power_energy_derivative())
     js = jko_study()
     label = f"grid JKO 1D m=2 ({JKO_CELLS} cells, internal energy rho^2)"
     ctx.add(check_order(f"{label} L1 error at t = {JKO_T:g} vs tau", js.tau, js.l1, expected=1.0,
@@ -442,6 +455,24 @@ class JKOStudy:
     moment: list = field(default_factory=list)   # second-moment error at JKO_T
     edge: list = field(default_factory=list)     # support-edge error (rho = EDGE_LEVEL max) at JKO_T
     flows: list = field(default_factory=list)
+
+
+def check_power_energy_derivative(ms: Sequence[float] = (1.5, M_EXP, 3.5), coefficient: float = 0.7,
+                                  energy: Callable = PowerEnergy) -> Check:
+    """PowerEnergy(m, c).derivative against a central difference of its value g(s) = c s^m / (m - 1) at 50
+    points of [0.2, 2]: |error| <= h^2/6 max|g^(3)| on [s - h, s + h] + 16 eps |g| / h (the difference's
+    truncation and round-off), h = 1e-3; the value is the largest error over that bound (<= 1 passes)."""
+    s = np.linspace(0.2, 2.0, 50)
+    h = 1e-3
+    worst = 0.0
+    for m in ms:
+        g = energy(m, coefficient)
+        fd = (g.value(s + h) - g.value(s - h)) / (2 * h)
+        third = coefficient * m * abs(m - 2.0) * np.maximum((s - h) ** (m - 3.0), (s + h) ** (m - 3.0))
+        bound = h * h / 6.0 * third + 16 * np.finfo(float).eps * np.abs(g.value(s + h)) / h
+        worst = max(worst, float((np.abs(g.derivative(s) - fd) / bound).max()))
+    return make_check(f"PowerEnergy g'(s) = c m s^(m-1)/(m-1) vs a central difference of g, m in {list(ms)}: "
+                      "error / bound", worst, upper=1.0, reference=0.0)
 
 
 def jko_study(taus: tuple[float, ...] = JKO_TAUS, *, m: float = M_EXP, jko_m: float | None = None,
