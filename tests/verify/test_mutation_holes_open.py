@@ -299,3 +299,14 @@ def test_power_energy_derivative_check_flags_a_wrong_exponent():
     assert check_power_energy_derivative().passed
     for wrong in (WrongExponent, Halved):
         assert not check_power_energy_derivative(energy=wrong).passed
+
+
+def test_default_tol_check_separates_a_converged_step_from_a_loose_one():
+    """lagrangian.gradient_flows.x_implicit_euler_step__mutmut_2 (default tol ~ 1) -> porous-medium-barenblatt's
+    default-tol check (error <= 1e-11)."""
+    from lagrangian import implicit_euler_step
+
+    x = np.linspace(-2.0, 2.0, 9)[:, None]
+    good = implicit_euler_step(x, 0.1, potential_grad=lambda y: 3.0 * y)
+    loose = implicit_euler_step(x, 0.1, potential_grad=lambda y: 3.0 * y, tol=1.000000000001)
+    assert np.abs(good.x - x / 1.3).max() <= 1e-11 < np.abs(loose.x - x / 1.3).max()
