@@ -6,9 +6,9 @@ of bad calls that were not refused with a one-line ValueError/TypeError/project 
 returned a NaN, a complex value or a mistyped result field, hung, or let a warning or another exception escape,
 plus the call's own must-refuse values that were not refused up front (the first number beyond a documented range,
 an option its other arguments exclude) and its valid edge values that were refused. Its reference is 0. One more
-check per case compares which bad values were refused with the record of :mod:`verify.refusal_record`. And numerical trouble
-from valid input (a blow-up, a step count or a matrix beyond its cap, an overflowing closed form) must raise the
-project error that says so (:data:`verify.bad_input.TROUBLES`), never return garbage.
+check per case compares which bad values were refused with the record of :mod:`verify.refusal_record`. And
+numerical trouble from valid input (a blow-up, a step count or a matrix beyond its cap, an overflowing closed
+form) must raise the project error that says so (:data:`verify.bad_input.TROUBLES`), never return garbage.
 """
 from __future__ import annotations
 
