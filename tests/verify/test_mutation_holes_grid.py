@@ -66,7 +66,7 @@ def test_wall_cfl_checks_pass_on_the_solver():
     pytest.importorskip("fipy")
     checks = B.wall_cfl_checks()
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
-    courant = _by_name(checks, "max over steps")
+    courant = _by_name(checks, "largest on the outflow walls: max over steps")
     assert courant.value < 1e-14 and "34 steps" in courant.detail
     assert _by_name(checks, "forced steps N").value == 0.0
     assert [c.value for c in checks if "C = cfl exactly" in c.name] == [0.0, 0.0]
@@ -88,7 +88,7 @@ def test_wall_cfl_checks_flag_the_continuity_mutants(monkeypatch, mutant):
     checks = B.wall_cfl_checks()
     forced = _by_name(checks, "forced steps N")
     assert not forced.passed and "N − 1 refused: False" in forced.detail
-    courant = _by_name(checks, "max over steps")
+    courant = _by_name(checks, "largest on the outflow walls: max over steps")
     if mutant == "167":   # dt from the interior faces: C_n / cfl = 29.6 / 28.1 on the walls
         assert not courant.passed and courant.value > 0.05
     else:
