@@ -18,7 +18,6 @@ from .backend import to_host
 
 MAX_QUADRATURE_ORDER = 64   # Gauss-Legendre points per axis of Grid.cell_averages (leggauss builds order^2 values)
 
-
 MAX_CELLS_PER_AXIS = 2**62  # cell indices must fit NumPy's int64 (the memory cap binds far earlier)
 TINY = float(np.finfo(float).tiny)  # smallest normal float64: the least admissible cell volume
 
@@ -175,14 +174,13 @@ class Grid:
     # -- moments ----------------------------------------------------------------------------------------
     def _check_density(self, rho: Any) -> Any:
         """rho as an array (NumPy or CuPy; lists are converted) of real numbers with the grid's shape."""
+        v.reject_complex("rho", rho)
         if not hasattr(rho, "shape"):
-            v.reject_complex("rho", rho)
             try:
                 rho = np.asarray(rho, dtype=float)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"rho must be an array of cell averages (real numbers), got {type(rho).__name__}"
                                 ) from exc
-        v.reject_complex("rho", rho)
         if getattr(getattr(rho, "dtype", None), "kind", None) not in ("i", "u", "f"):
             raise TypeError(f"rho must hold real numbers, got dtype {getattr(rho, 'dtype', type(rho).__name__)}; "
                             "pass cell averages as a float array")
