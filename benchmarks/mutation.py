@@ -37,6 +37,7 @@ and no configuration change.  Mutmut's own limitations apply: it does not mutate
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -45,6 +46,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -230,9 +232,6 @@ def _message_only(name: str, path: str) -> bool:
 
 def message_only_change(original: str, mutated: str) -> bool:
     """See :func:`_message_only`; ``original`` and ``mutated``: the source of one function, before and after."""
-    import ast
-    import textwrap
-
     def blanked(source: str) -> str:
         tree = ast.parse(textwrap.dedent(source))
         for node in ast.walk(tree):

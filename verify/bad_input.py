@@ -130,6 +130,10 @@ class ValidCall:
         kw = {n: (bad if n == name else v) for n, v in self.kw.items()}
         return self.func(*args, **kw)
 
+    def probed(self, result: Any) -> Any:
+        """``result``, with the probe's evaluation of it when the call returned a callable (a vector field)."""
+        return (result, self.probe(result)) if self.probe is not None and callable(result) else result
+
     def call_defaults(self) -> Any:
         """The call with every keyword argument but ``needs`` left at the function's default."""
         return self.func(*[v for _, v in self.pos], **{n: v for n, v in self.kw.items() if n in self.needs})
@@ -698,7 +702,7 @@ def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", mu
         result = call.call(name, bad)
         if returned is not None:
             returned.append(True)
-        return (result, call.probe(result)) if call.probe is not None and callable(result) else result
+        return call.probed(result)
 
     def message_gap(exc: BaseException) -> str | None:
         if _message_names(exc, call, name, bad):
@@ -717,24 +721,15 @@ def defaults_gap(call: ValidCall, *, label: str = "call") -> str | None:
     """What is wrong with ``call`` made with its keyword arguments at their defaults (:meth:`ValidCall.call_defaults`):
     an exception, an escaping warning, an overrun, or a result with NaN, complex or mistyped values (a default
     that is not a valid value, e.g. a misspelt backend name); None when it runs cleanly."""
-    def run() -> Any:
-        result = call.call_defaults()
-        return (result, call.probe(result)) if call.probe is not None and callable(result) else result
-
-    return _judge(f"{label}(with its defaults)", run, (), lambda exc: None)
+    return _judge(f"{label}(with its defaults)", lambda: call.probed(call.call_defaults()), (), lambda exc: None)
 
 
 def acceptance_gap(call: ValidCall, name: str, value: Any, *, label: str = "call") -> str | None:
     """What is wrong with ``call`` when argument ``name`` takes the valid edge value ``value``: any exception (the
     value was refused), an escaping warning, an overrun, or a result with NaN, complex or mistyped values; None
     when it is accepted."""
-    where = f"{label}({name}={_short(value)})"
-
-    def run() -> Any:
-        result = call.call(name, value)
-        return (result, call.probe(result)) if call.probe is not None and callable(result) else result
-
-    return _judge(where, run, (), lambda exc: None)
+    return _judge(f"{label}({name}={_short(value)})", lambda: call.probed(call.call(name, value)), (),
+                  lambda exc: None)
 
 
 def _returned_gap(where: str, result: Any) -> str | None:

@@ -19,34 +19,17 @@ built as a separate module from the installed source with the one line changed, 
 * ``eulerian.attention.xǁAttentionVelocityǁ_interpolated__mutmut_85`` (the Chebyshev nodes scrambled, the
   interpolant always refused, hidden by the exact fallback) -> attention-grid-2d, ``check_interpolation``.
 """
-import importlib
-import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eulerian.errors import CFLError
 from eulerian.grid import Grid
+from tests.verify.mutants import mutated
 from verify.cases import attention_grid as A
 from verify.cases import boundaries as B
 from verify.cases import flow_matching_grid as F
-
-
-def _mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
-    """``module`` (an eulerian submodule) re-executed from its source with ``old`` replaced by ``new`` (exactly one
-    occurrence), registered under a private name for the duration of the test."""
-    original = importlib.import_module(module)
-    src = Path(original.__file__).read_text()
-    assert src.count(old) == 1, f"{module}: the mutated line moved"
-    name = f"{module}_mutant"
-    mod = types.ModuleType(name)
-    mod.__package__ = "eulerian"
-    mod.__file__ = original.__file__
-    monkeypatch.setitem(sys.modules, name, mod)
-    exec(compile(src.replace(old, new), original.__file__, "exec"), mod.__dict__)
-    return mod
 
 
 def _by_name(checks, text):
@@ -83,7 +66,7 @@ def test_wall_rate_counts_the_walls():
 @pytest.mark.parametrize("mutant", sorted(CONTINUITY_MUTANTS))
 def test_wall_cfl_checks_flag_the_continuity_mutants(monkeypatch, mutant):
     pytest.importorskip("fipy")
-    mod = _mutated(monkeypatch, "eulerian.continuity", *CONTINUITY_MUTANTS[mutant])
+    mod = mutated(monkeypatch, "eulerian.continuity", *CONTINUITY_MUTANTS[mutant])
     monkeypatch.setattr(B, "solve_continuity", mod.solve_continuity)
     checks = B.wall_cfl_checks()
     forced = _by_name(checks, "forced steps N")
@@ -116,7 +99,7 @@ def test_forced_at_cfl_check_flags_the_fipy_mutant(monkeypatch):
               backend="fipy")
     _, auto = B.wall_cfl_run(**kw)
     assert auto.steps == 8
-    mod = _mutated(monkeypatch, "eulerian.fipy_backend", "if dt * r > cfl * (1 + 1e-12):",
+    mod = mutated(monkeypatch, "eulerian.fipy_backend", "if dt * r > cfl * (1 + 1e-12):",
                    "if dt * r > cfl / (1 + 1e-12):")
     monkeypatch.setattr(FB, "continuity_fipy", mod.continuity_fipy)   # solve_continuity imports it per call
     with pytest.raises(CFLError):
@@ -162,7 +145,7 @@ def test_outflow_agreement_flags_the_fipy_fokker_planck_mutant(monkeypatch):
     pytest.importorskip("fipy")
     import eulerian.fipy_backend as FB
 
-    mod = _mutated(monkeypatch, "eulerian.fipy_backend",
+    mod = mutated(monkeypatch, "eulerian.fipy_backend",
                    "boundary_outflow=np.array(outflows) if box.open else None,",
                    "boundary_outflow=np.array(outflows) if (box.open) and False else None,")
     monkeypatch.setattr(FB, "fokker_planck_fipy", mod.fokker_planck_fipy)
@@ -180,7 +163,7 @@ def test_normalised_ends_check_passes():
 
 
 def test_normalised_ends_check_flags_the_mass_multiplied_target(monkeypatch):
-    mod = _mutated(monkeypatch, "eulerian.flow_matching_grid", "r1 / m1, backend", "r1 * m1, backend")
+    mod = mutated(monkeypatch, "eulerian.flow_matching_grid", "r1 / m1, backend", "r1 * m1, backend")
     checks = F.check_normalised_ends("mutant", make_field=mod.flow_matching_grid_field)
     # at t = 1 the density is rho1 m1 instead of rho1 / m1; at t = 0 the target weights sum to m1^2
     assert all(not c.passed for c in checks)
@@ -225,7 +208,7 @@ def test_interpolation_check_flags_a_refused_or_wrong_interpolant():
 
 
 def test_interpolation_check_flags_the_scrambled_nodes_mutant(monkeypatch):
-    mod = _mutated(monkeypatch, "eulerian.attention",
+    mod = mutated(monkeypatch, "eulerian.attention",
                    'pts = np.stack(np.meshgrid(*coords, indexing="ij"), axis=-1).reshape(-1, d)',
                    'pts = np.stack(np.meshgrid(*coords, indexing="ij"), axis=+1).reshape(-1, d)')
     monkeypatch.setattr(A, "attention_velocity", mod.attention_velocity)
@@ -257,7 +240,7 @@ def test_diffusion_orders_flag_a_wrong_diffusion(wrong):
 def test_diffusion_orders_break_on_the_meanfield_mutant(monkeypatch):
     """The mutant reshapes the diffusion term to None (flat): on a 2-D grid the sum cannot broadcast, the case
     errors."""
-    mod = _mutated(monkeypatch, "eulerian.meanfield",
+    mod = mutated(monkeypatch, "eulerian.meanfield",
                    "out = out + (A_D @ r.reshape(-1)).reshape(grid.shape)",
                    "out = out + (A_D @ r.reshape(-1)).reshape(None)")
     monkeypatch.setattr(A, "solve_meanfield", mod.solve_meanfield)

@@ -12,34 +12,17 @@ built as a separate module from the installed source with the one line changed, 
   TensorProlongation (a wrong weight, a lost periodic wrap) -> fokker-planck-options-2d,
   ``tensor_prolongation_checks``.
 """
-import importlib
 import math
-import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eulerian.grid import Grid
+from tests.verify.mutants import mutated
 from verify.cases import boundaries as B
 from verify.cases import eulerian_cases as E
 from verify.cases import flow_matching_grid as F
-
-
-def _mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
-    """``module`` (an eulerian submodule) re-executed from its source with ``old`` replaced by ``new`` (exactly one
-    occurrence), registered under a private name for the duration of the test."""
-    original = importlib.import_module(module)
-    src = Path(original.__file__).read_text()
-    assert src.count(old) == 1, f"{module}: the mutated line moved"
-    name = f"{module}_mutant_open"
-    mod = types.ModuleType(name)
-    mod.__package__ = "eulerian"
-    mod.__file__ = original.__file__
-    monkeypatch.setitem(sys.modules, name, mod)
-    exec(compile(src.replace(old, new), original.__file__, "exec"), mod.__dict__)
-    return mod
 
 
 # ------------------------------------------------------ continuity-walls-2d: outflow through Dirichlet walls
@@ -56,7 +39,7 @@ def test_dirichlet_outflow_checks_flag_the_fipy_mutant(monkeypatch):
     pytest.importorskip("fipy")
     import eulerian.fipy_backend as FB
 
-    mod = _mutated(monkeypatch, "eulerian.fipy_backend",
+    mod = mutated(monkeypatch, "eulerian.fipy_backend",
                    "inflow = np.where(self.dirichlet_faces & (self.vn < 0.0), self.vn * g, 0.0)",
                    "inflow = np.where(self.dirichlet_faces | (self.vn < 0.0), self.vn * g, 0.0)")
     monkeypatch.setattr(FB, "continuity_fipy", mod.continuity_fipy)   # solve_continuity imports it per call
@@ -106,7 +89,7 @@ def test_wall_half_cell_checks_pass():
 
 
 def test_wall_half_cell_checks_flag_the_extrapolating_mutant(monkeypatch):
-    mod = _mutated(monkeypatch, "eulerian.flow_matching_grid", "i0 = xp.clip(xp.floor(s), 0, shape[k] - 2)",
+    mod = mutated(monkeypatch, "eulerian.flow_matching_grid", "i0 = xp.clip(xp.floor(s), 0, shape[k] - 2)",
                    "i0 = xp.clip(xp.floor(s), None, shape[k] - 2)")
     checks = F.check_wall_half_cells("mutant", make_field=mod.flow_matching_grid_field)
     assert all(not c.passed and c.value > 0.05 for c in checks)
@@ -114,7 +97,7 @@ def test_wall_half_cell_checks_flag_the_extrapolating_mutant(monkeypatch):
 
 def test_normalised_ends_check_misses_the_extrapolating_mutant(monkeypatch):
     """The same mutant is invisible in the bulk: the normalised-ends check (cell centres) still passes."""
-    mod = _mutated(monkeypatch, "eulerian.flow_matching_grid", "i0 = xp.clip(xp.floor(s), 0, shape[k] - 2)",
+    mod = mutated(monkeypatch, "eulerian.flow_matching_grid", "i0 = xp.clip(xp.floor(s), 0, shape[k] - 2)",
                    "i0 = xp.clip(xp.floor(s), None, shape[k] - 2)")
     assert all(c.passed for c in F.check_normalised_ends("mutant", make_field=mod.flow_matching_grid_field))
 
@@ -147,7 +130,7 @@ TENSOR_MUTANTS = {
 
 @pytest.mark.parametrize("mutant", sorted(TENSOR_MUTANTS))
 def test_tensor_prolongation_checks_flag_the_mutants(monkeypatch, mutant):
-    mod = _mutated(monkeypatch, "eulerian.multigrid", *TENSOR_MUTANTS[mutant])
+    mod = mutated(monkeypatch, "eulerian.multigrid", *TENSOR_MUTANTS[mutant])
     checks = E.tensor_prolongation_checks(prolongation_class=mod.TensorProlongation)
     assert not any(c.passed for c in checks)
     if mutant == "mutmut_30":   # too few stage buffers: the second stage has nowhere to write

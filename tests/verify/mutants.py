@@ -1,0 +1,23 @@
+"""A library module with one line changed, for the negative tests of the report checks added for mutation
+survivors (the mutant is built in memory from the installed source, never written to disk)."""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from pathlib import Path
+
+
+def mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
+    """``module`` (an eulerian submodule) re-executed from its source with ``old`` replaced by ``new`` (exactly one
+    occurrence), registered under a private name for the duration of the test."""
+    original = importlib.import_module(module)
+    src = Path(original.__file__).read_text()
+    assert src.count(old) == 1, f"{module}: the mutated line moved"
+    name = f"{module}_mutant"
+    mod = types.ModuleType(name)
+    mod.__package__ = "eulerian"
+    mod.__file__ = original.__file__
+    monkeypatch.setitem(sys.modules, name, mod)
+    exec(compile(src.replace(old, new), original.__file__, "exec"), mod.__dict__)
+    return mod
