@@ -43,6 +43,7 @@ import os
 import pprint
 import re
 import signal
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -895,10 +896,26 @@ def write_record(path: Path = RECORD_PATH) -> int:
     return sum(len(p) for r in record.values() for p in r.values())
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """``python -m verify.bad_input --record [--to PATH]``: rewrite the record. Exit 0, or 2 with one line when
+    the file cannot be written (usage errors: argparse's exit 2)."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="The bad-input catalog: rewrite the record of its outcomes.")
+    parser = argparse.ArgumentParser(prog="python -m verify.bad_input",
+                                     description="The bad-input catalog: rewrite the record of its outcomes.")
     parser.add_argument("--record", action="store_true", help=f"rewrite {RECORD_PATH.name} from the current code")
-    if parser.parse_args().record:
-        print(f"recorded {write_record()} outcomes in {RECORD_PATH}")
+    parser.add_argument("--to", type=Path, default=RECORD_PATH, help="where to write it (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if not args.record:
+        parser.print_help()
+        return 0
+    try:
+        print(f"recorded {write_record(args.to)} outcomes in {args.to}")
+    except OSError as exc:
+        print(f"python -m verify.bad_input: cannot write {args.to}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

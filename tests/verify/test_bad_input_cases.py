@@ -1,6 +1,7 @@
 """The report's bad-input checks (verify/cases/bad_input.py) fail on functions that take bad input badly."""
 from __future__ import annotations
 
+import ast
 import math
 import time
 
@@ -278,3 +279,15 @@ def test_the_record_is_current():
     changes = [c for label, call in bad_input.CALLS.items()
                for c in bad_input.outcome_changes(call, now[label], RECORD.get(label, {}), label=label)]
     assert changes == [] and set(RECORD) == set(now), changes[:5]
+
+
+def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, capsys):
+    from verify.refusal_record import RECORD
+
+    out = tmp_path / "record.py"
+    assert bad_input.main(["--record", "--to", str(out)]) == 0
+    assert ast.literal_eval(out.read_text().split("RECORD = ", 1)[1]) == RECORD
+    assert not list(tmp_path.glob("*.tmp"))
+    assert bad_input.main(["--record", "--to", str(tmp_path / "missing" / "record.py")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write" in err[0]
