@@ -88,7 +88,7 @@ class _Valued(BoundaryCondition):
 
     def values(self, t: float, x: np.ndarray) -> np.ndarray:
         """The condition's value at the face centres x (shape (..., d)), shape x.shape[:-1]; checked."""
-        label = f"{type(self).__name__} value"
+        label = f"the boundary's {type(self).__name__} value"
         if not callable(self.value):
             return np.full(x.shape[:-1], self.value)
         out = np.asarray(real_output(f"{label} g(t, x)", self.value(t, x)), dtype=float)
@@ -211,8 +211,8 @@ def parse_boundary(boundary: Any, dim: int, allowed: Sequence[str]) -> BoxBounda
             c = _condition(entry, f"axis {k}", allowed)
             pair = (c, c)
         if isinstance(pair[0], Periodic) != isinstance(pair[1], Periodic):
-            raise ValueError(f"axis {k} is periodic on one side only; a periodic axis joins both walls: use "
-                             "'periodic' for both sides or for neither")
+            raise ValueError(f"boundary of axis {k} is periodic on one side only; a periodic axis joins both walls: "
+                             "use 'periodic' for both sides or for neither")
         sides.append(pair)
     return BoxBoundary(tuple(sides))
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import math
 import os
@@ -177,9 +178,31 @@ WALL_GRID = Grid((-1.0, 0.0), (1.0, 0.5), (6, 4))   # 2-D, different spacing per
 WALL_RHO = np.exp(-(WALL_GRID.centers() ** 2).sum(-1))
 WALLS = [(eulerian.Dirichlet(0.2), eulerian.Flux(0.1)), "zero-flux"]   # open walls on axis 0
 CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD with an off-diagonal term
+# diffusion values that a 2-D solve must refuse up front: a non-symmetric and an indefinite matrix, cell values
+# with a zero or a negative cell, a (3, 3) array (neither cell values nor a 2 x 2 matrix), D(x) reaching 0,
+# complex cell values, a matrix with NaN
+BAD_DIFFUSIONS = [[[0.5, 0.1], [0.0, 0.4]], [[0.1, 0.5], [0.5, 0.1]],
+                  np.where(np.arange(WALL_GRID.size).reshape(WALL_GRID.shape) == 5, 0.0, 0.5),
+                  np.full(WALL_GRID.shape, -0.5), np.ones((3, 3)), lambda x: 0.5 - x[..., 0],
+                  np.full(WALL_GRID.shape, 0.5, dtype=complex), [[0.5, np.nan], [np.nan, 0.4]]]
+# boundary specs that a 2-D solve must refuse up front: three conditions for one axis, a periodic side facing a
+# wall, a Dirichlet value g(t, x) < 0 and one of the wrong shape, an outflow wall where the equation has none
+# (Fokker-Planck), one entry for two axes
+BAD_WALLS = [[(eulerian.Dirichlet(0.2), eulerian.Flux(0.1), eulerian.ZeroFlux()), "zero-flux"],
+             [(eulerian.Periodic(), eulerian.ZeroFlux()), "zero-flux"],
+             [(eulerian.Dirichlet(lambda t, x: np.full(x.shape[:-1], -1.0)), eulerian.Flux(0.1)), "zero-flux"],
+             [(eulerian.Dirichlet(lambda t, x: np.ones(7)), eulerian.Flux(0.1)), "zero-flux"],
+             [(eulerian.Outflow(), eulerian.Flux(0.1)), "zero-flux"], ["zero-flux"]]
 
 UNIT_TIME = {"accepts": {"t": [0.0, 1.0]}, "refuses": {"t": [beyond(1.0), beyond(0.0, -1.0)]}}  # t in [0, 1]
 TIME_FROM_0 = {"accepts": {"t": [0.0]}, "refuses": {"t": [beyond(0.0, -1.0)]}}                   # t in [0, inf)
+
+@functools.lru_cache(maxsize=1)
+def _small_geodesic() -> "eulerian.BBResult":
+    """A Benamou-Brenier result to call methods on: 20 iterations between two 1-D densities (not converged;
+    its velocity field is defined all the same)."""
+    return benamou_brenier(GRID, RHO0, RHO1, 3, max_iter=20)
+
 
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
@@ -190,6 +213,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.Grid.cell_averages": ValidCall(WALL_GRID.cell_averages, [("f", lambda x: x[..., 0] ** 2)],
                                              {"order": 4, "name": "f"}, accepts={"order": [1, 64]},
                                              refuses={"order": [65]}),
+    "eulerian.Grid.faces": ValidCall(WALL_GRID.faces, [("axis", 1)], {}, accepts={"axis": [0]}, refuses={"axis": [2]}),
     "eulerian.Grid.covariance": ValidCall(WALL_GRID.covariance, [("rho", WALL_RHO)], {"sheppard": True},
                                           accepts={"rho": [WALL_RHO.tolist()], "sheppard": [False]}),
     "eulerian.solve_fokker_planck": ValidCall(
@@ -207,10 +231,13 @@ CALLS: dict[str, ValidCall] = {
         {"flux": "scharfetter-gummel", "time": "crank-nicolson", "boundary": WALLS, "backend": "numpy"},
         aliases=DT,
         # Douglas ADI and an off-diagonal D take closed walls only
-        refuses={"time": ["douglas-adi"], "diffusion": [CROSS_D]},
+        refuses={"time": ["douglas-adi"], "diffusion": [CROSS_D, *BAD_DIFFUSIONS], "boundary": BAD_WALLS},
         accepts={"time": ["bdf2", "implicit-euler"], "diffusion": [np.diag([0.5, 0.1]).tolist()],
                  "boundary": [[(eulerian.Dirichlet(lambda t, x: 0.2), eulerian.Flux(lambda t, x: 0.1)),
                                "zero-flux"]]}),   # wall values from callables returning one number
+    "eulerian.Dirichlet": ValidCall(eulerian.Dirichlet, [("value", 0.2)], {}, accepts={"value": [0.0]},
+                                    refuses={"value": [beyond(0.0, -1.0)]}),    # a density on the wall: >= 0
+    "eulerian.Flux": ValidCall(eulerian.Flux, [("value", 0.1)], {}, accepts={"value": [-0.1]}),  # either sign
     "eulerian.solve_stationary": ValidCall(
         eulerian.solve_stationary, [("grid", GRID), ("drift", _decay), ("diffusion", 0.5)],
         {"boundary": "zero-flux", "flux": "scharfetter-gummel", "source": None, "mass": 1.0, "backend": "numpy"}),
@@ -233,7 +260,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.jko_step": ValidCall(
         eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0), "time_steps": 2, "max_iter": 300,
-         "tol": 1e-3, "on_failure": "return", "sigma": 0.2, "relaxation": 1.9},
+         "tol": 1e-3, "on_failure": "return", "sigma": 0.2, "relaxation": 1.9, "warm_start": None},
         # sigma's documented range [1e-6, 1e6]: its ends taken, the next floats beyond them refused
         accepts={"sigma": [1e-6, 1e6], "relaxation": [1.99]},
         refuses={"sigma": [beyond(1e-6, 0.0), beyond(1e6)], "relaxation": [2.0]}),
@@ -272,6 +299,10 @@ CALLS: dict[str, ValidCall] = {
         # alpha and relaxation (0, 2) and of gamma [1e-8, 1e8]
         accepts={"method": ["primal-dual"], "gamma": [1e-8, 1e8], "alpha": [1.99], "relaxation": [1.99]},
         refuses={"alpha": [2.0], "relaxation": [2.0], "gamma": [beyond(1e-8, 0.0), beyond(1e8)]}),
+    "eulerian.BBResult.velocity": ValidCall(lambda t, threshold=1e-3: _small_geodesic().velocity(t, threshold),
+                                            [("t", 0.5)], {"threshold": 1e-3}, **UNIT_TIME),
+    "eulerian.PowerEnergy": ValidCall(eulerian.PowerEnergy, [("m", 2.0)], {"coefficient": 1.0},
+                                      aliases={"m": ["exponent"]}, refuses={"m": [1.0]}),    # m > 1
     "eulerian.default_tol": ValidCall(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
     "eulerian.default_gamma": ValidCall(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
     "eulerian.solve_porous_medium": ValidCall(
@@ -355,7 +386,10 @@ CALLS: dict[str, ValidCall] = {
                                   accepts={"max_bytes": [math.inf]}),
     # ---------------------------------------------------------------------------------------- verify.gaussian
     "gaussian.jko_gaussian_step": ValidCall(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
-                                                             ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {}),
+                                                             ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {},
+                                            # H may be indefinite while I + tau H stays positive definite
+                                            accepts={"H": [[[1.0, 0.0], [0.0, -5.0]]]},
+                                            refuses={"H": [[[1.0, 0.0], [0.0, -20.0]]]}),
     "gaussian.jko_gaussian": ValidCall(vg.jko_gaussian, [("g0", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]), ("b", [0.1, 0.0]),
                                                    ("diffusion", 0.3), ("tau", 0.1), ("steps", 3)],
                                           {"max_steps": 1000}),
@@ -363,18 +397,30 @@ CALLS: dict[str, ValidCall] = {
                                                                    ("b", [0.1, 0.0]), ("diffusion", 0.3)], {}),
     "gaussian.Gaussian": ValidCall(vg.Gaussian, [("mean", [0.0, 1.0]), ("cov", [[1.0, 0.2], [0.2, 0.5]])], {}),
     "gaussian.Affine": ValidCall(vg.Affine, [("matrix", A), ("offset", [0.1, 0.0])], {}),
+    "gaussian.Gaussian.sample": ValidCall(G2.sample, [("n", 5), ("rng", np.random.default_rng(0))], {}),
+    "gaussian.Gaussian.pdf": ValidCall(G2.pdf, [("x", X)], {}),
+    # a 1-D law takes a scalar point (shape (), the dimension implied)
+    "gaussian.Gaussian.logpdf, 1-D": ValidCall(vg.Gaussian([0.2], [[0.5]]).logpdf, [("x", [[0.3], [-0.1]])], {},
+                                               accepts={"x": [0.3]}),
+    "gaussian.Affine.__call__": ValidCall(vg.Affine(A, [0.1, 0.0]), [("x", X)], {}),
+    "gaussian.Affine.push": ValidCall(vg.Affine(A, [0.1, 0.0]).push, [("g", G2)], {},
+                                      refuses={"g": [vg.Gaussian([0.0], [[1.0]])]}),     # a 1-D law, a 2-D map
     "gaussian.w2": ValidCall(vg.w2, [("g0", G2), ("g1", G2B)], {}),
     "gaussian.w2_squared": ValidCall(vg.w2_squared, [("g0", G2), ("g1", G2B)], {}),
     "gaussian.brenier_map": ValidCall(vg.brenier_map, [("g0", G2), ("g1", G2B)], {}),
     "gaussian.mccann": ValidCall(vg.mccann, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}, **UNIT_TIME),
     "gaussian.mccann_field": ValidCall(vg.mccann_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
     "gaussian.linear_sde": ValidCall(vg.linear_sde, [("g0", G2), ("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {},
-                                     **TIME_FROM_0),
+                                     accepts={**TIME_FROM_0["accepts"], "diffusion": [[[0.3, 0.1], [0.1, 0.2]]]},
+                                     # a diffusion matrix that is not symmetric, or not positive semi-definite
+                                     refuses={**TIME_FROM_0["refuses"],
+                                              "diffusion": [[[0.3, 0.1], [0.0, 0.2]], [[0.3, 0.0], [0.0, -0.1]]]}),
     "gaussian.linear_sde_transition": ValidCall(vg.linear_sde_transition,
                                            [("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}, **TIME_FROM_0),
     "gaussian.linear_moment_rhs": ValidCall(vg.linear_moment_rhs, [("drift", DRIFT), ("diffusion", 0.3),
                                                               ("mean", G2.mean), ("cov", G2.cov)], {}),
-    "gaussian.expectation": ValidCall(vg.expectation, [("g", G2), ("f", lambda x: x[..., 0] ** 2)], {"order": 4}),
+    "gaussian.expectation": ValidCall(vg.expectation, [("g", G2), ("f", lambda x: x[..., 0] ** 2)], {"order": 4},
+                                      refuses={"g": [vg.Gaussian(np.zeros(4), np.eye(4))]}),   # d <= 3
     "gaussian.stationary": ValidCall(vg.stationary, [("drift", DRIFT), ("diffusion", 0.3)], {}),
     "gaussian.flow_matching_marginal": ValidCall(vg.flow_matching_marginal, [("g0", G2), ("g1", G2B), ("t", 0.5)], {},
                                    **UNIT_TIME),

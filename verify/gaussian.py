@@ -22,6 +22,8 @@ import numpy as np
 import scipy.linalg
 from scipy.integrate import solve_ivp
 
+from eulerian._validate import check_memory
+
 __all__ = [
     "Gaussian", "Affine", "FiniteTimeBlowUp", "w2", "w2_squared", "brenier_map", "mccann",
     "mccann_field", "linear_sde", "linear_sde_transition", "expectation", "stationary", "linear_moment_rhs",
@@ -274,8 +276,8 @@ class Gaussian:
         x = _real(x, "x", copy=False)
         if x.ndim == 0 and self.dim == 1:
             x = x.reshape(1)
-        if x.shape[-1:] != (self.dim,):
-            raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
+        if x.shape[-1:] != (self.dim,) or x.size == 0:
+            raise ValueError(f"x must be points of shape (..., {self.dim}) (this law's dimension), got shape {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("points x contain NaN or infinite values; the density is defined at finite points")
         return x
@@ -286,7 +288,8 @@ class Gaussian:
         z = scipy.linalg.solve_triangular(self._chol, (x - self.mean).reshape(-1, self.dim).T,
                                           lower=True)
         logdet = 2.0 * np.sum(np.log(np.diag(self._chol)))
-        out = -0.5 * (np.sum(z * z, axis=0) + logdet + self.dim * np.log(2 * np.pi))
+        with np.errstate(over="ignore"):  # |z|² beyond float64: the log density is -inf to working precision
+            out = -0.5 * (np.sum(z * z, axis=0) + logdet + self.dim * np.log(2 * np.pi))
         return out.reshape(x.shape[:-1])
 
     def pdf(self, x) -> np.ndarray:
@@ -303,11 +306,12 @@ class Gaussian:
         """n exact draws, shape (n, d): mean + L z with cov = L Lᵀ."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer, float, np.floating)) \
-                or int(n) != n:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer, float, np.floating)):
             raise TypeError(f"n must be a positive integer, got {n!r}; pass e.g. n=1000")
-        if n < 1:
-            raise ValueError(f"n must be a positive integer, got {n}")
+        if not (np.isfinite(float(n)) and int(n) == n and n >= 1):
+            raise ValueError(f"n must be a positive integer, got {n!r}; pass e.g. n=1000")
+        check_memory(16.0 * float(n) * self.dim, f"Gaussian.sample(n={int(n)}) of {self.dim}-D points",
+                     "draw fewer points n, in batches if needed")
         z = rng.standard_normal((int(n), self.dim))
         return self.mean + z @ self._chol.T
 
@@ -336,15 +340,19 @@ class Affine:
             x = args[0]
         x = _real(x, "x", copy=False)
         if x.shape[-1:] != (self.dim,):
-            raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
+            raise ValueError(f"x must be points of shape (..., {self.dim}) (the map's dimension), got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("points x contain NaN or infinite values; pass finite points")
         if self.dim == 1:  # the same numbers as the product below, without a matmul over (n, 1)
             return x * self.matrix[0, 0] + self.offset
         return x @ self.matrix.T + self.offset
 
     def push(self, g: Gaussian) -> Gaussian:
         """Push-forward of N(m, Σ): N(A m + b, A Σ Aᵀ)."""
+        if not isinstance(g, Gaussian):
+            raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
         if g.dim != self.dim:
-            raise ValueError(f"cannot push a {g.dim}-D Gaussian through a {self.dim}-D map")
+            raise ValueError(f"cannot push g, a {g.dim}-D Gaussian, through a {self.dim}-D map")
         with np.errstate(over="ignore", invalid="ignore"):
             mean = _finite(self.matrix @ g.mean + self.offset, "the pushed-forward mean")
             cov = _finite(_symmetrize(self.matrix @ g.cov @ self.matrix.T), "the pushed-forward covariance")
@@ -620,7 +628,7 @@ def expectation(g: Gaussian, f, *, order: int = 20) -> np.ndarray:
     if not isinstance(g, Gaussian):
         raise TypeError(f"g must be a Gaussian, got {type(g).__name__}")
     if g.dim > 3:
-        raise ValueError(f"expectation supports d ≤ 3 (the grid has order**d nodes), got d = {g.dim}")
+        raise ValueError(f"expectation supports g of dimension d ≤ 3 (the grid has order**d nodes), got d = {g.dim}")
     if not (isinstance(order, (int, np.integer)) and not isinstance(order, (bool, np.bool_))):
         value = _real_scalar(order, "order")  # TypeError for bools, complex, strings, arrays
         if not value.is_integer():

@@ -175,7 +175,7 @@ G3 = G.Gaussian(np.zeros(3), np.eye(3))
     (lambda: G2.pdf(np.ones((3, 2)) + 0j), TypeError, "x must be real; got complex128"),
     (lambda: G2.logpdf([[np.nan, 0.0]]), ValueError, "points x contain NaN"),
     (lambda: G2.score([[np.inf, 0.0]]), ValueError, "points x contain NaN"),
-    (lambda: G2.sample(2.5, np.random.default_rng(0)), TypeError, "n must be a positive integer"),
+    (lambda: G2.sample(2.5, np.random.default_rng(0)), ValueError, "n must be a positive integer, got 2.5"),
     (lambda: G2.sample(True, np.random.default_rng(0)), TypeError, "n must be a positive integer"),
     (lambda: G2.sample(0, np.random.default_rng(0)), ValueError, "n must be a positive integer, got 0"),
     (lambda: G.mccann(G2, G2, np.complex128(0.5)), TypeError, "t must be real; got complex128"),

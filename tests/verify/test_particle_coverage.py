@@ -422,3 +422,29 @@ def test_snapshot_interpolation_check_catches_the_wrong_level_before_the_first_t
         return lambda t, x: field(times[1], x) if t <= times[0] else field(t, x)
     rng = np.random.default_rng(0)
     assert not gvp.check_snapshot_interpolation("second level", rng, make=second_level).passed
+
+
+def test_outside_modes_pass_for_the_library_field():
+    assert all(c.passed for c in gvp.check_outside_modes("right", np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("wrong", ["clamp as extrapolate", "extrapolate as clamp", "raise takes all",
+                                   "extrapolate constant", "raise refuses the faces"])
+def test_outside_modes_check_catches_a_swapped_or_broken_mode(wrong):
+    """Each wrong behaviour of GridVelocityField's outside modes fails one of the checks."""
+    def make(lower, upper, values, *, times=None, outside="raise"):
+        swap = {"clamp as extrapolate": {"clamp": "extrapolate"}, "extrapolate as clamp": {"extrapolate": "clamp"},
+                "raise takes all": {"raise": "clamp"}, "extrapolate constant": {"extrapolate": "clamp"}}
+        field = L.grid_velocity_field(lower, upper, values, times=times,
+                                      outside=swap.get(wrong, {}).get(outside, outside))
+        if wrong == "raise refuses the faces" and outside == "raise":
+            lo, hi = np.asarray(lower), np.asarray(upper)
+
+            def strict(t, x):
+                if np.any((x <= lo) | (x >= hi)):
+                    raise ValueError("x on or beyond a face")
+                return field(t, x)
+            return strict
+        return field
+    checks = gvp.check_outside_modes("wrong", np.random.default_rng(0), make=make)
+    assert not all(c.passed for c in checks)

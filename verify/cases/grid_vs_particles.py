@@ -8,6 +8,8 @@ the probability-flow field of lagrangian against the exact law it must transport
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 from scipy.linalg import expm
@@ -289,6 +291,44 @@ def check_snapshot_interpolation(name: str, rng: np.random.Generator, make: Call
                       detail="exact for fields affine in x and linear in t; constant outside the snapshot times")
 
 
+def check_outside_modes(name: str, rng: np.random.Generator, make: Callable = grid_velocity_field) -> list[Check]:
+    """The three ``outside`` modes of a grid velocity at positions up to one box side beyond the faces, for the
+    snapshot field of :func:`check_snapshot_interpolation` (affine in x, 9 x 7 cells of unequal sides):
+    "extrapolate" continues the interpolant linearly, so it must reproduce v(t, x) itself; "clamp" must give
+    v(t, x clipped to the box); "raise" must refuse the points with a ValueError (and take points inside)."""
+    A, b = np.array([[0.3, -1.0], [0.7, 0.2]]), np.array([0.1, -0.4])
+    v = lambda t, x: (1.0 + 2.0 * t) * (x @ A.T + b)              # noqa: E731
+    grid = Grid((-1.0, -2.0), (2.0, 1.0), (9, 7))
+    lo, hi = np.asarray(grid.lower), np.asarray(grid.upper)
+    times = np.array([0.05, 0.35, 1.0])
+    snaps = np.stack([v(t, grid.centers()) for t in times])
+    x = lo - (hi - lo) + rng.random((300, 2)) * 3.0 * (hi - lo)    # the box and a band of one side around it
+    x = x[np.any((x < lo) | (x > hi), axis=1)]                    # only points outside
+    t = 0.2
+    ref = {"extrapolate": v(t, x), "clamp": v(t, np.clip(x, lo, hi))}
+    checks = []
+    for mode, want in ref.items():
+        got = make(grid.lower, grid.upper, snaps, times=times, outside=mode)(t, x)
+        checks.append(make_check(f"{name}: outside={mode!r} at {len(x)} points beyond the faces", float(
+            np.abs(got - want).max() / np.abs(want).max()), upper=1e-12,
+            detail="extrapolate: v(t, x), exact for affine fields; clamp: v(t, x clipped to the box)"))
+    field = make(grid.lower, grid.upper, snaps, times=times, outside="raise")
+    try:
+        field(t, x[:1])
+        refused, detail = 0.0, "returned a value for a point outside the box"
+    except ValueError as exc:
+        refused, detail = 1.0, str(exc)
+    checks.append(make_check(f"{name}: outside='raise' refuses a point beyond the faces", refused, lower=1.0,
+                             detail=detail))
+    try:  # the closed box is inside: the clipped points lie on its faces
+        err, detail = float(np.abs(field(t, np.clip(x, lo, hi)) - ref["clamp"]).max() / np.abs(ref["clamp"]).max()), ""
+    except ValueError as exc:
+        err, detail = math.inf, f"refused: {exc}"
+    checks.append(make_check(f"{name}: outside='raise' takes the points on the faces", err, upper=1e-12,
+                             detail=detail))
+    return checks
+
+
 @case("particles-driven-by-grid", title="Affine continuity: particles pushed by the interpolated "
       "grid velocity against the grid solution and the exact flow", tags=("grid", "particles", "ode"))
 def particles_driven_by_grid(ctx: CaseContext) -> None:
@@ -314,3 +354,4 @@ def particles_driven_by_grid(ctx: CaseContext) -> None:
     ctx.add_all(check_samples_match("particles vs exact law", clouds[0], law))
     ctx.note("L1(grid, exact)", float(np.sum(np.abs(sol.to_numpy() - exact)) * grid.cell_volume))
     ctx.add(check_snapshot_interpolation("time-dependent grid velocity", ctx.rng("snapshots")))
+    ctx.add_all(check_outside_modes("grid velocity", ctx.rng("outside")))
