@@ -33,8 +33,8 @@ from scipy.integrate import solve_ivp
 
 import lagrangian as L
 from eulerian import Grid
-from eulerian.attention import (INTERP_ROWS_PER_NODE, INTERP_START, VERIFY_RTOL, WALL_MASS, AttentionVelocity,
-                                MassAtWallsError, attention_velocity, wall_fraction)
+from eulerian.attention import (INTERP_ROWS_PER_NODE, INTERP_START, UNDERFLOW, VERIFY_RTOL, WALL_MASS,
+                                AttentionVelocity, MassAtWallsError, attention_velocity, wall_fraction)
 from eulerian.backend import get_backend
 from eulerian.operators import face_points
 from eulerian.meanfield import solve_meanfield
@@ -42,6 +42,12 @@ from verify import gaussian as G
 from verify.cases.particles import ATT_K, ATT_Q, ATT_SCALE, ATT_V, moment_error, sampling_scale
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
+
+
+def _worst(values) -> float:
+    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
+    a = np.asarray(list(values), dtype=float)
+    return math.inf if np.isnan(a).any() else float(a.max())
 
 # the problem: the attention parameters of attention-tokens-2d, a narrower Gaussian so that coarse grids
 # resolve it, depth T = 0.5 (the closure's covariance eigenvalues go from 0.18/0.32 to 0.19/0.35)
@@ -160,7 +166,7 @@ def check_interpolation(name: str, n: int, g0: G.Gaussian = G0,
     default = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE)(0.0, g, rho, x)
     exact = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE, method="exact")(0.0, g, rho, x)
     size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
-    return make_check(label, max(float(np.abs(fast - exact).max()), float(np.abs(default - exact).max())) / size,
+    return make_check(label, _worst([np.abs(fast - exact).max(), np.abs(default - exact).max()]) / size,
                       upper=VERIFY_RTOL, reference=0.0)
 
 
@@ -189,6 +195,117 @@ def check_exact_method(name: str, n: int, g0: G.Gaussian = G0) -> Check:
     size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
     return make_check(f"{name}: method='exact' vs the midpoint sum written out, {x.shape[0]} faces (/ box size)",
                       float(np.abs(exact - midpoint_sum(g, rho, x)).max()) / size, upper=EXACT_RTOL, reference=0.0)
+
+
+# ------------------------------------------------------------------ the underflow fallback and the refinement
+# the dense log-sum-exp fallback: logits s <Q x, K y> = <M x, y> with M = diag(UNDERFLOW_SLOPE, 1), a density with
+# no mass above y_0 = 0 and queries on both sides of x_0 = 0. For x_0 > 0 the factorised sum, shifted by the
+# logit at the top wall y_0 = 2.875, keeps at most exp(-UNDERFLOW_SLOPE x_0 * 3) of it (< 1e-250 for x_0 >= 0.5):
+# those rows are recomputed densely; for x_0 < 0 the shift sits at the bottom wall, where the density is positive
+UNDERFLOW_SLOPE = 400.0
+UNDERFLOW_CELLS = 24
+UNDERFLOW_M = np.diag([UNDERFLOW_SLOPE, 1.0])
+UNDERFLOW_V = np.array([[0.5, -0.3], [0.2, 0.4]])
+
+
+def half_plane_density(g: Grid, g0: G.Gaussian = G0) -> np.ndarray:
+    """Cell averages of g0 with every cell whose centre has y_0 > 0 emptied (no mass above y_0 = 0)."""
+    rho = g.cell_averages(g0.pdf)
+    rho[g.axes()[0] > 0.0] = 0.0
+    return rho
+
+
+def lse_reference(g: Grid, rho: np.ndarray, x: np.ndarray, M: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Gamma(x) = V sum_j w_j e^{<M x, y_j>} y_j / sum_j w_j e^{<M x, y_j>} over the cells with w_j > 0, in
+    float64 by the log-sum-exp written out here (log w_j added to the logits, shifted by each row's largest):
+    finite for any logits, no code of eulerian.attention. Shape (m, d)."""
+    y = g.centers().reshape(-1, g.dim)
+    w = rho.reshape(-1) * g.cell_volume
+    keep = w > 0
+    z = (x @ M.T) @ y[keep].T + np.log(w[keep])[None, :]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return ((e @ y[keep]) / e.sum(axis=1, keepdims=True)) @ V.T
+
+
+def underflowing_rows(g: Grid, rho: np.ndarray, x: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Which queries have a factorised normaliser below eulerian.attention.UNDERFLOW: log of sum_j (w_j / max w)
+    e^{<a, y_j>} minus the per-axis shifts sum_k max(a_k y_k[0], a_k y_k[-1]), a = M x (bool (m,))."""
+    y = g.centers().reshape(-1, g.dim)
+    w = rho.reshape(-1)
+    keep = w > 0
+    a = x @ M.T
+    z = a @ y[keep].T + np.log(w[keep] / w.max())[None, :]
+    top = z.max(axis=1)
+    log_z = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    shift = sum(np.maximum(a[:, k] * ax[0], a[:, k] * ax[-1]) for k, ax in enumerate(g.axes()))
+    return log_z - shift < math.log(UNDERFLOW)
+
+
+def check_underflow_fallback(velocity_factory: Callable = attention_velocity) -> Check:
+    """method="exact" with logits so steep that the factorised sum underflows for some rows (they are recomputed
+    by the dense stabilised log-sum-exp) against :func:`lse_reference` at queries on both sides of y_0 = 0 (both
+    paths, and their merge by rows): max difference / box size <= EXACT_RTOL (the same sum in another order:
+    round-off only). The problem must give both kinds of rows (else NaN: the fallback would not be exercised)."""
+    g = grid(UNDERFLOW_CELLS)
+    rho = half_plane_density(g)
+    x0 = np.array([-1.5, -0.5, 0.5, 1.0, 2.0])
+    x1 = np.array([-2.0, -0.3, 0.4, 1.7])
+    x = np.stack(np.meshgrid(x0, x1, indexing="ij"), axis=-1).reshape(-1, 2)
+    under = underflowing_rows(g, rho, x, UNDERFLOW_M)
+    label = (f"steep logits (M = diag({UNDERFLOW_SLOPE:g}, 1)), {UNDERFLOW_CELLS}² cells: method='exact' with the "
+             "dense fallback for underflowing rows vs the log-sum-exp written out (/ box size)")
+    detail = f"{int(under.sum())} of {x.shape[0]} query rows underflow the factorised sum"
+    if under.all() or not under.any():
+        return make_check(label, float("nan"), detail=detail + ": the problem must give both kinds of rows")
+    vel = velocity_factory(UNDERFLOW_M, np.eye(2), UNDERFLOW_V, method="exact")
+    ours = np.asarray(vel(0.0, g, rho, x))
+    size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
+    err = _worst([np.abs(ours - lse_reference(g, rho, x, UNDERFLOW_M, UNDERFLOW_V)).max()]) / size
+    return make_check(label, err, upper=EXACT_RTOL, reference=0.0, detail=detail)
+
+
+# the interpolant's refinement: 1D, s = REFINE_SCALE, a Gaussian on [-3, 3] and REFINE_QUERIES queries (enough
+# rows for p = 32 nodes); the tilted mean R(a) over |a| <= 6 needs more than 16 Chebyshev nodes, 32 suffice
+REFINE_SCALE = 2.0
+REFINE_QUERIES = 512
+REFINE_CELLS = 64
+
+
+def check_refined_interpolant(fast_path: Callable = None) -> Check:
+    """1D, a logit range that 16 Chebyshev nodes do not resolve (the case verifies that: the high coefficients of
+    the interpolant of the written-out midpoint sum at 16 nodes exceed INTERP_RTOL x the box size), so the
+    velocity refines to 32 nodes: the interpolant alone (``fast_path``, read directly: a refusal fails) and the
+    default method against :func:`midpoint_sum` at REFINE_QUERIES points: max difference / box size <=
+    VERIFY_RTOL (the tolerance of the velocity's own spot checks)."""
+    from eulerian.attention import INTERP_RTOL
+
+    fast_path = interpolant if fast_path is None else fast_path
+    g = Grid((-3.0,), (3.0,), (REFINE_CELLS,))
+    rho = g.cell_averages(G.Gaussian([0.3], [[0.3]]).pdf)
+    x = np.linspace(-3.0, 3.0, REFINE_QUERIES)[:, None]
+    one = np.eye(1)
+    size = 3.0
+    label = (f"1D, s = {REFINE_SCALE:g}, {REFINE_QUERIES} queries: the refined (32-node) interpolant and the default "
+             "method vs the midpoint sum written out (/ box size)")
+    # the 16-node interpolant's tail, from the written-out sum (the refinement must be needed)
+    p = INTERP_START
+    theta = np.pi * (2 * np.arange(p) + 1) / (2 * p)
+    a = x[:, 0] * REFINE_SCALE
+    lo, hi = a.min(), a.max()
+    nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(theta)
+    R = midpoint_sum(g, rho, nodes[:, None], one, one, one, 1.0)[:, 0]
+    coef = (2.0 / p) * np.cos(np.outer(np.arange(p), theta)) @ R
+    tail = float(np.abs(coef[p - p // 8:]).max())
+    detail = f"16-node Chebyshev tail {tail:.2e} (refinement needed above {INTERP_RTOL * size:.0e})"
+    if tail <= INTERP_RTOL * size:
+        return make_check(label, float("nan"), detail=detail + ": the problem no longer exercises the refinement")
+    vel = attention_velocity(one, one, one, scale=REFINE_SCALE)
+    fast = fast_path(vel, g, rho, x)
+    if fast is None:
+        return make_check(label, float("nan"), detail=detail + "; the interpolant was refused")
+    ref = midpoint_sum(g, rho, x, one, one, one, REFINE_SCALE)
+    err = _worst([np.abs(fast - ref).max(), np.abs(vel(0.0, g, rho, x) - ref).max()]) / size
+    return make_check(label, err, upper=VERIFY_RTOL, reference=0.0, detail=detail)
 
 
 def check_barycentric(p: int = 9, degree: int = 8, barycentric: Callable | None = None) -> Check:
@@ -386,6 +503,8 @@ def attention_grid_2d(ctx: CaseContext) -> None:
     ctx.add(check_exact_method("G0 on 36²", 36))   # enough faces for the default method to interpolate
     ctx.add(check_barycentric())
     ctx.add(check_wall_fraction())
+    ctx.add(check_underflow_fallback())
+    ctx.add(check_refined_interpolant())
     # the same PDE with diffusion (solve_meanfield's diffusion=): the law stays Gaussian, dS/dt gains 2 D I
     dsizes = QUICK_SIZES if ctx.quick else DIFFUSION_FULL_SIZES
     ctx.add_all(check_diffusion_orders(dsizes, [diffusion_errors(n) for n in dsizes]))

@@ -10,6 +10,7 @@ Exact references (pure functions, reused by tests/eulerian/test_benamou_brenier.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 import scipy.optimize
@@ -21,6 +22,12 @@ from verify import gaussian as G
 from verify.cases._pictures import density_picture
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import observed_order
+
+
+def _worst(values) -> float:
+    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
+    a = np.asarray(list(values), dtype=float)
+    return math.inf if np.isnan(a).any() else float(a.max())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -213,6 +220,10 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
     ctx.add(check_bb_value("primal-dual, fixed steps, 64x64: W2² vs exact Gaussian", res, exact, 5e-4))
     ctx.add(check_density_l1("primal-dual, fixed steps: density at t = 1/2 vs McCann", res.density[32], half,
                              grid.spacing[0], 5e-3))
+    # relaxation = 1: plain Chambolle–Pock (the un-relaxed branch, no copies of the iterates; default 1.9)
+    ctx.add_all(unrelaxed_checks(grid, rho0, rho1, exact, q, half))
+    # the documented staggered-grid building blocks on paths the solvers never take (fresh outputs, scale != dt^-2)
+    ctx.add_all(staggered_checks())
     if ctx.quick:
         return
     # observed order of the discretisation error (space and time refined together)
@@ -226,6 +237,124 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
     ctx.series("W2² error vs cells (= time steps)", sizes, errors, xlabel="cells", ylabel="relative error",
                logx=True, logy=True)
     ctx.note("observed order (W2², h = dt)", observed_order([1.0 / n for n in sizes], errors))
+
+
+def unrelaxed_checks(grid: Grid, rho0: np.ndarray, rho1: np.ndarray, exact: float, quantile: float,
+                     half: np.ndarray, solve: Callable = benamou_brenier) -> list[Check]:
+    """The primal-dual run with relaxation = 1 (plain Chambolle–Pock: the branch that updates the iterates in place,
+    never run at the default 1.9) on the 1D Gaussian problem of bb-gaussian-1d, through the bands of the default
+    runs there: W2² within 5e-4 of the exact Gaussian value (the discretisation error at 64 cells is 1.9e-4) and
+    3e-4 of the quantile W2² of the cells, the density at t = 1/2 within 5e-3 of McCann's in L1 (discretisation
+    2.4e-3); measured 1.9e-4, 2.2e-5, 2.6e-3 (1 750 iterations, 0.4 s). A run that did not converge fails."""
+    P = grid.shape[0]
+    res = solve(grid, rho0, rho1, P, method="primal-dual", relaxation=1.0)
+    return [check_bb_value(f"primal-dual, relaxation 1 (plain Chambolle–Pock), {P}x{P}: W2² vs exact Gaussian", res,
+                           exact, 5e-4),
+            check_bb_value("primal-dual, relaxation 1: W2² vs quantile W2² of the cells", res, quantile, 3e-4),
+            check_density_l1("primal-dual, relaxation 1: density at t = 1/2 vs McCann", res.density[P // 2], half,
+                             grid.spacing[0], 5e-3)]
+
+
+def prox_reference(rho: float, m: np.ndarray, gamma: float) -> tuple[float, np.ndarray]:
+    """argmin_{r >= 0, p} |p|^2 / r + (|r - rho|^2 + |p - m|^2) / (2 gamma) for one cell, from the optimality
+    conditions solved here with numpy.roots: r = 0 (and p = 0) unless 4 gamma rho + |m|^2 > 0, else r is the real
+    root >= max(rho, 0) of (r - rho)(r + 2 gamma)^2 = gamma |m|^2 and p = r m / (r + 2 gamma)."""
+    msq = float(np.dot(m, m))
+    if not 4.0 * gamma * rho + msq > 0.0:
+        return 0.0, np.zeros_like(m)
+    g2 = 2.0 * gamma
+    # (r - rho)(r^2 + 2 g2 r + g2^2) - gamma msq
+    roots = np.roots([1.0, 2.0 * g2 - rho, g2 * g2 - 2.0 * g2 * rho, -rho * g2 * g2 - gamma * msq])
+    real = roots[np.abs(roots.imag) <= 1e-9 * (1.0 + np.abs(roots.real))].real
+    r = float(real[real >= max(rho, 0.0) - 1e-9 * (1.0 + abs(rho))].max())
+    return r, r * m / (r + g2)
+
+
+PROX_RTOL = 1e-9  # Newton stops at steps below 1e-6 x 2 gamma: error O(rtol^2) = 1e-12 (measured below 1e-14)
+
+
+def staggered_checks(staggered: Any = None) -> list[Check]:
+    """The documented building blocks of eulerian.staggered on the paths the solvers do not take (the solvers call
+    them in place and never with the data below):
+
+    * prox_perspective (fresh output arrays) at 400 random cells, a quarter with rho + 2 gamma <= 0 (the cube-root
+      start), two gammas, against :func:`prox_reference` (relative to max(r, 2 gamma), PROX_RTOL), and its fresh
+      outputs untouched by a second call on the same scratch buffers;
+      perspective_cost against its definition: sum |m|^2 / rho on (1, 0, 2) / (1, 0, 2) is 3 and +inf once a cell
+      carries momentum without mass;
+    * StaggeredGrid (2D 32 x 32 x 32: the recursive line solves): solve_interpolation into separate output arrays
+      solves (Id + I* I) V = R, and project_interpolation returns (I V', V') with the residual orthogonal to the
+      graph {(I W, W)} (a projection), both to round-off (1e-12 relative);
+    * the tridiagonal Poisson solve with scale 3 against the DCT solve, and project_continuity into separate output
+      arrays: zero discrete divergence and the same result as in place (1e-12 relative)."""
+    import scipy.fft
+
+    from eulerian import staggered as default
+
+    S = default if staggered is None else staggered      # the module (a test passes a mutant)
+    prox, cost = S.prox_perspective, S.perspective_cost
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for gamma in (0.1, 1.0):
+        rho = rng.uniform(-1.0, 2.0, 400)
+        rho[:100] = -2.0 * gamma - rng.uniform(0.0, 1.0, 100)        # rho + 2 gamma <= 0
+        m = [rng.standard_normal(400) * 2.0, rng.standard_normal(400)]
+        r, p = prox(rho, m, gamma, np)
+        for i in range(400):
+            r_ref, p_ref = prox_reference(rho[i], np.array([m[0][i], m[1][i]]), gamma)
+            unit = max(r_ref, 2.0 * gamma)
+            worst = _worst([worst, abs(r[i] - r_ref) / unit, abs(p[0][i] - p_ref[0]) / unit,
+                            abs(p[1][i] - p_ref[1]) / unit])
+    # fresh outputs are the caller's: a second call on the same scratch buffers leaves the first result intact
+    buf = S.Scratch(np, np.float64)
+    first = prox(rho, m, 1.0, np, scratch=buf)
+    kept = [first[0].copy(), *(c.copy() for c in first[1])]
+    prox(rho + 1.0, [2.0 * c for c in m], 1.0, np, scratch=buf)
+    aliased = _worst(np.abs(a - b).max() for a, b in zip([first[0], *first[1]], kept))
+    worst = _worst([worst, aliased])
+    c_fin = cost(np.array([1.0, 0.0, 2.0]), [np.array([1.0, 0.0, 2.0])], np)
+    c_inf = cost(np.array([1.0, 0.0]), [np.array([1.0, 0.5])], np)
+    cost_err = abs(c_fin - 3.0) + (0.0 if c_inf == math.inf else math.inf)
+    checks = [make_check("prox_perspective (fresh outputs, cells with rho + 2γ <= 0) vs the cubic's root by "
+                         "numpy.roots; perspective_cost vs its definition", _worst([worst, cost_err]), upper=PROX_RTOL,
+                         reference=0.0,
+                         detail=f"800 cells, gamma 0.1 and 1; a second call on the same scratch moved the first "
+                                f"result by {aliased:.2g}; cost {c_fin!r} (exact 3), {c_inf!r} (exact inf)")]
+    shape, spacing, P = (32, 32), (1 / 32, 1 / 32), 32
+    sg = S.StaggeredGrid(shape, spacing, P, False, np, scipy.fft, 1, "tridiagonal")
+    V = [rng.standard_normal(sg.staggered_shape(c)) for c in range(3)]
+    U = [rng.standard_normal(sg.cell_shape) for _ in range(3)]
+    out = [np.empty_like(v) for v in V]
+    X = sg.solve_interpolation(V, out=out)
+    back = [x + y for x, y in zip(X, sg.interpolate_adjoint(sg.interpolate(X)))]
+    err = _worst(np.abs(a - b).max() for a, b in zip(back, V)) / max(float(np.abs(v).max()) for v in V)
+    Up, Vp = sg.project_interpolation(U, V)
+    W = [rng.standard_normal(sg.staggered_shape(c)) for c in range(3)]
+    inner = (sum(float(np.sum((u - up) * iw)) for u, up, iw in zip(U, Up, sg.interpolate(W)))
+             + sum(float(np.sum((v - vp) * w)) for v, vp, w in zip(V, Vp, W)))
+    norm = math.sqrt(sum(float(np.sum(a * a)) for a in [*U, *V]) * sum(float(np.sum(a * a)) for a in
+                                                                       [*sg.interpolate(W), *W]))
+    graph = _worst(np.abs(a - b).max() for a, b in zip(Up, sg.interpolate(Vp)))
+    checks.append(make_check("StaggeredGrid 32²x32: solve_interpolation into separate outputs solves (Id + I*I) V = R;"
+                             " project_interpolation lands on {U = I V}, residual ⟂ the graph (relative)",
+                             _worst([err, abs(inner) / norm, graph]), upper=1e-12, reference=0.0,
+                             detail=f"line solve {err:.2g}, orthogonality {abs(inner) / norm:.2g}, graph {graph:.2g}"))
+    r = rng.standard_normal(sg.cell_shape)
+    dct = S.StaggeredGrid(shape, spacing, P, False, np, scipy.fft, 1, "dct")
+    a = sg.solve_poisson(r.copy(), scale=3.0)
+    b = dct.solve_poisson(r.copy(), scale=3.0)
+    poisson = float(np.abs((a - a.mean()) - (b - b.mean())).max() / np.abs(b).max())
+    rho0, rho1 = 1.0 + 0.5 * rng.random(shape), 1.0 + 0.5 * rng.random(shape)
+    rho1 *= rho0.sum() / rho1.sum()                                  # equal masses: the constraint set is not empty
+    sep = sg.project_continuity(V, rho0, rho1, out=[np.empty_like(v) for v in V])
+    inplace = sg.project_continuity([v.copy() for v in V], rho0, rho1, out=None)
+    div = float(np.abs(sg.divergence(sep)).max()) * sg.dt / float(np.abs(sep[0]).max())
+    same = _worst(np.abs(x - y).max() for x, y in zip(sep, inplace)) / float(np.abs(inplace[0]).max())
+    checks.append(make_check("StaggeredGrid 32²x32: tridiagonal Poisson solve at scale 3 vs the DCT solve; "
+                             "project_continuity into separate outputs: zero divergence, same as a copy (relative)",
+                             _worst([poisson, div, same]), upper=1e-12, reference=0.0,
+                             detail=f"Poisson {poisson:.2g}, divergence {div:.2g}, copy {same:.2g}"))
+    return checks
 
 
 @case("bb-gaussian-2d", title="Benamou–Brenier 2D: translated Gaussians σ = 0.07 on [0, 1]²",
@@ -352,6 +481,90 @@ def _bb_periodic(n: int, rho0: np.ndarray, rho1: np.ndarray, method: str = "prim
     return benamou_brenier(grid, rho0, rho1, n, boundary="periodic", method=method, tol=1e-6)
 
 
+def smooth_lagrangian_start(y: np.ndarray, t: float, w: int = 1) -> np.ndarray:
+    """The start x of the particle at y at time t of the smooth periodic case: X_t(x) = x + t s(x) = y with
+    s(x) = sin(2 pi w x) / (4 pi w) (Newton to round-off; 1 + t s'(x) >= 1/2)."""
+    k = 2 * np.pi * w
+    x = np.array(y, dtype=float)
+    for _ in range(100):
+        step = (x + t * np.sin(k * x) / (2 * k) - y) / (1.0 + 0.5 * t * np.cos(k * x))
+        x -= step
+        if np.abs(step).max() < 1e-15:
+            break
+    return x
+
+
+def smooth_velocity(y: np.ndarray, t: float, w: int = 1) -> np.ndarray:
+    """Exact Eulerian velocity of the smooth periodic case (uniform density, T(x) = x + s(x)): particles move on
+    straight lines at speed s(x), so v_t(y) = s(X_t^-1(y)), s(x) = sin(2 pi w x) / (4 pi w)."""
+    return np.sin(2 * np.pi * w * smooth_lagrangian_start(y, t, w)) / (4 * np.pi * w)
+
+
+def smooth_density_cells(n: int, t: float, w: int = 1) -> np.ndarray:
+    """Exact cell averages on n cells of [0, 1) of the smooth case's density at time t, (X_t)#1: the mass of a cell
+    [a, b] is X_t^-1(b) - X_t^-1(a)."""
+    return np.diff(smooth_lagrangian_start(np.linspace(0.0, 1.0, n + 1), t, w)) * n
+
+
+# the smooth periodic case's dual potential and density path against the exact flow, |error| <= C h^2: measured
+# max |grad phi - v| / h^2 = 2.60, 2.83, 2.85 and max_j L1(rho_j, exact) / h^2 = 1.61, 1.54, 1.75 at 32, 64, 128
+# cells (= time steps; order 2): bands 1.4 x the largest. A time grid off by half a step gives 5.9 h^2 (L1, 32
+# cells) and grows like 1 / h relative to the band.
+PERIODIC_GRADIENT_C = 4.0
+PERIODIC_DENSITY_C = 2.5
+
+
+def check_periodic_gradient(name: str, result: BBResult, constant: float = PERIODIC_GRADIENT_C) -> Check:
+    """``result.gradient`` (central differences of the dual potential, wrapped on the circle) at its times
+    ``result.potential_times`` against the exact velocity :func:`smooth_velocity` at every cell: max error / h^2
+    within ``constant`` (the density is positive everywhere, so grad phi is the velocity at every cell)."""
+    x = result.grid.axes()[0]
+    h = result.grid.spacing[0]
+    exact = np.stack([smooth_velocity(x, t) for t in result.potential_times])
+    err = _worst([np.abs(result.gradient[..., 0] - exact).max()])
+    return make_check(name, err / h**2 if result.converged else math.inf, upper=constant,
+                      detail=f"max |grad phi - v| = {err:.3g} over {len(x)} cells x {result.time_steps} times; "
+                             f"h = {h:.4g}" + ("" if result.converged else f"; NOT CONVERGED: {result.status}"))
+
+
+def check_density_path(name: str, result: BBResult, constant: float = PERIODIC_DENSITY_C) -> Check:
+    """The density at every time of ``result.times`` against the exact cell averages :func:`smooth_density_cells`:
+    max over times of the L1 distance / h^2 within ``constant``."""
+    n, h = result.grid.shape[0], result.grid.spacing[0]
+    l1 = _worst(np.abs(rho - smooth_density_cells(n, t)).sum() * h for rho, t in zip(result.density, result.times))
+    return make_check(name, l1 / h**2, upper=constant, detail=f"max_j L1 = {l1:.3g} at the {len(result.times)} "
+                      f"density times; h = {h:.4g}")
+
+
+def check_gradient_of_quadratics(result_type: type = BBResult) -> Check:
+    """BBResult.gradient (central differences, one-sided of second order at walls, first order along an axis of at
+    most 2 cells, wrapped when periodic) of potentials whose differences are exact: phi = a(t) x^2 + b(t) y on a
+    wall-bounded 7 x 2 grid of [0, 0.7] x [0, 0.4] (grad = (2 a x, b): the second-order stencils are exact on
+    quadratics, the 2-cell axis on linear functions) and phi = cos(2 pi k x) on 16 periodic cells, whose wrapped
+    central difference is exactly -sin(2 pi k x_i) sin(2 pi k h) / h. Max error, round-off (1e-12)."""
+    P = 3
+    t = (np.arange(P) + 0.5) / P
+    walls = Grid((0.0, 0.0), (0.7, 0.4), (7, 2))
+    x, y = walls.axes()
+    a, b = 1.0 + t, 2.0 - 3.0 * t
+    phi = a[:, None, None] * x[None, :, None] ** 2 + b[:, None, None] * y[None, None, :]
+    exact = np.stack(np.broadcast_arrays(2.0 * a[:, None, None] * x[None, :, None], b[:, None, None]
+                                         + 0.0 * y[None, None, :]), axis=-1)
+
+    def result(grid: Grid, potential: np.ndarray, boundary: str):
+        return result_type(w2_squared=0.0, w2=0.0, density=None, momentum=None, momentum_faces=(),
+                           centred_density=None, history={}, converged=True, iterations=0, potential=potential,
+                           seconds=0.0, grid=grid, time_steps=P, method="primal-dual", boundary=boundary, gamma=1.0)
+
+    err = float(np.abs(result(walls, phi, "zero-flux").gradient - exact).max())
+    circle = Grid((0.0,), (1.0,), (16,))
+    xc, h, k = circle.axes()[0], 1.0 / 16, 3
+    wrapped = result(circle, np.broadcast_to(np.cos(2 * np.pi * k * xc), (P, 16)).copy(), "periodic").gradient
+    err = _worst([err, np.abs(wrapped[..., 0] + np.sin(2 * np.pi * k * xc) * np.sin(2 * np.pi * k * h) / h).max()])
+    return make_check("BBResult.gradient of quadratics (7 x 2 walls: a 2-cell axis) and of a periodic cosine vs "
+                      "their exact difference quotients", err, upper=1e-12, reference=0.0)
+
+
 # Bands measured with PD (tol 1e-7, residual 5e-5), cells = time steps = 32 / 64 / 128, errors of the action
 # against the exact cost: smooth 1.13e-2 / 2.84e-3 / 7.1e-4 (order 2), tent 2.6e-3 / 9.6e-4 / 3.4e-4 (order 1.5,
 # kinks), indicator 2.8e-3 / 2.0e-3 / 4.4e-5 (jumps: not monotone); against the exact circle W2^2 of the
@@ -380,6 +593,12 @@ def bb_1d_exact(ctx: CaseContext) -> None:
                 band, order = DISCRETE_BANDS[name]
                 ctx.add(check_bb_value(f"{name}, {n} cells: W2² vs circle quantile formula (discretised data)",
                                        res, discrete, band * (32 / n) ** order))
+            if name == "smooth w=1":   # the periodic dual potential and the density path against the exact flow
+                ctx.add(check_periodic_gradient(f"{name}, {n} cells: grad φ (wrapped differences) at the potential's "
+                                                "times vs the exact velocity, max error / h²", res))
+                ctx.add(check_density_path(f"{name}, {n} cells: density at its times vs the exact flow's cell "
+                                           "averages, max L1 / h²", res))
+    ctx.add(check_gradient_of_quadratics())
     # the other splitting on the circle: Douglas–Rachford's periodic path through the same bands
     r0, r1, cost = periodic_cases(32)["smooth w=1"]
     res = _bb_periodic(32, r0, r1, method="douglas-rachford")

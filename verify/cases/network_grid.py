@@ -27,12 +27,18 @@ from scipy import stats
 
 import lagrangian as L
 from eulerian.grid import Grid
-from eulerian.meanfield import solve_meanfield
-from eulerian.network_grid import network_risk, network_velocity
+from eulerian.meanfield import cell_quadrature, solve_meanfield
+from eulerian.network_grid import NetworkVelocity, network_risk, network_velocity
 from verify import gaussian as G
 from verify.checks import compare_l1
 from verify.convergence import OrderFit, _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, Slopes, case, make_check
+
+
+def _worst(values) -> float:
+    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
+    a = np.asarray(list(values), dtype=float)
+    return math.inf if np.isnan(a).any() else float(a.max())
 
 FALSE_ALARM = 1e-3        # per stochastic check (Bonferroni over the times it compares)
 ROUNDOFF = 1e-12          # grid velocity vs lagrangian.network_field on the same point masses (relative)
@@ -125,6 +131,66 @@ def check_point_cloud(name: str, activation: str, velocity: Callable | None = No
     return make_check(f"{name}: grid velocity = lagrangian.network_field on point masses ({activation}, relative)",
                       float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref))), upper=ROUNDOFF,
                       detail=f"{cells} cells of a 15 x 15 grid, mass 1; N = {u.size} data points")
+
+
+FIRST_VARIATION_RTOL = 1e-11  # vs exact difference quotients: round-off / step (measured 5e-15 ... 9e-14)
+
+
+def first_variation_checks(name: str, activation: str, velocity: "NetworkVelocity | None" = None, *,
+                           seed: int = 2, directions: int = 4, eps: float = 1e-3, delta: float = 1e-3
+                           ) -> list[Check]:
+    """NetworkVelocity.first_variation (dR/dmu) two ways, on the 15 x 15 grid of :func:`check_point_cloud` with the
+    cell averages of RELU_G0:
+
+    * at the cell centres c_j against network_risk along random directions nu (cell averages): the midpoint risk is
+      a quadratic in rho, so the central quotient (R(rho + eps nu) - R(rho - eps nu)) / (2 eps) equals
+      dR[nu] = sum_j dR/dmu(c_j) nu_j h_w h_a exactly; what remains is round-off, about ulp(R) / eps ~ 1e-13 of
+      the Cauchy-Schwarz scale |dR/dmu|_2 |nu|_2 used as the unit (tolerance FIRST_VARIATION_RTOL);
+    * at random points off the grid against the training velocity: -grad_theta dR/dmu = V[mu]. dR/dmu is linear in
+      a and, in w, linear (linear activation) or piecewise linear with its only kink at w = 0 (ReLU), so central
+      differences with step delta are exact at points with |w| > delta; relative to max |V|, round-off only.
+    A missing 1/N, a wrong residual or an a/w mix-up is O(1); a wrong chunk of points is O(1) where it lands."""
+    u, y = network_data(activation)
+    vel = network_velocity(u, y, activation=activation) if velocity is None else velocity
+    grid = Grid((-1.55, -1.45), (1.45, 1.55), (15, 15))
+    rho = grid.cell_averages(RELU_G0.pdf)
+    rng = np.random.default_rng(seed)
+    centres = grid.centers().reshape(-1, 2)
+    dR = np.asarray(vel.first_variation(0.0, grid, rho, centres))
+    worst = 0.0
+    for _ in range(directions):
+        nu = rng.standard_normal(grid.shape)
+        quotient = (network_risk(grid, rho + eps * nu, u, y, activation)
+                    - network_risk(grid, rho - eps * nu, u, y, activation)) / (2.0 * eps)
+        pairing = float(dR @ nu.reshape(-1)) * grid.cell_volume
+        scale = float(np.linalg.norm(dR) * np.linalg.norm(nu)) * grid.cell_volume
+        worst = _worst([worst, abs(quotient - pairing) / scale])
+    first = make_check(f"{name}: first_variation at the cell centres vs central quotients of network_risk along "
+                       f"{directions} random directions ({activation}, relative)", worst,
+                       upper=FIRST_VARIATION_RTOL, reference=0.0,
+                       detail=f"eps = {eps:g}; the midpoint risk is quadratic in rho: the quotient is exact")
+    pts = rng.uniform((-1.4, -1.3), (1.3, 1.4), size=(40, 2))
+    pts[:, 0] = np.where(np.abs(pts[:, 0]) < 0.1, pts[:, 0] + np.sign(pts[:, 0] + 1e-300) * 0.1, pts[:, 0])
+    grad = np.empty_like(pts)
+    for k in range(2):
+        step = np.zeros(2)
+        step[k] = delta
+        grad[:, k] = (np.asarray(vel.first_variation(0.0, grid, rho, pts + step))
+                      - np.asarray(vel.first_variation(0.0, grid, rho, pts - step))) / (2.0 * delta)
+    V = np.asarray(vel(0.0, grid, rho, pts))
+    second = make_check(f"{name}: -grad_theta first_variation (central differences) = the training velocity at 40 "
+                        f"points off the grid ({activation}, relative)",
+                        _worst([np.abs(-grad - V).max() / np.abs(V).max()]), upper=FIRST_VARIATION_RTOL, reference=0.0,
+                        detail=f"delta = {delta:g}, |w| >= 0.1 (no ReLU kink inside a stencil): exact quotients")
+    # eulerian.meanfield.cell_quadrature written out: G_mu(u_k) = sum_j wt_j a_j sigma(w_j u_k) = e_k + y_k
+    pts_q, wts = cell_quadrature(grid, rho)
+    z = pts_q[:, :1] * u[None, :]
+    out = (wts * pts_q[:, 1]) @ (z if activation == "linear" else np.maximum(z, 0.0))
+    G_grid = np.asarray(vel.residuals(grid, rho)) + y
+    third = make_check(f"{name}: the network output from eulerian.meanfield.cell_quadrature written out = residuals "
+                       f"+ y ({activation}, relative)", _worst([np.abs(out - G_grid).max() / np.abs(G_grid).max()]),
+                       upper=FIRST_VARIATION_RTOL, reference=0.0, detail="the same midpoint sum in another order")
+    return [first, second, third]
 
 
 def check_risk_decreasing(name: str, risks: Sequence[float], times: Sequence[float]) -> Check:
@@ -273,6 +339,7 @@ def check_grid_order(name: str, sizes: Sequence[int], errors: Sequence[float], w
       tags=("eulerian", "mean-field", "network", "particles"))
 def linear_network_grid(ctx: CaseContext) -> None:
     ctx.add(check_point_cloud("linear", "linear"))
+    ctx.add_all(first_variation_checks("linear", "linear"))
     # MUSCL-mc on this Gaussian: pairwise orders 1.37 (16 -> 24), 1.87, 2.06, 1.98, 1.79 (64 -> 96): the levels start
     # where the Gaussian is resolved (sd / h >= 1.6)
     sizes = (24, 32, 48, 64) if ctx.quick else (24, 32, 48, 64, 96)
@@ -338,6 +405,8 @@ def relu_network_grid(ctx: CaseContext) -> None:
     u, y = network_data("relu")   # the smallest chunk budget: one row of neurons or cells per chunk
     ctx.add(check_point_cloud("relu, chunk_bytes = 1024", "relu",
                               network_velocity(u, y, activation="relu", chunk_bytes=1024)))
+    ctx.add_all(first_variation_checks("relu, chunk_bytes = 1024", "relu",
+                                       network_velocity(u, y, activation="relu", chunk_bytes=1024)))
     u, y = network_data("relu")
     # pairwise orders of the W1 self-differences: 2.08, 1.89, 1.83, 1.78, 1.93, 1.80 (n = 9 ... 41)
     sizes = (9, 13, 17, 21) if ctx.quick else (9, 13, 17, 21, 27, 33)
