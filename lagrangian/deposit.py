@@ -164,8 +164,8 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
     else:
         c = _numeric_bandwidth(bandwidth)
     if n < 2 or n_eff <= 1.0:
-        raise ValueError(f"gaussian_kde needs at least two samples with positive weight to estimate a covariance, "
-                         f"got n={n} (effective {n_eff:.3g})")
+        raise ValueError(f"gaussian_kde needs at least two samples x with positive weights to estimate a covariance, "
+                         f"got n={n} (effective {n_eff:.3g}); pass more samples or spread the weights")
     with np.errstate(over="ignore", invalid="ignore"):
         mean = w @ x
         xc = x - mean

@@ -250,6 +250,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.flow_matching_grid_field": ValidCall(
         eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
         {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
+        refuses={"grid1": [WALL_GRID]},     # a 2-D target grid for 1-D densities
         probe=_field_probe(np.array([[0.2], [-0.4]]))),
     "eulerian.attention_velocity": ValidCall(
         eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
@@ -263,7 +264,8 @@ CALLS: dict[str, ValidCall] = {
          "tol": 1e-3, "on_failure": "return", "sigma": 0.2, "relaxation": 1.9, "warm_start": None},
         # sigma's documented range [1e-6, 1e6]: its ends taken, the next floats beyond them refused
         accepts={"sigma": [1e-6, 1e6], "relaxation": [1.99]},
-        refuses={"sigma": [beyond(1e-6, 0.0), beyond(1e6)], "relaxation": [2.0]}),
+        refuses={"sigma": [beyond(1e-6, 0.0), beyond(1e6)], "relaxation": [2.0],
+                 "internal": [("entropy", 2.0), ("power", 1.0)]}),   # only power energies, with m > 1
     "eulerian.jko_flow": ValidCall(
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
@@ -320,7 +322,9 @@ CALLS: dict[str, ValidCall] = {
         lagrangian.deposit, [("x", X), ("lower", [-6.0, -6.0]), ("upper", [6.0, 6.0]), ("shape", (4, 4))],
         {"weights": np.ones(8), "method": "cic", "outside": "raise"}, aliases=BOX),
     "lagrangian.gaussian_kde": ValidCall(lagrangian.gaussian_kde, [("x", X), ("points", Y)],
-                                    {"bandwidth": None, "weights": np.ones(8), "chunk_bytes": 2**20}),
+                                    {"bandwidth": None, "weights": np.ones(8), "chunk_bytes": 2**20},
+                                    # one sample carries all the weight: no covariance to estimate
+                                    refuses={"weights": [np.eye(8)[0]]}),
     "lagrangian.kde_bandwidth_factor": ValidCall(lagrangian.kde_bandwidth_factor, [("n", 20), ("d", 2), ("rule", "scott")],
                                             {}),
     "lagrangian.affine_field": ValidCall(lagrangian.affine_field, [("matrix", A), ("offset", [0.1, 0.2])], {},
@@ -332,9 +336,13 @@ CALLS: dict[str, ValidCall] = {
                                       aliases={"grad_V": ["grad_V(x)"]}),
     "lagrangian.grid_velocity_field": ValidCall(
         lagrangian.grid_velocity_field, [("lower", [-4.0, -4.0]), ("upper", [4.0, 4.0]), ("values", VALUES)],
-        {"times": None, "outside": "raise"}, probe=_field_probe(), aliases=BOX),
+        {"times": None, "outside": "raise"}, probe=_field_probe(), aliases=BOX,
+        refuses={"times": [[0.0]]}),     # one time for values without a time axis
     "lagrangian.probability_flow_field": ValidCall(
         lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", 0.5), ("score", _score)], {},
+        accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]]]},
+        # a diffusion matrix that is not symmetric, or not positive semi-definite, or of rank 3
+        refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]], np.ones((2, 2, 2))]},
         probe=_field_probe()),
     "lagrangian.integrate_ode": ValidCall(
         lagrangian.integrate_ode, [("field", _decay), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
@@ -344,7 +352,9 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.integrate_sde": ValidCall(
         lagrangian.integrate_sde,
         [("drift", _decay), ("diffusion", 0.5), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
-        {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}, needs=("rng",)),
+        {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}, needs=("rng",),
+        accepts={"diffusion": [[0.5, 0.0]]},                    # one coefficient per axis, zero allowed
+        refuses={"diffusion": [[0.5, -0.1], [[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]]]}),
     "lagrangian.noise_factor": ValidCall(lagrangian.noise_factor, [("diffusion", np.diag([0.5, 1.0])), ("dim", 2)], {}),
     "lagrangian.attention_field": ValidCall(lagrangian.attention_field, [("Q", Q), ("K", K), ("V", V)],
                                        {"scale": 1.0, "chunk_bytes": 2**20}, probe=_field_probe()),
