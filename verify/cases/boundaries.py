@@ -2,14 +2,17 @@
 
 * ``fipy-mesh1d``: FiPy's own 1D diffusion example (``examples/diffusion/mesh1D.py``): Dirichlet values at both
   ends, a time-dependent value (1 + sin t)/2, a piecewise diffusivity with a fixed flux, each against its
-  analytic solution at the tolerance FiPy's example states, and FiPy itself on the same problem;
+  analytic solution at the tolerance FiPy's example states, and FiPy itself on the same problem; D given as the
+  (1, 1) matrix [[D]] gives the scalar D's run;
 * ``walls-and-diffusion-2d``: a manufactured solution on an anisotropic box with Dirichlet and Flux walls, with a
   constant and a space-dependent D(x) (observed order 2 ± 0.15), the mass that left through the walls against
   its exact value, and the FiPy backend on every new wall and diffusion option (to 1e-8; with open walls also the
-  mass that left through them, step by step);
+  mass that left through them, step by step), including a cell-valued D on periodic axes (harmonic means across
+  the wrap) and at Dirichlet walls;
 * ``ou-matrix-diffusion-2d``: Ornstein–Uhlenbeck with a non-symmetric drift matrix and a full diffusion matrix
   against the Gaussian law (order 2 ± 0.15), and the FiPy backend with a full matrix and zero-flux (and, full
-  mode, periodic) walls against the array backend (to 1e-8);
+  periodic x) walls against the array backend (to 1e-8); solve_stationary with the full matrix against the
+  invariant Gaussian law (order 2 ± 0.15);
 * ``fplanck-nonuniform-diffusion``: fplanck's position-dependent-drag example (D(x) = D0 / (x − xc)², an Itô
   SDE) against its analytic stationary density ∝ 1 / D(x);
 * ``continuity-walls-2d``: the continuity equation with inflow (Dirichlet) and outflow walls, every limiter; the
@@ -19,7 +22,9 @@
   N = ceil(T rate / cfl) accepted and N − 1 refused (CFLError), and forcing the solver's own count where the
   Courant number is exactly cfl (array and FiPy backends) reproducing the automatic run; Dirichlet walls through
   which the flow leaves (FiPy backend, a constant state kept by a source): the mass balance at every step
-  (round-off) and the outflow against the array backend's (to 1e-8), whatever the walls' values.
+  (round-off) and the outflow against the array backend's (to 1e-8), whatever the walls' values; prescribed-flux
+  walls Flux(q(t, x)): the mass balance mass(t) − mass(0) = −∫∫q at every step on both backends (round-off) and
+  the manufactured solution with Flux(ρ v·n) outflow walls (order 2 ± 0.15).
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from eulerian import Grid, solve_continuity, solve_fokker_planck
 from eulerian.boundary import Dirichlet, Flux, Outflow
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import Diffusion
-from eulerian.errors import CFLError
+from eulerian.errors import CFLError, NumericalError
 from eulerian import solve_stationary
 from verify import gaussian as G
 from verify.convergence import _verdict_check, fit_order, order_verdict
@@ -58,10 +63,13 @@ def mesh1d_grid(cells: int = 50) -> Grid:
     return Grid((0.0,), (MESH1D["L"],), (cells,))
 
 
-def mesh1d_transient(time: str, steps: int, backend: str = "numpy", damped_steps: int | None = None) -> np.ndarray:
-    """FiPy's transient problem: phi = 0 at t = 0, phi(0) = 1, phi(L) = 0, to t = 45."""
+def mesh1d_transient(time: str, steps: int, backend: str = "numpy", damped_steps: int | None = None,
+                     diffusion: Any = None) -> np.ndarray:
+    """FiPy's transient problem: phi = 0 at t = 0, phi(0) = 1, phi(L) = 0, to t = 45 (``diffusion``: default
+    MESH1D["D"])."""
     g = mesh1d_grid()
-    sol = solve_fokker_planck(g, np.zeros(g.shape), _no_drift, MESH1D["D"], MESH1D["T"], steps, time=time,
+    D = MESH1D["D"] if diffusion is None else diffusion
+    sol = solve_fokker_planck(g, np.zeros(g.shape), _no_drift, D, MESH1D["T"], steps, time=time,
                               boundary=[(Dirichlet(1.0), Dirichlet(0.0))], backend=backend,
                               damped_steps=damped_steps)
     return sol.to_numpy()
@@ -70,6 +78,19 @@ def mesh1d_transient(time: str, steps: int, backend: str = "numpy", damped_steps
 def mesh1d_exact(g: Grid, t: float) -> np.ndarray:
     """1 - erf(x / (2 sqrt(D t))) at the cell centres (the example's semi-infinite reference)."""
     return 1.0 - erf(g.axes()[0] / (2.0 * math.sqrt(MESH1D["D"] * t)))
+
+
+MATRIX_1X1_TOL = 1e-14   # a (1, 1) matrix [[D]] is the scalar D: the same run, to round-off
+
+
+def check_one_by_one_matrix(scalar_run: np.ndarray, matrix: Any = None) -> Check:
+    """In 1D a diffusion matrix is (1, 1): [[D]] must give the run of the scalar D (Crank–Nicolson, 10 steps):
+    max |phi_matrix - phi_scalar| (phi <= 1). ``matrix``: the (1, 1) matrix (default [[MESH1D["D"]]]; a wrong
+    one feeds the negative tests)."""
+    M = np.array([[MESH1D["D"]]]) if matrix is None else matrix
+    phi = mesh1d_transient("crank-nicolson", 10, diffusion=M)
+    return make_check("diffusion given as the (1, 1) matrix [[D]] vs the scalar D, Crank–Nicolson: max difference",
+                      float(np.abs(phi - scalar_run).max()), upper=MATRIX_1X1_TOL, reference=0.0)
 
 
 def check_max_error(name: str, phi: np.ndarray, exact: np.ndarray, atol: float) -> Check:
@@ -131,6 +152,7 @@ def fipy_mesh1d(ctx: CaseContext) -> None:
     ctx.add(make_check("FiPy backend vs array backend, Crank–Nicolson: max difference",
                        float(np.abs(mesh1d_transient("crank-nicolson", 10, "fipy") - cn).max()),
                        upper=AGREEMENT_TOL, reference=0.0))
+    ctx.add(check_one_by_one_matrix(cn))
     x = g.axes()[0]
     steady = np.asarray(solve_stationary(g, _no_drift, 1.0, boundary=[(Dirichlet(1.0), Dirichlet(0.0))]))
     ctx.add(check_max_error("steady state, linear profile", steady, 1.0 - x / MESH1D["L"], STEADY_ATOL["linear"]))
@@ -257,6 +279,52 @@ def check_outflow_agreement(label: str, a: Any, f: Any) -> Check:
                       upper=AGREEMENT_TOL, reference=0.0, detail=f"outflow at T {a.boundary_outflow[-1]:.6f}")
 
 
+def cell_D_values(g: Grid) -> np.ndarray:
+    """mms_D at the cell centres: 0.2 + 0.1 x + 0.05 y², not periodic (a jump of 0.2 across the x wrap of BOX)."""
+    return mms_D(g.centers())
+
+
+CELL_D_OPTIONS = ("cell-valued D, periodic x and y (harmonic means across the wrap)",
+                  "cell-valued D, Dirichlet g(t, x) + flux q(t, x) walls (the wall cell's D on the wall)")
+
+
+def diffusion_options(g: Grid) -> dict:
+    """{label: keyword arguments of solve_fokker_planck} of the wall and diffusion options run on both backends.
+    The last two (CELL_D_OPTIONS) check the cell-valued D where the array backend takes its own paths: the
+    harmonic face means across a periodic wrap (FiPy: harmonicFaceValue on its periodic mesh, every axis
+    periodic) and the coefficient on a Dirichlet wall's faces (FiPy: the exterior face's value of a
+    harmonicFaceValue is its one cell's)."""
+    cells = Diffusion.cells(cell_D_values(g))
+    return {
+        "Dirichlet g(t, x) + flux q(t, x) walls, D(x)": dict(diffusion=mms_D, boundary=mms_walls(mms_D),
+                                                           source=mms_source(mms_D)),
+        "periodic x, Dirichlet/flux y, constant D": dict(diffusion=0.3, boundary=[
+            "periodic", (Dirichlet(0.2), Flux(lambda t, x: 0.1 * np.cos(3 * t) * np.ones(x.shape[:-1])))]),
+        "cell-valued D (harmonic face means), zero flux": dict(diffusion=cells),
+        CELL_D_OPTIONS[0]: dict(diffusion=cells, boundary="periodic"),
+        CELL_D_OPTIONS[1]: dict(diffusion=cells, boundary=mms_walls(mms_D), source=mms_source(mms_D)),
+    }
+
+
+def fipy_option_checks(g: Grid, label: str, kw: dict, time: str) -> list[Check]:
+    """The array and FiPy backends on one option of ``diffusion_options`` (8 steps to t = 0.4 from mms_exact):
+    max relative difference <= AGREEMENT_TOL, and with open walls the mass that left, step by step. A run that
+    raises NumericalError (e.g. its mass balance, which takes the walls' D from the array code) fails the check."""
+    name = f"FiPy vs array, {label}, {time}: max relative difference"
+    try:
+        a = solve_fokker_planck(g, lambda x: mms_exact(0.0, x), mms_drift, t_final=0.4, steps=8, time=time, **kw)
+        f = solve_fokker_planck(g, lambda x: mms_exact(0.0, x), mms_drift, t_final=0.4, steps=8, time=time,
+                                backend="fipy", **kw)
+    except NumericalError as exc:
+        return [make_check(name, float("nan"), detail=f"raised NumericalError: {exc}")]
+    ra, rf = a.to_numpy(), f.to_numpy()
+    checks = [make_check(name,
+                         float(np.abs(ra - rf).max() / np.abs(ra).max()), upper=AGREEMENT_TOL, reference=0.0)]
+    if a.boundary_outflow is not None:   # open walls: the mass that left, step by step
+        checks.append(check_outflow_agreement(f"{label}, {time}", a, f))
+    return checks
+
+
 @case("walls-and-diffusion-2d", title="Dirichlet and flux walls, D(x) and cell-valued D: manufactured solution on a "
       "2:1 box (order 2), the mass through the walls, FiPy on every new option", tags=("eulerian", "fokker-planck"))
 def walls_and_diffusion_2d(ctx: CaseContext) -> None:
@@ -274,24 +342,13 @@ def walls_and_diffusion_2d(ctx: CaseContext) -> None:
                             outflow_errors))
     # every new option against FiPy: the same scheme, two implementations
     g = Grid(*BOX, (20, 12))
-    options = {
-        "Dirichlet g(t, x) + flux q(t, x) walls, D(x)": dict(diffusion=mms_D, boundary=mms_walls(mms_D),
-                                                           source=mms_source(mms_D)),
-        "periodic x, Dirichlet/flux y, constant D": dict(diffusion=0.3, boundary=[
-            "periodic", (Dirichlet(0.2), Flux(lambda t, x: 0.1 * np.cos(3 * t) * np.ones(x.shape[:-1])))]),
-        "cell-valued D (harmonic face means), zero flux": dict(
-            diffusion=Diffusion.cells(0.2 + 0.1 * g.centers()[..., 0] + 0.05 * g.centers()[..., 1] ** 2)),
-    }
-    for label, kw in options.items():
-        for time in ("implicit-euler", "crank-nicolson", "bdf2"):
-            a = solve_fokker_planck(g, lambda x: mms_exact(0.0, x), mms_drift, t_final=0.4, steps=8, time=time, **kw)
-            f = solve_fokker_planck(g, lambda x: mms_exact(0.0, x), mms_drift, t_final=0.4, steps=8, time=time,
-                                    backend="fipy", **kw)
-            ra, rf = a.to_numpy(), f.to_numpy()
-            ctx.add(make_check(f"FiPy vs array, {label}, {time}: max relative difference",
-                               float(np.abs(ra - rf).max() / np.abs(ra).max()), upper=AGREEMENT_TOL, reference=0.0))
-            if a.boundary_outflow is not None:   # open walls: the mass that left, step by step
-                ctx.add(check_outflow_agreement(f"{label}, {time}", a, f))
+    for label, kw in diffusion_options(g).items():
+        # the cell-valued D on periodic axes and at Dirichlet walls: one scheme in quick mode (the coefficient,
+        # not the time scheme, is what they add)
+        times = ("implicit-euler",) if ctx.quick and label in CELL_D_OPTIONS else ("implicit-euler", "crank-nicolson",
+                                                                                   "bdf2")
+        for time in times:
+            ctx.add_all(fipy_option_checks(g, label, kw, time))
     g, sol = mms_run(32, 0.3)
     ctx.series("mass that left through the walls", list(sol.mass_times), list(sol.boundary_outflow), xlabel="t",
                ylabel="mass", label="N = 32")
@@ -336,6 +393,33 @@ def check_fipy_agreement(label: str, a: np.ndarray, f: np.ndarray) -> Check:
                       upper=AGREEMENT_TOL, reference=0.0)
 
 
+STATIONARY_SIZES = (32, 48, 64, 96, 128)   # N x 3N/4 cells on OU_BOX
+
+
+def stationary_matrix_errors(sizes: tuple[int, ...], diffusion: Any = None) -> list[float]:
+    """L1 distance of solve_stationary (drift OU_B x, the full matrix OU_D, zero-flux walls of OU_BOX) to the
+    cell averages of the invariant law G.stationary (mass outside the box ~1e-9, below every level's error).
+    ``diffusion`` (default OU_D) is given to the solver only: a wrong one must be flagged."""
+    law = G.stationary(G.Affine(OU_B, np.zeros(2)), OU_D)
+    errors = []
+    for n in sizes:
+        g = Grid(*OU_BOX, (n, 3 * n // 4))
+        rho = np.asarray(solve_stationary(g, lambda t, x: x @ OU_B.T, OU_D if diffusion is None else diffusion))
+        errors.append(grid_error(rho, g.cell_averages(law.pdf), g.cell_volume))
+    return errors
+
+
+def check_stationary_matrix(sizes: tuple[int, ...], diffusion: Any = None) -> Check:
+    """Order verdict (2 ± ORDER_BAND) of stationary_matrix_errors: the normal fluxes are exponentially fitted, the
+    cross fluxes central, both second order; dropping or mis-signing the cross fluxes leaves an O(1) error."""
+    errors = stationary_matrix_errors(sizes, diffusion)
+    # pairwise orders 1.76, 1.92, 1.98 from N = 32 (as for the time-dependent problem above): the fit with the
+    # next term of the error expansion
+    verdict = order_verdict(fit_order([8.0 / n for n in sizes], errors, correction=True), 2.0, ORDER_BAND)
+    return _verdict_check("solve_stationary with the full D matrix vs the invariant Gaussian law: L1 order", verdict,
+                          "errors " + ", ".join(f"{e:.3e}" for e in errors) + " at N = " + ", ".join(map(str, sizes)))
+
+
 @case("ou-matrix-diffusion-2d", title="Ornstein–Uhlenbeck with a full diffusion matrix and a non-symmetric drift vs "
       "the Gaussian law (order 2)", tags=("eulerian", "fokker-planck"))
 def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
@@ -359,13 +443,18 @@ def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
               lower=float(g.covariance(exact)[0, 1]) - 2e-3, upper=float(g.covariance(exact)[0, 1]) + 2e-3)
     # the FiPy backend: normal fluxes from FiPy's terms, the cross fluxes as a FiPy source swept to convergence
     # every step (implicit at convergence), the same discrete operator as the array backend (measured <= 2e-12)
-    boundaries = {"zero-flux walls": "zero-flux"}
-    if not ctx.quick:
-        boundaries["periodic x, zero-flux y"] = ["periodic", "zero-flux"]
+    # periodic x: the cross fluxes on the wrapped faces (FiPy: Gauss gradients on its periodic mesh); in quick mode
+    # one scheme and two steps (FiPy's sweeps of the cross fluxes are the cost)
+    boundaries = {"zero-flux walls": "zero-flux", "periodic x, zero-flux y": ["periodic", "zero-flux"]}
     for label, boundary in boundaries.items():
-        for time in ("implicit-euler", "crank-nicolson", "bdf2"):
-            ctx.add(check_fipy_agreement(f"full D matrix, {label}, {time}",
-                                         *ou_matrix_fipy_pair(time, boundary, n=8 if ctx.quick else 12)))
+        short = ctx.quick and label != "zero-flux walls"
+        for time in ("implicit-euler",) if short else ("implicit-euler", "crank-nicolson", "bdf2"):
+            name = f"full D matrix, {label}, {time}" + (", 2 steps" if short else "")
+            ctx.add(check_fipy_agreement(name, *ou_matrix_fipy_pair(time, boundary, n=8 if ctx.quick else 12,
+                                                                    steps=2 if short else 4)))
+    # the stationary solver with the full matrix (solve_stationary adds the cross fluxes itself) against the
+    # invariant Gaussian law N(0, Σ∞), B Σ∞ + Σ∞ Bᵀ + 2 D = 0
+    ctx.add(check_stationary_matrix(STATIONARY_SIZES if ctx.quick else STATIONARY_SIZES + (192, 256)))
 
 
 # ------------------------------------------------------------------------------ fplanck-nonuniform-diffusion
@@ -661,6 +750,94 @@ def dirichlet_outflow_checks(fipy_run: Callable[[], tuple[Grid, Any]] | None = N
             check_outflow_agreement(label, a, f)]
 
 
+# prescribed-flux walls of the continuity equation: q(t, x) is the outward normal flux through the wall, whatever
+# the velocity there. Mass balance: mass(t) - mass(0) = -int_0^t int_walls q, exactly for both backends' time
+# integration when q is polynomial: the array backend's SSP-RK3 evaluates the walls at t_n, t_n + dt, t_n + dt/2
+# with weights 1/6, 1/6, 2/3 (Simpson's rule: exact for q quadratic in t), FiPy's explicit step at t_n (the left
+# Riemann sum over its own steps, summed here from its step times); the face-centre sums over a wall are exact for
+# q linear along it. Tolerance FIPY_BALANCE_TOL (round-off of ~10^2 steps of O(1) sums, relative to mass(0)).
+FLUX_WALLS = {"cells": (16, 12), "T": 0.4}
+
+
+def flux_wall_rates(t: float) -> tuple[float, float]:
+    """(time factor of the lower x wall's q, of the upper's): inflow -(0.3 + 0.8 t - 0.5 t²) (0.5 + y) on x = 0,
+    outflow (0.2 + 0.4 t²)(1 + 0.5 y) on x = 2."""
+    return 0.3 + 0.8 * t - 0.5 * t * t, 0.2 + 0.4 * t * t
+
+
+FLUX_WALL_BOUNDARY = [(Flux(lambda t, x: -flux_wall_rates(t)[0] * (0.5 + x[..., 1])),
+                       Flux(lambda t, x: flux_wall_rates(t)[1] * (1.0 + 0.5 * x[..., 1]))), "zero-flux"]
+
+
+def flux_wall_outflow(t: Any) -> Any:
+    """The exact mass that left through the two Flux walls by time t (the y-integrals of 0.5 + y and 1 + 0.5 y
+    over [0, 1] are 1 and 1.25)."""
+    t = np.asarray(t, dtype=float)
+    return -(0.3 * t + 0.4 * t ** 2 - t ** 3 / 6.0) + 1.25 * (0.2 * t + 0.4 * t ** 3 / 3.0)
+
+
+def flux_wall_rate(t: float) -> float:
+    """d/dt of flux_wall_outflow: the mass per unit time leaving at t."""
+    lo, hi = flux_wall_rates(t)
+    return -lo + 1.25 * hi
+
+
+def flux_wall_run(backend: str) -> tuple[Grid, Any]:
+    """rho0 = mms_exact(0) on BOX, transport_velocity (it points out of the x = 2 wall: the Flux wall replaces
+    the convective flux there), Flux walls in x, zero-flux walls in y, no source, limiter "none"."""
+    g = Grid(*BOX, FLUX_WALLS["cells"])
+    return g, solve_continuity(g, g.cell_averages(lambda x: mms_exact(0.0, x)), transport_velocity,
+                               FLUX_WALLS["T"], boundary=FLUX_WALL_BOUNDARY, backend=backend, limiter="none")
+
+
+def flux_wall_checks(runs: dict | None = None) -> list[Check]:
+    """Per backend: max over steps |mass(t_n) - mass(0) + exact outflow(t_n)| / mass(0) (array: the integral of q;
+    FiPy: the left Riemann sum of its explicit steps), and the solver's boundary_outflow against the same exact
+    values. ``runs``: {backend: (grid, solution)} to check instead (a wrong one feeds the negative tests)."""
+    runs = {b: flux_wall_run(b) for b in ("numpy", "fipy")} if runs is None else runs
+    checks = []
+    for backend, (g, sol) in runs.items():
+        t = np.asarray(sol.mass_times)
+        if backend == "fipy":
+            exact = np.concatenate([[0.0], np.cumsum(np.diff(t) * np.array([flux_wall_rate(a) for a in t[:-1]]))])
+            how = "left Riemann sum of q over FiPy's explicit steps"
+        else:
+            exact = flux_wall_outflow(t)
+            how = "exact integral of q (SSP-RK3 = Simpson for q quadratic in t)"
+        m0 = float(sol.mass[0])
+        gap = np.asarray(sol.mass) - m0 + exact
+        label = f"{backend} backend, Flux(q(t, x)) walls in x, zero flux in y"
+        checks.append(make_check(f"{label}: max over steps |mass(t) − mass(0) + ∫∫q| / mass(0)",
+                                 float(np.abs(gap).max()) / m0, upper=FIPY_BALANCE_TOL, reference=0.0,
+                                 detail=f"{len(t) - 1} steps; {how}: {exact[-1]:.6f} by T"))
+        out = np.asarray(sol.boundary_outflow) if sol.boundary_outflow is not None else np.full_like(t, np.nan)
+        checks.append(make_check(f"{label}: max over steps |boundary_outflow − ∫∫q| / mass(0)",
+                                 float(np.abs(out - exact).max()) / m0, upper=FIPY_BALANCE_TOL, reference=0.0))
+    return checks
+
+
+# prescribed outflow walls on the manufactured solution: Flux(rho v . n) of the exact solution on the upper walls
+# (the flow leaves there), Dirichlet inflow on the lower ones: order 2 (unlimited, fit with the correction term, as
+# for the inflow/outflow walls), the q of a wall applied to the wrong cells or with the wrong sign shows.
+FLUX_MMS_SIZES = (16, 24, 32, 48, 64)
+INFLOW_FLUX = [(Dirichlet(lambda t, x: mms_exact(t, x)),
+                Flux(lambda t, x: mms_exact(t, x) * transport_velocity(t, x)[..., 0])),
+               (Dirichlet(lambda t, x: mms_exact(t, x)),
+                Flux(lambda t, x: mms_exact(t, x) * transport_velocity(t, x)[..., 1]))]
+
+
+def check_flux_wall_order(sizes: tuple[int, ...] = FLUX_MMS_SIZES, boundary: Any = None, T: float = 0.5) -> Check:
+    """L1 order (2 ± ORDER_BAND) of the unlimited array scheme with INFLOW_FLUX (or ``boundary``) walls against
+    the manufactured solution."""
+    errors = []
+    for n in sizes:
+        g, sol = transport_run(n, "none", boundary=INFLOW_FLUX if boundary is None else boundary, T=T)
+        errors.append(grid_error(sol.to_numpy(), g.cell_averages(lambda x: mms_exact(T, x)), g.cell_volume))
+    verdict = order_verdict(fit_order([BOX[1][0] / n for n in sizes], errors, correction=True), 2.0, ORDER_BAND)
+    return _verdict_check("limiter none, Dirichlet inflow + Flux(ρ v·n) outflow walls: L1 order", verdict,
+                          "errors " + ", ".join(f"{e:.3e}" for e in errors))
+
+
 @case("continuity-walls-2d", title="Continuity with inflow (Dirichlet) and outflow walls: manufactured solution on a "
       "2:1 box, every limiter, the mass through the walls", tags=("eulerian", "continuity"))
 def continuity_walls_2d(ctx: CaseContext) -> None:
@@ -698,3 +875,6 @@ def continuity_walls_2d(ctx: CaseContext) -> None:
     ctx.add_all(wall_cfl_checks())
     # outflow through Dirichlet walls (FiPy): the walls' values must not count as outflow
     ctx.add_all(dirichlet_outflow_checks())
+    # prescribed-flux walls: the exact mass balance (both backends) and the manufactured solution (array)
+    ctx.add_all(flux_wall_checks())
+    ctx.add(check_flux_wall_order())

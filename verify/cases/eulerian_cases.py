@@ -236,6 +236,41 @@ def check_mass_guard(guard: Callable | None = None) -> Check:
                       f"{5 * len(GUARD_PLANTS)} plants at n = {[n for n, _ in GUARD_PLANTS]} judged right")
 
 
+# ------------------------------------------------------------------- a constant (scalar) source on the heat equation
+# source(t, x) may return one number, the same in every cell. With zero drift and zero-flux walls the generator
+# annihilates constants (A 1 = 0), so the solution with the source S is the one without plus S t in every cell, and
+# the mass grows as m0 + S |box| t, for every time scheme (each integrates a constant forcing exactly). Tolerance:
+# round-off, 1e-13 of the largest density (measured <= 1.5e-15 after 10 steps).
+SCALAR_SOURCE = {"S": 0.7, "D": 0.3, "T": 0.5, "steps": 10, "box": ((-2.0, -1.5), (2.0, 1.5)), "cells": (16, 12)}
+SCALAR_SOURCE_TOL = 1e-13
+
+
+def scalar_source_checks(schemes: Sequence[str] = tuple(TIME_SCHEMES), value: float | None = None) -> list[Check]:
+    """Per time scheme: max |rho_S(T) - rho_0(T) - S T| / max rho_S(T) and max_n |m_n - m_0 - S |box| t_n| / m(T)
+    for the source ``lambda t, x: S`` (a number; ``value``: what the source returns instead of S, for the
+    negative tests)."""
+    p = SCALAR_SOURCE
+    grid = Grid(*p["box"], p["cells"])
+    rho0 = grid.cell_averages(lambda x: np.exp(-np.sum(x ** 2, axis=-1)))
+    S, T = p["S"], p["T"]
+    given = S if value is None else value
+    area = float(np.prod(np.subtract(p["box"][1], p["box"][0])))
+    checks = []
+    for scheme in schemes:
+        a = solve_fokker_planck(grid, rho0, _no_drift, p["D"], T, p["steps"], time=scheme, source=lambda t, x: given)
+        b = solve_fokker_planck(grid, rho0, _no_drift, p["D"], T, p["steps"], time=scheme)
+        ra = a.to_numpy()
+        scale = float(np.abs(ra).max())
+        checks.append(make_check(f"heat + constant source S = {S:g} (a number), {scheme}: max |rho_S - rho_0 - S T| / "
+                                 "max rho_S", float(np.abs(ra - b.to_numpy() - S * T).max()) / scale,
+                                 upper=SCALAR_SOURCE_TOL, reference=0.0))
+        gap = np.asarray(a.mass) - a.mass[0] - S * area * np.asarray(a.mass_times)
+        checks.append(make_check(f"heat + constant source S = {S:g}, {scheme}: max over steps |m_n - m_0 - S |box| "
+                                 "t_n| / m(T)", float(np.abs(gap).max()) / float(a.mass[-1]),
+                                 upper=SCALAR_SOURCE_TOL, reference=0.0))
+    return checks
+
+
 @case("heat-2d", title="Heat equation 2D: covariance Sigma0 + 2 D t I", tags=("eulerian", "fokker-planck"))
 def heat_2d(ctx: CaseContext) -> None:
     problem = get_problem("heat-2d")
@@ -245,6 +280,7 @@ def heat_2d(ctx: CaseContext) -> None:
         ctx.add(check_mass(f"heat-2d N={lv.cells[0]}", sol))
     record_study(ctx, "heat-2d L1", study, 2.0)
     ctx.add(check_mass_guard())
+    ctx.add_all(scalar_source_checks())
     exact = problem.exact_law()
     ctx.check("heat-2d: exact covariance is Σ0 + 2DTI", float(np.abs(
         exact.cov - (problem.initial.cov + 2 * problem.diffusion * problem.t_final * np.eye(2))).max()),
@@ -504,6 +540,116 @@ def tensor_prolongation_checks(prolongation_class: Any = None, cases: Sequence =
     return checks
 
 
+# ------------------------------------------------- the multigrid paths the cases above do not reach, in actual solves
+# * other backends' code path: MultigridSolver and LUSolver take array expressions instead of NumPy's in-place SciPy
+#   CSR kernel and BLAS axpy whenever the backend is not NumPy's (CuPy). The same path runs here on NumPy arrays
+#   behind a Backend of another name (generic_backend), with a damping omega given (not chosen per level): its cycle
+#   against the dense reference built with that omega (MG_CYCLE_TOL), a solve against SuperLU on the same matrix
+#   (SOLVER_AGREEMENT_TOL: BiCGStab stops at ||b - M x|| <= 1e-12 ||b||, and cond_2(M) = 34 at 24 x 16 cells), its
+#   relative residual (the stated stopping test, <= rtol) and iterations (<= MG_GENERIC_MAX_ITERATIONS), and the
+#   generic LUSolver against SuperLU (LU_AGREEMENT_TOL: two backward-stable factorisations, cond(M) = 34 times the
+#   unit round-off and the growth, with a margin).
+# * a zero right-hand side: the solve returns exact zeros (BiCGStab would divide by ||b|| = 0).
+# * TensorProlongation inside a solve: a fine level of 2^15 cells (256 x 128) with a re-discretised coarse operator
+#   takes it; the solve against SuperLU and its iterations (<= MG_TENSOR_MAX_ITERATIONS), and the cycle with that
+#   level's P replaced by the Kronecker product of the 1D prolongations (sparse_prolongation_reference): the two
+#   cycles on a random vector agree to float32 round-off (MG_CYCLE_TOL), an error in the prolongation does not.
+MG_OMEGA = 0.9                 # a damping given by the caller (the default chooses 0.81, 0.85, 0.95 here)
+MG_GENERIC_MAX_ITERATIONS = 8  # MG_CYCLE_SHAPE with omega = 0.9: measured 7
+MG_TENSOR_SHAPE = (256, 128)   # 2^15 cells on MG_CYCLE_BOX, h = 1/64 and 5/256: dt D / h^2 = 410 and 262
+MG_TENSOR_MAX_ITERATIONS = 8   # measured 6
+LU_AGREEMENT_TOL = 1e-12
+
+
+def generic_backend() -> Any:
+    """NumPy and SciPy behind a Backend not named "numpy": the solvers' code path for other backends (CuPy)."""
+    import scipy.fft
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    from eulerian.backend import Backend
+
+    return Backend("numpy (generic path)", np, scipy.fft, scipy.sparse, scipy.sparse.linalg)
+
+
+def superlu_reference(M: Any, b: np.ndarray) -> np.ndarray:
+    """M^-1 b by SciPy's SuperLU directly (minimum-degree ordering on M + M^T), independent of eulerian.multigrid."""
+    from scipy.sparse.linalg import splu
+
+    return splu(M.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
+
+
+def multigrid_path_checks(solver_class: Any = None, lu_class: Any = None, seed: int = 11) -> list[Check]:
+    """The checks described above. ``solver_class`` / ``lu_class``: the MultigridSolver / LUSolver to test (wrong
+    ones feed the negative tests)."""
+    from eulerian.multigrid import LUSolver, MultigridSolver, TensorProlongation
+
+    cls = MultigridSolver if solver_class is None else solver_class
+    lu_cls = LUSolver if lu_class is None else lu_class
+    rng = np.random.default_rng(seed)
+    gen = generic_backend()
+    label = f"{MG_CYCLE_SHAPE[0]}x{MG_CYCLE_SHAPE[1]} cells, generic (non-NumPy) array path, omega = {MG_OMEGA:g}"
+    M = mg_cycle_matrix(MG_CYCLE_SHAPE)
+    solver = cls(gen, M, MG_CYCLE_SHAPE, periodic=MG_CYCLE_PERIODIC, coarse_matrix=mg_cycle_matrix,
+                 coarse_size=MG_CYCLE_COARSE_SIZE, omega=MG_OMEGA)
+    ref, _ = dense_cycle_reference(MG_CYCLE_SHAPE, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, "V",
+                                   MG_CYCLE_COARSE_SIZE, omega=MG_OMEGA)
+    checks = [check_multigrid_cycle(f"multigrid V({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, {label}", solver, ref)]
+    b = rng.standard_normal(M.shape[0])
+    exact = superlu_reference(M, b)
+    checks += _solve_checks(f"multigrid, {label}", solver, M, b, exact, MG_GENERIC_MAX_ITERATIONS)
+    x = lu_cls(gen, M).solve(b)
+    checks.append(make_check(f"LUSolver, {label.split(', omega')[0]}: max |x - x_SuperLU| / max |x_SuperLU|",
+                             float(np.abs(np.asarray(x) - exact).max() / np.abs(exact).max()), upper=LU_AGREEMENT_TOL,
+                             reference=0.0))
+    zero = solver.solve(np.zeros(M.shape[0]))
+    checks.append(make_check("multigrid, b = 0: max |x| of the solution (exact zeros expected)",
+                             float(np.abs(np.asarray(zero)).max()) if np.shape(zero) == (M.shape[0],) else math.inf,
+                             upper=0.0, reference=0.0))
+    # the tensor-product prolongation inside a solve
+    shape = MG_TENSOR_SHAPE
+    M = mg_cycle_matrix(shape)
+    solver = cls(get_backend("numpy"), M, shape, periodic=MG_CYCLE_PERIODIC, coarse_matrix=mg_cycle_matrix)
+    tlabel = f"{shape[0]}x{shape[1]} cells (TensorProlongation on the finest level)"
+    tensor = type(solver.levels[0].P).__name__ == TensorProlongation.__name__   # (a mutant module's class too)
+    checks.append(make_check(f"multigrid, {tlabel}: the finest level prolongs axis by axis (count of other "
+                             "prolongations)", float(not tensor), upper=0.0, reference=0.0,
+                             detail=f"finest P: {type(solver.levels[0].P).__name__}"))
+    b = rng.standard_normal(M.shape[0])
+    checks += _solve_checks(f"multigrid, {tlabel}", solver, M, b, superlu_reference(M, b), MG_TENSOR_MAX_ITERATIONS)
+    r = rng.standard_normal(M.shape[0])
+    y = np.array(solver.vcycle(r))
+    P, solver.levels[0].P = solver.levels[0].P, sparse_prolongation_reference(shape, MG_CYCLE_PERIODIC).astype(
+        np.float32)
+    try:
+        y_ref = np.array(solver.vcycle(r))
+    finally:
+        solver.levels[0].P = P
+    checks.append(make_check(f"multigrid cycle, {tlabel}, vs the same cycle with the Kronecker-product P: max |B r - "
+                             "B_ref r| / max |B_ref r|", float(np.abs(y - y_ref).max() / np.abs(y_ref).max()),
+                             upper=MG_CYCLE_TOL, reference=0.0))
+    return checks
+
+
+def _solve_checks(label: str, solver: Any, M: Any, b: np.ndarray, exact: np.ndarray, bound: int) -> list[Check]:
+    """A multigrid solve of M x = b against the SuperLU solution: agreement, the float64 relative residual against
+    the solver's rtol, the BiCGStab iterations against ``bound``. A solve that raises NumericalError (no
+    convergence in maxiter) fails all three."""
+    from eulerian.errors import NumericalError
+
+    try:
+        x = np.asarray(solver.solve(b))
+    except NumericalError as exc:
+        return [make_check(f"{label}: {what}", math.nan, detail=f"raised NumericalError: {exc}")
+                for what in ("max |x - x_SuperLU| / max |x_SuperLU|", "||b - M x|| / ||b||", "BiCGStab iterations")]
+    its = solver.iterations[-1] if solver.iterations else math.inf
+    return [make_check(f"{label}: max |x - x_SuperLU| / max |x_SuperLU|",
+                       float(np.abs(x - exact).max() / np.abs(exact).max()), upper=SOLVER_AGREEMENT_TOL, reference=0.0),
+            make_check(f"{label}: ||b - M x|| / ||b||", float(np.linalg.norm(b - M @ x) / np.linalg.norm(b)),
+                       upper=solver.rtol, reference=0.0),
+            make_check(f"{label}: BiCGStab iterations", float(its), upper=bound)]
+
+
 def cell_diffusion(grid: Grid, D0: float) -> np.ndarray:
     """Cell values D0 (1 + 0.6 sin(pi x) cos(2 pi y)) on the 2:1 box of the manufactured problem: in [0.4, 1.6] D0,
     varying along both axes, so every multigrid level needs its own block averages."""
@@ -564,6 +710,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add(check_multigrid_iterations(f"scharfetter-gummel + bdf2, {dlabel}", runs["multigrid"]))
     ctx.add_all(multigrid_cycle_checks())
     ctx.add_all(tensor_prolongation_checks())
+    ctx.add_all(multigrid_path_checks())
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
         stiff = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
         ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", stiff))

@@ -12,6 +12,9 @@ convention of :mod:`verify.barenblatt`) and compares with the exact profile at t
   the final energy against the closed form;
 * the FV solver's other options: the first-order (upwind) reconstruction, L1 order 1 ± 0.2; the time schemes by
   self-convergence in time (differences of runs with dt and dt/2; euler 1 ± 0.2, ssp-rk2 2 ± 0.2);
+* the adaptive step redone when its second stage breaks the step condition (V = 8 x²/2, cfl = 1): a replay of the
+  documented scheme with the solver's own steps (round-off), the step condition of every accepted step, and the
+  exact confined Barenblatt profile (within C h²);
 * the drift term: with V = x²/2 the discrete steady state (ξ constant on its support) is kept to round-off and
   the L1 distance to it decays at rate ≥ 0.9 λ (λ = 1, the convexity of V);
 * the implicit-Euler particle step (Peyré 2025, Eq. 14) for V = x⁴/4 against the exact ODE solution, order 1 ± 0.15 in
@@ -37,6 +40,7 @@ import numpy as np
 
 from eulerian.grid import Grid
 from eulerian.jko import PowerEnergy, jko_flow
+from eulerian.errors import NumericalError
 from eulerian.porous_medium import porous_medium_energy, solve_porous_medium
 from eulerian.solution import Solution
 from lagrangian.gradient_flows import (blob_density, blob_energy, blob_flow, blob_velocity, implicit_euler_flow,
@@ -330,6 +334,114 @@ def blob_study(eps_levels: tuple[float, ...], *, m: float = M_EXP, blob_m: float
     return out
 
 
+# ------------------------------------------------------------- the adaptive step's rejection path (confined profile)
+# With a confining potential V = lam |x|²/2 the peak of the density grows, and with it the step condition's rate
+# within a step: at cfl = 1 the second SSP-RK2 stage of nearly every step breaks dt <= 1 / rate(rho*), so the solver
+# redoes the step with dt = cfl min(allowed(rho^n), allowed(rho*)). Exact reference: for u a solution of
+# du/ds = D Δ(u^m), rho(t, x) = a^d u(s(t), a x) with a = e^(lam t), s(t) = (e^(k lam t) - 1) / (k lam),
+# k = d (m - 1) + 2, solves drho/dt = D Δ(rho^m) + lam div(x rho) (substitute: the terms lam d rho and
+# lam x . grad rho cancel, and ds/dt = a^k); u the Barenblatt profile from t0 = T0. Checks (1D, m = 2):
+# * replay: the module docstring's scheme (BCH MUSCL fluxes, SSP-RK2) re-implemented here, run with the solver's
+#   own step sizes dt_n (from Solution.mass_times), must reproduce its final density (round-off: CONFINED_REPLAY_TOL)
+#   while every accepted step meets the docstring's step condition, dt_n rate(rho^n) <= cfl and dt_n rate(rho*) <= 1
+#   (largest value over the steps, <= 1 + 1e-9: round-off of the rates); the number of steps the solver shortened
+#   (dt_n < cfl / rate(rho^n), the last step excepted) is reported, and must be > 0 (the path is run);
+# * the result against the exact profile: L1 error within CONFINED_L1_C h² (measured 0.21 h² at N = 64 and 0.25 h²
+#   at N = 128, also with cfl = 0.5 and no step redone: the space error dominates; frozen at twice).
+CONFINED = {"lam": 8.0, "T": 0.1, "cells": 64, "cfl": 1.0, "L": 2.0}
+CONFINED_REPLAY_TOL = 1e-12   # relative: ~10^3 steps of a few roundings each on O(1) values
+CONFINED_RATE_TOL = 1e-9      # the replayed rates against the solver's (the same formula, other operation order)
+CONFINED_L1_C = 0.5
+
+
+def confined_exact(grid: Grid, t: float, lam: float, m: float = M_EXP) -> np.ndarray:
+    """Cell averages of a^d u(s(t), a x) (see above) for the Barenblatt u from T0."""
+    d = grid.dim
+    k = d * (m - 1.0) + 2.0
+    a = math.exp(lam * t)
+    s = math.expm1(k * lam * t) / (k * lam)
+    u = Barenblatt(m, d, t0=T0)
+    return grid.cell_averages(lambda x: a ** d * u.density(s, a * x), order=6)
+
+
+def _bch_1d(rho: np.ndarray, V: np.ndarray, h: float, m: float, D: float) -> tuple[np.ndarray, float]:
+    """(L(rho), rate) of the module docstring of eulerian.porous_medium, 1D MUSCL, zero-flux walls: xi = D m/(m-1)
+    rho^(m-1) + V, u = -(xi_R - xi_L)/h on the interior faces, minmod slopes (zero at the walls), upwind face
+    values; rate = max(max_i 2 max(u+_{i+1/2}, u-_{i-1/2}) / h, 2 D m max rho^(m-1) / h²)."""
+    xi = D * m / (m - 1.0) * rho ** (m - 1.0) + V
+    u = -(xi[1:] - xi[:-1]) / h
+    d = np.diff(rho)
+    fwd, bwd = np.append(d, 0.0), np.insert(d, 0, 0.0)
+    slope = np.where(fwd * bwd > 0, np.sign(fwd) * np.minimum(np.abs(fwd), np.abs(bwd)), 0.0)
+    east, west = rho + 0.5 * slope, rho - 0.5 * slope
+    F = east[:-1] * np.maximum(u, 0.0) + west[1:] * np.minimum(u, 0.0)
+    L = np.zeros_like(rho)
+    L[:-1] -= F / h
+    L[1:] += F / h
+    out_up = np.append(np.maximum(u, 0.0), 0.0)      # outflow through the upper face of each cell
+    out_down = np.insert(np.maximum(-u, 0.0), 0, 0.0)   # ... through its lower face
+    rate = max(float((2.0 * np.maximum(out_up, out_down) / h).max()), 2.0 * D * m * float(rho.max()) ** (m - 1.0) / h ** 2)
+    return L, rate
+
+
+@dataclass
+class ConfinedRun:
+    replay_error: float     # max |replayed final - solver final| / max |solver final|
+    worst_condition: float  # max over steps of max(dt rate(rho^n) / cfl, dt rate(rho*))
+    shortened: int          # steps shorter than cfl / rate(rho^n) (not the last)
+    steps: int
+    l1: float               # L1 error against confined_exact at T
+    h: float
+
+
+def confined_run(solve: Callable = solve_porous_medium, cells: int = CONFINED["cells"]) -> ConfinedRun:
+    """The confined profile at cfl = 1 (see above) through ``solve`` (solve_porous_medium, or a wrong one for the
+    negative tests), replayed step by step."""
+    p, m, D = CONFINED, M_EXP, 1.0
+    grid = Grid((-p["L"],), (p["L"],), (cells,))
+    h = grid.spacing[0]
+    rho0 = confined_exact(grid, 0.0, p["lam"])
+    V = 0.5 * p["lam"] * grid.centers()[..., 0] ** 2
+    sol = solve(grid, rho0, m, p["T"], diffusion=D, potential=lambda x: 0.5 * p["lam"] * x[..., 0] ** 2,
+                cfl=p["cfl"])
+    final = np.asarray(sol.to_numpy())
+    rho, worst, shortened = rho0.copy(), 0.0, 0
+    dts = np.diff(np.asarray(sol.mass_times))
+    for n, dt in enumerate(dts):
+        L0, r0 = _bch_1d(rho, V, h, m, D)
+        if n < len(dts) - 1 and dt < p["cfl"] / r0 * (1.0 - CONFINED_RATE_TOL):
+            shortened += 1
+        r1 = rho + dt * L0
+        L1, rate1 = _bch_1d(r1, V, h, m, D)
+        worst = max(worst, dt * r0 / p["cfl"], dt * rate1)
+        rho = 0.5 * (rho + r1 + dt * L1)
+    return ConfinedRun(replay_error=float(np.abs(rho - final).max() / np.abs(final).max()), worst_condition=worst,
+                       shortened=shortened, steps=len(dts),
+                       l1=float(np.abs(final - confined_exact(grid, p["T"], p["lam"])).sum() * h), h=h)
+
+
+def confined_checks(run: Callable[[], ConfinedRun] = confined_run, cells: int = CONFINED["cells"]) -> list[Check]:
+    """The checks described above for ``run(cells=cells)`` (default confined_run; a wrong one feeds the negative
+    tests). A run that raises NumericalError fails every check."""
+    label = (f"FV 1D m=2, V = {CONFINED['lam']:g} x²/2, cfl = {CONFINED['cfl']:g}, N = {cells} "
+             "(adaptive steps redone)")
+    try:
+        r = run(cells=cells)
+    except NumericalError as exc:
+        return [make_check(f"{label}: the run", math.nan, detail=f"raised NumericalError: {exc}")]
+    return [
+        make_check(f"{label}: steps the solver shortened after a second stage broke the step condition",
+                   float(r.shortened), lower=1.0, detail=f"{r.shortened} of {r.steps} steps"),
+        make_check(f"{label}: replay of the documented scheme with the solver's dt_n, max |difference| / max rho",
+                   r.replay_error, upper=CONFINED_REPLAY_TOL, reference=0.0),
+        make_check(f"{label}: max over accepted steps of dt_n rate(rho^n) / cfl and dt_n rate(rho*) (step "
+                   "condition)", r.worst_condition, upper=1.0 + CONFINED_RATE_TOL),
+        make_check(f"{label}: L1 error vs the exact confined Barenblatt profile at T = {CONFINED['T']:g}", r.l1,
+                   upper=CONFINED_L1_C * r.h ** 2, detail=f"bounded by {CONFINED_L1_C:g} h² (measured constant "
+                   f"{r.l1 / r.h ** 2:.3f})"),
+    ]
+
+
 # ------------------------------------------------------------------------------------------ the case
 @case("porous-medium-barenblatt",
       title="Porous medium m = 2: finite volumes (1D, 2D) and blob particles vs Barenblatt profiles",
@@ -383,6 +495,8 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     euler = solve_porous_medium(g48, start, M_EXP, 0.01, time="euler", reconstruction="upwind")
     ctx.add(check_declared_orders([("ssp-rk2 + muscl", forced, 2, 2), ("euler + upwind", euler, 1, 1)]))
 
+    # the adaptive step redone when its second stage breaks the step condition (a confining potential, cfl = 1)
+    ctx.add_all(confined_checks(cells=CONFINED["cells"] if ctx.quick else 2 * CONFINED["cells"]))
     change, rate = drift_relaxation()
     ctx.check("FV 1D drift V = x²/2: discrete steady state kept (max change / max)", change, upper=1e-13,
               reference=0.0)
