@@ -16,7 +16,8 @@ import numpy as np
 import scipy.optimize
 from scipy.special import ndtr
 
-from eulerian.benamou_brenier import BBResult, benamou_brenier
+from eulerian.benamou_brenier import COARSE_MAX_ITER, BBResult, benamou_brenier
+from eulerian.staggered import can_coarsen
 from eulerian.grid import Grid
 from verify import gaussian as G
 from verify.cases._pictures import density_picture
@@ -381,6 +382,36 @@ def bb_gaussian_2d(ctx: CaseContext) -> None:
                     res.density[P // 2], exact=half)
 
 
+def coarse_levels(space_shape: tuple, time_steps: int) -> int:
+    """How many coarser levels the multilevel start solves: halvings while ``can_coarsen`` allows them."""
+    levels = 0
+    while can_coarsen(space_shape, time_steps):
+        space_shape, time_steps, levels = tuple(n // 2 for n in space_shape), time_steps // 2, levels + 1
+    return levels
+
+
+def check_iteration_accounting(name: str, res: BBResult, space_shape: tuple, time_steps: int,
+                               check_every: int = 10) -> Check:
+    """The iteration counts a mixed-precision multilevel run reports (``extras``), against what the run must
+    have done: one entry of ``coarse_iterations`` per coarser level (:func:`coarse_levels`), each within
+    [1, COARSE_MAX_ITER]; ``float32_iterations`` strictly between 0 and ``iterations`` (both phases ran, the
+    float64 one to the user's tolerances); one stopping-test record per ``check_every`` iterations of each phase.
+    Value: the number of these bookkeeping identities that fail (0 to pass)."""
+    extras = res.extras or {}
+    coarse, f32 = extras.get("coarse_iterations"), extras.get("float32_iterations")
+    records = len(res.history.get("cost", []))
+    failures = []
+    if not isinstance(coarse, list) or len(coarse) != coarse_levels(space_shape, time_steps) \
+            or not all(1 <= k <= COARSE_MAX_ITER for k in coarse):
+        failures.append(f"coarse_iterations {coarse!r}, expected {coarse_levels(space_shape, time_steps)} levels")
+    if not isinstance(f32, int) or not 0 < f32 < res.iterations:
+        failures.append(f"float32_iterations {f32!r} of {res.iterations}")
+    elif records != math.ceil(f32 / check_every) + math.ceil((res.iterations - f32) / check_every):
+        failures.append(f"{records} stopping-test records for {f32} + {res.iterations - f32} iterations")
+    return make_check(f"{name}: iteration counts (extras) add up", float(len(failures)), upper=0.0, reference=0.0,
+                      detail="; ".join(failures) or f"coarse {coarse}, float32 {f32} of {res.iterations}")
+
+
 DENSITY_BAND_2D = {True: 1e-2, False: 5e-3}  # keyed by ctx.quick
 MAP_BAND_1D = 6e-3  # rho0-weighted L2 map error, 1D 64 cells (measured 3.8e-3 and 4.0e-3)
 MAP_BAND_2D = {True: 2.5e-2, False: 1e-2}  # 32²x16 and 64²x32 (measured in the case's notes)
@@ -611,6 +642,7 @@ def bb_1d_exact(ctx: CaseContext) -> None:
     band, order = COST_BANDS["smooth w=1"]
     ctx.add(check_bb_value("smooth w=1, 64 cells, multilevel start: W2² vs 2 × exact cost", res, 2 * cost,
                            band * (32 / 64) ** order))
+    ctx.add(check_iteration_accounting("smooth w=1, 64 cells, multilevel start", res, (64,), 64))
     if ctx.quick:
         return
     h = [1.0 / n for n in sizes]
