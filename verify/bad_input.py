@@ -387,6 +387,9 @@ CALLS: dict[str, ValidCall] = {
         lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)],
         {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500},
         needs=("potential_grad",)),
+    "lagrangian.implicit_euler_step, potential only": ValidCall(
+        lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)], {"potential_grad": _grad_v, "interaction_grad": None},
+        needs=("potential_grad",), refuses={"potential_grad": [None]}),   # neither gradient: the identity step
     "lagrangian.implicit_euler_flow": ValidCall(
         lagrangian.implicit_euler_flow, [("x0", X), ("tau", 0.1), ("steps", 3)],
         {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500},
@@ -647,6 +650,10 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.jko_flow: 100 steps over max_steps = 50": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.01, 1.0, potential=_confining, diffusion=0.5, max_steps=50),
         (ValueError,), ("max_steps=50",)),
+    "eulerian.jko_flow: its first step stops at max_iter = 2 (on_failure='raise')": Trouble(
+        lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.1, 0.3, potential=_confining, diffusion=0.5, max_iter=2,
+                                  on_failure="raise"),
+        (eulerian.NumericalError,), ("step 1 of 3", "max_iter")),
     "eulerian.solve_stationary: drift, diffusion and source times 1e150 (operator rescaled)": Trouble(
         lambda: eulerian.solve_stationary(WALL_GRID, lambda t, x: -1e150 * x, 5e149, source=_stationary_source(1e150),
                                           boundary=[eulerian.Dirichlet(0.3), "zero-flux"]),
