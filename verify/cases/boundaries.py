@@ -2,8 +2,10 @@
 
 * ``fipy-mesh1d``: FiPy's own 1D diffusion example (``examples/diffusion/mesh1D.py``): Dirichlet values at both
   ends, a time-dependent value (1 + sin t)/2, a piecewise diffusivity with a fixed flux, each against its
-  analytic solution at the tolerance FiPy's example states, and FiPy itself on the same problem; D given as the
-  (1, 1) matrix [[D]] gives the scalar D's run;
+  analytic solution at the tolerance FiPy's example states, and FiPy itself on the same problem (also with
+  Crank–Nicolson from the first step, damped_steps=0: density and mass through the walls, to 1e-8); D given as the
+  (1, 1) matrix [[D]] gives the scalar D's run; solve_stationary takes the source at t = 0 (S = 2t: the exact
+  linear profile);
 * ``walls-and-diffusion-2d``: a manufactured solution on an anisotropic box with Dirichlet and Flux walls, with a
   constant and a space-dependent D(x) (observed order 2 ± 0.15), the mass that left through the walls against
   its exact value, and the FiPy backend on every new wall and diffusion option (to 1e-8; with open walls also the
@@ -24,7 +26,8 @@
   which the flow leaves (FiPy backend, a constant state kept by a source): the mass balance at every step
   (round-off) and the outflow against the array backend's (to 1e-8), whatever the walls' values; prescribed-flux
   walls Flux(q(t, x)): the mass balance mass(t) − mass(0) = −∫∫q at every step on both backends (round-off) and
-  the manufactured solution with Flux(ρ v·n) outflow walls (order 2 ± 0.15).
+  the manufactured solution with Flux(ρ v·n) outflow walls (order 2 ± 0.15); save_at on the FiPy backend: the
+  density saved at T/2 equals the run to T/2 (round-off) and the last saved one the final density.
 """
 from __future__ import annotations
 
@@ -125,6 +128,46 @@ def timed_run(cells: int, steps: int, T: float, time: str = "bdf2", backend: str
     return sol.to_numpy()
 
 
+def timed_solution(cells: int, steps: int, T: float, time: str, backend: str, damped_steps: int | None = None) -> Any:
+    """The Solution of FiPy's time-dependent wall value problem (timed_run), with its boundary_outflow."""
+    g = Grid((0.0,), (MESH1D["L"],), (cells,))
+    return solve_fokker_planck(g, np.zeros(g.shape), _no_drift, 1.0, T, steps, time=time, backend=backend,
+                               damped_steps=damped_steps,
+                               boundary=[(Dirichlet(lambda t, x: np.full(x.shape[:-1], timed_value(t))),
+                                         Dirichlet(0.0))])
+
+
+# Crank–Nicolson from the first step (damped_steps=0): the trapezoidal mass balance of step 1 takes the wall
+# outflow of rho0 at t = 0, where the wall value is g(0) = 1/2 (g(1) = 0.92): both backends, same scheme, to 1e-8
+TIMED_CN = {"cells": 50, "steps": 6, "T": 1.2}
+
+
+def timed_cn_checks(fipy_solution: Any = None) -> list[Check]:
+    """FiPy vs array backend, Crank–Nicolson with damped_steps=0 and the time-dependent wall value: the density at
+    T (max difference) and the mass through the walls at every step (check_outflow_agreement)."""
+    p = TIMED_CN
+    a = timed_solution(p["cells"], p["steps"], p["T"], "crank-nicolson", "numpy", damped_steps=0)
+    f = fipy_solution if fipy_solution is not None else timed_solution(p["cells"], p["steps"], p["T"],
+                                                                       "crank-nicolson", "fipy", damped_steps=0)
+    label = "time-dependent wall value, Crank–Nicolson without damped start"
+    return [make_check(f"{label}, FiPy vs array backend: max difference",
+                       float(np.abs(f.to_numpy() - a.to_numpy()).max()), upper=AGREEMENT_TOL, reference=0.0),
+            check_outflow_agreement(label, a, f)]
+
+
+# solve_stationary takes the coefficients at t = 0 (the drift b(0, x), the source S(0, x)): a source 2 t (zero at
+# t = 0) leaves the linear steady profile 1 - x / L between Dirichlet(1) and Dirichlet(0), exact on the cells
+def stationary_source_check(phi: np.ndarray | None = None) -> Check:
+    """max |phi - (1 - x / L)| for solve_stationary with source(t, x) = 2 t (STEADY_ATOL["linear"])."""
+    g = mesh1d_grid()
+    x = g.axes()[0]
+    if phi is None:
+        phi = np.asarray(solve_stationary(g, _no_drift, 1.0, boundary=[(Dirichlet(1.0), Dirichlet(0.0))],
+                                          source=lambda t, x: np.full(x.shape[:-1], 2.0 * t)))
+    return check_max_error("steady state, source S(t, x) = 2 t taken at t = 0, linear profile", phi,
+                           1.0 - x / MESH1D["L"], STEADY_ATOL["linear"])
+
+
 def piecewise_D(x: np.ndarray) -> np.ndarray:
     """The example's diffusivity: 1 on [0, L/4), 0.1 on [L/4, 3L/4), 1 beyond (evaluated on faces)."""
     L = MESH1D["L"]
@@ -156,6 +199,7 @@ def fipy_mesh1d(ctx: CaseContext) -> None:
     x = g.axes()[0]
     steady = np.asarray(solve_stationary(g, _no_drift, 1.0, boundary=[(Dirichlet(1.0), Dirichlet(0.0))]))
     ctx.add(check_max_error("steady state, linear profile", steady, 1.0 - x / MESH1D["L"], STEADY_ATOL["linear"]))
+    ctx.add(stationary_source_check())
     piecewise = np.asarray(solve_stationary(g, _no_drift, piecewise_D, boundary=[(Dirichlet(0.0), Flux(-1.0))]))
     ctx.add(make_check("steady state, piecewise D and fixed flux D dphi/dx = 1: max |phi - exact| / max phi",
                        float(np.abs(piecewise - piecewise_exact(x)).max() / piecewise_exact(x).max()),
@@ -166,6 +210,7 @@ def fipy_mesh1d(ctx: CaseContext) -> None:
     array_run = timed_run(50, 150, T, "implicit-euler")
     ctx.add(make_check("time-dependent wall value, FiPy vs array backend: max difference",
                        float(np.abs(fipy_run - array_run).max()), upper=AGREEMENT_TOL, reference=0.0))
+    ctx.add_all(timed_cn_checks())
     # the order: a shorter box (erfc(20 / (2 sqrt 3)) ~ 1e-15: still semi-infinite to round-off), dt ∝ h
     T_order, L_order = 3.0, 20.0
     # pairwise orders 1.89, 1.95, ... approach 2 slowly: the fit with the next term of the error expansion
@@ -557,6 +602,37 @@ def transport_fipy_run(n: int, boundary: Any = None, T: float = 0.5) -> tuple[Gr
                                boundary=INFLOW_OUTFLOW if boundary is None else boundary, source=transport_source)
 
 
+# save_at on the FiPy backend: the steps are clipped to land on each save time, so the run to T saving at T/2 takes
+# the very steps of the run to T/2 up to there: its saved density equals that run's final one (round-off, 1e-14 of
+# max rho), and the last saved density is the final one (exactly)
+FIPY_SAVED = {"n": 8, "T": 0.5}
+FIPY_SAVED_TOL = 1e-14
+
+
+def fipy_saved_checks(saved: Any = None) -> list[Check]:
+    """The FiPy continuity run with save_at = (T/2, T) (``saved``: another Solution, for the negative tests):
+    its density at T/2 against the run to T/2, its last saved density against its final density."""
+    n, T = FIPY_SAVED["n"], FIPY_SAVED["T"]
+    g = Grid(*BOX, (n, 3 * n // 4))
+    kw = dict(cfl=0.4, backend="fipy", boundary=INFLOW_OUTFLOW, source=transport_source)
+    rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
+    if saved is None:
+        saved = solve_continuity(g, rho0, transport_velocity, T, save_at=(0.5 * T, T), **kw)
+    half = solve_continuity(g, rho0, transport_velocity, 0.5 * T, **kw).to_numpy()
+    times, dens = np.asarray(saved.times), [np.asarray(d) for d in saved.densities]
+    ok = times.shape == (2,) and np.allclose(times, (0.5 * T, T), rtol=0, atol=1e-15) and len(dens) == 2 \
+        and all(d.shape == g.shape for d in dens)
+    detail = f"times {times.tolist()}, shapes {[d.shape for d in dens]}"
+    if not ok:
+        return [make_check("FiPy continuity, save_at = (T/2, T): saved times and shapes", float("nan"), detail=detail)]
+    scale = float(np.abs(half).max())
+    return [make_check(f"FiPy continuity, save_at = (T/2, T), N = {n}: max |saved(T/2) − run to T/2| / max rho",
+                       float(np.abs(dens[0] - half).max()) / scale, upper=FIPY_SAVED_TOL, reference=0.0,
+                       detail=detail),
+            make_check("FiPy continuity, save_at: max |saved(T) − final density|",
+                       float(np.abs(dens[1] - saved.to_numpy()).max()), upper=0.0, reference=0.0)]
+
+
 def source_mass(g: Grid, sol: Any) -> float:
     """The mass the source adds in FiPy's explicit steps: sum over steps of dt_n V sum_cells S(t_n, x_c)."""
     t, x = np.asarray(sol.mass_times), g.centers()
@@ -871,6 +947,7 @@ def continuity_walls_2d(ctx: CaseContext) -> None:
     fipy_sizes = (8, 12, 16, 24) if ctx.quick else (8, 12, 16, 24, 32)
     for check in check_fipy_transport(fipy_sizes, [transport_fipy_run(n) for n in fipy_sizes], T):
         ctx.add(check)
+    ctx.add_all(fipy_saved_checks())
     # the step size with open walls: their velocity enters the Courant number (the solver's dt and forced steps)
     ctx.add_all(wall_cfl_checks())
     # outflow through Dirichlet walls (FiPy): the walls' values must not count as outflow

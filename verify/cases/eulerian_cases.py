@@ -271,6 +271,37 @@ def scalar_source_checks(schemes: Sequence[str] = tuple(TIME_SCHEMES), value: fl
     return checks
 
 
+# Douglas ADI with a time-dependent source: rho(t, x) = 1 + t cos(2 pi x_k / L_k) on a periodic box, for the axis k
+# along which the profile varies, solves d rho/dt = A rho + S exactly for S = (1 + lam t) cos(.) with lam = D (2 - 2
+# cos(2 pi h_k / L_k)) / h_k^2 (A cos = -lam cos on the cells, A 1 = 0). On a profile constant along the other
+# axis that axis's operator vanishes, and the Douglas scheme (stage 0 carrying theta dt (S^{n+1} - S^n), then the
+# other axes) is Crank–Nicolson, exact for a solution linear in t: round-off, tolerance 1e-12 of max rho (measured
+# <= 1e-15 after 10 steps). The source's correction given to a later stage leaves theta^2 dt^3 lam^2 per step.
+ADI_SOURCE = {"D": 0.1, "T": 0.5, "steps": 5, "box": ((0.0, 0.0), (1.0, 0.75)), "cells": (16, 12)}
+ADI_SOURCE_TOL = 1e-12
+
+
+def adi_source_checks(axes: Sequence[int] = (0, 1)) -> list[Check]:
+    """Per axis k: max |rho(T) - (1 + T cos(2 pi x_k / L_k))| / max rho(T) for Douglas ADI with the source above."""
+    p = ADI_SOURCE
+    grid = Grid(*p["box"], p["cells"])
+    D, T, x = p["D"], p["T"], grid.centers()
+    checks = []
+    for k in axes:
+        L, h = p["box"][1][k] - p["box"][0][k], grid.spacing[k]
+        w = 2.0 * math.pi / L
+        lam = D * (2.0 - 2.0 * math.cos(w * h)) / h ** 2
+        sol = solve_fokker_planck(grid, np.ones(grid.shape), _no_drift, D, T, p["steps"], time="douglas-adi",
+                                  boundary="periodic", source=lambda t, x: (1.0 + lam * t) * np.cos(w * x[..., k]))
+        exact = 1.0 + T * np.cos(w * x[..., k])
+        rho = sol.to_numpy()
+        checks.append(make_check(f"douglas-adi + source (1 + lam t) cos(2 pi x{k} / L), periodic, {p['steps']} steps: "
+                                 "max |rho - (1 + t cos)| / max rho (Crank–Nicolson, exact)",
+                                 float(np.abs(rho - exact).max() / np.abs(rho).max()), upper=ADI_SOURCE_TOL,
+                                 reference=0.0))
+    return checks
+
+
 @case("heat-2d", title="Heat equation 2D: covariance Sigma0 + 2 D t I", tags=("eulerian", "fokker-planck"))
 def heat_2d(ctx: CaseContext) -> None:
     problem = get_problem("heat-2d")
@@ -708,6 +739,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add(check_agreement(f"scharfetter-gummel + bdf2, multigrid vs LU, {dlabel}", runs["lu"].to_numpy(),
                             runs["multigrid"].to_numpy(), SOLVER_AGREEMENT_TOL))
     ctx.add(check_multigrid_iterations(f"scharfetter-gummel + bdf2, {dlabel}", runs["multigrid"]))
+    ctx.add_all(adi_source_checks())
     ctx.add_all(multigrid_cycle_checks())
     ctx.add_all(tensor_prolongation_checks())
     ctx.add_all(multigrid_path_checks())
@@ -741,6 +773,34 @@ def check_continuity_info(solutions: Sequence[Solution], cfl: float, limiters: S
                       upper=0, reference=0, detail="; ".join(wrong) or f"cfl {cfl}, limiters {list(limiters)}")
 
 
+# solve_meanfield's step cap met while running: the CFL estimate from V[rho0] at t = 0 passes max_steps, but the
+# velocity -(1 + 20 t) x grows 11-fold by T = 0.5, so the run needs about 6 times the estimate (integral of the
+# rate); with max_steps twice the estimate it must stop with the ValueError that names max_steps and says where
+MEANFIELD_CAP = {"cells": 16, "box": (-3.0, 3.0), "T": 0.5, "cfl": 0.4, "growth": 20.0}
+
+
+def meanfield_step_cap_check(solver: Callable | None = None) -> Check:
+    """1 when solve_meanfield (``solver``: another one, for the negative tests) stops at max_steps with a
+    ValueError saying it reached max_steps before t_final, else 0."""
+    from eulerian.meanfield import solve_meanfield
+
+    p = MEANFIELD_CAP
+    grid = Grid((p["box"][0],), (p["box"][1],), (p["cells"],))
+    h = grid.spacing[0]
+    cap = 2 * math.ceil(p["T"] * p["box"][1] / h / p["cfl"])   # twice the largest t = 0 estimate
+    rho0 = grid.cell_averages(lambda x: np.exp(-x[..., 0] ** 2))
+    run = solver or solve_meanfield
+    try:
+        run(grid, rho0, lambda t, g, rho, x: -(1.0 + p["growth"] * t) * x, p["T"], cfl=p["cfl"], max_steps=cap)
+        outcome, ok = "ran to t_final", False
+    except ValueError as exc:
+        outcome, ok = f"ValueError: {exc}", f"reached max_steps={cap}" in str(exc)
+    except Exception as exc:   # noqa: BLE001 - any other outcome is the failure this check reports
+        outcome, ok = f"{type(exc).__name__}: {exc}", False
+    return make_check(f"solve_meanfield, velocity growing 11-fold, max_steps = {cap}: stops with the step-cap "
+                      "ValueError", float(ok), lower=1.0, reference=1.0, detail=outcome[:200])
+
+
 @case("continuity-options-2d", title="Continuity, every limiter and the FiPy backend: zero flux on a 2:1 box with "
       "4:3 cells, time-dependent velocity, manufactured solution", tags=("eulerian", "continuity", "mms", "fipy"))
 def continuity_options_2d(ctx: CaseContext) -> None:
@@ -759,6 +819,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
     ctx.add(check_continuity_info(array_runs + [study.outputs[0]], ContinuitySolver().cfl, LIMITERS))
+    ctx.add(meanfield_step_cap_check())
     grid = grid_for(problem, levels[3])
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
                     f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),

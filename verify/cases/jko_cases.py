@@ -285,8 +285,10 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     n = 32 if ctx.quick else 64
     grid = _grid_1d(n)
     V = _potential_1d(OU)
-    dev, w2sq, tol = equilibrium_step(grid, V, OU["D"], OU["D"])
+    record: list = []
+    dev, w2sq, tol = equilibrium_step(grid, V, OU["D"], OU["D"], record=record)
     ctx.add(check_fixed_point(f"Gibbs 1D N={n}", dev, tol))
+    ctx.add(check_step_record(f"Gibbs 1D N={n}", record[0], STEP_TAU))
     ctx.add(check_small_motion(f"Gibbs 1D N={n}", w2sq, tol, OU["box"][1] - OU["box"][0]))
     p = OU2
     shape = (16, 12) if ctx.quick else (24, 24)   # quick: different cells and spacing per axis
@@ -298,14 +300,30 @@ def jko_equilibrium(ctx: CaseContext) -> None:
 
 
 def equilibrium_step(grid: Grid, V: Callable, D: float, temperature: float, tau: float = STEP_TAU,
-                     time_steps: int = TIME_STEPS_STEP) -> tuple[float, float, float]:
+                     time_steps: int = TIME_STEPS_STEP, record: list | None = None) -> tuple[float, float, float]:
     """One JKO step (diffusion D) from rho ∝ exp(-V(x_i) / temperature) at the cell centres: (L1 change,
-    W2² moved, the stationarity tolerance). temperature = D is the discrete Gibbs state."""
+    W2² moved, the stationarity tolerance). temperature = D is the discrete Gibbs state. ``record``: a list the
+    JKOStepResult is appended to."""
     rho = np.exp(-(V(grid.centers()) - V(grid.centers()).min()) / temperature)
     rho /= rho.sum() * grid.cell_volume
     tol = default_tol(grid, time_steps)
     res = jko_step(grid, rho, tau, potential=V, diffusion=D, time_steps=time_steps, tol=tol)
+    if record is not None:
+        record.append(res)
     return l1(grid, res.density, rho), res.w2_squared, tol
+
+
+def check_step_record(name: str, res: Any, tau: float) -> Check:
+    """The JKOStepResult's own record of its step: the number of wrong entries among tau (== the tau asked for)
+    and objective (== w2_squared / (2 tau) + energy to 1e-12 relative, round-off of one sum), which must be 0."""
+    wrong = []
+    if not (isinstance(res.tau, float) and res.tau == tau):
+        wrong.append(f"tau {res.tau!r} (asked {tau!r})")
+    objective = res.w2_squared / (2.0 * tau) + res.energy
+    if not abs(res.objective - objective) <= 1e-12 * max(abs(objective), 1.0):
+        wrong.append(f"objective {res.objective!r} (w2²/(2 tau) + F = {objective!r})")
+    return make_check(f"{name}: JKOStepResult records tau and objective = W2²/(2 tau) + F", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong) or "as asked")
 
 
 @case("jko-energy-dissipation", title="JKO flow: F decreases and dissipates W2²/tau to first order",

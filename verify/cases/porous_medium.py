@@ -97,6 +97,15 @@ def check_declared_orders(runs: Sequence[tuple[str, Any, int, int]]) -> Check:
                       len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as verified")
 
 
+def check_declared_scheme(runs: Sequence[tuple[str, Any, str, str, float]]) -> Check:
+    """The scheme each run declares in Solution.info ("time", "reconstruction", "m") against the one it was asked
+    for ((label, solution, time, reconstruction, m)): the number of missing or different declarations (0)."""
+    wrong = [f"{label} {key} {sol.info.get(key)!r} (asked: {want!r})" for label, sol, time, rec, m in runs
+             for key, want in (("time", time), ("reconstruction", rec), ("m", m)) if sol.info.get(key) != want]
+    return make_check("FV 1D: the scheme the solutions declare (info time, reconstruction, m) is the one asked for",
+                      len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as asked")
+
+
 def check_order(name: str, h: Any, errors: Any, expected: float = 2.0, band: float = ORDER_BAND, *,
                 correction: bool = True) -> Check:
     """Observed order of ``errors`` against ``h`` (verify.convergence fit, interval verdict)."""
@@ -494,6 +503,8 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
                             correction=False))
     euler = solve_porous_medium(g48, start, M_EXP, 0.01, time="euler", reconstruction="upwind")
     ctx.add(check_declared_orders([("ssp-rk2 + muscl", forced, 2, 2), ("euler + upwind", euler, 1, 1)]))
+    ctx.add(check_declared_scheme([("default", forced, "ssp-rk2", "muscl", M_EXP),
+                                   ("euler + upwind", euler, "euler", "upwind", M_EXP)]))
 
     # the adaptive step redone when its second stage breaks the step condition (a confining potential, cfl = 1)
     ctx.add_all(confined_checks(cells=CONFINED["cells"] if ctx.quick else 2 * CONFINED["cells"]))
