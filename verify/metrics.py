@@ -7,6 +7,8 @@ Gaussian law, :func:`gaussian_sample_z_scores` gives exact (finite-n) z-equivale
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg
 from scipy import special, stats
@@ -17,6 +19,13 @@ __all__ = [
 ]
 
 GRID_NORMS = ("L1", "L2", "Linf")
+
+
+def worst(values) -> float:
+    """The largest of ``values`` (errors of several runs), +inf when any is NaN: Python's ``max`` skips a NaN
+    that is not the first value, which would let a NaN error pass a check."""
+    a = np.asarray(list(values), dtype=float)
+    return math.inf if np.isnan(a).any() else float(a.max())
 
 
 def relative_error(value, reference) -> float:

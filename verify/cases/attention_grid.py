@@ -42,12 +42,8 @@ from verify import gaussian as G
 from verify.cases.particles import ATT_K, ATT_Q, ATT_SCALE, ATT_V, moment_error, sampling_scale
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
+from verify.metrics import worst
 
-
-def _worst(values) -> float:
-    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
-    a = np.asarray(list(values), dtype=float)
-    return math.inf if np.isnan(a).any() else float(a.max())
 
 # the problem: the attention parameters of attention-tokens-2d, a narrower Gaussian so that coarse grids
 # resolve it, depth T = 0.5 (the closure's covariance eigenvalues go from 0.18/0.32 to 0.19/0.35)
@@ -166,7 +162,7 @@ def check_interpolation(name: str, n: int, g0: G.Gaussian = G0,
     default = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE)(0.0, g, rho, x)
     exact = attention_velocity(ATT_Q, ATT_K, ATT_V, scale=ATT_SCALE, method="exact")(0.0, g, rho, x)
     size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
-    return make_check(label, _worst([np.abs(fast - exact).max(), np.abs(default - exact).max()]) / size,
+    return make_check(label, worst([np.abs(fast - exact).max(), np.abs(default - exact).max()]) / size,
                       upper=VERIFY_RTOL, reference=0.0)
 
 
@@ -260,7 +256,7 @@ def check_underflow_fallback(velocity_factory: Callable = attention_velocity) ->
     vel = velocity_factory(UNDERFLOW_M, np.eye(2), UNDERFLOW_V, method="exact")
     ours = np.asarray(vel(0.0, g, rho, x))
     size = max(max(abs(a), abs(b)) for a, b in zip(g.lower, g.upper))
-    err = _worst([np.abs(ours - lse_reference(g, rho, x, UNDERFLOW_M, UNDERFLOW_V)).max()]) / size
+    err = worst([np.abs(ours - lse_reference(g, rho, x, UNDERFLOW_M, UNDERFLOW_V)).max()]) / size
     return make_check(label, err, upper=EXACT_RTOL, reference=0.0, detail=detail)
 
 
@@ -304,7 +300,7 @@ def check_refined_interpolant(fast_path: Callable = None) -> Check:
     if fast is None:
         return make_check(label, float("nan"), detail=detail + "; the interpolant was refused")
     ref = midpoint_sum(g, rho, x, one, one, one, REFINE_SCALE)
-    err = _worst([np.abs(fast - ref).max(), np.abs(vel(0.0, g, rho, x) - ref).max()]) / size
+    err = worst([np.abs(fast - ref).max(), np.abs(vel(0.0, g, rho, x) - ref).max()]) / size
     return make_check(label, err, upper=VERIFY_RTOL, reference=0.0, detail=detail)
 
 

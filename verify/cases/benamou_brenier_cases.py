@@ -22,13 +22,8 @@ from eulerian.grid import Grid
 from verify import gaussian as G
 from verify.cases._pictures import density_picture
 from verify.harness import CaseContext, Check, case, make_check
-from verify.metrics import observed_order
+from verify.metrics import observed_order, worst
 
-
-def _worst(values) -> float:
-    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
-    a = np.asarray(list(values), dtype=float)
-    return math.inf if np.isnan(a).any() else float(a.max())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -295,7 +290,7 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
     S = default if staggered is None else staggered      # the module (a test passes a mutant)
     prox, cost = S.prox_perspective, S.perspective_cost
     rng = np.random.default_rng(5)
-    worst = 0.0
+    largest = 0.0
     for gamma in (0.1, 1.0):
         rho = rng.uniform(-1.0, 2.0, 400)
         rho[:100] = -2.0 * gamma - rng.uniform(0.0, 1.0, 100)        # rho + 2 gamma <= 0
@@ -304,20 +299,20 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
         for i in range(400):
             r_ref, p_ref = prox_reference(rho[i], np.array([m[0][i], m[1][i]]), gamma)
             unit = max(r_ref, 2.0 * gamma)
-            worst = _worst([worst, abs(r[i] - r_ref) / unit, abs(p[0][i] - p_ref[0]) / unit,
-                            abs(p[1][i] - p_ref[1]) / unit])
+            largest = worst([largest, abs(r[i] - r_ref) / unit, abs(p[0][i] - p_ref[0]) / unit,
+                              abs(p[1][i] - p_ref[1]) / unit])
     # fresh outputs are the caller's: a second call on the same scratch buffers leaves the first result intact
     buf = S.Scratch(np, np.float64)
     first = prox(rho, m, 1.0, np, scratch=buf)
     kept = [first[0].copy(), *(c.copy() for c in first[1])]
     prox(rho + 1.0, [2.0 * c for c in m], 1.0, np, scratch=buf)
-    aliased = _worst(np.abs(a - b).max() for a, b in zip([first[0], *first[1]], kept))
-    worst = _worst([worst, aliased])
+    aliased = worst(np.abs(a - b).max() for a, b in zip([first[0], *first[1]], kept))
+    largest = worst([largest, aliased])
     c_fin = cost(np.array([1.0, 0.0, 2.0]), [np.array([1.0, 0.0, 2.0])], np)
     c_inf = cost(np.array([1.0, 0.0]), [np.array([1.0, 0.5])], np)
     cost_err = abs(c_fin - 3.0) + (0.0 if c_inf == math.inf else math.inf)
     checks = [make_check("prox_perspective (fresh outputs, cells with rho + 2γ <= 0) vs the cubic's root by "
-                         "numpy.roots; perspective_cost vs its definition", _worst([worst, cost_err]), upper=PROX_RTOL,
+                         "numpy.roots; perspective_cost vs its definition", worst([largest, cost_err]), upper=PROX_RTOL,
                          reference=0.0,
                          detail=f"800 cells, gamma 0.1 and 1; a second call on the same scratch moved the first "
                                 f"result by {aliased:.2g}; cost {c_fin!r} (exact 3), {c_inf!r} (exact inf)")]
@@ -328,17 +323,17 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
     out = [np.empty_like(v) for v in V]
     X = sg.solve_interpolation(V, out=out)
     back = [x + y for x, y in zip(X, sg.interpolate_adjoint(sg.interpolate(X)))]
-    err = _worst(np.abs(a - b).max() for a, b in zip(back, V)) / max(float(np.abs(v).max()) for v in V)
+    err = worst(np.abs(a - b).max() for a, b in zip(back, V)) / max(float(np.abs(v).max()) for v in V)
     Up, Vp = sg.project_interpolation(U, V)
     W = [rng.standard_normal(sg.staggered_shape(c)) for c in range(3)]
     inner = (sum(float(np.sum((u - up) * iw)) for u, up, iw in zip(U, Up, sg.interpolate(W)))
              + sum(float(np.sum((v - vp) * w)) for v, vp, w in zip(V, Vp, W)))
     norm = math.sqrt(sum(float(np.sum(a * a)) for a in [*U, *V]) * sum(float(np.sum(a * a)) for a in
                                                                        [*sg.interpolate(W), *W]))
-    graph = _worst(np.abs(a - b).max() for a, b in zip(Up, sg.interpolate(Vp)))
+    graph = worst(np.abs(a - b).max() for a, b in zip(Up, sg.interpolate(Vp)))
     checks.append(make_check("StaggeredGrid 32²x32: solve_interpolation into separate outputs solves (Id + I*I) V = R;"
                              " project_interpolation lands on {U = I V}, residual ⟂ the graph (relative)",
-                             _worst([err, abs(inner) / norm, graph]), upper=1e-12, reference=0.0,
+                             worst([err, abs(inner) / norm, graph]), upper=1e-12, reference=0.0,
                              detail=f"line solve {err:.2g}, orthogonality {abs(inner) / norm:.2g}, graph {graph:.2g}"))
     r = rng.standard_normal(sg.cell_shape)
     dct = S.StaggeredGrid(shape, spacing, P, False, np, scipy.fft, 1, "dct")
@@ -350,10 +345,10 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
     sep = sg.project_continuity(V, rho0, rho1, out=[np.empty_like(v) for v in V])
     inplace = sg.project_continuity([v.copy() for v in V], rho0, rho1, out=None)
     div = float(np.abs(sg.divergence(sep)).max()) * sg.dt / float(np.abs(sep[0]).max())
-    same = _worst(np.abs(x - y).max() for x, y in zip(sep, inplace)) / float(np.abs(inplace[0]).max())
+    same = worst(np.abs(x - y).max() for x, y in zip(sep, inplace)) / float(np.abs(inplace[0]).max())
     checks.append(make_check("StaggeredGrid 32²x32: tridiagonal Poisson solve at scale 3 vs the DCT solve; "
                              "project_continuity into separate outputs: zero divergence, same as a copy (relative)",
-                             _worst([poisson, div, same]), upper=1e-12, reference=0.0,
+                             worst([poisson, div, same]), upper=1e-12, reference=0.0,
                              detail=f"Poisson {poisson:.2g}, divergence {div:.2g}, copy {same:.2g}"))
     return checks
 
@@ -552,7 +547,7 @@ def check_periodic_gradient(name: str, result: BBResult, constant: float = PERIO
     x = result.grid.axes()[0]
     h = result.grid.spacing[0]
     exact = np.stack([smooth_velocity(x, t) for t in result.potential_times])
-    err = _worst([np.abs(result.gradient[..., 0] - exact).max()])
+    err = worst([np.abs(result.gradient[..., 0] - exact).max()])
     return make_check(name, err / h**2 if result.converged else math.inf, upper=constant,
                       detail=f"max |grad phi - v| = {err:.3g} over {len(x)} cells x {result.time_steps} times; "
                              f"h = {h:.4g}" + ("" if result.converged else f"; NOT CONVERGED: {result.status}"))
@@ -562,7 +557,7 @@ def check_density_path(name: str, result: BBResult, constant: float = PERIODIC_D
     """The density at every time of ``result.times`` against the exact cell averages :func:`smooth_density_cells`:
     max over times of the L1 distance / h^2 within ``constant``."""
     n, h = result.grid.shape[0], result.grid.spacing[0]
-    l1 = _worst(np.abs(rho - smooth_density_cells(n, t)).sum() * h for rho, t in zip(result.density, result.times))
+    l1 = worst(np.abs(rho - smooth_density_cells(n, t)).sum() * h for rho, t in zip(result.density, result.times))
     return make_check(name, l1 / h**2, upper=constant, detail=f"max_j L1 = {l1:.3g} at the {len(result.times)} "
                       f"density times; h = {h:.4g}")
 
@@ -591,7 +586,7 @@ def check_gradient_of_quadratics(result_type: type = BBResult) -> Check:
     circle = Grid((0.0,), (1.0,), (16,))
     xc, h, k = circle.axes()[0], 1.0 / 16, 3
     wrapped = result(circle, np.broadcast_to(np.cos(2 * np.pi * k * xc), (P, 16)).copy(), "periodic").gradient
-    err = _worst([err, np.abs(wrapped[..., 0] + np.sin(2 * np.pi * k * xc) * np.sin(2 * np.pi * k * h) / h).max()])
+    err = worst([err, np.abs(wrapped[..., 0] + np.sin(2 * np.pi * k * xc) * np.sin(2 * np.pi * k * h) / h).max()])
     return make_check("BBResult.gradient of quadratics (7 x 2 walls: a 2-cell axis) and of a periodic cosine vs "
                       "their exact difference quotients", err, upper=1e-12, reference=0.0)
 

@@ -31,12 +31,8 @@ from eulerian.jko import free_energy, jko_flow, jko_step
 from verify import gaussian as G
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
+from verify.metrics import worst
 
-
-def _worst(values) -> float:
-    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
-    a = np.asarray(list(values), dtype=float)
-    return math.inf if np.isnan(a).any() else float(a.max())
 
 # The 1D problem: V = ½ H x² + b x, D, start N(1, 0.5²), on [-4.5, 5.5] (the Gaussians stay 6 std inside).
 OU = {"H": 1.0, "b": 0.5, "D": 0.5, "mean": 1.0, "var": 0.25, "box": (-4.5, 5.5)}
@@ -180,8 +176,8 @@ def exact_rates(T: float, K: int) -> tuple[np.ndarray, np.ndarray]:
 
 def check_rates(name: str, rates: Sequence[np.ndarray], exact: Sequence[np.ndarray], n: int) -> Check:
     """Max over flows and steps of |rate / exact - 1| within RATE_RTOL_32 (32 / n)²."""
-    worst = _worst(np.max(np.abs(np.asarray(r) / np.asarray(e) - 1.0)) for r, e in zip(rates, exact))
-    return make_check(name, worst, upper=RATE_RTOL_32 * (32 / n) ** 2, reference=0.0,
+    err = worst(np.max(np.abs(np.asarray(r) / np.asarray(e) - 1.0)) for r, e in zip(rates, exact))
+    return make_check(name, err, upper=RATE_RTOL_32 * (32 / n) ** 2, reference=0.0,
                       detail=f"{len(rates)} flows, {sum(len(r) for r in rates)} steps, {n} cells")
 
 

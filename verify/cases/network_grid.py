@@ -33,12 +33,8 @@ from verify import gaussian as G
 from verify.checks import compare_l1
 from verify.convergence import OrderFit, _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, Slopes, case, make_check
+from verify.metrics import worst
 
-
-def _worst(values) -> float:
-    """The largest of ``values``, +inf when any is NaN (Python's max would skip a NaN that is not first)."""
-    a = np.asarray(list(values), dtype=float)
-    return math.inf if np.isnan(a).any() else float(a.max())
 
 FALSE_ALARM = 1e-3        # per stochastic check (Bonferroni over the times it compares)
 ROUNDOFF = 1e-12          # grid velocity vs lagrangian.network_field on the same point masses (relative)
@@ -157,16 +153,16 @@ def first_variation_checks(name: str, activation: str, velocity: "NetworkVelocit
     rng = np.random.default_rng(seed)
     centres = grid.centers().reshape(-1, 2)
     dR = np.asarray(vel.first_variation(0.0, grid, rho, centres))
-    worst = 0.0
+    err = 0.0
     for _ in range(directions):
         nu = rng.standard_normal(grid.shape)
         quotient = (network_risk(grid, rho + eps * nu, u, y, activation)
                     - network_risk(grid, rho - eps * nu, u, y, activation)) / (2.0 * eps)
         pairing = float(dR @ nu.reshape(-1)) * grid.cell_volume
         scale = float(np.linalg.norm(dR) * np.linalg.norm(nu)) * grid.cell_volume
-        worst = _worst([worst, abs(quotient - pairing) / scale])
+        err = worst([err, abs(quotient - pairing) / scale])
     first = make_check(f"{name}: first_variation at the cell centres vs central quotients of network_risk along "
-                       f"{directions} random directions ({activation}, relative)", worst,
+                       f"{directions} random directions ({activation}, relative)", err,
                        upper=FIRST_VARIATION_RTOL, reference=0.0,
                        detail=f"eps = {eps:g}; the midpoint risk is quadratic in rho: the quotient is exact")
     pts = rng.uniform((-1.4, -1.3), (1.3, 1.4), size=(40, 2))
@@ -180,7 +176,7 @@ def first_variation_checks(name: str, activation: str, velocity: "NetworkVelocit
     V = np.asarray(vel(0.0, grid, rho, pts))
     second = make_check(f"{name}: -grad_theta first_variation (central differences) = the training velocity at 40 "
                         f"points off the grid ({activation}, relative)",
-                        _worst([np.abs(-grad - V).max() / np.abs(V).max()]), upper=FIRST_VARIATION_RTOL, reference=0.0,
+                        worst([np.abs(-grad - V).max() / np.abs(V).max()]), upper=FIRST_VARIATION_RTOL, reference=0.0,
                         detail=f"delta = {delta:g}, |w| >= 0.1 (no ReLU kink inside a stencil): exact quotients")
     # eulerian.meanfield.cell_quadrature written out: G_mu(u_k) = sum_j wt_j a_j sigma(w_j u_k) = e_k + y_k
     pts_q, wts = cell_quadrature(grid, rho)
@@ -188,7 +184,7 @@ def first_variation_checks(name: str, activation: str, velocity: "NetworkVelocit
     out = (wts * pts_q[:, 1]) @ (z if activation == "linear" else np.maximum(z, 0.0))
     G_grid = np.asarray(vel.residuals(grid, rho)) + y
     third = make_check(f"{name}: the network output from eulerian.meanfield.cell_quadrature written out = residuals "
-                       f"+ y ({activation}, relative)", _worst([np.abs(out - G_grid).max() / np.abs(G_grid).max()]),
+                       f"+ y ({activation}, relative)", worst([np.abs(out - G_grid).max() / np.abs(G_grid).max()]),
                        upper=FIRST_VARIATION_RTOL, reference=0.0, detail="the same midpoint sum in another order")
     return [first, second, third]
 
@@ -353,11 +349,11 @@ def linear_network_grid(ctx: CaseContext) -> None:
     ctx.series("L1 error at T", hs, l1, xlabel="h (w axis)", ylabel="L1 error", logx=True, logy=True, label="grid",
                slopes=Slopes(order.value, order.interval or (order.value, order.value), 2.0,
                              (LIMITED_ORDER_FLOOR, math.inf)))
-    worst = np.max(np.abs(risk_err), axis=1)
-    ctx.check(f"grid risk error along the flow: n = {sizes[-1]} / n = {sizes[0]}", worst[-1] / worst[0],
+    largest = np.max(np.abs(risk_err), axis=1)
+    ctx.check(f"grid risk error along the flow: n = {sizes[-1]} / n = {sizes[0]}", largest[-1] / largest[0],
               upper=(sizes[0] / sizes[-1]) ** RISK_ORDER_FLOOR,
               detail=f"max over {len(times)} times of |R_grid - linear_network_risk|: "
-                     + ", ".join(f"{e:.2e}" for e in worst) + f"; bound (h ratio)^{RISK_ORDER_FLOOR}")
+                     + ", ".join(f"{e:.2e}" for e in largest) + f"; bound (h ratio)^{RISK_ORDER_FLOOR}")
     grid, sol = runs[-1]
     grid_risk = [network_risk(grid, rho, u, y) for rho in sol.densities]
     exact_risk = [G.linear_network_risk(G.linear_network(LINEAR_G0, S, r, t), S, r, y2) for t in times]
