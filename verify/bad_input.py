@@ -297,7 +297,8 @@ CALLS: dict[str, ValidCall] = {
         benamou_brenier, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1), ("time_steps", 3)],
         {"method": "douglas-rachford", "max_iter": 20, "tol": 1e-5, "residual_tol": 5e-4, "backend": "numpy",
          "normalize": False, "boundary": "zero-flux", "gamma": None, "alpha": 1.8, "relaxation": 1.9,
-         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None},
+         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None, "gap_tol": 1e-4,
+         "step_rule": "adaptive"},
         # method: 20 iterations of the primal-dual do not converge, and say so (converged False); the ranges of
         # alpha and relaxation (0, 2) and of gamma [1e-8, 1e8]
         accepts={"method": ["primal-dual"], "gamma": [1e-8, 1e8], "alpha": [1.99], "relaxation": [1.99]},
@@ -638,6 +639,9 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1.0),
         (ValueError,), ("max_steps",)),
+    "eulerian.solve_continuity: velocity growing 20x over the run, max_steps = 60 (3x the estimate at t = 0)": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: -(1.0 + 20.0 * t) * x, 1.0, max_steps=60),
+        (ValueError,), ("reached max_steps=60",)),
     "eulerian.solve_continuity: velocity infinite after t = 0.05": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.inf, -x), 0.1, steps=4),
         (eulerian.NumericalError,), ("velocity", "t = ")),
@@ -670,6 +674,22 @@ TROUBLES: dict[str, Trouble] = {
     "lagrangian.w2_squared: a 69 MiB cost matrix under max_bytes = 1 MiB": Trouble(
         lambda: lagrangian.w2_squared(np.zeros((3000, 2)), np.ones((3000, 2)), max_bytes=2**20),
         (lagrangian.LagrangianError,), ("max_bytes",)),
+    "lagrangian.w2_squared: 2^20 points a side, a cost matrix of 8 TiB (max_bytes = inf)": Trouble(
+        lambda: lagrangian.w2_squared(np.zeros((2**20, 2)), np.ones((2**20, 2)), max_bytes=math.inf),
+        (lagrangian.LagrangianError,), ("1048576×1048576", "subsample the clouds or use sliced_w2")),
+    "lagrangian.integrate_ode: Euler, field NaN from t = 0.2 on, last save at 0.2": Trouble(
+        lambda: lagrangian.integrate_ode(lambda t, x: np.where(t >= 0.2, np.nan, -x), np.ones((4, 1)), 0.0, 1.0, 10,
+                                         method="euler", save_at=[0.2]),
+        (lagrangian.NumericalError,), ("returned NaN", "at t=0.2,")),
+    "lagrangian.blob_velocity: two particles 1e-120 apart, epsilon = 1e-120 (the velocity overflows)": Trouble(
+        lambda: lagrangian.blob_velocity(np.array([[0.0], [1e-120]]), 3.0, 1e-120),
+        (ValueError,), ("blob velocity", "m = 3", "mass = 1")),
+    "lagrangian.blob_energy: m = 4, two particles 1e-120 apart, epsilon = 1e-120 (the energy overflows)": Trouble(
+        lambda: lagrangian.blob_energy(np.array([[0.0], [1e-120]]), 4.0, 1e-120),
+        (ValueError,), ("blob energy", "m = 4", "mass = 1")),
+    "lagrangian.gaussian_kde: x spread 1e150, bandwidth 1e10 (the kernel covariance overflows)": Trouble(
+        lambda: lagrangian.gaussian_kde(np.array([[0.0], [1e150], [3e150]]), np.zeros((1, 1)), bandwidth=1e10),
+        (ValueError,), ("kernel covariance", "bandwidth")),
     "gaussian.w2: two identical Gaussians with covariance 1e300 I": Trouble(
         lambda: vg.w2(vg.Gaussian([0.0, 0.0], np.eye(2) * 1e300), vg.Gaussian([0.0, 0.0], np.eye(2) * 1e300))),
     **{f"gaussian.w2: the means and covariances of two Gaussians scaled by {s:g} (W2² overflows, W2 does not)":

@@ -258,3 +258,15 @@ def test_confined_checks_flag_mutants_of_the_rejection(monkeypatch, old, new):
     mod = mutated(monkeypatch, "eulerian.porous_medium", old, new)
     checks = P.confined_checks(lambda cells: P.confined_run(solve=mod.solve_porous_medium, cells=cells))
     assert _fails(checks), [(c.name, c.value) for c in checks]
+
+
+def test_point_values_check_passes_and_catches_a_shifted_centre():
+    from eulerian import Grid
+    from verify.cases.eulerian_cases import check_point_values
+
+    assert check_point_values().passed
+
+    class Shifted(Grid):
+        def point_values(self, f):            # f at the lower faces instead of the centres
+            return f(self.centers() - 0.5 * np.asarray(self.spacing))
+    assert not check_point_values(Shifted((-1.0, 0.5), (2.0, 1.5), (6, 4))).passed

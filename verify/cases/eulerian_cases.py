@@ -302,6 +302,16 @@ def adi_source_checks(axes: Sequence[int] = (0, 1)) -> list[Check]:
     return checks
 
 
+def check_point_values(grid: Grid | None = None) -> Check:
+    """Grid.point_values(f) is f at the cell centres: for f(x) = x_0² x_1 on a box with unequal sides and cell
+    counts it must equal the outer product of the per-axis centre arrays (Grid.faces midpoints), to round-off."""
+    grid = grid or Grid((-1.0, 0.5), (2.0, 1.5), (6, 4))
+    c0, c1 = (0.5 * (grid.faces(k)[1:] + grid.faces(k)[:-1]) for k in range(2))
+    err = float(np.abs(grid.point_values(lambda x: x[..., 0] ** 2 * x[..., 1]) - np.outer(c0**2, c1)).max())
+    return make_check("Grid.point_values(x_0² x_1) vs the face midpoints' outer product", err, upper=1e-14,
+                      reference=0.0, detail=f"{grid.shape} cells on [-1, 2] x [0.5, 1.5]")
+
+
 @case("heat-2d", title="Heat equation 2D: covariance Sigma0 + 2 D t I", tags=("eulerian", "fokker-planck"))
 def heat_2d(ctx: CaseContext) -> None:
     problem = get_problem("heat-2d")
@@ -312,6 +322,7 @@ def heat_2d(ctx: CaseContext) -> None:
     record_study(ctx, "heat-2d L1", study, 2.0)
     ctx.add(check_mass_guard())
     ctx.add_all(scalar_source_checks())
+    ctx.add(check_point_values())
     exact = problem.exact_law()
     ctx.check("heat-2d: exact covariance is Σ0 + 2DTI", float(np.abs(
         exact.cov - (problem.initial.cov + 2 * problem.diffusion * problem.t_final * np.eye(2))).max()),

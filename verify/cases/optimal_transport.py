@@ -170,6 +170,23 @@ def check_repeated_points(name: str, x: np.ndarray, y: np.ndarray, counts: np.nd
                       upper=1e-10, reference=repeated)
 
 
+def check_identical_gaussians(rng: np.random.Generator, dims: tuple[int, ...] = DIMS, per_dim: int = 3) -> Check:
+    """W2(g, g) = W2²(g, g) = 0 exactly, as :func:`verify.gaussian.w2_squared` documents, for random Gaussians
+    (covariances given as equal copies, not the same object). Reference: 0, tolerance 0 — the Bures formula
+    evaluated through matrix square roots leaves a rounding residue of ~1e-16 (W2 ~1e-8) for most covariances,
+    so only catching identical covariances gives the exact zero."""
+    worst, where = 0.0, ""
+    for d in dims:
+        for k in range(per_dim):
+            g = random_gaussian(d, rng)
+            twin = G.Gaussian(g.mean.copy(), g.cov.copy())
+            for name, value in (("W2²", G.w2_squared(g, twin)), ("W2", G.w2(g, twin))):
+                if abs(value) > worst or not where:
+                    worst, where = abs(value), f"largest: {name} in d={d} #{k}"
+    return make_check(f"identical Gaussians ({len(dims) * per_dim}, d in {list(dims)}): W2 and W2² exactly 0",
+                      worst, upper=0.0, reference=0.0, detail=where)
+
+
 @case("pot-gaussian", title="Agreement with POT's ot.gaussian (Bures–Wasserstein) and ot.emd2 (empirical W2)",
       tags=("gaussian", "ot", "peer"))
 def pot_gaussian(ctx: CaseContext) -> None:
@@ -195,3 +212,4 @@ def pot_gaussian(ctx: CaseContext) -> None:
             dist_pot = float(ot.gaussian.bures_wasserstein_distance(g0.mean, g1.mean, g0.cov, g1.cov))
             ctx.check(f"d={d} #{k}: W2 vs POT", abs(G.w2(g0, g1) - dist_pot) / dist_pot,
                       upper=1e-9, reference=dist_pot)
+    ctx.add(check_identical_gaussians(ctx.rng("identical")))
