@@ -303,7 +303,8 @@ class Gaussian:
         return -scipy.linalg.cho_solve((self._chol, True), flat).T.reshape(x.shape)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n exact draws, shape (n, d): mean + L z with cov = L Lᵀ."""
+        """n exact draws, shape (n, d): mean + L z with cov = L Lᵀ. ``n`` a positive integer (an integral float is
+        taken); a sample beyond eulerian's memory cap is refused (MemoryLimitError) before drawing."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer, float, np.floating)):
