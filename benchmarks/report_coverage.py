@@ -119,14 +119,10 @@ def analyse(cov) -> tuple[list, dict, list, list]:
 
 
 def run_report(full: bool, out: Path) -> int:
-    from verify.command import main as twinflow
+    """``twinflow report`` in this process (one worker, so that every case runs under the tracer)."""
+    from verify.cli import main as twinflow
 
-    argv = ["twinflow", "report", "--out", str(out), "--no-history", "--jobs", "1"] + ([] if full else ["--quick"])
-    saved, sys.argv = sys.argv, argv
-    try:
-        return twinflow()
-    finally:
-        sys.argv = saved
+    return twinflow(["report", "--out", str(out), "--no-history", "--jobs", "1"] + ([] if full else ["--quick"]))
 
 
 def main() -> int:
