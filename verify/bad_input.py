@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import inspect
 import math
 import os
@@ -45,6 +46,7 @@ import pprint
 import re
 import signal
 import sys
+import sysconfig
 import threading
 import warnings
 from pathlib import Path
@@ -777,10 +779,11 @@ def _judge(where: str, run: Callable[[], Any], expected: tuple, message_gap: Cal
 
 
 def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", must_refuse: bool = False,
-                returned: list | None = None) -> str | None:
+                returned: list | None = None, messages: list | None = None) -> str | None:
     """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
     refused clearly (or, unless ``must_refuse``, the call returns without NaN). ``label`` names the call in the
-    description. ``returned``: a list that gets one True appended when the call returned (took the value)."""
+    description. ``returned``: a list that gets one True appended when the call returned (took the value);
+    ``messages``: one that gets the :func:`message_digest` of the error when the value was refused."""
     where = f"{label}({name}={_short(bad)})"
 
     def run() -> Any:
@@ -790,6 +793,8 @@ def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", mu
         return call.probed(result)
 
     def message_gap(exc: BaseException) -> str | None:
+        if messages is not None:
+            messages.append(message_digest(exc))
         if _message_names(exc, call, name, bad):
             return None
         return f"{where}: {type(exc).__name__} does not name {name!r}: {exc}"
@@ -900,23 +905,27 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
 
 
 def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None,
-         outcomes: dict | None = None) -> tuple[int, list[str]]:
+         outcomes: dict | None = None, messages: dict | None = None) -> tuple[int, list[str]]:
     """(number of calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
     (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`), the call's
     own ``refuses`` (which must raise) and its ``accepts`` (which must not), and (with ``names`` None) the call with
     its keyword arguments at their defaults (:func:`defaults_gap`). ``outcomes``: a dict that gets, per
     argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
-    "x" when it raised (see :func:`outcome_changes`)."""
+    "x" when it raised (see :func:`outcome_changes`). ``messages``: a dict that gets, per argument, the
+    :func:`message_digest` of each refusal in the same order, :data:`NO_MESSAGE` where the value was taken (see
+    :func:`message_changes`)."""
     tried, found = point_gaps(call, label=label) if names is None else (0, [])
     if names is None and any(n not in call.needs for n in call.kw):
         tried += 1
         found.append(defaults_gap(call, label=label))
     for name in call.names() if names is None else names:
-        pattern = []
+        pattern, digests = [], []
         for bad in bad_values(call, name):
             returned: list = []
-            found.append(refusal_gap(call, name, bad, label=label, returned=returned))
+            said: list = []
+            found.append(refusal_gap(call, name, bad, label=label, returned=returned, messages=said))
             pattern.append("r" if returned else "x")
+            digests.append(said[0] if said else NO_MESSAGE)
         for bad in call.refuses.get(name, []):
             found.append(refusal_gap(call, name, bad, label=label, must_refuse=True))
         for ok in call.accepts.get(name, []):
@@ -924,6 +933,8 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
         tried += len(pattern) + len(call.refuses.get(name, [])) + len(call.accepts.get(name, []))
         if outcomes is not None:
             outcomes[name] = "".join(pattern)
+        if messages is not None:
+            messages[name] = "".join(digests)
     return tried, [g for g in found if g is not None]
 
 
@@ -948,6 +959,65 @@ def outcome_changes(call: ValidCall, outcomes: dict, recorded: dict, *, label: s
     return changes
 
 
+# ------------------------------------------------------------------------------------------------ messages
+PACKAGE_DIRS = tuple(str(Path(m.__file__).resolve().parent) + os.sep for m in (eulerian, lagrangian, vg))
+LIBRARY_DIRS = tuple(sorted({str(Path(sysconfig.get_paths()[k]).resolve()) + os.sep
+                             for k in ("stdlib", "platstdlib", "purelib", "platlib")}))
+NO_MESSAGE = "...."   # the value was taken, or refused in a way that is a gap of its own
+FOREIGN = "~~~~"      # refused inside an installed library (NumPy, SciPy, ...): its wording is not recorded
+
+
+def _raised_in(exc: BaseException) -> str:
+    tb, filename = exc.__traceback__, ""
+    while tb is not None:
+        filename, tb = tb.tb_frame.f_code.co_filename, tb.tb_next
+    return filename
+
+
+MACHINE_NUMBERS = [
+    (re.compile(r" at 0x[0-9A-Fa-f]+"), " at 0x"),                           # object addresses
+    (re.compile(r"\bnp\.[a-z_]+[0-9]*\(([^()]*)\)"), r"\1"),                 # NumPy 1 and 2 scalar reprs
+    (re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)? (?=[KMGTP]i?B\b)"), "# "),  # memory sizes and limits
+]
+
+
+def message_digest(exc: BaseException) -> str:
+    """Four hex digits that identify the error ``exc``: its type and message, with what differs between machines
+    and versions taken out (object addresses, NumPy's scalar reprs, memory sizes, which depend on the machine's
+    memory). :data:`FOREIGN` when the error was raised inside an installed library other than twinflow (NumPy,
+SciPy, the standard library, ...), whose wording changes with its version. The record
+    holds these digests, so a refusal whose wording changed is seen (:func:`message_changes`)."""
+    where = str(Path(_raised_in(exc)).resolve())
+    if where.startswith(LIBRARY_DIRS) and not where.startswith(PACKAGE_DIRS):
+        return FOREIGN
+    text = f"{type(exc).__name__}: {exc}"
+    for pattern, replacement in MACHINE_NUMBERS:
+        text = pattern.sub(replacement, text)
+    return hashlib.blake2b(text.encode(), digest_size=2).hexdigest()
+
+
+def message_changes(call: ValidCall, messages: dict, recorded: dict, *, label: str = "call") -> list[str]:
+    """The bad values refused now and then with a different error message (``messages`` from :func:`gaps`,
+    ``recorded``: the same from an earlier run, e.g. :data:`verify.refusal_record.MESSAGES`). The messages are
+    part of the public behaviour: a refusal that names the wrong argument, a wrong limit or a wrong fix is a
+    regression the refusal properties cannot see. Values refused only now or only then are
+    :func:`outcome_changes`, and errors raised inside other libraries (:data:`FOREIGN`) are not compared."""
+    changes = []
+    width = len(NO_MESSAGE)
+    for name, now in messages.items():
+        then = recorded.get(name)
+        if then is None or len(then) != len(now):
+            changes.append(f"{label}: argument {name!r} has no record of its {len(now) // width} messages; rewrite "
+                           "the record")
+            continue
+        values = bad_values(call, name)
+        for i in range(0, len(now), width):
+            a, b = then[i:i + width], now[i:i + width]
+            if a != b and NO_MESSAGE not in (a, b) and FOREIGN not in (a, b):
+                changes.append(f"{label}({name}={_short(values[i // width])}): the error message changed")
+    return changes
+
+
 def _short(v: Any) -> str:
     r = repr(v)
     return r if len(r) < 120 else r[:117] + "..."
@@ -957,23 +1027,29 @@ def _short(v: Any) -> str:
 RECORD_PATH = Path(__file__).with_name("refusal_record.py")
 
 
-def current_outcomes() -> dict[str, dict[str, str]]:
-    """{call label: {argument: outcome pattern}} of every call of :data:`CALLS` (see :func:`gaps`)."""
+def current_outcomes(messages: dict | None = None) -> dict[str, dict[str, str]]:
+    """{call label: {argument: outcome pattern}} of every call of :data:`CALLS` (see :func:`gaps`); ``messages``:
+    a dict that gets {call label: {argument: message digests}}."""
     record = {}
     for label, call in CALLS.items():
         record[label] = {}
-        gaps(call, label=label, outcomes=record[label])
+        said = messages.setdefault(label, {}) if messages is not None else None
+        gaps(call, label=label, outcomes=record[label], messages=said)
     return record
 
 
 def write_record(path: Path = RECORD_PATH) -> int:
     """Rewrite the record of which bad values each public function refuses (a Python module holding one dict,
     replaced atomically). Returns the number of outcomes recorded."""
-    record = current_outcomes()
+    messages: dict = {}
+    record = current_outcomes(messages)
     text = ('"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x") or takes ("r"), in\n'
-            'the order of ``bad_values``. Written by ``python -m verify.bad_input --record``; do not edit by hand.\n'
-            'The report\'s bad-input cases compare the current outcomes with it (``outcome_changes``)."""\n'
-            "RECORD = " + pprint.pformat(record, width=116, sort_dicts=True) + "\n")
+            'the order of ``bad_values`` (RECORD), and the digest of each refusal\'s message, four hex digits per\n'
+            'value (MESSAGES, ``message_digest``). Written by ``python -m verify.bad_input --record``; do not edit by\n'
+            'hand. The report\'s bad-input cases compare the current outcomes with it (``outcome_changes``,\n'
+            '``message_changes``)."""\n'
+            "RECORD = " + pprint.pformat(record, width=116, sort_dicts=True) + "\n"
+            "MESSAGES = " + pprint.pformat(messages, width=116, sort_dicts=True) + "\n")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

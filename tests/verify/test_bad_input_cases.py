@@ -11,7 +11,7 @@ import pytest
 from eulerian.errors import NumericalError
 from verify import bad_input
 from verify.bad_input import ValidCall, gaps, refusal_gap
-from verify.cases.bad_input import check_record, check_refusals, check_trouble
+from verify.cases.bad_input import check_messages, check_record, check_refusals, check_trouble
 
 
 def careful(x, scale=1.0):
@@ -270,15 +270,67 @@ def test_a_loosened_range_check_is_a_change_from_the_record():
     assert not check.passed and "python -m verify.bad_input --record" in check.detail
 
 
+def reworded(x, scale=1.0):
+    """careful refusing the same values, but stating a wrong range for scale."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1e100:
+        raise ValueError(f"scale must be a number in (0, 1e10], got {scale!r}")
+    return careful(x, scale)
+
+
+def test_a_reworded_refusal_is_a_change_from_the_record():
+    recorded, now, outcomes = {}, {}, {}
+    gaps(valid(careful), label="careful", messages=recorded)
+    tried, found = gaps(valid(reworded), label="reworded", outcomes=outcomes, messages=now)
+    assert found == [] and set(now) == {"x", "scale"}
+    refused_scale = outcomes["scale"].count("x")
+    assert refused_scale >= 10 and len(now["scale"]) == 4 * len(outcomes["scale"])
+    changes = bad_input.message_changes(valid(reworded), now, recorded, label="reworded")
+    assert len(changes) == refused_scale and all("reworded(scale=" in c for c in changes)
+    assert bad_input.message_changes(valid(careful), recorded, recorded) == []
+    stale = bad_input.message_changes(valid(careful), recorded, {"x": recorded["x"]}, label="careful")
+    assert len(stale) == 1 and "no record" in stale[0]
+    check = check_messages("toy", changes, refused_scale)
+    assert not check.passed and check.value == refused_scale and "--record" in check.detail
+    assert check_messages("toy", [], refused_scale).passed
+
+
+def _raise(exc):
+    try:
+        raise exc
+    except Exception as caught:  # noqa: BLE001
+        return caught
+
+
+def test_message_digest_keeps_the_wording_and_drops_what_differs_between_machines():
+    digest = bad_input.message_digest
+    a = digest(_raise(ValueError("scale must be positive, got np.float64(-1.0) for <object object at 0x7f01>")))
+    b = digest(_raise(ValueError("scale must be positive, got -1.0 for <object object at 0x55aa>")))
+    assert a == b and len(a) == 4 and a not in (bad_input.NO_MESSAGE, bad_input.FOREIGN)
+    assert digest(_raise(TypeError("scale must be positive, got -1.0 for <object object at 0x55aa>"))) != a
+    assert digest(_raise(ValueError("scale must be negative, got -1.0 for <object object at 0x55aa>"))) != a
+    memory = "needs about {} GiB, beyond the limit of {} GiB (0.5 of the {} GiB of physical memory); use fewer cells"
+    assert digest(_raise(ValueError(memory.format(3.6, 11.8, 23.5)))) == \
+        digest(_raise(ValueError(memory.format(3.6, 62.9, 125.8))))
+    assert digest(_raise(ValueError(memory.format(3.6, 11.8, 23.5)))) != \
+        digest(_raise(ValueError(memory.format(3.6, 11.8, 23.5).replace("fewer", "more"))))
+    with pytest.raises(np.linalg.LinAlgError) as numpy_error:   # raised by NumPy's Python code
+        np.linalg.inv(np.zeros((2, 2)))
+    assert digest(numpy_error.value) == bad_input.FOREIGN
+
+
 def test_the_record_is_current():
     """verify/refusal_record.py matches the code: rewrite it (python -m verify.bad_input --record) when a change
-    of what is refused was made on purpose."""
-    from verify.refusal_record import RECORD
+    of what is refused, or of how a refusal is worded, was made on purpose."""
+    from verify.refusal_record import MESSAGES, RECORD
 
-    now = bad_input.current_outcomes()
+    messages: dict = {}
+    now = bad_input.current_outcomes(messages)
     changes = [c for label, call in bad_input.CALLS.items()
                for c in bad_input.outcome_changes(call, now[label], RECORD.get(label, {}), label=label)]
     assert changes == [] and set(RECORD) == set(now), changes[:5]
+    reworded = [c for label, call in bad_input.CALLS.items()
+                for c in bad_input.message_changes(call, messages[label], MESSAGES.get(label, {}), label=label)]
+    assert reworded == [] and set(MESSAGES) == set(now), reworded[:5]
 
 
 def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, capsys):
@@ -286,7 +338,10 @@ def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, c
 
     out = tmp_path / "record.py"
     assert bad_input.main(["--record", "--to", str(out)]) == 0
-    assert ast.literal_eval(out.read_text().split("RECORD = ", 1)[1]) == RECORD
+    from verify.refusal_record import MESSAGES
+
+    record, messages = out.read_text().split("RECORD = ", 1)[1].split("MESSAGES = ")
+    assert ast.literal_eval(record) == RECORD and ast.literal_eval(messages) == MESSAGES
     assert not list(tmp_path.glob("*.tmp"))
     assert bad_input.main(["--record", "--to", str(tmp_path / "missing" / "record.py")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

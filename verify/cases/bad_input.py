@@ -6,24 +6,27 @@ of bad calls that were not refused with a one-line ValueError/TypeError/project 
 returned a NaN, a complex value or a mistyped result field, hung, or let a warning or another exception escape,
 plus the call's own must-refuse values that were not refused up front (the first number beyond a documented range,
 an option its other arguments exclude) and its valid edge values that were refused. Its reference is 0. One more
-check per case compares which bad values were refused with the record of :mod:`verify.refusal_record`. And
+check per case compares which bad values were refused with the record of :mod:`verify.refusal_record`, and one
+more the wording of each refusal (a digest of its message) with the same record. And
 numerical trouble from valid input (a blow-up, a step count or a matrix beyond its cap, an overflowing closed
 form) must raise the project error that says so (:data:`verify.bad_input.TROUBLES`), never return garbage.
 """
 from __future__ import annotations
 
-from verify.bad_input import CALLS, TROUBLES, Trouble, ValidCall, gaps, outcome_changes, trouble_gap
-from verify.refusal_record import RECORD
+from verify.bad_input import (CALLS, TROUBLES, Trouble, ValidCall, gaps, message_changes, outcome_changes,
+                               trouble_gap)
+from verify.refusal_record import MESSAGES, RECORD
 from verify.harness import CaseContext, Check, case, make_check
 
 SHOWN = 3   # gaps quoted in a failing check's detail
 
 
-def check_refusals(label: str, call: ValidCall, outcomes: dict | None = None) -> Check:
+def check_refusals(label: str, call: ValidCall, outcomes: dict | None = None, messages: dict | None = None) -> Check:
     """Check that ``call`` refuses every bad value of every argument and accepts its valid edge values
     (:func:`verify.bad_input.gaps`): the value is the number of gaps, which must be 0. ``outcomes``: filled with
-    which bad values were refused (for :func:`check_record`)."""
-    tried, found = gaps(call, label=label, outcomes=outcomes)
+    which bad values were refused (for :func:`check_record`); ``messages``: with the digests of their messages
+    (for :func:`check_messages`)."""
+    tried, found = gaps(call, label=label, outcomes=outcomes, messages=messages)
     detail = f"{tried} calls tried"
     if found:
         detail += f"; {len(found)} gaps, e.g. " + " | ".join(found[:SHOWN])
@@ -53,15 +56,33 @@ def check_record(name: str, changes: list[str], outcomes: int) -> Check:
                       reference=0, detail=detail)
 
 
+def check_messages(name: str, changes: list[str], compared: int) -> Check:
+    """Check that every bad value refused now and at the record is refused with the same message
+    (:data:`verify.refusal_record.MESSAGES`, :func:`verify.bad_input.message_changes`): the value is the number of
+    changed messages, which must be 0. The properties above only ask that a message name its argument; a message
+    that states a wrong limit, a wrong fix or a wrong value, or an error raised by another check than before, is
+    seen here."""
+    detail = f"{compared} refusals compared"
+    if changes:
+        detail += f"; {len(changes)} changed, e.g. " + " | ".join(changes[:SHOWN]) + \
+            " (a change made on purpose: python -m verify.bad_input --record)"
+    return make_check(f"{name}: refusals worded differently from the record", len(changes), upper=0, reference=0,
+                      detail=detail)
+
+
 def _run(ctx: CaseContext, prefix: str) -> None:
-    changes, compared = [], 0
+    changes, reworded, compared, refused = [], [], 0, 0
     for label, call in CALLS.items():
         if label.startswith(prefix):
             outcomes: dict = {}
-            ctx.add(check_refusals(label, call, outcomes))
+            messages: dict = {}
+            ctx.add(check_refusals(label, call, outcomes, messages))
             changes += outcome_changes(call, outcomes, RECORD.get(label, {}), label=label)
+            reworded += message_changes(call, messages, MESSAGES.get(label, {}), label=label)
             compared += sum(len(p) for p in outcomes.values())
+            refused += sum(p.count("x") for p in outcomes.values())
     ctx.add(check_record(prefix.rstrip("."), changes, compared))
+    ctx.add(check_messages(prefix.rstrip("."), reworded, refused))
     for label, trouble in TROUBLES.items():
         if label.startswith(prefix):
             ctx.add(check_trouble(label, trouble))
