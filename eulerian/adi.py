@@ -93,7 +93,10 @@ class TridiagonalLines:
             gttrf, self._gttrs = get_lapack_funcs(("gttrf", "gttrs"), dtype=np.float64)
             *self._lu, info = gttrf(dl.reshape(-1)[1:], d.reshape(-1), du.reshape(-1)[:-1])
             if info != 0:
-                raise NumericalError(f"singular tridiagonal line system along axis {self.axis} (LAPACK info {info})")
+                raise NumericalError(
+                    f"singular tridiagonal line system along axis {self.axis} (LAPACK info {info}): its diagonal "
+                    f"reaches {float(np.abs(d).max()):.3g} against the identity's 1, beyond what float64 resolves; "
+                    "use more steps, or rescale diffusion, drift and t_final")
             return
         dl, d, du = (xp.ascontiguousarray(z.T) for z in (dl, d, du))  # (n, m): position first
         lo, winv = xp.zeros_like(d), xp.empty_like(d)

@@ -156,7 +156,8 @@ def check_diffusion(diffusion: Any, grid: Grid) -> Diffusion:
                              "grid: pass Diffusion.cells(values) or Diffusion.matrix(M) from eulerian.diffusion")
         if not (as_cells or as_matrix):
             raise ValueError(f"diffusion must be a number, a callable D(x), cell values of shape {grid.shape} or a "
-                             f"({grid.dim}, {grid.dim}) matrix; got an array of shape {shape}")
+                             f"({grid.dim}, {grid.dim}) matrix on this {grid.dim}-D grid; got an array of shape "
+                             f"{shape}")
         kind, value = ("cells" if as_cells else "matrix"), diffusion
     if kind not in KINDS:
         raise ValueError(f"Diffusion kind must be one of {KINDS}, got {kind!r}")

@@ -52,10 +52,10 @@ AUTO_LU_CELLS = {1: 10**7, 2: 66_000, 3: 8_000}
 AUTO_LU_CELLS_REFACTOR = {1: 10**6, 2: 1_024, 3: 512}  # drift depends on time: refactorised every step
 
 
-def check_operator_scale(be: Any, A: Any, dt: float, t: float) -> None:
-    """NumericalError when the generator A (per unit time) or dt A, which the implicit schemes factorise, holds
-    values beyond float64 (diffusion / h^2 or |drift| / h near 1e308, or a time step that large against them)."""
-    big = float(be.xp.abs(A.data).max()) if A.nnz else 0.0
+def check_operator_scale(big: float, dt: float, t: float) -> None:
+    """NumericalError when the generator A (per unit time; ``big``: its largest |entry|) or dt A, which the
+    implicit schemes factorise, holds values beyond float64 (diffusion / h^2 or |drift| / h near 1e308, or a time
+    step that large against them)."""
     if not (math.isfinite(big) and math.isfinite(big * dt)):
         raise NumericalError(f"solve_fokker_planck: the finite-volume operator overflows float64 at t = {t:g} "
                              f"(|A| up to {big:.3g} per unit time, dt = {dt:.3g}); rescale space and time "
@@ -299,8 +299,16 @@ def solve_fokker_planck(
             A = A + cross_diffusion(be, g, D.cross, periodic)
         if box.open:
             A = A + be.sparse.diags(walls(t, g).diagonal, format="csr")
-        check_operator_scale(be, A, dt, t)
+        check_operator_scale(float(be.xp.abs(A.data).max()) if A.nnz else 0.0, dt, t)
         return A.tocsr()
+
+    def adi_rates(t: float) -> list:
+        """The face rates of each axis at time t, which Douglas ADI factorises as I - dt/2 A_k (|A_k| <= twice
+        the largest rate: a cell's diagonal sums two of them)."""
+        rates = face_rates(be, grid, face_drift(be, grid, drift, t, periodic), face_D(grid), flux)
+        check_operator_scale(2.0 * max((float(be.xp.abs(z).max()) for ab in rates for z in ab if z.size),
+                                       default=0.0), dt, t)
+        return rates
 
     recent: dict = {}  # forcing and wall terms of the last few time levels
 
@@ -359,8 +367,7 @@ def solve_fokker_planck(
     rho_prev = None
     adi = A_const = None
     if time == "douglas-adi":
-        adi = DouglasADI(be, grid, lambda t: face_rates(be, grid, face_drift(be, grid, drift, t, periodic),
-                                                        face_D(grid), flux), periodic, dt, time_dependent)
+        adi = DouglasADI(be, grid, adi_rates, periodic, dt, time_dependent)
         adi.operators(0.0)  # set-up: factorised once for a time-independent drift
     else:
         A_const = None if time_dependent else generator(0.0)

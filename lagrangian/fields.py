@@ -328,7 +328,7 @@ def grid_velocity_field(lower: Sequence[float], upper: Sequence[float], values: 
     vals = as_real_array(values, "values", xp=xp, finite=False)
     lead = 0 if times is None else 1
     if vals.ndim != d + 1 + lead or vals.shape[-1] != d:
-        want = "(*shape, d)" if times is None else "(len(times), *shape, d)"
+        want = "(*shape, d) (times=None)" if times is None else "(len(times), *shape, d)"
         raise ValueError(f"values must have shape {want} with d={d}, got {vals.shape}")
     if min(vals.shape[:-1]) < 1:
         raise ValueError(f"values has an empty axis (shape {vals.shape}); every grid axis needs at least one cell"

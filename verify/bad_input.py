@@ -199,6 +199,9 @@ BAD_WALLS = [[(eulerian.Dirichlet(0.2), eulerian.Flux(0.1), eulerian.ZeroFlux())
 UNIT_TIME = {"accepts": {"t": [0.0, 1.0]}, "refuses": {"t": [beyond(1.0), beyond(0.0, -1.0)]}}  # t in [0, 1]
 TIME_FROM_0 = {"accepts": {"t": [0.0]}, "refuses": {"t": [beyond(0.0, -1.0)]}}                   # t in [0, inf)
 
+_OTHER_JKO_STEP = eulerian.jko_step(GRID, RHO0, 0.1, potential=lambda x: 0.5 * (x ** 2).sum(-1), time_steps=3,
+                                    max_iter=10, on_failure="return")
+
 @functools.lru_cache(maxsize=1)
 def _small_geodesic() -> "eulerian.BBResult":
     """A Benamou-Brenier result to call methods on: 20 iterations between two 1-D densities (not converged;
@@ -238,12 +241,26 @@ CALLS: dict[str, ValidCall] = {
         accepts={"time": ["bdf2", "implicit-euler"], "diffusion": [np.diag([0.5, 0.1]).tolist()],
                  "boundary": [[(eulerian.Dirichlet(lambda t, x: 0.2), eulerian.Flux(lambda t, x: 0.1)),
                                "zero-flux"]]}),   # wall values from callables returning one number
+    "eulerian.solve_fokker_planck, Douglas ADI in 2-D": ValidCall(
+        solve_fokker_planck,
+        [("grid", WALL_GRID), ("rho0", WALL_RHO), ("drift", _decay), ("diffusion", np.diag([0.5, 0.2]).tolist()),
+         ("t_final", 0.05), ("steps", 2)],
+        {"time": "douglas-adi", "boundary": "zero-flux", "backend": "numpy", "solver": "auto", "damped_steps": None,
+         "save_at": [0.025, 0.05]},
+        aliases=DT, accepts={"damped_steps": [0]},
+        # ADI has no damped start, solves its line systems itself, runs on the array backends only; with steps
+        # given, save times fall on steps
+        refuses={"damped_steps": [1], "solver": ["lu", "multigrid"], "backend": ["fipy"], "save_at": [[0.03]]}),
     "eulerian.Dirichlet": ValidCall(eulerian.Dirichlet, [("value", 0.2)], {}, accepts={"value": [0.0]},
                                     refuses={"value": [beyond(0.0, -1.0)]}),    # a density on the wall: >= 0
     "eulerian.Flux": ValidCall(eulerian.Flux, [("value", 0.1)], {}, accepts={"value": [-0.1]}),  # either sign
     "eulerian.solve_stationary": ValidCall(
         eulerian.solve_stationary, [("grid", GRID), ("drift", _decay), ("diffusion", 0.5)],
         {"boundary": "zero-flux", "flux": "scharfetter-gummel", "source": None, "mass": 1.0, "backend": "numpy"}),
+    "eulerian.solve_stationary, a Dirichlet wall in 2-D": ValidCall(
+        eulerian.solve_stationary, [("grid", WALL_GRID), ("drift", _decay), ("diffusion", 0.5)],
+        {"boundary": [eulerian.Dirichlet(0.3), "zero-flux"], "source": lambda t, x: 1.0 + x[..., 0]},
+        refuses={"diffusion": [CROSS_D]}),    # an off-diagonal D takes closed walls only
     "eulerian.solve_meanfield": ValidCall(
         eulerian.solve_meanfield, [("grid", GRID), ("rho0", RHO0), ("velocity", lambda t, g, rho, x: -x),
                                    ("t_final", 0.1)],
@@ -268,7 +285,8 @@ CALLS: dict[str, ValidCall] = {
         # sigma's documented range [1e-6, 1e6]: its ends taken, the next floats beyond them refused
         accepts={"sigma": [1e-6, 1e6], "relaxation": [1.99]},
         refuses={"sigma": [beyond(1e-6, 0.0), beyond(1e6)], "relaxation": [2.0],
-                 "internal": [("entropy", 2.0), ("power", 1.0)]}),   # only power energies, with m > 1
+                 "internal": [("entropy", 2.0), ("power", 1.0)],      # only power energies, with m > 1
+                 "warm_start": [_OTHER_JKO_STEP]}),                   # the state of a step with 3 time steps
     "eulerian.jko_flow": ValidCall(
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
@@ -288,7 +306,7 @@ CALLS: dict[str, ValidCall] = {
         {"cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy", "save_at": None, "steps": 3,
          "source": None, "time_dependent": None, "max_steps": 100},
         accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
-        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)]]}),
+        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.05]]}),   # dt = 1/30: 0.05 is no step
     "eulerian.solve_continuity, open walls in 2-D": ValidCall(
         solve_continuity, [("grid", WALL_GRID), ("rho0", WALL_RHO), ("velocity", lambda t, x: 0.5 - x),
                            ("t_final", 0.05)],
@@ -342,6 +360,11 @@ CALLS: dict[str, ValidCall] = {
         lagrangian.grid_velocity_field, [("lower", [-4.0, -4.0]), ("upper", [4.0, 4.0]), ("values", VALUES)],
         {"times": None, "outside": "raise"}, probe=_field_probe(), aliases=BOX,
         refuses={"times": [[0.0]]}),     # one time for values without a time axis
+    "lagrangian.grid_velocity_field, time-dependent": ValidCall(
+        lagrangian.grid_velocity_field, [("lower", [-4.0, -4.0]), ("upper", [4.0, 4.0]),
+                                         ("values", np.stack([VALUES, -2.0 * VALUES]))],
+        {"times": [0.0, 1.0], "outside": "clamp"}, probe=_field_probe(), aliases=BOX, needs=("times",),
+        refuses={"times": [[1.0, 0.0], [0.0, 0.0], [0.0, 0.5, 1.0]]}),   # increasing, one per slice of values
     "lagrangian.probability_flow_field": ValidCall(
         lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", 0.5), ("score", _score)], {},
         accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]]]},
@@ -453,7 +476,9 @@ CALLS: dict[str, ValidCall] = {
                                                                     ("K", K), ("V", V)], {"scale": 1.0}),
     "gaussian.data_moments": ValidCall(vg.data_moments, [("u", X), ("y", X[:, 0])], {}),
     "gaussian.linear_network": ValidCall(vg.linear_network, [("g0", G3), ("S", S_DATA), ("r", R_DATA), ("t", 0.2)], {},
-                                         **TIME_FROM_0),
+                                         accepts=TIME_FROM_0["accepts"],
+                                         refuses={**TIME_FROM_0["refuses"],   # neurons (w, a) of dimension >= 2
+                                                  "g0": [vg.Gaussian([0.0], [[1.0]])]}),
     "gaussian.linear_network_rhs": ValidCall(vg.linear_network_rhs, [("mean", G3.mean), ("cov", G3.cov), ("S", S_DATA),
                                                                 ("r", R_DATA)], {}),
     "gaussian.linear_network_risk": ValidCall(vg.linear_network_risk, [("g", G3), ("S", S_DATA), ("r", R_DATA),
@@ -666,6 +691,10 @@ TROUBLES: dict[str, Trouble] = {
                                           boundary=[eulerian.Dirichlet(0.3), "zero-flux"]),
         same_as=lambda: eulerian.solve_stationary(WALL_GRID, lambda t, x: -x, 0.5, source=_stationary_source(1.0),
                                                   boundary=[eulerian.Dirichlet(0.3), "zero-flux"])),
+    "eulerian.solve_porous_medium: confining potential 5|x|², max_steps = 138 (the estimate at t = 0)": Trouble(
+        lambda: eulerian.solve_porous_medium(_T_GRID, np.exp(-_T_GRID.centers()[..., 0] ** 2 / 4), 2.0, 0.5,
+                                             potential=lambda x: 5.0 * (x ** 2).sum(-1), max_steps=138),
+        (ValueError,), ("reached max_steps=138", "tightened")),
     "lagrangian.integrate_ode: dx/dt = x² blows up at t = 1, after a save at 0.5": Trouble(
         lambda: lagrangian.integrate_ode(lambda t, x: x**2, np.ones((4, 1)), 0.0, 3.0, 300, save_at=[0.5]),
         (lagrangian.NumericalError,), ("NaN or infinite",)),
@@ -697,6 +726,12 @@ TROUBLES: dict[str, Trouble] = {
     **{f"gaussian.w2: the means and covariances of two Gaussians scaled by {s:g} (W2² overflows, W2 does not)":
        Trouble(lambda s=s: vg.w2(_scaled(G2, s), _scaled(G2B, s)) / s, same_as=lambda: vg.w2(G2, G2B), rtol=1e-12)
        for s in (6e153, 9e153)},   # binary exponents of the covariances odd and even
+    "gaussian.w2: means 1e308 and -1e308 (W2 = 2e308 overflows)": Trouble(
+        lambda: vg.w2(vg.Gaussian([1e308], [[1.0]]), vg.Gaussian([-1e308], [[1.0]])),
+        (ValueError,), ("W2 overflows", "rescale")),
+    "gaussian.linear_sde: B = -2, t = 1e308 (B t overflows)": Trouble(
+        lambda: vg.linear_sde(vg.Gaussian([0.0], [[1.0]]), vg.Affine([[-2.0]]), 0.1, 1e308),
+        (ValueError,), ("t = 1e+308", "stationary")),
     "gaussian.linear_sde: dX = 1000 X dt, mean e^10000 at t = 10": Trouble(
         lambda: vg.linear_sde(vg.Gaussian([0.0], [[1.0]]), vg.Affine([[1e3]]), 0.1, 10.0),
         (ValueError,), ("overflow",)),
@@ -709,9 +744,12 @@ TROUBLES: dict[str, Trouble] = {
 }
 
 
-def trouble_gap(label: str, trouble: Trouble) -> str | None:
-    """What is wrong with how ``trouble`` ends (see :class:`Trouble`); None when it ends as it must."""
+def trouble_gap(label: str, trouble: Trouble, *, messages: list | None = None) -> str | None:
+    """What is wrong with how ``trouble`` ends (see :class:`Trouble`); None when it ends as it must.
+    ``messages``: a list that gets the :func:`message_digest` of the error it raised."""
     def message_gap(exc: BaseException) -> str | None:
+        if messages is not None:
+            messages.append(message_digest(exc))
         missing = [w for w in trouble.words if w not in str(exc)]
         return f"{label}: {type(exc).__name__} message {str(exc)!r} lacks {missing}" if missing else None
 
@@ -912,8 +950,8 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
     its keyword arguments at their defaults (:func:`defaults_gap`). ``outcomes``: a dict that gets, per
     argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
     "x" when it raised (see :func:`outcome_changes`). ``messages``: a dict that gets, per argument, the
-    :func:`message_digest` of each refusal in the same order, :data:`NO_MESSAGE` where the value was taken (see
-    :func:`message_changes`)."""
+    :func:`message_digest` of each refusal in the same order, then of each of the call's own ``refuses``,
+    :data:`NO_MESSAGE` where the value was taken (see :func:`message_changes`)."""
     tried, found = point_gaps(call, label=label) if names is None else (0, [])
     if names is None and any(n not in call.needs for n in call.kw):
         tried += 1
@@ -927,7 +965,9 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
             pattern.append("r" if returned else "x")
             digests.append(said[0] if said else NO_MESSAGE)
         for bad in call.refuses.get(name, []):
-            found.append(refusal_gap(call, name, bad, label=label, must_refuse=True))
+            said = []
+            found.append(refusal_gap(call, name, bad, label=label, must_refuse=True, messages=said))
+            digests.append(said[0] if said else NO_MESSAGE)
         for ok in call.accepts.get(name, []):
             found.append(acceptance_gap(call, name, ok, label=label))
         tried += len(pattern) + len(call.refuses.get(name, [])) + len(call.accepts.get(name, []))
@@ -1010,12 +1050,35 @@ def message_changes(call: ValidCall, messages: dict, recorded: dict, *, label: s
             changes.append(f"{label}: argument {name!r} has no record of its {len(now) // width} messages; rewrite "
                            "the record")
             continue
-        values = bad_values(call, name)
+        values = bad_values(call, name) + list(call.refuses.get(name, []))
         for i in range(0, len(now), width):
             a, b = then[i:i + width], now[i:i + width]
             if a != b and NO_MESSAGE not in (a, b) and FOREIGN not in (a, b):
                 changes.append(f"{label}({name}={_short(values[i // width])}): the error message changed")
     return changes
+
+
+def trouble_message_changes(messages: dict, recorded: dict) -> list[str]:
+    """The troubles of :data:`TROUBLES` (``messages``: {label: digest}) whose error message differs from the
+    recorded one (:data:`verify.refusal_record.TROUBLE_MESSAGES`), or that have no record."""
+    changes = []
+    for label, now in messages.items():
+        then = recorded.get(label)
+        if then is None:
+            changes.append(f"{label}: no record of its message; rewrite the record")
+        elif then != now and FOREIGN not in (then, now):
+            changes.append(f"{label}: the error message changed")
+    return changes
+
+
+def current_trouble_messages() -> dict[str, str]:
+    """{label: :func:`message_digest` of the error it raised, :data:`NO_MESSAGE` for none} of :data:`TROUBLES`."""
+    out = {}
+    for label, trouble in TROUBLES.items():
+        said: list = []
+        trouble_gap(label, trouble, messages=said)
+        out[label] = said[0] if said else NO_MESSAGE
+    return out
 
 
 def _short(v: Any) -> str:
@@ -1045,11 +1108,13 @@ def write_record(path: Path = RECORD_PATH) -> int:
     record = current_outcomes(messages)
     text = ('"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x") or takes ("r"), in\n'
             'the order of ``bad_values`` (RECORD), and the digest of each refusal\'s message, four hex digits per\n'
-            'value (MESSAGES, ``message_digest``). Written by ``python -m verify.bad_input --record``; do not edit by\n'
-            'hand. The report\'s bad-input cases compare the current outcomes with it (``outcome_changes``,\n'
-            '``message_changes``)."""\n'
+            'value (MESSAGES, ``message_digest``), and of the error each numerical trouble raises (TROUBLE_MESSAGES).\n'
+            'Written by ``python -m verify.bad_input --record``; do not edit by hand. The report\'s bad-input cases\n'
+            'compare the current outcomes with it (``outcome_changes``, ``message_changes``,\n'
+            '``trouble_message_changes``)."""\n'
             "RECORD = " + pprint.pformat(record, width=116, sort_dicts=True) + "\n"
-            "MESSAGES = " + pprint.pformat(messages, width=116, sort_dicts=True) + "\n")
+            "MESSAGES = " + pprint.pformat(messages, width=116, sort_dicts=True) + "\n"
+            "TROUBLE_MESSAGES = " + pprint.pformat(current_trouble_messages(), width=116, sort_dicts=True) + "\n")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

@@ -880,7 +880,7 @@ def _network_data(g0: Gaussian, S, r, name: str = "g0") -> tuple[int, np.ndarray
         raise TypeError(f"{name} must be a Gaussian, got {type(g0).__name__}")
     d = g0.dim - 1
     if d < 1:
-        raise ValueError("neurons θ = (w, a) need dimension d + 1 ≥ 2")
+        raise ValueError(f"{name} is a law of neurons θ = (w, a), of dimension d + 1 ≥ 2; got dimension {g0.dim}")
     s = _check_symmetric(_as_matrix(S, "S", d), "S")
     return d, s, _as_vector(r, "r", d)
 

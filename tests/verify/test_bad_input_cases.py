@@ -321,7 +321,7 @@ def test_message_digest_keeps_the_wording_and_drops_what_differs_between_machine
 def test_the_record_is_current():
     """verify/refusal_record.py matches the code: rewrite it (python -m verify.bad_input --record) when a change
     of what is refused, or of how a refusal is worded, was made on purpose."""
-    from verify.refusal_record import MESSAGES, RECORD
+    from verify.refusal_record import MESSAGES, RECORD, TROUBLE_MESSAGES
 
     messages: dict = {}
     now = bad_input.current_outcomes(messages)
@@ -331,6 +331,22 @@ def test_the_record_is_current():
     reworded = [c for label, call in bad_input.CALLS.items()
                 for c in bad_input.message_changes(call, messages[label], MESSAGES.get(label, {}), label=label)]
     assert reworded == [] and set(MESSAGES) == set(now), reworded[:5]
+    troubles = bad_input.current_trouble_messages()
+    assert bad_input.trouble_message_changes(troubles, TROUBLE_MESSAGES) == [] and set(troubles) == set(
+        TROUBLE_MESSAGES)
+    assert bad_input.NO_MESSAGE not in {d for label, d in troubles.items() if bad_input.TROUBLES[label].raises}
+
+
+def test_a_trouble_that_raises_another_message_is_a_change_from_the_record():
+    trouble = bad_input.Trouble(lambda: careful(np.zeros((2, 2)), -1.0), (ValueError,), ("scale",))
+    other = bad_input.Trouble(lambda: reworded(np.zeros((2, 2)), -1.0), (ValueError,), ("scale",))
+    then, now = [], []
+    assert bad_input.trouble_gap("toy", trouble, messages=then) is None
+    assert bad_input.trouble_gap("toy", other, messages=now) is None   # the words are still there
+    changes = bad_input.trouble_message_changes({"toy": now[0]}, {"toy": then[0]})
+    assert changes == ["toy: the error message changed"]
+    assert bad_input.trouble_message_changes({"toy": then[0]}, {"toy": then[0]}) == []
+    assert "no record" in bad_input.trouble_message_changes({"toy": then[0]}, {})[0]
 
 
 def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, capsys):
@@ -338,10 +354,11 @@ def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, c
 
     out = tmp_path / "record.py"
     assert bad_input.main(["--record", "--to", str(out)]) == 0
-    from verify.refusal_record import MESSAGES
+    from verify.refusal_record import MESSAGES, TROUBLE_MESSAGES
 
-    record, messages = out.read_text().split("RECORD = ", 1)[1].split("MESSAGES = ")
-    assert ast.literal_eval(record) == RECORD and ast.literal_eval(messages) == MESSAGES
+    written = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(out.read_text()).body
+               if isinstance(node, ast.Assign)}
+    assert written == {"RECORD": RECORD, "MESSAGES": MESSAGES, "TROUBLE_MESSAGES": TROUBLE_MESSAGES}
     assert not list(tmp_path.glob("*.tmp"))
     assert bad_input.main(["--record", "--to", str(tmp_path / "missing" / "record.py")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -13,9 +13,9 @@ form) must raise the project error that says so (:data:`verify.bad_input.TROUBLE
 """
 from __future__ import annotations
 
-from verify.bad_input import (CALLS, TROUBLES, Trouble, ValidCall, gaps, message_changes, outcome_changes,
-                               trouble_gap)
-from verify.refusal_record import MESSAGES, RECORD
+from verify.bad_input import (CALLS, NO_MESSAGE, TROUBLES, Trouble, ValidCall, gaps, message_changes, outcome_changes,
+                               trouble_gap, trouble_message_changes)
+from verify.refusal_record import MESSAGES, RECORD, TROUBLE_MESSAGES
 from verify.harness import CaseContext, Check, case, make_check
 
 SHOWN = 3   # gaps quoted in a failing check's detail
@@ -34,10 +34,11 @@ def check_refusals(label: str, call: ValidCall, outcomes: dict | None = None, me
                       f"(of {len(call.names())} arguments)", len(found), upper=0, reference=0, detail=detail)
 
 
-def check_trouble(label: str, trouble: Trouble) -> Check:
+def check_trouble(label: str, trouble: Trouble, messages: list | None = None) -> Check:
     """Check that ``trouble`` (valid input, numerical trouble) raises the project error it must, or returns a real
-    result without NaN (:func:`verify.bad_input.trouble_gap`): 1 when not, else 0."""
-    gap = trouble_gap(label, trouble)
+    result without NaN (:func:`verify.bad_input.trouble_gap`): 1 when not, else 0. ``messages``: gets the digest
+    of the error's message (for :func:`check_messages`)."""
+    gap = trouble_gap(label, trouble, messages=messages)
     must = f"raises {trouble.raises[0].__name__}" if trouble.raises else "returns a finite result"
     return make_check(f"numerical trouble, {label}: {must} (0) or not (1)", float(gap is not None), upper=0,
                       reference=0, detail=gap or "as it must")
@@ -57,12 +58,13 @@ def check_record(name: str, changes: list[str], outcomes: int) -> Check:
 
 
 def check_messages(name: str, changes: list[str], compared: int) -> Check:
-    """Check that every bad value refused now and at the record is refused with the same message
-    (:data:`verify.refusal_record.MESSAGES`, :func:`verify.bad_input.message_changes`): the value is the number of
+    """Check that every bad value refused now and at the record is refused with the same message, and every
+    numerical trouble raises the same message (:data:`verify.refusal_record.MESSAGES` and ``TROUBLE_MESSAGES``,
+    :func:`verify.bad_input.message_changes`, ``trouble_message_changes``): the value is the number of
     changed messages, which must be 0. The properties above only ask that a message name its argument; a message
     that states a wrong limit, a wrong fix or a wrong value, or an error raised by another check than before, is
     seen here."""
-    detail = f"{compared} refusals compared"
+    detail = f"{compared} refusals and troubles compared"
     if changes:
         detail += f"; {len(changes)} changed, e.g. " + " | ".join(changes[:SHOWN]) + \
             " (a change made on purpose: python -m verify.bad_input --record)"
@@ -82,10 +84,14 @@ def _run(ctx: CaseContext, prefix: str) -> None:
             compared += sum(len(p) for p in outcomes.values())
             refused += sum(p.count("x") for p in outcomes.values())
     ctx.add(check_record(prefix.rstrip("."), changes, compared))
-    ctx.add(check_messages(prefix.rstrip("."), reworded, refused))
+    said: dict = {}
     for label, trouble in TROUBLES.items():
         if label.startswith(prefix):
-            ctx.add(check_trouble(label, trouble))
+            digest: list = []
+            ctx.add(check_trouble(label, trouble, digest))
+            said[label] = digest[0] if digest else NO_MESSAGE
+    reworded += trouble_message_changes(said, TROUBLE_MESSAGES)
+    ctx.add(check_messages(prefix.rstrip("."), reworded, refused + len(said)))
 
 
 @case("bad-input-eulerian", title="Bad input to the grid solvers is refused with a clear error",
