@@ -322,7 +322,6 @@ def fokker_planck_fipy(
                              f"(last change {change / scale:.2e} relative): the matrix is too anisotropic for the "
                              "deferred cross fluxes at this dt; use smaller steps or the array backend")
 
-    set_time(0.0)
     r_old = rates(rho, 0.0)
     min_rho = float(rho.min())
     saved = [] if save_idx is None else [_from_fipy(rho, grid.shape) for i in save_idx if i == 0]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from eulerian import Grid, Solution, solve_fokker_planck
+from eulerian import Grid, Solution, solve_continuity, solve_fokker_planck
 from eulerian.backend import get_backend
 from eulerian.continuity import LIMITERS
 from eulerian.operators import FLUX_SCHEMES, FLUXES, assemble_generator, face_drift
@@ -784,6 +784,34 @@ def check_continuity_info(solutions: Sequence[Solution], cfl: float, limiters: S
                       upper=0, reference=0, detail="; ".join(wrong) or f"cfl {cfl}, limiters {list(limiters)}")
 
 
+# the discrete maximum principle of the limited MUSCL scheme: an oblique constant velocity on a periodic 1:2 box
+# with 24x40 cells (h_x = 1/24, h_y = 1/20), a square of 1 on 0.1 carried for 0.5 time units (cfl 0.4 on the
+# sum over axes of |v_k|/h_k, within the 1/2 under which every SSP stage is a convex combination of cell values)
+MAX_PRINCIPLE = {"upper": (1.0, 2.0), "shape": (24, 40), "v": (0.7, -1.3), "T": 0.5, "cfl": 0.4}
+
+
+def maximum_principle_checks(solve: Callable = solve_continuity,
+                             limiters: Sequence[str] = ("mc", "minmod", "vanleer")) -> list[Check]:
+    """Each limited scheme keeps the density of a divergence-free transport within the bounds of the initial one
+    (the exact solution's bounds: a translate of rho0): the value is the excursion beyond [min rho0, max rho0]
+    relative to max rho0, which must stay at round-off (1e-12). An unlimited (or wrongly limited) slope
+    overshoots at the square's edges by about 10 %."""
+    p = MAX_PRINCIPLE
+    grid = Grid((0.0, 0.0), p["upper"], p["shape"])
+    x = grid.centers()
+    rho0 = np.where((np.abs(x[..., 0] - 0.5) < 0.2) & (np.abs(x[..., 1] - 1.0) < 0.5), 1.0, 0.1)
+    v = np.array(p["v"])
+    checks = []
+    for limiter in limiters:
+        rho = solve(grid, rho0, lambda t, y: np.broadcast_to(v, y.shape), p["T"], limiter=limiter,
+                    boundary="periodic", cfl=p["cfl"]).to_numpy()
+        excursion = max(float(rho.max()) - 1.0, 0.1 - float(rho.min()), 0.0)   # max rho0 = 1
+        checks.append(make_check(f"continuity limiter={limiter}, periodic {p['shape'][0]}x{p['shape'][1]} box, "
+                                 "oblique velocity: excursion beyond the initial bounds / max", excursion,
+                                 upper=1e-12, reference=0.0, detail=f"min {rho.min():.6g}, max {rho.max():.6g}"))
+    return checks
+
+
 # solve_meanfield's step cap met while running: the CFL estimate from V[rho0] at t = 0 passes max_steps, but the
 # velocity -(1 + 20 t) x grows 11-fold by T = 0.5, so the run needs about 6 times the estimate (integral of the
 # rate); with max_steps twice the estimate it must stop with the ValueError that names max_steps and says where
@@ -830,6 +858,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
     ctx.add(check_continuity_info(array_runs + [study.outputs[0]], ContinuitySolver().cfl, LIMITERS))
+    ctx.add_all(maximum_principle_checks())
     ctx.add(meanfield_step_cap_check())
     grid = grid_for(problem, levels[3])
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "

@@ -15,6 +15,8 @@ convention of :mod:`verify.barenblatt`) and compares with the exact profile at t
 * the adaptive step redone when its second stage breaks the step condition (V = 8 x²/2, cfl = 1): a replay of the
   documented scheme with the solver's own steps (round-off), the step condition of every accepted step, and the
   exact confined Barenblatt profile (within C h²);
+* a drift that sets the step (V = -20 x pushing the mass into a wall): every time scheme × reconstruction keeps
+  ρ ≥ 0 and the mass to round-off under its own step rule;
 * the drift term: with V = x²/2 the discrete steady state (ξ constant on its support) is kept to round-off and
   the L1 distance to it decays at rate ≥ 0.9 λ (λ = 1, the convexity of V);
 * the implicit-Euler particle step (Peyré 2025, Eq. 14) for V = x⁴/4 against the exact ODE solution, order 1 ± 0.15 in
@@ -122,6 +124,35 @@ def check_mass(name: str, sol: Solution, tol: float = MASS_TOL) -> Check:
 def check_positive(name: str, sol: Solution) -> Check:
     """The smallest cell value over the run is >= 0 (the scheme is positive, not clipped)."""
     return make_check(f"{name}: min density over the run", sol.min_density, lower=0.0)
+
+
+# a drift into the upper wall that dominates the step rule: V = -20 x on [-3, 3] (|u| = 20), rho0 = 0.1 exp(-x²)
+# on 64 cells (outflow rate |u|/h = 213 per unit time against 2 D m max rho / h² = 45 for the pressure)
+WALL_DRIFT = {"cells": 64, "box": 3.0, "slope": 20.0, "height": 0.1, "T": 0.3}
+WALL_DRIFT_SCHEMES = (("euler", "upwind"), ("ssp-rk2", "upwind"), ("ssp-rk2", "muscl"))
+
+
+def drift_into_wall_checks(solve: Callable = solve_porous_medium) -> list[Check]:
+    """The adaptive step when the drift, not the pressure, sets it (V = -20 x pushes the mass into the upper
+    wall): each time scheme × reconstruction must keep rho >= 0 (its step rule: cfl over the largest outflow rate
+    of a cell, sum over its faces of max(u·n, 0)/h, at most 1 for forward Euler) and the mass to round-off. A run
+    that stops with an error (a negative density: a step beyond the rule) counts as a failure of both."""
+    p = WALL_DRIFT
+    grid = Grid((-p["box"],), (p["box"],), (p["cells"],))
+    rho0 = grid.cell_averages(lambda x: p["height"] * np.exp(-x[..., 0] ** 2))
+    checks = []
+    for time, rec in WALL_DRIFT_SCHEMES:
+        label = f"FV 1D m=2 {time} + {rec}, drift V = -{p['slope']:g} x into the wall"
+        try:
+            sol = solve(grid, rho0, M_EXP, p["T"], potential=lambda x: -p["slope"] * x[..., 0], time=time,
+                        reconstruction=rec)
+        except (NumericalError, ValueError) as exc:
+            checks += [make_check(f"{label}: min density over the run", math.nan, lower=0.0, detail=str(exc)[:200]),
+                       make_check(f"{label}: relative mass drift", math.nan, upper=MASS_TOL, reference=0.0,
+                                  detail=str(exc)[:200])]
+            continue
+        checks += [check_positive(label, sol), check_mass(label, sol)]
+    return checks
 
 
 def check_energy_decay(name: str, energy: Any, rtol: float = ENERGY_RTOL) -> Check:
@@ -508,6 +539,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
 
     # the adaptive step redone when its second stage breaks the step condition (a confining potential, cfl = 1)
     ctx.add_all(confined_checks(cells=CONFINED["cells"] if ctx.quick else 2 * CONFINED["cells"]))
+    ctx.add_all(drift_into_wall_checks())
     change, rate = drift_relaxation()
     ctx.check("FV 1D drift V = x²/2: discrete steady state kept (max change / max)", change, upper=1e-13,
               reference=0.0)
