@@ -281,8 +281,8 @@ def solve_continuity(
     if backend_name == "fipy":
         from .fipy_backend import continuity_fipy
 
-        return continuity_fipy(grid, rho_init, velocity, t_final, cfl=cfl, boundary=box.label, save_at=save,
-                               steps=steps, source=source, max_steps=max_steps, box=box)
+        return continuity_fipy(grid, rho_init, velocity, t_final, cfl=cfl, box=box, save_at=save, steps=steps,
+                               source=source, max_steps=max_steps)
 
     start = _time.perf_counter()
     x_centres = grid.centers() if source is not None else None

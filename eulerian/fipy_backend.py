@@ -433,24 +433,15 @@ class _ContinuityWalls(_Walls):
 
 
 def continuity_fipy(
-    grid: Grid, rho0: np.ndarray, velocity: Callable, t_final: float, *, cfl: float, boundary: str,
+    grid: Grid, rho0: np.ndarray, velocity: Callable, t_final: float, *, cfl: float, box: Any,
     save_at: np.ndarray | None, steps: int | None, source: Callable | None, max_steps: int | None = None,
-    box: Any = None,
 ) -> Solution:
-    """FiPy implementation behind solve_continuity(backend='fipy') (arguments already validated). ``box``: the
-    eulerian.boundary.BoxBoundary (then ``boundary`` is only its label); None means every side ``boundary``
-    ("zero-flux" or "periodic"). Open walls: see _ContinuityWalls; the mass that left through them is returned
+    """FiPy implementation behind solve_continuity(backend='fipy') (arguments already validated; ``box`` the
+    eulerian.boundary.BoxBoundary). Open walls: see _ContinuityWalls; the mass that left through them is returned
     as Solution.boundary_outflow (cumulative, from FiPy's own face fluxes, so the mass balance
     mass(t) - mass(0) = int S - boundary_outflow(t) holds to round-off)."""
     fp = _fipy()
-    from .boundary import parse_boundary
-
     start = _time.perf_counter()
-    if box is None:
-        if boundary not in ("zero-flux", "periodic"):   # a label such as "axis 0: periodic/periodic; ..."
-            raise ValueError(f"backend='fipy' for continuity got the boundary label {boundary!r} without its "
-                             "BoxBoundary (box=): run different conditions per axis on the array backend")
-        box = parse_boundary(boundary, grid.dim, ("zero-flux", "periodic"))
     periodic = list(box.periodic)
     mesh = fipy_mesh(grid, periodic)
     var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0), hasOld=True)

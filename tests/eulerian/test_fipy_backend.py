@@ -206,8 +206,8 @@ def _continuity_fipy(grid, rho0, velocity, T, boundary, source=None, steps=None)
     from eulerian.fipy_backend import continuity_fipy
 
     box = parse_boundary(boundary, grid.dim, BOUNDARIES)
-    return continuity_fipy(grid, np.asarray(rho0, dtype=float), velocity, T, cfl=0.4, boundary=box.label,
-                           save_at=None, steps=steps, source=source, box=box)
+    return continuity_fipy(grid, np.asarray(rho0, dtype=float), velocity, T, cfl=0.4, box=box, save_at=None,
+                           steps=steps, source=source)
 
 
 def test_fipy_continuity_uniform_inflow_outflow_is_exact():
@@ -256,20 +256,9 @@ def test_fipy_continuity_mixed_periodic_axes_wrap():
     v = lambda t, x: np.stack([np.ones(x.shape[:-1]), np.zeros(x.shape[:-1])], -1)  # noqa: E731
     rho0 = grid.cell_averages(lambda x: 1.0 + 0.5 * np.sin(np.pi * x[..., 0]))
     kw = dict(cfl=0.4, save_at=None, steps=None, source=None)
-    mixed = continuity_fipy(grid, rho0, v, 1.0, boundary="mixed", **kw,
+    mixed = continuity_fipy(grid, rho0, v, 1.0, **kw,
                             box=parse_boundary(["periodic", "zero-flux"], 2, ("zero-flux", "periodic")))
-    wrapped = continuity_fipy(grid, rho0, v, 1.0, boundary="periodic", **kw)
+    wrapped = continuity_fipy(grid, rho0, v, 1.0, box=parse_boundary("periodic", 2, ("zero-flux", "periodic")), **kw)
     assert abs(mixed.mass[-1] - mixed.mass[0]) < 1e-12 * mixed.mass[0]
     assert relative_difference(wrapped.density, mixed.density) < 1e-13
     assert relative_difference(rho0, mixed.density) > 0.1   # it moved
-
-
-def test_fipy_continuity_label_without_box_is_refused():
-    """A mixed box given only by its label (before: silently run as all zero-flux) is refused, naming box=."""
-    from eulerian.fipy_backend import continuity_fipy
-
-    grid = Grid((0.0, 0.0), (2.0, 1.0), (6, 4))
-    v = lambda t, x: np.stack([np.ones(x.shape[:-1]), np.zeros(x.shape[:-1])], -1)  # noqa: E731
-    with pytest.raises(ValueError, match="box="):
-        continuity_fipy(grid, np.ones(grid.shape), v, 0.1, cfl=0.4, save_at=None, steps=None, source=None,
-                        boundary="axis 0: periodic/periodic; axis 1: zero-flux/zero-flux")
