@@ -1025,8 +1025,8 @@ def message_digest(exc: BaseException) -> str:
     """Four hex digits that identify the error ``exc``: its type and message, with what differs between machines
     and versions taken out (object addresses, NumPy's scalar reprs, memory sizes, which depend on the machine's
     memory). :data:`FOREIGN` when the error was raised inside an installed library other than twinflow (NumPy,
-SciPy, the standard library, ...), whose wording changes with its version. The record
-    holds these digests, so a refusal whose wording changed is seen (:func:`message_changes`)."""
+    SciPy, the standard library, ...), whose wording changes with its version. The record holds these digests,
+    so a refusal whose wording changed is seen (:func:`message_changes`)."""
     where = str(Path(_raised_in(exc)).resolve())
     if where.startswith(LIBRARY_DIRS) and not where.startswith(PACKAGE_DIRS):
         return FOREIGN
@@ -1050,11 +1050,12 @@ def message_changes(call: ValidCall, messages: dict, recorded: dict, *, label: s
             changes.append(f"{label}: argument {name!r} has no record of its {len(now) // width} messages; rewrite "
                            "the record")
             continue
-        values = bad_values(call, name) + list(call.refuses.get(name, []))
-        for i in range(0, len(now), width):
-            a, b = then[i:i + width], now[i:i + width]
-            if a != b and NO_MESSAGE not in (a, b) and FOREIGN not in (a, b):
-                changes.append(f"{label}({name}={_short(values[i // width])}): the error message changed")
+        changed = [i // width for i in range(0, len(now), width)
+                   if (a := then[i:i + width]) != (b := now[i:i + width]) and NO_MESSAGE not in (a, b)
+                   and FOREIGN not in (a, b)]
+        if changed:   # the values are built only to name them
+            values = bad_values(call, name) + list(call.refuses.get(name, []))
+            changes += [f"{label}({name}={_short(values[k])}): the error message changed" for k in changed]
     return changes
 
 
