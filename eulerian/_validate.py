@@ -42,8 +42,14 @@ def check_real(name: str, value: Any, fix: str | None = None) -> float:
 
 def reject_complex(name: str, values: Any, fix: str | None = None) -> Any:
     """``values`` unchanged unless complex (NumPy/CuPy arrays, scalars, sequences): then a TypeError naming
-    ``name`` and the fix (default: pass ``name``.real) instead of silently dropping the imaginary part."""
-    if np.iscomplexobj(values):
+    ``name`` and the fix (default: pass ``name``.real) instead of silently dropping the imaginary part. A nested
+    sequence that NumPy cannot make an array of (rows of different lengths) is refused naming ``name`` too."""
+    try:
+        is_complex = np.iscomplexobj(values)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be numbers or an array with rows of equal length; NumPy cannot make an "
+                        f"array of this {type(values).__name__}: {exc}") from None
+    if is_complex:
         dtype = getattr(values, "dtype", None)
         dtype = np.asarray(values).dtype if dtype is None else dtype
         fix = fix or f"pass {name}.real if the imaginary part is zero"

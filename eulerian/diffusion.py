@@ -146,7 +146,7 @@ def check_diffusion(diffusion: Any, grid: Grid) -> Diffusion:
     elif isinstance(diffusion, (str, bytes, bool, np.bool_)):
         raise TypeError(f"diffusion must be a real number, a callable D(x), cell values or a matrix, got "
                         f"{diffusion!r}")
-    elif np.ndim(diffusion) == 0:
+    elif np.ndim(reject_complex("diffusion", diffusion)) == 0:  # (ragged lists refused here)
         kind, value = "constant", diffusion
     else:
         shape = np.shape(diffusion)

@@ -43,10 +43,9 @@ class Grid:
 
     def __post_init__(self) -> None:
         def as_tuple(value: Any, name: str) -> tuple[float, ...]:
-            items = (value,) if np.ndim(value) == 0 else value
             try:
-                items = list(items)
-            except TypeError as exc:
+                items = list((value,) if np.ndim(value) == 0 else value)
+            except (TypeError, ValueError) as exc:  # not iterable, or ragged
                 raise TypeError(f"Grid {name} must be a sequence of real numbers, got {value!r}") from exc
             fix = f"pass real bounds ({name}.real if the imaginary part is zero)"
             return tuple(v.check_real(f"Grid {name}[{k}]", x, fix) for k, x in enumerate(items))

@@ -525,6 +525,24 @@ def _array_variants(v: np.ndarray) -> list:
     return out
 
 
+def _ragged(v: np.ndarray) -> list:
+    """A nested list like ``v.tolist()`` whose rows differ in length (its last entry one shorter, or, in 1-D, a
+    list itself): NumPy cannot make an array of it. Empty when ``v`` has no such variant."""
+    if v.size < 2:
+        return []
+    nested = v.tolist()
+    if v.ndim == 1:
+        nested[-1] = [nested[-1], nested[-1]]
+    else:
+        node = nested
+        for _ in range(v.ndim - 2):
+            node = node[-1]
+        if len(node) < 2:
+            return []
+        node[-1] = node[-1][:-1]
+    return [nested]
+
+
 def _grid_variants() -> list:
     return [Grid((-1.0, -1.0), (1.0, 1.0), (4, 4)), Grid((0.0,), (1.0,), (4,)), RHO0, "grid"]
 
@@ -544,7 +562,7 @@ def _affine_variants(a: vg.Affine) -> list:
 
 def bad_values(case: ValidCall, name: str) -> list:
     """The bad values tried for argument ``name`` of ``case``: the scalars and callables for every argument, plus
-    variants of the valid value's kind (arrays: complex, NaN, inf, wrong shapes and dtypes; grids, Gaussians,
+    variants of the valid value's kind (arrays: complex, NaN, inf, wrong shapes and dtypes, ragged lists; grids, Gaussians,
     affine maps, generators and strings: wrong kinds and near misses)."""
     v = case.value(name)
     vals = list(SCALARS) + list(CALLABLES)
@@ -562,6 +580,7 @@ def bad_values(case: ValidCall, name: str) -> list:
         if arr is not None:
             vals += _array_variants(arr)
             vals += [list(arr.tolist()) + ["x"] if arr.ndim == 1 else arr.tolist()[:-1]]
+            vals += _ragged(arr)
             if arr.ndim == 1:
                 vals += [tuple(int(2**40) for _ in arr), tuple(int(2**62) for _ in arr), tuple(-1 for _ in arr),
                          tuple(0 for _ in arr), tuple(1.5 for _ in arr), tuple(True for _ in arr)]

@@ -323,7 +323,8 @@ class Affine:
     __slots__ = ("matrix", "offset", "dim")
 
     def __init__(self, matrix, offset=None):
-        matrix = _as_matrix(matrix, "matrix", 1 if np.ndim(matrix) == 0 else None)
+        matrix = _real(matrix, "matrix", "matrix")
+        matrix = _as_matrix(matrix, "matrix", 1 if matrix.ndim == 0 else None)
         d = matrix.shape[0]
         offset = np.zeros(d) if offset is None else _as_vector(offset, "offset", d)
         matrix.setflags(write=False)

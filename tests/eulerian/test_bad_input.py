@@ -405,3 +405,25 @@ def test_damped_steps_are_checked():
         solve_fokker_planck(*args, time="bdf2", damped_steps=0)
     sol = solve_fokker_planck(*args, time="crank-nicolson", damped_steps=10)   # more than the steps: all damped
     assert sol.info["damped_steps"] == 4
+
+
+def test_ragged_lists_are_refused_naming_the_argument():
+    """Nested lists whose rows differ in length: NumPy's own error names no argument, ours does."""
+    from verify.gaussian import Affine
+    grid = Grid((0.0, 0.0), (1.0, 0.5), (4, 3))
+    rho = np.ones((4, 3))
+    ragged_rho = rho.tolist()
+    ragged_rho[-1] = ragged_rho[-1][:-1]
+    calls = {
+        "lower": lambda: Grid((0.0, [0.0, 0.0]), (1.0, 1.0), (4, 4)),
+        "rho": lambda: grid.mass(ragged_rho),
+        "rho0": lambda: solve_fokker_planck(grid, ragged_rho, lambda t, x: 0 * x, 0.1, 0.1, steps=2),
+        "diffusion": lambda: solve_fokker_planck(grid, rho, lambda t, x: 0 * x, [[0.5, 0.0], [0.0]], 0.1, steps=2),
+        "save_at": lambda: solve_fokker_planck(grid, rho, lambda t, x: 0 * x, 0.1, 0.1, steps=2, save_at=[0.05, [0.1]]),
+        "matrix": lambda: Affine([[1.0, 0.0], [0.0]]),
+    }
+    for name, call in calls.items():
+        with pytest.raises((ValueError, TypeError)) as excinfo:
+            call()
+        assert name in one_line(excinfo), (name, str(excinfo.value))
+        assert "inhomogeneous" not in str(excinfo.value) or f"{name} must" in str(excinfo.value), name
