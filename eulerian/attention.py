@@ -126,6 +126,14 @@ class AttentionVelocity:
         return self.scale * self.K.T @ self.Q
 
     def __call__(self, t: float, grid: Grid, rho: Any, x: Any) -> Any:
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid must be an eulerian.Grid, got {type(grid).__name__}")
+        reject_complex("rho", rho)
+        if getattr(getattr(rho, "dtype", None), "kind", "O") not in "fiu" or not hasattr(rho, "shape"):
+            raise TypeError(f"rho must be a real NumPy or CuPy array of the grid's shape {grid.shape}, got "
+                            f"{type(rho).__name__} of dtype {getattr(rho, 'dtype', None)}")
+        if rho.shape != grid.shape:
+            raise ValueError(f"rho has shape {rho.shape} but the grid has shape {grid.shape}")
         if grid.dim != self.Q.shape[1]:
             raise ValueError(f"the grid has {grid.dim} axes but Q, K act on dimension {self.Q.shape[1]}")
         be = get_backend("cupy" if type(rho).__module__.startswith("cupy") else "numpy")

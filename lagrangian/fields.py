@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backend import (all_finite, as_cloud, as_points, as_positive_int, as_real_array, check_finite_result,
-                      check_pairwise, check_real_output, get_xp, largest)
+from .backend import (all_finite, as_cloud, as_points, as_positive_int, as_real_array, as_real_scalar,
+                      check_finite_result, check_pairwise, check_real_output, get_xp, largest)
 from .deposit import _numeric_bandwidth
 from .errors import NumericalError
 
@@ -138,6 +138,7 @@ class FlowMatchingKernelField:
     chunk_bytes: int = 1 << 26
 
     def __call__(self, t: float, z: Any) -> Any:
+        t = as_real_scalar(t, "t")
         z = as_points(z, "z", dim=np.shape(self.x0)[1], ndim=2)
         xp = get_xp(z)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -304,6 +305,9 @@ class GridVelocityField:
         if self.times is None:
             return self._spatial(vals, x)
         times = self.times
+        t = as_real_scalar(t, "t", finite=False)
+        if t != t:
+            raise ValueError("t must be a time, got NaN")
         if t <= times[0]:
             return self._spatial(vals[0], x)
         if t >= times[-1]:

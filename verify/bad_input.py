@@ -17,8 +17,10 @@ limit"), which must be accepted (:func:`acceptance_gap`), and its own must-refus
 the first float beyond a documented range, an option that its other arguments exclude), which must be refused up
 front with a ValueError or TypeError naming the argument (``refusal_gap(..., must_refuse=True)``).
 
-A returned vector field is also evaluated at bad points (:func:`point_gaps`): it must refuse complex, string,
-object and boolean points and points of the wrong dimension, naming its points argument.
+A returned vector field is also evaluated at bad points and at bad values of its leading arguments (the time,
+or the grid and density of a mean-field velocity; :func:`point_gaps`): it must refuse complex, string, object and
+boolean points and points of the wrong dimension, naming its points argument, and each bad time, grid or density
+naming it too, unless it returns a real result without NaN.
 
 Every call runs with warnings turned into errors, so a silent cast (ComplexWarning) or an overflow RuntimeWarning
 counts as a gap, like any other exception (IndexError, AttributeError, ZeroDivisionError, LinAlgError, ...), and
@@ -936,29 +938,56 @@ def bad_points(points: np.ndarray) -> list:
             float(points.ravel()[0]), "abc", None]
 
 
+def bad_leading(value: Any) -> list:
+    """Bad values of a returned field's leading argument, after the valid ``value``: the time t (NaN, ±inf,
+    complex, a string, None), or the grid and density of a mean-field velocity v(t, grid, rho, x) (a grid of
+    another dimension or not a grid; a density of zero mass, negative, NaN, complex, of the wrong shape)."""
+    if isinstance(value, Grid):
+        d = 1 if value.dim > 1 else 2
+        return [Grid((-1.0,) * d, (1.0,) * d, (4,) * d), "grid", None]
+    if isinstance(value, np.ndarray):
+        return [np.zeros_like(value), -value, np.full_like(value, np.nan), value * (1 + 1j), value[:-1],
+                value.astype(str), None]
+    return [math.nan, math.inf, -math.inf, 1j, "abc", None]
+
+
+LEADING_WORDS = {"t": ("time",), "rho": ("density", "mass")}  # words a message may use for a leading argument
+
+
 def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]:
     """(number of bad evaluations tried, gaps) of the vector field that ``call`` returns (its probe a
-    :class:`FieldProbe`), at every :func:`bad_points` value: each must be refused with a one-line error naming the
-    field's points argument (or saying "points", "particles", ...), or give a real result without NaN."""
+    :class:`FieldProbe`), at every :func:`bad_points` value and at every :func:`bad_leading` value of its leading
+    arguments (t, or t, grid, rho): each must be refused with a one-line error naming the argument (for the
+    points, the field's last parameter or "points", "particles", ...), or give a real result without NaN."""
     if not isinstance(call.probe, FieldProbe):
         return 0, []
     field = call.func(*[v for _, v in call.pos], **call.kw)
     try:
-        words = [list(inspect.signature(field).parameters)[-1], *POINT_WORDS]
-    except (TypeError, ValueError, IndexError):
-        words = list(POINT_WORDS)
-    def message_gap(where: str) -> Callable[[BaseException], str | None]:
-        return lambda exc: None if _names(str(exc), words) else \
-            f"{where}: {type(exc).__name__} does not name the points: {exc}"
+        params = list(inspect.signature(field).parameters)
+    except (TypeError, ValueError):
+        params = []
+    point_words = [*params[-1:], *POINT_WORDS]
 
-    values = bad_points(call.probe.points)
-    found = []
-    for bad in values:
+    def message_gap(where: str, what: str, words: list[str]) -> Callable[[BaseException], str | None]:
+        return lambda exc: None if _names(str(exc), words) else \
+            f"{where}: {type(exc).__name__} does not name {what}: {exc}"
+
+    tried, found = 0, []
+    for bad in bad_points(call.probe.points):
         where = f"{label}(...)({_short(bad)})"
-        gap = _judge(where, lambda: call.probe(field, bad), EXPECTED, message_gap(where))
-        if gap is not None:
-            found.append(gap)
-    return len(values), found
+        tried += 1
+        found.append(_judge(where, lambda: call.probe(field, bad), EXPECTED,
+                            message_gap(where, "the points", point_words)))
+    lead = call.probe.args
+    for i, valid in enumerate(lead):
+        name = params[i] if len(params) > len(lead) else f"argument {i}"
+        for bad in bad_leading(valid):
+            args = lead[:i] + (bad,) + lead[i + 1:]
+            where = f"{label}(...)({name}={_short(bad)})"
+            tried += 1
+            found.append(_judge(where, lambda: field(*args, call.probe.points), EXPECTED,
+                                message_gap(where, repr(name), [name, *LEADING_WORDS.get(name, ())])))
+    return tried, [g for g in found if g is not None]
 
 
 def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None,

@@ -131,7 +131,7 @@ def unnamed_field(scale=1.0):
 
 def test_a_careful_field_has_no_point_gaps():
     tried, found = bad_input.point_gaps(_field_call(careful_field), label="careful_field")
-    assert tried == len(bad_input.bad_points(X)) and found == []
+    assert tried == len(bad_input.bad_points(X)) + len(bad_input.bad_leading(0.5)) and found == []
     assert check_refusals("careful_field", _field_call(careful_field)).passed
 
 
@@ -142,6 +142,21 @@ def test_a_sloppy_field_fails_the_check(factory, words):
     assert found and any(words in g for g in found)
     check = check_refusals(factory.__name__, _field_call(factory))
     assert not check.passed and words in check.detail
+
+
+def careless_time_field(scale=1.0):
+    careful(X, scale)
+
+    def field(t, x):
+        return careful_field(scale)(t, x) * (1.0 + float(np.real(t)))   # NaN time -> NaN velocity; 1j cast
+    return field
+
+
+def test_a_field_careless_with_its_time_fails_the_check():
+    tried, found = bad_input.point_gaps(_field_call(careless_time_field), label="careless_time_field")
+    assert any("(t=nan) returned NaN" in g for g in found), found
+    assert any("(t='abc')" in g and "does not name 't'" in g for g in found), found
+    assert not check_refusals("careless_time_field", _field_call(careless_time_field)).passed
 
 
 def test_complex_results_are_gaps():
