@@ -214,9 +214,12 @@ def _small_geodesic() -> "eulerian.BBResult":
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
     "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {}),
-    "eulerian.Grid.mass": ValidCall(GRID.mass, [("rho", RHO0)], {}, accepts={"rho": [RHO0.tolist()]},
+    "eulerian.get_backend": ValidCall(eulerian.get_backend, [], {"name": "numpy"}, aliases={"name": ["backend"]}),
+    # integer cell counts are densities too
+    "eulerian.Grid.mass": ValidCall(GRID.mass, [("rho", RHO0)], {}, accepts={"rho": [RHO0.tolist(), np.arange(1, 9)]},
                                     refuses={"rho": [list(RHO0 * (1 + 1j))]}),   # NumPy complex scalars in a list
-    "eulerian.Grid.mean": ValidCall(WALL_GRID.mean, [("rho", WALL_RHO)], {}, accepts={"rho": [WALL_RHO.tolist()]}),
+    "eulerian.Grid.mean": ValidCall(WALL_GRID.mean, [("rho", WALL_RHO)], {},
+                                    accepts={"rho": [WALL_RHO.tolist(), np.arange(1, 25).reshape(6, 4)]}),
     "eulerian.Grid.point_values": ValidCall(WALL_GRID.point_values, [("f", lambda x: x[..., 0] * x[..., 1])], {}),
     "eulerian.Grid.cell_averages": ValidCall(WALL_GRID.cell_averages, [("f", lambda x: x[..., 0] ** 2)],
                                              {"order": 4, "name": "f"}, accepts={"order": [1, 64]},

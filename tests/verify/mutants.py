@@ -9,14 +9,14 @@ from pathlib import Path
 
 
 def mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
-    """``module`` (an eulerian submodule) re-executed from its source with ``old`` replaced by ``new`` (exactly one
+    """``module`` (a submodule of eulerian or lagrangian) re-executed from its source with ``old`` replaced by ``new`` (exactly one
     occurrence), registered under a private name for the duration of the test."""
     original = importlib.import_module(module)
     src = Path(original.__file__).read_text()
     assert src.count(old) == 1, f"{module}: the mutated line moved"
     name = f"{module}_mutant"
     mod = types.ModuleType(name)
-    mod.__package__ = "eulerian"
+    mod.__package__ = original.__package__
     mod.__file__ = original.__file__
     monkeypatch.setitem(sys.modules, name, mod)
     exec(compile(src.replace(old, new), original.__file__, "exec"), mod.__dict__)

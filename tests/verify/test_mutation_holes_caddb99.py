@@ -44,7 +44,7 @@ def test_maximum_principle_checks_flag_the_rolled_difference_mutant(monkeypatch)
 # ------------------------------------------------ porous-medium-barenblatt: a drift into a wall sets the step
 def test_drift_into_wall_checks_pass():
     checks = P.drift_into_wall_checks()
-    assert len(checks) == 6 and all(c.passed for c in checks), checks
+    assert len(checks) == 9 and all(c.passed for c in checks), checks
 
 
 def test_drift_into_wall_checks_flag_the_outflow_rate_mutant(monkeypatch):

@@ -94,10 +94,42 @@ def _run(ctx: CaseContext, prefix: str) -> None:
     ctx.add(check_messages(prefix.rstrip("."), reworded, refused + len(said)))
 
 
+def check_memory_refusal(shape: tuple[int, ...] = (2**40, 2**40)) -> Check:
+    """The sizes a memory refusal states, which the message digests leave out (they depend on the machine): a Grid
+    of ``shape`` must be refused with "needs about N GiB, beyond the limit of L GiB (f of the T GiB of physical
+    memory" where N = cells · 8 bytes · GRID_ARRAYS, T is the machine's memory read here from os.sysconf (the
+    library's fallback where that is unavailable) and L = f T. The value is the number of sizes missing from the
+    message, which must be 0."""
+    import math
+    import os
+
+    import eulerian
+    from eulerian import _validate
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = _validate.physical_memory_bytes()
+    f = _validate.MEMORY_FRACTION
+    need = math.prod(shape) * 8 * _validate.GRID_ARRAYS / 2**30
+    expected = [f"needs about {need:.3g} GiB", f"beyond the limit of {f * total / 2**30:.3g} GiB",
+                f"({f:g} of the {total / 2**30:.3g} GiB of physical memory"]
+    try:
+        eulerian.Grid((0.0,) * len(shape), (1.0,) * len(shape), shape)
+        message = "(not refused)"
+    except eulerian.MemoryLimitError as exc:
+        message = str(exc)
+    missing = [e for e in expected if e not in message]
+    return make_check(f"Grid {shape}: the memory refusal states the size, the limit and the machine's memory",
+                      len(missing), upper=0, reference=0,
+                      detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
+
+
 @case("bad-input-eulerian", title="Bad input to the grid solvers is refused with a clear error",
       tags=("bad-input", "eulerian"))
 def bad_input_eulerian(ctx: CaseContext) -> None:
     _run(ctx, "eulerian.")
+    ctx.add(check_memory_refusal())
 
 
 @case("bad-input-lagrangian", title="Bad input to the particle methods is refused with a clear error",

@@ -600,6 +600,18 @@ COST_BANDS = {"smooth w=1": (1.5e-2, 2.0), "tent w=0.2": (3.5e-3, 1.5), "indicat
 DISCRETE_BANDS = {"smooth w=1": (5e-3, 2.0), "tent w=0.2": (1.2e-2, 2.0), "indicator w=0.05": (3e-2, 2.0)}
 
 
+def check_odd_circle(n: int = 33) -> Check:
+    """An odd number of cells on the circle, by Douglas–Rachford (whose projection solves (Id + I*I) V = R with
+    real FFTs along the periodic axis: n // 2 + 1 modes, from which the length n must be given back explicitly):
+    W2² of the smooth case against the circle quantile formula of its discretised data, in the band of the even
+    sizes scaled to n cells."""
+    r0, r1, _ = periodic_cases(n)["smooth w=1"]
+    band, order = DISCRETE_BANDS["smooth w=1"]
+    return check_bb_value(f"smooth w=1, {n} cells (an odd periodic axis), Douglas–Rachford: W2² vs circle quantile "
+                          "formula", _bb_periodic(n, r0, r1, method="douglas-rachford"),
+                          circle_w2_squared(r0 / n, r1 / n), band * (32 / n) ** order)
+
+
 @case("bb-1d-exact", title="Benamou–Brenier 1D periodic: smooth, tent and indicator cases against their exact costs",
       tags=("ot", "eulerian", "benamou-brenier"))
 def bb_1d_exact(ctx: CaseContext) -> None:
@@ -631,6 +643,7 @@ def bb_1d_exact(ctx: CaseContext) -> None:
     band, order = DISCRETE_BANDS["smooth w=1"]
     ctx.add(check_bb_value("smooth w=1, 32 cells, Douglas–Rachford: W2² vs circle quantile formula", res,
                            circle_w2_squared(r0 / 32, r1 / 32), band))
+    ctx.add(check_odd_circle())
     # the multilevel start on the circle (a 32-cell solve prolonged to 64 cells: the periodic prolongation)
     r0, r1, cost = periodic_cases(64)["smooth w=1"]
     res = benamou_brenier(Grid((0.0,), (1.0,), (64,)), r0, r1, 64, boundary="periodic", tol=1e-6, multilevel=True)

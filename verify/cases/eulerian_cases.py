@@ -909,6 +909,21 @@ def time_errors(grid: Grid, rho0: np.ndarray, semi: np.ndarray, scheme: str, ste
             for k in steps]
 
 
+def check_damped_implicit_euler(grid: Grid, rho0: np.ndarray, steps: int = 5,
+                                solve: Callable = solve_fokker_planck) -> Check:
+    """Implicit Euler with damped_steps=1 takes its first step as two implicit-Euler half steps, so (the problem
+    being autonomous) it equals plain implicit Euler run as 2 steps over [0, dt] and then steps - 1 steps over
+    [dt, T]: L1 distance over the L1 norm, to 1e-12 (the same LU solves in another order)."""
+    T, D = STEP["T"], STEP["D"]
+    dt = T / steps
+    damped = solve(grid, rho0, _no_drift, D, T, steps, time="implicit-euler", damped_steps=1)
+    first = solve(grid, rho0, _no_drift, D, dt, 2, time="implicit-euler").to_numpy()
+    plain = solve(grid, first, _no_drift, D, T - dt, steps - 1, time="implicit-euler").to_numpy()
+    dev = grid_error(damped.to_numpy(), plain, grid.cell_volume) / grid_error(plain, 0.0 * plain, grid.cell_volume)
+    return make_check(f"implicit Euler, damped_steps=1, {steps} steps vs 2 half steps then {steps - 1} plain steps "
+                      "(relative L1)", dev, upper=1e-12, reference=0.0)
+
+
 def check_time_order(name: str, steps: tuple[int, ...], errors: list[float], expected: float) -> Check:
     """Order verdict (95 % interval inside expected ± ORDER_BAND) of the time errors against dt = T / steps."""
     verdict = order_verdict(fit_order([STEP["T"] / k for k in steps], errors), expected, ORDER_BAND)
@@ -934,6 +949,7 @@ def heat_step_1d(ctx: CaseContext) -> None:
     undamped, first = (time_errors(grid, rho0, semi, "crank-nicolson", (5,), damped_steps=k)[0] for k in (0, 1))
     ctx.check("undamped Crank–Nicolson / damped, 5 steps (negative check: rough data are not damped)",
               undamped / first, lower=DAMPED_GAIN, detail=f"undamped {undamped:.3e}, damped {first:.3e}")
+    ctx.add(check_damped_implicit_euler(grid, rho0))
     ctx.series("time error vs dt (against the semi-discrete solution)", [STEP["T"] / k for k in steps], damped,
                xlabel="dt", ylabel="L1 error", logx=True, logy=True, label="Crank–Nicolson, damped start")
     # space: the semi-discrete solution against the exact heat kernel (the step is smoothed: second order)

@@ -54,6 +54,7 @@ from eulerian.grid import Grid
 from lagrangian.fields import flow_matching_field_from_samples, probability_flow_field
 from lagrangian.integrators import integrate_ode
 from verify import gaussian as G
+from verify.cases.porous_medium import check_forced_steps
 from verify.checks import kinetic_energy
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
@@ -379,6 +380,24 @@ def check_meanfield_form(n: int = 80, make_field: Callable = flow_matching_grid_
                       upper=MEANFIELD_L1_C, detail=f"L1 = {err:.3g}, {sol.steps} steps")
 
 
+def check_meanfield_forced_steps(n: int = 80, make_field: Callable = flow_matching_grid_field) -> list[Check]:
+    """solve_meanfield with ``steps`` forced (twice the adaptive count, so every step keeps the CFL bound): the same
+    L1 / h² bound against the exact marginal as the adaptive run, and every step t_final / steps long (the step
+    times against the uniform grid; a merged or missing step fails)."""
+    from eulerian.meanfield import solve_meanfield
+
+    grid = grid_1d(BOX_1D, n)
+    rho0 = grid.cell_averages(G0.pdf)
+    field = make_field(grid, rho0, grid.cell_averages(G1.pdf))
+    steps = 2 * solve_meanfield(grid, rho0, field.meanfield, 0.5, limiter="none").steps
+    sol = solve_meanfield(grid, rho0, field.meanfield, 0.5, limiter="none", steps=steps)
+    err = l1(grid, sol.density, grid.cell_averages(G.flow_matching_marginal(G0, G1, 0.5).pdf))
+    name = f"Gaussian 1D, {n} cells: solve_meanfield, {steps} forced steps"
+    return [make_check(f"{name}: vs flow_matching_marginal at t = 1/2, L1 / h²", err / grid.spacing[0] ** 2,
+                       upper=MEANFIELD_L1_C, detail=f"L1 = {err:.3g}"),
+            check_forced_steps(name, sol, 0.5, steps)]
+
+
 def gaussian_transport_errors(sizes: Sequence[int], t: float = 0.5, make_field: Callable = flow_matching_grid_field
                               ) -> tuple[list[float], list[tuple[Grid, np.ndarray]]]:
     """L1 errors at t of the grid FM transport of G0 towards G1 against the cell averages of flow_matching_marginal."""
@@ -482,6 +501,7 @@ def flow_matching_grid_case(ctx: CaseContext) -> None:
     ctx.add(check_moments(f"Gaussian 1D, {grid.shape[0]} cells, t = 1/2", grid, rho, exact.mean, exact.cov,
                           GAUSS_MOMENT_C * grid.spacing[0] ** 2))
     ctx.add(check_meanfield_form())
+    ctx.add_all(check_meanfield_forced_steps())
 
     # 2. the velocity quadrature in 2D: Gaussian (non-commuting covariances) and mixture endpoints
     vsizes = (32, 64, 128, 256)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -296,6 +297,34 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     label = f"Gibbs 2D {shape[0]}x{shape[1]}"
     ctx.add(check_fixed_point(label, dev2, tol2))
     ctx.add(check_small_motion(label, w2sq2, tol2, 7.5))
+    ctx.add(check_no_motion_step(f"constant potential, no diffusion, 2D {shape[0]}x{shape[1]}", grid2,
+                                 grid2.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1))), STEP_TAU, 4))
+
+
+def check_no_motion_step(name: str, grid: Grid, rho: np.ndarray, tau: float, time_steps: int,
+                         step: Callable = jko_step) -> Check:
+    """With F constant on densities (V constant, D = 0, no internal energy) every density is its own JKO step: the
+    number of wrong entries of the JKOStepResult (which must be 0) among density == rho (to 1e-15 of its maximum),
+    w2_squared == 0, a path of time_steps + 1 copies of rho, 0 iterations, converged, and 0 <= seconds <= the
+    wall time of the call measured here."""
+    rho = rho / grid.mass(rho)
+    start = time.perf_counter()
+    res = step(grid, rho, tau, potential=lambda x: np.full(x.shape[:-1], 1.5), diffusion=0.0, time_steps=time_steps)
+    elapsed = time.perf_counter() - start
+    wrong, scale = [], 1e-15 * float(rho.max())
+    if not float(np.abs(res.density - rho).max()) <= scale:
+        wrong.append("density moved")
+    if res.w2_squared != 0.0:
+        wrong.append(f"w2_squared {res.w2_squared!r}")
+    path = None if res.path is None else np.asarray(res.path)
+    if path is None or path.shape != (time_steps + 1, *grid.shape) or not float(np.abs(path - rho).max()) <= scale:
+        wrong.append(f"path {None if path is None else path.shape} is not {time_steps + 1} copies of rho")
+    if res.iterations != 0 or not res.converged:
+        wrong.append(f"iterations {res.iterations}, converged {res.converged}")
+    if not 0.0 <= res.seconds <= elapsed:
+        wrong.append(f"seconds {res.seconds!r} outside [0, {elapsed:.3g}] (the call's wall time)")
+    return make_check(f"{name}: the step leaves rho in place (wrong entries of the result)", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong) or "density, W2², path, iterations and seconds as exact")
 
 
 def equilibrium_step(grid: Grid, V: Callable, D: float, temperature: float, tau: float = STEP_TAU,

@@ -8,7 +8,7 @@ the stated false-alarm rate (Bonferroni over compared entries); deterministic on
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.linalg import expm
@@ -202,8 +202,26 @@ def _ou_case(ctx: CaseContext, name: str) -> None:
                                      rng=ctx.rng(f"weak-{method}"))
             ctx.add_all(study.checks(stepper.weak_order, ORDER_TOL[stepper.weak_order],
                                      name=f"Monte Carlo weak-order study, {method}"))
+        if d > 1:
+            ctx.add(check_drift_layout(f"d={d} {method}", method, drift, diffusion,
+                                       problem.sample_initial(500, ctx.rng(f"layout-{method}")), t1))
     if d == 1:
         _forced_ou_checks(ctx)
+
+
+def check_drift_layout(name: str, method: str, drift: Any, diffusion: Any, x0: np.ndarray, t1: float,
+                       steps: int = 8, integrate: Callable = L.integrate_sde) -> Check:
+    """The particles do not depend on the memory layout of the drift's output: the same SDE run (same noise) with
+    the drift's values returned Fortran-ordered (as (A xᵀ)ᵀ gives them) against C-ordered values, max |ΔX| over
+    1 + max |X|; the updates differ at most by a fused multiply-add per step, so 1e-13."""
+    def fortran(t, x):
+        return np.asfortranarray(drift(t, x))
+
+    a, b = (integrate(f, diffusion, x0, 0.0, t1, steps, rng=np.random.default_rng(7), method=method)
+            for f in (drift, fortran))
+    dev = float(np.abs(a - b).max()) / (1.0 + float(np.abs(a).max()))
+    return make_check(f"{name}: drift values Fortran-ordered vs C-ordered, same noise, max |ΔX| / (1 + max |X|)",
+                      dev, upper=1e-13, reference=0.0, detail=f"{x0.shape[0]} particles, {steps} steps")
 
 
 @case("ou-particles-1d", title="OU particles in 1D: Euler–Maruyama and stochastic Heun vs the exact law; "

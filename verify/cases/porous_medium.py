@@ -151,8 +151,21 @@ def drift_into_wall_checks(solve: Callable = solve_porous_medium) -> list[Check]
                        make_check(f"{label}: relative mass drift", math.nan, upper=MASS_TOL, reference=0.0,
                                   detail=str(exc)[:200])]
             continue
-        checks += [check_positive(label, sol), check_mass(label, sol)]
+        checks += [check_positive(label, sol), check_mass(label, sol), check_step_extremes(label, sol)]
     return checks
+
+
+def check_step_extremes(name: str, sol: Any) -> Check:
+    """info["dt_min"] and info["dt_max"] against the shortest and longest step of the step times sol.mass_times
+    (an independent record): the larger relative difference, within 4 eps of the final time over a step."""
+    dt = np.diff(np.asarray(sol.mass_times))
+    reported = (sol.info.get("dt_min", math.nan), sol.info.get("dt_max", math.nan))
+    dev = float(np.max(np.abs(np.array(reported) / [dt.min(), dt.max()] - 1.0))) if dt.size else math.nan
+    tol = 4.0 * np.finfo(float).eps * float(sol.mass_times[-1]) / float(dt.min()) if dt.size else 0.0
+    return make_check(f"{name}: info dt_min, dt_max vs the step times, max relative difference", dev, upper=tol,
+                      reference=0.0, detail=f"reported {reported[0]:.6g}, {reported[1]:.6g}; "
+                      f"{dt.size} steps from {dt.min() if dt.size else math.nan:.6g} to "
+                      f"{dt.max() if dt.size else math.nan:.6g}")
 
 
 def check_energy_decay(name: str, energy: Any, rtol: float = ENERGY_RTOL) -> Check:
@@ -213,6 +226,23 @@ def check_implicit_residual(name: str, step: Any, x0: Any, tau: float, potential
     return make_check(f"{name}: |reported residual - max|x1 - x0 + tau ∇V(x1)||", abs(step.residual - own),
                       upper=4.0 * np.finfo(float).eps * scale, reference=0.0,
                       detail=f"reported {step.residual:.3g}, recomputed {own:.3g}, after {step.iterations} iterations")
+
+
+def check_implicit_flow_record(name: str, flow: Any, x0: Any, tau: float, steps: int, factor: float) -> Check:
+    """The iterates of implicit_euler_flow for a linear gradient ∇V = (factor - 1)/tau · x, where the implicit
+    step is exactly x_{k+1} = x_k / factor: the largest of |times_k - k tau| / tau and max |positions_k - x0 /
+    factor^k| over the K + 1 recorded iterates (NaN when a record has another length than K + 1, or the
+    iteration counts another than K), against 1e-12 (the step's tolerance 1e-15 and round-off)."""
+    times, positions = np.asarray(flow.times), np.asarray(flow.positions)
+    exact = np.stack([np.asarray(x0) / factor ** k for k in range(steps + 1)])
+    if times.shape != (steps + 1,) or positions.shape != exact.shape or np.shape(flow.iterations) != (steps,):
+        dev = math.nan
+    else:
+        dev = max(float(np.abs(times - tau * np.arange(steps + 1)).max()) / tau,
+                  float(np.abs(positions - exact).max()))
+    return make_check(f"{name}: times k·tau and iterates x0 / {factor:g}^k, max deviation", dev, upper=1e-12,
+                      reference=0.0, detail=f"times {times.shape}, positions {positions.shape}, iterations "
+                      f"{np.shape(flow.iterations)}")
 
 
 def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check:
@@ -555,6 +585,8 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     ctx.check("implicit-Euler particle step, V = 3x²/2: max |x1 - x0 / (1 + 3 tau)|",
               float(np.abs(step.x - x / 1.3).max()), upper=1e-12, reference=0.0)
     ctx.add(check_implicit_residual("implicit-Euler particle step, V = 3x²/2", step, x, 0.1, lambda y: 3.0 * y))
+    flow = implicit_euler_flow(x, 0.1, 4, potential_grad=lambda y: 3.0 * y, tol=1e-15)
+    ctx.add(check_implicit_flow_record("implicit-Euler particle flow, V = 3x²/2, 4 steps", flow, x, 0.1, 4, 1.3))
     # the default tol (1e-12 on the relative change; the fixed-point map contracts by 3 tau = 0.3, so the error
     # left is at most 0.3 / 0.7 of the last change: below 1e-11 of max |x| = 2)
     default = implicit_euler_step(x, 0.1, potential_grad=lambda y: 3.0 * y)
