@@ -934,11 +934,11 @@ POINT_WORDS = ("points", "particles", "positions", "queries", "tokens", "neurons
 
 def bad_points(points: np.ndarray) -> list:
     """Bad points for a returned vector field evaluated at valid ``points`` (n, d): complex, strings, objects,
-    booleans, a wrong last axis, no axis, None. NaN and inf points are not among them: a field evaluates them to
-    NaN, and the integrators diagnose non-finite states (NumericalError)."""
+    booleans, a wrong last axis, no axis, None, a ragged nested list. NaN and inf points are not among them: a
+    field evaluates them to NaN, and the integrators diagnose non-finite states (NumericalError)."""
     wrong_d = points[..., :-1] if points.shape[-1] > 1 else np.concatenate([points, points], axis=-1)
     return [points * (1 + 1j), points.astype(str), points.astype(object), points.astype(bool), wrong_d,
-            float(points.ravel()[0]), "abc", None]
+            float(points.ravel()[0]), "abc", None, *_ragged(points)]
 
 
 def bad_leading(value: Any) -> list:

@@ -107,7 +107,10 @@ def careful_field(scale=1.0):
     careful(X, scale)
 
     def field(t, x):
-        x = np.asarray(x) if not hasattr(x, "dtype") else x
+        try:
+            x = np.asarray(x) if not hasattr(x, "dtype") else x
+        except ValueError as exc:   # a ragged list
+            raise TypeError(f"x must be real points (n, 2): {exc}") from None
         if x.dtype.kind not in "fiu" or x.ndim != 2 or x.shape[-1] != 2:
             raise TypeError(f"x must be real points (n, 2), got {x.dtype} {getattr(x, 'shape', ())}")
         return -scale * x
