@@ -213,7 +213,8 @@ def _small_geodesic() -> "eulerian.BBResult":
 
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
-    "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {}),
+    "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {},
+                               refuses={"shape": [(2**63, 2)]}),   # beyond int64 indices
     "eulerian.get_backend": ValidCall(eulerian.get_backend, [], {"name": "numpy"}, aliases={"name": ["backend"]}),
     # integer cell counts are densities too
     "eulerian.Grid.mass": ValidCall(GRID.mass, [("rho", RHO0)], {}, accepts={"rho": [RHO0.tolist(), np.arange(1, 9)]},
@@ -700,6 +701,10 @@ TROUBLES: dict[str, Trouble] = {
         lambda: solve_fokker_planck(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.nan, -x), 0.5, 0.1, 4,
                                     time_dependent=True),
         (eulerian.NumericalError,), ("drift", "t = ")),
+    "eulerian.solve_meanfield: velocity NaN after t = 0.05": Trouble(
+        lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: np.where(t > 0.05, np.nan, -x), 0.1,
+                                         steps=4),
+        (eulerian.NumericalError,), ("velocity", "t = ")),
     "eulerian.jko_flow: t_final / tau = 1e9 steps": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 1e-9, 1.0, potential=_confining, diffusion=0.5),
         (ValueError,), ("max_steps",)),
