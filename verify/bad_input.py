@@ -276,7 +276,8 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.flow_matching_grid_field": ValidCall(
         eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
         {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
-        refuses={"grid1": [WALL_GRID]},     # a 2-D target grid for 1-D densities
+        refuses={"grid1": [WALL_GRID],      # a 2-D target grid for 1-D densities
+                 "rho0": [RHO0 * 1e308]},   # finite cell values whose mass overflows
         probe=_field_probe(np.array([[0.2], [-0.4]]))),
     "eulerian.attention_velocity": ValidCall(
         eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
