@@ -1002,7 +1002,8 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
 def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None,
          outcomes: dict | None = None, messages: dict | None = None) -> tuple[int, list[str]]:
     """(number of calls tried, descriptions of the gaps) over every bad value of every argument in ``names``
-    (default: all of the call's arguments, and the bad points of a returned field, :func:`point_gaps`), the call's
+    (default: all of the call's arguments, the valid call itself, which must run cleanly, and the bad points of a
+    returned field, :func:`point_gaps`), the call's
     own ``refuses`` (which must raise) and its ``accepts`` (which must not), and (with ``names`` None) the call with
     its keyword arguments at their defaults (:func:`defaults_gap`). ``outcomes``: a dict that gets, per
     argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
@@ -1010,6 +1011,11 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
     :func:`message_digest` of each refusal in the same order, then of each of the call's own ``refuses``,
     :data:`NO_MESSAGE` where the value was taken (see :func:`message_changes`)."""
     tried, found = point_gaps(call, label=label) if names is None else (0, [])
+    if names is None:   # the valid call itself must run cleanly
+        tried += 1
+        found.append(_judge(f"{label}(the valid call)", lambda: call.probed(call.func(*[v for _, v in call.pos],
+                                                                                      **call.kw)), (),
+                            lambda exc: None))
     if names is None and any(n not in call.needs for n in call.kw):
         tried += 1
         found.append(defaults_gap(call, label=label))

@@ -206,7 +206,8 @@ def edge_call(func) -> ValidCall:
 def test_a_careful_function_takes_its_edges_and_refuses_beyond():
     tried, found = gaps(edge_call(careful), label="careful")
     assert found == [] and tried == len(bad_input.bad_values(edge_call(careful), "x")) + len(
-        bad_input.bad_values(edge_call(careful), "scale")) + 2 + 1   # + the edge values + the call with defaults
+        bad_input.bad_values(edge_call(careful), "scale")) + 2 + 1 + 1   # + the edge values, the call with defaults
+    # and the valid call itself
 
 
 def _scale(scale, upper):

@@ -382,8 +382,9 @@ def check_meanfield_form(n: int = 80, make_field: Callable = flow_matching_grid_
 
 def check_meanfield_forced_steps(n: int = 80, make_field: Callable = flow_matching_grid_field) -> list[Check]:
     """solve_meanfield with ``steps`` forced (twice the adaptive count, so every step keeps the CFL bound): the same
-    L1 / h² bound against the exact marginal as the adaptive run, and every step t_final / steps long (the step
-    times against the uniform grid; a merged or missing step fails)."""
+    L1 / h² bound against the exact marginal as the adaptive run, every step t_final / steps long (the step
+    times against the uniform grid; a merged or missing step fails), and the recorded mass at every step time
+    equal to the initial mass to 1e-12 (the scheme is conservative)."""
     from eulerian.meanfield import solve_meanfield
 
     grid = grid_1d(BOX_1D, n)
@@ -393,9 +394,14 @@ def check_meanfield_forced_steps(n: int = 80, make_field: Callable = flow_matchi
     sol = solve_meanfield(grid, rho0, field.meanfield, 0.5, limiter="none", steps=steps)
     err = l1(grid, sol.density, grid.cell_averages(G.flow_matching_marginal(G0, G1, 0.5).pdf))
     name = f"Gaussian 1D, {n} cells: solve_meanfield, {steps} forced steps"
+    m0 = float(rho0.sum()) * grid.cell_volume
+    masses = np.asarray(sol.mass, dtype=float) if len(sol.mass) == len(sol.mass_times) else np.array([np.nan])
+    drift = float(np.max(np.abs(masses - m0))) / m0
     return [make_check(f"{name}: vs flow_matching_marginal at t = 1/2, L1 / h²", err / grid.spacing[0] ** 2,
                        upper=MEANFIELD_L1_C, detail=f"L1 = {err:.3g}"),
-            check_forced_steps(name, sol, 0.5, steps)]
+            check_forced_steps(name, sol, 0.5, steps),
+            make_check(f"{name}: the mass record (one per step time) vs the initial mass, max relative drift", drift,
+                       upper=1e-12, reference=0.0, detail=f"{len(sol.mass)} masses, {len(sol.mass_times)} times")]
 
 
 def gaussian_transport_errors(sizes: Sequence[int], t: float = 0.5, make_field: Callable = flow_matching_grid_field
