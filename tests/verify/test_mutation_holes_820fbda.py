@@ -3,7 +3,11 @@
 * ``lagrangian.backend.x_get_namespace__mutmut_6`` (get_namespace("numpy") refused): the bad-input catalog now runs
   every valid call itself, which must run cleanly (``verify.bad_input.gaps``);
 * ``eulerian.meanfield.x_solve_meanfield__mutmut_378`` (the mass record filled with None) -> flow-matching-grid,
-  ``check_meanfield_forced_steps`` (the recorded mass at every step time).
+  ``check_meanfield_forced_steps`` (the recorded mass at every step time);
+* ``eulerian.continuity.x_solve_continuity__mutmut_446`` (time-dependent wall values taken as constant) ->
+  continuity-walls-2d, ``check_time_dependent_inflow``;
+* ``eulerian.grid.xǁGridǁ__post_init____mutmut_145`` (the validated upper bounds not stored) -> bad-input-eulerian,
+  ``check_grid_bounds``.
 """
 import dataclasses
 
@@ -26,3 +30,21 @@ def test_meanfield_mass_record_flags_missing_masses(monkeypatch):
     monkeypatch.setattr(eulerian.meanfield, "solve_meanfield", mod.solve_meanfield)
     checks = F.check_meanfield_forced_steps()
     assert not checks[2].passed, checks[2]
+
+
+def test_time_dependent_inflow_passes_and_flags_frozen_wall_values(monkeypatch):
+    from verify.cases import boundaries as BD
+    assert BD.check_time_dependent_inflow().passed
+    mod = mutated(monkeypatch, "eulerian.continuity", 'any(callable(getattr(c, "value", None)) for _, _, c in box.walls())',
+                  "any(callable(None) for _, _, c in box.walls())")
+    check = BD.check_time_dependent_inflow(solve=mod.solve_continuity)
+    assert not check.passed and check.value > 0.1, check
+
+
+def test_grid_bounds_pass_and_flag_unstored_bounds(monkeypatch):
+    from verify.cases import bad_input as BI
+    assert BI.check_grid_bounds().passed
+    mod = mutated(monkeypatch, "eulerian.grid", 'object.__setattr__(self, "upper", upper)',
+                  'object.__setattr__(self, "UPPER", upper)')
+    check = BI.check_grid_bounds(mod.Grid)
+    assert not check.passed and check.value >= 3, check.detail

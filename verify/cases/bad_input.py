@@ -13,6 +13,8 @@ form) must raise the project error that says so (:data:`verify.bad_input.TROUBLE
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from verify.bad_input import (CALLS, NO_MESSAGE, TROUBLES, Trouble, ValidCall, gaps, message_changes, outcome_changes,
                                trouble_gap, trouble_message_changes)
 from verify.refusal_record import MESSAGES, RECORD, TROUBLE_MESSAGES
@@ -125,11 +127,34 @@ def check_memory_refusal(shape: tuple[int, ...] = (2**40, 2**40)) -> Check:
                       detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
 
 
+def check_grid_bounds(make_grid: Callable | None = None) -> Check:
+    """Grid takes its bounds as numbers, sequences or arrays of any real type, and stores them as tuples of Python
+    floats (what every method computes with): the number of forms among scalars, ints, NumPy arrays and NumPy
+    scalars whose Grid does not hold lower == (-3.0,), upper == (3.0,) as floats, which must be 0."""
+    import numpy as np
+
+    import eulerian
+
+    make = make_grid or eulerian.Grid
+    forms = [(-3, 3, 8), (-3.0, 3.0, (8,)), (np.array([-3.0]), np.array([3]), 8), (np.float32(-3), np.int64(3), 8),
+             ([-3], (3.0,), [8])]
+    wrong = []
+    for lower, upper, shape in forms:
+        g = make(lower, upper, shape)
+        ok = (isinstance(g.lower, tuple) and isinstance(g.upper, tuple) and g.lower == (-3.0,)
+              and g.upper == (3.0,) and all(type(b) is float for b in (*g.lower, *g.upper)))
+        if not ok:
+            wrong.append(f"Grid({lower!r}, {upper!r}, {shape!r}) holds lower={g.lower!r}, upper={g.upper!r}")
+    return make_check("Grid bounds of every real form stored as tuples of floats (wrong forms)", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong) or f"{len(forms)} forms")
+
+
 @case("bad-input-eulerian", title="Bad input to the grid solvers is refused with a clear error",
       tags=("bad-input", "eulerian"))
 def bad_input_eulerian(ctx: CaseContext) -> None:
     _run(ctx, "eulerian.")
     ctx.add(check_memory_refusal())
+    ctx.add(check_grid_bounds())
 
 
 @case("bad-input-lagrangian", title="Bad input to the particle methods is refused with a clear error",

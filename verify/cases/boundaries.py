@@ -914,6 +914,22 @@ def check_flux_wall_order(sizes: tuple[int, ...] = FLUX_MMS_SIZES, boundary: Any
                           "errors " + ", ".join(f"{e:.3e}" for e in errors))
 
 
+def check_time_dependent_inflow(solve: Callable = solve_continuity, T: float = 0.5) -> Check:
+    """A wall value that changes in time under a velocity that does not: v = 1 on [0, 2] (40 cells), inflow
+    Dirichlet g(t) = 1 + t at x = 0, zero flux at x = 2 (nothing reaches it by T). The mass gains exactly
+    ∫_0^T v g dt = T + T²/2 (SSP-RK3 integrates the linear inflow exactly): |m(T) - m(0) - (T + T²/2)| over
+    m(T), to 1e-12. Wall data frozen at t = 0 would give T."""
+    grid = Grid((0.0,), (2.0,), (40,))
+    rho0 = np.full(40, 0.1)
+    sol = solve(grid, rho0, lambda t, x: np.ones_like(x), T,
+                boundary=[(Dirichlet(lambda t, x: 1.0 + t + 0.0 * x[..., 0]), "zero-flux")])
+    m0, m = grid.mass(rho0), grid.mass(sol.to_numpy())
+    gain = T + 0.5 * T**2
+    return make_check("1D, v = 1, inflow g(t) = 1 + t: mass gained vs ∫ v g dt = T + T²/2 (relative to the mass)",
+                      abs(m - m0 - gain) / m, upper=1e-12, reference=0.0,
+                      detail=f"gained {m - m0:.15g}, exact {gain:.15g}")
+
+
 @case("continuity-walls-2d", title="Continuity with inflow (Dirichlet) and outflow walls: manufactured solution on a "
       "2:1 box, every limiter, the mass through the walls", tags=("eulerian", "continuity"))
 def continuity_walls_2d(ctx: CaseContext) -> None:
@@ -922,6 +938,7 @@ def continuity_walls_2d(ctx: CaseContext) -> None:
     sizes = (16, 24, 32, 48, 64) if ctx.quick else (16, 24, 32, 48, 64, 96, 128)
     T = 0.5
     exact_out = transport_outflow(T)
+    ctx.add(check_time_dependent_inflow())
     for limiter in LIMITERS:
         errors, outflow_errors = [], []
         for n in sizes:
