@@ -103,7 +103,8 @@ def affine_field(matrix: Any, offset: Any = None) -> AffineField:
         if offset is not None and not callable(offset):
             c = as_real_array(offset, "offset", xp=np)
             if c.shape != (m.shape[0],):
-                raise ValueError(f"offset must be a finite ({m.shape[0]},) vector, got shape {c.shape}")
+                raise ValueError(f"offset must be a finite ({m.shape[0]},) vector to match matrix {m.shape}, got "
+                                 f"shape {c.shape}")
     elif offset is not None and not callable(offset):
         as_real_array(offset, "offset", xp=np)
     return AffineField(matrix, offset)

@@ -459,9 +459,11 @@ CALLS: dict[str, ValidCall] = {
     "gaussian.mccann_field": ValidCall(vg.mccann_field, [("g0", G2), ("g1", G2B), ("t", 0.5)], {}),
     "gaussian.linear_sde": ValidCall(vg.linear_sde, [("g0", G2), ("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {},
                                      accepts={**TIME_FROM_0["accepts"], "diffusion": [[[0.3, 0.1], [0.1, 0.2]]]},
-                                     # a diffusion matrix that is not symmetric, or not positive semi-definite
+                                     # a diffusion matrix that is not symmetric, not positive semi-definite, or
+                                     # of another dimension than g0
                                      refuses={**TIME_FROM_0["refuses"],
-                                              "diffusion": [[[0.3, 0.1], [0.0, 0.2]], [[0.3, 0.0], [0.0, -0.1]]]}),
+                                              "diffusion": [[[0.3, 0.1], [0.0, 0.2]], [[0.3, 0.0], [0.0, -0.1]],
+                                                            0.3 * np.eye(3)]}),
     "gaussian.linear_sde_transition": ValidCall(vg.linear_sde_transition,
                                            [("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}, **TIME_FROM_0),
     "gaussian.linear_moment_rhs": ValidCall(vg.linear_moment_rhs, [("drift", DRIFT), ("diffusion", 0.3),
@@ -525,6 +527,8 @@ def _array_variants(v: np.ndarray) -> list:
         out += [v[..., :-1], np.concatenate([v, v[..., :1]], axis=-1), v[..., None]]
     if v.ndim >= 2:
         out += [v.T.copy(), v.ravel(), v[:1]]
+    if v.ndim == 2 and v.shape[0] == v.shape[1]:   # a square matrix of another size (an SPD one)
+        out.append(np.eye(v.shape[0] + 1) * (np.abs(v).max() or 1.0))
     if v.ndim >= 1 and v.size:
         w = v.astype(float).copy()
         w.flat[0] = np.nan

@@ -48,3 +48,14 @@ def test_grid_bounds_pass_and_flag_unstored_bounds(monkeypatch):
                   'object.__setattr__(self, "UPPER", upper)')
     check = BI.check_grid_bounds(mod.Grid)
     assert not check.passed and check.value >= 3, check.detail
+
+
+def test_a_diffusion_matrix_of_another_dimension_is_refused(monkeypatch):
+    """verify.gaussian.x__diffusion_matrix__mutmut_30 (the dimension check dropped) -> bad-input-gaussian, the
+    3 x 3 diffusion matrix that ``linear_sde`` of a 2-D Gaussian must refuse up front."""
+    call = bad_input.CALLS["gaussian.linear_sde"]
+    assert not bad_input.gaps(call, label="linear_sde", names=["diffusion"])[1]
+    mod = mutated(monkeypatch, "verify.gaussian", '_as_matrix(arr, "diffusion", d)', '_as_matrix(arr, "diffusion", )')
+    tried, found = bad_input.gaps(dataclasses.replace(call, func=mod.linear_sde), label="linear_sde",
+                                  names=["diffusion"])
+    assert any("diffusion=" in g for g in found), found
