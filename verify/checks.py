@@ -13,8 +13,9 @@ Tolerances:
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from verify.metrics import (gaussian_sample_z_scores, max_standardised_deviation
 __all__ = [
     "ROUNDOFF", "DEFAULT_FALSE_ALARM", "path_derivative", "check_pushforward", "check_symmetric_pd",
     "check_geodesic", "check_kinetic_energy", "check_continuity", "check_samples_match",
-    "check_regression_field", "kinetic_energy", "L1Comparison", "compare_l1", "KAPPA",
+    "check_regression_field", "kinetic_energy", "L1Comparison", "compare_l1", "KAPPA", "check_forced_steps",
 ]
 
 ROUNDOFF = 1e-10
@@ -209,3 +210,15 @@ def compare_l1(grid, rho_grid: np.ndarray, sets: list[np.ndarray],
     return L1Comparison(to_grid=float(np.mean([np.sum(np.abs(a - rho_grid)) * h for a in dens])),
                         floor=float(np.mean(pairs) / np.sqrt(2.0)),
                         spread=float(np.std(pairs) / np.mean(pairs)), grid_error=grid_error)
+
+
+def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check:
+    """With ``steps`` forced, every step is t_final / steps: the step times (sol.mass_times) against that uniform
+    grid, max |dt_n / (t_final / steps) − 1| (NaN when the count differs). Tolerance: the round-off of the
+    accumulated time, steps ulps of t_final over a step of t_final / steps, 4 eps steps²."""
+    dt = np.diff(np.asarray(sol.mass_times))
+    h = t_final / steps
+    dev = float(np.abs(dt / h - 1.0).max()) if dt.size == steps else math.nan
+    return make_check(f"{name}: forced steps = {steps}, max |dt_n / (t_final / steps) − 1|", dev,
+                      upper=4.0 * np.finfo(float).eps * steps**2, reference=0.0,
+                      detail=f"{dt.size} steps, dt from {dt.min():.6g} to {dt.max():.6g}" if dt.size else "no steps")

@@ -193,7 +193,7 @@ def test_forced_steps_check_catches_a_double_last_step():
     """The mutant of solve_porous_medium whose forced run ends with one double step (mutmut 428)."""
     from types import SimpleNamespace
 
-    from verify.cases.porous_medium import check_forced_steps
+    from verify.checks import check_forced_steps
     uniform = SimpleNamespace(mass_times=np.linspace(0.0, 0.1, 11))
     assert check_forced_steps("uniform", uniform, 0.1, 10).passed
     double = SimpleNamespace(mass_times=np.concatenate([np.linspace(0.0, 0.08, 9), [0.1]]))

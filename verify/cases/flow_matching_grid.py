@@ -54,8 +54,7 @@ from eulerian.grid import Grid
 from lagrangian.fields import flow_matching_field_from_samples, probability_flow_field
 from lagrangian.integrators import integrate_ode
 from verify import gaussian as G
-from verify.cases.porous_medium import check_forced_steps
-from verify.checks import kinetic_energy
+from verify.checks import check_forced_steps, kinetic_energy
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
 

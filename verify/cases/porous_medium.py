@@ -49,6 +49,7 @@ from lagrangian.gradient_flows import (blob_density, blob_energy, blob_flow, blo
                                        implicit_euler_step)
 from verify.barenblatt import Barenblatt, barenblatt_proof
 from verify.convergence import _verdict_check, fit_order, order_verdict
+from verify.checks import check_forced_steps
 from verify.harness import CaseContext, Check, case, make_check
 
 M_EXP = 2.0                 # porous-medium exponent of the case
@@ -141,10 +142,10 @@ def drift_into_wall_checks(solve: Callable = solve_porous_medium) -> list[Check]
     grid = Grid((-p["box"],), (p["box"],), (p["cells"],))
     rho0 = grid.cell_averages(lambda x: p["height"] * np.exp(-x[..., 0] ** 2))
     checks = []
-    for time, rec in WALL_DRIFT_SCHEMES:
-        label = f"FV 1D m=2 {time} + {rec}, drift V = -{p['slope']:g} x into the wall"
+    for scheme, rec in WALL_DRIFT_SCHEMES:
+        label = f"FV 1D m=2 {scheme} + {rec}, drift V = -{p['slope']:g} x into the wall"
         try:
-            sol = solve(grid, rho0, M_EXP, p["T"], potential=lambda x: -p["slope"] * x[..., 0], time=time,
+            sol = solve(grid, rho0, M_EXP, p["T"], potential=lambda x: -p["slope"] * x[..., 0], time=scheme,
                         reconstruction=rec)
         except (NumericalError, ValueError) as exc:
             checks += [make_check(f"{label}: min density over the run", math.nan, lower=0.0, detail=str(exc)[:200]),
@@ -243,18 +244,6 @@ def check_implicit_flow_record(name: str, flow: Any, x0: Any, tau: float, steps:
     return make_check(f"{name}: times k·tau and iterates x0 / {factor:g}^k, max deviation", dev, upper=1e-12,
                       reference=0.0, detail=f"times {times.shape}, positions {positions.shape}, iterations "
                       f"{np.shape(flow.iterations)}")
-
-
-def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check:
-    """With ``steps`` forced, every step is t_final / steps: the step times (sol.mass_times) against that uniform
-    grid, max |dt_n / (t_final / steps) − 1| (NaN when the count differs). Tolerance: the round-off of the
-    accumulated time, steps ulps of t_final over a step of t_final / steps, 4 eps steps²."""
-    dt = np.diff(np.asarray(sol.mass_times))
-    h = t_final / steps
-    dev = float(np.abs(dt / h - 1.0).max()) if dt.size == steps else math.nan
-    return make_check(f"{name}: forced steps = {steps}, max |dt_n / (t_final / steps) − 1|", dev,
-                      upper=4.0 * np.finfo(float).eps * steps**2, reference=0.0,
-                      detail=f"{dt.size} steps, dt from {dt.min():.6g} to {dt.max():.6g}" if dt.size else "no steps")
 
 
 def interaction_step_error(step: Any = None, tau: float = 0.1) -> float:
