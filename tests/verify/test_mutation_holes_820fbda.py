@@ -7,7 +7,13 @@
 * ``eulerian.continuity.x_solve_continuity__mutmut_446`` (time-dependent wall values taken as constant) ->
   continuity-walls-2d, ``check_time_dependent_inflow``;
 * ``eulerian.grid.xǁGridǁ__post_init____mutmut_145`` (the validated upper bounds not stored) -> bad-input-eulerian,
-  ``check_grid_bounds``.
+  ``check_grid_bounds``;
+* ``eulerian.multigrid.xǁMultigridSolverǁsolve__mutmut_54`` (BiCGStab's beta with alpha * omega) -> fokker-planck-
+  options-2d, ``krylov_iteration_check`` (iterations with a weak preconditioner against SciPy's bicgstab; the
+  mutant's run is in tests/verify/test_report_coverage_solvers.py, MG_MUTANTS);
+* ``eulerian.staggered.x_perspective_root__mutmut_184`` (a warm start not clipped up to rho) -> bb-gaussian-1d,
+  ``staggered_checks`` (warm starts against numpy.roots; the mutant's run is in
+  tests/verify/test_report_coverage_grid.py).
 """
 import dataclasses
 

@@ -259,6 +259,8 @@ def test_prox_reference_is_the_prox():
     (0, "        return math.inf\n    return float(xp.sum(", "        return 0.0\n    return float(xp.sum("),
     (0, "xp.cbrt(q[low_c]) - two_gamma)", "xp.sqrt(-q[low_c]) - two_gamma)"),
     (0, "        r = r.copy()", "        r = r"),
+    (0, "xp.maximum(guess, rho, out=s)", "xp.maximum(guess, rho, out=None)"),   # warm start not clipped up to rho
+    (0, "xp.maximum(guess, rho, out=s)", "xp.copyto(s, guess)"),
     (1, "Vn = self.solve_interpolation([v + w for v, w in zip(V, IU)])",
      "Vn = self.solve_interpolation([v - w for v, w in zip(V, IU)])"),
     (1, "                elif o is not r:\n                    self.xp.copyto(o, r)",

@@ -205,7 +205,7 @@ def test_flux_wall_order_check_passes_and_flags_swapped_walls(monkeypatch):
 # ------------------------------------------------------------------------------------------- multigrid paths
 def test_multigrid_path_checks_pass():
     checks = E.multigrid_path_checks()
-    assert len(checks) == 11 and not _fails(checks), _fails(checks)
+    assert len(checks) == 12 and not _fails(checks), _fails(checks)
 
 
 MG_MUTANTS = [   # (old, new, a substring of a check that must fail)
@@ -219,6 +219,8 @@ MG_MUTANTS = [   # (old, new, a substring of a check that must fail)
     ("                P = TensorProlongation(self.be, fine, shape, self.periodic, self.dtype)",
      "                P = TensorProlongation(self.be, fine, shape, False, self.dtype)", "Kronecker"),
     ("            lev.P.add(nxt.x, lev.x)", "            lev.P.add(0.5 * nxt.x, lev.x)", "Kronecker"),
+    ("beta = (rho / rho_old) * (alpha / omega)", "beta = (rho / rho_old) * (alpha * omega)", "SciPy's bicgstab"),
+    ("                rho_old = rho\n", "                pass\n", "SciPy's bicgstab"),
 ]
 
 

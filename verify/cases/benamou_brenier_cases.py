@@ -274,7 +274,9 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
     them in place and never with the data below):
 
     * prox_perspective (fresh output arrays) at 400 random cells, a quarter with rho + 2 gamma <= 0 (the cube-root
-      start), two gammas, against :func:`prox_reference` (relative to max(r, 2 gamma), PROX_RTOL), and its fresh
+      start), two gammas, against :func:`prox_reference` (relative to max(r, 2 gamma), PROX_RTOL), perspective_root
+      warm-started as the solvers do it (from the previous root in the scratch's own array, below the new rho and
+      above the new root) and from a guess array of the caller's, and prox_perspective's fresh
       outputs untouched by a second call on the same scratch buffers;
       perspective_cost against its definition: sum |m|^2 / rho on (1, 0, 2) / (1, 0, 2) is 3 and +inf once a cell
       carries momentum without mass;
@@ -301,6 +303,21 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
             unit = max(r_ref, 2.0 * gamma)
             largest = worst([largest, abs(r[i] - r_ref) / unit, abs(p[0][i] - p_ref[0]) / unit,
                               abs(p[1][i] - p_ref[1]) / unit])
+    # warm starts as the solvers make them (guess = the previous root, the scratch's own array): a guess below the new
+    # rho (the start is clipped up to it), one above the new root, and a guess in an array of the caller's
+    buf = S.Scratch(np, np.float64)
+    warm = 0.0
+    for gamma in (0.1, 1.0):
+        rho_w = rng.uniform(-1.0, 2.0, 400)
+        m_w = [rng.standard_normal(400) * 2.0, rng.standard_normal(400)]
+        r = S.perspective_root(rho_w, m_w, gamma, np, scratch=buf)
+        for rho_w, m_w, guess in ((rho_w + 3.0, m_w, None), (rho_w - 1.0, [0.5 * c for c in m_w], None),
+                                  (rho_w + 1.0, m_w, np.zeros(400))):
+            r = S.perspective_root(rho_w, m_w, gamma, np, guess=r if guess is None else guess, scratch=buf)
+            for i in range(400):
+                r_ref = prox_reference(rho_w[i], np.array([m_w[0][i], m_w[1][i]]), gamma)[0]
+                warm = worst([warm, abs(r[i] - r_ref) / max(r_ref, 2.0 * gamma)])
+    largest = worst([largest, warm])
     # fresh outputs are the caller's: a second call on the same scratch buffers leaves the first result intact
     buf = S.Scratch(np, np.float64)
     first = prox(rho, m, 1.0, np, scratch=buf)
@@ -314,7 +331,8 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
     checks = [make_check("prox_perspective (fresh outputs, cells with rho + 2γ <= 0) vs the cubic's root by "
                          "numpy.roots; perspective_cost vs its definition", worst([largest, cost_err]), upper=PROX_RTOL,
                          reference=0.0,
-                         detail=f"800 cells, gamma 0.1 and 1; a second call on the same scratch moved the first "
+                         detail=f"800 cells, gamma 0.1 and 1 (warm starts below rho, above the root and from an "
+                                f"array of the caller's: {warm:.2g}); a second call on the same scratch moved the first "
                                 f"result by {aliased:.2g}; cost {c_fin!r} (exact 3), {c_inf!r} (exact inf)")]
     shape, spacing, P = (32, 32), (1 / 32, 1 / 32), 32
     sg = S.StaggeredGrid(shape, spacing, P, False, np, scipy.fft, 1, "tridiagonal")

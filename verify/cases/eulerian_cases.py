@@ -596,7 +596,14 @@ def tensor_prolongation_checks(prolongation_class: Any = None, cases: Sequence =
 #   takes it; the solve against SuperLU and its iterations (<= MG_TENSOR_MAX_ITERATIONS), and the cycle with that
 #   level's P replaced by the Kronecker product of the 1D prolongations (sparse_prolongation_reference): the two
 #   cycles on a random vector agree to float32 round-off (MG_CYCLE_TOL), an error in the prolongation does not.
+# * the Krylov recurrence itself: with a weak preconditioner (one smoothing step of damping MG_WEAK_OMEGA, float64
+#   cycle) BiCGStab needs ~17 iterations, so an error in its recurrence (a wrong beta, a stale omega) shows as many
+#   more. Its iteration count against SciPy's bicgstab (an independent implementation) with the same preconditioner,
+#   b and rtol: at most MG_KRYLOV_EXTRA more (ours tests the true residual b - M x, SciPy its recurrence; measured:
+#   0 or 1 more on six right-hand sides).
 MG_OMEGA = 0.9                 # a damping given by the caller (the default chooses 0.81, 0.85, 0.95 here)
+MG_WEAK_OMEGA = 0.2            # 24x16 cells, nu = 1: 15-18 iterations (a beta with alpha * omega: 26-35)
+MG_KRYLOV_EXTRA = 2
 MG_GENERIC_MAX_ITERATIONS = 8  # MG_CYCLE_SHAPE with omega = 0.9: measured 7
 MG_TENSOR_SHAPE = (256, 128)   # 2^15 cells on MG_CYCLE_BOX, h = 1/64 and 5/256: dt D / h^2 = 410 and 262
 MG_TENSOR_MAX_ITERATIONS = 8   # measured 6
@@ -648,6 +655,8 @@ def multigrid_path_checks(solver_class: Any = None, lu_class: Any = None, seed: 
     checks.append(make_check("multigrid, b = 0: max |x| of the solution (exact zeros expected)",
                              float(np.abs(np.asarray(zero)).max()) if np.shape(zero) == (M.shape[0],) else math.inf,
                              upper=0.0, reference=0.0))
+    checks.append(krylov_iteration_check(cls, M_weak := mg_cycle_matrix(MG_CYCLE_SHAPE),
+                                         rng.standard_normal(M_weak.shape[0])))
     # the tensor-product prolongation inside a solve
     shape = MG_TENSOR_SHAPE
     M = mg_cycle_matrix(shape)
@@ -671,6 +680,36 @@ def multigrid_path_checks(solver_class: Any = None, lu_class: Any = None, seed: 
                              "B_ref r| / max |B_ref r|", float(np.abs(y - y_ref).max() / np.abs(y_ref).max()),
                              upper=MG_CYCLE_TOL, reference=0.0))
     return checks
+
+
+def krylov_iteration_check(cls: Any, M: Any, b: np.ndarray) -> Check:
+    """BiCGStab iterations of ``cls`` (a MultigridSolver) with a weak float64 preconditioner against those of SciPy's
+    bicgstab with the same preconditioner on M x = b (MG_KRYLOV_EXTRA more at most)."""
+    from scipy.sparse.linalg import LinearOperator, bicgstab
+
+    from eulerian.errors import NumericalError
+
+    solver = cls(get_backend("numpy"), M, MG_CYCLE_SHAPE, periodic=MG_CYCLE_PERIODIC, coarse_matrix=mg_cycle_matrix,
+                 coarse_size=MG_CYCLE_COARSE_SIZE, omega=MG_WEAK_OMEGA, nu=1, precision="float64")
+    scipy_its = [0]
+
+    def count(_: Any) -> None:
+        scipy_its[0] += 1
+
+    B = LinearOperator(M.shape, matvec=lambda r: np.asarray(solver.vcycle(r), dtype=np.float64), dtype=np.float64)
+    _, info = bicgstab(M, b, rtol=solver.rtol, atol=0.0, M=B, callback=count, maxiter=solver.maxiter)
+    try:
+        solver.solve(b)
+        its, detail = float(solver.iterations[-1]), ""
+    except NumericalError as exc:
+        its, detail = math.inf, f"raised NumericalError: {exc}"
+    if info != 0:   # no reference: the check fails
+        its, detail = math.nan, f"SciPy's bicgstab did not converge (info {info})"
+    reference = float(scipy_its[0])
+    return make_check(f"multigrid, {MG_CYCLE_SHAPE[0]}x{MG_CYCLE_SHAPE[1]} cells, weak float64 preconditioner (nu = 1, "
+                      f"omega = {MG_WEAK_OMEGA:g}): BiCGStab iterations against SciPy's bicgstab with it",
+                      its, upper=reference + MG_KRYLOV_EXTRA, reference=reference,
+                      detail=detail or f"SciPy: {scipy_its[0]} iterations (info {info})")
 
 
 def _solve_checks(label: str, solver: Any, M: Any, b: np.ndarray, exact: np.ndarray, bound: int) -> list[Check]:
