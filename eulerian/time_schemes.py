@@ -118,10 +118,3 @@ class DampedStart(TimeScheme):
 
 DAMPED = DampedStart()
 TIME_SCHEMES = tuple(SCHEMES)   # the registered names
-
-
-def scheme_order(name: str) -> int:
-    """The declared global order of the registered scheme ``name``."""
-    return SCHEMES[name].order
-
-

@@ -444,12 +444,14 @@ STATIONARY_SIZES = (32, 48, 64, 96, 128)   # N x 3N/4 cells on OU_BOX
 def stationary_matrix_errors(sizes: tuple[int, ...], diffusion: Any = None) -> list[float]:
     """L1 distance of solve_stationary (drift OU_B x, the full matrix OU_D, zero-flux walls of OU_BOX) to the
     cell averages of the invariant law G.stationary (mass outside the box ~1e-9, below every level's error).
-    ``diffusion`` (default OU_D) is given to the solver only: a wrong one must be flagged."""
+    ``diffusion`` (default OU_D, given as Diffusion.matrix(OU_D): the constructor for arrays that could be read
+    either way) is given to the solver only: a wrong one must be flagged."""
     law = G.stationary(G.Affine(OU_B, np.zeros(2)), OU_D)
     errors = []
     for n in sizes:
         g = Grid(*OU_BOX, (n, 3 * n // 4))
-        rho = np.asarray(solve_stationary(g, lambda t, x: x @ OU_B.T, OU_D if diffusion is None else diffusion))
+        D = Diffusion.matrix(OU_D) if diffusion is None else diffusion
+        rho = np.asarray(solve_stationary(g, lambda t, x: x @ OU_B.T, D))
         errors.append(grid_error(rho, g.cell_averages(law.pdf), g.cell_volume))
     return errors
 
