@@ -272,3 +272,42 @@ def test_point_values_check_passes_and_catches_a_shifted_centre():
         def point_values(self, f):            # f at the lower faces instead of the centres
             return f(self.centers() - 0.5 * np.asarray(self.spacing))
     assert not check_point_values(Shifted((-1.0, 0.5), (2.0, 1.5), (6, 4))).passed
+
+
+# ---------------------------------------------------- fokker-planck-options-2d: the flux functions at high Peclet
+CLIPPED_B = ("    a = xp.abs(z)\n", "    a = xp.abs(xp.clip(z, -700.0, 700.0))\n")   # the code before 2026-12-01
+
+
+def test_flux_function_checks_pass():
+    checks = E.flux_function_checks()
+    assert len(checks) == 2 and not _fails(checks), _fails(checks)
+
+
+@pytest.mark.parametrize("old, new, index", [
+    CLIPPED_B + (0,),
+    ("    z = xp.minimum(z, EXP_MAX)\n", "    z = xp.clip(z, -EXP_MAX, EXP_MAX)\n", 0),
+    ("1.0 / xp.expm1(xp.minimum(ws, EXP_MAX))", "1.0 / xp.expm1(ws)", 1),
+    ("1.0 / ws - 1.0 / xp.expm1", "1.0 / ws + 1.0 / xp.expm1", 1),
+    ("0.5 - wt / 12.0 + wt**3 / 720.0", "0.5 + wt / 12.0 + wt**3 / 720.0", 1),
+    ("    ws, wt = xp.where(small, 1.0, w), xp.where(small, w, 0.0)", "    ws, wt = xp.where(small, 1.0, w), w", 1),
+    ("    zs, zt = xp.where(small, 1.0, z), xp.where(small, z, 0.0)", "    zs, zt = xp.where(small, 1.0, z), z", 0),
+])
+def test_flux_function_checks_flag_mutants(monkeypatch, old, new, index):
+    mod = mutated(monkeypatch, "eulerian.operators", old, new)
+    checks = E.flux_function_checks(mod)
+    assert not checks[index].passed, checks[index]
+
+
+@pytest.mark.parametrize("flux", E.FLUXES)
+def test_high_peclet_drift_passes(flux):
+    check = E.check_high_peclet_drift(flux)
+    assert check.passed and check.value < 1e-8, check
+
+
+def test_high_peclet_drift_flags_a_clipped_bernoulli_function(monkeypatch):
+    import eulerian.operators
+
+    mod = mutated(monkeypatch, "eulerian.operators", *CLIPPED_B)
+    monkeypatch.setattr(eulerian.operators, "bernoulli_pair", mod.bernoulli_pair)
+    check = E.check_high_peclet_drift("scharfetter-gummel")
+    assert not check.passed and check.value > 0.25, check
