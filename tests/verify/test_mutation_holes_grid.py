@@ -51,7 +51,7 @@ def test_wall_cfl_checks_pass_on_the_solver():
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     courant = _by_name(checks, "largest on the outflow walls: max over steps")
     assert courant.value < 1e-14 and "34 steps" in courant.detail
-    assert _by_name(checks, "forced steps N").value == 0.0
+    assert _by_name(checks, "outflow walls: forced steps N").value == 0.0
     assert [c.value for c in checks if "C = cfl exactly" in c.name] == [0.0, 0.0]
 
 
@@ -69,7 +69,7 @@ def test_wall_cfl_checks_flag_the_continuity_mutants(monkeypatch, mutant):
     mod = mutated(monkeypatch, "eulerian.continuity", *CONTINUITY_MUTANTS[mutant])
     monkeypatch.setattr(B, "solve_continuity", mod.solve_continuity)
     checks = B.wall_cfl_checks()
-    forced = _by_name(checks, "forced steps N")
+    forced = _by_name(checks, "outflow walls: forced steps N")
     assert not forced.passed and "N − 1 refused: False" in forced.detail
     courant = _by_name(checks, "largest on the outflow walls: max over steps")
     if mutant == "167":   # dt from the interior faces: C_n / cfl = 29.6 / 28.1 on the walls
@@ -246,3 +246,15 @@ def test_diffusion_orders_break_on_the_meanfield_mutant(monkeypatch):
     monkeypatch.setattr(A, "solve_meanfield", mod.solve_meanfield)
     with pytest.raises(ValueError, match="broadcast"):
         A.diffusion_errors(16)
+
+
+def test_wall_cfl_checks_flag_a_wrong_fipy_courant_test(monkeypatch):
+    """eulerian.fipy_backend.x_continuity_fipy__mutmut_162 (sample at 7092d92): dt / rate for dt * rate."""
+    pytest.importorskip("fipy")
+    import eulerian.fipy_backend
+
+    mod = mutated(monkeypatch, "eulerian.fipy_backend", "if dt * r > cfl * (1 + 1e-12):",
+                  "if dt / r > cfl * (1 + 1e-12):")
+    monkeypatch.setattr(eulerian.fipy_backend, "continuity_fipy", mod.continuity_fipy)
+    checks = B.wall_cfl_checks()
+    assert [c.name for c in checks if not c.passed] == [_by_name(checks, "fipy backend: forced steps N").name]

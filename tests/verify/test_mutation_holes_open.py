@@ -171,6 +171,9 @@ def test_scheme_info_check_flags_a_renamed_key_a_wrong_dt_and_a_different_scheme
     for info, value in ((renamed, 2), (wrong_dt, 2), (undamped, 1)):
         check = check_scheme_info("bad", dataclasses.replace(a, info=info), b, problem.t_final)
         assert not check.passed and check.value == value
+    # eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_464 (sample at 7092d92): backend="FIPY"
+    check = check_scheme_info("bad", a, dataclasses.replace(b, backend="FIPY"), problem.t_final)
+    assert not check.passed and check.value == 1 and "'FIPY'" in check.detail
 
 
 # ---------------------------------------------------------------- survivors of the fresh sample at 919885c

@@ -59,6 +59,17 @@ def test_multigrid_cycle_matches_the_dense_reference():
     assert all(c.value < 1e-6 for c in checks)   # float32 cycle: ~2e-7
 
 
+def test_short_axis_cycle_check_passes_and_flags_a_hierarchy_stopped_early(monkeypatch):
+    """eulerian.multigrid.x_transfer_operators__mutmut_1 (sample at 7092d92): min_cells 3 for 2."""
+    from tests.verify.mutants import mutated
+
+    check = EC.short_axis_cycle_check()
+    assert check.passed and check.value < 1e-6 and "4 levels" in check.detail
+    mod = mutated(monkeypatch, "eulerian.multigrid", "min_cells: int = 2,", "min_cells: int = 3,")
+    check = EC.short_axis_cycle_check(mod.MultigridSolver)
+    assert not check.passed and check.value > 0.1
+
+
 @pytest.mark.parametrize("wrong", [{"omega": 1.0}, {"omega": 0.7}, {"nu": 1}])
 def test_multigrid_cycle_check_flags_another_damping_or_sweep_count(wrong):
     from eulerian.multigrid import MultigridSolver

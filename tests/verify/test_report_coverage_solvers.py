@@ -311,3 +311,17 @@ def test_high_peclet_drift_flags_a_clipped_bernoulli_function(monkeypatch):
     monkeypatch.setattr(eulerian.operators, "bernoulli_pair", mod.bernoulli_pair)
     check = E.check_high_peclet_drift("scharfetter-gummel")
     assert not check.passed and check.value > 0.25, check
+
+
+# ------------------------------------------------------- porous medium: the step condition of a slow run (rate < 1)
+def test_slow_step_condition_passes_and_flags_a_rate_floor(monkeypatch):
+    """eulerian.porous_medium.x_solve_porous_medium__mutmut_302 (sample at 7092d92): no step limit when the rate
+    is at most 1."""
+    from verify.cases import porous_medium as P
+
+    check = P.check_slow_step_condition()
+    assert check.passed and 0.9 < check.value <= 1.0 + 1e-12, check
+    mod = mutated(monkeypatch, "eulerian.porous_medium", "(1.0 / rmax if rmax > 0 else math.inf)",
+                  "(1.0 / rmax if rmax > 1 else math.inf)")
+    check = P.check_slow_step_condition(mod.solve_porous_medium)
+    assert not check.passed and check.value > 5, check

@@ -759,8 +759,8 @@ def check_forced_at_cfl(name: str, auto: Any, forced: Callable[[int], Any]) -> C
 
 
 def wall_cfl_checks() -> list[Check]:
-    """The CFL step with open walls: the solver's own steps (array backend), forced steps at the limit (array
-    backend), and forced steps at exactly C = cfl (array and FiPy backends)."""
+    """The CFL step with open walls: the solver's own steps (array backend), forced steps at the limit and at
+    exactly C = cfl (array and FiPy backends)."""
     T, cfl = WALL_CFL["T"], WALL_CFL["cfl"]
     g, auto = wall_cfl_run()
     checks = [check_step_courant("v = (0.5 + x, 0.3 + 0.5 y), largest on the outflow walls", g, auto, wall_velocity,
@@ -769,8 +769,10 @@ def wall_cfl_checks() -> list[Check]:
     checks.append(check_step_courant("v = (1 − 0.8 t)(0.5 + x, 0.3 + 0.5 y), slowing down", g, slowing,
                                      slowing_wall_velocity, cfl))
     n_min = math.ceil(T * all_faces_rate(g, wall_velocity, 0.0) / cfl)
-    checks.append(check_forced_steps("v largest on the outflow walls", n_min,
-                                     *forced_step_outcomes(lambda n: wall_cfl_run(n), n_min)))
+    for backend in ("numpy", "fipy"):
+        label = "v largest on the outflow walls" + (", fipy backend" if backend == "fipy" else "")
+        checks.append(check_forced_steps(label, n_min, *forced_step_outcomes(
+            lambda n, backend=backend: wall_cfl_run(n, backend=backend), n_min)))
     for backend in ("numpy", "fipy"):
         kw = dict(velocity=uniform_velocity, cells=EXACT_CFL["cells"], T=EXACT_CFL["T"], cfl=EXACT_CFL["cfl"],
                   backend=backend)

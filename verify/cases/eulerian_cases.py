@@ -521,6 +521,23 @@ def multigrid_cycle_checks(cycles: Sequence[str] = ("V", "W"), solver_class: Any
     return checks
 
 
+MG_SHORT_SHAPE, MG_SHORT_COARSE = (24, 4), 8   # levels 24x4, 12x2, 6x2 and 3x2: an axis stops at 2 cells
+
+
+def short_axis_cycle_check(solver_class: Any = None) -> Check:
+    """The V-cycle on MG_SHORT_SHAPE against the dense reference: the short axis is halved down to 2 cells and then
+    left alone while the other goes on (a hierarchy that stops one level early changes B by 0.15)."""
+    from eulerian.multigrid import MultigridSolver
+
+    cls = MultigridSolver if solver_class is None else solver_class
+    solver = cls(get_backend("numpy"), mg_cycle_matrix(MG_SHORT_SHAPE), MG_SHORT_SHAPE, periodic=MG_CYCLE_PERIODIC,
+                 coarse_matrix=mg_cycle_matrix, coarse_size=MG_SHORT_COARSE)
+    ref, _ = dense_cycle_reference(MG_SHORT_SHAPE, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, "V",
+                                   MG_SHORT_COARSE)
+    return check_multigrid_cycle(f"multigrid V({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, {MG_SHORT_SHAPE[0]}x"
+                                 f"{MG_SHORT_SHAPE[1]} cells (an axis coarsened to 2 cells)", solver, ref)
+
+
 # ------------------------------------------ the axis-by-axis prolongation of the fine levels against its definition
 # Levels of at least eulerian.multigrid.TENSOR_PROLONGATION_MIN (2**15) cells prolong axis by axis without a matrix
 # (TensorProlongation), which the cycle check above (24x16 cells) never reaches. Here it is applied directly, x += P e,
@@ -876,6 +893,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
         ctx.add(check_high_peclet_drift(flux))
     ctx.add_all(adi_source_checks())
     ctx.add_all(multigrid_cycle_checks())
+    ctx.add(short_axis_cycle_check())
     ctx.add_all(tensor_prolongation_checks())
     ctx.add_all(multigrid_path_checks())
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
@@ -1146,13 +1164,16 @@ SCHEME_INFO = ("flux", "time", "boundary", "dt", "damped_steps", "diffusion")   
 
 
 def check_scheme_info(name: str, a: Solution, b: Solution, t_final: float) -> Check:
-    """The two backends describe the same scheme in ``Solution.info`` (the keys SCHEME_INFO, equal values) and
-    both report dt = t_final / steps: the number of keys missing or different, plus 1 per wrong dt (0 passes)."""
+    """The two backends describe the same scheme in ``Solution.info`` (the keys SCHEME_INFO, equal values), both
+    report dt = t_final / steps, and each names itself (``Solution.backend``: "numpy" for ``a``, "fipy" for ``b``):
+    the number of keys missing or different, plus 1 per wrong dt or backend name (0 passes)."""
     wrong = [k for k in SCHEME_INFO if k not in a.info or k not in b.info or a.info[k] != b.info[k]]
+    wrong += [f"backend {s.backend!r} (expected {name!r})" for s, name in ((a, "numpy"), (b, "fipy"))
+              if s.backend != name]
     wrong += [f"dt of {s.backend}" for s in (a, b) if not math.isclose(s.info.get("dt", math.nan), t_final / s.steps,
                                                                         rel_tol=1e-14)]
     return make_check(f"{name}: both backends describe the same scheme in info ({', '.join(SCHEME_INFO)}; "
-                      "dt = t_final / steps)", len(wrong), upper=0, reference=0,
+                      "dt = t_final / steps) and name themselves", len(wrong), upper=0, reference=0,
                       detail=f"missing or different: {wrong}" if wrong else f"info {b.info}")
 
 

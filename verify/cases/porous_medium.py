@@ -169,6 +169,30 @@ def check_step_extremes(name: str, sol: Any) -> Check:
                       f"{dt.max() if dt.size else math.nan:.6g}")
 
 
+# A slow run: diffusion D = SLOW["D"] makes the step condition's rate 2 D m max rho^(m-1) / h^2 about 0.1 (< 1) on
+# the Barenblatt profile of the case, so the run takes steps of cfl / rate > 1. The peak only falls (maximum
+# principle), so rate(rho^n) >= rate(rho(T)) at every step, and each step must satisfy dt_n rate(rho(T)) <= cfl
+# (a necessary condition, from the returned density alone): max over steps of dt_n rate(rho(T)) / cfl <= 1 (plus
+# round-off, 1e-12).
+SLOW = {"cells": 64, "D": 1e-4, "T": 40.0}
+
+
+def check_slow_step_condition(solve: Callable = solve_porous_medium) -> Check:
+    """The check described above. ``solve``: another solve_porous_medium, for the negative tests."""
+    m, L, cfl = M_EXP, BOX[1], 0.5
+    grid = Grid((-L,), (L,), (SLOW["cells"],))
+    h = grid.spacing[0]
+    rho0 = grid.cell_averages(lambda x: Barenblatt(m, 1, t0=T0).density(0.0, x), order=6)
+    sol = solve(grid, rho0, m, SLOW["T"], diffusion=SLOW["D"], cfl=cfl)
+    rate_T = 2.0 * SLOW["D"] * m * float(np.max(sol.to_numpy())) ** (m - 1.0) / h ** 2
+    rate_0 = 2.0 * SLOW["D"] * m * float(rho0.max()) ** (m - 1.0) / h ** 2
+    dt = np.diff(np.asarray(sol.mass_times))
+    return make_check(f"1D, D = {SLOW['D']:g}, rate < 1: max over steps of dt_n rate(rho(T)) / cfl (the step "
+                      "condition at the smallest rate of the run)", float(dt.max() * rate_T / cfl) if dt.size else
+                      math.nan, upper=1.0 + 1e-12, detail=f"{dt.size} steps; rate {rate_0:.3g} at t = 0, "
+                      f"{rate_T:.3g} at T")
+
+
 def check_energy_decay(name: str, energy: Any, rtol: float = ENERGY_RTOL) -> Check:
     """max_n (E_{n+1} - E_n) / E_0 <= rtol: the discrete free energy never rises (beyond round-off)."""
     e = np.asarray(energy, dtype=float)
@@ -559,6 +583,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     # the adaptive step redone when its second stage breaks the step condition (a confining potential, cfl = 1)
     ctx.add_all(confined_checks(cells=CONFINED["cells"] if ctx.quick else 2 * CONFINED["cells"]))
     ctx.add_all(drift_into_wall_checks())
+    ctx.add(check_slow_step_condition())
     change, rate = drift_relaxation()
     ctx.check("FV 1D drift V = x²/2: discrete steady state kept (max change / max)", change, upper=1e-13,
               reference=0.0)
