@@ -33,11 +33,18 @@ def _value(a: Any, t: float) -> Any:
 
 
 def _add_row_vector(out: Any, c: Any, xp: Any, block: int = 512) -> None:
-    """out += c for out (n, d) C-contiguous and c (d,), in place.
+    """out += c for out (..., d) and c (d,), in place.
 
     NumPy broadcasting over a short last axis runs a length-d inner loop (≈6x slower than a flat add for
-    d = 2), so the bulk of the rows is added as a (n // block, block · d) array plus c tiled ``block`` times.
+    d = 2), so for C-contiguous out the bulk of the rows is added as a (n // block, block · d) array plus c tiled
+    ``block`` times.
     """
+    if out.ndim != 2:
+        if out.ndim > 2 and out.flags.c_contiguous:
+            _add_row_vector(out.reshape(-1, out.shape[-1]), c, xp, block)   # a view: adds in place
+        else:
+            out += c
+        return
     n, d = out.shape
     m = (n // block) * block
     if m == 0 or not out.flags.c_contiguous:

@@ -388,7 +388,8 @@ CALLS: dict[str, ValidCall] = {
         [("drift", _decay), ("diffusion", 0.5), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
         {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}, needs=("rng",),
         accepts={"diffusion": [[0.5, 0.0]]},                    # one coefficient per axis, zero allowed
-        refuses={"diffusion": [[0.5, -0.1], [[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]]]}),
+        refuses={"diffusion": [[0.5, -0.1], [[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]]],
+                 "t1": [0.0, -0.3]}),                           # t1 = t0 and t1 < t0: SDEs run forward
     "lagrangian.noise_factor": ValidCall(lagrangian.noise_factor, [("diffusion", np.diag([0.5, 1.0])), ("dim", 2)], {}),
     "lagrangian.attention_field": ValidCall(lagrangian.attention_field, [("Q", Q), ("K", K), ("V", V)],
                                        {"scale": 1.0, "chunk_bytes": 2**20}, probe=_field_probe()),

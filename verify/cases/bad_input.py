@@ -127,6 +127,62 @@ def check_memory_refusal(shape: tuple[int, ...] = (2**40, 2**40)) -> Check:
                       detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
 
 
+def check_particle_memory_refusal(shape: tuple[int, ...] = (2**20, 2**20)) -> Check:
+    """The sizes a memory refusal of the particle side states: lagrangian.deposit onto a grid of ``shape`` must be
+    refused with "needs N GiB, above the limit of L GiB (MAX_MEMORY_FRACTION=f of T GiB physical memory)" where
+    N = cells · 16 bytes (the density and its weights), T is the machine's memory read here from os.sysconf and
+    L = f T. The value is the number of sizes missing from the message, which must be 0."""
+    import math
+    import os
+
+    import numpy as np
+
+    import lagrangian
+    from lagrangian import backend
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    f = backend.MAX_MEMORY_FRACTION
+    need = math.prod(shape) * 16 / 2**30
+    expected = [f"needs {need:.3g} GiB", f"above the limit of {f * total / 2**30:.3g} GiB",
+                f"(MAX_MEMORY_FRACTION={f:g} of {total / 2**30:.3g} GiB physical memory)"]
+    try:
+        lagrangian.deposit(np.zeros((4, len(shape))), (-1.0,) * len(shape), (1.0,) * len(shape), shape)
+        message = "(not refused)"
+    except lagrangian.MemoryBudgetError as exc:
+        message = str(exc)
+    missing = [e for e in expected if e not in message]
+    return make_check(f"deposit onto {shape} cells: the memory refusal states the size, the limit and the machine's "
+                      "memory", len(missing), upper=0, reference=0,
+                      detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
+
+
+def check_own_copies() -> Check:
+    """verify.gaussian's Gaussian and Affine keep their own read-only copies of the caller's float64 arrays: the
+    caller's arrays stay writable, and writing into them afterwards changes neither object. The value is the
+    number of arrays shared or frozen, which must be 0."""
+    import numpy as np
+
+    from verify import gaussian as G
+
+    mean, cov = np.array([0.3, -0.2]), np.array([[0.6, 0.1], [0.1, 0.4]])
+    matrix, offset = np.array([[-1.0, 0.5], [0.2, -0.7]]), np.array([0.1, 0.2])
+    objects = {"Gaussian": (G.Gaussian(mean, cov), ("mean", "cov"), (mean, cov)),
+               "Affine": (G.Affine(matrix, offset), ("matrix", "offset"), (matrix, offset))}
+    wrong = []
+    for label, (obj, names, given) in objects.items():
+        for name, a in zip(names, given):
+            kept = getattr(obj, name)
+            before = np.array(kept)
+            if not a.flags.writeable:
+                wrong.append(f"{label}: the caller's {name} made read-only")
+                continue
+            a += 1.0
+            if np.shares_memory(kept, a) or not np.array_equal(getattr(obj, name), before):
+                wrong.append(f"{label}: {name} shared with the caller")
+    return make_check("Gaussian and Affine keep their own copies of the caller's arrays (arrays shared or frozen)",
+                      len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "4 arrays, each copied")
+
+
 def check_grid_bounds(make_grid: Callable | None = None) -> Check:
     """Grid takes its bounds as numbers, sequences or arrays of any real type, and stores them as tuples of Python
     floats (what every method computes with): the number of forms among scalars, ints, NumPy arrays and NumPy
@@ -161,9 +217,11 @@ def bad_input_eulerian(ctx: CaseContext) -> None:
       tags=("bad-input", "lagrangian"))
 def bad_input_lagrangian(ctx: CaseContext) -> None:
     _run(ctx, "lagrangian.")
+    ctx.add(check_particle_memory_refusal())
 
 
 @case("bad-input-gaussian", title="Bad input to the Gaussian closed forms is refused with a clear error",
       tags=("bad-input", "gaussian"))
 def bad_input_gaussian(ctx: CaseContext) -> None:
     _run(ctx, "gaussian.")
+    ctx.add(check_own_copies())

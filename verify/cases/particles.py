@@ -8,6 +8,7 @@ the stated false-alarm rate (Bonferroni over compared entries); deterministic on
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ from verify.checks import ROUNDOFF, check_samples_match
 from verify.harness import CaseContext, Check, Slopes, case, make_check
 from verify.adapters import ODESampler, SDESampler
 from verify.convergence import ConvergenceStudy, convergence_study, fit_order, order_verdict, weak_order_study
-from verify.metrics import relative_error, z_score_for
+from verify.metrics import relative_error, worst, z_score_for
 from verify.problems import get_problem
 
 FALSE_ALARM = 1e-4  # per check (issue 4 asks for at most 1e-3)
@@ -282,6 +283,31 @@ def quadratic_gradient_field() -> Callable:
     return L.gradient_field(lambda x: (x - POTENTIAL_MIN) @ POTENTIAL_H)
 
 
+POINT_BATCHES = ((2, 600), (3, 4), ())   # leading shapes of the points (..., 2): above and below the row block of
+                                         # the offset's add (512 rows), and a single point of shape (2,)
+
+
+def check_point_batches(name: str, field: Callable, exact: Callable[[float, np.ndarray], np.ndarray],
+                        t: float = 0.7) -> Check:
+    """A field documented for points (..., d), evaluated on points of the POINT_BATCHES shapes against its closed
+    form ``exact`` (written with einsum, independently): max |v - v_exact| / max |v_exact| over the batches,
+    to round-off (1e-13). A refusal or a value of the wrong shape fails."""
+    rng = np.random.default_rng(3)
+    err, shapes = 0.0, []
+    for lead in POINT_BATCHES:
+        x = rng.uniform(-2.0, 2.0, lead + (2,))
+        ref = exact(t, x)
+        try:
+            v = np.asarray(field(t, x))
+        except (ValueError, TypeError, IndexError) as exc:
+            return make_check(f"{name}: values at points (..., 2) vs the closed form", math.nan,
+                              detail=f"points of shape {x.shape}: {type(exc).__name__}: {exc}")
+        shapes.append(v.shape)
+        err = worst([err, float(np.abs(v - ref).max() / np.abs(ref).max()) if v.shape == ref.shape else math.inf])
+    return make_check(f"{name}: values at points (..., 2) vs the closed form, max relative error", err, upper=1e-13,
+                      reference=0.0, detail=f"point shapes {[lead + (2,) for lead in POINT_BATCHES]}, values {shapes}")
+
+
 def flow_errors(field: Callable, x0: np.ndarray, exact: np.ndarray, t0: float, t1: float, *, method: str = "rk4",
                 steps: Sequence[int] = FLOW_STEPS) -> tuple[np.ndarray, np.ndarray]:
     """(dt, max pathwise error against the exact end positions) of integrate_ode(field) at each step count."""
@@ -392,6 +418,13 @@ def affine_flow_particles(ctx: CaseContext) -> None:
                              affine_flow_map(AFFINE_A0, AFFINE_C0, t1 - t0)(x0), t0, t1))
     ctx.add(check_flow_order("gradient_field −∇V, V quadratic, t ∈ [0.3, 1.3]", quadratic_gradient_field(), x0,
                              POTENTIAL_MIN + (x0 - POTENTIAL_MIN) @ expm(-(t1 - t0) * POTENTIAL_H).T, t0, t1))
+    # the fields at points of any leading shape (..., 2), against their closed forms
+    ctx.add(check_point_batches("affine_field a(t)(A0 x + c0)", time_dependent_affine_field(), lambda t, x: _modulation(
+        t) * (np.einsum("ij,...j->...i", AFFINE_A0, x) + AFFINE_C0)))
+    ctx.add(check_point_batches("affine_field A0 x + c0 (constant arrays)", L.affine_field(AFFINE_A0, AFFINE_C0),
+                                lambda t, x: np.einsum("ij,...j->...i", AFFINE_A0, x) + AFFINE_C0))
+    ctx.add(check_point_batches("gradient_field −∇V", quadratic_gradient_field(),
+                                lambda t, x: -np.einsum("ij,...j->...i", POTENTIAL_H, x - POTENTIAL_MIN)))
     # snapshots at save_at (unsorted, repeated, t0 included) of a time-dependent field, and of the blob flow
     for method in L.ODE_STEPPERS:
         ctx.add(check_save_at_snapshots("affine_field a(t)(A0 x + c0)", time_dependent_affine_field(), x0[:50], t0,
@@ -582,6 +615,42 @@ def check_attention_pairing(name: str, sizes: Sequence[int], errors: Sequence[np
                               + f" at n = {sizes.astype(int).tolist()}; fitted slope {slope:.2f} (theory −0.5)")]
 
 
+ATT_VALUES = {"queries": 37, "keys": 23, "rows": 5, "scales": (0.7, 300.0)}   # 37 = 7 chunks of 5 rows + 2
+ATT_VALUES_TOL = 1e-12   # relative; measured 1.6e-14 (logits up to 1165 at scale 300: a few ulps of them)
+
+
+def check_attention_values(softmax: Callable = L.softmax_attention, field: Callable = L.attention_field) -> Check:
+    """softmax_attention (37 queries against 23 keys) and attention_field (37 tokens) with rectangular Q, K (3 x 2)
+    and a non-symmetric V, at scales 0.7 and 300 (logits beyond exp's range, 709: the max-shifted softmax), in one
+    chunk and in chunks of 5 rows (chunk_bytes = 16 n 5), against the dense formula
+    V sum_j softmax_j(s <Q q_i, K y_j>) y_j with scipy.special.softmax: max relative error. ``softmax`` /
+    ``field``: others, for the negative tests."""
+    from scipy.special import softmax as sp_softmax
+
+    rng = np.random.default_rng(9)
+    p = ATT_VALUES
+    q, y = rng.standard_normal((p["queries"], 2)), rng.standard_normal((p["keys"], 2))
+    Q, K, V = rng.standard_normal((3, 2)), rng.standard_normal((3, 2)), np.array([[0.5, -0.3], [0.2, 0.4]])
+
+    def dense(s: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return sp_softmax(s * (a @ Q.T) @ (b @ K.T).T, axis=1) @ b @ V.T
+
+    err = 0.0
+    for s in p["scales"]:
+        for chunk in (None, 16 * p["rows"]):
+            kw = {} if chunk is None else {"chunk_bytes": chunk * p["keys"]}
+            ref = dense(s, q, y)
+            err = worst([err, float(np.abs(np.asarray(softmax(q, y, Q, K, V, scale=s, **kw)) - ref).max()
+                                    / np.abs(ref).max())])
+            kw = {} if chunk is None else {"chunk_bytes": chunk * p["queries"]}
+            ref = dense(s, q, q)
+            err = worst([err, float(np.abs(np.asarray(field(Q, K, V, scale=s, **kw)(0.0, q)) - ref).max()
+                                    / np.abs(ref).max())])
+    return make_check("softmax_attention and attention_field (Q, K 3 x 2, one chunk and chunks of 5 rows, scales "
+                      "0.7 and 300) vs the dense softmax formula: max relative error", err, upper=ATT_VALUES_TOL,
+                      reference=0.0, detail=f"{p['queries']} queries, {p['keys']} keys")
+
+
 def check_blowup_time(name: str, sigma0_sq: float, t_request: float) -> Check:
     """The Gaussian attention law with Q = K = V = I, s = 1, μ = 0, Σ0 = σ0² I blows up at
     t* = 1/(2σ0²) (dσ²/dt = 2σ⁴): verify.gaussian.attention must report it (FiniteTimeBlowUp) with t*
@@ -616,6 +685,7 @@ def attention_tokens_2d(ctx: CaseContext) -> None:
     diff = float(np.max(np.abs(L.integrate_ode(field, x0, 0, 1, 16) - L.integrate_ode(field, x0, 0, 1, 32))))
     ctx.check("RK4 16 vs 32 steps (max particle difference)", diff, upper=1e-3 * min(medians),
               detail="time error ≪ the particle-vs-PDE error being measured")
+    ctx.add(check_attention_values())
     ctx.add(check_blowup_time("blow-up σ0² = 0.5", 0.5, 1.5))
     # the finite particle system stays bounded through t* (softmax averages stay in the convex hull)
     xb = L.integrate_ode(L.attention_field(np.eye(2), np.eye(2), np.eye(2)),
