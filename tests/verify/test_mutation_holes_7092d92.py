@@ -7,7 +7,7 @@
   (tests/verify/test_mutation_holes_solvers.py); ``eulerian.porous_medium.x_solve_porous_medium__mutmut_302`` ->
   porous-medium-barenblatt, ``check_slow_step_condition`` (tests/verify/test_report_coverage_solvers.py);
   ``eulerian.operators.x_bernoulli_pair__mutmut_5`` -> fokker-planck-options-2d, ``flux_function_checks`` and
-  ``check_high_peclet_drift`` (the mutant was closer to right than the code: the coefficients were clipped at a
+  ``high_peclet_checks`` (the mutant was closer to right than the code: the coefficients were clipped at a
   cell Peclet number of 700; tests/verify/test_report_coverage_solvers.py);
 * ``lagrangian.fields.xǁAffineFieldǁ__call____mutmut_26`` (the offset's shape compared with x.shape[1]) ->
   affine-flow-particles, ``check_point_batches`` (which found that AffineField with an offset failed on points

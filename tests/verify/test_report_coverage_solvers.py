@@ -299,18 +299,22 @@ def test_flux_function_checks_flag_mutants(monkeypatch, old, new, index):
 
 
 @pytest.mark.parametrize("flux", E.FLUXES)
-def test_high_peclet_drift_passes(flux):
-    check = E.check_high_peclet_drift(flux)
-    assert check.passed and check.value < 1e-8, check
+def test_high_peclet_checks_pass(flux):
+    pytest.importorskip("fipy")
+    speed, fipy = E.high_peclet_checks(flux)
+    assert speed.passed and speed.value < 1e-8, speed
+    assert fipy.passed and fipy.value < 1e-13, fipy
 
 
-def test_high_peclet_drift_flags_a_clipped_bernoulli_function(monkeypatch):
+def test_high_peclet_checks_flag_a_clipped_bernoulli_function(monkeypatch):
+    pytest.importorskip("fipy")
     import eulerian.operators
 
     mod = mutated(monkeypatch, "eulerian.operators", *CLIPPED_B)
     monkeypatch.setattr(eulerian.operators, "bernoulli_pair", mod.bernoulli_pair)
-    check = E.check_high_peclet_drift("scharfetter-gummel")
-    assert not check.passed and check.value > 0.25, check
+    speed, fipy = E.high_peclet_checks("scharfetter-gummel")
+    assert not speed.passed and speed.value > 0.25, speed
+    assert not fipy.passed and fipy.value > 0.1, fipy
 
 
 # ------------------------------------------------------- porous medium: the step condition of a slow run (rate < 1)
