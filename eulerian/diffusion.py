@@ -160,7 +160,8 @@ def check_diffusion(diffusion: Any, grid: Grid) -> Diffusion:
                              f"{shape}")
         kind, value = ("cells" if as_cells else "matrix"), diffusion
     if kind not in KINDS:
-        raise ValueError(f"Diffusion kind must be one of {KINDS}, got {kind!r}")
+        raise ValueError(f"diffusion: a Diffusion's kind must be one of {KINDS}, got {kind!r}; build it with "
+                         "Diffusion.cells(values) or Diffusion.matrix(M), or pass a number or a callable D(x)")
     if kind == "field":
         _field_values(value, grid.centers())  # probe: real, finite, positive at the cell centres
         return Diffusion("field", value)

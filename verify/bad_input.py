@@ -59,6 +59,7 @@ import numpy as np
 import eulerian
 import lagrangian
 from eulerian import Grid, benamou_brenier, solve_continuity, solve_fokker_planck
+from eulerian.diffusion import Diffusion
 from verify import gaussian as vg
 
 EXPECTED = (ValueError, TypeError, eulerian.NumericalError, eulerian.BackendUnavailable,
@@ -153,8 +154,8 @@ class FieldProbe:
     points: np.ndarray
     args: tuple = (0.5,)
 
-    def __call__(self, f: Callable, points: Any = None) -> Any:
-        return f(*self.args, self.points if points is None else points)
+    def __call__(self, f: Callable, points: Any = ...) -> Any:
+        return f(*self.args, self.points if points is ... else points)   # (None is one of the bad points)
 
 
 def _field_probe(x: np.ndarray = X) -> FieldProbe:
@@ -188,7 +189,9 @@ CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD wit
 BAD_DIFFUSIONS = [[[0.5, 0.1], [0.0, 0.4]], [[0.1, 0.5], [0.5, 0.1]],
                   np.where(np.arange(WALL_GRID.size).reshape(WALL_GRID.shape) == 5, 0.0, 0.5),
                   np.full(WALL_GRID.shape, -0.5), np.ones((3, 3)), lambda x: 0.5 - x[..., 0],
-                  np.full(WALL_GRID.shape, 0.5, dtype=complex), [[0.5, np.nan], [np.nan, 0.4]]]
+                  np.full(WALL_GRID.shape, 0.5, dtype=complex), [[0.5, np.nan], [np.nan, 0.4]],
+                  # the explicit constructors with arrays of another shape, and an unknown kind
+                  Diffusion.matrix(np.eye(3)), Diffusion.cells(np.ones((3, 3))), Diffusion("spline", 0.5)]
 # boundary specs that a 2-D solve must refuse up front: three conditions for one axis, a periodic side facing a
 # wall, a Dirichlet value g(t, x) < 0 and one of the wrong shape, an outflow wall where the equation has none
 # (Fokker-Planck), one entry for two axes
@@ -968,11 +971,16 @@ def bad_leading(value: Any) -> list:
 LEADING_WORDS = {"t": ("time",), "rho": ("density", "mass")}  # words a message may use for a leading argument
 
 
-def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]:
+FIELD_KEY = "(returned field) "   # prefix of the message-record keys of a returned field's arguments
+
+
+def point_gaps(call: ValidCall, *, label: str = "call", messages: dict | None = None) -> tuple[int, list[str]]:
     """(number of bad evaluations tried, gaps) of the vector field that ``call`` returns (its probe a
     :class:`FieldProbe`), at every :func:`bad_points` value and at every :func:`bad_leading` value of its leading
     arguments (t, or t, grid, rho): each must be refused with a one-line error naming the argument (for the
-    points, the field's last parameter or "points", "particles", ...), or give a real result without NaN."""
+    points, the field's last parameter or "points", "particles", ...), or give a real result without NaN.
+    ``messages``: a dict that gets, per argument of the field (keys FIELD_KEY + its name), the
+    :func:`message_digest` of each evaluation in order (:data:`NO_MESSAGE` where it returned or failed otherwise)."""
     if not isinstance(call.probe, FieldProbe):
         return 0, []
     field = call.func(*[v for _, v in call.pos], **call.kw)
@@ -982,16 +990,22 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
         params = []
     point_words = [*params[-1:], *POINT_WORDS]
 
-    def message_gap(where: str, what: str, words: list[str]) -> Callable[[BaseException], str | None]:
-        return lambda exc: None if _names(str(exc), words) else \
-            f"{where}: {type(exc).__name__} does not name {what}: {exc}"
+    said: dict = {}
+
+    def message_gap(where: str, what: str, words: list[str], key: str) -> Callable[[BaseException], str | None]:
+        def judge(exc: BaseException) -> str | None:
+            said[key][-1] = message_digest(exc)
+            return None if _names(str(exc), words) else f"{where}: {type(exc).__name__} does not name {what}: {exc}"
+        return judge
 
     tried, found = 0, []
+    key = FIELD_KEY + (params[-1] if params else "points")
     for bad in bad_points(call.probe.points):
         where = f"{label}(...)({_short(bad)})"
         tried += 1
+        said.setdefault(key, []).append(NO_MESSAGE)
         found.append(_judge(where, lambda: call.probe(field, bad), EXPECTED,
-                            message_gap(where, "the points", point_words)))
+                            message_gap(where, "the points", point_words, key)))
     lead = call.probe.args
     for i, valid in enumerate(lead):
         name = params[i] if len(params) > len(lead) else f"argument {i}"
@@ -999,8 +1013,12 @@ def point_gaps(call: ValidCall, *, label: str = "call") -> tuple[int, list[str]]
             args = lead[:i] + (bad,) + lead[i + 1:]
             where = f"{label}(...)({name}={_short(bad)})"
             tried += 1
+            said.setdefault(FIELD_KEY + name, []).append(NO_MESSAGE)
             found.append(_judge(where, lambda: field(*args, call.probe.points), EXPECTED,
-                                message_gap(where, repr(name), [name, *LEADING_WORDS.get(name, ())])))
+                                message_gap(where, repr(name), [name, *LEADING_WORDS.get(name, ())],
+                                            FIELD_KEY + name)))
+    if messages is not None:
+        messages.update({k: "".join(v) for k, v in said.items()})
     return tried, [g for g in found if g is not None]
 
 
@@ -1014,8 +1032,9 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
     argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
     "x" when it raised (see :func:`outcome_changes`). ``messages``: a dict that gets, per argument, the
     :func:`message_digest` of each refusal in the same order, then of each of the call's own ``refuses``,
-    :data:`NO_MESSAGE` where the value was taken (see :func:`message_changes`)."""
-    tried, found = point_gaps(call, label=label) if names is None else (0, [])
+    :data:`NO_MESSAGE` where the value was taken (see :func:`message_changes`), and those of a returned field's
+    refusals (:func:`point_gaps`)."""
+    tried, found = point_gaps(call, label=label, messages=messages) if names is None else (0, [])
     if names is None:   # the valid call itself must run cleanly
         tried += 1
         found.append(_judge(f"{label}(the valid call)", lambda: call.probed(call.func(*[v for _, v in call.pos],
@@ -1121,7 +1140,10 @@ def message_changes(call: ValidCall, messages: dict, recorded: dict, *, label: s
         changed = [i // width for i in range(0, len(now), width)
                    if (a := then[i:i + width]) != (b := now[i:i + width]) and NO_MESSAGE not in (a, b)
                    and FOREIGN not in (a, b)]
-        if changed:   # the values are built only to name them
+        if changed and name.startswith(FIELD_KEY):   # a returned field's argument: its bad values by number
+            changes += [f"{label}(...): {name[len(FIELD_KEY):]}, bad value {k + 1}: the error message changed"
+                        for k in changed]
+        elif changed:   # the values are built only to name them
             values = bad_values(call, name) + list(call.refuses.get(name, []))
             changes += [f"{label}({name}={_short(values[k])}): the error message changed" for k in changed]
     return changes

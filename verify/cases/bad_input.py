@@ -156,6 +156,42 @@ def check_particle_memory_refusal(shape: tuple[int, ...] = (2**20, 2**20)) -> Ch
                       detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
 
 
+def check_gpu_backend_names(get_backend: Callable | None = None, get_namespace: Callable | None = None) -> Check:
+    """backend="cupy" (any case) on both sides: where CuPy has no usable GPU (probed here: CuPy importable and
+    cupy.cuda.is_available()), eulerian.get_backend and lagrangian.get_namespace must raise BackendUnavailable,
+    the error that says what to install (not the ValueError of an unknown name); where it has one, they must
+    return the CuPy backend. The value is the number of wrong outcomes, which must be 0. ``get_backend`` /
+    ``get_namespace``: others, for the negative tests."""
+    import eulerian
+    import lagrangian
+
+    try:
+        import cupy
+        usable = bool(cupy.cuda.is_available())
+    except Exception:   # not installed, no driver
+        usable = False
+    sides = {"eulerian.get_backend": (get_backend or eulerian.get_backend, eulerian.BackendUnavailable,
+                                      lambda b: getattr(b, "name", None) == "cupy"),
+             "lagrangian.get_namespace": (get_namespace or lagrangian.get_namespace, lagrangian.BackendUnavailable,
+                                          lambda m: getattr(m, "__name__", None) == "cupy")}
+    wrong = []
+    for label, (func, unavailable, is_cupy) in sides.items():
+        for name in ("cupy", "CuPy"):
+            try:
+                result = func(name)
+                ok, outcome = usable and is_cupy(result), f"returned {result!r}"[:80]
+            except unavailable:
+                ok, outcome = not usable, "BackendUnavailable"
+            except Exception as exc:   # noqa: BLE001 (any other outcome is the failure this check counts)
+                ok, outcome = False, f"{type(exc).__name__}: {exc}"
+            if not ok:
+                wrong.append(f"{label}({name!r}): {outcome}")
+    where = f"CuPy {'with' if usable else 'without'} a usable GPU here: "
+    return make_check("backend 'cupy': the CuPy backend with a usable GPU, else BackendUnavailable (wrong outcomes)",
+                      len(wrong), upper=0, reference=0,
+                      detail=where + ("; ".join(wrong)[:300] or "4 calls as they must"))
+
+
 def check_own_copies() -> Check:
     """verify.gaussian's Gaussian and Affine keep their own read-only copies of the caller's float64 arrays: the
     caller's arrays stay writable, and writing into them afterwards changes neither object. The value is the
@@ -211,6 +247,7 @@ def bad_input_eulerian(ctx: CaseContext) -> None:
     _run(ctx, "eulerian.")
     ctx.add(check_memory_refusal())
     ctx.add(check_grid_bounds())
+    ctx.add(check_gpu_backend_names())
 
 
 @case("bad-input-lagrangian", title="Bad input to the particle methods is refused with a clear error",

@@ -921,6 +921,33 @@ def check_fipy_ran(name: str, solutions: Sequence[Solution]) -> Check:
                       detail=f"backends {[s.backend for s in solutions]}")
 
 
+def check_continuity_snapshots(backend: str = "fipy", solve: Callable = solve_continuity) -> Check:
+    """Snapshots of a continuity run on ``backend`` (12 x 9 cells, walls, the manufactured box's velocity,
+    16 forced steps) at save_at = (0, T/2, T): the one at t = 0 is rho0, the one at T/2 the final density of the
+    same run stopped there (8 steps), the one at T the final density: max relative difference, exact up to
+    round-off (1e-13). ``solve``: another solve_continuity, for the negative tests."""
+    problem = get_problem("mms-continuity-box-2d")
+    grid = grid_for(problem, 12)
+    rho0 = grid.cell_averages(problem.initial_density)
+    T = problem.t_final
+
+    def run(t_final: float, steps: int, save_at: Any = None) -> Solution:
+        return solve(grid, rho0, problem.drift, t_final, steps=steps, save_at=save_at, backend=backend,
+                     boundary=problem.boundary)
+
+    try:
+        sol = run(T, 16, (0.0, 0.5 * T, T))
+        saved = sol.densities_numpy()
+        refs = [rho0, run(0.5 * T, 8).to_numpy(), sol.to_numpy()]
+        err = worst(float(np.abs(np.asarray(a) - b).max() / np.abs(b).max()) for a, b in zip(saved, refs)) \
+            if len(saved) == 3 else math.inf
+        detail = f"saved at t = {[float(t) for t in sol.times]}"
+    except (TypeError, ValueError, AttributeError) as exc:
+        err, detail = math.nan, f"{type(exc).__name__}: {exc}"
+    return make_check(f"continuity ({backend} backend), snapshots at t = 0, T/2, T vs rho0, a run to T/2 and the final "
+                      "density: max relative difference", err, upper=1e-13, reference=0.0, detail=detail)
+
+
 def check_continuity_info(solutions: Sequence[Solution], cfl: float, limiters: Sequence[str]) -> Check:
     """Every continuity run (one per limiter on the array backend, then FiPy's) describes itself in
     Solution.info: the Courant number it was given ("cfl"), its walls ("boundary", the same for all) and, on the
@@ -1007,6 +1034,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     study = convergence_study(ContinuitySolver(backend="fipy"), problem, levels[:4])
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
+    ctx.add(check_continuity_snapshots())
     ctx.add(check_continuity_info(array_runs + [study.outputs[0]], ContinuitySolver().cfl, LIMITERS))
     ctx.add_all(maximum_principle_checks())
     ctx.add(meanfield_step_cap_check())

@@ -274,9 +274,12 @@ def jko_vs_fokker_planck(ctx: CaseContext) -> None:
     ctx.series("JKO mean error vs tau", taus, err_exact, xlabel="tau", ylabel="|mean - exact|", logx=True,
                logy=True)
     ctx.note("JKO iterations per step (finest tau)", [int(i) for i in run["flows"][-1].iterations])
+    start = time.perf_counter()
     cold = jko_flow(grid, run["flows"][-1].densities[0], tau, run["T"], potential=_potential_1d(OU),
                     diffusion=OU["D"], time_steps=FLOW_TIME_STEPS, tol=FLOW_TOL, warm_start=False)
+    elapsed = time.perf_counter() - start
     ctx.add(check_warm_start(f"JKO flow, tau={tau:g}", run["flows"][-1], cold))
+    ctx.add(check_run_seconds(f"JKO flow (cold starts), tau={tau:g}", cold.seconds, elapsed))
 
 
 @case("jko-equilibrium", title="The discrete Gibbs state is a fixed point of the grid JKO step",
@@ -299,6 +302,14 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     ctx.add(check_small_motion(label, w2sq2, tol2, 7.5))
     ctx.add(check_no_motion_step(f"constant potential, no diffusion, 2D {shape[0]}x{shape[1]}", grid2,
                                  grid2.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1))), STEP_TAU, 4))
+
+
+def check_run_seconds(name: str, seconds: float, elapsed: float) -> Check:
+    """The run time a result reports against the wall time of the call measured around it: within
+    [elapsed / 2, elapsed] (the call spends little outside its own clock: argument checks). The value is
+    seconds / elapsed."""
+    return make_check(f"{name}: reported run time / the call's wall time", seconds / elapsed, lower=0.5, upper=1.0,
+                      detail=f"reported {seconds:.4g} s, measured {elapsed:.4g} s")
 
 
 def check_no_motion_step(name: str, grid: Grid, rho: np.ndarray, tau: float, time_steps: int,

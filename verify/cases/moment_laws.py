@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+import math
+from typing import Any, Callable
 
 import numpy as np
 from scipy.integrate import quad_vec, solve_ivp
@@ -128,6 +129,27 @@ def check_gaussian_expectations(name: str, g: G.Gaussian, *, order: int = 3,
                        upper=ROUNDOFF, reference=mgf, detail=f"default order 20, a = {np.round(a, 3).tolist()}")]
 
 
+HUGE_T = 1e308   # every entry of B t finite, but ‖B‖₁ t = 2e308 overflows: Van Loan's doubling count from logarithms
+
+
+def check_law_at_huge_time(linear_sde: Any = None) -> Check:
+    """linear_sde at t = 1e308 for a stable, non-normal B = [[-1, 0], [-1, -1]] (a column sum of 2, so ‖B‖₁ t
+    overflows while B t does not) against the stationary law (G.stationary: -B⁻¹c and the Lyapunov solve, another
+    computation): max |Δm|, |ΔΣ| relative to the stationary values, to round-off (1e-12). ``linear_sde``: another
+    one, for the negative tests."""
+    law = G.linear_sde if linear_sde is None else linear_sde
+    drift, D = G.Affine([[-1.0, 0.0], [-1.0, -1.0]], [0.3, -0.2]), np.array([[0.5, 0.1], [0.1, 0.3]])
+    inf = G.stationary(drift, D)
+    try:
+        late = law(G.Gaussian([1.0, 2.0], np.eye(2)), drift, D, HUGE_T)
+        err = max(relative_error(late.mean, inf.mean), relative_error(late.cov, inf.cov))
+        detail = f"mean {np.round(late.mean, 12).tolist()}, cov {np.round(late.cov, 12).tolist()}"
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        err, detail = math.nan, f"{type(exc).__name__}: {exc}"
+    return make_check(f"law at t = {HUGE_T:g} (‖B‖₁ t overflows, B t does not) vs the stationary law", err,
+                      upper=1e-12, reference=0.0, detail=detail)
+
+
 @case("linear-sde-laws", title="Linear SDE: exact law vs independent quadrature sampling, "
       "stationary law, moment ODE", tags=("gaussian", "sde"))
 def linear_sde_laws(ctx: CaseContext) -> None:
@@ -160,6 +182,7 @@ def linear_sde_laws(ctx: CaseContext) -> None:
             ctx.check(f"d={d} {label}: law at t=60 → stationary law",
                       relative_error(late.cov, inf.cov) + relative_error(late.mean, inf.mean),
                       upper=1e-9, detail="|e^{Bt}| ≤ e^{−30} at t = 60")
+    ctx.add(check_law_at_huge_time())
     ts = np.linspace(0, 3, 31)
     ctx.series("OU variance", ts, [G.linear_sde(G.Gaussian([2.0], [[0.2]]), G.Affine([[-1.0]]),
                                                 0.5, t).cov[0, 0] for t in ts],
