@@ -377,7 +377,7 @@ CALLS: dict[str, ValidCall] = {
         refuses={"times": [[1.0, 0.0], [0.0, 0.0], [0.0, 0.5, 1.0]]}),   # increasing, one per slice of values
     "lagrangian.probability_flow_field": ValidCall(
         lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", 0.5), ("score", _score)], {},
-        accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]]]},
+        accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]], [[0.5, 0.0], [0.0, 0.0]]]},   # semi-definite: singular too
         # a diffusion matrix that is not symmetric, or not positive semi-definite, or of rank 3
         refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]], np.ones((2, 2, 2))]},
         probe=_field_probe()),

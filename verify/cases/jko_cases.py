@@ -280,6 +280,7 @@ def jko_vs_fokker_planck(ctx: CaseContext) -> None:
     elapsed = time.perf_counter() - start
     ctx.add(check_warm_start(f"JKO flow, tau={tau:g}", run["flows"][-1], cold))
     ctx.add(check_run_seconds(f"JKO flow (cold starts), tau={tau:g}", cold.seconds, elapsed))
+    ctx.add(check_flow_record(f"JKO flow (cold starts), tau={tau:g}", cold, len(cold.densities) - 1))
 
 
 @case("jko-equilibrium", title="The discrete Gibbs state is a fixed point of the grid JKO step",
@@ -302,6 +303,17 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     ctx.add(check_small_motion(label, w2sq2, tol2, 7.5))
     ctx.add(check_no_motion_step(f"constant potential, no diffusion, 2D {shape[0]}x{shape[1]}", grid2,
                                  grid2.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1))), STEP_TAU, 4))
+
+
+def check_flow_record(name: str, flow: Any, steps: int) -> Check:
+    """A JKO flow whose steps all converged (the run has tol = FLOW_TOL and raises on failure by default) must
+    record so: ``converged`` a boolean array of ``steps`` True values, as many iterations, each positive. The
+    value is the number of wrong entries, which must be 0."""
+    conv, its = np.asarray(flow.converged), np.asarray(flow.iterations)
+    wrong = [] if conv.dtype == bool and conv.shape == (steps,) and bool(conv.all()) else [f"converged {conv!r}"]
+    wrong += [] if its.shape == (steps,) and bool((its > 0).all()) else [f"iterations {its!r}"]
+    return make_check(f"{name}: per-step record (converged, iterations): wrong entries", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong)[:300] or f"{steps} steps, all converged")
 
 
 def check_run_seconds(name: str, seconds: float, elapsed: float) -> Check:

@@ -1,0 +1,51 @@
+"""Report checks added for the mutation survivors (report holes) of the fresh sample at 816c443 (seed 20261208).
+
+* ``eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_268`` (the snapshot at t = 0 without the grid's shape) ->
+  fipy-vs-array saves at t = 0 as well;
+* ``eulerian.jko.x_jko_flow__mutmut_200`` (``converged`` filled with None) -> jko-vs-fokker-planck,
+  ``check_flow_record``;
+* ``lagrangian.fields.x__check_psd__mutmut_31`` (a singular positive semi-definite diffusion refused) -> the catalog
+  must accept diag(0.5, 0) for probability_flow_field.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tests.verify.mutants import mutated
+from verify import bad_input
+
+
+def test_flow_record_passes_and_flags_a_missing_convergence_record():
+    from verify.cases import jko_cases as J
+
+    @dataclasses.dataclass
+    class Flow:
+        converged: np.ndarray
+        iterations: np.ndarray
+
+    good = Flow(np.array([True, True]), np.array([40, 30]))
+    assert J.check_flow_record("flow", good, 2).passed
+    for bad in (Flow(np.asarray([None, None], dtype=bool), good.iterations),       # mutmut_200
+                Flow(good.converged[:1], good.iterations), Flow(good.converged, np.array([40, 0]))):
+        assert not J.check_flow_record("flow", bad, 2).passed
+
+
+def test_a_singular_psd_diffusion_must_be_accepted(monkeypatch):
+    label = "lagrangian.probability_flow_field"
+    call = bad_input.CALLS[label]
+    assert not bad_input.gaps(call, label=label, names=["diffusion"])[1]
+    mod = mutated(monkeypatch, "lagrangian.fields", "    if low < -1e-12 * scale:", "    if low < +1e-12 * scale:")
+    found = bad_input.gaps(dataclasses.replace(call, func=mod.probability_flow_field), label=label,
+                           names=["diffusion"])[1]
+    assert found and all("diag" in g or "[[0.5, 0.0], [0.0, 0.0]]" in g for g in found), found
+
+
+def test_fipy_fokker_planck_snapshot_at_zero(monkeypatch):
+    pytest.importorskip("fipy")
+    from eulerian import Grid, solve_fokker_planck
+
+    g = Grid((-1.0, 0.0), (1.0, 0.5), (6, 4))
+    rho0 = np.exp(-g.centers()[..., 0] ** 2)
+    sol = solve_fokker_planck(g, rho0, lambda t, x: -x, 0.5, 0.1, 2, save_at=[0.0, 0.1], backend="fipy")
+    assert np.array_equal(sol.densities_numpy()[0], rho0)
