@@ -49,3 +49,23 @@ def test_fipy_fokker_planck_snapshot_at_zero(monkeypatch):
     rho0 = np.exp(-g.centers()[..., 0] ** 2)
     sol = solve_fokker_planck(g, rho0, lambda t, x: -x, 0.5, 0.1, 2, save_at=[0.0, 0.1], backend="fipy")
     assert np.array_equal(sol.densities_numpy()[0], rho0)
+
+
+def test_direct_solver_record_passes_and_flags_a_wrong_iteration_count(monkeypatch):
+    """eulerian.multigrid.xǁLUSolverǁsolve__mutmut_2: the LU path records 1 iteration per solve."""
+    import eulerian.fokker_planck
+    from eulerian import Grid, solve_fokker_planck
+    from verify.cases import eulerian_cases as E
+
+    g = Grid((-1.0, 0.0), (1.0, 0.5), (8, 6))
+    rho0 = np.exp(-g.centers()[..., 0] ** 2)
+
+    def runs():
+        return [solve_fokker_planck(g, rho0, lambda t, x: -x, 0.5, 0.1, 4, solver=s) for s in ("lu", "multigrid")]
+
+    assert E.check_direct_solver_record("fp", *runs()).passed
+    mod = mutated(monkeypatch, "eulerian.multigrid", "        self.iterations.append(0)\n",
+                  "        self.iterations.append(1)\n")
+    monkeypatch.setattr(eulerian.fokker_planck, "LUSolver", mod.LUSolver)
+    check = E.check_direct_solver_record("fp", *runs())
+    assert not check.passed, check

@@ -394,6 +394,16 @@ def check_multigrid_iterations(name: str, sol: Solution, bound: int = MULTIGRID_
                       detail=f"mean {np.mean(its):.2f} over {len(its)} solves")
 
 
+def check_direct_solver_record(name: str, lu: Solution, mg: Solution) -> Check:
+    """The LU path's record of its linear solves: solver "lu" and 0 iterations for each of as many solves as the
+    multigrid run of the same problem made. The value is the number of wrong entries, which must be 0."""
+    its, ref = list(lu.info.get("linear_iterations", [])), mg.info.get("linear_iterations", [])
+    wrong = [] if lu.info.get("solver") == "lu" else [f"solver {lu.info.get('solver')!r}"]
+    wrong += [] if len(its) == len(ref) and not any(its) else [f"linear_iterations {its[:8]}"]
+    return make_check(f"{name}: the LU run records 0 iterations per solve (wrong entries)", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong) or f"{len(its)} solves")
+
+
 # ----------------------------------------------------- the multigrid cycle against its definition, densely
 # The preconditioner B (one V- or W-cycle, float32 by default) of eulerian.multigrid.MultigridSolver, applied to every
 # unit vector, against the cycle its docstring defines, built here with dense NumPy matrices from scratch: per level
@@ -877,6 +887,8 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
             ctx.add(check_agreement(f"{flux} + {scheme}, multigrid vs LU, {label}", lu.to_numpy(), mg.to_numpy(),
                                     SOLVER_AGREEMENT_TOL))
             ctx.add(check_multigrid_iterations(f"{flux} + {scheme}, {label}", mg))
+            if scheme == "bdf2":
+                ctx.add(check_direct_solver_record(f"{flux} + {scheme}, {label}", lu, mg))
     # an odd axis (27 cells) stops the coarsening of that axis early: the other branch of the transfer operators
     odd = grid_for(problem, (50, 27))
     lu = FokkerPlanckSolver(solver="lu")(problem, odd, 32)
