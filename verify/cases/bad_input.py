@@ -96,64 +96,71 @@ def _run(ctx: CaseContext, prefix: str) -> None:
     ctx.add(check_messages(prefix.rstrip("."), reworded, refused + len(said)))
 
 
+def _physical_memory() -> int:
+    """The machine's memory in bytes, read here from os.sysconf (the library's fallback where that is unavailable)."""
+    import os
+
+    from eulerian import _validate
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return _validate.physical_memory_bytes()
+
+
+def _refusal_sizes(name: str, refuse: Callable[[], object], error: type, expected: list[str]) -> Check:
+    """``refuse()`` must raise ``error`` with every text of ``expected`` (sizes the message digests leave out,
+    since they depend on the machine) in its message: the value is the number of texts missing, which must be 0."""
+    try:
+        refuse()
+        message = "(not refused)"
+    except error as exc:
+        message = str(exc)
+    missing = [e for e in expected if e not in message]
+    return make_check(name, len(missing), upper=0, reference=0,
+                      detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
+
+
 def check_memory_refusal(shape: tuple[int, ...] = (2**40, 2**40)) -> Check:
     """The sizes a memory refusal states, which the message digests leave out (they depend on the machine): a Grid
     of ``shape`` must be refused with "needs about N GiB, beyond the limit of L GiB (f of the T GiB of physical
-    memory" where N = cells · 8 bytes · GRID_ARRAYS, T is the machine's memory read here from os.sysconf (the
-    library's fallback where that is unavailable) and L = f T. The value is the number of sizes missing from the
-    message, which must be 0."""
+    memory" where N = cells · 8 bytes · GRID_ARRAYS, T is the machine's memory (:func:`_physical_memory`) and
+    L = f T. The value is the number of sizes missing from the message, which must be 0."""
     import math
-    import os
 
     import eulerian
     from eulerian import _validate
 
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        total = _validate.physical_memory_bytes()
-    f = _validate.MEMORY_FRACTION
+    total, f = _physical_memory(), _validate.MEMORY_FRACTION
     need = math.prod(shape) * 8 * _validate.GRID_ARRAYS / 2**30
     expected = [f"needs about {need:.3g} GiB", f"beyond the limit of {f * total / 2**30:.3g} GiB",
                 f"({f:g} of the {total / 2**30:.3g} GiB of physical memory"]
-    try:
-        eulerian.Grid((0.0,) * len(shape), (1.0,) * len(shape), shape)
-        message = "(not refused)"
-    except eulerian.MemoryLimitError as exc:
-        message = str(exc)
-    missing = [e for e in expected if e not in message]
-    return make_check(f"Grid {shape}: the memory refusal states the size, the limit and the machine's memory",
-                      len(missing), upper=0, reference=0,
-                      detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
+    return _refusal_sizes(f"Grid {shape}: the memory refusal states the size, the limit and the machine's memory",
+                          lambda: eulerian.Grid((0.0,) * len(shape), (1.0,) * len(shape), shape),
+                          eulerian.MemoryLimitError, expected)
 
 
 def check_particle_memory_refusal(shape: tuple[int, ...] = (2**20, 2**20)) -> Check:
     """The sizes a memory refusal of the particle side states: lagrangian.deposit onto a grid of ``shape`` must be
     refused with "needs N GiB, above the limit of L GiB (MAX_MEMORY_FRACTION=f of T GiB physical memory)" where
-    N = cells · 16 bytes (the density and its weights), T is the machine's memory read here from os.sysconf and
+    N = cells · 16 bytes (the density and its weights), T is the machine's memory (:func:`_physical_memory`) and
     L = f T. The value is the number of sizes missing from the message, which must be 0."""
     import math
-    import os
 
     import numpy as np
 
     import lagrangian
     from lagrangian import backend
 
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    f = backend.MAX_MEMORY_FRACTION
+    total, f = _physical_memory(), backend.MAX_MEMORY_FRACTION
     need = math.prod(shape) * 16 / 2**30
     expected = [f"needs {need:.3g} GiB", f"above the limit of {f * total / 2**30:.3g} GiB",
                 f"(MAX_MEMORY_FRACTION={f:g} of {total / 2**30:.3g} GiB physical memory)"]
-    try:
-        lagrangian.deposit(np.zeros((4, len(shape))), (-1.0,) * len(shape), (1.0,) * len(shape), shape)
-        message = "(not refused)"
-    except lagrangian.MemoryBudgetError as exc:
-        message = str(exc)
-    missing = [e for e in expected if e not in message]
-    return make_check(f"deposit onto {shape} cells: the memory refusal states the size, the limit and the machine's "
-                      "memory", len(missing), upper=0, reference=0,
-                      detail=f"missing {missing}: {message[:300]}" if missing else message[:300])
+    return _refusal_sizes(f"deposit onto {shape} cells: the memory refusal states the size, the limit and the "
+                          "machine's memory",
+                          lambda: lagrangian.deposit(np.zeros((4, len(shape))), (-1.0,) * len(shape),
+                                                     (1.0,) * len(shape), shape),
+                          lagrangian.MemoryBudgetError, expected)
 
 
 def check_gpu_backend_names(get_backend: Callable | None = None, get_namespace: Callable | None = None) -> Check:
