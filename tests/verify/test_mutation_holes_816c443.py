@@ -5,7 +5,11 @@
 * ``eulerian.jko.x_jko_flow__mutmut_200`` (``converged`` filled with None) -> jko-vs-fokker-planck,
   ``check_flow_record``;
 * ``lagrangian.fields.x__check_psd__mutmut_31`` (a singular positive semi-definite diffusion refused) -> the catalog
-  must accept diag(0.5, 0) for probability_flow_field.
+  must accept diag(0.5, 0) for probability_flow_field;
+* ``eulerian.benamou_brenier.x_benamou_brenier__mutmut_496`` (Douglas–Rachford's fine level without the coarse
+  warm start) -> bb-gaussian-1d, ``multilevel_saving_checks``;
+* ``eulerian.porous_medium.x_solve_porous_medium__mutmut_311`` (a wrong up-front step estimate) ->
+  porous-medium-barenblatt, ``step_estimate_checks``.
 """
 import dataclasses
 
@@ -82,3 +86,34 @@ def test_direct_solver_record_passes_and_flags_a_wrong_iteration_count(monkeypat
     monkeypatch.setattr(eulerian.fokker_planck, "LUSolver", mod.LUSolver)
     check = E.check_direct_solver_record("fp", *runs())
     assert not check.passed, check
+
+
+def test_multilevel_saving_passes_and_flags_a_fine_level_without_warm_start(monkeypatch):
+    from eulerian.benamou_brenier import benamou_brenier
+    from eulerian.grid import Grid
+    from verify.cases import benamou_brenier_cases as B
+
+    m0, s0, m1, s1 = 0.3, 0.05, 0.7, 0.08
+    grid = Grid((0.0,), (1.0,), (64,))
+    rho0, rho1 = B.gaussian_cells_1d(grid, m0, s0), B.gaussian_cells_1d(grid, m1, s1)
+    exact = (m1 - m0) ** 2 + (s1 - s0) ** 2
+    single = benamou_brenier(grid, rho0, rho1, 64, method="douglas-rachford")
+    assert all(c.passed for c in B.multilevel_saving_checks(grid, rho0, rho1, single, exact))
+    mod = mutated(monkeypatch, "eulerian.benamou_brenier",
+                  "state = _douglas_rachford(g, b0, b1, gamma, alpha, cap, tols, w, check_every, V_init)",
+                  "state = _douglas_rachford(g, b0, b1, gamma, alpha, cap, tols, w, check_every, )")  # mutmut_496
+    checks = B.multilevel_saving_checks(grid, rho0, rho1, single, exact, solve=mod.benamou_brenier)
+    assert [c.passed for c in checks] == [True, True, False]
+
+
+@pytest.mark.parametrize("old, new", [
+    ("ratio = t_final / (cfl * dt_allowed0)", "ratio = t_final / (cfl / dt_allowed0)"),  # mutmut_311
+    ("+ (0 if save is None else len(save))", "+ (0 if save is None else 1)"),
+    ("estimate > max_steps:", "estimate > max_steps + 1:"),
+])
+def test_step_estimate_passes_and_flags_a_wrong_estimate(monkeypatch, old, new):
+    from verify.cases import porous_medium as P
+
+    assert all(c.passed for c in P.step_estimate_checks())
+    mod = mutated(monkeypatch, "eulerian.porous_medium", old, new)
+    assert not all(c.passed for c in P.step_estimate_checks(mod.solve_porous_medium))

@@ -34,6 +34,7 @@ The constants C of the tolerance checks were measured once and frozen (see EDGE_
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -153,6 +154,41 @@ def drift_into_wall_checks(solve: Callable = solve_porous_medium) -> list[Check]
                                   detail=str(exc)[:200])]
             continue
         checks += [check_positive(label, sol), check_mass(label, sol), check_step_extremes(label, sol)]
+    return checks
+
+
+def step_estimate_checks(solve: Callable = solve_porous_medium) -> list[Check]:
+    """The up-front estimate of the step count stated in a max_steps refusal, on the set-up of
+    drift_into_wall_checks (forward Euler + upwind): ceil(T / (cfl / rate_0)) (+ one step per save_at time), the
+    rate at t = 0 computed here from the module docstring's step condition: the largest outflow rate of a cell,
+    sum over its faces of max(u·n, 0) / h with u = -∂ξ / ∂x and ξ = D m/(m-1) ρ^(m-1) + V, or 2 D m max ρ^(m-1) / h²
+    if larger. A cap one below the estimate must be refused up front, the message suggesting exactly the estimate
+    (value: |suggested - expected|, 0 to pass; no refusal counts as infinite)."""
+    p, m, cfl, D = WALL_DRIFT, M_EXP, 0.5, 1.0
+    grid = Grid((-p["box"],), (p["box"],), (p["cells"],))
+    rho0 = grid.cell_averages(lambda x: p["height"] * np.exp(-x[..., 0] ** 2))
+    h, x = grid.spacing[0], grid.axes()[0]
+    u = -np.diff(D * m / (m - 1.0) * rho0 ** (m - 1.0) - p["slope"] * x) / h
+    outflow = np.zeros_like(rho0)
+    outflow[:-1] += np.maximum(u, 0.0) / h
+    outflow[1:] += np.maximum(-u, 0.0) / h
+    rate = max(float(outflow.max()), 2.0 * D * m * float(rho0.max()) ** (m - 1.0) / h ** 2)
+    base = math.ceil(p["T"] * rate / cfl)
+    checks = []
+    for save_at in (None, (0.1, 0.2, p["T"])):
+        expected = base + (0 if save_at is None else len(save_at))
+        try:
+            solve(grid, rho0, m, p["T"], potential=lambda y: -p["slope"] * y[..., 0], time="euler",
+                  reconstruction="upwind", cfl=cfl, save_at=save_at, max_steps=expected - 1)
+            value, detail = math.inf, f"max_steps={expected - 1} was not refused up front"
+        except ValueError as exc:
+            found = re.search(r"pass max_steps=(\d+)", str(exc))
+            value = abs(int(found.group(1)) - expected) if found else math.inf
+            detail = str(exc)[:160]
+        saves = "" if save_at is None else f", {len(save_at)} save_at times"
+        checks.append(make_check(f"FV 1D m=2 euler + upwind, drift into the wall{saves}: step estimate in the "
+                                 f"max_steps refusal vs ceil(T rate_0 / cfl) = {base}", float(value), upper=0.0,
+                                 reference=float(expected), detail=detail))
     return checks
 
 
@@ -583,6 +619,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     # the adaptive step redone when its second stage breaks the step condition (a confining potential, cfl = 1)
     ctx.add_all(confined_checks(cells=CONFINED["cells"] if ctx.quick else 2 * CONFINED["cells"]))
     ctx.add_all(drift_into_wall_checks())
+    ctx.add_all(step_estimate_checks())
     ctx.add(check_slow_step_condition())
     change, rate = drift_relaxation()
     ctx.check("FV 1D drift V = x²/2: discrete steady state kept (max change / max)", change, upper=1e-13,
