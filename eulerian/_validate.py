@@ -41,16 +41,20 @@ def check_real(name: str, value: Any, fix: str | None = None) -> float:
 
 
 def reject_complex(name: str, values: Any, fix: str | None = None) -> Any:
-    """``values`` unchanged unless complex (NumPy/CuPy arrays, scalars, sequences): then a TypeError naming
-    ``name`` and the fix (default: pass ``name``.real) instead of silently dropping the imaginary part. A nested
-    sequence that NumPy cannot make an array of (rows of different lengths) is refused naming ``name`` too."""
+    """``values`` unchanged unless complex (NumPy/CuPy arrays, object arrays holding complex numbers, scalars,
+    sequences): then a TypeError naming ``name`` and the fix (default: pass ``name``.real) instead of silently
+    dropping the imaginary part. A nested sequence that NumPy cannot make an array of (rows of different lengths)
+    is refused naming ``name`` too."""
     try:
         is_complex = np.iscomplexobj(values)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{name} must be numbers or an array with rows of equal length; NumPy cannot make an "
                         f"array of this {type(values).__name__}: {exc}") from None
+    dtype = getattr(values, "dtype", None)
+    if not is_complex and getattr(dtype, "kind", "") == "O" and any(   # an object array of Python complex numbers
+            isinstance(x, (complex, np.complexfloating)) for x in np.asarray(values).ravel()):
+        is_complex, dtype = True, "an object array with complex entries"
     if is_complex:
-        dtype = getattr(values, "dtype", None)
         dtype = np.asarray(values).dtype if dtype is None else dtype
         fix = fix or f"pass {name}.real if the imaginary part is zero"
         raise TypeError(f"{name} must be real; got {dtype} — {fix}")

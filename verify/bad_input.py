@@ -2,8 +2,9 @@
 
 For every public function of :mod:`eulerian`, :mod:`lagrangian` and :mod:`verify.gaussian`, :data:`CALLS` holds a
 small VALID call (milliseconds to run). :func:`bad_values` lists the bad values tried for one argument of it:
-complex scalars and arrays, NaN, ±inf, zero or negative numbers, bools, strings, None, arrays of the wrong shape
-or dimension, huge integers, callables returning NaN, complex or wrongly shaped values, objects of the wrong type.
+complex scalars and arrays (object arrays of complex numbers too), NaN, ±inf, zero or negative numbers, bools,
+strings, None, arrays of the wrong shape or dimension, non-symmetric square matrices, huge integers, callables
+returning NaN, complex or wrongly shaped values, objects of the wrong type.
 :func:`refusal_gap` replaces one argument by one bad value and says what went wrong, or None when the call
 
 * raised ValueError, TypeError or a project exception (:data:`EXPECTED`) with a one-line message that names the
@@ -525,14 +526,19 @@ CALLABLES = [_nan_callable, _complex_callable, _wrong_shape_callable, _none_call
 
 def _array_variants(v: np.ndarray) -> list:
     out = [v * (1 + 1j), v.astype(complex), np.full_like(v, np.nan), np.full_like(v, np.inf), -v, np.zeros_like(v),
-           v * 1e300, v.astype(str), v.astype(bool), v.astype(object), v[None], v.ravel()[:1],
-           np.zeros((0,) + v.shape[1:])]
+           v * 1e300, v.astype(str), v.astype(bool), v.astype(object), (v * (1 + 1j)).astype(object), v[None],
+           v.ravel()[:1], np.zeros((0,) + v.shape[1:])]
     if v.ndim >= 1:
         out += [v[..., :-1], np.concatenate([v, v[..., :1]], axis=-1), v[..., None]]
     if v.ndim >= 2:
         out += [v.T.copy(), v.ravel(), v[:1]]
-    if v.ndim == 2 and v.shape[0] == v.shape[1]:   # a square matrix of another size (an SPD one)
-        out.append(np.eye(v.shape[0] + 1) * (np.abs(v).max() or 1.0))
+    if v.ndim == 2 and v.shape[0] == v.shape[1]:
+        scale = np.abs(v).max() or 1.0
+        out.append(np.eye(v.shape[0] + 1) * scale)   # a square matrix of another size (an SPD one)
+        if v.shape[0] > 1:   # a non-symmetric one: refused where symmetry is required, taken where it is not
+            w = v.astype(float).copy()
+            w[0, -1] += 0.5 * scale
+            out.append(w)
     if v.ndim >= 1 and v.size:
         w = v.astype(float).copy()
         w.flat[0] = np.nan
@@ -756,6 +762,10 @@ TROUBLES: dict[str, Trouble] = {
     "lagrangian.blob_energy: m = 4, two particles 1e-120 apart, epsilon = 1e-120 (the energy overflows)": Trouble(
         lambda: lagrangian.blob_energy(np.array([[0.0], [1e-120]]), 4.0, 1e-120),
         (ValueError,), ("blob energy", "m = 4", "mass = 1")),
+    "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)": Trouble(
+        lambda: lagrangian.implicit_euler_step(np.linspace(-1.0, 1.0, 2 ** 24)[:, None], 0.1,
+                                               interaction_grad=lambda z: z),
+        (lagrangian.MemoryBudgetError,), ("pairwise differences", "use fewer particles")),
     "lagrangian.gaussian_kde: x spread 1e150, bandwidth 1e10 (the kernel covariance overflows)": Trouble(
         lambda: lagrangian.gaussian_kde(np.array([[0.0], [1e150], [3e150]]), np.zeros((1, 1)), bandwidth=1e10),
         (ValueError,), ("kernel covariance", "bandwidth")),

@@ -1013,12 +1013,19 @@ def linear_network(g0: Gaussian, S, r, t: float) -> Gaussian:
 # Fokker–Planck law of dX = −(HX + b) dt + sqrt(2D) dW (linear_sde with Affine(−H, −b)).
 
 
-def _jko_data(H, b, diffusion, tau, d: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _energy_data(H, b, diffusion, d: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The symmetric H (d, d), the vector b (zeros for None) and the entropy weight D >= 0 of the free energy
+    F(ρ) = ∫ (½ xᵀHx + bᵀx) ρ + D ∫ ρ log ρ, checked."""
     h = _check_symmetric(_as_matrix(H, "H", d), "H")
     bb = np.zeros(d) if b is None else _as_vector(b, "b", d)
     D = _real_scalar(diffusion, "diffusion")
     if not np.isfinite(D) or D < 0:
         raise ValueError(f"diffusion D must be a finite number ≥ 0 (the entropy weight), got {D}")
+    return h, bb, D
+
+
+def _jko_data(H, b, diffusion, tau, d: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    h, bb, D = _energy_data(H, b, diffusion, d)
     tau = _real_scalar(tau, "tau")
     if not np.isfinite(tau) or tau <= 0:
         raise ValueError(f"tau must be a finite time step > 0, got {tau}")
@@ -1103,11 +1110,7 @@ def gaussian_free_energy(g: Gaussian, H, b=None, diffusion: float = 0.0) -> floa
     if not isinstance(g, Gaussian):
         raise TypeError(f"g must be a verify.gaussian.Gaussian, got {type(g).__name__}")
     d = g.dim
-    h = _check_symmetric(_as_matrix(H, "H", d), "H")
-    bb = np.zeros(d) if b is None else _as_vector(b, "b", d)
-    D = _real_scalar(diffusion, "diffusion")
-    if not np.isfinite(D) or D < 0:
-        raise ValueError(f"diffusion D must be a finite number ≥ 0, got {D}")
+    h, bb, D = _energy_data(H, b, diffusion, d)
     logdet = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(g.cov)))))
     value = (0.5 * np.trace(h @ g.cov) + 0.5 * g.mean @ h @ g.mean + bb @ g.mean
              - 0.5 * D * (logdet + d * np.log(2.0 * np.pi * np.e)))

@@ -427,3 +427,13 @@ def test_ragged_lists_are_refused_naming_the_argument():
             call()
         assert name in one_line(excinfo), (name, str(excinfo.value))
         assert "inhomogeneous" not in str(excinfo.value) or f"{name} must" in str(excinfo.value), name
+
+
+def test_object_arrays_of_complex_numbers_are_refused_as_complex():
+    values = np.array([[0.5 + 0.5j, 0j], [0j, 0.2]], dtype=object)
+    with pytest.raises(TypeError, match="D must be real; got an object array with complex entries — pass D.real"):
+        v.reject_complex("D", values)
+    real = np.array([[0.5, 0.0], [0.0, 0.2]], dtype=object)
+    assert v.reject_complex("D", real) is real
+    with pytest.raises(TypeError, match="^diffusion must be real; got an object array with complex entries"):
+        solve_fokker_planck(Grid((0.0, 0.0), (1.0, 1.0), (4, 4)), np.ones((4, 4)), None, values, 0.1, 2)

@@ -1,0 +1,59 @@
+"""Report checks added for the mutation survivors (report holes) of the fresh sample at b12d5ba (seed 20261209).
+
+* ``lagrangian.backend.x_as_real_array__mutmut_24`` (an object array of complex numbers refused as "object", not
+  as complex) -> the catalog's arrays now include an object array of complex numbers, whose refusal is recorded;
+* ``verify.gaussian.x__jko_data__mutmut_3`` (a non-symmetric H refused without its name) -> the catalog's square
+  matrices now include a non-symmetric one (refused where symmetry is required, taken where it is not).
+"""
+import dataclasses
+import importlib
+
+from tests.verify.mutants import mutated
+from verify import bad_input
+from verify.refusal_record import MESSAGES
+
+
+def _changes(call, label: str, names: list[str]) -> list[str]:
+    said: dict = {}
+    bad_input.gaps(call, label=label, names=names, messages=said)
+    return bad_input.message_changes(call, said, {n: MESSAGES[label][n] for n in names}, label=label)
+
+
+def test_the_record_holds_the_refusal_of_complex_entries_of_an_object_array(monkeypatch):
+    label = "lagrangian.affine_field"
+    call = bad_input.CALLS[label]
+    assert not _changes(call, label, ["matrix"])
+    mod = mutated(monkeypatch, "lagrangian.backend", "kinds = {np.asarray(v).dtype.kind for v in arr.ravel()",
+                  "kinds = {np.asarray(None).dtype.kind for v in arr.ravel()")
+    monkeypatch.setattr(importlib.import_module("lagrangian.fields"), "as_real_array", mod.as_real_array)
+    assert _changes(call, label, ["matrix"])
+
+
+def test_a_non_symmetric_matrix_is_tried_and_its_refusal_recorded(monkeypatch):
+    import verify.gaussian as vg
+
+    label = "gaussian.jko_gaussian_step"
+    call = bad_input.CALLS[label]
+    assert not _changes(call, label, ["H"])
+    mod = mutated(monkeypatch, "verify.gaussian", 'h = _check_symmetric(_as_matrix(H, "H", d), "H")',
+                  'h = _check_symmetric(_as_matrix(H, "H", d), None)')
+    monkeypatch.setattr(mod, "Gaussian", vg.Gaussian)
+    found = bad_input.gaps(dataclasses.replace(call, func=mod.jko_gaussian_step), label=label, names=["H"])[1]
+    assert found and all("does not name 'H'" in f for f in found), found
+
+
+def test_the_record_holds_the_pairwise_memory_refusal_of_the_implicit_step(monkeypatch):
+    """lagrangian.gradient_flows.x__gradient__mutmut_54 / _55: the refusal's description or fix reworded."""
+    from verify.refusal_record import TROUBLE_MESSAGES
+
+    label = "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)"
+    said: list = []
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
+    assert said == [TROUBLE_MESSAGES[label]]
+    for old, new in (('"pairwise differences", "use fewer particles"', '"PAIRWISE DIFFERENCES", "use fewer particles"'),
+                     ('"pairwise differences", "use fewer particles"', '"pairwise differences", "XXuse fewer XX"')):
+        mod = mutated(monkeypatch, "lagrangian.gradient_flows", old, new)
+        monkeypatch.setattr(importlib.import_module("lagrangian"), "implicit_euler_step", mod.implicit_euler_step)
+        said = []
+        bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
+        assert said != [TROUBLE_MESSAGES[label]]
