@@ -701,6 +701,7 @@ def _scaled(g: vg.Gaussian, s: float) -> vg.Gaussian:
 
 _T_GRID = Grid((-3.0,), (3.0,), (16,))
 _T_RHO = np.exp(-_T_GRID.centers()[..., 0] ** 2)
+_BIG_LINE = Grid((0.0,), (1.0,), (2 ** 20,))   # with 2^20 time steps: beyond any memory for Benamou–Brenier
 
 TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps": Trouble(
@@ -730,6 +731,11 @@ TROUBLES: dict[str, Trouble] = {
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.1, 0.3, potential=_confining, diffusion=0.5, max_iter=2,
                                   on_failure="raise"),
         (eulerian.NumericalError,), ("step 1 of 3", "max_iter")),
+    **{f"eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype {dt!r} (beyond memory)": Trouble(
+        lambda dt=dt: eulerian.benamou_brenier(_BIG_LINE, np.ones(2 ** 20), np.ones(2 ** 20), 2 ** 20, dtype=dt),
+        (eulerian.MemoryLimitError,), words) for dt, words in (
+            ("mixed", ("use fewer time_steps or cells, or dtype='float32'",)),
+            ("float32", ("use fewer time_steps or cells",)))},
     "eulerian.solve_stationary: drift, diffusion and source times 1e150 (operator rescaled)": Trouble(
         lambda: eulerian.solve_stationary(WALL_GRID, lambda t, x: -1e150 * x, 5e149, source=_stationary_source(1e150),
                                           boundary=[eulerian.Dirichlet(0.3), "zero-flux"]),

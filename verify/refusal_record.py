@@ -887,7 +887,9 @@ MESSAGES = {'eulerian.BBResult.velocity': {'t': '869d1acbecf62567a52aa52aa52a3bd
                            'weights_y': '....fb53508d508df47df47df47d508d508d508d508d508d508d508d508d508d508d508d508d508d508d508d508de825e8257202e825f47d818381838183818381838183f47df47d108d108df414f414....47ce........f47d4ce17202e825e1b564d1432d108d47ce64d0........f414f414........',
                            'x': '4dc19df04dc14dc10948094809484dc14dc14dc14dc14dc14dc14dc14dc14dc14dc14dc14dc14dc14dc14dc14dc1774777471dbf77470948e94fe94fe94fe94fe94fe94f0948094849f649f6........1cbf0c1c........0948895b1dbf93d5a55a257f46b326c8ab43....49f6....7d29',
                            'y': '1cc5a8861cc51cc551d751d751d71cc51cc51cc51cc51cc51cc51cc51cc51cc51cc51cc51cc51cc51cc51cc51cc56dda6ddabf876dda51d78a4f8a4f8a4f8a4f8a4f8a4f51d751d70d660d66........1cbfd67d........51d787a1bf87c8fd9a8eb9e53ef5b69ced2fcc830d6627dd175d'}}
-TROUBLE_MESSAGES = {'eulerian.jko_flow: 100 steps over max_steps = 50': '445c',
+TROUBLE_MESSAGES = {"eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'float32' (beyond memory)": '1de4',
+ "eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'mixed' (beyond memory)": '93fb',
+ 'eulerian.jko_flow: 100 steps over max_steps = 50': '445c',
  "eulerian.jko_flow: its first step stops at max_iter = 2 (on_failure='raise')": '2c1d',
  'eulerian.jko_flow: t_final / tau = 1e9 steps': '5ce7',
  'eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps': '4ae5',

@@ -57,3 +57,19 @@ def test_the_record_holds_the_pairwise_memory_refusal_of_the_implicit_step(monke
         said = []
         bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
         assert said != [TROUBLE_MESSAGES[label]]
+
+
+def test_the_record_holds_benamou_breniers_memory_advice_per_dtype(monkeypatch):
+    """eulerian.benamou_brenier.x_benamou_brenier__mutmut_249: dtype='float32' suggested when float32 was asked."""
+    from verify.refusal_record import TROUBLE_MESSAGES
+
+    label = "eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'float32' (beyond memory)"
+    said: list = []
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
+    assert said == [TROUBLE_MESSAGES[label]]
+    mod = mutated(monkeypatch, "eulerian.benamou_brenier", 'if dtype != "float32" else ""',
+                  'if dtype != "XXfloat32XX" else ""')
+    monkeypatch.setattr(importlib.import_module("eulerian"), "benamou_brenier", mod.benamou_brenier)
+    said = []
+    bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
+    assert said != [TROUBLE_MESSAGES[label]]
