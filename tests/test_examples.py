@@ -108,4 +108,4 @@ def test_the_users_pytest_file():
 def test_my_bad_input_finds_the_gaps_of_the_unchecked_step_and_none_of_the_checked_one():
     rc, out = run("my_bad_input.py")
     assert rc == 0, out
-    assert "heat_step_unchecked: 147 calls, 72 gaps" in out and "heat_step: 147 calls, 0 gaps" in out
+    assert "heat_step_unchecked: 148 calls, 73 gaps" in out and "heat_step: 148 calls, 0 gaps" in out
