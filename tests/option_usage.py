@@ -182,3 +182,20 @@ def cupy_usable() -> bool:
     except Exception:
         return False
     return True
+
+
+def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Run the report cases ``names`` (quick mode) under :func:`record_usage`: (the recorded calls, a line for
+    each case that raised or failed a check). Module-level so that a worker process can run it."""
+    from verify.harness import run_case
+
+    problems = []
+    with record_usage() as calls:
+        for name in names:
+            result = run_case(name, quick=True)
+            if result.error is not None:
+                problems.append(f"{name}: {result.error}")
+            failed = [c.name for c in result.checks if not c.passed]
+            if failed:
+                problems.append(f"{name}: failed checks {failed}")
+    return dict(calls), problems

@@ -1,7 +1,7 @@
 """Every public function and every registered option is exercised by the report (quick mode).
 
-The report's cases run once, in-process, under tests/option_usage.record_usage, which records the options of
-each call to a public function of eulerian, lagrangian and verify.gaussian. REQUIREMENTS is built from the
+The report's cases run once, in two worker processes, under tests/option_usage.record_usage, which records the
+options of each call to a public function of eulerian, lagrangian and verify.gaussian. REQUIREMENTS is built from the
 registries themselves (FLUXES, TIME_SCHEMES, ODE_STEPPERS, ...), so registering a new option without a report
 case that runs it fails test_every_registered_option_is_exercised. Beyond single options it asks for the
 set-ups that symmetric tests miss: a time-dependent field for every stepper and time scheme, grids with
@@ -28,8 +28,8 @@ from eulerian.porous_medium import TIME_SCHEMES as PM_TIME_SCHEMES
 from eulerian.operators import FLUXES
 from lagrangian import ODE_STEPPERS, SDE_STEPPERS
 from lagrangian.meanfield import ACTIVATIONS
-from tests.option_usage import cupy_usable, public_functions, record_usage
-from verify.harness import registry, run_case
+from tests.option_usage import cupy_usable, public_functions, record_cases
+from verify.harness import registry
 
 FP, CONT, BB = "eulerian.solve_fokker_planck", "eulerian.solve_continuity", "eulerian.benamou_brenier"
 STATIONARY, PM = "eulerian.solve_stationary", "eulerian.solve_porous_medium"
@@ -107,15 +107,21 @@ def missing(calls: dict[str, list[dict[str, Any]]], requirements: list[tuple[str
 
 @pytest.fixture(scope="module")
 def report_calls() -> dict[str, list[dict[str, Any]]]:
-    with record_usage() as calls:
-        for name, spec in registry().items():
-            if "bad-input" in spec.tags:   # bad values, no numerical reference: they cover no option (own tests)
-                continue
-            result = run_case(name, quick=True)
-            assert result.error is None, f"{name}: {result.error}"
-            failed = [c.name for c in result.checks if not c.passed]
-            assert not failed, f"{name}: failed checks {failed}"
-    return dict(calls)
+    """The built-in cases (not the bad-input ones: bad values, no numerical reference, they cover no option) in
+    two worker processes (the machine's two cores), each recording the calls of the cases it runs."""
+    import concurrent.futures
+    import multiprocessing
+
+    names = [name for name, spec in registry().items()
+             if spec.fn.__module__.startswith("verify.cases") and "bad-input" not in spec.tags]
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(record_cases, [[name] for name in names]))   # one case per task: balanced
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for recorded, problems in parts:
+        assert not problems, problems
+        for function, facets in recorded.items():
+            calls.setdefault(function, []).extend(facets)
+    return calls
 
 
 def test_every_public_function_is_called_by_the_report(report_calls):

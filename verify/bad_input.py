@@ -1244,6 +1244,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.record:
         parser.print_help()
         return 0
+    folder = args.to.parent
+    why = ("no such directory" if not folder.is_dir() else "a directory" if args.to.is_dir()
+           else "no write permission" if not os.access(folder, os.W_OK) else None)
+    if why:   # before the catalog runs (about 20 s)
+        print(f"python -m verify.bad_input: cannot write {args.to}: {why}", file=sys.stderr)
+        return 2
     try:
         print(f"recorded {write_record(args.to)} outcomes in {args.to}")
     except OSError as exc:

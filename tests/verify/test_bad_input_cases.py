@@ -377,17 +377,24 @@ def test_a_trouble_that_raises_another_message_is_a_change_from_the_record():
     assert "no record" in bad_input.trouble_message_changes({"toy": then[0]}, {})[0]
 
 
-def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, capsys):
-    from verify.refusal_record import RECORD
+def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, capsys, monkeypatch):
+    """The CLI on three calls and two troubles of the catalog (the whole record: test_the_record_is_current)."""
+    from verify.refusal_record import MESSAGES, RECORD, TROUBLE_MESSAGES
 
+    calls = ["eulerian.Grid", "lagrangian.affine_field", "gaussian.jko_gaussian_step"]
+    troubles = list(bad_input.TROUBLES)[:2]
+    monkeypatch.setattr(bad_input, "CALLS", {k: bad_input.CALLS[k] for k in calls})
+    monkeypatch.setattr(bad_input, "TROUBLES", {k: bad_input.TROUBLES[k] for k in troubles})
     out = tmp_path / "record.py"
     assert bad_input.main(["--record", "--to", str(out)]) == 0
-    from verify.refusal_record import MESSAGES, TROUBLE_MESSAGES
-
     written = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(out.read_text()).body
                if isinstance(node, ast.Assign)}
-    assert written == {"RECORD": RECORD, "MESSAGES": MESSAGES, "TROUBLE_MESSAGES": TROUBLE_MESSAGES}
+    assert written == {"RECORD": {k: RECORD[k] for k in calls}, "MESSAGES": {k: MESSAGES[k] for k in calls},
+                       "TROUBLE_MESSAGES": {k: TROUBLE_MESSAGES[k] for k in troubles}}
     assert not list(tmp_path.glob("*.tmp"))
-    assert bad_input.main(["--record", "--to", str(tmp_path / "missing" / "record.py")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot write" in err[0]
+    capsys.readouterr()
+    monkeypatch.setattr(bad_input, "write_record", lambda path: pytest.fail("refused only after the catalog ran"))
+    for bad, why in ((tmp_path / "missing" / "record.py", "no such directory"), (tmp_path, "a directory")):
+        assert bad_input.main(["--record", "--to", str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"cannot write {bad}: {why}" in err[0]
