@@ -3,10 +3,15 @@
 * ``lagrangian.backend.x_as_real_array__mutmut_24`` (an object array of complex numbers refused as "object", not
   as complex) -> the catalog's arrays now include an object array of complex numbers, whose refusal is recorded;
 * ``verify.gaussian.x__jko_data__mutmut_3`` (a non-symmetric H refused without its name) -> the catalog's square
-  matrices now include a non-symmetric one (refused where symmetry is required, taken where it is not).
+  matrices now include a non-symmetric one (refused where symmetry is required, taken where it is not);
+* ``lagrangian.gradient_flows.x__gradient__mutmut_54`` / ``_55`` (the pairwise memory refusal reworded) and
+  ``eulerian.benamou_brenier.x_benamou_brenier__mutmut_249`` (its memory advice for float32) -> recorded
+  Troubles of bad-input-lagrangian and bad-input-eulerian.
 """
 import dataclasses
 import importlib
+
+import pytest
 
 from tests.verify.mutants import mutated
 from verify import bad_input
@@ -42,34 +47,28 @@ def test_a_non_symmetric_matrix_is_tried_and_its_refusal_recorded(monkeypatch):
     assert found and all("does not name 'H'" in f for f in found), found
 
 
-def test_the_record_holds_the_pairwise_memory_refusal_of_the_implicit_step(monkeypatch):
-    """lagrangian.gradient_flows.x__gradient__mutmut_54 / _55: the refusal's description or fix reworded."""
+PAIRWISE = "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)"
+BB_FLOAT32 = "eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'float32' (beyond memory)"
+
+
+@pytest.mark.parametrize("label, module, old, new, package, attr", [
+    # lagrangian.gradient_flows.x__gradient__mutmut_54 / _55: the refusal's description or fix reworded
+    (PAIRWISE, "lagrangian.gradient_flows", '"pairwise differences", "use fewer particles"',
+     '"PAIRWISE DIFFERENCES", "use fewer particles"', "lagrangian", "implicit_euler_step"),
+    (PAIRWISE, "lagrangian.gradient_flows", '"pairwise differences", "use fewer particles"',
+     '"pairwise differences", "XXuse fewer XX"', "lagrangian", "implicit_euler_step"),
+    # eulerian.benamou_brenier.x_benamou_brenier__mutmut_249: dtype='float32' suggested when float32 was asked
+    (BB_FLOAT32, "eulerian.benamou_brenier", 'if dtype != "float32" else ""', 'if dtype != "XXfloat32XX" else ""',
+     "eulerian", "benamou_brenier"),
+])
+def test_the_record_holds_the_memory_refusals_of_the_troubles(monkeypatch, label, module, old, new, package, attr):
     from verify.refusal_record import TROUBLE_MESSAGES
 
-    label = "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)"
     said: list = []
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
     assert said == [TROUBLE_MESSAGES[label]]
-    for old, new in (('"pairwise differences", "use fewer particles"', '"PAIRWISE DIFFERENCES", "use fewer particles"'),
-                     ('"pairwise differences", "use fewer particles"', '"pairwise differences", "XXuse fewer XX"')):
-        mod = mutated(monkeypatch, "lagrangian.gradient_flows", old, new)
-        monkeypatch.setattr(importlib.import_module("lagrangian"), "implicit_euler_step", mod.implicit_euler_step)
-        said = []
-        bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
-        assert said != [TROUBLE_MESSAGES[label]]
-
-
-def test_the_record_holds_benamou_breniers_memory_advice_per_dtype(monkeypatch):
-    """eulerian.benamou_brenier.x_benamou_brenier__mutmut_249: dtype='float32' suggested when float32 was asked."""
-    from verify.refusal_record import TROUBLE_MESSAGES
-
-    label = "eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'float32' (beyond memory)"
-    said: list = []
-    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
-    assert said == [TROUBLE_MESSAGES[label]]
-    mod = mutated(monkeypatch, "eulerian.benamou_brenier", 'if dtype != "float32" else ""',
-                  'if dtype != "XXfloat32XX" else ""')
-    monkeypatch.setattr(importlib.import_module("eulerian"), "benamou_brenier", mod.benamou_brenier)
+    mod = mutated(monkeypatch, module, old, new)
+    monkeypatch.setattr(importlib.import_module(package), attr, getattr(mod, attr))
     said = []
     bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
     assert said != [TROUBLE_MESSAGES[label]]
