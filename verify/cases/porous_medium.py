@@ -134,14 +134,20 @@ WALL_DRIFT = {"cells": 64, "box": 3.0, "slope": 20.0, "height": 0.1, "T": 0.3}
 WALL_DRIFT_SCHEMES = (("euler", "upwind"), ("ssp-rk2", "upwind"), ("ssp-rk2", "muscl"))
 
 
+def wall_drift_start() -> tuple[Grid, np.ndarray]:
+    """The grid and initial cell averages of the WALL_DRIFT set-up."""
+    p = WALL_DRIFT
+    grid = Grid((-p["box"],), (p["box"],), (p["cells"],))
+    return grid, grid.cell_averages(lambda x: p["height"] * np.exp(-x[..., 0] ** 2))
+
+
 def drift_into_wall_checks(solve: Callable = solve_porous_medium) -> list[Check]:
     """The adaptive step when the drift, not the pressure, sets it (V = -20 x pushes the mass into the upper
     wall): each time scheme × reconstruction must keep rho >= 0 (its step rule: cfl over the largest outflow rate
     of a cell, sum over its faces of max(u·n, 0)/h, at most 1 for forward Euler) and the mass to round-off. A run
     that stops with an error (a negative density: a step beyond the rule) counts as a failure of both."""
     p = WALL_DRIFT
-    grid = Grid((-p["box"],), (p["box"],), (p["cells"],))
-    rho0 = grid.cell_averages(lambda x: p["height"] * np.exp(-x[..., 0] ** 2))
+    grid, rho0 = wall_drift_start()
     checks = []
     for scheme, rec in WALL_DRIFT_SCHEMES:
         label = f"FV 1D m=2 {scheme} + {rec}, drift V = -{p['slope']:g} x into the wall"
@@ -165,8 +171,7 @@ def step_estimate_checks(solve: Callable = solve_porous_medium) -> list[Check]:
     if larger. A cap one below the estimate must be refused up front, the message suggesting exactly the estimate
     (value: |suggested - expected|, 0 to pass; no refusal counts as infinite)."""
     p, m, cfl, D = WALL_DRIFT, M_EXP, 0.5, 1.0
-    grid = Grid((-p["box"],), (p["box"],), (p["cells"],))
-    rho0 = grid.cell_averages(lambda x: p["height"] * np.exp(-x[..., 0] ** 2))
+    grid, rho0 = wall_drift_start()
     h, x = grid.spacing[0], grid.axes()[0]
     u = -np.diff(D * m / (m - 1.0) * rho0 ** (m - 1.0) - p["slope"] * x) / h
     outflow = np.zeros_like(rho0)
