@@ -227,7 +227,9 @@ def solve_continuity(
         must be multiples of dt).
     steps : force dt = t_final / steps; raises CFLError if that dt gives a Courant number above ``cfl``.
     source : S(t, x) -> (...), real, added as point values at cell centres (manufactured solutions).
-    time_dependent : whether v depends on t (None: detected by probing).
+    time_dependent : whether v depends on t (None: detected by probing v at t = 0, t_final / 2 and t_final on
+        the cell centres). A velocity that does not is evaluated once on the faces of each axis, whatever the
+        number of steps (with the probes, 4 + d calls in all); one that does at every stage of every step.
     max_steps : cap on the number of time steps (default MAX_STEPS = 1 000 000; None: no cap). Before
         stepping, the count is estimated from the CFL condition with the velocity at t = 0,
         ceil(t_final * sum_k max|v_k| / h_k / cfl) (plus one per save time), or is ``steps`` when given; a

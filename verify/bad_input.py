@@ -328,9 +328,10 @@ CALLS: dict[str, ValidCall] = {
         benamou_brenier, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1), ("time_steps", 3)],
         {"method": "douglas-rachford", "max_iter": 20, "tol": 1e-5, "residual_tol": 5e-4, "backend": "numpy",
          "normalize": False, "boundary": "zero-flux", "gamma": None, "alpha": 1.8, "relaxation": 1.9,
-         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None, "gap_tol": 1e-4,
+         "workers": 1, "check_every": 10, "multilevel": False, "dtype": None, "gap_tol": 1e-3,
          "step_rule": "adaptive"},
-        # method: 20 iterations of the primal-dual do not converge, and say so (converged False); the ranges of
+        # gap_tol 1e-3: with an edge max_iter (1e9, 2^62, ...) the run converges in 530 iterations (0.2 s; 3 970
+        # with 1e-4, 1-3 s, near CALL_LIMIT_S on a loaded machine). method: 20 iterations of the primal-dual do not converge, and say so (converged False); the ranges of
         # alpha and relaxation (0, 2) and of gamma [1e-8, 1e8]
         accepts={"method": ["primal-dual"], "gamma": [1e-8, 1e8], "alpha": [1.99], "relaxation": [1.99]},
         refuses={"alpha": [2.0], "relaxation": [2.0], "gamma": [beyond(1e-8, 0.0), beyond(1e8)]}),
@@ -703,6 +704,11 @@ _T_GRID = Grid((-3.0,), (3.0,), (16,))
 _T_RHO = np.exp(-_T_GRID.centers()[..., 0] ** 2)
 _BIG_LINE = Grid((0.0,), (1.0,), (2 ** 20,))   # with 2^20 time steps: beyond any memory for Benamou–Brenier
 
+
+def _line(n: int) -> np.ndarray:
+    """n points spread over [-1, 1], as an (n, 1) cloud."""
+    return np.linspace(-1.0, 1.0, n)[:, None]
+
 TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1.0),
@@ -769,9 +775,42 @@ TROUBLES: dict[str, Trouble] = {
         lambda: lagrangian.blob_energy(np.array([[0.0], [1e-120]]), 4.0, 1e-120),
         (ValueError,), ("blob energy", "m = 4", "mass = 1")),
     "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)": Trouble(
-        lambda: lagrangian.implicit_euler_step(np.linspace(-1.0, 1.0, 2 ** 24)[:, None], 0.1,
-                                               interaction_grad=lambda z: z),
+        lambda: lagrangian.implicit_euler_step(_line(2 ** 24), 0.1, interaction_grad=lambda z: z),
         (lagrangian.MemoryBudgetError,), ("pairwise differences", "use fewer particles")),
+    # every memory refusal, each with its own estimate: the record holds the size each says it needs, so a wrong
+    # estimate is seen (the sizes are beyond any machine; the rates are exact, so the estimates are the same on
+    # every CPU)
+    "eulerian.solve_continuity: velocity 1e8 until t = 1e8, max_steps=None (mass history beyond memory)": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1e8, max_steps=None),
+        (eulerian.MemoryLimitError,), ("solve_continuity", "mass history", "save fewer densities")),
+    "eulerian.solve_meanfield: t_final = 1e12, max_steps=None (mass history beyond memory)": Trouble(
+        lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: -x, 1e12, max_steps=None),
+        (eulerian.MemoryLimitError,), ("solve_meanfield", "mass history", "save fewer densities")),
+    "eulerian.solve_porous_medium: t_final = 1e12, max_steps=None (histories beyond memory)": Trouble(
+        lambda: eulerian.solve_porous_medium(_T_GRID, np.ones(16), 2.0, 1e12, max_steps=None),
+        (eulerian.MemoryLimitError,), ("solve_porous_medium", "histories", "save fewer densities")),
+    "eulerian.jko_flow: t_final / tau = 1e12, max_steps=None (the densities kept beyond memory)": Trouble(
+        lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 1e-12, 1.0, potential=_confining, diffusion=0.5, max_steps=None),
+        (eulerian.MemoryLimitError,), ("jko_flow keeping", "use a larger tau")),
+    **{f"lagrangian.{name}: 2^20 points, chunk_bytes = 2^62 (one chunk beyond memory)": Trouble(
+        call, (lagrangian.MemoryBudgetError,), (what, "lower chunk_bytes")) for name, call, what in (
+            ("gaussian_kde", lambda: lagrangian.gaussian_kde(_line(2 ** 20), _line(2 ** 20), chunk_bytes=2 ** 62),
+             "gaussian_kde distances"),
+            ("flow_matching_field_from_samples", lambda: lagrangian.flow_matching_field_from_samples(
+                _line(2 ** 20), _line(2 ** 20) + 1.0, chunk_bytes=2 ** 62)(0.5, _line(2 ** 20)),
+             "flow-matching kernel weights"),
+            ("attention_field", lambda: lagrangian.attention_field(np.eye(1), np.eye(1), np.eye(1),
+                                                                   chunk_bytes=2 ** 62)(0.0, _line(2 ** 20)),
+             "attention logits"),
+            ("network_field", lambda: lagrangian.network_field(_line(2 ** 20), _line(2 ** 20)[:, 0], chunk_bytes=2 ** 62)(
+                0.0, np.hstack([_line(2 ** 20), _line(2 ** 20)])),
+             "network pre-activations"))},
+    "lagrangian.blob_velocity: 2^24 particles (a block of the kernel sums beyond memory)": Trouble(
+        lambda: lagrangian.blob_velocity(_line(2 ** 24), 2.0, 0.1),
+        (lagrangian.MemoryBudgetError,), ("blob kernel block", "use fewer particles")),
+    "lagrangian.implicit_euler_flow: 2^20 particles, 10^8 steps (the positions kept beyond memory)": Trouble(
+        lambda: lagrangian.implicit_euler_flow(_line(2 ** 20), 0.1, 10 ** 8),
+        (lagrangian.MemoryBudgetError,), ("implicit_euler_flow positions", "use fewer steps")),
     "lagrangian.gaussian_kde: x spread 1e150, bandwidth 1e10 (the kernel covariance overflows)": Trouble(
         lambda: lagrangian.gaussian_kde(np.array([[0.0], [1e150], [3e150]]), np.zeros((1, 1)), bandwidth=1e10),
         (ValueError,), ("kernel covariance", "bandwidth")),
@@ -1120,7 +1159,10 @@ def _raised_in(exc: BaseException) -> str:
 MACHINE_NUMBERS = [
     (re.compile(r" at 0x[0-9A-Fa-f]+"), " at 0x"),                           # object addresses
     (re.compile(r"\bnp\.[a-z_]+[0-9]*\(([^()]*)\)"), r"\1"),                 # NumPy 1 and 2 scalar reprs
-    (re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)? (?=[KMGTP]i?B\b)"), "# "),  # memory sizes and limits
+    # memory limits and totals, which depend on the machine; the size a call "needs" depends on its arguments
+    # only and stays, so a wrong memory estimate changes the message
+    (re.compile(r"(?<![\w.+-])(?<!needs )(?<!needs about )(?<!needs a )[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)? "
+                r"(?=[KMGTP]i?B\b)"), "# "),
     # quantities set by round-off, which differs between BLAS and SciPy builds: a mass drift, the time at which
     # a covariance falls below a relative eigenvalue floor
     (re.compile(r"(drifted by |t ≈ |t < )[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"), r"\1#"),
@@ -1129,8 +1171,8 @@ MACHINE_NUMBERS = [
 
 def message_digest(exc: BaseException) -> str:
     """Four hex digits that identify the error ``exc``: its type and message, with what differs between machines
-    and versions taken out (object addresses, NumPy's scalar reprs, memory sizes, which depend on the machine's
-    memory). :data:`FOREIGN` when the error was raised inside an installed library other than twinflow (NumPy,
+    and versions taken out (object addresses, NumPy's scalar reprs, memory limits, which depend on the machine's
+    memory, and round-off quantities). :data:`FOREIGN` when the error was raised inside an installed library other than twinflow (NumPy,
     SciPy, the standard library, ...), whose wording changes with its version. The record holds these digests,
     so a refusal whose wording changed is seen (:func:`message_changes`)."""
     where = str(Path(_raised_in(exc)).resolve())

@@ -1,4 +1,4 @@
-"""Error measures, Monte Carlo intervals and observed orders of convergence.
+"""Error measures, Monte Carlo intervals, observed orders of convergence and measured peak memory.
 
 Conventions: samples are points-last arrays (n, d). Standard errors come from the central limit
 theorem with empirical second (means) or fourth (covariances) moments; a check accepts a deviation up
@@ -8,6 +8,8 @@ Gaussian law, :func:`gaussian_sample_z_scores` gives exact (finite-n) z-equivale
 from __future__ import annotations
 
 import math
+import tracemalloc
+from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg
@@ -16,6 +18,7 @@ from scipy import special, stats
 __all__ = [
     "relative_error", "max_abs_error", "z_score_for", "mean_standard_error",
     "covariance_standard_error", "gaussian_sample_z_scores", "max_standardised_deviation", "observed_order", "grid_error", "GRID_NORMS",
+    "peak_memory",
 ]
 
 GRID_NORMS = ("L1", "L2", "Linf")
@@ -184,3 +187,19 @@ def observed_order(h, errors) -> float:
         raise ValueError(f"observed_order needs positive finite h and errors, got errors {e}")
     slope, _ = np.polyfit(np.log(h), np.log(e), 1)
     return float(slope)
+
+
+def peak_memory(run: Callable[[], Any]) -> tuple[Any, int]:
+    """(run(), the peak of the memory it allocated, in bytes, above what was allocated when it started), measured
+    with tracemalloc, which sees NumPy's array buffers as well as Python objects (host memory only)."""
+    if tracemalloc.is_tracing():
+        raise RuntimeError("peak_memory: tracemalloc is already tracing; stop it first")
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, peak - base
+

@@ -332,6 +332,14 @@ def test_message_digest_keeps_the_wording_and_drops_what_differs_between_machine
         digest(_raise(ValueError(memory.format(3.6, 62.9, 125.8))))
     assert digest(_raise(ValueError(memory.format(3.6, 11.8, 23.5)))) != \
         digest(_raise(ValueError(memory.format(3.6, 11.8, 23.5).replace("fewer", "more"))))
+    # the size a call needs depends on its arguments only: a wrong memory estimate changes the digest
+    assert digest(_raise(ValueError(memory.format(3.6, 11.8, 23.5)))) != \
+        digest(_raise(ValueError(memory.format(3.7, 11.8, 23.5))))
+    budget = "{} needs {} GiB, above the limit of {} GiB (MAX_MEMORY_FRACTION=0.25 of {} GiB physical memory)"
+    assert digest(_raise(ValueError(budget.format("f", "3.2e+03", 5.9, 23.5)))) == \
+        digest(_raise(ValueError(budget.format("f", "3.2e+03", 31.4, 125.8))))
+    assert digest(_raise(ValueError(budget.format("f", "3.2e+03", 5.9, 23.5)))) != \
+        digest(_raise(ValueError(budget.format("f", "4.8e+03", 5.9, 23.5))))
     # round-off quantities (they differ between BLAS and SciPy builds): a mass drift, an eigenvalue-floor time
     drift = "the mass drifted by {} (relative) at step 1 (t = 5e+08), beyond the round-off tolerance 1e-09"
     assert digest(_raise(NumericalError(drift.format("6.96e-07")))) == \

@@ -16,13 +16,13 @@ import numpy as np
 import scipy.optimize
 from scipy.special import ndtr
 
-from eulerian.benamou_brenier import COARSE_MAX_ITER, BBResult, benamou_brenier
+from eulerian.benamou_brenier import BB_WORK_ARRAYS, COARSE_MAX_ITER, BBResult, benamou_brenier
 from eulerian.staggered import can_coarsen
 from eulerian.grid import Grid
 from verify import gaussian as G
 from verify.cases._pictures import density_picture
 from verify.harness import CaseContext, Check, case, make_check
-from verify.metrics import observed_order, worst
+from verify.metrics import observed_order, peak_memory, worst
 
 
 
@@ -469,6 +469,35 @@ ANISOTROPIC_MAP_BAND = 3e-2  # rho0-weighted L2 map error on the 30 x 16 box (me
 ANISOTROPIC_BAND = 2e-3  # relative W2² error on the 30 x 16 box (measured 7.8e-4 ... 8.2e-4 for all six runs)
 FLOAT32_AGREEMENT = 2e-5  # float32 / mixed against float64, relative: float32 stops at its floor of the dual
 #                           residual (FLOAT32_TOL, 1e-5), the float64 run at 1.1e-5 (measured 6e-7 to 1.9e-6)
+# float32 iterates take half the bytes of float64 ones; with the float64 work that stays (the measurement of the
+# dual residual, costs and norms) the peak of a float32 run is at most this fraction of the float64 run's.
+# tracemalloc counts are deterministic for one NumPy: 30 x 16 cells x 16 steps 0.713 Douglas–Rachford, 0.673
+# primal-dual (x 8 steps: 0.722, 0.681); the work arrays asked for without a dtype made float64 give 0.81-0.85
+FLOAT32_PEAK_RATIO = 0.76
+
+
+def traced_dtype_runs(grid: Grid, rho0: np.ndarray, rho1: np.ndarray, time_steps: int, method: str,
+                      solve: Callable = benamou_brenier) -> tuple[dict, dict]:
+    """The run of each dtype (float64, float32, mixed) and its peak memory in bytes (tracemalloc).
+    ``solve``: another benamou_brenier, for the negative tests."""
+    results, peak = {}, {}
+    for dtype in ("float64", "float32", "mixed"):
+        results[dtype], peak[dtype] = peak_memory(
+            lambda: solve(grid, rho0, rho1, time_steps, method=method, dtype=dtype))
+    return results, peak
+
+
+def memory_checks(method: str, grid: Grid, time_steps: int, peak: dict) -> list[Check]:
+    """The peaks of :func:`traced_dtype_runs`: each at most the BB_WORK_ARRAYS[dtype] float64 copies of the
+    space-time unknowns by which the memory refusal sizes a run (it must not underestimate), and the float32
+    run's at most FLOAT32_PEAK_RATIO of the float64 run's (its iterates are single precision)."""
+    unknowns = 8.0 * (time_steps + 1) * grid.size * (grid.dim + 1)   # one float64 copy of (rho, m)
+    checks = [make_check(f"{method}, {dtype}: peak memory (tracemalloc) / one float64 copy of the unknowns, at most "
+                         "the memory refusal's estimate", peak[dtype] / unknowns, upper=BB_WORK_ARRAYS[dtype],
+                         detail=f"{peak[dtype] / 2**20:.3g} MiB") for dtype in peak]
+    checks.append(make_check(f"{method}: float32 peak memory / float64 peak memory (the iterates in single "
+                             "precision)", peak["float32"] / peak["float64"], upper=FLOAT32_PEAK_RATIO))
+    return checks
 
 
 @case("bb-anisotropic-2d", title="Benamou–Brenier 2D on a 3:2 box with 30 × 16 cells (h_x ≠ h_y): both methods "
@@ -482,11 +511,11 @@ def bb_anisotropic_2d(ctx: CaseContext) -> None:
     exact = G.w2_squared(g0, g1)
     rho0, rho1 = gaussian_cells(grid, g0), gaussian_cells(grid, g1)
     for method in ("douglas-rachford", "primal-dual"):
-        results = {}
-        for dtype in ("float64", "float32", "mixed"):
-            res = results[dtype] = benamou_brenier(grid, rho0, rho1, 16, method=method, dtype=dtype)
+        results, peak = traced_dtype_runs(grid, rho0, rho1, 16, method)
+        for dtype, res in results.items():
             ctx.add(check_bb_value(f"{method}, {dtype}: W2² vs exact Gaussian", res, exact, ANISOTROPIC_BAND))
-            ctx.note(f"{method}, {dtype}: seconds", res.seconds)
+            ctx.note(f"{method}, {dtype}: seconds (memory traced)", res.seconds)
+        ctx.add_all(memory_checks(method, grid, 16, peak))
         for dtype in ("float32", "mixed"):
             ctx.add(check_bb_value(f"{method}, {dtype}: W2² vs the float64 run", results[dtype],
                                    results["float64"].w2_squared, FLOAT32_AGREEMENT))

@@ -1,0 +1,97 @@
+"""Report checks added for mutation survivors classed near-equivalent in earlier samples and for the fresh sample
+at e014d00 (seed 20261210).
+
+* wrong memory estimates (``lagrangian.gradient_flows.x__gradient__mutmut_42`` / ``_52``,
+  ``x__kernel_blocks__mutmut_15``, ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_155``): a refusal's
+  message now keeps the size the call says it needs (only the machine's limit and memory are masked in the
+  record), and every memory refusal of the library is reached by a recorded Trouble or catalog value.
+"""
+import importlib
+
+import numpy as np
+
+import pytest
+
+from tests.verify.mutants import mutated
+from verify import bad_input
+from verify.refusal_record import MESSAGES, TROUBLE_MESSAGES
+
+
+def _trouble_says(label: str) -> list:
+    said: list = []
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
+    return said
+
+
+def _call_changes(label: str, names: list[str]) -> list[str]:
+    call, said = bad_input.CALLS[label], {}
+    bad_input.gaps(call, label=label, names=names, messages=said)
+    return bad_input.message_changes(call, said, {n: MESSAGES[label][n] for n in names}, label=label)
+
+
+PAIRWISE = "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)"
+BLOB = "lagrangian.blob_velocity: 2^24 particles (a block of the kernel sums beyond memory)"
+
+
+@pytest.mark.parametrize("label, module, old, new, package, attr", [
+    (PAIRWISE, "lagrangian.gradient_flows", "n * x.shape[1] * 2, \"pairwise", "n * x.shape[1] * 3, \"pairwise",
+     "lagrangian", "implicit_euler_step"),
+    (PAIRWISE, "lagrangian.gradient_flows", "n * x.shape[1] * 2, \"pairwise", "n * x.shape[1] / 2, \"pairwise",
+     "lagrangian", "implicit_euler_step"),
+    (BLOB, "lagrangian.gradient_flows", "check_memory(8 * CHUNK * y.shape[0]", "check_memory(9 * CHUNK * y.shape[0]",
+     "lagrangian", "blob_velocity"),
+])
+def test_a_wrong_memory_estimate_changes_a_recorded_refusal(monkeypatch, label, module, old, new, package, attr):
+    assert _trouble_says(label) == [TROUBLE_MESSAGES[label]]
+    mod = mutated(monkeypatch, module, old, new)
+    monkeypatch.setattr(importlib.import_module(package), attr, getattr(mod, attr))
+    assert _trouble_says(label) != [TROUBLE_MESSAGES[label]]
+
+
+def test_a_wrong_memory_estimate_of_a_catalog_call_changes_its_recorded_refusal(monkeypatch):
+    label = "eulerian.solve_fokker_planck"
+    names = ["steps", "save_at"]
+    assert not _call_changes(label, names)
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", "+ 48.0 * (steps + 1),", "+ 49.0 * (steps + 1),")
+    monkeypatch.setattr(bad_input.CALLS[label], "func", mod.solve_fokker_planck)
+    assert _call_changes(label, names)
+
+
+def test_a_velocity_evaluated_at_every_stage_although_it_does_not_depend_on_t_is_caught(monkeypatch):
+    """eulerian.continuity.x_solve_continuity__mutmut_278 (the cache of a time-independent velocity never hit:
+    the same values, 3 evaluations per axis and step)."""
+    from verify.cases.eulerian_cases import maximum_principle_checks
+
+    def cost(checks):
+        return next(c for c in checks if "evaluations per run" in c.name)
+
+    assert cost(maximum_principle_checks(limiters=("mc",))).passed
+    mod = mutated(monkeypatch, "eulerian.continuity", 'if not time_dependent and "v" in cache:',
+                  'if not time_dependent and "XXvXX" in cache:')
+    check = cost(maximum_principle_checks(mod.solve_continuity, limiters=("mc",)))
+    assert not check.passed and check.value > 400, check
+
+
+def test_float32_work_arrays_kept_in_float64_are_caught(monkeypatch):
+    """eulerian.staggered.xǁScratchǁget__mutmut_2 (scratch buffers asked for without a dtype made float64 also on
+    float32 grids: the same W2 to 1e-5, more memory and memory traffic)."""
+    from eulerian import Grid
+    from verify import gaussian as G
+    from verify.cases import benamou_brenier_cases as B
+
+    grid = Grid((0.0, 0.0), (1.2, 0.8), (30, 16))
+    g0, g1 = G.Gaussian([0.35, 0.3], np.diag([0.07 ** 2, 0.06 ** 2])), G.Gaussian([0.8, 0.5], np.eye(2) * 0.06 ** 2)
+    rho0, rho1 = B.gaussian_cells(grid, g0), B.gaussian_cells(grid, g1)
+
+    def checks(solve):
+        return B.memory_checks("primal-dual", grid, 8, B.traced_dtype_runs(grid, rho0, rho1, 8, "primal-dual",
+                                                                           solve)[1])
+    assert all(c.passed for c in checks(B.benamou_brenier))
+    staggered = mutated(monkeypatch, "eulerian.staggered", "dtype = self.dtype if dtype is None else dtype",
+                        "dtype = self.dtype if (dtype is None) and False else dtype")
+    bb = importlib.import_module("eulerian.benamou_brenier")
+    for name in ("StaggeredGrid", "Scratch"):
+        if hasattr(bb, name):
+            monkeypatch.setattr(bb, name, getattr(staggered, name))
+    ratio = checks(bb.benamou_brenier)[-1]
+    assert not ratio.passed, ratio
