@@ -54,8 +54,9 @@ __all__ = ["FlowMatchingGridField", "flow_matching_grid_field"]
 
 BACKENDS = ("numpy", "cupy")
 # float64 temporaries of the size (chunk x cells) alive at once while a chunk is evaluated, per axis and fixed:
-# the solved point and its fractional index per axis, corner weights, gathered values, W
-TEMPS_PER_AXIS, TEMPS_FIXED = 4, 4
+# the solved point, its cell index and fraction per axis, corner weights and indices, gathered values, W.
+# Measured with tracemalloc (the case chunk-memory): 8.1, 13.0 and 16.5 arrays in 1, 2 and 3 D
+TEMPS_PER_AXIS, TEMPS_FIXED = 5, 3
 
 
 def _check_time(t: Any) -> float:
@@ -151,6 +152,7 @@ class FlowMatchingGridField:
                 del p
                 dens[s:s + rows] = W.sum(axis=1)
                 mean[s:s + rows] = W @ outer["nodes"]
+                del W   # free the chunk before the next one is allocated
         if want == "density":
             out = (jac * dens).reshape(lead)
         else:

@@ -143,7 +143,8 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
     Kernel covariance c² Σ̂ with Σ̂ the (weighted) sample covariance and c from ``bandwidth``: None or
     "scott" (n^(-1/(d+4))), "silverman", or a positive float used as c (same convention as
     scipy.stats.gaussian_kde), in [1.5e-154, 1.3e154] so that c² is a normal float64 number. Evaluated in
-    chunks of points so memory stays near ``chunk_bytes``; MemoryBudgetError when even one chunk would exceed
+    chunks of points whose (chunk, n) work array takes at most ``chunk_bytes`` (peak memory about
+    ``chunk_bytes`` + O((n + m) d)); MemoryBudgetError when even one chunk would exceed
     ``MAX_MEMORY_FRACTION`` of memory. ValueError when the covariance of x overflows float64 or x lies
     beyond ~1e154 kernel widths from the origin; points that far from every sample get density 0.
     """
@@ -196,16 +197,23 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
                          f"or use a larger bandwidth")
     log_norm = -0.5 * d * np.log(2 * np.pi) - float(xp.sum(xp.log(xp.diag(chol))))
     out = xp.empty(pts.shape[0])
-    chunk = max(1, int(chunk_bytes // (8 * n * 2)))
+    chunk = max(1, int(chunk_bytes // (8 * n)))   # one (chunk, n) float64 array, worked on in place
     check_pairwise(min(chunk, pts.shape[0]), n, "gaussian_kde distances of one chunk of points",
                    "lower chunk_bytes or subsample x", xp=xp)
     for start in range(0, pts.shape[0], chunk):
         p = pw[start:start + chunk]
         with np.errstate(over="ignore", invalid="ignore"):
             psq = xp.sum(p**2, axis=1)
-            d2 = psq[:, None] + xsq[None, :] - 2.0 * (p @ xw.T)
+            e = p @ xw.T                   # becomes |p - x|² = |p|² + |x|² - 2 p.x, then the log-kernel
+            e *= -2.0
+            e += psq[:, None]
+            e += xsq[None, :]
         far = ~(psq <= _QUARTER_MAX)  # beyond ~6.7e153 kernel widths from every sample: the density is 0
         if bool(xp.any(far)):
-            d2[far] = xp.inf
-        out[start:start + chunk] = xp.exp(-0.5 * xp.maximum(d2, 0.0) + log_norm) @ w
+            e[far] = xp.inf
+        xp.maximum(e, 0.0, out=e)
+        e *= -0.5
+        e += log_norm
+        out[start:start + chunk] = xp.exp(e, out=e) @ w
+        del e   # free the chunk before the next one is allocated
     return out

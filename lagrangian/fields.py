@@ -137,7 +137,8 @@ class FlowMatchingKernelField:
 
     v̂_t(z) = Σ_k K_H(z − Z_t^k) (X1^k − X0^k) / Σ_k K_H(z − Z_t^k), Gaussian kernel with diagonal bandwidth
     H_t = c · std(Z_t) per axis, c = ``factor`` (Scott's rule m^(-1/(d+4)) by default). Bias O(c²), variance
-    O(1/(m c^d)). Queries are processed in chunks so the (chunk, m) weight matrix stays near ``chunk_bytes``.
+    O(1/(m c^d)). Queries are processed in chunks whose (chunk, m) weight matrix, the only work array of that
+    size, takes at most ``chunk_bytes`` (peak memory about ``chunk_bytes`` + O((m + queries) d)).
     """
 
     x0: Any
@@ -169,16 +170,17 @@ class FlowMatchingKernelField:
         zsq = xp.sum(zs**2, axis=1)
         m = zs.shape[0]
         out = xp.empty_like(z)
-        chunk = max(1, int(self.chunk_bytes // (16 * m)))
+        chunk = max(1, int(self.chunk_bytes // (8 * m)))   # one (chunk, m) float64 array, worked on in place
         check_pairwise(min(chunk, z.shape[0]), m, "the flow-matching kernel weights of one chunk",
                        "lower chunk_bytes or use fewer samples", xp=xp)
         for s in range(0, z.shape[0], chunk):
             q = qs[s:s + chunk]
-            logk = q @ zs.T
-            logk -= 0.5 * zsq[None, :]  # −½|q − z_k|² up to a per-row constant
-            logk -= xp.max(logk, axis=1, keepdims=True)  # stable softmax
-            k = xp.exp(logk)
+            k = q @ zs.T
+            k -= 0.5 * zsq[None, :]  # −½|q − z_k|² up to a per-row constant
+            k -= xp.max(k, axis=1, keepdims=True)  # stable softmax
+            xp.exp(k, out=k)
             out[s:s + chunk] = (k @ disp) / xp.sum(k, axis=1, keepdims=True)
+            del k   # free the chunk before the next one is allocated
         return out
 
 

@@ -26,6 +26,9 @@ __all__ = ["softmax_attention", "AttentionField", "attention_field", "NetworkFie
            "network_output", "network_loss", "ACTIVATIONS"]
 
 ACTIVATIONS = ("linear", "relu")
+NETWORK_CHUNK_ARRAYS = 3
+"""The most (chunk, n) float64 arrays a network velocity holds at once (the pre-activations and, for the linear
+activation's derivative, two temporaries): one chunk of data is sized so that they fit in ``chunk_bytes``."""
 
 
 def _matrix(a: Any, name: str, shape: tuple[int | None, int | None]) -> np.ndarray:
@@ -207,7 +210,7 @@ class NetworkField:
         n = theta.shape[0]
         sig, dsig = _activation(self.activation)
         w, a = theta[:, :d], theta[:, d]
-        chunk = max(1, int(self.chunk_bytes // (16 * n)))
+        chunk = max(1, int(self.chunk_bytes // (8 * NETWORK_CHUNK_ARRAYS * n)))
         check_pairwise(min(chunk, N), n, "network pre-activations of one chunk of data",
                        "lower chunk_bytes or use fewer neurons", xp=xp)
         resid = xp.empty(N)
@@ -219,7 +222,11 @@ class NetworkField:
             pre = u[s:s + chunk] @ w.T  # (c, n)
             e = resid[s:s + chunk]
             grad_a += sig(pre).T @ e
-            grad_w += (dsig(pre) * e[:, None]).T @ u[s:s + chunk]
+            g = dsig(pre)
+            del pre
+            g *= e[:, None]
+            grad_w += g.T @ u[s:s + chunk]
+            del g   # free the chunk before the next one is allocated
         grad_w *= a[:, None]
         return -xp.concatenate([grad_w, grad_a[:, None]], axis=1) / N
 
@@ -227,6 +234,9 @@ class NetworkField:
 def network_field(data_x: Any, data_y: Any, *, activation: str = "linear",
                   chunk_bytes: int = 1 << 26) -> NetworkField:
     """Whole-cloud field for neuron particles θ (n, d+1) = [w | a] trained on (data_x (N, d), data_y (N,)).
+
+    The data are processed in chunks whose (chunk, n) work arrays (at most NETWORK_CHUNK_ARRAYS of them at once)
+    take at most ``chunk_bytes``: peak memory about ``chunk_bytes`` + O((N + n) d).
 
     Particles follow the mean-field PDE ∂α/∂t = div(α ∇_θ δf(α)): velocity −n ∇_{θ_i} F (docs/theory.md, two-layer networks).
     """

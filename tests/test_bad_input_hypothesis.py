@@ -22,10 +22,6 @@ from verify.bad_input import CALLS, FieldProbe, bad_values, nan_paths, point_gap
 
 MAX_EXAMPLES = 40
 
-# Known gaps: (call, argument) -> reason. The property skips these arguments; test_known_gap runs every bad
-# value of each one as a strict xfail (fixing the gap makes it XPASS and fail: then remove the entry).
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
-
 
 def check(call_name: str, name: str, bad) -> None:
     gap = refusal_gap(CALLS[call_name], name, bad, label=call_name)
@@ -35,7 +31,7 @@ def check(call_name: str, name: str, bad) -> None:
 @st.composite
 def bad_argument(draw, call_name: str):
     call = CALLS[call_name]
-    name = draw(st.sampled_from([n for n in call.names() if (call_name, n) not in KNOWN_GAPS]))
+    name = draw(st.sampled_from(call.names()))
     index = draw(st.integers(0, len(bad_values(call, name)) - 1))
     return name, index
 
@@ -66,8 +62,6 @@ def test_valid_call_is_clean(call_name):
 
 @pytest.mark.parametrize("call_name", sorted(CALLS))
 def test_bad_input_is_a_clear_error(call_name):
-    if all((call_name, n) in KNOWN_GAPS for n in CALLS[call_name].names()):
-        pytest.skip("every argument is a known gap (see test_known_gap)")
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(bad_argument(call_name))
@@ -76,13 +70,6 @@ def test_bad_input_is_a_clear_error(call_name):
         check(call_name, name, bad_values(CALLS[call_name], name)[index])
 
     prop()
-
-
-@pytest.mark.parametrize("call_name,name", [pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason=r))
-                                            for (c, n), r in sorted(KNOWN_GAPS.items())])
-def test_known_gap(call_name, name):
-    for bad in bad_values(CALLS[call_name], name):
-        check(call_name, name, bad)
 
 
 @pytest.mark.parametrize("call_name", sorted(n for n, c in CALLS.items() if isinstance(c.probe, FieldProbe)))
