@@ -76,7 +76,7 @@ def advance(value: float, previous: float, scheme: str, dt: float, r_old: float,
 @dataclass
 class ArrayStepper:
     """The services a time scheme (eulerian.time_schemes) uses on the array backends: dt, the generator A(t),
-    the forcing f(t), solve(key, c0, c1, t, rhs, guess) for (c0 I - c1 A(t)) x = rhs, the mass rates, and the
+    the forcing f(t), solve(c0, c1, t, rhs, guess) for (c0 I - c1 A(t)) x = rhs, the mass rates, and the
     Douglas ADI line solver when that scheme runs."""
 
     dt: float
@@ -198,7 +198,10 @@ def solve_fokker_planck(
     Matrices with off-diagonal entries need zero-flux or periodic walls.
 
     Returns a Solution; its info holds the scheme, the solver ("lu", "multigrid", or "tridiagonal-lines" for
-    douglas-adi) and the linear iteration counts.
+    douglas-adi), the linear iteration counts ("linear_iterations", one per multigrid solve) and "solver_builds":
+    the LU factorisations or multigrid set-ups made. A drift independent of t gives one per distinct matrix c0 I -
+    c1 A (implicit Euler 1; Crank–Nicolson 1, shared with its damped start's half steps; BDF2 2), one that depends
+    on t one per solve.
     Positivity is guaranteed for implicit-euler with the exponentially fitted fluxes (M-matrix); the second-order
     schemes may produce tiny negative values far in the tails (reported in Solution.min_density).
 
@@ -336,11 +339,15 @@ def solve_fokker_planck(
 
     solvers: dict = {}
     stats: list[int] = []
+    builds = [0]   # linear solvers built: LU factorisations or multigrid hierarchies
 
-    def linear_solver(key: Any, c0: float, c1: float, A: Any, t: float) -> Any:
-        """Solver for M = c0 I - c1 A(t), cached by key when the drift is time independent."""
+    def linear_solver(c0: float, c1: float, A: Any, t: float) -> Any:
+        """Solver for M = c0 I - c1 A(t), cached by (c0, c1) when the drift is time independent (Crank–Nicolson
+        and its damped start's half steps share I - dt/2 A: one factorisation)."""
+        key = (c0, c1)
         if key in solvers:
             return solvers[key]
+        builds[0] += 1
         M = (c0 * identity - c1 * A).tocsr()
         if solver == "lu":
             s = LUSolver(be, M)
@@ -383,8 +390,8 @@ def solve_fokker_planck(
             generators[t] = generator(t)
         return generators[t]
 
-    def solve(key: str, c0: float, c1: float, t: float, rhs: Any, guess: Any) -> Any:
-        return implicit_solve(linear_solver(key, c0, c1, A_at(t), t), c0, rhs, guess)
+    def solve(c0: float, c1: float, t: float, rhs: Any, guess: Any) -> Any:
+        return implicit_solve(linear_solver(c0, c1, A_at(t), t), c0, rhs, guess)
 
     stepper = ArrayStepper(dt=dt, A=A_at, forcing=lambda t: at(t)[0], solve=solve, rates=rates, adi=adi)
     masses = [grid.mass(rho_init)]
@@ -423,7 +430,8 @@ def solve_fokker_planck(
         mass_times=dt * np.arange(steps + 1), min_density=min_rho, steps=steps, wall_time=wall,
         backend=be.name, boundary_outflow=np.array(outflows) if box.open else None,
         info={"flux": flux, "time": time, "boundary": box.label, "solver": solver, "dt": dt,
-              "time_dependent": time_dependent, "linear_iterations": list(stats), "setup_time": setup_time,
+              "time_dependent": time_dependent, "linear_iterations": list(stats), "solver_builds": builds[0],
+              "setup_time": setup_time,
               "damped_steps": damped_steps, "diffusion": D.describe()},
     )
 

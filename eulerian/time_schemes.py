@@ -5,7 +5,7 @@ with its wall terms, f: the source plus the walls' data) by one step of size dt,
 tests and the report read it), and names the quadrature (``balance``) by which it integrates the mass rate, so
 that the solver can check the discrete mass balance to round-off. The step loop, the linear solvers and the
 mass bookkeeping live once in ``solve_fokker_planck``; a scheme only writes its update with the ``Stepper``
-services (``A(t)``, ``forcing(t)``, ``solve(key, c0, c1, t, rhs, guess)`` for (c0 I - c1 A(t)) x = rhs).
+services (``A(t)``, ``forcing(t)``, ``solve(c0, c1, t, rhs, guess)`` for (c0 I - c1 A(t)) x = rhs).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class Stepper(Protocol):
 
     def forcing(self, t: float) -> Any: ...               # f(t) as a flat array, or None
 
-    def solve(self, key: str, c0: float, c1: float, t: float, rhs: Any, guess: Any) -> Any: ...
+    def solve(self, c0: float, c1: float, t: float, rhs: Any, guess: Any) -> Any: ...
 
     def rates(self, rho: Any, t: float) -> tuple[float, float]: ...   # (source mass rate, wall outflow rate)
 
@@ -64,7 +64,7 @@ class BDF2(TimeScheme):
 
     def step(self, s: Stepper, t_old: float, t_new: float, rho: Any, rho_prev: Any) -> tuple[Any, Any]:
         rhs = plus(2.0 * rho - 0.5 * rho_prev, s.dt, s.forcing(t_new))
-        return s.solve("bdf2", 1.5, s.dt, t_new, rhs, 2.0 * rho - rho_prev), None
+        return s.solve(1.5, s.dt, t_new, rhs, 2.0 * rho - rho_prev), None
 
 
 @register
@@ -77,7 +77,7 @@ class CrankNicolson(TimeScheme):
     def step(self, s: Stepper, t_old: float, t_new: float, rho: Any, rho_prev: Any) -> tuple[Any, Any]:
         rhs = rho + 0.5 * s.dt * (s.A(t_old) @ rho)
         rhs = plus(plus(rhs, 0.5 * s.dt, s.forcing(t_old)), 0.5 * s.dt, s.forcing(t_new))
-        return s.solve("cn", 1.0, 0.5 * s.dt, t_new, rhs, rho), None
+        return s.solve(1.0, 0.5 * s.dt, t_new, rhs, rho), None
 
 
 @register
@@ -87,7 +87,7 @@ class ImplicitEuler(TimeScheme):
     name, order, balance = "implicit-euler", 1, "implicit-euler"
 
     def step(self, s: Stepper, t_old: float, t_new: float, rho: Any, rho_prev: Any) -> tuple[Any, Any]:
-        return s.solve("ie", 1.0, s.dt, t_new, plus(rho, s.dt, s.forcing(t_new)), rho), None
+        return s.solve(1.0, s.dt, t_new, plus(rho, s.dt, s.forcing(t_new)), rho), None
 
 
 @register
@@ -110,8 +110,8 @@ class DampedStart(TimeScheme):
 
     def step(self, s: Stepper, t_old: float, t_new: float, rho: Any, rho_prev: Any) -> tuple[Any, Any]:
         t_half = t_new - 0.5 * s.dt
-        half = s.solve("half", 1.0, 0.5 * s.dt, t_half, plus(rho, 0.5 * s.dt, s.forcing(t_half)), rho)
-        new = s.solve("half", 1.0, 0.5 * s.dt, t_new, plus(half, 0.5 * s.dt, s.forcing(t_new)), half)
+        half = s.solve(1.0, 0.5 * s.dt, t_half, plus(rho, 0.5 * s.dt, s.forcing(t_half)), rho)
+        new = s.solve(1.0, 0.5 * s.dt, t_new, plus(half, 0.5 * s.dt, s.forcing(t_new)), half)
         # the mass balance of two half steps: M + dt (r_half + r_new) / 2
         return new, s.rates(half, t_half)
 

@@ -95,3 +95,43 @@ def test_float32_work_arrays_kept_in_float64_are_caught(monkeypatch):
             monkeypatch.setattr(bb, name, getattr(staggered, name))
     ratio = checks(bb.benamou_brenier)[-1]
     assert not ratio.passed, ratio
+
+
+def test_bdf2_started_without_its_extrapolation_is_caught(monkeypatch):
+    """eulerian.time_schemes.xǁBDF2ǁstep (the initial guess 2 rho - rho_prev dropped: LU is unaffected and
+    multigrid converges to the same rtol, one iteration more per solve)."""
+    import eulerian.time_schemes as ts
+    from verify.adapters import FokkerPlanckSolver
+    from verify.cases.eulerian_cases import check_bdf2_start
+    from verify.problems import get_problem, grid_for
+
+    problem = get_problem("mms-fokker-planck-box-2d")
+    grid = grid_for(problem, 48)
+
+    def check():
+        means = {s: float(np.mean(FokkerPlanckSolver(time=s, solver="multigrid")(problem, grid, 48)
+                                  .info["linear_iterations"])) for s in ("implicit-euler", "bdf2")}
+        return check_bdf2_start("test", means)
+
+    assert check().passed
+    for guess in ("rho", "None"):
+        monkeypatch.undo()
+        mod = mutated(monkeypatch, "eulerian.time_schemes", "rhs, 2.0 * rho - rho_prev), None", f"rhs, {guess}), None")
+        monkeypatch.setitem(ts.SCHEMES, "bdf2", mod.SCHEMES["bdf2"])
+        assert not check().passed, guess
+
+
+@pytest.mark.parametrize("old, new", [
+    ("key = (c0, c1)\n", "key = (c0, c1, t)\n"),                          # a factorisation per time level
+    ("        if not time_dependent:\n            solvers[key] = s", "        if time_dependent:\n            solvers[key] = s"),
+])
+def test_a_linear_solver_built_again_for_the_same_matrix_is_caught(monkeypatch, old, new):
+    """The near-equivalent class 'a second factorisation of the same matrix (cost only)', e.g.
+    eulerian.time_schemes.xǁDampedStartǁstep__mutmut_45 of the sample at 919885c (the cache key of the damped
+    start's second half step; the solvers are now cached by their matrix coefficients)."""
+    from verify.cases.eulerian_cases import solver_build_checks
+
+    assert solver_build_checks()[0].passed
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", old, new)
+    (check,) = solver_build_checks(mod.solve_fokker_planck)
+    assert not check.passed, check
