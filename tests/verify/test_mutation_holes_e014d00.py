@@ -135,3 +135,25 @@ def test_a_linear_solver_built_again_for_the_same_matrix_is_caught(monkeypatch, 
     mod = mutated(monkeypatch, "eulerian.fokker_planck", old, new)
     (check,) = solver_build_checks(mod.solve_fokker_planck)
     assert not check.passed, check
+
+
+def test_a_multigrid_one_iteration_costlier_per_solve_is_caught(monkeypatch):
+    """eulerian.multigrid.x__prolongation_1d__mutmut_17 (wrong prolongation weights: BiCGStab still reaches its
+    rtol, one iteration more per solve, within the per-step bound 6)."""
+    from verify.adapters import FokkerPlanckSolver
+    from verify.cases.eulerian_cases import check_multigrid_iterations, check_multigrid_mean_iterations
+    from verify.problems import get_problem, grid_for
+
+    problem = get_problem("mms-fokker-planck-box-2d")
+    grid = grid_for(problem, 48)
+
+    def run():
+        return FokkerPlanckSolver(time="implicit-euler", solver="multigrid")(problem, grid, 48)
+
+    assert check_multigrid_mean_iterations("original", run()).passed
+    mod = mutated(monkeypatch, "eulerian.multigrid", "for fine, nb in ((2 * j, j - 1), (2 * j + 1, j + 1)):",
+                  "for fine, nb in ((2 * j, j - 1), (2 * j + 1, j + 2)):")
+    monkeypatch.setattr(importlib.import_module("eulerian.fokker_planck"), "MultigridSolver", mod.MultigridSolver)
+    sol = run()
+    assert check_multigrid_iterations("mutant", sol).passed          # within the per-step bound
+    assert not check_multigrid_mean_iterations("mutant", sol).passed

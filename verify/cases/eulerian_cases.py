@@ -32,6 +32,9 @@ AGREEMENT_TOL = 1e-8  # array vs FiPy, same scheme
 ORDER_BAND = 0.15  # observed order within +-0.15 of the theoretical order
 SOLVER_AGREEMENT_TOL = 1e-9  # multigrid (BiCGStab, rtol 1e-12) against sparse LU, relative max difference
 MULTIGRID_MAX_ITERATIONS = 6  # BiCGStab iterations per step (measured <= 5 on 64x48 ... 128x96, see the case)
+# the mean over a run's solves (measured 3.00-4.00 per scheme, 4.12 at dt D / h² ≈ 40, 4.36-4.44 with a cell-valued
+# D; a component that costs one iteration more per solve, e.g. wrong prolongation weights, gives 5)
+MULTIGRID_MEAN_ITERATIONS = 4.75
 LIMITED_ORDER_FLOOR = 1.75  # MUSCL with a limiter on smooth data: L1 order >= 1.75 (measured 1.87-2.3)
 
 
@@ -433,6 +436,14 @@ def check_bdf2_start(name: str, mean_iterations: dict[str, float]) -> Check:
     return make_check(f"{name}: BiCGStab iterations per solve saved by BDF2's extrapolated start (implicit Euler "
                       "minus BDF2, mean)", saving, lower=BDF2_START_SAVING,
                       detail=", ".join(f"{k} {v:.2f}" for k, v in mean_iterations.items()))
+
+
+def check_multigrid_mean_iterations(name: str, sol: Solution, bound: float = MULTIGRID_MEAN_ITERATIONS) -> Check:
+    """The mean BiCGStab iterations per solve of a multigrid run stays within the bound (a weaker coarse-grid
+    correction or smoother costs about one more per solve, below the per-step bound)."""
+    its = sol.info["linear_iterations"]
+    return make_check(f"{name}: mean BiCGStab iterations per solve", float(np.mean(its)), upper=bound,
+                      detail=f"{len(its)} solves, most {max(its)}")
 
 
 def check_direct_solver_record(name: str, lu: Solution, mg: Solution) -> Check:
@@ -929,6 +940,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
             ctx.add(check_agreement(f"{flux} + {scheme}, multigrid vs LU, {label}", lu.to_numpy(), mg.to_numpy(),
                                     SOLVER_AGREEMENT_TOL))
             ctx.add(check_multigrid_iterations(f"{flux} + {scheme}, {label}", mg))
+            ctx.add(check_multigrid_mean_iterations(f"{flux} + {scheme}, {label}", mg))
             if scheme == "bdf2":
                 ctx.add(check_direct_solver_record(f"{flux} + {scheme}, {label}", lu, mg))
         ctx.add(check_bdf2_start(f"{flux}, {label}", mean_its))
@@ -939,6 +951,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add(check_agreement("scharfetter-gummel + bdf2, multigrid vs LU, 50x27 cells", lu.to_numpy(),
                             mg_odd.to_numpy(), SOLVER_AGREEMENT_TOL))
     ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 50x27 cells", mg_odd))
+    ctx.add(check_multigrid_mean_iterations("scharfetter-gummel + bdf2, 50x27 cells", mg_odd))
     # cell-valued D: the coarse levels average it over blocks of 2, 4, ... cells (three levels at 48x36); the drift
     # frozen at t = T/2, so that each solver is built once
     dgrid = grid_for(problem, levels[-1])
@@ -951,6 +964,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add(check_agreement(f"scharfetter-gummel + bdf2, multigrid vs LU, {dlabel}", runs["lu"].to_numpy(),
                             runs["multigrid"].to_numpy(), SOLVER_AGREEMENT_TOL))
     ctx.add(check_multigrid_iterations(f"scharfetter-gummel + bdf2, {dlabel}", runs["multigrid"]))
+    ctx.add(check_multigrid_mean_iterations(f"scharfetter-gummel + bdf2, {dlabel}", runs["multigrid"]))
     ctx.add_all(flux_function_checks())
     for flux in FLUXES:
         ctx.add_all(high_peclet_checks(flux))
@@ -962,6 +976,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
         stiff = FokkerPlanckSolver(solver="multigrid")(problem, grid_for(problem, 128), 16)
         ctx.add(check_multigrid_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", stiff))
+        ctx.add(check_multigrid_mean_iterations("scharfetter-gummel + bdf2, 128x96 cells, 16 steps", stiff))
     density_picture(ctx, f"manufactured Fokker–Planck on the box: density at t = {problem.t_final:g}, {label}",
                     grid, mg.to_numpy(), exact=problem.exact_cell_averages(grid))
 
