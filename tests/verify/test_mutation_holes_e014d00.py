@@ -157,3 +157,22 @@ def test_a_multigrid_one_iteration_costlier_per_solve_is_caught(monkeypatch):
     sol = run()
     assert check_multigrid_iterations("mutant", sol).passed          # within the per-step bound
     assert not check_multigrid_mean_iterations("mutant", sol).passed
+
+
+def test_a_primal_dual_fine_level_without_its_warm_start_is_caught(monkeypatch):
+    """eulerian.benamou_brenier.x__primal_dual (the multilevel start V_init ignored: the fine level starts cold
+    and converges to the same tolerances, the cost of a single-level run)."""
+    from eulerian.benamou_brenier import benamou_brenier
+    from eulerian.grid import Grid
+    from verify.cases import benamou_brenier_cases as B
+
+    grid = Grid((0.0,), (1.0,), (64,))
+    rho0, rho1 = B.gaussian_cells_1d(grid, 0.3, 0.05), B.gaussian_cells_1d(grid, 0.7, 0.08)
+    exact = 0.4 ** 2 + 0.03 ** 2
+    single = benamou_brenier(grid, rho0, rho1, 64, method="primal-dual")
+    assert all(c.passed for c in B.multilevel_saving_checks(grid, rho0, rho1, single, exact, "primal-dual"))
+    mod = mutated(monkeypatch, "eulerian.benamou_brenier",
+                  "state = _primal_dual(g, b0, b1, sigma, relaxation, cap, tols, w, check_every, V_init,",
+                  "state = _primal_dual(g, b0, b1, sigma, relaxation, cap, tols, w, check_every, None,")
+    checks = B.multilevel_saving_checks(grid, rho0, rho1, single, exact, "primal-dual", solve=mod.benamou_brenier)
+    assert [c.passed for c in checks] == [True, True, False]
