@@ -196,6 +196,12 @@ def peak_memory(run: Callable[[], Any]) -> tuple[Any, int]:
         raise RuntimeError("peak_memory: tracemalloc is already tracing; stop it first")
     tracemalloc.start()
     try:
+        probe = np.ones(1 << 17)   # 1 MiB: NumPy reports its buffers to tracemalloc unless built otherwise
+        if tracemalloc.get_traced_memory()[0] < probe.nbytes:
+            raise RuntimeError("peak_memory: tracemalloc does not see NumPy's array buffers (NumPy with another "
+                               "memory allocator); memory cannot be measured here")
+        del probe
+        tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         result = run()
         peak = tracemalloc.get_traced_memory()[1]

@@ -58,3 +58,23 @@ def test_a_chunk_that_ignores_the_budget_is_caught(monkeypatch, label, module, o
     monkeypatch.setattr(importlib.import_module(package), attr, getattr(mod, attr))
     slope, _ = CM.chunk_checks(_setup(label))
     assert not slope.passed and slope.value < slope.lower, slope
+
+
+def test_peak_memory_measures_a_known_allocation_and_refuses_to_nest():
+    import tracemalloc
+
+    from verify.metrics import peak_memory
+
+    def run():
+        a = np.ones(1 << 20)          # 8 MiB
+        b = np.ones(1 << 19)          # 4 MiB more while a lives
+        return float(a[0] + b[0])
+
+    value, peak = peak_memory(run)
+    assert value == 2.0 and 12 << 20 <= peak < (12 << 20) + (1 << 16)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match="already tracing"):
+            peak_memory(run)
+    finally:
+        tracemalloc.stop()
