@@ -1,15 +1,22 @@
-"""Report checks added for mutation survivors classed near-equivalent in earlier samples and for the fresh sample
-at e014d00 (seed 20261210).
+"""Report checks added for mutation survivors: the near-equivalent classes of earlier samples that a cost or
+memory check can see, and the holes of the fresh sample at e014d00 (seed 20261210).
 
 * wrong memory estimates (``lagrangian.gradient_flows.x__gradient__mutmut_42`` / ``_52``,
   ``x__kernel_blocks__mutmut_15``, ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_155``): a refusal's
   message now keeps the size the call says it needs (only the machine's limit and memory are masked in the
-  record), and every memory refusal of the library is reached by a recorded Trouble or catalog value.
+  record), and every memory refusal of the library is reached by a recorded Trouble or catalog value;
+* a velocity independent of t evaluated at every stage (``eulerian.continuity.x_solve_continuity__mutmut_278``)
+  -> continuity-options-2d counts the evaluations;
+* float32 work arrays kept in float64 (``eulerian.staggered.xǁScratchǁget__mutmut_2``) -> bb-anisotropic-2d
+  measures each run's peak memory;
+* BDF2 without its extrapolated start (``eulerian.time_schemes.xǁBDF2ǁstep``), wrong multigrid prolongation
+  weights (``eulerian.multigrid.x__prolongation_1d__mutmut_17``) and a linear solver built again for the same
+  matrix -> fokker-planck-options-2d and heat-2d check the iterations and the solver builds;
+* the primal-dual's multilevel start ignored (``eulerian.benamou_brenier.x__primal_dual``) -> bb-gaussian-1d.
 """
 import importlib
 
 import numpy as np
-
 import pytest
 
 from tests.verify.mutants import mutated
