@@ -83,3 +83,22 @@ def test_cupy_inputs(cupy):
         pytest.approx(sliced_w2(x, y, projections=16, rng=np.random.default_rng(1)), rel=1e-12)
     pytest.importorskip("ot")
     assert w2(cupy.asarray(x), cupy.asarray(y)) == pytest.approx(w2(x, y), rel=1e-12)
+
+
+def test_exact_ot_that_did_not_converge_raises(monkeypatch):
+    """POT reports a network simplex stopped at its iteration cap by result_code != 1 (and returns its last,
+    suboptimal cost): w2_squared must raise instead of returning it."""
+    import ot
+
+    from lagrangian import NumericalError
+
+    real = ot.emd2
+
+    def stopped(a, b, M, numItermax=100000, log=False, **kw):
+        value, info = real(a, b, M, numItermax=numItermax, log=True, **kw)
+        return value, {**info, "result_code": 3, "warning": "numItermax reached before optimality"}
+
+    monkeypatch.setattr(ot, "emd2", stopped)
+    rng = np.random.default_rng(0)
+    with pytest.raises(NumericalError, match="did not converge: numItermax reached"):
+        w2_squared(rng.standard_normal((5, 2)), rng.standard_normal((6, 2)))

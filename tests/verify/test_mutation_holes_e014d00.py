@@ -183,3 +183,26 @@ def test_a_primal_dual_fine_level_without_its_warm_start_is_caught(monkeypatch):
                   "state = _primal_dual(g, b0, b1, sigma, relaxation, cap, tols, w, check_every, None,")
     checks = B.multilevel_saving_checks(grid, rho0, rho1, single, exact, "primal-dual", solve=mod.benamou_brenier)
     assert [c.passed for c in checks] == [True, True, False]
+
+
+def test_a_fipy_continuity_run_without_its_minimum_density_is_caught(monkeypatch):
+    """eulerian.fipy_backend.x_continuity_fipy__mutmut_239 (min_density=None in the FiPy continuity solution)."""
+    from verify.cases.eulerian_cases import check_min_density_record
+
+    assert check_min_density_record("fipy").passed
+    mod = mutated(monkeypatch, "eulerian.fipy_backend", "min_density=min_rho, steps=n, wall_time=_time",
+                  "min_density=None, steps=n, wall_time=_time")
+    monkeypatch.setattr(importlib.import_module("eulerian.fipy_backend"), "continuity_fipy", mod.continuity_fipy)
+    assert not check_min_density_record("fipy").passed
+
+
+def test_one_bandwidth_for_all_axes_of_the_kernel_flow_matching_field_is_caught(monkeypatch):
+    """lagrangian.fields.xǁFlowMatchingKernelFieldǁ_estimate__mutmut_17 (the standard deviation of all coordinates
+    together instead of one per axis: the estimate still converges at its rate)."""
+    from verify.cases.particles import check_fm_axis_scaling
+
+    assert check_fm_axis_scaling("original", np.random.default_rng(5)).passed
+    mod = mutated(monkeypatch, "lagrangian.fields", "bw = self.factor * xp.std(zt, axis=0)",
+                  "bw = self.factor * xp.std(zt, )")
+    check = check_fm_axis_scaling("mutant", np.random.default_rng(5), mod.flow_matching_field_from_samples)
+    assert not check.passed and check.value > 1e-3, check

@@ -1018,6 +1018,22 @@ def check_continuity_snapshots(backend: str = "fipy", solve: Callable = solve_co
                       "density: max relative difference", err, upper=1e-13, reference=0.0, detail=detail)
 
 
+def check_min_density_record(backend: str = "fipy", solve: Callable = solve_continuity) -> Check:
+    """Solution.min_density of a continuity run on ``backend`` (12 x 9 cells, walls, the manufactured box's
+    velocity, 16 forced steps, a snapshot at every step): the smallest cell value over the run, so it must equal the
+    minimum over the 17 snapshots exactly. Value: their difference (NaN when it is missing or not a number)."""
+    problem = get_problem("mms-continuity-box-2d")
+    grid = grid_for(problem, 12)
+    T = problem.t_final
+    sol = solve(grid, grid.cell_averages(problem.initial_density), problem.drift, T, steps=16,
+                save_at=np.linspace(0.0, T, 17), backend=backend, boundary=problem.boundary)
+    lowest = min(float(np.min(d)) for d in sol.densities_numpy())
+    recorded = sol.min_density
+    diff = abs(float(recorded) - lowest) if isinstance(recorded, (float, np.floating)) else math.nan
+    return make_check(f"continuity ({backend} backend): min_density vs the minimum over a snapshot at every step",
+                      diff, upper=0.0, reference=0.0, detail=f"recorded {recorded!r}, snapshots {lowest:.6g}")
+
+
 def check_continuity_info(solutions: Sequence[Solution], cfl: float, limiters: Sequence[str]) -> Check:
     """Every continuity run (one per limiter on the array backend, then FiPy's) describes itself in
     Solution.info: the Courant number it was given ("cfl"), its walls ("boundary", the same for all) and, on the
@@ -1124,6 +1140,8 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
     ctx.add(check_continuity_snapshots())
+    for backend in ("numpy", "fipy"):
+        ctx.add(check_min_density_record(backend))
     ctx.add(check_continuity_info(array_runs + [study.outputs[0]], ContinuitySolver().cfl, LIMITERS))
     ctx.add_all(maximum_principle_checks())
     ctx.add(meanfield_step_cap_check())
