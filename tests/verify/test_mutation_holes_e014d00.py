@@ -206,3 +206,29 @@ def test_one_bandwidth_for_all_axes_of_the_kernel_flow_matching_field_is_caught(
                   "bw = self.factor * xp.std(zt, )")
     check = check_fm_axis_scaling("mutant", np.random.default_rng(5), mod.flow_matching_field_from_samples)
     assert not check.passed and check.value > 1e-3, check
+
+
+def test_the_second_pass_over_pairwise_blocks_of_the_blob_velocity_is_run(monkeypatch):
+    """lagrangian.gradient_flows.x__velocity__mutmut_57 (the blocks of the second pass built wrongly: only runs
+    beyond CHUNK = 1 024 particles, more than any blob study of the report had)."""
+    import lagrangian
+    from verify.cases.porous_medium import check_blob_blocks
+
+    assert check_blob_blocks().passed
+    mod = mutated(monkeypatch, "lagrangian.gradient_flows",
+                  "for rows, diff, phi in blocks if single else _kernel_blocks(x, x, eps):\n            # ∇φ_ε",
+                  "for rows, diff, phi in blocks if single else _kernel_blocks(x, 0.5 * x, eps):\n            # ∇φ_ε")
+    check = check_blob_blocks(mod.blob_velocity, lagrangian.blob_energy)
+    assert not check.passed, check
+
+
+def test_a_blob_flow_that_forgets_its_width_is_caught(monkeypatch):
+    """lagrangian.gradient_flows.x_blob_flow__mutmut_102 (BlobFlow(..., epsilon=None))."""
+    from verify.cases.particles import check_blob_flow_record
+
+    x0 = np.linspace(-0.6, 0.7, 16)[:, None]
+    assert check_blob_flow_record("original", x0).passed
+    mod = mutated(monkeypatch, "lagrangian.gradient_flows", "return BlobFlow(times, pos, energy, m, eps, mass,",
+                  "return BlobFlow(times, pos, energy, m, None, mass,")
+    check = check_blob_flow_record("mutant", x0, flow=mod.blob_flow)
+    assert not check.passed and check.value == 1, check

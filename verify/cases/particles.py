@@ -395,6 +395,19 @@ def check_blob_flow_snapshots(name: str, x0: np.ndarray, *, flow: Callable = blo
                              f"{steps} RK4 steps to t = {T:g}, save_at = {[round(t, 12) for t in times]}")
 
 
+def check_blob_flow_record(name: str, x0: np.ndarray, *, flow: Callable = blob_flow) -> Check:
+    """A BlobFlow records the parameters it ran with (m, epsilon, mass, diffusion, steps, method), as given:
+    the count of fields that differ (a result that forgets its blob width cannot be rerun or compared)."""
+    p = BLOB_SAVE
+    given = dict(m=p["m"], epsilon=p["epsilon"], mass=p["mass"], diffusion=p["diffusion"], steps=p["steps"],
+                 method="heun")
+    res = flow(x0, p["m"], p["epsilon"], p["t_final"], p["steps"], mass=p["mass"], diffusion=p["diffusion"],
+               method="heun")
+    wrong = [f"{k} {getattr(res, k, None)!r} for {v!r}" for k, v in given.items() if getattr(res, k, None) != v]
+    return make_check(f"{name}: blob_flow records its parameters (count of wrong fields)", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong) or ", ".join(f"{k} {v}" for k, v in given.items()))
+
+
 @case("affine-flow-particles", title="Particles of an affine field: RK4 (and Euler, Heun) vs the exact flow map",
       tags=("particles", "ode"))
 def affine_flow_particles(ctx: CaseContext) -> None:
@@ -430,6 +443,7 @@ def affine_flow_particles(ctx: CaseContext) -> None:
         ctx.add(check_save_at_snapshots("affine_field a(t)(A0 x + c0)", time_dependent_affine_field(), x0[:50], t0,
                                         t1, method=method))
     ctx.add(check_blob_flow_snapshots("blob flow, 1D, 16 particles", np.linspace(-0.6, 0.7, 16)[:, None]))
+    ctx.add(check_blob_flow_record("blob flow, 1D, 16 particles", np.linspace(-0.6, 0.7, 16)[:, None]))
 
 
 # ------------------------------------------------------------------------------------- flow matching

@@ -46,8 +46,8 @@ from eulerian.jko import PowerEnergy, jko_flow
 from eulerian.errors import NumericalError
 from eulerian.porous_medium import porous_medium_energy, solve_porous_medium
 from eulerian.solution import Solution
-from lagrangian.gradient_flows import (blob_density, blob_energy, blob_flow, blob_velocity, implicit_euler_flow,
-                                       implicit_euler_step)
+from lagrangian.gradient_flows import (CHUNK, blob_density, blob_energy, blob_flow, blob_velocity,
+                                       implicit_euler_flow, implicit_euler_step)
 from verify.barenblatt import Barenblatt, barenblatt_proof
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.checks import check_forced_steps
@@ -458,6 +458,36 @@ def blob_study(eps_levels: tuple[float, ...], *, m: float = M_EXP, blob_m: float
     return out
 
 
+# More particles than one pairwise block (lagrangian.gradient_flows.CHUNK = 1 024 rows): the blob velocity and
+# energy run their two passes over the blocks instead of keeping the one block. Reference: the formulas of the
+# module docstring evaluated densely here, phi_eps(z) = (2 pi eps²)^(-1/2) exp(-z²/(2 eps²)),
+# rho~_i = w sum_j phi_ij, v_i = D w sum_j (x_i - x_j) phi_ij (rho~_i^(m-2) + rho~_j^(m-2)) / eps²,
+# E = D/(m-1) w sum_i rho~_i^(m-1) (w = M/n); the sums agree to round-off (1e-12, relative).
+BLOB_BLOCKS = {"n": 1500, "m": 2.5, "eps": 0.05, "mass": 1.3, "D": 0.8}
+
+
+def check_blob_blocks(velocity: Callable = blob_velocity, energy: Callable = blob_energy) -> Check:
+    """The blob velocity and energy of BLOB_BLOCKS["n"] > CHUNK particles (quantiles of the Barenblatt profile)
+    against the dense formulas: the larger relative difference. ``velocity`` / ``energy``: others, for the
+    negative tests."""
+    p = BLOB_BLOCKS
+    x = Barenblatt(M_EXP, 1, t0=BLOB_T0).quantiles(p["n"])
+    z = x[:, 0]
+    eps, m, D, w = p["eps"], p["m"], p["D"], p["mass"] / p["n"]
+    diff = z[:, None] - z[None, :]
+    phi = np.exp(-diff ** 2 / (2.0 * eps ** 2)) / math.sqrt(2.0 * math.pi * eps ** 2)
+    rt = w * phi.sum(axis=1)
+    g = rt ** (m - 2.0)
+    v_ref = D * w / eps ** 2 * (diff * phi * (g[:, None] + g[None, :])).sum(axis=1)
+    e_ref = D / (m - 1.0) * w * float(np.sum(rt ** (m - 1.0)))
+    v = np.asarray(velocity(x, m, eps, mass=p["mass"], diffusion=D))[:, 0]
+    e = energy(x, m, eps, mass=p["mass"], diffusion=D)
+    dev = max(float(np.abs(v - v_ref).max() / np.abs(v_ref).max()), abs(e - e_ref) / abs(e_ref))
+    return make_check(f"blob velocity and energy of {p['n']} particles (more than one pairwise block of {CHUNK} "
+                      "rows) vs the dense formulas, relative", dev, upper=1e-12, reference=0.0,
+                      detail=f"m = {m:g}, eps = {eps:g}, M = {p['mass']:g}, D = {D:g}")
+
+
 # ------------------------------------------------------------- the adaptive step's rejection path (confined profile)
 # With a confining potential V = lam |x|²/2 the peak of the density grows, and with it the step condition's rate
 # within a step: at cfl = 1 the second SSP-RK2 stage of nearly every step breaks dt <= 1 / rate(rho*), so the solver
@@ -669,6 +699,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
     ctx.note(f"{label} second-moment errors", bs.moment)
     ctx.note(f"{label} edge errors", bs.edge)
     ctx.note(f"{label} seconds", [round(s, 3) for s in bs.seconds])
+    ctx.add(check_blob_blocks())
 
     # -- grid JKO (third solver) ------------------------------------------------------------------------
     ctx.add(check_power_energy_derivative())
