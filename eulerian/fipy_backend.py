@@ -49,6 +49,7 @@ Flux(q) as the divergence of the face variable q n; see _ContinuityWalls.
 from __future__ import annotations
 
 import time as _time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -66,7 +67,9 @@ MAX_SWEEPS = 400
 
 def _fipy() -> Any:
     try:
-        import fipy
+        with warnings.catch_warnings():   # FiPy 4 imports numpy.core, deprecated in NumPy 2: not the caller's concern
+            warnings.filterwarnings("ignore", message="numpy.core is deprecated", category=DeprecationWarning)
+            import fipy
     except ImportError as exc:  # pragma: no cover - fipy is a dependency
         from .errors import BackendUnavailable
 
@@ -299,20 +302,37 @@ def fokker_planck_fipy(
 
     sweeps = [0]
 
+    def solve_checked(method: Callable, step: float) -> None:
+        """FiPy's solve or sweep over ``step``, its SciPy LU failure a NumericalError."""
+        try:
+            method(var=var, dt=step, solver=solver)
+        except RuntimeError as exc:   # SuperLU: "Factor is exactly singular"
+            raise NumericalError(f"solve_fokker_planck (FiPy): the LU factorisation of the step's matrix failed "
+                                 f"({exc}) with dt = {step:g}: the diffusion or drift is too large for float64 "
+                                 "at this dt and grid; rescale space and time, or use smaller steps") from exc
+
+    def checked(new: np.ndarray, step: float) -> np.ndarray:
+        if not np.all(np.isfinite(new)):
+            raise NumericalError(f"solve_fokker_planck (FiPy): a step with dt = {step:g} produced non-finite values: "
+                                 "the operator or the density overflows float64; rescale space and time")
+        return new
+
     def advance(key: str, start: np.ndarray, step: float) -> np.ndarray:
         """Solve the equation ``key`` over one step from var.old = start; with off-diagonal diffusion, sweep
         until the iterate changes by less than SWEEP_TOLERANCE (relative): the cross fluxes at the new level."""
+        if step == 0.0:   # t_final / steps underflowed to 0: the step is the identity (as on the array backend)
+            return np.array(start)
         var.setValue(start)
         var.updateOld()
         if cross is None:
-            terms[key].solve(var=var, dt=step, solver=solver)
-            return np.array(var.value)
+            solve_checked(terms[key].solve, step)
+            return checked(np.array(var.value), step)
         scale = float(np.abs(start).max()) or 1.0
         for _ in range(MAX_SWEEPS):
             before = np.array(var.value)
-            terms[key].sweep(var=var, dt=step, solver=solver)
+            solve_checked(terms[key].sweep, step)
             sweeps[0] += 1
-            after = np.array(var.value)
+            after = checked(np.array(var.value), step)
             change = float(np.abs(after - before).max())
             if not np.isfinite(change):
                 raise NumericalError("FiPy's sweeps of the off-diagonal diffusion produced non-finite values")
@@ -325,44 +345,47 @@ def fokker_planck_fipy(
     r_old = rates(rho, 0.0)
     min_rho = float(rho.min())
     saved = [] if save_idx is None else [_from_fipy(rho, grid.shape) for i in save_idx if i == 0]
-    for n in range(steps):
-        t_new = (n + 1) * dt
-        scheme = "damped" if n < damped_steps else time
-        if scheme == "damped":  # Rannacher's start: two implicit-Euler half steps
-            rho_half = rho
-            for t in (t_new - 0.5 * dt, t_new):
-                set_time(t)
-                rho_half = advance('unit', rho_half, 0.5 * dt)
-                if t < t_new:
-                    r_old = rates(rho_half, t)  # the balance of two half steps: M + dt (r_half + r_new) / 2
-            new, balanced = rho_half, "crank-nicolson"
-        elif scheme == "implicit-euler":
-            set_time(t_new)
-            new, balanced = advance('unit', rho, dt), "implicit-euler"
-        elif scheme == "crank-nicolson":
-            # the trapezoidal rule of the array backend: an explicit half step with A(t_n), S(t_n), then an
-            # implicit one with A(t_{n+1}), S(t_{n+1}); FiPy's residual of the operator terms (walls included) is
-            # cell volume x (A rho + wall terms)
-            set_time(t_new - dt)
-            var.setValue(rho)
-            half = rho + 0.5 * dt * np.asarray(terms['operator'].justResidualVector(var=var)) / cv
-            if S is not None:
-                half = half + 0.5 * dt * np.asarray(S.value) * np.ones(grid.size)
-            set_time(t_new)
-            new, balanced = advance('unit', half, 0.5 * dt), "crank-nicolson"
-        else:
-            set_time(t_new)
-            new, balanced = advance('bdf2', (4.0 * rho - rho_prev) / 3.0, dt), "bdf2"
-        rho_prev, rho = rho, new
-        m = float(rho.sum()) * cv
-        r_new = rates(rho, t_new)
-        balance.check(m, balanced, r_old, r_new, n + 1, t_new)
-        r_old = r_new
-        masses.append(m)
-        outflows.append(balance.outflow)
-        min_rho = min(min_rho, float(rho.min()))
-        if save_idx is not None:
-            saved += [_from_fipy(rho, grid.shape) for i in save_idx if i == n + 1]
+    # FiPy's own arithmetic on extreme values (the residual norms of densities near 1e300) may overflow:
+    # every step's result is checked instead
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for n in range(steps):
+            t_new = (n + 1) * dt
+            scheme = "damped" if n < damped_steps else time
+            if scheme == "damped":  # Rannacher's start: two implicit-Euler half steps
+                rho_half = rho
+                for t in (t_new - 0.5 * dt, t_new):
+                    set_time(t)
+                    rho_half = advance('unit', rho_half, 0.5 * dt)
+                    if t < t_new:
+                        r_old = rates(rho_half, t)  # the balance of two half steps: M + dt (r_half + r_new) / 2
+                new, balanced = rho_half, "crank-nicolson"
+            elif scheme == "implicit-euler":
+                set_time(t_new)
+                new, balanced = advance('unit', rho, dt), "implicit-euler"
+            elif scheme == "crank-nicolson":
+                # the trapezoidal rule of the array backend: an explicit half step with A(t_n), S(t_n), then an
+                # implicit one with A(t_{n+1}), S(t_{n+1}); FiPy's residual of the operator terms (walls included) is
+                # cell volume x (A rho + wall terms)
+                set_time(t_new - dt)
+                var.setValue(rho)
+                half = rho + 0.5 * dt * np.asarray(terms['operator'].justResidualVector(var=var)) / cv
+                if S is not None:
+                    half = half + 0.5 * dt * np.asarray(S.value) * np.ones(grid.size)
+                set_time(t_new)
+                new, balanced = advance('unit', half, 0.5 * dt), "crank-nicolson"
+            else:
+                set_time(t_new)
+                new, balanced = advance('bdf2', (4.0 * rho - rho_prev) / 3.0, dt), "bdf2"
+            rho_prev, rho = rho, new
+            m = float(rho.sum()) * cv
+            r_new = rates(rho, t_new)
+            balance.check(m, balanced, r_old, r_new, n + 1, t_new)
+            r_old = r_new
+            masses.append(m)
+            outflows.append(balance.outflow)
+            min_rho = min(min_rho, float(rho.min()))
+            if save_idx is not None:
+                saved += [_from_fipy(rho, grid.shape) for i in save_idx if i == n + 1]
     final = _from_fipy(rho, grid.shape)
     if save_idx is None:
         times, saved = np.array([t_final]), [final]

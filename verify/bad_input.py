@@ -240,6 +240,13 @@ CALLS: dict[str, ValidCall] = {
          "damped_steps": None},
         aliases=DT, accepts={"save_at": [[0.0, 0.1]]},
         refuses={"save_at": [[0.05, past(0.1, 0.1)], [past(0.0, 0.1)], [0.03], [0.05 * (1 + 1e-6)]]}),
+    "eulerian.solve_fokker_planck on FiPy": ValidCall(
+        solve_fokker_planck,
+        [("grid", GRID), ("rho0", RHO0), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.1), ("steps", 2)],
+        {"time": "crank-nicolson", "backend": "fipy", "solver": "auto", "damped_steps": None},
+        aliases=DT,
+        # FiPy solves with its own LU and has no Douglas ADI
+        refuses={"solver": ["lu", "multigrid"], "time": ["douglas-adi"]}),
     "eulerian.solve_fokker_planck, open walls in 2-D": ValidCall(
         solve_fokker_planck,
         [("grid", WALL_GRID), ("rho0", WALL_RHO), ("drift", _decay), ("diffusion", 0.5), ("t_final", 0.05),

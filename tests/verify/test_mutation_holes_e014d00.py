@@ -232,3 +232,42 @@ def test_a_blob_flow_that_forgets_its_width_is_caught(monkeypatch):
                   "return BlobFlow(times, pos, energy, m, None, mass,")
     check = check_blob_flow_record("mutant", x0, flow=mod.blob_flow)
     assert not check.passed and check.value == 1, check
+
+
+def test_the_fipy_backends_refusal_of_solver_is_recorded(monkeypatch):
+    """eulerian.fokker_planck.x_solve_fokker_planck__mutmut_216 (the refusal of solver= on the FiPy backend
+    reworded): the catalog now calls solve_fokker_planck on FiPy too, and records its refusals."""
+    label = "eulerian.solve_fokker_planck on FiPy"
+    call = bad_input.CALLS[label]
+    assert not _call_changes(label, ["solver"])
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", '"solver= applies to the array backends; FiPy uses its own',
+                  '"XXsolver= applies to the array backends; FiPy uses its own')
+    monkeypatch.setattr(call, "func", mod.solve_fokker_planck)
+    assert _call_changes(label, ["solver"])
+
+
+@pytest.mark.parametrize("changes", [dict(rho0=1e299), dict(diffusion=2.0 ** 62), dict(diffusion=1e308),
+                                     dict(t_final=5e-324)])
+def test_the_fipy_fokker_planck_backend_handles_extreme_values(changes):
+    """Found by the catalog's new FiPy call: extreme values escaped as NumPy warnings or SciPy's RuntimeError.
+    Now a density near 1e300 runs (mass kept), a singular step matrix is a NumericalError, and dt = 0 is the
+    identity, as on the array backend."""
+    import warnings
+
+    import eulerian
+    from verify.bad_input import GRID, RHO0, _decay
+
+    args = dict(rho0=RHO0, diffusion=0.5, t_final=0.1)
+    args.update({k: (RHO0 * v if k == "rho0" else v) for k, v in changes.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            sol = eulerian.solve_fokker_planck(GRID, args["rho0"], _decay, args["diffusion"], args["t_final"], 2,
+                                               time="crank-nicolson", backend="fipy")
+        except eulerian.NumericalError as exc:
+            assert "diffusion" in changes and "rescale space and time" in str(exc)
+            return
+    assert "diffusion" not in changes
+    assert np.isfinite(sol.to_numpy()).all() and abs(sol.mass[-1] / sol.mass[0] - 1.0) < 1e-12
+    if "t_final" in changes:
+        assert np.array_equal(sol.to_numpy(), RHO0)

@@ -328,8 +328,8 @@ def check_no_motion_step(name: str, grid: Grid, rho: np.ndarray, tau: float, tim
                          step: Callable = jko_step) -> Check:
     """With F constant on densities (V constant, D = 0, no internal energy) every density is its own JKO step: the
     number of wrong entries of the JKOStepResult (which must be 0) among density == rho (to 1e-15 of its maximum),
-    w2_squared == 0, a path of time_steps + 1 copies of rho, 0 iterations, converged, and 0 <= seconds <= the
-    wall time of the call measured here."""
+    w2_squared == 0, a path of time_steps + 1 copies of rho, 0 iterations, converged, tau as asked, objective == F,
+    and 0 <= seconds <= the wall time of the call measured here."""
     rho = rho / grid.mass(rho)
     start = time.perf_counter()
     res = step(grid, rho, tau, potential=lambda x: np.full(x.shape[:-1], 1.5), diffusion=0.0, time_steps=time_steps)
@@ -344,10 +344,13 @@ def check_no_motion_step(name: str, grid: Grid, rho: np.ndarray, tau: float, tim
         wrong.append(f"path {None if path is None else path.shape} is not {time_steps + 1} copies of rho")
     if res.iterations != 0 or not res.converged:
         wrong.append(f"iterations {res.iterations}, converged {res.converged}")
+    if not (isinstance(res.tau, float) and res.tau == tau) or res.objective != res.energy:
+        wrong.append(f"tau {res.tau!r} (asked {tau!r}), objective {res.objective!r} (F = {res.energy!r})")
     if not 0.0 <= res.seconds <= elapsed:
         wrong.append(f"seconds {res.seconds!r} outside [0, {elapsed:.3g}] (the call's wall time)")
     return make_check(f"{name}: the step leaves rho in place (wrong entries of the result)", len(wrong), upper=0,
-                      reference=0, detail="; ".join(wrong) or "density, W2², path, iterations and seconds as exact")
+                      reference=0, detail="; ".join(wrong) or "density, W2², path, iterations, tau, objective and seconds as "
+                      "exact")
 
 
 def equilibrium_step(grid: Grid, V: Callable, D: float, temperature: float, tau: float = STEP_TAU,
