@@ -63,6 +63,7 @@ from .solution import SaveSchedule, Solution
 FIPY_TOLERANCE = 1e-12
 SWEEP_TOLERANCE = 1e-13   # relative change of the iterate that ends the sweeps of a step (cross diffusion)
 MAX_SWEEPS = 400
+_TINY_STEP = 1.0 / np.finfo(np.float64).max   # shorter steps change nothing in float64, and FiPy's 1/dt overflows
 
 
 def _fipy() -> Any:
@@ -320,7 +321,7 @@ def fokker_planck_fipy(
     def advance(key: str, start: np.ndarray, step: float) -> np.ndarray:
         """Solve the equation ``key`` over one step from var.old = start; with off-diagonal diffusion, sweep
         until the iterate changes by less than SWEEP_TOLERANCE (relative): the cross fluxes at the new level."""
-        if step == 0.0:   # t_final / steps underflowed to 0: the step is the identity (as on the array backend)
+        if step <= _TINY_STEP:   # a denormal step (t_final near 5e-324): FiPy's 1/dt overflows; it is the identity
             return np.array(start)
         var.setValue(start)
         var.updateOld()
@@ -523,7 +524,10 @@ def continuity_fipy(
         var.updateOld()
         if walls is not None and walls.dirichlet:
             eq = equation()   # FiPy 4 keeps a convection term's constraint contributions from its first use
-        eq.solve(var=var, dt=dt)
+        if dt > _TINY_STEP:   # a denormal dt (t_final near 5e-324): FiPy's 1/dt overflows; the step is the identity
+            # FiPy's arithmetic on densities near 1e300 may overflow in intermediate products: the result is checked
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                eq.solve(var=var, dt=dt)
         n += 1
         t = t_final if (steps is not None and n == steps) else t + dt
         rho = np.array(var.value)

@@ -325,6 +325,11 @@ CALLS: dict[str, ValidCall] = {
          "source": None, "time_dependent": None, "max_steps": 100},
         accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
         refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.05]]}),   # dt = 1/30: 0.05 is no step
+    "eulerian.solve_continuity on FiPy": ValidCall(
+        solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", _decay), ("t_final", 0.1)],
+        {"cfl": 0.4, "backend": "fipy", "save_at": None, "steps": 3, "max_steps": 100},
+        accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
+        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.05]]}),
     "eulerian.solve_continuity, open walls in 2-D": ValidCall(
         solve_continuity, [("grid", WALL_GRID), ("rho0", WALL_RHO), ("velocity", lambda t, x: 0.5 - x),
                            ("t_final", 0.05)],
