@@ -289,3 +289,19 @@ def test_the_fipy_continuity_backend_handles_extreme_values(changes):
     assert np.isfinite(sol.to_numpy()).all() and abs(sol.mass[-1] / sol.mass[0] - 1.0) < 1e-12
     if "t_final" in changes:
         assert np.array_equal(sol.to_numpy(), RHO0)
+
+
+def test_implicit_solves_started_from_zero_are_caught(monkeypatch):
+    """eulerian.fokker_planck.x_solve_fokker_planck__mutmut_606 (every implicit solve started from zero instead of
+    its scheme's guess: LU is unaffected, multigrid converges to the same rtol in more iterations)."""
+    from verify.adapters import FokkerPlanckSolver
+    from verify.cases.eulerian_cases import check_multigrid_mean_iterations
+    from verify.problems import get_problem, grid_for
+
+    problem = get_problem("mms-fokker-planck-box-2d")
+    grid = grid_for(problem, 48)
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", "linear_solver(c0, c1, A_at(t), t), c0, rhs, guess)",
+                  "linear_solver(c0, c1, A_at(t), t), c0, rhs, None)")
+    monkeypatch.setattr(importlib.import_module("verify.adapters"), "solve_fokker_planck", mod.solve_fokker_planck)
+    sol = FokkerPlanckSolver(time="implicit-euler", solver="multigrid")(problem, grid, 48)
+    assert not check_multigrid_mean_iterations("mutant", sol).passed
