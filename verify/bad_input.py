@@ -735,6 +735,10 @@ TROUBLES: dict[str, Trouble] = {
         lambda: solve_fokker_planck(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.nan, -x), 0.5, 0.1, 4,
                                     time_dependent=True),
         (eulerian.NumericalError,), ("drift", "t = ")),
+    "eulerian.solve_fokker_planck: drift complex after t = 0.05": Trouble(
+        lambda: solve_fokker_planck(_T_GRID, _T_RHO, lambda t, x: -x * (1.0 + (1j if t > 0.05 else 0.0)), 0.5, 0.1,
+                                    4, time_dependent=True),
+        (TypeError,), ("drift(t, x) must be real", "take .real")),
     "eulerian.solve_meanfield: velocity NaN after t = 0.05": Trouble(
         lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: np.where(t > 0.05, np.nan, -x), 0.1,
                                          steps=4),

@@ -305,3 +305,16 @@ def test_implicit_solves_started_from_zero_are_caught(monkeypatch):
     monkeypatch.setattr(importlib.import_module("verify.adapters"), "solve_fokker_planck", mod.solve_fokker_planck)
     sol = FokkerPlanckSolver(time="implicit-euler", solver="multigrid")(problem, grid, 48)
     assert not check_multigrid_mean_iterations("mutant", sol).passed
+
+
+def test_the_refusal_of_a_drift_turning_complex_is_recorded(monkeypatch):
+    """eulerian.operators.x_face_drift__mutmut_22 (the drift's name in the refusal of complex values reworded:
+    reached only by a drift that turns complex after the up-front probes)."""
+    label = "eulerian.solve_fokker_planck: drift complex after t = 0.05"
+    assert _trouble_says(label) == [TROUBLE_MESSAGES[label]]
+    mod = mutated(monkeypatch, "eulerian.operators", 'b = be.asarray(real_output("drift(t, x)", drift(t, x)))[..., k]',
+                  'b = be.asarray(real_output("DRIFT(T, X)", drift(t, x)))[..., k]')
+    monkeypatch.setattr(importlib.import_module("eulerian.fokker_planck"), "face_drift", mod.face_drift)
+    said: list = []
+    gap = bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
+    assert gap is not None and said != [TROUBLE_MESSAGES[label]], gap
