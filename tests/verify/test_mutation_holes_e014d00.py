@@ -318,3 +318,16 @@ def test_the_refusal_of_a_drift_turning_complex_is_recorded(monkeypatch):
     said: list = []
     gap = bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said)
     assert gap is not None and said != [TROUBLE_MESSAGES[label]], gap
+
+
+def test_a_backend_unavailable_refusal_without_its_fix_is_caught(monkeypatch):
+    """eulerian.backend.x_get_backend__mutmut_27 (BackendUnavailable(None) for backend='cupy' without a GPU): the
+    refusal must name the argument and the fix."""
+    from verify.cases import bad_input as BI
+
+    if "without a usable GPU" not in BI.check_gpu_backend_names().detail:
+        pytest.skip("CuPy with a usable GPU here: get_backend returns the backend")
+    mod = mutated(monkeypatch, "eulerian.backend", "install it with `pip install twinflow[gpu]` on a machine",
+                  "install CuPy on a machine")
+    check = BI.check_gpu_backend_names(get_backend=mod.get_backend)
+    assert not check.passed and "lacks" in check.detail, check

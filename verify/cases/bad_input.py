@@ -163,10 +163,14 @@ def check_particle_memory_refusal(shape: tuple[int, ...] = (2**20, 2**20)) -> Ch
                           lagrangian.MemoryBudgetError, expected)
 
 
+BACKEND_UNAVAILABLE_WORDS = ("backend='cupy'", "pip install twinflow[gpu]")   # the argument and the fix
+
+
 def check_gpu_backend_names(get_backend: Callable | None = None, get_namespace: Callable | None = None) -> Check:
     """backend="cupy" (any case) on both sides: where CuPy has no usable GPU (probed here: CuPy importable and
     cupy.cuda.is_available()), eulerian.get_backend and lagrangian.get_namespace must raise BackendUnavailable,
-    the error that says what to install (not the ValueError of an unknown name); where it has one, they must
+    the error that says what to install (not the ValueError of an unknown name: its message must hold each of
+    BACKEND_UNAVAILABLE_WORDS); where it has one, they must
     return the CuPy backend. The value is the number of wrong outcomes, which must be 0. ``get_backend`` /
     ``get_namespace``: others, for the negative tests."""
     import eulerian
@@ -187,8 +191,10 @@ def check_gpu_backend_names(get_backend: Callable | None = None, get_namespace: 
             try:
                 result = func(name)
                 ok, outcome = usable and is_cupy(result), f"returned {result!r}"[:80]
-            except unavailable:
-                ok, outcome = not usable, "BackendUnavailable"
+            except unavailable as exc:   # its message names the argument and what to install
+                said = str(exc)
+                ok = not usable and all(w in said for w in BACKEND_UNAVAILABLE_WORDS)
+                outcome = "BackendUnavailable" + ("" if ok else f": {said!r} lacks one of {BACKEND_UNAVAILABLE_WORDS}")
             except Exception as exc:   # noqa: BLE001 (any other outcome is the failure this check counts)
                 ok, outcome = False, f"{type(exc).__name__}: {exc}"
             if not ok:
