@@ -331,3 +331,29 @@ def test_a_backend_unavailable_refusal_without_its_fix_is_caught(monkeypatch):
                   "install CuPy on a machine")
     check = BI.check_gpu_backend_names(get_backend=mod.get_backend)
     assert not check.passed and "lacks" in check.detail, check
+
+
+def test_a_no_motion_jko_step_without_its_tau_is_caught(monkeypatch):
+    """eulerian.jko.x_jko_step__mutmut_296 (the step of a constant energy returns tau=None)."""
+    from eulerian import Grid
+    from verify.cases.jko_cases import check_no_motion_step
+
+    grid = Grid((0.0, 0.0), (1.0, 0.75), (8, 6))
+    rho = grid.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1)))
+    assert check_no_motion_step("original", grid, rho, 0.1, 4).passed
+    mod = mutated(monkeypatch, "eulerian.jko", "objective=energy0, tau=tau, path=np.repeat",
+                  "objective=energy0, tau=None, path=np.repeat")
+    check = check_no_motion_step("mutant", grid, rho, 0.1, 4, step=mod.jko_step)
+    assert not check.passed and "tau None" in check.detail, check
+
+
+def test_the_blob_velocity_mutant_of_the_sample_stops_the_case(monkeypatch):
+    """lagrangian.gradient_flows.x__velocity__mutmut_57 as sampled (_kernel_blocks(x, eps)): beyond one block it
+    raises, so porous-medium-barenblatt fails with an error."""
+    from verify.cases.porous_medium import check_blob_blocks
+
+    mod = mutated(monkeypatch, "lagrangian.gradient_flows",
+                  "for rows, diff, phi in blocks if single else _kernel_blocks(x, x, eps):\n            # ∇φ_ε",
+                  "for rows, diff, phi in blocks if single else _kernel_blocks(x, eps):\n            # ∇φ_ε")
+    with pytest.raises(TypeError):
+        check_blob_blocks(mod.blob_velocity)
