@@ -13,6 +13,21 @@ memory check can see, and the holes of the fresh sample at e014d00 (seed 2026121
   weights (``eulerian.multigrid.x__prolongation_1d__mutmut_17``) and a linear solver built again for the same
   matrix -> fokker-planck-options-2d and heat-2d check the iterations and the solver builds;
 * the primal-dual's multilevel start ignored (``eulerian.benamou_brenier.x__primal_dual``) -> bb-gaussian-1d.
+
+The report holes of the sample (seed 20261210, 175 / 200 killed):
+
+* ``eulerian.fipy_backend.x_continuity_fipy__mutmut_239`` (min_density=None) -> continuity-options-2d;
+* ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_216`` (FiPy's refusal of solver= reworded) -> the
+  catalog calls solve_fokker_planck and solve_continuity on FiPy (which found six gaps of those paths, fixed);
+* ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_606`` (implicit solves from zero) -> the mean
+  multigrid iterations per solve;
+* ``eulerian.jko.x_jko_step__mutmut_296`` (tau=None of a no-motion step) -> jko-equilibrium;
+* ``eulerian.operators.x_face_drift__mutmut_22`` (the refusal of a drift turning complex) -> a Trouble;
+* ``lagrangian.fields.xǁFlowMatchingKernelFieldǁ_estimate__mutmut_17`` (one bandwidth for all axes) ->
+  flow-matching-particles-2d rescales the axes;
+* ``lagrangian.gradient_flows.x__velocity__mutmut_57`` (the second pass beyond one block) and
+  ``x_blob_flow__mutmut_102`` (epsilon=None) -> porous-medium-barenblatt and affine-flow-particles;
+* ``eulerian.backend.x_get_backend__mutmut_27`` (BackendUnavailable(None)) -> bad-input-eulerian.
 """
 import importlib
 
