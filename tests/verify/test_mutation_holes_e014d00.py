@@ -18,7 +18,7 @@ The report holes of the sample (seed 20261210, 175 / 200 killed):
 
 * ``eulerian.fipy_backend.x_continuity_fipy__mutmut_239`` (min_density=None) -> continuity-options-2d;
 * ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_216`` (FiPy's refusal of solver= reworded) -> the
-  catalog calls solve_fokker_planck and solve_continuity on FiPy (which found six gaps of those paths, fixed);
+  catalog calls solve_fokker_planck and solve_continuity on FiPy (which found seven gaps of those paths, fixed);
 * ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_606`` (implicit solves from zero) -> the mean
   multigrid iterations per solve;
 * ``eulerian.jko.x_jko_step__mutmut_296`` (tau=None of a no-motion step) -> jko-equilibrium;
