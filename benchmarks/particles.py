@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -20,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from lagrangian import (affine_field, attention_field, get_namespace, integrate_sde, sliced_w2,  # noqa: E402
                         w2_squared)
+from verify.metrics import peak_memory  # noqa: E402
 
 
 def _sync(xp) -> None:
@@ -75,12 +75,9 @@ def bench_attention(xp, n: int, d: int) -> None:
         t = best_of(lambda: f(0.0, x), 3, xp)
         peak = pool.total_bytes() - base  # pool high-water mark (blocks are kept until freed)
     else:
-        tracemalloc.start()
         t0 = time.perf_counter()
-        f(0.0, x)
+        _, peak = peak_memory(lambda: f(0.0, x))
         t = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
     print(f"attention n={n} d={d} [{xp.__name__}]: {t:.3f} s per field evaluation, peak memory "
           f"{peak / 2**20:.0f} MiB (target < 1024 MiB)")
 

@@ -1,6 +1,5 @@
 """Mean-field fields: attention vs a naive softmax and the Gaussian tilt identity (CLT intervals),
 memory of 10⁴ tokens, network field vs finite differences of the risk with the n time scaling."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ from scipy.special import softmax
 
 from lagrangian import (attention_field, integrate_ode, network_field, network_loss, network_output,
                         softmax_attention)
-from verify.metrics import z_score_for
+from verify.metrics import peak_memory, z_score_for
 
 
 def naive_attention(x, Q, K, V, s):
@@ -78,12 +77,7 @@ def test_attention_memory_for_ten_thousand_tokens():
     d = 8
     x = rng.standard_normal((10_000, d))
     f = attention_field(rng.standard_normal((d, d)) / d, rng.standard_normal((d, d)) / d, np.eye(d))
-    tracemalloc.start()
-    try:
-        out = f(0.0, x)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    out, peak = peak_memory(lambda: f(0.0, x))
     assert out.shape == x.shape and np.all(np.isfinite(out))
     assert peak < 1 << 30, peak / 2**20  # issue 4: under 1 GiB (measured ~65 MiB)
 

@@ -21,3 +21,14 @@ def mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
     monkeypatch.setitem(sys.modules, name, mod)
     exec(compile(src.replace(old, new), original.__file__, "exec"), mod.__dict__)
     return mod
+
+
+def recorded_message_changes(call, label: str, names: list[str]) -> list[str]:
+    """The bad values of ``names`` that ``call`` now refuses with another message than verify/refusal_record.py
+    holds for the catalog entry ``label`` (empty when every recorded refusal is worded as recorded)."""
+    from verify import bad_input
+    from verify.refusal_record import MESSAGES
+
+    said: dict = {}
+    bad_input.gaps(call, label=label, names=names, messages=said)
+    return bad_input.message_changes(call, said, {n: MESSAGES[label][n] for n in names}, label=label)

@@ -13,25 +13,20 @@ import importlib
 
 import pytest
 
-from tests.verify.mutants import mutated
+from tests.verify.mutants import mutated, recorded_message_changes
 from verify import bad_input
-from verify.refusal_record import MESSAGES
 
 
-def _changes(call, label: str, names: list[str]) -> list[str]:
-    said: dict = {}
-    bad_input.gaps(call, label=label, names=names, messages=said)
-    return bad_input.message_changes(call, said, {n: MESSAGES[label][n] for n in names}, label=label)
 
 
 def test_the_record_holds_the_refusal_of_complex_entries_of_an_object_array(monkeypatch):
     label = "lagrangian.affine_field"
     call = bad_input.CALLS[label]
-    assert not _changes(call, label, ["matrix"])
+    assert not recorded_message_changes(call, label, ["matrix"])
     mod = mutated(monkeypatch, "lagrangian.backend", "kinds = {np.asarray(v).dtype.kind for v in arr.ravel()",
                   "kinds = {np.asarray(None).dtype.kind for v in arr.ravel()")
     monkeypatch.setattr(importlib.import_module("lagrangian.fields"), "as_real_array", mod.as_real_array)
-    assert _changes(call, label, ["matrix"])
+    assert recorded_message_changes(call, label, ["matrix"])
 
 
 def test_a_non_symmetric_matrix_is_tried_and_its_refusal_recorded(monkeypatch):
@@ -39,7 +34,7 @@ def test_a_non_symmetric_matrix_is_tried_and_its_refusal_recorded(monkeypatch):
 
     label = "gaussian.jko_gaussian_step"
     call = bad_input.CALLS[label]
-    assert not _changes(call, label, ["H"])
+    assert not recorded_message_changes(call, label, ["H"])
     mod = mutated(monkeypatch, "verify.gaussian", 'h = _check_symmetric(_as_matrix(H, "H", d), "H")',
                   'h = _check_symmetric(_as_matrix(H, "H", d), None)')
     monkeypatch.setattr(mod, "Gaussian", vg.Gaussian)

@@ -34,9 +34,9 @@ import importlib
 import numpy as np
 import pytest
 
-from tests.verify.mutants import mutated
+from tests.verify.mutants import mutated, recorded_message_changes
 from verify import bad_input
-from verify.refusal_record import MESSAGES, TROUBLE_MESSAGES
+from verify.refusal_record import TROUBLE_MESSAGES
 
 
 def _trouble_says(label: str) -> list:
@@ -45,10 +45,6 @@ def _trouble_says(label: str) -> list:
     return said
 
 
-def _call_changes(label: str, names: list[str]) -> list[str]:
-    call, said = bad_input.CALLS[label], {}
-    bad_input.gaps(call, label=label, names=names, messages=said)
-    return bad_input.message_changes(call, said, {n: MESSAGES[label][n] for n in names}, label=label)
 
 
 PAIRWISE = "lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)"
@@ -73,10 +69,10 @@ def test_a_wrong_memory_estimate_changes_a_recorded_refusal(monkeypatch, label, 
 def test_a_wrong_memory_estimate_of_a_catalog_call_changes_its_recorded_refusal(monkeypatch):
     label = "eulerian.solve_fokker_planck"
     names = ["steps", "save_at"]
-    assert not _call_changes(label, names)
+    assert not recorded_message_changes(bad_input.CALLS[label], label, names)
     mod = mutated(monkeypatch, "eulerian.fokker_planck", "+ 48.0 * (steps + 1),", "+ 49.0 * (steps + 1),")
     monkeypatch.setattr(bad_input.CALLS[label], "func", mod.solve_fokker_planck)
-    assert _call_changes(label, names)
+    assert recorded_message_changes(bad_input.CALLS[label], label, names)
 
 
 def test_a_velocity_evaluated_at_every_stage_although_it_does_not_depend_on_t_is_caught(monkeypatch):
@@ -254,11 +250,11 @@ def test_the_fipy_backends_refusal_of_solver_is_recorded(monkeypatch):
     reworded): the catalog now calls solve_fokker_planck on FiPy too, and records its refusals."""
     label = "eulerian.solve_fokker_planck on FiPy"
     call = bad_input.CALLS[label]
-    assert not _call_changes(label, ["solver"])
+    assert not recorded_message_changes(bad_input.CALLS[label], label, ["solver"])
     mod = mutated(monkeypatch, "eulerian.fokker_planck", '"solver= applies to the array backends; FiPy uses its own',
                   '"XXsolver= applies to the array backends; FiPy uses its own')
     monkeypatch.setattr(call, "func", mod.solve_fokker_planck)
-    assert _call_changes(label, ["solver"])
+    assert recorded_message_changes(bad_input.CALLS[label], label, ["solver"])
 
 
 @pytest.mark.parametrize("changes", [dict(rho0=1e299), dict(diffusion=2.0 ** 62), dict(diffusion=1e308),
