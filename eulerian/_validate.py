@@ -252,12 +252,14 @@ def check_source(source: Any, grid: Grid) -> Callable | None:
 
 
 def check_save_at(save_at: Any, t_final: float) -> np.ndarray | None:
-    """None, or the save times as a strictly increasing 1-D array in [0, t_final]."""
+    """None, or the save times as a strictly increasing 1-D NumPy array in [0, t_final] (a CuPy array of times is
+    copied to the host)."""
     if save_at is None:
         return None
     reject_complex("save_at", save_at)
     try:
-        s = np.atleast_1d(np.asarray(save_at, dtype=float))
+        s = np.atleast_1d(np.asarray(to_host(save_at) if hasattr(save_at, "__cuda_array_interface__") else save_at,
+                                     dtype=float))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"save_at must be a sequence of times (real numbers), got {save_at!r}") from exc
     if s.ndim != 1 or not np.all(np.isfinite(s)):

@@ -20,7 +20,6 @@ import numpy as np
 
 import eulerian
 import lagrangian
-from eulerian.backend import get_backend
 from eulerian.boundary import parse_boundary
 from eulerian.continuity import BOUNDARIES as CONT_BOUNDARIES
 from eulerian.diffusion import check_diffusion
@@ -177,14 +176,6 @@ def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
             namespace[attr] = value
         for function, positional, keywords in defaults:
             function.__defaults__, function.__kwdefaults__ = positional, keywords
-
-
-def cupy_usable() -> bool:
-    try:
-        get_backend("cupy")
-    except Exception:
-        return False
-    return True
 
 
 def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:

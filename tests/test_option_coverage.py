@@ -28,13 +28,14 @@ from eulerian.porous_medium import TIME_SCHEMES as PM_TIME_SCHEMES
 from eulerian.operators import FLUXES
 from lagrangian import ODE_STEPPERS, SDE_STEPPERS
 from lagrangian.meanfield import ACTIVATIONS
-from tests.option_usage import cupy_usable, public_functions, record_cases
+from tests.option_usage import public_functions, record_cases
 from verify.harness import registry
 
 FP, CONT, BB = "eulerian.solve_fokker_planck", "eulerian.solve_continuity", "eulerian.benamou_brenier"
 STATIONARY, PM = "eulerian.solve_stationary", "eulerian.solve_porous_medium"
 ODE, SDE = "lagrangian.integrate_ode", "lagrangian.integrate_sde"
-BACKENDS = ("numpy", "fipy") + (("cupy",) if cupy_usable() else ())
+# CuPy: a GPU where one is usable, else the CPU stand-in of CuPy (the case cupy-paths installs it)
+BACKENDS = ("numpy", "fipy", "cupy")
 
 # (function, {facet: value, ...}): some call of the function must have all these facets at once
 REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
@@ -52,6 +53,8 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(STATIONARY, {f"wall:{b}": True}) for b in FP_BOUNDARIES],
     *[(FP, {"solver": s, "anisotropic": True, "time-dependent": True}) for s in ("lu", "multigrid")],
     *[(FP, {"backend": b}) for b in BACKENDS],
+    *[(FP, {"backend": "cupy", "solver": s}) for s in ("lu", "multigrid")],
+    (BB, {"backend": "cupy", "dtype": "float64"}),
     (FP, {"backend": "fipy", "time": "crank-nicolson", "time-dependent": True, "source": True}),
     *[(FP, {"time": s, "damped_steps": k}) for s in ("crank-nicolson", "bdf2") for k in (1, 2)],
     (FP, {"time": "crank-nicolson", "damped_steps": 0}),

@@ -318,6 +318,12 @@ class spmatrix:
     def __truediv__(self, other: Any) -> Any:
         return self._binary(other, lambda m, o: m / o)
 
+    def __pow__(self, other: Any) -> Any:
+        return self._binary(other, lambda m, o: m ** o)
+
+    def __abs__(self) -> "spmatrix":
+        return spmatrix(abs(self._m))
+
     def __neg__(self) -> "spmatrix":
         return spmatrix(-self._m)
 

@@ -13,6 +13,8 @@ form) must raise the project error that says so (:data:`verify.bad_input.TROUBLE
 """
 from __future__ import annotations
 
+import sys
+
 from typing import Callable
 
 from verify.bad_input import (CALLS, NO_MESSAGE, TROUBLES, Trouble, ValidCall, gaps, message_changes, outcome_changes,
@@ -199,7 +201,10 @@ def check_gpu_backend_names(get_backend: Callable | None = None, get_namespace: 
                 ok, outcome = False, f"{type(exc).__name__}: {exc}"
             if not ok:
                 wrong.append(f"{label}({name!r}): {outcome}")
-    where = f"CuPy {'with' if usable else 'without'} a usable GPU here: "
+    from verify.cupy_standin import is_standin
+
+    where = ("the CPU stand-in of CuPy here: " if usable and is_standin(sys.modules.get("cupy"))
+             else f"CuPy {'with' if usable else 'without'} a usable GPU here: ")
     return make_check("backend 'cupy': the CuPy backend with a usable GPU, else BackendUnavailable (wrong outcomes)",
                       len(wrong), upper=0, reference=0,
                       detail=where + ("; ".join(wrong)[:300] or "4 calls as they must"))

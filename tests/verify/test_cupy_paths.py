@@ -1,0 +1,165 @@
+"""The case ``cupy-paths`` (CuPy on a GPU, else the CPU stand-in) and mistakes in CuPy branches it must catch.
+
+Each negative test builds one mistake of a CuPy-only branch in memory (tests/verify/mutants.py), the kind that
+no NumPy run can see, and asserts that the case's checks fail on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import eulerian
+import eulerian.attention
+import eulerian.fokker_planck
+import lagrangian.integrators
+import lagrangian.transport
+from tests.verify.mutants import mutated
+from verify.bad_input import CALLS
+from verify.cases import cupy_paths as cpaths
+from verify.cases.cupy_paths import (STANDIN_MEMORY, VALUE_TOL, catalog_checks, check_bb_default_dtype, check_call,
+                                     check_device_memory, check_device_refusals, check_sde_law, cupy_module,
+                                     device_refusals, extra_calls)
+from verify.harness import run_case
+
+
+@pytest.fixture
+def cp():
+    with cupy_module() as (module, _):
+        yield module
+
+
+def test_the_case_passes_and_runs_every_backend_and_array_call():
+    result = run_case("cupy-paths", quick=True)
+    assert result.error is None and result.checks and all(c.passed for c in result.checks), \
+        [c.name for c in result.checks if not c.passed]
+    names = " ".join(c.name for c in result.checks)
+    for label in ("eulerian.solve_fokker_planck", "eulerian.benamou_brenier", "eulerian.solve_continuity",
+                  "eulerian.jko_step", "eulerian.solve_porous_medium", "eulerian.solve_meanfield",
+                  "eulerian.flow_matching_grid_field", "eulerian.attention_velocity", "lagrangian.deposit",
+                  "lagrangian.w2", "lagrangian.implicit_euler_flow", "solver='lu'", "solver='multigrid'"):
+        assert label in names
+    assert {"euler-maruyama", "heun"} <= {m for m in lagrangian.SDE_STEPPERS if f"'{m}'" in names}
+
+
+def _with(label: str, func) -> tuple[str, object]:
+    return label, dataclasses.replace(CALLS[label], func=func)
+
+
+def test_bb_default_dtype_on_cupy_is_float64(cp, monkeypatch):
+    """Mixed precision forced on CuPy (whose default is float64): float32 round-off beyond VALUE_TOL."""
+    assert check_bb_default_dtype(cp).passed
+    mod = mutated(monkeypatch, "eulerian.benamou_brenier", 'dtype = "mixed" if be.name == "numpy" else "float64"',
+                  'dtype = "mixed"')
+    monkeypatch.setattr(eulerian, "benamou_brenier", mod.benamou_brenier)
+    check = check_bb_default_dtype(cp)
+    assert not check.passed and check.value > 10 * VALUE_TOL
+
+
+def test_cupy_lu_factorisation(cp, monkeypatch):
+    """CuPy's sparse LU path (the branch for backends other than NumPy) given no matrix."""
+    mod = mutated(monkeypatch, "eulerian.multigrid", "self.lu = self.be.splinalg.splu(self.M.tocsc())",
+                  "self.lu = self.be.splinalg.splu(None)")
+    monkeypatch.setattr(eulerian.fokker_planck, "LUSolver", mod.LUSolver)
+    check = check_call("eulerian.solve_fokker_planck", CALLS["eulerian.solve_fokker_planck"], "backend", cp,
+                       solver="lu")
+    assert not check.passed and "raised" in check.detail
+
+
+def test_host_copy_of_device_particles(cp, monkeypatch):
+    """to_numpy that misses CuPy arrays hands them to NumPy: the stand-in refuses, as CuPy does."""
+    mod = mutated(monkeypatch, "lagrangian.backend", 'if hasattr(a, "get") and not isinstance(a, np.ndarray):\n'
+                  '        return a.get()\n    return np.asarray(a)',
+                  'if hasattr(a, "XXgetXX") and not isinstance(a, np.ndarray):\n        return a.get()\n'
+                  '    return np.asarray(a)')
+    monkeypatch.setattr(lagrangian.transport, "to_numpy", mod.to_numpy)
+    check = check_call("lagrangian.w2", CALLS["lagrangian.w2"], "arrays", cp)
+    assert not check.passed and "Implicit conversion" in check.detail
+
+
+def test_attention_host_copy_of_device_points(cp, monkeypatch):
+    """The interpolated attention velocity copies the box of the device logits to the host: without .get()."""
+    mod = mutated(monkeypatch, "eulerian.attention", 'hasattr(v, "get") else v', 'hasattr(v, "GET") else v')
+    monkeypatch.setattr(eulerian.attention, "_host", mod._host)
+    label, call = next((k, c) for k, c in extra_calls().items() if k.startswith("eulerian.attention_velocity"))
+    check = check_call(label, call, "grid-velocity", cp)
+    assert not check.passed and "Implicit conversion" in check.detail
+
+
+def test_device_noise_without_its_shape(cp, monkeypatch):
+    """CuPy's normal draws without their shape: one number for every particle, caught in law."""
+    mod = mutated(monkeypatch, "lagrangian.integrators",
+                  "xi = self.gen.standard_normal(size=self.shape, dtype=self.xp.float64)",
+                  "xi = self.gen.standard_normal(dtype=self.xp.float64)")
+    monkeypatch.setattr(lagrangian.integrators, "_Noise", mod._Noise)
+    checks = check_sde_law(cp, np.random.default_rng(3))
+    assert not any(c.passed for c in checks)
+
+
+def test_device_noise_with_the_wrong_scale_is_caught_in_law(cp, monkeypatch):
+    """Device noise 10 % too strong: the variance z-scores leave the band (20 000 particles)."""
+    mod = mutated(monkeypatch, "lagrangian.integrators",
+                  "xi = self.gen.standard_normal(size=self.shape, dtype=self.xp.float64)",
+                  "xi = 1.1 * self.gen.standard_normal(size=self.shape, dtype=self.xp.float64)")
+    monkeypatch.setattr(lagrangian.integrators, "_Noise", mod._Noise)
+    assert not any(c.passed for c in check_sde_law(cp, np.random.default_rng(3)))
+
+
+def test_sde_law_check_false_alarms(cp):
+    """The stated false-alarm rate of the law check: 4 two-sided 5-sigma z-scores, 2.3e-6 per method; no alarm
+    over 20 seeds (the case's own seed included in the report run)."""
+    checks = [c for seed in range(20) for c in check_sde_law(cp, np.random.default_rng(seed))]
+    assert all(c.passed for c in checks)
+    assert checks[0].false_alarm == pytest.approx(4 * math.erfc(5 / math.sqrt(2)))
+
+
+def test_device_memory_is_the_devices(cp, monkeypatch):
+    mod = mutated(monkeypatch, "lagrangian.backend", "    if is_cupy(xp):\n        try:",
+                  "    if is_cupy(xp) and False:\n        try:")
+    monkeypatch.setattr(cpaths, "memory_bytes", mod.memory_bytes)
+    assert not check_device_memory(cp, STANDIN_MEMORY).passed
+
+
+def test_catalog_checks_cover_every_backend_call(cp):
+    checks, not_run = catalog_checks(cp)
+    assert all(c.passed for c in checks)
+    # CUDA C is the one thing the stand-in cannot run: Douglas ADI's line solves
+    assert all("Douglas ADI" in line for line in not_run)
+
+
+def test_device_refusals_need_the_devices_memory(cp, monkeypatch):
+    """A CuPy backend held to the host's memory (the name read from another object) runs what the device
+    cannot hold: the refusal check counts it."""
+    import eulerian._validate
+
+    assert check_device_refusals(cp).passed
+    mod = mutated(monkeypatch, "eulerian._validate", 'if getattr(backend, "name", backend) != "cupy":',
+                  'if getattr(None, "name", backend) != "cupy":')
+    monkeypatch.setattr(eulerian._validate, "device_memory_bytes", mod.device_memory_bytes)
+    label = next(k for k in device_refusals(cp) if k.startswith("eulerian.benamou_brenier"))
+    monkeypatch.setattr(cpaths, "device_refusals", lambda cp: {label: device_refusals(cp)[label]})
+    check = check_device_refusals(cp)
+    assert not check.passed and "ran" in check.detail
+
+
+def test_device_scalars_are_copied_to_the_host(cp, monkeypatch):
+    """A number computed on the device (a 0-d CuPy array, here t1 of integrate_ode) must be read with .get()."""
+    import lagrangian.integrators
+
+    mod = mutated(monkeypatch, "lagrangian.backend", "    if _is_device_array(value):\n        value = value.get()",
+                  "    if _is_device_array(value):\n        value = None")
+    monkeypatch.setattr(lagrangian.integrators, "as_real_scalar", mod.as_real_scalar)
+    check = check_call("lagrangian.integrate_ode", CALLS["lagrangian.integrate_ode"], "arrays", cp)
+    assert not check.passed and "raised" in check.detail
+
+
+def test_multigrid_smoother_on_cupy(cp, monkeypatch):
+    """The CuPy branch of the Jacobi smoother's matrix (D^-1 M with D^-1 from diags): a wrong diagonal changes
+    the iterations, so the linear iteration counts differ from NumPy's."""
+    mod = mutated(monkeypatch, "eulerian.multigrid", "K = (self.be.sparse.diags(-1.0 / d) @ M)",
+                  "K = (self.be.sparse.diags(-1.0 * d) @ M)")
+    monkeypatch.setattr(eulerian.fokker_planck, "MultigridSolver", mod.MultigridSolver)
+    label, call = next((k, c) for k, c in extra_calls().items() if "multigrid" in k)
+    assert not check_call(label, call, "backend", cp).passed
