@@ -272,13 +272,7 @@ def test_manufactured_source_cupy_without_gpu_raises_clearly():
 
 
 @pytest.mark.gpu
-def test_manufactured_source_cupy():
-    from eulerian.backend import cupy_available
-
-    if not cupy_available():
-        pytest.skip("CuPy with a usable CUDA GPU is not available")
-    import cupy
-
+def test_manufactured_source_cupy(cupy):
     rho = sp.exp(-t_) * sp.exp(-(x_**2 + y_**2) / 2)
     args = (rho, [-x_ * y_, y_], 0.5, t_, [x_, y_])
     on_gpu, on_cpu = manufactured_source(*args, backend="cupy"), manufactured_source(*args)

@@ -401,7 +401,7 @@ def check_device_refusals(cp: Any) -> Check:
 
 @case("cupy-paths", title="CuPy paths (a GPU, else the CPU stand-in): every catalog call with a backend or "
                           "array input agrees with its NumPy run, stays on the device, and draws device noise "
-                          "of the right law", tags=("gpu", "backends"))
+                          "of the right law", tags=("gpu", "eulerian", "lagrangian"))
 def cupy_paths(ctx: CaseContext) -> None:
     with cupy_module() as (cp, where):
         ctx.note("CuPy", where)
