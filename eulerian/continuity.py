@@ -183,10 +183,10 @@ def check_step_count(t_final: float, rate: float, cfl: float, steps: int | None,
     return estimate
 
 
-def raise_step_cap(n: int, t: float, t_final: float, max_steps: int) -> None:
-    """ValueError for a run that reached max_steps before t_final (the velocity grew after t = 0)."""
+def raise_step_cap(n: int, t: float, t_final: float, max_steps: int, solver: str = "solve_continuity") -> None:
+    """ValueError for a run of ``solver`` that reached max_steps before t_final (the velocity grew after t = 0)."""
     raise ValueError(
-        f"solve_continuity reached max_steps={max_steps} at t = {t:g} < t_final = {t_final:g} (the velocity grew "
+        f"{solver} reached max_steps={max_steps} at t = {t:g} < t_final = {t_final:g} (the velocity grew "
         "after t = 0, shrinking the CFL step); pass a larger max_steps (or None), or shorten t_final"
     )
 

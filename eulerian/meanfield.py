@@ -155,7 +155,7 @@ def solve_meanfield(
     fv_start = v0
     while t < t_final * (1 - 1e-14):
         if max_steps is not None and n >= max_steps:
-            raise_step_cap(n, t, t_final, max_steps)
+            raise_step_cap(n, t, t_final, max_steps, "solve_meanfield")
         r_now = rate(fv_start)
         if steps is not None:
             dt = t_final / steps if n < steps - 1 else t_final - t

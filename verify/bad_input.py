@@ -437,7 +437,10 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.blob_flow": ValidCall(
         lagrangian.blob_flow, [("x0", X), ("m", 2.0), ("epsilon", 0.5), ("t_final", 0.1), ("steps", 4)],
         {"mass": 1.0, "diffusion": 1.0, "save_at": [0.0, 0.05, 0.1], "method": "rk4"}, aliases=DT,
-        refuses={"save_at": [[past(0.1, 0.1)], [past(0.0, 0.1)], [0.03], [0.05 * (1 + 1e-6)]]}),
+        # save times within 1e-8 of a step of the step grid are on it (dt = 0.025): the next values are refused
+        accepts={"save_at": [[0.0, 0.025 * (1 + 5e-9), 0.1]]},
+        refuses={"save_at": [[past(0.1, 0.1)], [past(0.0, 0.1)], [0.03], [0.05 * (1 + 1e-6)],
+                             [0.025 * (1 + 1.5e-8)]]}),
     "lagrangian.implicit_euler_step": ValidCall(
         lagrangian.implicit_euler_step, [("x", X), ("tau", 0.1)],
         {"potential_grad": _grad_v, "interaction_grad": _attract, "mass": 1.0, "tol": 1e-12, "max_iter": 500},
@@ -734,6 +737,15 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity infinite after t = 0.05": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.inf, -x), 0.1, steps=4),
         (eulerian.NumericalError,), ("velocity", "t = ")),
+    # the step estimate counts the wall faces' speed (here 1 000x the interior's): refused before stepping
+    "eulerian.solve_continuity: wall faces 1 000x faster than the interior, max_steps = 50 (about 67 needed)": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.where(np.abs(x) > 2.99, 100.0, 0.1), 0.1,
+                                 boundary=[(eulerian.Dirichlet(0.2), eulerian.Outflow())], max_steps=50),
+        (ValueError,), ("about 67 time steps", "max_steps=50")),
+    "eulerian.solve_continuity: velocity complex after t = 0.05": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: -x * (1.0 + (1j if t > 0.05 else 0.0)), 0.1, steps=4,
+                                 time_dependent=True),
+        (TypeError,), ("velocity(t, x) must be real", "take .real")),
     "eulerian.solve_fokker_planck: drift NaN after t = 0.05": Trouble(
         lambda: solve_fokker_planck(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.nan, -x), 0.5, 0.1, 4,
                                     time_dependent=True),
@@ -1184,7 +1196,8 @@ MACHINE_NUMBERS = [
     (re.compile(r"\bnp\.[a-z_]+[0-9]*\(([^()]*)\)"), r"\1"),                 # NumPy 1 and 2 scalar reprs
     # memory limits and totals, which depend on the machine; the size a call "needs" depends on its arguments
     # only and stays, so a wrong memory estimate changes the message
-    (re.compile(r"(?<![\w.+-])(?<!needs )(?<!needs about )(?<!needs a )[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)? "
+    # (and a budget the caller gave, max_bytes=..., stays too)
+    (re.compile(r"(?<![\w.+-])(?<!needs )(?<!needs about )(?<!needs a )(?<!max_bytes=)[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)? "
                 r"(?=[KMGTP]i?B\b)"), "# "),
     # quantities set by round-off, which differs between BLAS and SciPy builds: a mass drift, the time at which
     # a covariance falls below a relative eigenvalue floor
