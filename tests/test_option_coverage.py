@@ -62,6 +62,10 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(CONT, {f"wall:{b}": True}) for b in CONT_BOUNDARIES if b != "flux"],
     *[(CONT, {"wall:dirichlet": True, "limiter": lim, "time-dependent": True}) for lim in LIMITERS],
     *[(CONT, {"backend": b}) for b in BACKENDS],
+    *[("eulerian.solve_meanfield", {"limiter": lim, "boundary": b}) for lim in LIMITERS
+      for b in ("zero-flux", "periodic") if b == "periodic" or lim in ("mc", "none")],
+    ("eulerian.solve_meanfield", {"boundary": "periodic", "diffusion": True}),
+    ("eulerian.solve_meanfield", {"boundary": "zero-flux", "diffusion": True}),
     *[(CONT, {f"wall:{b}": True, "backend": "fipy"}) for b in ("dirichlet", "outflow")],
     *[(BB, {"method": m, "boundary": b}) for m in METHODS for b in BB_BOUNDARIES],
     *[(BB, {"method": m, "dtype": d, "anisotropic": True}) for m in METHODS for d in DTYPES],
