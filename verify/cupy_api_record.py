@@ -41,7 +41,7 @@ def _params_from_text(text: str) -> dict:
     return spec
 
 
-def describe(obj) -> dict:
+def _describe(obj) -> dict:
     """Kind and parameters of one CuPy attribute."""
     if type(obj).__name__ == "ufunc":
         return {"kind": "ufunc", "nin": int(obj.nin), "nout": int(obj.nout)}
@@ -84,7 +84,8 @@ def _stub_missing_cuda_libraries() -> None:
             sys.modules[placeholder.__name__] = placeholder
 
 
-def record() -> dict:
+def _record() -> dict:
+    """{"cupy_version", "namespaces": {module: {name: spec}}, "classes": {class: {method: spec}}}."""
     import importlib
 
     import cupy
@@ -94,17 +95,17 @@ def record() -> dict:
     out = {"cupy_version": cupy.__version__, "namespaces": {}, "classes": {}}
     for name in NAMESPACES:
         module = importlib.import_module(name)
-        out["namespaces"][name] = {a: describe(getattr(module, a)) for a in sorted(dir(module))
+        out["namespaces"][name] = {a: _describe(getattr(module, a)) for a in sorted(dir(module))
                                    if not a.startswith("_")}
     for path in CLASSES:
         module_name, cls_name = path.rsplit(".", 1)
         cls = getattr(importlib.import_module(module_name), cls_name)
-        out["classes"][path] = {a: describe(getattr(cls, a)) for a in sorted(dir(cls))
+        out["classes"][path] = {a: _describe(getattr(cls, a)) for a in sorted(dir(cls))
                                 if not a.startswith("_") or a in ("__array__", "__float__", "__int__", "__bool__")}
     return out
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("cupy_api.json"))
-    target.write_text(json.dumps(record(), indent=0, sort_keys=True) + "\n")
+    target.write_text(json.dumps(_record(), indent=0, sort_keys=True) + "\n")
     print(f"wrote {target}")
