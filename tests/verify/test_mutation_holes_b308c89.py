@@ -11,7 +11,9 @@
 * ``lagrangian.gradient_flows.x__save_times__mutmut_51`` (the save-time tolerance doubled) -> the catalog refuses
   a save time 1.5e-8 of a step off the grid;
 * ``eulerian.continuity.x_solve_continuity__mutmut_191`` (the step estimate without the walls' face speeds) -> a
-  Trouble whose walls are 1 000x faster than the interior.
+  Trouble whose walls are 1 000x faster than the interior;
+* ``eulerian.jko.x_jko_step__mutmut_468`` (JKOStepResult.path = None after iterating) -> jko-equilibrium's
+  ``check_step_record`` checks the path (shape, path[0] = rho, the mass of every level).
 """
 from __future__ import annotations
 
@@ -101,3 +103,21 @@ def test_the_step_estimate_counts_the_wall_faces(monkeypatch):
                   "check_step_count(t_final, courant_rate(v0, ), cfl")
     monkeypatch.setattr(bad_input, "solve_continuity", mod.solve_continuity)
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
+
+
+def test_a_jko_step_without_its_path_is_caught(monkeypatch):
+    from verify.cases import jko_cases as J
+
+    def gibbs_step():
+        record: list = []
+        J.equilibrium_step(J._grid_1d(16), J._potential_1d(J.OU), J.OU["D"], J.OU["D"], record=record)
+        return record[0]
+
+    res, rho = gibbs_step()
+    assert J.check_step_record("x", res, rho, J.STEP_TAU).passed
+    shifted = dataclasses.replace(res, path=res.path * (1 + 1e-9))   # one level of another mass
+    assert J.check_step_record("x", shifted, rho, J.STEP_TAU).value == 1
+    mod = mutated(monkeypatch, "eulerian.jko", "tau=tau, path=path, history=hist", "tau=tau, path=None, history=hist")
+    monkeypatch.setattr(J, "jko_step", mod.jko_step)
+    res, rho = gibbs_step()
+    assert J.check_step_record("x", res, rho, J.STEP_TAU).value == 1

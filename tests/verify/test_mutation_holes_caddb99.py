@@ -89,18 +89,18 @@ def _gibbs_step(step=None):
     V = J._potential_1d(J.OU)
     rho = np.exp(-V(grid.centers()) / J.OU["D"])
     rho /= rho.sum() * grid.cell_volume
-    return (step or J.jko_step)(grid, rho, J.STEP_TAU, potential=V, diffusion=J.OU["D"])
+    return (step or J.jko_step)(grid, rho, J.STEP_TAU, potential=V, diffusion=J.OU["D"]), rho
 
 
 def test_step_record_check_flags_a_history_in_other_units():
-    res = _gibbs_step()
-    assert J.check_step_record("x", res, J.STEP_TAU).passed
+    res, rho = _gibbs_step()
+    assert J.check_step_record("x", res, rho, J.STEP_TAU).passed
     scaled = dict(res.history, cost=res.history["cost"] * 2.0)
-    assert J.check_step_record("x", dataclasses.replace(res, history=scaled), J.STEP_TAU).value == 1
+    assert J.check_step_record("x", dataclasses.replace(res, history=scaled), rho, J.STEP_TAU).value == 1
 
 
 def test_step_record_check_flags_the_history_mutant(monkeypatch):
     mod = mutated(monkeypatch, "eulerian.jko", 'hist["cost"] = hist["cost"] * to_user',
                   'hist["XXcostXX"] = hist["cost"] * to_user')
-    res = _gibbs_step(mod.jko_step)
-    assert not J.check_step_record("x", res, J.STEP_TAU).passed
+    res, rho = _gibbs_step(mod.jko_step)
+    assert not J.check_step_record("x", res, rho, J.STEP_TAU).passed

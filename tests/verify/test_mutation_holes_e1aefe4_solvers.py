@@ -160,20 +160,20 @@ def _gibbs_step():
 
 
 def test_step_record_check_passes_and_flags_a_lost_tau():
-    res = _gibbs_step()
-    assert J.check_step_record("x", res, J.STEP_TAU).passed
-    assert J.check_step_record("x", dataclasses.replace(res, tau=None), J.STEP_TAU).value == 1
-    assert J.check_step_record("x", dataclasses.replace(res, tau=2 * J.STEP_TAU), J.STEP_TAU).value == 1
+    res, rho = _gibbs_step()
+    assert J.check_step_record("x", res, rho, J.STEP_TAU).passed
+    assert J.check_step_record("x", dataclasses.replace(res, tau=None), rho, J.STEP_TAU).value == 1
+    assert J.check_step_record("x", dataclasses.replace(res, tau=2 * J.STEP_TAU), rho, J.STEP_TAU).value == 1
     wrong = dataclasses.replace(res, objective=res.objective + 1e-9 * abs(res.objective) + 1e-9)
-    assert J.check_step_record("x", wrong, J.STEP_TAU).value == 1
+    assert J.check_step_record("x", wrong, rho, J.STEP_TAU).value == 1
 
 
 def test_step_record_check_flags_the_jko_mutant(monkeypatch):
     mod = mutated(monkeypatch, "eulerian.jko", "tau=tau, path=path, history=hist", "tau=None, path=path, history=hist")
     monkeypatch.setattr(J, "jko_step", mod.jko_step)
-    res = _gibbs_step()
+    res, rho = _gibbs_step()
     assert res.tau is None
-    assert not J.check_step_record("x", res, J.STEP_TAU).passed
+    assert not J.check_step_record("x", res, rho, J.STEP_TAU).passed
 
 
 # ------------------------------------------------ continuity-options-2d: solve_meanfield's step cap met while running

@@ -292,7 +292,7 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     record: list = []
     dev, w2sq, tol = equilibrium_step(grid, V, OU["D"], OU["D"], record=record)
     ctx.add(check_fixed_point(f"Gibbs 1D N={n}", dev, tol))
-    ctx.add(check_step_record(f"Gibbs 1D N={n}", record[0], STEP_TAU))
+    ctx.add(check_step_record(f"Gibbs 1D N={n}", *record[0], STEP_TAU))
     ctx.add(check_small_motion(f"Gibbs 1D N={n}", w2sq, tol, OU["box"][1] - OU["box"][0]))
     p = OU2
     shape = (16, 12) if ctx.quick else (24, 24)   # quick: different cells and spacing per axis
@@ -357,20 +357,29 @@ def equilibrium_step(grid: Grid, V: Callable, D: float, temperature: float, tau:
                      time_steps: int = TIME_STEPS_STEP, record: list | None = None) -> tuple[float, float, float]:
     """One JKO step (diffusion D) from rho ∝ exp(-V(x_i) / temperature) at the cell centres: (L1 change,
     W2² moved, the stationarity tolerance). temperature = D is the discrete Gibbs state. ``record``: a list the
-    JKOStepResult is appended to."""
+    pair (JKOStepResult, the density it started from) is appended to."""
     rho = np.exp(-(V(grid.centers()) - V(grid.centers()).min()) / temperature)
     rho /= rho.sum() * grid.cell_volume
     tol = default_tol(grid, time_steps)
     res = jko_step(grid, rho, tau, potential=V, diffusion=D, time_steps=time_steps, tol=tol)
     if record is not None:
-        record.append(res)
+        record.append((res, rho))
     return l1(grid, res.density, rho), res.w2_squared, tol
 
 
-def check_step_record(name: str, res: Any, tau: float) -> Check:
-    """The JKOStepResult's own record of its step: the number of wrong entries among tau (== the tau asked for)
-    and objective (== w2_squared / (2 tau) + energy to 1e-12 relative, round-off of one sum), which must be 0."""
+def check_step_record(name: str, res: Any, rho: np.ndarray, tau: float) -> Check:
+    """The JKOStepResult's own record of its step from ``rho``: the number of wrong entries among tau (== the tau
+    asked for), objective (== w2_squared / (2 tau) + energy to 1e-12 relative, round-off of one sum), the history
+    of W2² and the path (time_steps + 1 levels of the grid's shape, path[0] == rho, every level of rho's mass to
+    1e-12: the discrete continuity equation holds exactly), which must be 0."""
     wrong = []
+    path = None if res.path is None else np.asarray(res.path)
+    grid = res.grid
+    if path is None or path.shape != (res.time_steps + 1, *grid.shape):
+        wrong.append(f"path of shape {None if path is None else path.shape}, not {(res.time_steps + 1, *grid.shape)}")
+    elif not (np.array_equal(path[0], rho) and max(abs(grid.mass(q) - grid.mass(rho)) for q in path)
+              <= 1e-12 * grid.mass(rho)):
+        wrong.append("path[0] is not rho, or a level of the path has another mass")
     if not (isinstance(res.tau, float) and res.tau == tau):
         wrong.append(f"tau {res.tau!r} (asked {tau!r})")
     objective = res.w2_squared / (2.0 * tau) + res.energy
@@ -380,7 +389,8 @@ def check_step_record(name: str, res: Any, tau: float) -> Check:
     if not (len(cost) and abs(cost[-1] - res.w2_squared) <= 1e-12 * abs(res.w2_squared)):
         wrong.append(f"history cost ends at {cost[-1] if len(cost) else None!r}, not at w2_squared "
                      f"{res.w2_squared!r} (the same estimate, in the caller's units, at the last check)")
-    return make_check(f"{name}: JKOStepResult records tau, objective = W2²/(2 tau) + F and its history of W2²",
+    return make_check(f"{name}: JKOStepResult records tau, objective = W2²/(2 tau) + F, its history of W2² and its "
+                      "path",
                       len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as asked")
 
 
