@@ -249,9 +249,6 @@ def fokker_planck_fipy(
 
     start = _time.perf_counter()
     periodic = box.periodic
-    if D.cross is not None and box.open:
-        raise ValueError("a diffusion matrix with off-diagonal entries takes zero-flux or periodic walls only (as "
-                         "on the array backend); use a diagonal matrix with Dirichlet/Flux walls, or close the walls")
     mesh = fipy_mesh(grid, periodic)
     var = fp.CellVariable(mesh=mesh, value=_to_fipy(rho0), hasOld=True)   # TransientTerm uses var.old
     walls = _Walls(fp, mesh, grid, box, var)

@@ -153,11 +153,13 @@ def test_fipy_full_matrix_flags_a_dropped_cross_term():
 
 
 def test_fipy_full_matrix_refuses_open_walls():
+    """Refused up front by solve_fokker_planck, before the FiPy backend builds anything (as on the array backend)."""
     from eulerian.boundary import Dirichlet
 
     grid = Grid((0.0, 0.0), (2.0, 1.0), (6, 4))
     with pytest.raises(ValueError, match="off-diagonal"):
-        _matrix_fipy(grid, _wavy(grid), _shear, [(Dirichlet(1.0), Dirichlet(1.0)), "zero-flux"], "bdf2")
+        solve_fokker_planck(grid, _wavy(grid), _shear, MATRIX, 0.15, 3, backend="fipy", time="bdf2",
+                            boundary=[(Dirichlet(1.0), Dirichlet(1.0)), "zero-flux"])
 
 
 def test_fipy_full_matrix_unconverged_sweeps_raise(monkeypatch):
