@@ -93,15 +93,15 @@ class Diffusion:
             return _field_values(self.value, wall_points(grid, axis, side)).reshape(-1)
         return self.value.reshape(-1)[wall_cells(grid, axis, side)]
 
-    def bounds(self, grid: Grid) -> tuple[float, float]:
-        """(smallest, largest) coefficient: eigenvalues of a matrix, values at cell centres of a field."""
+    def smallest(self, grid: Grid) -> float:
+        """The smallest coefficient: the least eigenvalue of a matrix, the least value at the cell centres of a
+        field."""
         if self.kind == "constant":
-            return self.value, self.value
+            return self.value
         if self.kind == "matrix":
-            lam = np.linalg.eigvalsh(self.value)
-            return float(lam[0]), float(lam[-1])
+            return float(np.linalg.eigvalsh(self.value)[0])
         values = self.value if self.kind == "cells" else _field_values(self.value, grid.centers())
-        return float(values.min()), float(values.max())
+        return float(values.min())
 
     def coarsen(self, grid: Grid, coarse: Grid) -> "Diffusion":
         """The coefficient on a coarser grid of the same box (multigrid levels): cell values are averaged over
@@ -261,7 +261,7 @@ def cross_diffusion(be: Backend, grid: Grid, cross: np.ndarray, periodic: Any) -
 
 def peclet_guard(D: Diffusion, grid: Grid) -> None:
     """ValueError when the cell Peclet numbers b h / D would overflow for the smallest D."""
-    low, _ = D.bounds(grid)
+    low = D.smallest(grid)
     with np.errstate(over="ignore", divide="ignore"):
         if not math.isfinite(max(grid.spacing) / low):
             raise ValueError(f"diffusion D = {low:g} is too small for cells of size {max(grid.spacing):g}: the cell "
