@@ -720,6 +720,7 @@ def _scaled(g: vg.Gaussian, s: float) -> vg.Gaussian:
 
 _T_GRID = Grid((-3.0,), (3.0,), (16,))
 _T_RHO = np.exp(-_T_GRID.centers()[..., 0] ** 2)
+_BIG_GRID = Grid((-3.0, -3.0), (3.0, 3.0), (512, 512))
 _BIG_LINE = Grid((0.0,), (1.0,), (2 ** 20,))   # with 2^20 time steps: beyond any memory for Benamou–Brenier
 
 
@@ -814,6 +815,10 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity 1e8 until t = 1e8, max_steps=None (mass history beyond memory)": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1e8, max_steps=None),
         (eulerian.MemoryLimitError,), ("solve_continuity", "mass history", "save fewer densities")),
+    "eulerian.solve_fokker_planck: 100 001 saved densities of 512 x 512 cells (beyond memory)": Trouble(
+        lambda: solve_fokker_planck(_BIG_GRID, np.ones(_BIG_GRID.shape), lambda t, x: -x, 0.5, 1.0, 100_000,
+                                    save_at=np.linspace(0.0, 1.0, 100_001)),
+        (eulerian.MemoryLimitError,), ("100001 saved densities of 262144 cells", "save fewer densities")),
     "eulerian.solve_meanfield: t_final = 1e12, max_steps=None (mass history beyond memory)": Trouble(
         lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: -x, 1e12, max_steps=None),
         (eulerian.MemoryLimitError,), ("solve_meanfield", "mass history", "save fewer densities")),

@@ -937,6 +937,7 @@ TROUBLE_MESSAGES = {"eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dty
  'eulerian.solve_continuity: velocity growing 20x over the run, max_steps = 60 (3x the estimate at t = 0)': '42e2',
  'eulerian.solve_continuity: velocity infinite after t = 0.05': 'b8b8',
  'eulerian.solve_continuity: wall faces 1 000x faster than the interior, max_steps = 50 (about 67 needed)': 'e4ac',
+ 'eulerian.solve_fokker_planck: 100 001 saved densities of 512 x 512 cells (beyond memory)': 'be4d',
  'eulerian.solve_fokker_planck: drift NaN after t = 0.05': '72f8',
  'eulerian.solve_fokker_planck: drift complex after t = 0.05': 'e7a8',
  'eulerian.solve_meanfield: t_final = 1e12, max_steps=None (mass history beyond memory)': 'fa15',

@@ -13,7 +13,9 @@
 * ``eulerian.continuity.x_solve_continuity__mutmut_191`` (the step estimate without the walls' face speeds) -> a
   Trouble whose walls are 1 000x faster than the interior;
 * ``eulerian.jko.x_jko_step__mutmut_468`` (JKOStepResult.path = None after iterating) -> jko-equilibrium's
-  ``check_step_record`` checks the path (shape, path[0] = rho, the mass of every level).
+  ``check_step_record`` checks the path (shape, path[0] = rho, the mass of every level);
+* ``eulerian.fokker_planck.x_solve_fokker_planck__mutmut_148`` (the saved densities' memory misestimated) -> a
+  Trouble that saves 100 001 densities of 512 x 512 cells.
 """
 from __future__ import annotations
 
@@ -121,3 +123,14 @@ def test_a_jko_step_without_its_path_is_caught(monkeypatch):
     monkeypatch.setattr(J, "jko_step", mod.jko_step)
     res, rho = gibbs_step()
     assert J.check_step_record("x", res, rho, J.STEP_TAU).value == 1
+
+
+def test_the_saved_densities_count_in_the_memory_estimate(monkeypatch):
+    """eulerian.fokker_planck.x_solve_fokker_planck__mutmut_148 (the saved densities' bytes divided by the cell
+    count): a Trouble saves 100 001 densities of 512 x 512 cells; the refusal keeps the size it needs."""
+    label = "eulerian.solve_fokker_planck: 100 001 saved densities of 512 x 512 cells (beyond memory)"
+    said = _said_under_mutant(monkeypatch, label, "eulerian.fokker_planck",
+                              "v.check_memory(8.0 * grid.size * (0 if save is None else len(save))",
+                              "v.check_memory(8.0 / grid.size * (0 if save is None else len(save))",
+                              bad_input, "solve_fokker_planck")
+    assert said != [TROUBLE_MESSAGES[label]]
