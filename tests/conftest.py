@@ -7,7 +7,7 @@ kernels: a test that needs those skips there.
 import pytest
 from hypothesis import settings
 
-from verify.cupy_standin import CudaCodeUnsupported, cupy_standin
+from verify.cupy_standin import CudaCodeUnsupported, cupy_or_standin
 
 # Random tests use fixed seeds: every Hypothesis test draws the same examples on every run, with no example
 # database (a profile loaded before the test modules build their own settings from it).
@@ -15,26 +15,6 @@ settings.register_profile("twinflow", derandomize=True, database=None)
 settings.load_profile("twinflow")
 
 CUDA_KERNEL_SKIP_MESSAGE = "needs CUDA C kernels: the CPU stand-in of CuPy cannot run them (no usable GPU here)"
-
-
-def _real_cupy():
-    """The cupy module where CuPy has a usable CUDA GPU, else None."""
-    try:
-        import cupy as cp
-
-        return cp if bool(cp.cuda.is_available()) else None
-    except Exception:  # not installed, or no driver
-        return None
-
-
-def _cupy_context():
-    """The real CuPy (GPU) or, without one, the CPU stand-in installed for one test."""
-    cp = _real_cupy()
-    if cp is not None:
-        yield cp
-        return
-    with cupy_standin() as standin:
-        yield standin
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -49,7 +29,9 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def cupy():
-    yield from _cupy_context()
+    """The cupy module: CuPy on a usable GPU, else the CPU stand-in installed for the test."""
+    with cupy_or_standin() as (module, _):
+        yield module
 
 
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)], ids=["numpy", "cupy"])
@@ -61,5 +43,5 @@ def array_backend(request):
     if request.param == "numpy":
         yield "numpy"
         return
-    for _ in _cupy_context():
+    with cupy_or_standin():
         yield "cupy"

@@ -28,19 +28,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import operator
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.fft
+import scipy.sparse
+import scipy.sparse.linalg
 
-__all__ = ["cupy_standin", "is_standin", "CudaCodeUnsupported", "DEFAULT_DEVICE_MEMORY"]
+__all__ = ["cupy_standin", "cupy_or_standin", "is_standin", "CudaCodeUnsupported", "DEFAULT_DEVICE_MEMORY"]
 
 DEFAULT_DEVICE_MEMORY = 16 * 2**30   # bytes the stand-in's device reports (cupy.cuda.Device().mem_info)
-_MODULE_NAMES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.fft", "cupy.linalg", "cupy.random", "cupyx",
-                 "cupyx.scipy", "cupyx.scipy.fft", "cupyx.scipy.sparse", "cupyx.scipy.sparse.linalg")
 _SPARSE_DTYPES = "?fdFD"   # CuPy's sparse matrices: bool, float32, float64, complex64, complex128
 _SPARSE_STORAGE = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
                    "coo": ("data", "row", "col"), "dia": ("data", "offsets")}
@@ -66,17 +68,12 @@ def is_standin(module: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ conversion
-class _Identity:
-    """The device arrays of one call's arguments by the id of their host buffer: a result that is an argument's
-    buffer comes back as that argument (``cupy.asarray(x) is x``, ``out=`` returns ``out``)."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[int, Any] = {}
-
-
-def _unwrap(value: Any, host_ok: bool, seen: _Identity, where: str) -> Any:
+def _unwrap(value: Any, host_ok: bool, seen: dict[int, Any], where: str) -> Any:
+    """The host buffers of ``value`` (arrays, lists and tuples of them); ``seen`` gets each device array by the id
+    of its buffer, so that a result that is an argument's buffer comes back as that argument (``cupy.asarray(x) is
+    x``, ``out=`` returns ``out``). A NumPy array raises unless ``host_ok``."""
     if isinstance(value, ndarray):
-        seen.by_id[id(value._a)] = value
+        seen[id(value._a)] = value
         return value._a
     if isinstance(value, spmatrix):
         return value._m
@@ -90,12 +87,11 @@ def _unwrap(value: Any, host_ok: bool, seen: _Identity, where: str) -> Any:
     return value
 
 
-def _wrap(value: Any, seen: _Identity | None = None) -> Any:
-    import scipy.sparse
-
+def _wrap(value: Any, seen: dict[int, Any] | None = None) -> Any:
+    """Device arrays (and stand-in sparse matrices) for the host results in ``value``."""
     if isinstance(value, np.ndarray):
-        if seen is not None and id(value) in seen.by_id:
-            return seen.by_id[id(value)]
+        if seen is not None and id(value) in seen:
+            return seen[id(value)]
         if value.dtype.kind in "OUSVMm":
             raise TypeError(f"CuPy has no arrays of dtype {value.dtype} (CuPy stand-in)")
         return ndarray(value)
@@ -134,7 +130,7 @@ def _device_function(qualname: str, spec: dict, target: Any, host_ok: bool = Fal
     @functools.wraps(target)
     def call(*args: Any, **kwargs: Any) -> Any:
         _check_call(qualname, spec, args, kwargs)
-        seen = _Identity()
+        seen: dict[int, Any] = {}
         a = _unwrap(args, host_ok, seen, qualname)
         k = {key: _unwrap(v, host_ok and key != "out", seen, qualname) for key, v in kwargs.items()}
         return _wrap(target(*a, **k), seen)
@@ -143,7 +139,9 @@ def _device_function(qualname: str, spec: dict, target: Any, host_ok: bool = Fal
     return call
 
 
-def _class_method(cls_path: str, obj: Any, name: str, host_ok: bool = False) -> Any:
+def _class_method(cls_path: str, obj: Any, name: str) -> Any:
+    """Attribute ``name`` of the host object ``obj`` as the CuPy class ``cls_path`` has it (methods on device
+    arrays); AttributeError for what CuPy's class lacks."""
     spec = _api()["classes"][cls_path].get(name)
     if spec is None:
         short = cls_path.rsplit(".", 1)[1]
@@ -152,7 +150,7 @@ def _class_method(cls_path: str, obj: Any, name: str, host_ok: bool = False) -> 
     value = getattr(obj, name)
     if spec["kind"] != "function":
         return _wrap(value)
-    return _device_function(f"{cls_path}.{name}", spec, value, host_ok)
+    return _device_function(f"{cls_path}.{name}", spec, value)
 
 
 # ------------------------------------------------------------------------------------------ arrays
@@ -173,9 +171,8 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
         spec = _api()["namespaces"]["cupy"].get(ufunc.__name__)
         if spec is None or spec["kind"] not in ("ufunc", "function"):   # (cupy.matmul is a generalised ufunc)
             return NotImplemented
-        if method != "__call__":
-            return NotImplemented if method not in ("reduce", "accumulate", "outer", "at") else \
-                _device_function(f"cupy.{ufunc.__name__}.{method}", {}, getattr(ufunc, method))(*inputs, **kwargs)
+        if method != "__call__":   # reduce, accumulate, outer, at: signatures CuPy does not record
+            return _device_function(f"cupy.{ufunc.__name__}.{method}", {}, getattr(ufunc, method))(*inputs, **kwargs)
         out = kwargs.get("out")
         if isinstance(out, tuple):
             kwargs["out"] = out[0] if len(out) == 1 else out
@@ -220,12 +217,10 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
     imag = property(lambda self: ndarray(self._a.imag))
 
     def __getitem__(self, key: Any) -> Any:
-        seen = _Identity()
-        return _wrap(self._a[_unwrap(key, True, seen, "cupy.ndarray.__getitem__")])
+        return _wrap(self._a[_unwrap(key, True, {}, "cupy.ndarray.__getitem__")])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        seen = _Identity()
-        self._a[_unwrap(key, True, seen, "__setitem__")] = _unwrap(value, True, seen, "cupy.ndarray.__setitem__")
+        self._a[_unwrap(key, True, {}, "__setitem__")] = _unwrap(value, True, {}, "cupy.ndarray.__setitem__")
 
     def __len__(self) -> int:
         return len(self._a)
@@ -258,6 +253,11 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
 ndarray.__module__ = "cupy"
 
 
+def _operator(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable[[Any, Any], Any]:
+    """The binary operator ``op`` of a stand-in sparse matrix (``reflected``: with the matrix on the right)."""
+    return lambda self, other: self._binary(other, op, reflected)
+
+
 class spmatrix:
     """A sparse matrix of the stand-in (csr, csc, coo or dia) holding a SciPy matrix in host memory."""
 
@@ -284,42 +284,21 @@ class spmatrix:
     format = property(lambda self: self._m.format)
     T = property(lambda self: spmatrix(self._m.T))
 
-    def _binary(self, other: Any, op: Any) -> Any:
-        if isinstance(other, np.ndarray):
-            raise TypeError(f"Unsupported type {type(other)}: a NumPy array with a CuPy sparse matrix; copy it to "
-                            "the device with cupy.asarray first (CuPy stand-in)")
-        seen = _Identity()
-        return _wrap(op(self._m, _unwrap(other, False, seen, "cupyx.scipy.sparse")), seen)
+    def _binary(self, other: Any, op: Callable[[Any, Any], Any], reflected: bool = False) -> Any:
+        seen: dict[int, Any] = {}
+        o = _unwrap(other, False, seen, "cupyx.scipy.sparse")   # a NumPy operand raises, as in CuPy
+        return _wrap(op(o, self._m) if reflected else op(self._m, o), seen)
 
-    def __matmul__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: m @ o)
-
-    def __rmatmul__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: o @ m)
-
-    def __mul__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: m * o)
-
-    def __rmul__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: o * m)
-
-    def __add__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: m + o)
-
-    def __radd__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: o + m)
-
-    def __sub__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: m - o)
-
-    def __rsub__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: o - m)
-
-    def __truediv__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: m / o)
-
-    def __pow__(self, other: Any) -> Any:
-        return self._binary(other, lambda m, o: m ** o)
+    __matmul__ = _operator(operator.matmul)
+    __rmatmul__ = _operator(operator.matmul, reflected=True)
+    __mul__ = _operator(operator.mul)
+    __rmul__ = _operator(operator.mul, reflected=True)
+    __add__ = _operator(operator.add)
+    __radd__ = _operator(operator.add, reflected=True)
+    __sub__ = _operator(operator.sub)
+    __rsub__ = _operator(operator.sub, reflected=True)
+    __truediv__ = _operator(operator.truediv)
+    __pow__ = _operator(operator.pow)
 
     def __abs__(self) -> "spmatrix":
         return spmatrix(abs(self._m))
@@ -356,16 +335,12 @@ def _sparse_operand(A: Any, where: str) -> Any:
 
 def _splu(A: Any, permc_spec: Any = None, diag_pivot_thresh: Any = None, relax: Any = None,
           panel_size: Any = None, options: Any = None) -> _SuperLU:
-    import scipy.sparse.linalg
-
     kwargs = {k: v for k, v in dict(permc_spec=permc_spec, diag_pivot_thresh=diag_pivot_thresh, relax=relax,
                                      panel_size=panel_size, options=options).items() if v is not None}
     return _SuperLU(scipy.sparse.linalg.splu(_sparse_operand(A, "splu").tocsc(), **kwargs))
 
 
 def _spsolve(A: Any, b: Any) -> ndarray:
-    import scipy.sparse.linalg
-
     m = _sparse_operand(A, "spsolve")
     if not isinstance(b, ndarray):
         raise TypeError(f"b must be cupy.ndarray, got {type(b).__name__} (spsolve; CuPy stand-in)")
@@ -448,10 +423,6 @@ def _asnumpy(a: Any, stream: Any = None, order: str = "C", out: np.ndarray | Non
 
 def _build(device_memory: int) -> dict[str, types.ModuleType]:
     """Fresh stand-in modules (nothing is shared between two installations)."""
-    import scipy.fft
-    import scipy.linalg
-    import scipy.sparse
-    import scipy.sparse.linalg
 
     def device(n: int | None = None) -> _Device:
         return _Device(n, device_memory)
@@ -484,11 +455,9 @@ def _build(device_memory: int) -> dict[str, types.ModuleType]:
     cupyx = types.ModuleType("cupyx", "CuPy stand-in for cupyx")
     cupyx_scipy = types.ModuleType("cupyx.scipy", "CuPy stand-in for cupyx.scipy")
     cupyx.scipy, cupyx_scipy.fft, cupyx_scipy.sparse = cupyx_scipy, sfft, sparse
-    modules = {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime, "cupy.fft": fft,
-               "cupy.linalg": linalg, "cupy.random": random, "cupyx": cupyx, "cupyx.scipy": cupyx_scipy,
-               "cupyx.scipy.fft": sfft, "cupyx.scipy.sparse": sparse, "cupyx.scipy.sparse.linalg": splinalg}
-    assert set(modules) == set(_MODULE_NAMES)
-    return modules
+    return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime, "cupy.fft": fft, "cupy.linalg": linalg,
+            "cupy.random": random, "cupyx": cupyx, "cupyx.scipy": cupyx_scipy, "cupyx.scipy.fft": sfft,
+            "cupyx.scipy.sparse": sparse, "cupyx.scipy.sparse.linalg": splinalg}
 
 
 class _Generator:
@@ -516,10 +485,10 @@ def cupy_standin(device_memory: int = DEFAULT_DEVICE_MEMORY) -> Iterator[types.M
         raise TypeError(f"device_memory must be an integer number of bytes, got {type(device_memory).__name__}")
     if device_memory <= 0:
         raise ValueError(f"device_memory must be positive (bytes), got {device_memory}")
-    if any(is_standin(sys.modules.get(name)) for name in ("cupy",)):
+    if is_standin(sys.modules.get("cupy")):
         raise RuntimeError("the CuPy stand-in is already installed; nest no second one")
     modules = _build(int(device_memory))
-    saved = {name: sys.modules.get(name) for name in _MODULE_NAMES}
+    saved = {name: sys.modules.get(name) for name in modules}
     try:
         sys.modules.update(modules)
         _clear_device_caches()
@@ -531,6 +500,23 @@ def cupy_standin(device_memory: int = DEFAULT_DEVICE_MEMORY) -> Iterator[types.M
             else:
                 sys.modules[name] = module
         _clear_device_caches()
+
+
+@contextlib.contextmanager
+def cupy_or_standin(device_memory: int = DEFAULT_DEVICE_MEMORY) -> Iterator[tuple[types.ModuleType, bool]]:
+    """(cupy, on_gpu): the real CuPy where it imports and a CUDA device is usable (``cupy.cuda.is_available()``),
+    else the CPU stand-in, installed for the block with ``device_memory`` bytes."""
+    try:
+        import cupy
+
+        usable = bool(cupy.cuda.is_available())
+    except Exception:  # noqa: BLE001 - not installed, no driver
+        usable = False
+    if usable:
+        yield cupy, True
+        return
+    with cupy_standin(device_memory) as standin:
+        yield standin, False
 
 
 def _clear_device_caches() -> None:

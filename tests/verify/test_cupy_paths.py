@@ -20,14 +20,15 @@ from tests.verify.mutants import mutated
 from verify.bad_input import CALLS
 from verify.cases import cupy_paths as cpaths
 from verify.cases.cupy_paths import (STANDIN_MEMORY, VALUE_TOL, catalog_checks, check_bb_default_dtype, check_call,
-                                     check_device_memory, check_device_refusals, check_sde_law, cupy_module,
+                                     check_device_memory, check_device_refusals, check_sde_law,
                                      device_refusals, extra_calls)
+from verify.cupy_standin import cupy_or_standin
 from verify.harness import run_case
 
 
 @pytest.fixture
 def cp():
-    with cupy_module() as (module, _):
+    with cupy_or_standin(STANDIN_MEMORY) as (module, _):
         yield module
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from verify.cupy_standin import DEFAULT_DEVICE_MEMORY, CudaCodeUnsupported, cupy_standin, is_standin
+from verify.cupy_standin import DEFAULT_DEVICE_MEMORY, CudaCodeUnsupported, cupy_or_standin, cupy_standin, is_standin
 
 
 @pytest.fixture
@@ -106,3 +106,15 @@ def test_device_queries_random_numbers_and_cuda_code(cp):
     assert isinstance(z, cp.ndarray) and z.shape == (5, 2)
     with pytest.raises(CudaCodeUnsupported, match="needs a GPU"):
         cp.RawModule(code="extern \"C\" __global__ void k() {}").get_function("k")
+
+
+def test_cupy_or_standin_falls_back_to_the_standin_without_a_gpu():
+    if "cupy" in sys.modules and not is_standin(sys.modules["cupy"]):
+        pytest.skip("a real CuPy is imported in this process")
+    with cupy_or_standin(2**26) as (cp, on_gpu):
+        if on_gpu:
+            pytest.skip("a usable GPU: the real CuPy is used")
+        assert is_standin(cp) and cp.cuda.Device().mem_info[1] == 2**26
+    with pytest.raises(ValueError, match="device_memory"):
+        with cupy_or_standin(0):
+            pass

@@ -20,13 +20,12 @@ z-scores of the mean and variance). The device memory that the memory refusals r
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import inspect
 import math
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,7 +35,7 @@ from lagrangian.backend import memory_bytes
 from eulerian import Grid, Solution
 from verify.bad_input import CALLS, FieldProbe, ValidCall
 from verify.cases.bad_input import check_gpu_backend_names
-from verify.cupy_standin import CudaCodeUnsupported, cupy_standin, is_standin
+from verify.cupy_standin import CudaCodeUnsupported, cupy_or_standin, is_standin
 from verify.harness import CaseContext, Check, case, make_check
 
 VALUE_TOL = 1e-9          # relative to each array's largest |value|: other kernels' float64 rounding on a GPU
@@ -49,21 +48,6 @@ GRID_VELOCITIES = ("eulerian.attention_velocity", "eulerian.network_velocity")
 # calls compared otherwise or documented to answer on the host
 NOT_COMPARED = {"lagrangian.integrate_sde": "device noise is another stream: compared in law below",
                 "lagrangian.noise_factor": "documented to return NumPy (the factor of a small parameter matrix)"}
-
-
-@contextlib.contextmanager
-def cupy_module() -> Iterator[tuple[Any, str]]:
-    """(cupy, where): the real CuPy where a GPU is usable, else the CPU stand-in, installed for the block."""
-    try:
-        import cupy
-
-        if bool(cupy.cuda.is_available()):
-            yield cupy, "a CUDA GPU"
-            return
-    except Exception:  # noqa: BLE001 - not installed, no driver
-        pass
-    with cupy_standin(STANDIN_MEMORY) as cp:
-        yield cp, "the CPU stand-in of CuPy (no usable GPU)"
 
 
 # ------------------------------------------------------------------------------------------ the two runs
@@ -91,16 +75,20 @@ def _fresh(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, np.random.Generator) else value
 
 
+def _params(func: Callable) -> Any:
+    """The parameter names of ``func`` (none where its signature cannot be read)."""
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
 def mode(label: str, call: ValidCall) -> str | None:
     """How ``call`` runs on CuPy: "backend" (then also "backend, device input"), "arrays", "grid-velocity", or
     None (NumPy-only input)."""
     if label.endswith("on FiPy") or label in NOT_COMPARED:
         return None
-    try:
-        params = inspect.signature(call.func).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "backend" in params:
+    if "backend" in _params(call.func):
         return "backend"
     if label.startswith(GRID_VELOCITIES):
         return "grid-velocity"
@@ -220,7 +208,8 @@ def placement(how: str, host: Any, device: Any) -> list[str]:
 def check_call(label: str, call: ValidCall, how: str, cp: Any, **fixed: Any) -> Check | str:
     """One catalog call on NumPy and CuPy (with the keyword arguments ``fixed``): the check, or a line saying why
     the CuPy run cannot be made here."""
-    label = label + "".join(f", {k}={v!r}" for k, v in fixed.items())
+    name = label + "".join(f", {k}={v!r}" for k, v in fixed.items()) + f" on CuPy ({how}): largest relative " \
+        "difference from NumPy"
     host_run, device_run = runs(call, how, cp, **fixed)
     host = host_run()
     try:
@@ -228,13 +217,12 @@ def check_call(label: str, call: ValidCall, how: str, cp: Any, **fixed: Any) -> 
     except CudaCodeUnsupported as exc:
         return f"{label}: {exc}"
     except Exception as exc:  # noqa: BLE001 - the CuPy path raised: the check fails and says why
-        return make_check(f"{label} on CuPy ({how}): largest relative difference from NumPy", math.inf,
-                          upper=VALUE_TOL, detail=f"the CuPy run raised {type(exc).__name__}: {exc}"[:400])
+        return make_check(name, math.inf, upper=VALUE_TOL,
+                          detail=f"the CuPy run raised {type(exc).__name__}: {exc}"[:400])
     worst, other = differences(host, device, counts=is_standin(cp))
     wrong = placement(how, host, device)
     problems = other + wrong
-    return make_check(f"{label} on CuPy ({how}): largest relative difference from NumPy",
-                      worst if not problems else math.inf, upper=VALUE_TOL,
+    return make_check(name, worst if not problems else math.inf, upper=VALUE_TOL,
                       detail="; ".join(problems)[:400] if problems else f"{len(numbers(host))} values compared")
 
 
@@ -288,13 +276,8 @@ def catalog_checks(cp: Any) -> tuple[list[Check], list[str]]:
 def variants(call: ValidCall) -> list[dict]:
     """The keyword arguments pinned per run. A solver="auto" picks by backend (sparse LU on NumPy at these sizes,
     multigrid on CuPy): both runs take the same solver, each of "lu" and "multigrid" in turn."""
-    try:
-        params = inspect.signature(call.func).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "solver" not in params or call.kw.get("backend", "numpy") == "fipy" or call.kw.get("time") == "douglas-adi":
-        return [{}]
-    if call.kw.get("solver", "auto") != "auto":
+    if ("solver" not in _params(call.func) or call.kw.get("solver", "auto") != "auto"
+            or call.kw.get("backend", "numpy") == "fipy" or call.kw.get("time") == "douglas-adi"):
         return [{}]
     return [{"solver": "lu"}, {"solver": "multigrid"}]
 
@@ -417,16 +400,15 @@ def check_device_refusals(cp: Any) -> Check:
                           "array input agrees with its NumPy run, stays on the device, and draws device noise "
                           "of the right law", tags=("gpu", "eulerian", "lagrangian"))
 def cupy_paths(ctx: CaseContext) -> None:
-    with cupy_module() as (cp, where):
-        ctx.note("CuPy", where)
+    with cupy_or_standin(STANDIN_MEMORY) as (cp, on_gpu):
+        ctx.note("CuPy", "a CUDA GPU" if on_gpu else "the CPU stand-in of CuPy (no usable GPU)")
         checks, not_run = catalog_checks(cp)
         ctx.add_all(checks)
         if not_run:
             ctx.note("not run here", not_run)
         ctx.add(check_bb_default_dtype(cp))
         ctx.add_all(check_sde_law(cp, ctx.rng("sde")))
-        standin = "stand-in" in where
-        ctx.add(check_device_memory(cp, STANDIN_MEMORY if standin else None))
-        if standin:   # (a GPU's memory is too large for cheap requests beyond it)
+        ctx.add(check_device_memory(cp, None if on_gpu else STANDIN_MEMORY))
+        if not on_gpu:   # (a GPU's memory is too large for cheap requests beyond it)
             ctx.add(check_device_refusals(cp))
         ctx.add(check_gpu_backend_names())
