@@ -1,8 +1,9 @@
 """Shared test fixtures: the CuPy namespace and the array backend name.
 
 Where CuPy has a usable CUDA GPU the CuPy tests run on it; elsewhere they run on the CPU stand-in of CuPy
-(verify.cupy_standin), which runs every CuPy branch with CuPy's strictness about host arrays but not CUDA C
-kernels: a test that needs those skips there.
+(verify.cupy_standin), which runs every CuPy branch with CuPy's strictness about host arrays, and simple CUDA C
+kernels on the host (verify.cuda_host): a test that needs what it cannot run (cooperating threads, no C++
+compiler) skips there.
 """
 import pytest
 from hypothesis import settings
@@ -14,12 +15,12 @@ from verify.cupy_standin import CudaCodeUnsupported, cupy_or_standin
 settings.register_profile("twinflow", derandomize=True, database=None)
 settings.load_profile("twinflow")
 
-CUDA_KERNEL_SKIP_MESSAGE = "needs CUDA C kernels: the CPU stand-in of CuPy cannot run them (no usable GPU here)"
+CUDA_KERNEL_SKIP_MESSAGE = "needs CUDA C that the CPU stand-in of CuPy cannot run (no usable GPU here)"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A test that reaches CUDA C on the stand-in skips (CudaCodeUnsupported), as it would without a GPU."""
+    """A test that reaches CUDA C the stand-in cannot run skips (CudaCodeUnsupported), as it would without a GPU."""
     outcome = yield
     report = outcome.get_result()
     if call.excinfo is not None and call.excinfo.errisinstance(CudaCodeUnsupported):

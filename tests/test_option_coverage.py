@@ -54,6 +54,8 @@ REQUIREMENTS: list[tuple[str, dict[str, Any]]] = [
     *[(FP, {"solver": s, "anisotropic": True, "time-dependent": True}) for s in ("lu", "multigrid")],
     *[(FP, {"backend": b}) for b in BACKENDS],
     *[(FP, {"backend": "cupy", "solver": s}) for s in ("lu", "multigrid")],
+    # Douglas ADI's CUDA line solves (on the stand-in, run on the host): cyclic lines, refactorised every step
+    (FP, {"backend": "cupy", "time": "douglas-adi", "wall:periodic": True, "time-dependent": True}),
     (BB, {"backend": "cupy", "dtype": "float64"}),
     (FP, {"backend": "fipy", "time": "crank-nicolson", "time-dependent": True, "source": True}),
     *[(FP, {"time": s, "damped_steps": k}) for s in ("crank-nicolson", "bdf2") for k in (1, 2)],

@@ -19,8 +19,9 @@ It is strict where CuPy is strict, so the mistakes that only show on a GPU show 
   device arrays only.
 
 What it cannot show: the speed, the memory and the rounding of a GPU (the stand-in computes exactly as NumPy
-does), CUDA C kernels (``RawModule.get_function`` raises :class:`CudaCodeUnsupported`), streams, and the
-behaviour of CuPy functions that differ from NumPy's in values. A run that passes on the stand-in has no host
+does, and runs the CUDA C kernels of ``RawModule`` and ``RawKernel`` on the host, one thread at a time:
+:mod:`verify.cuda_host`), kernels whose threads cooperate (they raise :class:`CudaCodeUnsupported`), streams,
+and the behaviour of CuPy functions that differ from NumPy's in values. A run that passes on the stand-in has no host
 round trip and no NumPy-only call on its CuPy path; only a GPU shows that it is also right there.
 """
 from __future__ import annotations
@@ -40,6 +41,8 @@ import scipy.fft
 import scipy.sparse
 import scipy.sparse.linalg
 
+from verify.cuda_host import CudaCodeUnsupported, compile_kernels, unsupported
+
 __all__ = ["cupy_standin", "cupy_or_standin", "is_standin", "CudaCodeUnsupported", "DEFAULT_DEVICE_MEMORY"]
 
 DEFAULT_DEVICE_MEMORY = 16 * 2**30   # bytes the stand-in's device reports (cupy.cuda.Device().mem_info)
@@ -50,10 +53,6 @@ _UFUNC_KEYWORDS = ("out", "casting", "dtype")   # CuPy's ufuncs take no where=, 
 _HOST_IN = {"cupy.array", "cupy.asarray", "cupy.asanyarray"}   # functions that copy host arrays to the device
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy "
              "array explicitly. (CuPy stand-in)")
-
-
-class CudaCodeUnsupported(NotImplementedError):
-    """The stand-in runs no CUDA C: RawModule, RawKernel and ElementwiseKernel code needs a GPU."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -403,15 +402,43 @@ class _Device:
         return None
 
 
+class _Function:
+    """cupy.cuda.Function (a kernel of a RawModule) and cupy.RawKernel: the kernel's CUDA C run on the host
+    (:mod:`verify.cuda_host`)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self._kernel = kernel
+
+    def __call__(self, grid: Any, block: Any, args: tuple, shared_mem: int = 0, stream: Any = None) -> None:
+        self._kernel.launch(grid, block, args, lambda x: isinstance(x, ndarray), lambda x: x._a, shared_mem)
+
+
+def _compile(code: Any, options: Any) -> dict:
+    if not isinstance(code, str):
+        raise unsupported("a RawModule without CUDA C source (code=...)")
+    return compile_kernels(code, tuple(o for o in options if isinstance(o, str) and o.startswith("-D")))
+
+
 class _RawModule:
-    """cupy.RawModule: accepted, but its kernels cannot run without a GPU."""
+    """cupy.RawModule(code=...): its kernels compiled and run on the host (:mod:`verify.cuda_host`)."""
 
-    def __init__(self, code: str | None = None, **kwargs: Any) -> None:
-        self.code = code
+    def __init__(self, code: str | None = None, *, path: str | None = None, options: tuple = (), **kwargs: Any
+                 ) -> None:
+        self.code, self.options = code, tuple(options)
 
-    def get_function(self, name: str) -> Any:
-        raise CudaCodeUnsupported(f"the CuPy stand-in runs no CUDA C (kernel {name!r} of a RawModule): this path "
-                                  "needs a GPU")
+    def get_function(self, name: str) -> _Function:
+        kernels = _compile(self.code, self.options)
+        if name not in kernels:
+            raise RuntimeError(f"CUDA_ERROR_NOT_FOUND: named symbol not found: {name!r} is not an extern \"C\" "
+                               f"__global__ kernel of the module (it has {sorted(kernels)}) (CuPy stand-in)")
+        return _Function(kernels[name])
+
+
+class _RawKernel(_Function):
+    """cupy.RawKernel(code, name): the kernel ``name`` of ``code`` run on the host."""
+
+    def __init__(self, code: str, name: str, options: tuple = (), **kwargs: Any) -> None:
+        super().__init__(_RawModule(code, options=options).get_function(name)._kernel)
 
 
 def _asnumpy(a: Any, stream: Any = None, order: str = "C", out: np.ndarray | None = None,
@@ -443,7 +470,7 @@ def _build(device_memory: int) -> dict[str, types.ModuleType]:
     linalg = _Namespace("cupy.linalg", np.linalg)
     cupy = _Namespace("cupy", np, {
         "ndarray": ndarray, "cuda": cuda, "random": random, "fft": fft, "linalg": linalg,
-        "asnumpy": _asnumpy, "RawModule": _RawModule, "__version__": f"{_api()['cupy_version']}+standin",
+        "asnumpy": _asnumpy, "RawModule": _RawModule, "RawKernel": _RawKernel, "__version__": f"{_api()['cupy_version']}+standin",
         "get_array_module": lambda *args: cupy if any(isinstance(a, (ndarray, spmatrix)) for a in args) else np,
     })
     splinalg = _Namespace("cupyx.scipy.sparse.linalg", scipy.sparse.linalg,

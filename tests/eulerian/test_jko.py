@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from eulerian.backend import cupy_available
 from eulerian.benamou_brenier import default_tol
 from eulerian.errors import NumericalError
 from eulerian.grid import Grid
@@ -170,8 +169,8 @@ def test_2d_step_runs_and_conserves_mass():
     np.testing.assert_allclose(grid.mean(res.density), g1.mean, atol=2e-2)
 
 
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA GPU")
-def test_cupy_matches_numpy():
+@pytest.mark.gpu
+def test_cupy_matches_numpy(cupy):
     grid = grid1(32)
     rho = gauss_rho(grid, G.Gaussian(1.0, 0.25))
     a = jko_step(grid, rho, 0.2, potential=V1, diffusion=D)

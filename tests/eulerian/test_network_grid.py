@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import lagrangian as L
-from eulerian.backend import cupy_available
 from eulerian.grid import Grid
 from eulerian.meanfield import cell_quadrature, solve_meanfield
 from eulerian.network_grid import NetworkVelocity, network_risk, network_velocity
@@ -112,10 +111,8 @@ def test_the_grid_flow_follows_the_gaussian_law_and_lowers_the_risk():
     assert risks[2] == pytest.approx(G.linear_network_risk(exact, S, r, y2), rel=2e-3)
 
 
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA GPU")
-def test_cupy_matches_numpy():
-    import cupy
-
+@pytest.mark.gpu
+def test_cupy_matches_numpy(cupy):
     vel = network_velocity(U, Y, activation="relu")
     a = vel(0.0, GRID, RHO, POINTS)
     b = vel(0.0, GRID, cupy.asarray(RHO), POINTS)

@@ -173,8 +173,8 @@ def test_cupy_without_gpu_is_refused():
         solve_porous_medium(g, r0, 2.0, 0.1, backend="cupy")
 
 
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a GPU")
-def test_cupy_matches_numpy():
+@pytest.mark.gpu
+def test_cupy_matches_numpy(cupy):
     _, g, r0 = _setup(64)
     a = solve_porous_medium(g, r0, 2.0, 0.1).to_numpy()
     b = solve_porous_medium(g, r0, 2.0, 0.1, backend="cupy")

@@ -13,8 +13,9 @@ made twice, on NumPy and on CuPy, and the two results must agree:
 Numbers must agree to :data:`VALUE_TOL` of each array's largest value (timings excepted; iteration counts only
 on the stand-in, whose arithmetic is NumPy's). Where no GPU is usable,
 CuPy is the stand-in of :mod:`verify.cupy_standin`: NumPy's arithmetic behind CuPy's strictness, so any implicit
-host conversion, NumPy array given to a device function, or name CuPy lacks fails the call; it runs no CUDA C,
-so a path that needs a kernel (Douglas ADI's line solves) is listed as not run. The SDE integrators draw their
+host conversion, NumPy array given to a device function, or name CuPy lacks fails the call. Its CUDA C kernels
+(Douglas ADI's line solves) run on the host (:mod:`verify.cuda_host`); a path it cannot run (no C++ compiler)
+is listed as not run. The SDE integrators draw their
 noise on the device, from another stream: their particles are compared with the NumPy run's in law (two-sample
 z-scores of the mean and variance). The device memory that the memory refusals read must be the device's.
 """
@@ -229,8 +230,9 @@ def check_call(label: str, call: ValidCall, how: str, cp: Any, **fixed: Any) -> 
 def extra_calls() -> dict[str, ValidCall]:
     """Paths that the catalog's small calls do not reach: the interpolated attention velocity (it needs
     INTERP_ROWS_PER_NODE query rows per Chebyshev node; fewer fall back to the exact sums), multigrid levels
-    with smoothers (the catalog's grids are solved on the coarsest, dense level), and a JKO potential given as
-    cell values (on the device with device input)."""
+    with smoothers (the catalog's grids are solved on the coarsest, dense level), Douglas ADI's CUDA line solves
+    with a partly filled thread block and cyclic lines under a drift that changes with time (refactorised every
+    step), and a JKO potential given as cell values (on the device with device input)."""
     grid = Grid((-2.0, -1.5), (2.0, 1.5), (20, 12))
     rho = np.exp(-((grid.centers() - [0.2, -0.1]) ** 2).sum(-1) / 0.5)
     points = np.random.default_rng(7).uniform([-1.5, -1.0], [1.5, 1.0], (2500, 2))
@@ -239,6 +241,8 @@ def extra_calls() -> dict[str, ValidCall]:
     box = Grid((-3.0, -2.0), (3.0, 2.0), (48, 40))   # unequal spacings and cell counts
     bump = np.exp(-((box.centers() - [0.5, -0.2]) ** 2 / [0.6, 0.3]).sum(-1))
     line = Grid((-3.0,), (3.0,), (24,))
+    strip = Grid((-3.0, -1.0), (3.0, 1.0), (65, 9))   # 65 lines along axis 1: a second thread block of one line
+    ridge = np.exp(-((strip.centers() - [0.4, 0.1]) ** 2 / [1.0, 0.2]).sum(-1))
     return {
         "eulerian.attention_velocity, method 'interpolated', 2 500 points": ValidCall(
             eulerian.attention_velocity, [("Q", Q), ("K", K), ("V", V)],
@@ -248,6 +252,11 @@ def extra_calls() -> dict[str, ValidCall]:
             [("grid", box), ("rho0", bump), ("drift", lambda t, x: -x * [1.0 + t, 0.5]), ("diffusion", 0.3),
              ("t_final", 0.2), ("steps", 4)],
             {"time": "bdf2", "solver": "multigrid", "backend": "numpy"}),
+        "eulerian.solve_fokker_planck, Douglas ADI, 65 x 9 cells, periodic along axis 0, drift depending on t":
+            ValidCall(eulerian.solve_fokker_planck,
+                      [("grid", strip), ("rho0", ridge), ("drift", lambda t, x: -x * [0.5, 1.0 + t] + [0.3, 0.0]),
+                       ("diffusion", [[0.4, 0.0], [0.0, 0.1]]), ("t_final", 0.2), ("steps", 4)],
+                      {"time": "douglas-adi", "boundary": ["periodic", "zero-flux"], "backend": "numpy"}),
         "eulerian.jko_step, potential as cell values": ValidCall(
             eulerian.jko_step, [("grid", line), ("rho", np.exp(-line.centers()[..., 0] ** 2)), ("tau", 0.1)],
             {"potential": 0.5 * line.centers()[..., 0] ** 2, "diffusion": 0.5, "time_steps": 2, "max_iter": 300,
