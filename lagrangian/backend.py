@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import BackendUnavailable, MemoryBudgetError, NumericalError
 
-__all__ = ["get_xp", "get_namespace", "to_numpy", "as_cloud", "is_cupy", "as_real_array", "as_real_scalar",
+__all__ = ["get_xp", "on_one_device", "get_namespace", "to_numpy", "as_cloud", "is_cupy", "as_real_array", "as_real_scalar",
            "as_weights", "as_positive_int", "check_real_output", "check_finite_result", "all_finite", "largest",
            "check_memory", "check_pairwise", "memory_bytes", "MAX_MEMORY_FRACTION", "SQRT_MAX"]
 
@@ -35,6 +35,13 @@ def get_xp(*arrays: Any) -> ModuleType:
     if cp is None:
         return np
     return cp.get_array_module(*arrays)
+
+
+def on_one_device(*clouds: Any) -> tuple[ModuleType, list[Any]]:
+    """(xp, the clouds in xp) for arrays that enter one computation together (two point clouds, neurons and
+    inputs): CuPy when any of them is a CuPy array, and then the host arrays are copied to the device."""
+    xp = get_xp(*clouds)
+    return xp, [xp.asarray(c) for c in clouds]
 
 
 def is_cupy(xp: ModuleType) -> bool:

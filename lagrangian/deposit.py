@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backend import (SQRT_MAX, as_cloud, as_positive_int, as_real_array, as_real_scalar, as_weights,
-                      check_finite_result, check_memory, check_pairwise, get_xp, largest)
+                      check_finite_result, check_memory, check_pairwise, get_xp, largest, on_one_device)
 
 __all__ = ["deposit", "gaussian_kde", "kde_bandwidth_factor"]
 
@@ -149,9 +149,8 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
     beyond ~1e154 kernel widths from the origin; points that far from every sample get density 0.
     """
     x = as_cloud(x, "x")
-    xp = get_xp(x)
     n, d = x.shape
-    pts = as_cloud(points, "points", dim=d, allow_empty=True)
+    xp, (x, pts) = on_one_device(x, as_cloud(points, "points", dim=d, allow_empty=True))
     chunk_bytes = as_positive_int(chunk_bytes, "chunk_bytes")
     if weights is None:
         w = xp.full(n, 1.0 / n)

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .backend import (all_finite, as_cloud, as_points, as_positive_int, as_real_array, as_real_scalar,
-                      check_finite_result, check_pairwise, check_real_output, get_xp, largest)
+                      check_finite_result, check_pairwise, check_real_output, get_xp, largest,
+                      on_one_device)
 from .deposit import _numeric_bandwidth
 from .errors import NumericalError
 
@@ -209,7 +210,7 @@ def flow_matching_field_from_samples(x0: Any, x1: Any, *, bandwidth: Any = "scot
             raise ValueError(f"unknown bandwidth rule {bandwidth!r}; use 'scott', 'silverman' or a float > 0")
     else:
         c = _numeric_bandwidth(bandwidth)
-    xp = get_xp(a)
+    xp, (a, b) = on_one_device(a, b)
     for name, cloud in (("x0", a), ("x1", b)):  # the kernel width is c · std(Z_t), Z_t between x0 and x1
         with np.errstate(over="ignore", invalid="ignore"):
             spread = xp.std(cloud, axis=0)

@@ -45,7 +45,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .backend import (all_finite, as_cloud, as_positive_int, as_real_array, as_real_scalar, check_memory, get_xp,
-                      largest)
+                      largest, on_one_device)
 from .errors import NumericalError
 from .integrators import MAX_STEPS, integrate_ode
 
@@ -130,7 +130,7 @@ def blob_density(x: Any, points: Any, epsilon: float, *, mass: float = 1.0) -> A
     x = as_cloud(x, "x")
     p = as_cloud(points, "points", dim=x.shape[1])
     eps, mass = _positive(epsilon, "epsilon"), _positive(mass, "mass")
-    xp = get_xp(x)
+    xp, (x, p) = on_one_device(x, p)
     out = xp.zeros(p.shape[0])
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         for rows, _, phi in _kernel_blocks(p, x, eps):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .backend import (all_finite, as_cloud, as_points, as_positive_int, as_real_array, as_real_scalar,
-                      check_finite_result, check_pairwise, get_xp)
+                      check_finite_result, check_pairwise, get_xp, on_one_device)
 from .errors import NumericalError
 
 __all__ = ["softmax_attention", "AttentionField", "attention_field", "NetworkField", "network_field",
@@ -72,8 +72,7 @@ def softmax_attention(queries: Any, keys: Any, Q: Any, K: Any, V: Any, *, scale:
     would exceed :data:`lagrangian.backend.MAX_MEMORY_FRACTION` of memory (lower ``chunk_bytes``).
     """
     q = as_cloud(queries, "queries")
-    y = as_cloud(keys, "keys", dim=q.shape[1])
-    xp = get_xp(q, y)
+    xp, (q, y) = on_one_device(q, as_cloud(keys, "keys", dim=q.shape[1]))
     d = q.shape[1]
     scale = _scale(scale)
     chunk_bytes = as_positive_int(chunk_bytes, "chunk_bytes")
@@ -157,7 +156,7 @@ def network_output(theta: Any, u: Any, *, activation: str = "linear") -> Any:
 
     ValueError when the output overflows float64."""
     u = as_cloud(u, "u")
-    th = _neurons(theta, u.shape[1])
+    _, (th, u) = on_one_device(_neurons(theta, u.shape[1]), u)
     return _output(th, u, activation, "u")
 
 
@@ -167,7 +166,7 @@ def network_loss(theta: Any, data_x: Any, data_y: Any, *, activation: str = "lin
     ValueError when the network output or the risk overflows float64."""
     u = as_cloud(data_x, "data_x")
     y = _targets(data_y, u.shape[0], get_xp(u))
-    th = _neurons(theta, u.shape[1])
+    _, (th, u, y) = on_one_device(_neurons(theta, u.shape[1]), u, y)
     out = _output(th, u, activation, "data_x")
     xp = get_xp(out)
     with np.errstate(over="ignore", invalid="ignore"):

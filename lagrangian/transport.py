@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import as_cloud, as_positive_int, as_real_scalar, as_weights, check_pairwise, get_xp, to_numpy
+from .backend import as_cloud, as_positive_int, as_real_scalar, as_weights, check_pairwise, on_one_device, to_numpy
 from .errors import MemoryBudgetError, NumericalError
 
 __all__ = ["w2", "w2_squared", "sliced_w2", "DEFAULT_MAX_BYTES"]
@@ -123,7 +123,7 @@ def sliced_w2(x: Any, y: Any, *, projections: int = 128, rng: np.random.Generato
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"sliced_w2 needs clouds x and y of equal size, got {x.shape[0]} and {y.shape[0]} "
                          f"points; subsample the larger one")
-    xp = get_xp(x, y)
+    xp, (x, y) = on_one_device(x, y)
     check_pairwise(x.shape[0], projections, "sliced_w2 (projections of each cloud)",
                    "use fewer projections or subsample the clouds", xp=xp)
     theta = rng.standard_normal((x.shape[1], int(projections)))

@@ -22,6 +22,7 @@ from tests.verify.mutants import mutated
 from verify.bad_input import CALLS
 from verify.cases import cupy_paths as cpaths
 from verify.cases.cupy_paths import (STANDIN_MEMORY, VALUE_TOL, catalog_checks, check_bb_default_dtype, check_call,
+                                     check_mixed,
                                      check_device_memory, check_device_refusals, check_sde_law,
                                      device_refusals, extra_calls)
 from verify.cupy_standin import cupy_or_standin
@@ -183,3 +184,15 @@ def test_multigrid_smoother_on_cupy(cp, monkeypatch):
     monkeypatch.setattr(eulerian.fokker_planck, "MultigridSolver", mod.MultigridSolver)
     label, call = next((k, c) for k, c in extra_calls().items() if "multigrid" in k)
     assert not check_call(label, call, "backend", cp).passed
+
+
+def test_mixed_host_and_device_clouds_are_checked(cp, monkeypatch):
+    """sliced_w2 running in the namespace of x alone: a device y with a host x fails (CuPy refuses the host
+    array in the device product), and the mixed check says so."""
+    assert check_mixed("lagrangian.sliced_w2", CALLS["lagrangian.sliced_w2"], cp).passed
+    mod = mutated(monkeypatch, "lagrangian.transport", "    xp, (x, y) = on_one_device(x, y)\n",
+                  "    xp, (x, y) = on_one_device(x)[0], (x, y)\n")
+    monkeypatch.setattr(lagrangian.transport, "sliced_w2", mod.sliced_w2)
+    call = dataclasses.replace(CALLS["lagrangian.sliced_w2"], func=mod.sliced_w2)
+    check = check_mixed("lagrangian.sliced_w2", call, cp)
+    assert not check.passed and "y on the device" in check.detail

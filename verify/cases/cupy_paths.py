@@ -108,16 +108,22 @@ def _current(func: Callable) -> Callable:
     return bound if bound is not None and (bound is func or getattr(bound, "__wrapped__", None) is func) else func
 
 
-def runs(call: ValidCall, how: str, cp: Any, **fixed: Any) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def runs(call: ValidCall, how: str, cp: Any, only: str | None = None, **fixed: Any
+         ) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """(the NumPy run, the CuPy run) of ``call`` with the keyword arguments ``fixed`` (both runs); a returned field
-    is evaluated as its probe says (and, on CuPy, at device points as well)."""
+    is evaluated as its probe says (and, on CuPy, at device points as well). ``only``: the one argument moved to
+    the device in the CuPy run of an "arrays" call (the others stay on the host)."""
     pos, kw = call.pos, {**call.kw, **fixed}
     func = _current(call.func)
 
     def run(dev: bool) -> Any:
-        on_device, scalars = dev and how in ("arrays", "backend, device input"), how == "arrays"
-        p = [(_device(cp, v, scalars) if on_device else _fresh(v)) for _, v in pos]
-        k = {n: (_device(cp, v, scalars) if on_device else _fresh(v)) for n, v in kw.items()}
+        on_device, scalars = dev and how in ("arrays", "backend, device input"), how == "arrays" and only is None
+
+        def value(name: str, v: Any) -> Any:
+            return _device(cp, v, scalars) if on_device and only in (None, name) else _fresh(v)
+
+        p = [value(n, v) for n, v in pos]
+        k = {n: value(n, v) for n, v in kw.items()}
         if dev and how.startswith("backend"):
             k["backend"] = "cupy"
         result = func(*p, **k)
@@ -227,6 +233,32 @@ def check_call(label: str, call: ValidCall, how: str, cp: Any, **fixed: Any) -> 
                       detail="; ".join(problems)[:400] if problems else f"{len(numbers(host))} values compared")
 
 
+def device_arguments(call: ValidCall, cp: Any) -> list[str]:
+    """The arguments of ``call`` that the "arrays" runs move to the device."""
+    return [n for n, v in [*call.pos, *call.kw.items()] if _device(cp, v) is not v]
+
+
+def check_mixed(label: str, call: ValidCall, cp: Any) -> Check:
+    """The call with one array argument at a time on the device and the others on the host (two point clouds,
+    neurons and inputs, a cloud and its parameters): it must run and compute what NumPy computes (arrays that
+    enter one computation together are copied to the device, lagrangian.backend.on_one_device)."""
+    name = f"{label} on CuPy (mixed: one array argument at a time on the device): largest relative difference " \
+        "from NumPy"
+    worst, problems, names = 0.0, [], device_arguments(call, cp)
+    for only in names:
+        host_run, device_run = runs(call, "arrays", cp, only=only)
+        try:
+            device = device_run()
+        except Exception as exc:  # noqa: BLE001 - the mixed run raised: the check fails and says why
+            worst, problems = math.inf, problems + [f"{only} on the device: {type(exc).__name__}: {exc}"]
+            continue
+        diff, other = differences(host_run(), device, counts=is_standin(cp))
+        worst = max(worst, diff)
+        problems += [f"{only} on the device: {o}" for o in other]
+    return make_check(name, worst if not problems else math.inf, upper=VALUE_TOL,
+                      detail="; ".join(problems)[:400] if problems else f"{len(names)} arguments in turn")
+
+
 def extra_calls() -> dict[str, ValidCall]:
     """Paths that the catalog's small calls do not reach: the interpolated attention velocity (it needs
     INTERP_ROWS_PER_NODE query rows per Chebyshev node; fewer fall back to the exact sums), multigrid levels
@@ -279,6 +311,8 @@ def catalog_checks(cp: Any) -> tuple[list[Check], list[str]]:
             for fixed in variants(call) if way == how else variants(call)[:1]:
                 outcome = check_call(label, call, way, cp, **fixed)
                 (not_run.append if isinstance(outcome, str) else checks.append)(outcome)
+        if how == "arrays" and len(device_arguments(call, cp)) > 1:
+            checks.append(check_mixed(label, call, cp))
     return checks, not_run
 
 
