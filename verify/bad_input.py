@@ -349,7 +349,9 @@ CALLS: dict[str, ValidCall] = {
         # with 1e-4, 1-3 s, near CALL_LIMIT_S on a loaded machine). method: 20 iterations of the primal-dual do not converge, and say so (converged False); the ranges of
         # alpha and relaxation (0, 2) and of gamma [1e-8, 1e8]
         accepts={"method": ["primal-dual"], "gamma": [1e-8, 1e8], "alpha": [1.99], "relaxation": [1.99]},
-        refuses={"alpha": [2.0], "relaxation": [2.0], "gamma": [beyond(1e-8, 0.0), beyond(1e8)]}),
+        # dtype: NumPy's abstract scalar types name no dtype
+        refuses={"alpha": [2.0], "relaxation": [2.0], "gamma": [beyond(1e-8, 0.0), beyond(1e8)],
+                 "dtype": [np.floating]}),
     "eulerian.BBResult.velocity": ValidCall(lambda t, threshold=1e-3: _small_geodesic().velocity(t, threshold),
                                             [("t", 0.5)], {"threshold": 1e-3}, **UNIT_TIME),
     "eulerian.PowerEnergy": ValidCall(eulerian.PowerEnergy, [("m", 2.0)], {"coefficient": 1.0},
@@ -720,6 +722,7 @@ def _scaled(g: vg.Gaussian, s: float) -> vg.Gaussian:
 
 _T_GRID = Grid((-3.0,), (3.0,), (16,))
 _T_RHO = np.exp(-_T_GRID.centers()[..., 0] ** 2)
+_SQUARE = Grid((-1.0, -1.0), (1.0, 1.0), (2, 2))
 _BIG_GRID = Grid((-3.0, -3.0), (3.0, 3.0), (512, 512))
 _BIG_LINE = Grid((0.0,), (1.0,), (2 ** 20,))   # with 2^20 time steps: beyond any memory for Benamou–Brenier
 
@@ -759,6 +762,28 @@ TROUBLES: dict[str, Trouble] = {
         lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: np.where(t > 0.05, np.nan, -x), 0.1,
                                          steps=4),
         (eulerian.NumericalError,), ("velocity", "t = ")),
+    "eulerian.solve_fokker_planck: a Dirichlet value g(t, x) NaN after t = 0.01": Trouble(
+        lambda: solve_fokker_planck(WALL_GRID, WALL_RHO, _decay, 0.5, 0.05, 2, boundary=[(eulerian.Dirichlet(
+            lambda t, x: np.full(x.shape[:-1], np.nan if t > 0.01 else 0.2)), eulerian.Flux(0.1)), "zero-flux"]),
+        (eulerian.NumericalError,), ("Dirichlet value g(t, x)", "t = 0.0125")),
+    # a (2, 2) array on a 2 x 2 grid: cell values, or a diffusion matrix?
+    "eulerian.solve_fokker_planck: diffusion of shape (2, 2) on a 2 x 2 grid": Trouble(
+        lambda: solve_fokker_planck(_SQUARE, np.ones((2, 2)), _decay, CROSS_D, 0.1, 2),
+        (ValueError,), ("could be cell values or a matrix", "Diffusion.cells(values)")),
+    "eulerian.solve_porous_medium: potential NaN for x > 1": Trouble(
+        lambda: eulerian.solve_porous_medium(_T_GRID, _T_RHO, 2.0, 0.1,
+                                             potential=lambda x: np.where(x[..., 0] > 1.0, np.nan, 0.0)),
+        (ValueError,), ("potential(x) returned NaN", "cell centres")),
+    "eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)": Trouble(
+        lambda: eulerian.attention_velocity([[1e200, 0.0]], [[1e200, 0.0]], np.eye(2)),
+        (ValueError,), ("overflows float64", "rescale Q, K or scale")),
+    "eulerian.network_velocity: evaluated at a NaN point": Trouble(
+        lambda: eulerian.network_velocity(X[:, 0], X[:, 1])(0.0, NET_GRID, NET_RHO, np.array([[0.1, np.nan]])),
+        (ValueError,), ("x contains NaN",)),
+    "eulerian.jko_step: stops at max_iter = 2 (on_failure='raise')": Trouble(
+        lambda: eulerian.jko_step(_T_GRID, _T_RHO, 0.3, potential=_confining, diffusion=0.5, max_iter=2,
+                                  on_failure="raise"),
+        (eulerian.NumericalError,), ("did not converge", "max_iter=2 reached")),
     "eulerian.jko_flow: t_final / tau = 1e9 steps": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 1e-9, 1.0, potential=_confining, diffusion=0.5),
         (ValueError,), ("max_steps",)),
