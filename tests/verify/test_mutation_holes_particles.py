@@ -192,3 +192,12 @@ def test_field_blamed_at_the_last_saved_state():
 
     with pytest.raises(NumericalError, match=r"field\(t, x\) returned NaN or infinite values at t=0.5,"):
         L.integrate_ode(field, np.ones((3, 1)), 0.0, 1.0, 40, method="euler", save_at=[0.5])
+
+
+# ------------------------------------------------- linear-network-closed-form: a start at the least-squares solution
+def test_fixed_point_check_passes_and_flags_a_law_that_moves():
+    """The start q = S⁻¹r stays where it is (linear_network returns it at once: settled at t = 0); a law that moves
+    from it is flagged."""
+    assert ML.check_network_fixed_point("fp").value == 0.0
+    moved = ML.check_network_fixed_point("fp", law=lambda g0, S, r, t: G.linear_network(g0, S, 1.01 * r, t))
+    assert not moved.passed and moved.value > 1e-4

@@ -302,6 +302,20 @@ def check_network_settled(name: str, g0: G.Gaussian = SETTLED_G0, S=SETTLED_S, r
                       detail=f"S = {np.asarray(S).tolist()}, r = {np.asarray(r).tolist()}, E[y²] = {y2:g}")
 
 
+def check_network_fixed_point(name: str, *, law: Callable = G.linear_network) -> Check:
+    """A start at the least-squares solution (q = E[a w] = S⁻¹r, so h = Sq − r = 0) is a fixed point of the flow:
+    B_h = 0 makes both moment derivatives vanish (Prop 6.2), so the law at any time is g0 exactly. Here
+    m = (q, 1) with no covariance between w and a, and r = S q computed as the law computes h, so h = 0 in
+    float64 too. Value: the largest relative change of the moments at t = 5 (0 exactly)."""
+    S = np.array([[2.0, 0.3], [0.3, 0.5]])
+    q = np.array([0.4, -0.7])
+    g0 = G.Gaussian(np.r_[q, 1.0], np.diag([0.2, 0.1, 0.3]))
+    g = law(g0, S, S @ q, 5.0)
+    return make_check(f"{name}: law at t = 5 vs its start (relative change)",
+                      max(relative_error(g.mean, g0.mean), relative_error(g.cov, g0.cov)), upper=ROUNDOFF,
+                      detail="h = Sq − r = 0: dm/dt = dΣ/dt = 0")
+
+
 @case("linear-network-closed-form", title="Linear two-layer network: moment ODE, raw-moment "
       "closure, risk decreases to the least-squares optimum", tags=("gaussian", "network"))
 def linear_network_closed_form(ctx: CaseContext) -> None:
@@ -328,3 +342,4 @@ def linear_network_closed_form(ctx: CaseContext) -> None:
             ctx.series("risk", ts, np.array(risks) - optimum + 1e-16, xlabel="t",
                        ylabel="risk − optimum", logy=True, label="d = 2")
     ctx.add(check_network_settled("d=1 fixed instance"))
+    ctx.add(check_network_fixed_point("d=2, q = S⁻¹r at t = 0"))
