@@ -25,9 +25,11 @@ import ctypes
 import functools
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -127,28 +129,28 @@ def compile_kernels(code: str, defines: tuple[str, ...] = ()) -> dict[str, "Host
     if found:
         raise unsupported(f"CUDA C using {found.group(0)!r} (threads that cooperate)")
     kernels = {m.group(1): _parameter_types(m.group(1), m.group(2)) for m in KERNEL.finditer(code)}
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        raise unsupported("CUDA C without a C++ compiler (g++)")
+    compiler = shlex.split(os.environ.get("CXX", "")) or [shutil.which("g++") or shutil.which("c++") or "g++"]
+    if shutil.which(compiler[0]) is None:
+        raise unsupported(f"CUDA C without a C++ compiler ({compiler[0]} not found; set CXX)")
     source = PRELUDE + code + "".join(_launcher(n, t) for n, t in kernels.items())
     with tempfile.TemporaryDirectory(prefix="twinflow-cuda-") as tmp:
         src, lib = Path(tmp) / "kernel.cpp", Path(tmp) / "kernel.so"
         src.write_text(source)
-        run = subprocess.run([compiler, "-std=c++17", "-O2", "-shared", "-fPIC", "-w", *defines, str(src), "-o",
+        run = subprocess.run([*compiler, "-std=c++17", "-O2", "-shared", "-fPIC", "-w", *defines, str(src), "-o",
                               str(lib)], capture_output=True, text=True)
         if run.returncode != 0:
             first = next((line for line in run.stderr.splitlines() if "error" in line), run.stderr.strip())
-            raise CudaCompileError(f"the CUDA C source does not compile (host compiler {Path(compiler).name}): "
+            raise CudaCompileError(f"the CUDA C source does not compile (host compiler {Path(compiler[0]).name}): "
                                    f"{first}")
         handle = ctypes.CDLL(str(lib))   # mapped: the file may go
-    out = {}
+    out, lock = {}, threading.Lock()   # the kernels of one library share threadIdx, blockIdx, ...
     for name, types in kernels.items():
         launch = getattr(handle, f"twinflow_launch_{name}")
         launch.argtypes = [ctypes.POINTER(ctypes.c_uint)] * 2 + [ctypes.POINTER(ctypes.c_void_p)]
         launch.restype = None
         size = getattr(handle, f"twinflow_sizes_{name}")
         size.argtypes, size.restype = [ctypes.c_int], ctypes.c_size_t
-        out[name] = HostKernel(name, tuple(types), tuple(size(i) for i in range(len(types))), launch, handle)
+        out[name] = HostKernel(name, tuple(types), tuple(size(i) for i in range(len(types))), launch, handle, lock)
     return out
 
 
@@ -190,6 +192,7 @@ class HostKernel:
     sizes: tuple[int, ...]        # their sizes in bytes
     _launch: Any
     _handle: Any                  # keeps the library loaded
+    _lock: Any                    # one launch at a time per library (its thread indices are globals)
 
     def launch(self, grid: Any, block: Any, args: tuple, is_device: Callable[[Any], bool],
                host: Callable[[Any], np.ndarray], shared_mem: int = 0) -> None:
@@ -213,4 +216,5 @@ class HostKernel:
                                       f"its parameter '{t}' takes {size}: on a GPU it would read garbage")
         addresses = (ctypes.c_void_p * max(len(held), 1))(
             *[ctypes.addressof(h) if isinstance(h, ctypes.c_void_p) else h.ctypes.data for h in held])
-        self._launch((ctypes.c_uint * 3)(*g), (ctypes.c_uint * 3)(*b), addresses)
+        with self._lock:
+            self._launch((ctypes.c_uint * 3)(*g), (ctypes.c_uint * 3)(*b), addresses)

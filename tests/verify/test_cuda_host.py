@@ -104,3 +104,9 @@ def test_defines_reach_the_compiler():
     out = np.zeros(4)
     kernels["k"].launch((1,), (4,), (out,), lambda a: isinstance(a, np.ndarray), lambda a: a)
     np.testing.assert_array_equal(out, 2.5)
+
+
+def test_without_a_compiler_the_kernels_are_unsupported(monkeypatch):
+    monkeypatch.setenv("CXX", "/nonexistent/g++ -O0")
+    with pytest.raises(CudaCodeUnsupported, match="nonexistent/g.. not found; set CXX"):
+        compile_kernels(AXPY + "// another source: not cached")
