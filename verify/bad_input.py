@@ -780,6 +780,10 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.network_velocity: evaluated at a NaN point": Trouble(
         lambda: eulerian.network_velocity(X[:, 0], X[:, 1])(0.0, NET_GRID, NET_RHO, np.array([[0.1, np.nan]])),
         (ValueError,), ("x contains NaN",)),
+    "eulerian.network_velocity: first variation at theta = (1e200, 1e200) (overflows)": Trouble(
+        lambda: eulerian.network_velocity(X[:, 0], X[:, 1]).first_variation(0.0, NET_GRID, NET_RHO,
+                                                                            np.array([[1e200, 1e200]])),
+        (eulerian.NumericalError,), ("first variation overflowed", "rescale")),
     "eulerian.jko_step: stops at max_iter = 2 (on_failure='raise')": Trouble(
         lambda: eulerian.jko_step(_T_GRID, _T_RHO, 0.3, potential=_confining, diffusion=0.5, max_iter=2,
                                   on_failure="raise"),
@@ -880,6 +884,10 @@ TROUBLES: dict[str, Trouble] = {
     **{f"gaussian.w2: the means and covariances of two Gaussians scaled by {s:g} (W2² overflows, W2 does not)":
        Trouble(lambda s=s: vg.w2(_scaled(G2, s), _scaled(G2B, s)) / s, same_as=lambda: vg.w2(G2, G2B), rtol=1e-12)
        for s in (6e153, 9e153)},   # binary exponents of the covariances odd and even
+    # the 20-point Gauss-Hermite weights sum to 1 + 2e-16 in float64: E f(X) rounds beyond the largest float
+    "gaussian.expectation: f = the largest float64 at every node (order 20)": Trouble(
+        lambda: vg.expectation(G2, lambda x: np.full(x.shape[:-1], np.finfo(float).max)),
+        (ValueError,), ("E f(X) overflows float64",)),
     "gaussian.w2: means 1e308 and -1e308 (W2 = 2e308 overflows)": Trouble(
         lambda: vg.w2(vg.Gaussian([1e308], [[1.0]]), vg.Gaussian([-1e308], [[1.0]])),
         (ValueError,), ("W2 overflows", "rescale")),

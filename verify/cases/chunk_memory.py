@@ -53,6 +53,7 @@ def chunked_setups(rng: np.random.Generator) -> list[Chunked]:
     grid = Grid((-3.0, -2.0), (3.0, 2.0), (30, 20))
     rho = np.exp(-2.0 * (grid.centers() ** 2).sum(-1))   # standard deviation 1/2: no mass at the walls
     points = rng.uniform(-2.5, 2.5, (m, d))
+    many = rng.uniform(-2.5, 2.5, (4 * m, d))
     line = Grid((-3.0,), (3.0,), (200,))
     r0, r1 = np.exp(-line.centers()[..., 0] ** 2), np.exp(-(line.centers()[..., 0] - 1.0) ** 2 / 0.5)
     z = rng.uniform(-2.0, 2.5, (2000, 1))
@@ -76,6 +77,10 @@ def chunked_setups(rng: np.random.Generator) -> list[Chunked]:
         Chunked("eulerian.attention_velocity (method 'exact', 1D)", 1.0,   # the estimate is tightest in 1D
                 lambda c: lambda: eulerian.attention_velocity(Q[:, :1], K[:, :1], np.eye(1), chunk_bytes=c,
                                                               method="exact")(0.0, line, r0, points[:, :1])),
+        # 20 000 points: enough rows per Chebyshev node for the interpolated evaluation (5 000 fall back to exact)
+        Chunked("eulerian.attention_velocity (method 'interpolated', 2D, 20 000 points)", 1.0,
+                lambda c: lambda: eulerian.attention_velocity(Q, K, V, chunk_bytes=c, method="interpolated",
+                                                              wall_mass=None)(0.0, grid, rho, many)),
         Chunked("eulerian.network_velocity", 1.0,
                 lambda c: lambda: eulerian.network_velocity(data_x[:n, 0], data_y[:n], chunk_bytes=c)(
                     0.0, grid, rho, points)),

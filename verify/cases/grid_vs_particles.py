@@ -112,7 +112,8 @@ def kde_factor_formula(n_eff: float, d: int, rule: str) -> float:
 def check_bandwidth_factor(name: str, factor: Callable = kde_bandwidth_factor,
                            cases: tuple = ((1000, 2), (37.5, 1), (10**6, 3))) -> Check:
     """kde_bandwidth_factor(n, d, rule) for "scott" and "silverman" vs the published formulas and scipy's
-    scotts_factor/silverman_factor (n may be an effective, non-integer size): max relative difference."""
+    scotts_factor/silverman_factor (n may be an effective, non-integer size), and with the rule left at its
+    default (Scott's, as in scipy): max relative difference."""
     worst = 0.0
     for n, d in cases:
         for rule in ("scott", "silverman"):
@@ -120,9 +121,10 @@ def check_bandwidth_factor(name: str, factor: Callable = kde_bandwidth_factor,
     sample = np.random.default_rng(0).standard_normal((2, 50))
     ref = stats.gaussian_kde(sample)
     worst = max(worst, abs(factor(50, 2, "scott") / ref.scotts_factor() - 1.0),
-                abs(factor(50, 2, "silverman") / ref.silverman_factor() - 1.0))
+                abs(factor(50, 2, "silverman") / ref.silverman_factor() - 1.0),
+                abs(factor(37.5, 1) / kde_factor_formula(37.5, 1, "scott") - 1.0))   # (in 2-D both rules agree)
     return make_check(f"{name}: kde_bandwidth_factor vs Scott/Silverman formulas (relative)", worst, upper=1e-13,
-                      detail=f"rules scott, silverman at (n, d) = {list(cases)} and scipy at (50, 2)")
+                      detail=f"rules scott, silverman at (n, d) = {list(cases)}, scipy at (50, 2); the default rule at (37.5, 1)")
 
 
 def check_kde_vs_scipy(name: str, x: np.ndarray, points: np.ndarray, *, bandwidth=None, weights=None,

@@ -1,0 +1,71 @@
+"""Report checks added for the holes of the fresh mutation sample at aa19a50 (seed 20261212).
+
+* ``lagrangian.deposit.x_kde_bandwidth_factor__mutmut_1`` (the default rule misspelt) -> grid-vs-particles'
+  ``check_bandwidth_factor`` also calls kde_bandwidth_factor with the rule left at its default (Scott's, against
+  scipy);
+* ``eulerian.attention.xǁAttentionVelocityǁ_interpolated__mutmut_192`` / ``_195`` (the per-row memory of the
+  interpolated attention velocity misestimated: chunks too small or too large) -> chunk-memory measures the
+  interpolated evaluation too;
+* ``eulerian.network_grid.xǁNetworkVelocityǁfirst_variation__mutmut_26`` (the overflow of the first variation no
+  longer silenced: a RuntimeWarning instead of NumericalError) -> a Trouble at theta = (1e200, 1e200);
+* ``verify.gaussian.x_expectation__mutmut_129`` (the label of an overflowing E f(X) changed) -> a Trouble whose
+  quadrature rounds beyond the largest float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.verify.mutants import mutated
+from verify import bad_input
+from verify.cases import grid_vs_particles as gvp
+from verify.cases.chunk_memory import chunk_checks, chunked_setups
+
+
+def test_the_default_bandwidth_rule_is_checked():
+    from lagrangian import kde_bandwidth_factor
+
+    def silverman_by_default(n, d, rule="silverman"):
+        return kde_bandwidth_factor(n, d, rule)
+
+    assert gvp.check_bandwidth_factor("ok").passed
+    assert not gvp.check_bandwidth_factor("default silverman", silverman_by_default).passed
+
+
+@pytest.mark.parametrize("new", ["per_row = 8 * (2 * p ** (d + 1) * d + 3 * d * p)",     # chunks 256x too small
+                                 "per_row = 8 * (2 * p ** (d - 1) * d + 3 / d * p)"])    # chunks 1.8x too large
+def test_interpolated_attention_chunks_are_measured(monkeypatch, new):
+    import eulerian.attention
+
+    setup = next(s for s in chunked_setups(np.random.default_rng(0)) if "interpolated" in s.label)
+    assert all(c.passed for c in chunk_checks(setup))
+    mod = mutated(monkeypatch, "eulerian.attention", "per_row = 8 * (2 * p ** (d - 1) * d + 3 * d * p)", new)
+    monkeypatch.setattr(eulerian.attention.AttentionVelocity, "_interpolated", mod.AttentionVelocity._interpolated)
+    assert not chunk_checks(setup)[0].passed
+
+
+def test_an_unsilenced_overflow_of_the_first_variation_is_a_gap(monkeypatch):
+    import eulerian.network_grid
+
+    label = next(k for k in bad_input.TROUBLES if "first variation" in k)
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+    old = 'with np.errstate(over="ignore", invalid="ignore"):\n            for s in range(0, pts.shape[0], rows):\n' \
+          '                out[s:s + rows] = self.sigma(be.xp, pts[s:s + rows, :1] * u[None, :]) @ e'
+    mod = mutated(monkeypatch, "eulerian.network_grid", old, old.replace('over="ignore", ', ""))
+    monkeypatch.setattr(eulerian.network_grid.NetworkVelocity, "first_variation",
+                        mod.NetworkVelocity.first_variation)
+    assert "RuntimeWarning" in bad_input.trouble_gap(label, bad_input.TROUBLES[label])
+
+
+def test_the_overflowing_expectation_is_refused_as_recorded(monkeypatch):
+    from verify import gaussian
+    from verify.refusal_record import TROUBLE_MESSAGES
+
+    label = next(k for k in bad_input.TROUBLES if k.startswith("gaussian.expectation"))
+    said: list = []
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
+    assert said == [TROUBLE_MESSAGES[label]]
+    mod = mutated(monkeypatch, "verify.gaussian", '"E f(X)")', '"e f(x)")')
+    monkeypatch.setattr(mod, "Gaussian", gaussian.Gaussian)   # the catalog's Gaussians are of the real class
+    monkeypatch.setattr(gaussian, "expectation", mod.expectation)
+    assert "lacks" in bad_input.trouble_gap(label, bad_input.TROUBLES[label])
