@@ -9,7 +9,9 @@
 * ``eulerian.network_grid.xǁNetworkVelocityǁfirst_variation__mutmut_26`` (the overflow of the first variation no
   longer silenced: a RuntimeWarning instead of NumericalError) -> a Trouble at theta = (1e200, 1e200);
 * ``verify.gaussian.x_expectation__mutmut_129`` (the label of an overflowing E f(X) changed) -> a Trouble whose
-  quadrature rounds beyond the largest float64.
+  quadrature rounds beyond the largest float64;
+* ``eulerian.meanfield.x_solve_meanfield__mutmut_441`` (Solution.info without "diffusion") -> meanfield-periodic-2d
+  checks the record of its runs (and 3 velocity evaluations per SSP-RK3 step).
 """
 from __future__ import annotations
 
@@ -69,3 +71,15 @@ def test_the_overflowing_expectation_is_refused_as_recorded(monkeypatch):
     monkeypatch.setattr(mod, "Gaussian", gaussian.Gaussian)   # the catalog's Gaussians are of the real class
     monkeypatch.setattr(gaussian, "expectation", mod.expectation)
     assert "lacks" in bad_input.trouble_gap(label, bad_input.TROUBLES[label])
+
+
+@pytest.mark.parametrize("old, new", [
+    ('"diffusion": D,', '"XXdiffusionXX": D,'),                      # eulerian.meanfield.x_solve_meanfield__mutmut_441
+    ('self.evaluations += 1', 'self.evaluations += 2'),
+])
+def test_the_meanfield_record_is_checked(monkeypatch, old, new):
+    from verify.cases.meanfield_periodic import check_record
+
+    assert check_record().passed
+    mod = mutated(monkeypatch, "eulerian.meanfield", old, new)
+    assert not check_record(solve=mod.solve_meanfield).passed

@@ -88,9 +88,32 @@ def check_order(D: float, limiter: str, levels: tuple[int, ...], solve=solve_mea
                       reference=2.0, detail="L1 errors " + ", ".join(f"{e:.3g}" for e in errors))
 
 
+STAGES = 3   # SSP-RK3 reads the velocity at each of its three stages
+
+
+def check_record(runs: tuple[tuple[float, str], ...] = ((0.0, "mc"), (0.05, "minmod")), solve=solve_meanfield
+                 ) -> Check:
+    """Each run describes itself in Solution.info: the limiter, boundary, cfl and diffusion it was given, the
+    time scheme "ssp-rk3", and STAGES velocity evaluations per step (the velocity reads the density at every
+    stage). Value: the number of missing or wrong entries (0 passes)."""
+    grid = Grid((0.0, 0.0), (2.0, 1.0), BASE)
+    wrong = []
+    for D, limiter in runs:
+        sol = solve(grid, exact_cells(grid, 0.0, D), velocity, T_FINAL, diffusion=D, boundary="periodic",
+                    limiter=limiter, cfl=CFL)
+        want = {"limiter": limiter, "boundary": "periodic", "cfl": CFL, "time": "ssp-rk3", "diffusion": D,
+                "velocity_evaluations": STAGES * sol.steps}
+        wrong += [f"D = {D:g}, {limiter}: {k} {sol.info.get(k, 'missing')!r}, not {v!r}" for k, v in want.items()
+                  if sol.info.get(k) != v]
+    return make_check("solve_meanfield: every run describes itself in info (limiter, boundary, cfl, diffusion, "
+                      "time scheme, 3 velocity evaluations per step)", len(wrong), upper=0, reference=0,
+                      detail="; ".join(wrong) or f"runs {list(runs)}")
+
+
 @case("meanfield-periodic-2d", title="Mean-field PDE on a torus: a plane wave moved by a velocity that reads the "
                                      "density, against its closed form", tags=("eulerian", "mean-field"))
 def meanfield_periodic_2d(ctx: CaseContext) -> None:
     for limiter in LIMITERS:
         ctx.add(check_order(0.0, limiter, LEVELS))
     ctx.add(check_order(0.05, "none", LEVELS))
+    ctx.add(check_record())
