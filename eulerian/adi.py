@@ -136,6 +136,12 @@ class TridiagonalLines:
             y[i] = (y[i] - du[i] * y[i + 1]) * winv[i]
         return y
 
+    @property
+    def method(self) -> str:
+        """The line-solve algorithm: "lapack" (?gttrf/?gttrs), "cuda-thomas" (the CUDA kernels) or "thomas" (the
+        batched recursion in array operations)."""
+        return "lapack" if self.lapack else ("cuda-thomas" if self._kernels is not None else "thomas")
+
     def _ends(self, x: Any) -> tuple[Any, Any]:
         """First and last entry of every line of x (internal layout)."""
         return (x[:, 0], x[:, -1]) if self.lapack else (x[0], x[-1])
@@ -245,6 +251,7 @@ class DouglasADI:
             if len(self._cache) >= 2:
                 self._cache.pop(min(self._cache))
             self._cache[key] = (on_faces, lines)
+            self.line_solver = lines[0].method   # "lapack", "cuda-thomas" or "thomas" (TridiagonalLines.method)
         return self._cache[key]
 
     def step(self, rho: Any, t: float, t_next: float, source_now: Any = None, source_next: Any = None) -> Any:

@@ -198,8 +198,9 @@ def solve_fokker_planck(
     Matrices with off-diagonal entries need zero-flux or periodic walls.
 
     Returns a Solution; its info holds the scheme, the solver ("lu", "multigrid", or "tridiagonal-lines" for
-    douglas-adi), the linear iteration counts ("linear_iterations", one per multigrid solve) and "solver_builds":
-    the LU factorisations or multigrid set-ups made. A drift independent of t gives one per distinct matrix c0 I -
+    douglas-adi, with "line_solver": "lapack" on NumPy, "cuda-thomas" on CuPy), the linear iteration counts
+    ("linear_iterations", one per multigrid solve) and "solver_builds": the LU factorisations or multigrid set-ups
+    made. A drift independent of t gives one per distinct matrix c0 I -
     c1 A (implicit Euler 1; Crank–Nicolson 1, shared with its damped start's half steps; BDF2 2), one that depends
     on t one per solve.
     Positivity is guaranteed for implicit-euler with the exponentially fitted fluxes (M-matrix); the second-order
@@ -432,7 +433,8 @@ def solve_fokker_planck(
         info={"flux": flux, "time": time, "boundary": box.label, "solver": solver, "dt": dt,
               "time_dependent": time_dependent, "linear_iterations": list(stats), "solver_builds": builds[0],
               "setup_time": setup_time,
-              "damped_steps": damped_steps, "diffusion": D.describe()},
+              "damped_steps": damped_steps, "diffusion": D.describe(),
+              **({"line_solver": adi.line_solver} if adi is not None else {})},
     )
 
 

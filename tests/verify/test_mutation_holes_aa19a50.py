@@ -11,7 +11,10 @@
 * ``verify.gaussian.x_expectation__mutmut_129`` (the label of an overflowing E f(X) changed) -> a Trouble whose
   quadrature rounds beyond the largest float64;
 * ``eulerian.meanfield.x_solve_meanfield__mutmut_441`` (Solution.info without "diffusion") -> meanfield-periodic-2d
-  checks the record of its runs (and 3 velocity evaluations per SSP-RK3 step).
+  checks the record of its runs (and 3 velocity evaluations per SSP-RK3 step);
+* ``eulerian.adi.xǁDouglasADIǁoperators__mutmut_39`` (DouglasADI's lapack option not passed on) -> ou-2d compares
+  Douglas steps with lapack=False against LAPACK and reads which line solver ran (``DouglasADI.line_solver``,
+  also in solve_fokker_planck's info, where cupy-paths requires the CUDA kernels on CuPy).
 """
 from __future__ import annotations
 
@@ -83,3 +86,37 @@ def test_the_meanfield_record_is_checked(monkeypatch, old, new):
     assert check_record().passed
     mod = mutated(monkeypatch, "eulerian.meanfield", old, new)
     assert not check_record(solve=mod.solve_meanfield).passed
+
+
+def test_douglas_adi_honours_lapack(monkeypatch):
+    """eulerian.adi.xǁDouglasADIǁoperators__mutmut_39: the lapack option not passed to the line systems (both runs
+    then solve with LAPACK, to the same numbers): ou-2d's check_adi_paths reads which line solver ran."""
+    import eulerian.adi
+    from verify.cases.eulerian_cases import check_adi_paths
+
+    assert check_adi_paths().passed
+    mod = mutated(monkeypatch, "eulerian.adi", "THETA * self.dt, self.periodic[k],\n                                      self.lapack)",
+                  "THETA * self.dt, self.periodic[k],\n                                      )")
+    monkeypatch.setattr(eulerian.adi, "DouglasADI", mod.DouglasADI)
+    assert not check_adi_paths().passed
+
+
+def test_douglas_adi_on_cupy_uses_the_cuda_kernels(monkeypatch):
+    """The CUDA kernels not selected on CuPy (the batched recursion in array operations gives the same numbers):
+    cupy-paths reads the line solver of each Douglas ADI run."""
+    import shutil
+
+    import eulerian.adi
+    from verify.cases.cupy_paths import check_call, extra_calls
+    from verify.cupy_standin import cupy_standin
+
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler for the stand-in's CUDA kernels")
+    label = next(k for k in extra_calls() if "Douglas ADI" in k)
+    with cupy_standin() as cp:
+        assert check_call(label, extra_calls()[label], "backend", cp).passed
+        mod = mutated(monkeypatch, "eulerian.adi", 'if (be.name == "cupy" and not self.lapack) else None',
+                      'if (be.name == "cupy" and not self.lapack) and False else None')
+        monkeypatch.setattr(eulerian.adi.TridiagonalLines, "__init__", mod.TridiagonalLines.__init__)
+        check = check_call(label, extra_calls()[label], "backend", cp)
+        assert not check.passed and "'thomas'" in check.detail

@@ -193,7 +193,8 @@ def differences(host: Any, device: Any, counts: bool = True) -> tuple[float, lis
 
 def placement(how: str, host: Any, device: Any) -> list[str]:
     """Values that should be device arrays and are not: a returned array (or a field's values) where the CuPy
-    run's input was on the device, and a solver's density."""
+    run's input was on the device, and a solver's density; and Douglas ADI on CuPy not solving its lines with
+    the CUDA kernels."""
     wrong = []
     if how in ("arrays", "grid-velocity"):
         pairs = [("result", host, device)]
@@ -205,6 +206,9 @@ def placement(how: str, host: Any, device: Any) -> list[str]:
     elif how.startswith("backend"):
         if isinstance(device, Solution) and not _is_device(device.density):
             wrong.append(f"Solution.density: {type(device.density).__name__} with backend='cupy'")
+        if isinstance(device, Solution) and device.info.get("time") == "douglas-adi" and \
+                device.info.get("line_solver") != "cuda-thomas":   # the CUDA kernels, not array operations
+            wrong.append(f"Douglas ADI's line solver on CuPy: {device.info.get('line_solver')!r}")
         if isinstance(device, tuple) and len(device) == 3 and not _is_device(device[2]):
             wrong.append(f"field values at device points: {type(device[2]).__name__}")
         if isinstance(device, tuple) and len(device) == 3 and _is_device(device[1]):

@@ -24,7 +24,7 @@ from verify.adapters import ContinuitySolver, FokkerPlanckSolver
 from verify.cases._pictures import density_picture
 from verify.convergence import ConvergenceStudy, _verdict_check, convergence_study, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
-from verify.metrics import grid_error, worst
+from verify.metrics import grid_error, relative_error, worst
 from verify.problems import get_problem, grid_for
 
 MASS_TOL = 1e-12  # relative mass drift allowed with zero-flux or periodic boundaries (round-off)
@@ -183,6 +183,32 @@ def check_line_solves(residuals: dict, tol: float = LINE_SOLVE_TOL) -> Check:
                           f"{'/'.join(map(str, key))} {v:.2g}" for key, v in residuals.items()))
 
 
+def check_adi_paths(steps: int = 4, dt: float = 0.05) -> Check:
+    """Whole Douglas ADI steps (eulerian.adi.DouglasADI) with lapack=False, the batched Thomas recursion of the
+    CUDA kernels run on the CPU, against lapack=True (LAPACK ?gttrs): two independent line-solve algorithms on
+    LINE_GRID, periodic on both axes (Sherman-Morrison on every line), the drift _line_drift moved with time
+    (refactorised every step). Value: the largest relative difference after ``steps`` steps (round-off)."""
+    from eulerian.adi import DouglasADI
+    from eulerian.operators import face_rates
+
+    be, grid = get_backend("numpy"), Grid(*LINE_GRID)
+
+    def rates(t: float) -> list:
+        drift = lambda s, x: _line_drift(s, x - [t, 0.5 * t])   # noqa: E731 - translated with t
+        return face_rates(be, grid, face_drift(be, grid, drift, t, True), 0.4, "scharfetter-gummel")
+
+    rho = np.random.default_rng(20261201).uniform(0.5, 1.5, grid.size)
+    runs = [DouglasADI(be, grid, rates, True, dt, True, lapack=lapack) for lapack in (True, False)]
+    x, y = rho, rho
+    for n in range(steps):
+        x, y = (adi.step(z, dt * n, dt * (n + 1)) for adi, z in zip(runs, (x, y)))
+    ran = [adi.line_solver for adi in runs]
+    return make_check("Douglas ADI steps with lapack=False (the Thomas recursion) vs LAPACK, periodic lines, drift "
+                      "moving with t: relative difference (2-norm)",
+                      relative_error(y, x) if ran == ["lapack", "thomas"] else math.inf, upper=LINE_SOLVE_TOL,
+                      reference=0.0, detail=f"{steps} steps of dt = {dt} on {grid.shape} cells; line solvers {ran}")
+
+
 @case("ou-2d", title="Ornstein-Uhlenbeck Fokker-Planck 2D (SG + BDF2 and Douglas ADI, steps = N/2) vs exact law",
       tags=("eulerian", "fokker-planck"))
 def ou_2d(ctx: CaseContext) -> None:
@@ -191,6 +217,7 @@ def ou_2d(ctx: CaseContext) -> None:
     # the extra splitting scheme: tridiagonal line solves, same order, error within 1 % of the full solves
     run_ou(ctx, "ou-2d", levels, "ou-2d Douglas ADI", time="douglas-adi")
     ctx.add(check_line_solves(line_solve_residuals()))
+    ctx.add(check_adi_paths())
     if not ctx.quick:  # target: L1 <= 5e-4 at N = 256 (FiPy IE, 128 steps: 2.7e-3)
         for label in ("ou-2d", "ou-2d Douglas ADI"):
             ctx.check(f"{label} N=256: L1 error (target 5e-4)", ctx.notes[f"{label} L1 errors"][-1], upper=5e-4)
