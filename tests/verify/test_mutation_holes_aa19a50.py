@@ -12,6 +12,8 @@
   quadrature rounds beyond the largest float64;
 * ``eulerian.meanfield.x_solve_meanfield__mutmut_441`` (Solution.info without "diffusion") -> meanfield-periodic-2d
   checks the record of its runs (and 3 velocity evaluations per SSP-RK3 step);
+* three float64 arrays in the mixed-precision multigrid hierarchy (``eulerian.multigrid``) -> fokker-planck-options-2d
+  checks that every array of the hierarchy is float32, as MultigridSolver's docstring states;
 * ``eulerian.adi.xǁDouglasADIǁoperators__mutmut_39`` (DouglasADI's lapack option not passed on) -> ou-2d compares
   Douglas steps with lapack=False against LAPACK and reads which line solver ran (``DouglasADI.line_solver``,
   also in solve_fokker_planck's info, where cupy-paths requires the CUDA kernels on CuPy).
@@ -120,3 +122,21 @@ def test_douglas_adi_on_cupy_uses_the_cuda_kernels(monkeypatch):
         monkeypatch.setattr(eulerian.adi.TridiagonalLines, "__init__", mod.TridiagonalLines.__init__)
         check = check_call(label, extra_calls()[label], "backend", cp)
         assert not check.passed and "'thomas'" in check.detail
+
+
+@pytest.mark.parametrize("old, new", [
+    ("shape (n, n//2).\"\"\"\n    xp = be.xp\n    dtype = xp.float64 if dtype is None else dtype",
+     "shape (n, n//2).\"\"\"\n    xp = be.xp\n    dtype = xp.float64 if dtype is not None else dtype"),
+    ("x=xp.zeros(n, dtype=self.dtype),", "x=xp.zeros(n, ),"),
+    ("self.coarse_solve = lambda c: lu.solve(d * c).astype(self.dtype)",
+     "self.coarse_solve = lambda c: lu.solve(d * c).astype(None)"),
+])
+def test_a_float64_array_in_the_mixed_hierarchy_is_caught(monkeypatch, old, new):
+    """eulerian.multigrid.x__prolongation_1d__mutmut_5, xǁMultigridSolverǁ_level__mutmut_67 and
+    xǁMultigridSolverǁ__post_init____mutmut_114: float64 transfers, work vectors or coarse solves in the mixed
+    hierarchy (more memory traffic, the same results to round-off)."""
+    from verify.cases.eulerian_cases import check_mixed_precision
+
+    assert check_mixed_precision().passed
+    mod = mutated(monkeypatch, "eulerian.multigrid", old, new)
+    assert not check_mixed_precision(mod.MultigridSolver).passed

@@ -610,6 +610,39 @@ def multigrid_cycle_checks(cycles: Sequence[str] = ("V", "W"), solver_class: Any
     return checks
 
 
+MG_LU_COARSE_SHAPE = (70, 33)   # one halving to 35 x 33 = 1 155 cells (> DENSE_COARSE_MAX): a factorised coarse level
+
+
+def hierarchy_dtypes(solver: Any) -> dict[str, str]:
+    """{array: dtype} of a MultigridSolver's hierarchy: every level's Jacobi-scaled matrix K, work vectors c, x, res,
+    transfers P, R, and what the coarse solve returns."""
+    out = {}
+    for i, lev in enumerate(solver.levels):
+        for name in ("K", "c", "x", "res", "P", "R"):
+            a = getattr(lev, name)
+            if a is not None:   # (a TensorProlongation holds its stage buffers)
+                out[f"level {i} {name}"] = str(a.dtype if hasattr(a, "dtype") else a.scratch.dtype)
+    out["coarse solve"] = str(solver.coarse_solve(solver.levels[-1].c).dtype)
+    return out
+
+
+def check_mixed_precision(solver_class: Any = None) -> Check:
+    """precision="mixed" (MultigridSolver's default) keeps the whole hierarchy in float32, as its docstring
+    states (half the memory traffic of every cycle; the Krylov iteration around it stays float64): on the cycle
+    check's solver (dense coarsest level) and on MG_LU_COARSE_SHAPE (factorised coarsest level). The float64
+    arrays would change no result beyond round-off, only the cost. Value: the arrays that are not float32."""
+    from eulerian.multigrid import MultigridSolver
+
+    cls = MultigridSolver if solver_class is None else solver_class
+    wrong = []
+    for shape in (MG_CYCLE_SHAPE, MG_LU_COARSE_SHAPE):
+        solver = cls(get_backend("numpy"), mg_cycle_matrix(shape), shape, periodic=MG_CYCLE_PERIODIC,
+                     coarse_matrix=mg_cycle_matrix, coarse_size=MG_CYCLE_COARSE_SIZE)
+        wrong += [f"{shape}: {k} {v}" for k, v in hierarchy_dtypes(solver).items() if v != "float32"]
+    return make_check("multigrid precision='mixed': arrays of the hierarchy that are not float32", len(wrong), upper=0,
+                      reference=0, detail="; ".join(wrong) or f"shapes {MG_CYCLE_SHAPE} and {MG_LU_COARSE_SHAPE}")
+
+
 MG_SHORT_SHAPE, MG_SHORT_COARSE = (24, 4), 8   # levels 24x4, 12x2, 6x2 and 3x2: an axis stops at 2 cells
 
 
@@ -998,6 +1031,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add_all(adi_source_checks())
     ctx.add_all(multigrid_cycle_checks())
     ctx.add(short_axis_cycle_check())
+    ctx.add(check_mixed_precision())
     ctx.add_all(tensor_prolongation_checks())
     ctx.add_all(multigrid_path_checks())
     if not ctx.quick:  # a stiffer step (dt D / h² ≈ 40) on a larger grid
