@@ -16,7 +16,9 @@
   checks that every array of the hierarchy is float32, as MultigridSolver's docstring states;
 * ``eulerian.adi.xǁDouglasADIǁoperators__mutmut_39`` (DouglasADI's lapack option not passed on) -> ou-2d compares
   Douglas steps with lapack=False against LAPACK and reads which line solver ran (``DouglasADI.line_solver``,
-  also in solve_fokker_planck's info, where cupy-paths requires the CUDA kernels on CuPy).
+  also in solve_fokker_planck's info, where cupy-paths requires the CUDA kernels on CuPy);
+* ``eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_432`` (FiPy's Fokker–Planck min_density lost) ->
+  fipy-vs-array compares min_density with a snapshot at every step, for each time scheme.
 """
 from __future__ import annotations
 
@@ -140,3 +142,16 @@ def test_a_float64_array_in_the_mixed_hierarchy_is_caught(monkeypatch, old, new)
     assert check_mixed_precision().passed
     mod = mutated(monkeypatch, "eulerian.multigrid", old, new)
     assert not check_mixed_precision(mod.MultigridSolver).passed
+
+
+def test_the_fipy_fokker_planck_min_density_is_checked(monkeypatch):
+    """eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_432 (min_density lost after a step): fipy-vs-array compares
+    the record with the snapshots of every step (the minimum falls until 3/4 of the run, then rises)."""
+    import eulerian.fipy_backend
+    from verify.cases.eulerian_cases import check_fp_min_density_record
+
+    assert check_fp_min_density_record("fipy", "bdf2").passed
+    mod = mutated(monkeypatch, "eulerian.fipy_backend", "            min_rho = min(min_rho, float(rho.min()))\n"
+                  "            if save_idx is not None:", "            min_rho = None\n            if save_idx is not None:")
+    monkeypatch.setattr(eulerian.fipy_backend, "fokker_planck_fipy", mod.fokker_planck_fipy)
+    assert not check_fp_min_density_record("fipy", "bdf2").passed

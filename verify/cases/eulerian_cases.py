@@ -1381,6 +1381,21 @@ def check_scheme_info(name: str, a: Solution, b: Solution, t_final: float) -> Ch
                       detail=f"missing or different: {wrong}" if wrong else f"info {b.info}")
 
 
+def check_fp_min_density_record(backend: str, scheme: str, solver: Callable = FokkerPlanckSolver) -> Check:
+    """Solution.min_density of a Fokker–Planck run (the manufactured box, 16 x 12 cells, 8 steps, a snapshot at
+    every step): the smallest cell value over the run, so it must equal the minimum over the 9 snapshots exactly.
+    Value: their difference (NaN when it is missing or not a number)."""
+    problem = get_problem("mms-fokker-planck-box-2d")
+    sol = solver(time=scheme, backend=backend, save_at=tuple(np.linspace(0.0, problem.t_final, 9)))(
+        problem, grid_for(problem, 16), 8)
+    lowest = min(float(np.min(d)) for d in sol.densities_numpy())
+    recorded = sol.min_density
+    diff = abs(float(recorded) - lowest) if isinstance(recorded, (float, np.floating)) else math.nan
+    return make_check(f"Fokker–Planck ({backend} backend, {scheme}): min_density vs the minimum over a snapshot at "
+                      "every step", diff, upper=0.0, reference=0.0,
+                      detail=f"recorded {recorded!r}, snapshots {lowest:.6g}")
+
+
 @case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, and a time-dependent "
       "drift with a source on an anisotropic box", tags=("eulerian", "fipy"))
 def fipy_vs_array(ctx: CaseContext) -> None:
@@ -1399,6 +1414,7 @@ def fipy_vs_array(ctx: CaseContext) -> None:
             density_picture(ctx, f"SG + BDF2, N = {n}: the two backends", grid, a.to_numpy(), exact=b.to_numpy(),
                             labels=("NumPy", "FiPy"))
         ctx.add(check_mass(f"FiPy SG + {scheme}", b))
+        ctx.add(check_fp_min_density_record("fipy", scheme))
         ctx.note(f"FiPy / array wall time, {scheme}", round((t2 - t1) / max(t1 - t0, 1e-9), 1))
     # a drift that depends on t and x, a source, walls and 4:3 cells on a 2:1 box: the time levels of the drift
     # and the source in each scheme must be the same on both backends
