@@ -18,9 +18,15 @@
   Douglas steps with lapack=False against LAPACK and reads which line solver ran (``DouglasADI.line_solver``,
   also in solve_fokker_planck's info, where cupy-paths requires the CUDA kernels on CuPy);
 * ``eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_432`` (FiPy's Fokker–Planck min_density lost) ->
-  fipy-vs-array compares min_density with a snapshot at every step, for each time scheme.
+  fipy-vs-array compares min_density with a snapshot at every step, for each time scheme;
+* ``lagrangian.integrators.x__require_finite__mutmut_6`` (the blow-up diagnosis without silenced warnings) -> a
+  Trouble whose field overflows;
+* ``eulerian.jko.x_jko_flow__mutmut_80`` (the whole-number test of t_final / tau relaxed below two steps) -> the
+  catalog refuses t_final = tau (1 + 1.5e-9) and accepts tau (1 + 5e-10).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -155,3 +161,29 @@ def test_the_fipy_fokker_planck_min_density_is_checked(monkeypatch):
                   "            if save_idx is not None:", "            min_rho = None\n            if save_idx is not None:")
     monkeypatch.setattr(eulerian.fipy_backend, "fokker_planck_fipy", mod.fokker_planck_fipy)
     assert not check_fp_min_density_record("fipy", "bdf2").passed
+
+
+def test_the_blow_up_diagnosis_silences_warnings(monkeypatch):
+    """lagrangian.integrators.x__require_finite__mutmut_6 (the field re-evaluated without silencing floating-point
+    warnings: an overflow warning, an error in the catalog, hides the culprit) -> a Trouble with an overflowing
+    field."""
+    import lagrangian.integrators
+
+    label = next(k for k in bad_input.TROUBLES if "e^(1000 x)" in k)
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+    mod = mutated(monkeypatch, "lagrangian.integrators", 'with np.errstate(all="ignore"):\n            culprit',
+                  'with np.errstate(all=None):\n            culprit')
+    monkeypatch.setattr(lagrangian.integrators, "_require_finite", mod._require_finite)
+    assert "lacks" in bad_input.trouble_gap(label, bad_input.TROUBLES[label])
+
+
+def test_a_single_jko_step_needs_t_final_within_1e_9_of_tau(monkeypatch):
+    """eulerian.jko.x_jko_flow__mutmut_80 (the whole-number test of t_final / tau relaxed to 2e-9 below two
+    steps) -> the catalog refuses t_final = tau (1 + 1.5e-9)."""
+    call = bad_input.CALLS["eulerian.jko_flow"]
+    bad = call.refuses["t_final"][0]
+    assert bad_input.refusal_gap(call, "t_final", bad, must_refuse=True) is None
+    mod = mutated(monkeypatch, "eulerian.jko", "abs(ratio - K) > 1e-9 * max(ratio, 1.0)",
+                  "abs(ratio - K) > 1e-9 * max(ratio, 2.0)")
+    assert bad_input.refusal_gap(dataclasses.replace(call, func=mod.jko_flow), "t_final", bad,
+                                 must_refuse=True) is not None
