@@ -1,13 +1,11 @@
 """CUDA C kernels run on the host by the CuPy stand-in (verify.cuda_host): results against NumPy, CuPy's argument
 rules, and the launches and sources it refuses."""
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
 from verify.cuda_host import CudaCodeUnsupported, CudaCompileError, CudaLaunchError, compile_kernels
-from verify.cupy_standin import cupy_standin, is_standin
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
                                 reason="no C++ compiler to build the host kernels")
@@ -25,14 +23,6 @@ extern "C" __global__ void count(long long* hits, const unsigned char flag) {
     hits[blockIdx.x * blockDim.x + threadIdx.x] += 1 + flag;
 }
 """
-
-
-@pytest.fixture
-def cp():
-    if "cupy" in sys.modules and not is_standin(sys.modules["cupy"]):
-        pytest.skip("a real CuPy is imported in this process")
-    with cupy_standin() as module:
-        yield module
 
 
 def test_a_2d_launch_matches_numpy_and_covers_partial_blocks(cp):

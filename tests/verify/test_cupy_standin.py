@@ -10,14 +10,6 @@ import scipy.sparse
 from verify.cupy_standin import DEFAULT_DEVICE_MEMORY, CudaCodeUnsupported, cupy_or_standin, cupy_standin, is_standin
 
 
-@pytest.fixture
-def cp():
-    if "cupy" in sys.modules and not is_standin(sys.modules["cupy"]):
-        pytest.skip("a real CuPy is imported in this process")
-    with cupy_standin() as module:
-        yield module
-
-
 def test_installs_and_restores_the_modules():
     before = {name: sys.modules.get(name) for name in ("cupy", "cupyx", "cupyx.scipy.sparse")}
     with cupy_standin() as cp:
