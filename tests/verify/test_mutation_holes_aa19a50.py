@@ -53,7 +53,12 @@ def test_interpolated_attention_chunks_are_measured(monkeypatch, new):
     import eulerian.attention
 
     setup = next(s for s in chunked_setups(np.random.default_rng(0)) if "interpolated" in s.label)
+    interpolated = eulerian.attention.AttentionVelocity._interpolated
+    ran = []
+    monkeypatch.setattr(eulerian.attention.AttentionVelocity, "_interpolated",
+                        lambda self, *a: ran.append(interpolated(self, *a)) or ran[-1])
     assert all(c.passed for c in chunk_checks(setup))
+    assert ran and all(r is not None for r in ran)   # interpolated, not the exact sums it falls back to
     mod = mutated(monkeypatch, "eulerian.attention", "per_row = 8 * (2 * p ** (d - 1) * d + 3 * d * p)", new)
     monkeypatch.setattr(eulerian.attention.AttentionVelocity, "_interpolated", mod.AttentionVelocity._interpolated)
     assert not chunk_checks(setup)[0].passed

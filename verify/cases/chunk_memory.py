@@ -28,6 +28,8 @@ from lagrangian.meanfield import ACTIVATIONS
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import peak_memory
 
+SMOOTH_Q = np.array([[0.6, 0.2], [-0.3, 0.5]])   # s <Q x, K y> of order 1 on the box: an interpolated velocity
+SMOOTH_K = np.array([[0.4, -0.1], [0.2, 0.3]])
 C1, C2 = 1 << 18, 1 << 20   # the two budgets (bytes); every set-up's unchunked temporaries exceed 8 x C2
 UNCHUNKED = 1 << 40         # a budget no set-up reaches: one chunk
 CHUNK_SLACK = 0.05          # per-chunk vectors (a row maximum, a row sum) beside the (chunk, n) arrays: ~1 %
@@ -77,10 +79,12 @@ def chunked_setups(rng: np.random.Generator) -> list[Chunked]:
         Chunked("eulerian.attention_velocity (method 'exact', 1D)", 1.0,   # the estimate is tightest in 1D
                 lambda c: lambda: eulerian.attention_velocity(Q[:, :1], K[:, :1], np.eye(1), chunk_bytes=c,
                                                               method="exact")(0.0, line, r0, points[:, :1])),
-        # 20 000 points: enough rows per Chebyshev node for the interpolated evaluation (5 000 fall back to exact)
+        # fixed moderate logits and 20 000 points: few Chebyshev nodes and enough rows per node, so the velocity
+        # is interpolated (random Q, K or 5 000 points fall back to the exact sums)
         Chunked("eulerian.attention_velocity (method 'interpolated', 2D, 20 000 points)", 1.0,
-                lambda c: lambda: eulerian.attention_velocity(Q, K, V, chunk_bytes=c, method="interpolated",
-                                                              wall_mass=None)(0.0, grid, rho, many)),
+                lambda c: lambda: eulerian.attention_velocity(SMOOTH_Q, SMOOTH_K, V, chunk_bytes=c,
+                                                              method="interpolated", wall_mass=None)(
+                    0.0, grid, rho, many)),
         Chunked("eulerian.network_velocity", 1.0,
                 lambda c: lambda: eulerian.network_velocity(data_x[:n, 0], data_y[:n], chunk_bytes=c)(
                     0.0, grid, rho, points)),
