@@ -236,6 +236,7 @@ class DouglasADI:
         self.be, self.grid, self.rates, self.periodic, self.dt = be, grid, rates, periodic, dt
         self.time_dependent, self.lapack = time_dependent, lapack
         self._cache: dict[float, tuple[list, list]] = {}
+        self.line_solver: str | None = None   # set with the first line systems (TridiagonalLines.method)
 
     def operators(self, t: float) -> tuple[list, list]:
         """([face rates of axis k in the faces' shape], [factorised I - theta dt A_k(t)]), cached for the two most
@@ -251,7 +252,7 @@ class DouglasADI:
             if len(self._cache) >= 2:
                 self._cache.pop(min(self._cache))
             self._cache[key] = (on_faces, lines)
-            self.line_solver = lines[0].method   # "lapack", "cuda-thomas" or "thomas" (TridiagonalLines.method)
+            self.line_solver = lines[0].method
         return self._cache[key]
 
     def step(self, rho: Any, t: float, t_next: float, source_now: Any = None, source_next: Any = None) -> Any:

@@ -15,8 +15,8 @@ import numpy as np
 
 from .errors import BackendUnavailable, MemoryBudgetError, NumericalError
 
-__all__ = ["get_xp", "on_one_device", "get_namespace", "to_numpy", "as_cloud", "is_cupy", "as_real_array", "as_real_scalar",
-           "as_weights", "as_positive_int", "check_real_output", "check_finite_result", "all_finite", "largest",
+__all__ = ["get_xp", "on_one_device", "get_namespace", "to_numpy", "as_cloud", "is_cupy", "as_real_array",
+           "as_real_scalar", "as_weights", "as_positive_int", "check_real_output", "check_finite_result", "all_finite", "largest",
            "check_memory", "check_pairwise", "memory_bytes", "MAX_MEMORY_FRACTION", "SQRT_MAX"]
 
 MAX_MEMORY_FRACTION = 0.25

@@ -470,7 +470,8 @@ def _build(device_memory: int) -> dict[str, types.ModuleType]:
     linalg = _Namespace("cupy.linalg", np.linalg)
     cupy = _Namespace("cupy", np, {
         "ndarray": ndarray, "cuda": cuda, "random": random, "fft": fft, "linalg": linalg,
-        "asnumpy": _asnumpy, "RawModule": _RawModule, "RawKernel": _RawKernel, "__version__": f"{_api()['cupy_version']}+standin",
+        "asnumpy": _asnumpy, "RawModule": _RawModule, "RawKernel": _RawKernel,
+        "__version__": f"{_api()['cupy_version']}+standin",
         "get_array_module": lambda *args: cupy if any(isinstance(a, (ndarray, spmatrix)) for a in args) else np,
     })
     splinalg = _Namespace("cupyx.scipy.sparse.linalg", scipy.sparse.linalg,
