@@ -29,6 +29,69 @@ def test_weak_order_check_passes_and_flags_biased_stepper(d):
     assert not P.check_weak_order("bad", bad, drift, diffusion, g0, 1.0).passed
 
 
+def _transition_law(transition, g0, t, h):
+    Phi, phi, _, Q = transition(t, h)
+    return G.Gaussian(Phi @ g0.mean + phi, Phi @ g0.cov @ Phi.T + Q)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_affine_transition_matches_the_exact_law(d):
+    # the strong check's one-step kernel (scipy block exponentials) against verify.gaussian's linear_sde
+    g0, drift, diffusion = _ou_problem(d)
+    law = _transition_law(P.affine_transition(drift, diffusion), g0, 0.0, 0.3)
+    exact = G.linear_sde(g0, drift, diffusion, 0.3)
+    assert np.abs(law.mean - exact.mean).max() < 1e-13 and np.abs(law.cov - exact.cov).max() < 1e-13
+
+
+def test_forced_ou_transition_matches_the_closed_form_law():
+    # the time-dependent kernel over [0.7, 1.1] against forced_ou_law (SymPy re-derives that one)
+    g0 = P.FORCED_OU["initial"]
+    law = _transition_law(P.forced_ou_transition(), g0, 0.7, 0.4)
+    exact = P.forced_ou_law(g0, 0.7, 1.1)
+    assert np.abs(law.mean - exact.mean).max() < 1e-13 and np.abs(law.cov - exact.cov).max() < 1e-13
+
+
+def test_strong_error_matches_the_closed_form_for_an_exact_mean_step():
+    # a stepper that applies the exact mean map and puts the noise in as J dn / h is not the exact solution:
+    # its pathwise error must equal the closed form of the unresolved noise, sqrt(N tr(Q − J 2D Jᵀ / h)) for D
+    # scalar and N steps of the same (autonomous) kernel, propagated by e^{Bh} in between (here 1D, so exact)
+    g0, drift, diffusion = _ou_problem(1)
+    tr = P.affine_transition(drift, diffusion)
+    Phi, phi, J, Q = tr(0.0, 0.125)
+
+    def exact_mean_step(f, t, x, h, dn):
+        return x @ Phi.T + phi + dn @ (J / h).T
+
+    stepper = L.SDEStepper("exact-mean", 1.0, 1.0, exact_mean_step)
+    e = P.strong_error(stepper, drift, diffusion, g0, 1.0, 8, tr)
+    per_step = float(Q[0, 0] - J[0, 0] ** 2 * 2 * diffusion / 0.125)   # the variance the increment cannot explain
+    want = np.sqrt(per_step * sum(Phi[0, 0] ** (2 * k) for k in range(8)))
+    assert abs(e - want) < 1e-12 * want
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_strong_order_check_passes_and_flags_pathwise_wrong_schemes(d):
+    g0, drift, diffusion = _ou_problem(d)
+    tr = P.affine_transition(drift, diffusion)
+    for stepper in L.SDE_STEPPERS.values():
+        assert P.check_strong_order("ok", stepper, drift, diffusion, g0, 1.0, tr).passed
+    em = L.SDE_STEPPERS["euler-maruyama"].step
+    flipped = L.SDEStepper("flipped-noise", 1.0, 1.0, lambda f, t, x, h, dn: em(f, t, x, h, -dn))
+    assert not P.check_strong_order("bad", flipped, drift, diffusion, g0, 1.0, tr).passed   # same law, other path
+    overclaimed = L.SDEStepper("em-claims-1.5", 1.5, 1.0, em)
+    assert not P.check_strong_order("bad", overclaimed, drift, diffusion, g0, 1.0, tr).passed
+
+
+def test_strong_order_check_flags_a_forced_drift_read_at_the_wrong_time():
+    g0, D, t0, t1 = P.FORCED_OU["initial"], P.FORCED_OU["diffusion"], P.FORCED_OU["t0"], P.FORCED_OU["t1"]
+    tr = P.forced_ou_transition()
+    drift = P.forced_ou_drift()
+    em = L.SDE_STEPPERS["euler-maruyama"]
+    assert P.check_strong_order("ok", em, drift, D, g0, t1, tr, t0=t0).passed
+    late = L.SDEStepper("em-late", 1.0, 1.0, lambda f, t, x, h, dn: em.step(f, t + 0.25, x, h, dn))
+    assert not P.check_strong_order("bad", late, drift, D, g0, t1, tr, t0=t0).passed
+
+
 def test_moment_checks_flag_wrong_diffusion_factor():
     g0, drift, diffusion = _ou_problem(2)
     exact = G.linear_sde(g0, drift, diffusion, 1.0)
@@ -113,3 +176,15 @@ def test_network_paired_error_flags_missing_n_scaling():
     field = L.network_field(u, y)
     unscaled = lambda t, th: field(t, th) / th.shape[0]  # noqa: E731  (plain gradient of F: time not rescaled)
     assert P.network_paired_error(theta0, u, y, 2.0, 40, field=unscaled) > 1e-3
+
+
+def test_stage_count_check_flags_a_stepper_that_evaluates_more_than_it_declares():
+    x0 = np.zeros((5, 2))
+    field = P.time_dependent_affine_field()
+    for method in L.ODE_STEPPERS:
+        assert P.check_stage_count("ok", method, field, x0, 0.3, 1.3).passed
+    rk4 = L.ODE_STEPPERS["rk4"]
+    wasteful = L.ODEStepper("rk4-twice", 4, 4, lambda f, t, x, h: (f(t, x), rk4.step(f, t, x, h))[1])
+    assert not P.check_stage_count("bad", wasteful, field, x0, 0.3, 1.3).passed
+    assert not P.check_stage_count("bad", L.ODEStepper("euler-says-2", 1, 2, L.ODE_STEPPERS["euler"].step), field,
+                                   x0, 0.3, 1.3).passed

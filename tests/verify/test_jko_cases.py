@@ -118,3 +118,21 @@ def test_exact_iterate_and_gap_checks_flag_wrong_values():
     f_min = G.gaussian_free_energy(G.Gaussian(-OU["b"] / OU["H"], OU["D"] / OU["H"]), OU["H"], OU["b"], OU["D"])
     assert J.check_above_minimum("right", F, f_min).passed
     assert not J.check_above_minimum("wrong", F - 1.0, f_min).passed      # an energy below the minimum
+
+
+def test_step_record_checks_both_energies_against_a_direct_sum():
+    import dataclasses
+
+    grid, V, D = J._grid_1d(16), J._potential_1d(OU), OU["D"]
+    record: list = []
+    J.equilibrium_step(grid, V, D, D, record=record)
+    res, rho = record[0]
+    F = lambda r: J.direct_free_energy(grid, r, V, D)   # noqa: E731
+    assert J.check_step_record("x", res, rho, J.STEP_TAU, free_energy_of=F).passed
+    for wrong in (dataclasses.replace(res, energy_start=res.energy + 1e-6),       # F of another density
+                  dataclasses.replace(res, energy=res.energy_start - 1e-6)):
+        assert J.check_step_record("x", wrong, rho, J.STEP_TAU, free_energy_of=F).value >= 1
+    # the direct sum itself, against a hand value: V = 0 and rho = 2 on half of a unit box, 0 elsewhere
+    half = np.where(grid.centers()[..., 0] < grid.lower[0] + 0.5 * (grid.upper[0] - grid.lower[0]), 2.0, 0.0)
+    F0, _ = J.direct_free_energy(grid, half, lambda x: np.zeros(x.shape[:-1]), 1.0)
+    assert abs(F0 - 2.0 * np.log(2.0) * grid.cell_volume * (half > 0).sum()) < 1e-13

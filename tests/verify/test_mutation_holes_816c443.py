@@ -27,11 +27,15 @@ def test_flow_record_passes_and_flags_a_missing_convergence_record():
     class Flow:
         converged: np.ndarray
         iterations: np.ndarray
+        statuses: list = dataclasses.field(default_factory=lambda: ["converged"] * 2)
+        status: str = "converged"
 
     good = Flow(np.array([True, True]), np.array([40, 30]))
     assert J.check_flow_record("flow", good, 2).passed
     for bad in (Flow(np.asarray([None, None], dtype=bool), good.iterations),       # mutmut_200
-                Flow(good.converged[:1], good.iterations), Flow(good.converged, np.array([40, 0]))):
+                Flow(good.converged[:1], good.iterations), Flow(good.converged, np.array([40, 0])),
+                Flow(good.converged, good.iterations, ["converged"]),              # a step's status lost
+                Flow(good.converged, good.iterations, status="step 2 of 2 did not converge")):
         assert not J.check_flow_record("flow", bad, 2).passed
 
 

@@ -106,6 +106,23 @@ def test_case_catches_a_monkeypatched_heun_with_the_stage_time_bug(monkeypatch):
     assert not any("euler-maruyama" in n for n in failed), failed
 
 
+@pytest.mark.parametrize("case", ["ou-particles-1d", "ou-particles-2d"])
+def test_case_catches_a_registered_scheme_right_in_law_but_wrong_in_path(monkeypatch, case):
+    """Euler–Maruyama fed −dn has the right law at every step (so every weak and sampling check passes) but not the
+    Brownian path's own increments: the case's strong-order check of every SDE stepper must fail it, and only it."""
+    em = L.SDE_STEPPERS["euler-maruyama"]
+    flipped = L.SDEStepper("euler-maruyama", 1.0, 1.0, lambda f, t, x, h, dn: em.step(f, t, x, h, -dn))
+    patched = {"euler-maruyama": flipped, "heun": L.SDE_STEPPERS["heun"]}
+    monkeypatch.setattr(L, "SDE_STEPPERS", patched)
+    monkeypatch.setattr(LI, "SDE_STEPPERS", patched)
+    ctx = CaseContext(case, quick=True)
+    P._ou_case(ctx, case.replace("particles", "sde"))
+    strong = [c.name for c in ctx.checks if "strong order of" in c.name]
+    assert len(strong) == (4 if case.endswith("1d") else 2), strong   # every stepper, with the forced drift in 1D
+    failed = {c.name for c in ctx.checks if not c.passed}
+    assert failed == {n for n in strong if "euler-maruyama" in n}, failed
+
+
 # --------------------------------------------------------------------------------------------- NGP deposits
 @pytest.fixture(scope="module")
 def ou_cloud():

@@ -24,6 +24,7 @@ import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from scipy.special import xlogy
 
 from eulerian.benamou_brenier import default_tol
 from eulerian.fokker_planck import solve_fokker_planck
@@ -292,7 +293,8 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     record: list = []
     dev, w2sq, tol = equilibrium_step(grid, V, OU["D"], OU["D"], record=record)
     ctx.add(check_fixed_point(f"Gibbs 1D N={n}", dev, tol))
-    ctx.add(check_step_record(f"Gibbs 1D N={n}", *record[0], STEP_TAU))
+    ctx.add(check_step_record(f"Gibbs 1D N={n}", *record[0], STEP_TAU,
+                              free_energy_of=lambda r: direct_free_energy(grid, r, V, OU["D"])))
     ctx.add(check_small_motion(f"Gibbs 1D N={n}", w2sq, tol, OU["box"][1] - OU["box"][0]))
     p = OU2
     shape = (16, 12) if ctx.quick else (24, 24)   # quick: different cells and spacing per axis
@@ -307,12 +309,16 @@ def jko_equilibrium(ctx: CaseContext) -> None:
 
 def check_flow_record(name: str, flow: Any, steps: int) -> Check:
     """A JKO flow whose steps all converged (the run has tol = FLOW_TOL and raises on failure by default) must
-    record so: ``converged`` a boolean array of ``steps`` True values, as many iterations, each positive. The
-    value is the number of wrong entries, which must be 0."""
+    record so: ``converged`` a boolean array of ``steps`` True values, as many iterations, each positive, as many
+    statuses "converged" and the flow's status "converged". The value is the number of wrong entries, which must
+    be 0."""
     conv, its = np.asarray(flow.converged), np.asarray(flow.iterations)
     wrong = [] if conv.dtype == bool and conv.shape == (steps,) and bool(conv.all()) else [f"converged {conv!r}"]
     wrong += [] if its.shape == (steps,) and bool((its > 0).all()) else [f"iterations {its!r}"]
-    return make_check(f"{name}: per-step record (converged, iterations): wrong entries", len(wrong), upper=0,
+    statuses = list(getattr(flow, "statuses", []))
+    wrong += [] if statuses == ["converged"] * steps and flow.status == "converged" else \
+        [f"statuses {statuses!r}, status {flow.status!r}"]
+    return make_check(f"{name}: per-step record (converged, iterations, statuses): wrong entries", len(wrong), upper=0,
                       reference=0, detail="; ".join(wrong)[:300] or f"{steps} steps, all converged")
 
 
@@ -367,12 +373,27 @@ def equilibrium_step(grid: Grid, V: Callable, D: float, temperature: float, tau:
     return l1(grid, res.density, rho), res.w2_squared, tol
 
 
-def check_step_record(name: str, res: Any, rho: np.ndarray, tau: float) -> Check:
+def direct_free_energy(grid: Grid, rho: np.ndarray, V: Callable, D: float) -> tuple[float, float]:
+    """(F, round-off scale) of F(rho) = cell_volume Σ_i (V(x_i) rho_i + D rho_i log rho_i), summed here term by
+    term (0 log 0 = 0), independently of eulerian.jko; the scale is cell_volume Σ |terms| · 1e-12."""
+    v = np.asarray(V(grid.centers()), dtype=float)
+    terms = v * rho + D * xlogy(rho, rho)
+    return float(terms.sum() * grid.cell_volume), 1e-12 * float(np.abs(terms).sum() * grid.cell_volume)
+
+
+def check_step_record(name: str, res: Any, rho: np.ndarray, tau: float,
+                      free_energy_of: Callable[[np.ndarray], tuple[float, float]] | None = None) -> Check:
     """The JKOStepResult's own record of its step from ``rho``: the number of wrong entries among tau (== the tau
     asked for), objective (== w2_squared / (2 tau) + energy to 1e-12 relative, round-off of one sum), the history
     of W2² and the path (time_steps + 1 levels of the grid's shape, path[0] == rho, every level of rho's mass to
-    1e-12: the discrete continuity equation holds exactly), which must be 0."""
+    1e-12: the discrete continuity equation holds exactly), which must be 0. With ``free_energy_of`` (rho ↦ (F,
+    its round-off scale), e.g. :func:`direct_free_energy`): energy_start == F(rho) and energy == F(density)."""
     wrong = []
+    if free_energy_of is not None:
+        for key, of in (("energy_start", rho), ("energy", res.density)):
+            F, scale = free_energy_of(np.asarray(of))
+            if not abs(getattr(res, key) - F) <= scale:
+                wrong.append(f"{key} {getattr(res, key)!r}, F = {F!r} summed directly")
     path = None if res.path is None else np.asarray(res.path)
     grid = res.grid
     if path is None or path.shape != (res.time_steps + 1, *grid.shape):

@@ -91,6 +91,80 @@ def check_weak_order(name: str, stepper: L.SDEStepper, drift: G.Affine | Callabl
                  "errors " + ", ".join(f"{e:.2e}" for e in errs), verdict=v.status, interval=v.interval)
 
 
+# Strong (pathwise) errors, noise free: for an affine drift the scheme and the exact solution are both affine in
+# (X0, Brownian path), so the mean-square difference at t1 follows from exact joint moments. Over one step
+# [t, t + h] the exact solution is X(t + h) = Φ X(t) + φ + ξ with ξ = ∫ Φ(t + h, s) sqrt(2D) dW_s; the scheme
+# sees dn = sqrt(2D) ΔW only, and E[ξ dnᵀ] = J 2D with J = ∫_t^{t+h} Φ(t + h, s) ds, E[ξ ξᵀ] = Q,
+# E[dn dnᵀ] = 2D h.
+Transition = Callable[[float, float], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def affine_transition(drift: G.Affine, diffusion: Any) -> Transition:
+    """(t, h) ↦ (Φ, φ, J, Q) of dX = (BX + c) dt + sqrt(2D) dW over one step: Φ = e^{Bh}, φ = J c,
+    J = ∫_0^h e^{Bu} du (block exponential exp([[B, I], [0, 0]] h)), Q = ∫_0^h e^{Bu} 2D e^{Bᵀu} du (Van Loan:
+    exp([[−B, 2D], [0, Bᵀ]] h) = [[·, E12], [0, E22]], Q = E22ᵀ E12). Independent of :mod:`verify.gaussian`."""
+    B = np.asarray(drift.matrix, dtype=float)
+    c = np.asarray(drift.offset, dtype=float)
+    d = B.shape[0]
+    two_d = 2.0 * (diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float))
+    zero, eye = np.zeros((d, d)), np.eye(d)
+
+    def step(t: float, h: float):
+        E = expm(np.block([[B, eye], [zero, zero]]) * h)
+        Phi, J = E[:d, :d], E[:d, d:]
+        V = expm(np.block([[-B, two_d], [zero, B.T]]) * h)
+        Q = V[d:, d:].T @ V[:d, d:]
+        return Phi, J @ c, J, 0.5 * (Q + Q.T)
+    return step
+
+
+def strong_error(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian, t1: float,
+                 steps: int, transition: Transition, *, t0: float = 0.0) -> float:
+    """Exact root-mean-square pathwise error sqrt(E|X_N − X(t1)|²) of ``steps`` steps of an additive-noise scheme
+    driven by the increments of the same Brownian path as the exact solution, X(t0) = X_0 ~ g0.
+
+    The scheme's affine map per step (M, m, G) is read off its step function as in :func:`scheme_law`; the joint
+    Gaussian of (scheme, exact) is propagated exactly with the cross moments of ``transition`` (see above):
+    Z' = diag(M, Φ) Z + (m, φ) + (G dn, ξ), Cov(G dn, ξ) = G 2D Jᵀ. No sampling."""
+    d = g0.dim
+    two_d = 2.0 * (diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float))
+    h = (t1 - t0) / steps
+    field = (lambda t, x: drift(x)) if isinstance(drift, G.Affine) else drift  # noqa: E731
+    mean = np.concatenate([g0.mean, g0.mean])
+    cov = np.block([[g0.cov, g0.cov], [g0.cov, g0.cov]])
+    for k in range(steps):
+        t = t0 + k * h
+        x = np.vstack([np.zeros(d), np.eye(d), np.zeros((d, d))])
+        dn = np.vstack([np.zeros((1 + d, d)), np.eye(d)])
+        out = stepper.step(field, t, x, h, dn)
+        m = out[0]
+        M, Gk = (out[1:1 + d] - m).T, (out[1 + d:] - m).T
+        Phi, phi, J, Q = transition(t, h)
+        A = np.block([[M, np.zeros((d, d))], [np.zeros((d, d)), Phi]])
+        noise = np.block([[Gk @ (h * two_d) @ Gk.T, Gk @ two_d @ J.T], [J @ two_d @ Gk.T, Q]])
+        mean = A @ mean + np.concatenate([m, phi])
+        cov = A @ cov @ A.T + noise
+    diff = mean[:d] - mean[d:]
+    return math.sqrt(max(float(diff @ diff + np.trace(cov[:d, :d] - cov[:d, d:] - cov[d:, :d] + cov[d:, d:])), 0.0))
+
+
+def check_strong_order(name: str, stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian,
+                       t1: float, transition: Transition, *, expected: float | None = None,
+                       levels: Sequence[int] = (3, 4, 5, 6, 7), t0: float = 0.0) -> Check:
+    """Strong order over dyadic dt from the exact root-mean-square pathwise error (:func:`strong_error`), against
+    ``expected`` (default: the declared ``strong_order``) ± the band of ORDER_TOL. It sees what no law can: a
+    scheme whose increments are right in distribution but not the path's own (a sign or a rotation of dn)."""
+    p = stepper.strong_order if expected is None else expected
+    hs = np.array([(t1 - t0) / 2**k for k in levels])
+    errs = np.array([strong_error(stepper, drift, diffusion, g0, t1, 2**k, transition, t0=t0) for k in levels])
+    fit = fit_order(hs, errs, correction=len(levels) >= 5)
+    v = order_verdict(fit, p, ORDER_TOL.get(float(p), 0.3), what=f"strong order of {stepper.name}")
+    return Check(f"{name}: strong order of {stepper.name} (exact pathwise error)", fit.order, v.passed, v.band[0],
+                 v.band[1], p, f"{v.message}; exact joint moments of scheme and solution on one Brownian path, "
+                 f"dt = {t1 - t0:g}/2^k, k = {list(levels)}; RMS errors " + ", ".join(f"{e:.2e}" for e in errs),
+                 verdict=v.status, interval=v.interval)
+
+
 def check_moments_with_bias(name: str, samples: np.ndarray, exact: G.Gaussian, scheme: G.Gaussian, *,
                             false_alarm: float = FALSE_ALARM) -> list[Check]:
     """Particle moments vs the exact continuous law, allowing the scheme's known discrete bias.
@@ -156,10 +230,25 @@ def forced_ou_law(g0: G.Gaussian, t0: float, t: float, *, c: float = FORCED_OU["
     return G.Gaussian(mean, var)
 
 
+def forced_ou_transition(c: float = FORCED_OU["c"], omega: float = FORCED_OU["omega"],
+                         diffusion: float = FORCED_OU["diffusion"]) -> Transition:
+    """(t, h) ↦ (Φ, φ, J, Q) of the forced OU drift −2x/(1 + t) + c sin ωt (1D), from Φ(t + h, s) =
+    ((1 + s)/(1 + t + h))²: J = ((1+t+h)³ − (1+t)³) / (3 (1+t+h)²), Q = 2D ((1+t+h)⁵ − (1+t)⁵) / (5 (1+t+h)⁴),
+    φ = c (F(t + h) − F(t)) / (1+t+h)² with F the antiderivative of (1 + s)² sin ωs of :func:`forced_ou_law`."""
+    def F(s):
+        return (2 * omega * (1 + s) * np.sin(omega * s) - (omega**2 * (1 + s) ** 2 - 2) * np.cos(omega * s)) / omega**3
+
+    def step(t: float, h: float):
+        a, b = 1.0 + t, 1.0 + t + h
+        return (np.array([[(a / b) ** 2]]), np.array([c * (F(t + h) - F(t)) / b**2]),
+                np.array([[(b**3 - a**3) / (3 * b**2)]]), np.array([[2 * diffusion * (b**5 - a**5) / (5 * b**4)]]))
+    return step
+
+
 def _forced_ou_checks(ctx: CaseContext) -> None:
     """Both SDE steppers with the time-dependent drift: weak order from the exact scheme law (a stage evaluated at
-    the wrong time drops Heun to order 1), and integrate_sde's particles (CLT) against the scheme's discrete law and
-    against the exact law ± the scheme's bias."""
+    the wrong time drops Heun to order 1), strong order from the exact pathwise error, and integrate_sde's
+    particles (CLT) against the scheme's discrete law and against the exact law ± the scheme's bias."""
     c, t0, t1, D, g0 = FORCED_OU["c"], FORCED_OU["t0"], FORCED_OU["t1"], FORCED_OU["diffusion"], FORCED_OU["initial"]
     drift = forced_ou_drift()
     exact = forced_ou_law(g0, t0, t1)
@@ -167,6 +256,7 @@ def _forced_ou_checks(ctx: CaseContext) -> None:
     label = f"forced OU 1D (b = −2x/(1+t) + {c:g} sin {FORCED_OU['omega']:g}t, t ∈ [{t0:g}, {t1:g}])"
     for method, stepper in L.SDE_STEPPERS.items():
         order = ctx.add(check_weak_order(label, stepper, drift, D, g0, t1, t0=t0, exact=exact))
+        ctx.add(check_strong_order(label, stepper, drift, D, g0, t1, forced_ou_transition(), t0=t0))
         hs, errs = weak_errors(stepper, drift, D, g0, t1, t0=t0, exact=exact)
         ctx.series("weak error, time-dependent drift", hs, errs, xlabel="dt", ylabel="weak error", logx=True,
                    logy=True, label=method,
@@ -186,6 +276,7 @@ def _ou_case(ctx: CaseContext, name: str) -> None:
     exact = problem.exact_law()
     for method, stepper in L.SDE_STEPPERS.items():
         order = ctx.add(check_weak_order(f"d={d}", stepper, drift, diffusion, g0, t1))
+        ctx.add(check_strong_order(f"d={d}", stepper, drift, diffusion, g0, t1, affine_transition(drift, diffusion)))
         hs, errs = weak_errors(stepper, drift, diffusion, g0, t1)
         ctx.series(f"weak error d={d}", hs, errs, xlabel="dt", ylabel="weak error", logx=True, logy=True,
                    label=method,
@@ -408,6 +499,23 @@ def check_blob_flow_record(name: str, x0: np.ndarray, *, flow: Callable = blob_f
                       reference=0, detail="; ".join(wrong) or ", ".join(f"{k} {v}" for k, v in given.items()))
 
 
+def check_stage_count(name: str, method: str | L.ODEStepper, field: Callable, x0: np.ndarray, t0: float, t1: float,
+                      steps: int = 8) -> Check:
+    """Cost: integrate_ode evaluates the field exactly ``stages`` times per step (the number the stepper declares),
+    counted on one run of ``steps`` steps; value: evaluations / steps."""
+    stepper = method if isinstance(method, L.ODEStepper) else L.ODE_STEPPERS[method]
+    calls = [0]
+
+    def counted(t, x):
+        calls[0] += 1
+        return field(t, x)
+
+    L.integrate_ode(counted, x0, t0, t1, steps, method=stepper)
+    return make_check(f"{name}, {stepper.name}: field evaluations per step (declared stages {stepper.stages})",
+                      calls[0] / steps, lower=stepper.stages, upper=stepper.stages, reference=stepper.stages,
+                      detail=f"{calls[0]} evaluations in {steps} steps")
+
+
 @case("affine-flow-particles", title="Particles of an affine field: RK4 (and Euler, Heun) vs the exact flow map",
       tags=("particles", "ode"))
 def affine_flow_particles(ctx: CaseContext) -> None:
@@ -425,6 +533,8 @@ def affine_flow_particles(ctx: CaseContext) -> None:
     for method in L.ODE_STEPPERS:
         ctx.add(check_flow_order("affine_field a(t)(A0 x + c0), t ∈ [0.3, 1.3]", time_dependent_affine_field(), x0,
                                  exact, t0, t1, method=method))
+        ctx.add(check_stage_count("affine_field a(t)(A0 x + c0)", method, time_dependent_affine_field(), x0[:20],
+                                  t0, t1))
     # constant coefficients (the array path of affine_field): the autonomous flow e^{(t1−t0)A0} x + ...
     ctx.add(check_flow_order("affine_field A0 x + c0 (constant arrays), t ∈ [0.3, 1.3]",
                              L.affine_field(AFFINE_A0, AFFINE_C0), x0,
