@@ -25,20 +25,35 @@ from verify.cases import porous_medium as P
 
 # ------------------------------------------------ continuity-options-2d: the discrete maximum principle
 def test_maximum_principle_checks_pass_for_every_limiter():
-    *excursions, cost = E.maximum_principle_checks()
+    *excursions, cost, recorded = E.maximum_principle_checks()
     assert len(excursions) == 3 and all(c.passed and c.value == 0.0 for c in excursions), excursions
     assert cost.passed and cost.value == 6.0, cost     # the argument probe, 3 time probes, 2 axes
+    assert recorded.passed and recorded.value == 0, recorded
+
+
+def test_maximum_principle_checks_read_the_recorded_time_dependence(monkeypatch):
+    # solve_continuity's probes told to find t-dependence (the cache then off: cost only, the same densities)
+    mod = mutated(monkeypatch, "eulerian.continuity", "        time_dependent = any(not np.array_equal(c0,",
+                  "        time_dependent = True or any(not np.array_equal(c0,")
+    *_, cost, recorded = E.maximum_principle_checks(solve=mod.solve_continuity)
+    assert not cost.passed and not recorded.passed and recorded.value == 3, recorded
+
+    def unrecorded(*args, **kwargs):
+        sol = E.solve_continuity(*args, **kwargs)
+        return dataclasses.replace(sol, info={k: v for k, v in sol.info.items() if k != "time_dependent"})
+    *_, cost, recorded = E.maximum_principle_checks(solve=unrecorded)
+    assert cost.passed and recorded.value == 3, recorded
 
 
 def test_maximum_principle_check_flags_an_unlimited_slope():
-    check, _ = E.maximum_principle_checks(limiters=("none",))
+    check, _, _ = E.maximum_principle_checks(limiters=("none",))
     assert not check.passed and 0.05 < check.value < 0.2   # the overshoot of unlimited MUSCL at the edges
 
 
 def test_maximum_principle_checks_flag_the_rolled_difference_mutant(monkeypatch):
     mod = mutated(monkeypatch, "eulerian.continuity", "dm = xp.roll(diff, 1, axis=k)",
                   "dm = xp.roll(diff, 1, axis=None)")
-    checks = E.maximum_principle_checks(solve=mod.solve_continuity)[:-1]
+    checks = E.maximum_principle_checks(solve=mod.solve_continuity)[:-2]
     assert not any(c.passed for c in checks) and min(c.value for c in checks) > 0.1
 
 

@@ -368,3 +368,20 @@ def test_the_blob_velocity_mutant_of_the_sample_stops_the_case(monkeypatch):
                   "for rows, diff, phi in blocks if single else _kernel_blocks(x, eps):\n            # ∇φ_ε")
     with pytest.raises(TypeError):
         check_blob_blocks(mod.blob_velocity)
+
+
+@pytest.mark.parametrize("key, value", [("time_dependent", True), ("time_dependent", None),
+                                        ("setup_time", -1e-3), ("setup_time", 1e6)])
+def test_solver_build_check_reads_the_time_dependence_and_set_up_time_records(key, value):
+    import dataclasses
+
+    from eulerian.fokker_planck import solve_fokker_planck
+    from verify.cases.eulerian_cases import solver_build_checks
+
+    def recorded_wrong(*args, **kwargs):
+        sol = solve_fokker_planck(*args, **kwargs)
+        info = {k: v for k, v in sol.info.items() if k != key} if value is None else {**sol.info, key: value}
+        return dataclasses.replace(sol, info=info)
+
+    (check,) = solver_build_checks(recorded_wrong)
+    assert check.value == 7, check   # every one of the 7 runs (3 schemes x 2 solvers, Douglas ADI)

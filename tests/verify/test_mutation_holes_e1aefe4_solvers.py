@@ -149,7 +149,10 @@ def test_declared_scheme_check_flags_a_lost_reconstruction():
     assert P.check_declared_scheme([("default", sol, "ssp-rk2", "muscl", 2.0)]).passed
     renamed = {k if k != "reconstruction" else "XXreconstructionXX": v for k, v in sol.info.items()}
     assert P.check_declared_scheme([("x", dataclasses.replace(sol, info=renamed), "ssp-rk2", "muscl", 2.0)]).value == 1
-    assert P.check_declared_scheme([("x", sol, "euler", "upwind", 3.0)]).value == 3
+    assert P.check_declared_scheme([("x", sol, "euler", "upwind", 3.0)]).value == 4   # and the scheme's name
+    for key, value in (("cfl", 0.45), ("diffusion", 2.0), ("boundary", "periodic"), ("scheme", "upwind")):
+        changed = dataclasses.replace(sol, info={**sol.info, key: value})
+        assert P.check_declared_scheme([("x", changed, "ssp-rk2", "muscl", 2.0)]).value == 1, key
 
 
 # ------------------------------------------------ jko-equilibrium: the step's record of tau and objective

@@ -311,6 +311,8 @@ def solver_build_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
     """Per time scheme and linear solver: the LU factorisations or multigrid set-ups of a run with a drift
     independent of t (Solution.info["solver_builds"]) equal its distinct matrices, whatever the number of steps:
     a second factorisation of the same matrix costs what the whole run costs at 256² cells (about 0.5 s).
+    Each run must also record that it found the drift independent of t (info["time_dependent"] False) and a
+    set-up time (info["setup_time"]) within [0, the wall time of the call].
     ``solve``: another solve_fokker_planck, for the negative tests."""
     p = SCALAR_SOURCE
     grid = Grid(*p["box"], p["cells"])
@@ -318,10 +320,16 @@ def solver_build_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
     wrong = []
     for scheme, expected in DISTINCT_MATRICES.items():
         for solver in ("lu", "multigrid") if expected else ("auto",):
-            built = solve(grid, rho0, _no_drift, p["D"], p["T"], p["steps"], time=scheme,
-                          solver=solver).info.get("solver_builds")
+            start = time.perf_counter()
+            info = solve(grid, rho0, _no_drift, p["D"], p["T"], p["steps"], time=scheme, solver=solver).info
+            elapsed = time.perf_counter() - start
+            built = info.get("solver_builds")
             if built != expected:
                 wrong.append(f"{scheme} + {solver}: {built} for {expected}")
+            if info.get("time_dependent") is not False:
+                wrong.append(f"{scheme} + {solver}: time_dependent {info.get('time_dependent')!r}")
+            if not 0.0 <= info.get("setup_time", -1.0) <= elapsed:
+                wrong.append(f"{scheme} + {solver}: setup_time {info.get('setup_time')!r} outside [0, {elapsed:.3g}]")
     return [make_check(f"linear solvers built for a drift independent of t, {p['steps']} steps, every scheme and "
                        "solver: runs whose count differs from the scheme's distinct matrices", len(wrong), upper=0,
                        reference=0, detail="; ".join(wrong) or f"as stated: {DISTINCT_MATRICES}")]
@@ -1129,7 +1137,7 @@ def maximum_principle_checks(solve: Callable = solve_continuity,
 
     And the cost of the velocity: it does not depend on t, so every run evaluates it at most
     velocity_calls_steady(d) times (solve_continuity's docstring), not at each of the 3 stages of each of the 72
-    steps (432 more calls)."""
+    steps (432 more calls), and records in info["time_dependent"] that it found so."""
     p = MAX_PRINCIPLE
     grid = Grid((0.0, 0.0), p["upper"], p["shape"])
     x = grid.centers()
@@ -1141,9 +1149,12 @@ def maximum_principle_checks(solve: Callable = solve_continuity,
         calls[-1] += 1
         return np.broadcast_to(v, y.shape)
 
+    detected = []
     for limiter in limiters:
         calls.append(0)
-        rho = solve(grid, rho0, velocity, p["T"], limiter=limiter, boundary="periodic", cfl=p["cfl"]).to_numpy()
+        sol = solve(grid, rho0, velocity, p["T"], limiter=limiter, boundary="periodic", cfl=p["cfl"])
+        detected.append(sol.info.get("time_dependent"))
+        rho = sol.to_numpy()
         excursion = max(float(rho.max()) - 1.0, 0.1 - float(rho.min()), 0.0)   # max rho0 = 1
         checks.append(make_check(f"continuity limiter={limiter}, periodic {p['shape'][0]}x{p['shape'][1]} box, "
                                  "oblique velocity: excursion beyond the initial bounds / max", excursion,
@@ -1152,6 +1163,9 @@ def maximum_principle_checks(solve: Callable = solve_continuity,
     checks.append(make_check(f"continuity, a velocity independent of t: evaluations per run (at most {bound}: "
                              "the argument probe, 3 time probes, one per axis)", max(calls), upper=bound,
                              detail=f"per limiter {dict(zip(limiters, calls))}"))
+    checks.append(make_check("continuity, a velocity independent of t: runs whose info does not record "
+                             "time_dependent False (what the probes found)", sum(d is not False for d in detected),
+                             upper=0, reference=0, detail=f"per limiter {dict(zip(limiters, detected))}"))
     return checks
 
 

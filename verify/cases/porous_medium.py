@@ -101,13 +101,22 @@ def check_declared_orders(runs: Sequence[tuple[str, Any, int, int]]) -> Check:
                       len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as verified")
 
 
+# the defaults of solve_porous_medium that the runs of check_declared_scheme keep (its docstring states them)
+PME_DEFAULTS = {"diffusion": 1.0, "cfl": 0.5, "boundary": "zero-flux"}
+
+
 def check_declared_scheme(runs: Sequence[tuple[str, Any, str, str, float]]) -> Check:
-    """The scheme each run declares in Solution.info ("time", "reconstruction", "m") against the one it was asked
-    for ((label, solution, time, reconstruction, m)): the number of missing or different declarations (0)."""
+    """The scheme each run declares in Solution.info ("time", "reconstruction", "m", and "diffusion", "cfl",
+    "boundary" as PME_DEFAULTS; "scheme" naming the reconstruction) against the one it was asked for ((label,
+    solution, time, reconstruction, m), the other arguments left at their defaults): the number of missing or
+    different declarations (0)."""
     wrong = [f"{label} {key} {sol.info.get(key)!r} (asked: {want!r})" for label, sol, time, rec, m in runs
-             for key, want in (("time", time), ("reconstruction", rec), ("m", m)) if sol.info.get(key) != want]
-    return make_check("FV 1D: the scheme the solutions declare (info time, reconstruction, m) is the one asked for",
-                      len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as asked")
+             for key, want in (("time", time), ("reconstruction", rec), ("m", m), *PME_DEFAULTS.items())
+             if sol.info.get(key) != want]
+    wrong += [f"{label} scheme {sol.info.get('scheme')!r}" for label, sol, _, rec, _ in runs
+              if f"{rec} reconstruction" not in str(sol.info.get("scheme"))]
+    return make_check("FV 1D: the scheme the solutions declare (info time, reconstruction, m, D, cfl, walls) is the "
+                      "one asked for", len(wrong), upper=0, reference=0, detail="; ".join(wrong) or "as asked")
 
 
 def check_order(name: str, h: Any, errors: Any, expected: float = 2.0, band: float = ORDER_BAND, *,
