@@ -399,8 +399,9 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.probability_flow_field": ValidCall(
         lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", 0.5), ("score", _score)], {},
         accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]], [[0.5, 0.0], [0.0, 0.0]]]},   # semi-definite: singular too
-        # a diffusion matrix that is not symmetric, or not positive semi-definite, or of rank 3
-        refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]], np.ones((2, 2, 2))]},
+        # a diffusion matrix that is not symmetric, or not positive semi-definite, or of rank 3, or not square
+        refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]], np.ones((2, 2, 2)),
+                               np.full((2, 3), 0.1)]},
         probe=_field_probe()),
     "lagrangian.integrate_ode": ValidCall(
         lagrangian.integrate_ode, [("field", _decay), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
@@ -412,7 +413,8 @@ CALLS: dict[str, ValidCall] = {
         [("drift", _decay), ("diffusion", 0.5), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
         {"rng": np.random.default_rng(0), "method": "euler-maruyama", "save_at": None}, needs=("rng",),
         accepts={"diffusion": [[0.5, 0.0]]},                    # one coefficient per axis, zero allowed
-        refuses={"diffusion": [[0.5, -0.1], [[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]]],
+        refuses={"diffusion": [[0.5, -0.1], [[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]],
+                               np.full((2, 3), 0.1)],           # not square
                  "t1": [0.0, -0.3]}),                           # t1 = t0 and t1 < t0: SDEs run forward
     "lagrangian.noise_factor": ValidCall(lagrangian.noise_factor, [("diffusion", np.diag([0.5, 1.0])), ("dim", 2)], {}),
     "lagrangian.attention_field": ValidCall(lagrangian.attention_field, [("Q", Q), ("K", K), ("V", V)],
@@ -491,7 +493,7 @@ CALLS: dict[str, ValidCall] = {
                                      # of another dimension than g0
                                      refuses={**TIME_FROM_0["refuses"],
                                               "diffusion": [[[0.3, 0.1], [0.0, 0.2]], [[0.3, 0.0], [0.0, -0.1]],
-                                                            0.3 * np.eye(3)]}),
+                                                            0.3 * np.eye(3), np.full((2, 3), 0.1)]}),
     "gaussian.linear_sde_transition": ValidCall(vg.linear_sde_transition,
                                            [("drift", DRIFT), ("diffusion", 0.3), ("t", 0.5)], {}, **TIME_FROM_0),
     "gaussian.linear_moment_rhs": ValidCall(vg.linear_moment_rhs, [("drift", DRIFT), ("diffusion", 0.3),
