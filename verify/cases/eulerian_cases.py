@@ -668,6 +668,24 @@ def short_axis_cycle_check(solver_class: Any = None) -> Check:
                                  f"{MG_SHORT_SHAPE[1]} cells (an axis coarsened to 2 cells)", solver, ref)
 
 
+MG_ODD_SHAPE, MG_ODD_COARSE = (4, 25), 8   # levels 4x25 and 2x25 (50 cells, solved exactly): the odd axis is kept
+
+
+def odd_axis_cycle_check(solver_class: Any = None) -> Check:
+    """The V-cycle on MG_ODD_SHAPE against the dense reference: the periodic 4-cell axis is halved once although
+    the other axis (25 cells, odd) never is, so the hierarchy has two levels (one that stops at 4x25 solves 100
+    cells exactly and changes B by its whole coarse correction)."""
+    from eulerian.multigrid import MultigridSolver
+
+    cls = MultigridSolver if solver_class is None else solver_class
+    solver = cls(get_backend("numpy"), mg_cycle_matrix(MG_ODD_SHAPE), MG_ODD_SHAPE, periodic=MG_CYCLE_PERIODIC,
+                 coarse_matrix=mg_cycle_matrix, coarse_size=MG_ODD_COARSE)
+    ref, _ = dense_cycle_reference(MG_ODD_SHAPE, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, "V",
+                                   MG_ODD_COARSE)
+    return check_multigrid_cycle(f"multigrid V({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, {MG_ODD_SHAPE[0]}x"
+                                 f"{MG_ODD_SHAPE[1]} cells (one axis odd, the other halved to 2 cells)", solver, ref)
+
+
 # ------------------------------------------ the axis-by-axis prolongation of the fine levels against its definition
 # Levels of at least eulerian.multigrid.TENSOR_PROLONGATION_MIN (2**15) cells prolong axis by axis without a matrix
 # (TensorProlongation), which the cycle check above (24x16 cells) never reaches. Here it is applied directly, x += P e,
@@ -1039,6 +1057,7 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     ctx.add_all(adi_source_checks())
     ctx.add_all(multigrid_cycle_checks())
     ctx.add(short_axis_cycle_check())
+    ctx.add(odd_axis_cycle_check())
     ctx.add(check_mixed_precision())
     ctx.add_all(tensor_prolongation_checks())
     ctx.add_all(multigrid_path_checks())
