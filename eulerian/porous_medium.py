@@ -104,7 +104,9 @@ def _check_scale(grid: Grid, rho: np.ndarray, m: float, D: float, V: np.ndarray 
                  fluxes: bool = True) -> None:
     """ValueError, before any work, when the largest density makes the energy Σ (D ρ^m/(m-1) + V ρ) h^d or (with
     ``fluxes``) the scheme's rates of change overflow float64. With ξ = D m/(m-1) ρ^(m-1) + V, |ξ| <= ξ_max and
-    face values <= 2ρ, every flux divergence is bounded by 8 d ρ_max ξ_max / h_min² (module docstring)."""
+    face values <= 2ρ, every flux divergence is bounded by 8 d ρ_max ξ_max / h_min² (module docstring), and the
+    rate of the step condition (outflow per unit density: velocities |Δξ| / h <= 2 ξ_max / h) by 4 d ξ_max / h_min²,
+    which a steep potential can overflow at any density."""
     rmax = float(rho.max())
     vmax = 0.0 if V is None else float(np.abs(V).max())
     hmin = min(grid.spacing)
@@ -112,12 +114,13 @@ def _check_scale(grid: Grid, rho: np.ndarray, m: float, D: float, V: np.ndarray 
         pm = np.float64(rmax) ** m
         energy = (D / (m - 1.0) * pm + vmax * rmax) * grid.size * max(1.0, grid.cell_volume)
         rate = 8.0 * grid.dim * (D * m / (m - 1.0) * pm + vmax * rmax) / (hmin * hmin)
-        diffusive = 2.0 * D * m * np.float64(rmax) ** (m - 1.0) * grid.dim / (hmin * hmin)
-    if not (np.isfinite(energy) and (not fluxes or (np.isfinite(rate) and np.isfinite(diffusive)))):
+        step_rate = 4.0 * grid.dim * (D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax) / (hmin * hmin)
+    if not (np.isfinite(energy) and (not fluxes or (np.isfinite(rate) and np.isfinite(step_rate)))):
         pot = f", potential V up to {vmax:.3g}" if V is not None else ""
-        raise ValueError(f"{name} up to {rmax:.3g} with m = {m:g}, diffusion = {D:g}{pot} makes the free energy or the "
-                         f"fluxes ~ D m/(m-1) {name}^m / h² overflow float64 (h = {hmin:.3g}); rescale {name} (mass "
-                         "units), diffusion or the potential")
+        raise ValueError(f"{name} up to {rmax:.3g} with m = {m:g}, diffusion = {D:g}{pot} makes the free energy, the "
+                         f"fluxes ~ D m/(m-1) {name}^m / h² or the step condition's rate ~ (D m/(m-1) {name}^(m-1) + "
+                         f"|V|) / h² overflow float64 (h = {hmin:.3g}); rescale {name} (mass units), diffusion or the "
+                         "potential")
 
 
 def porous_medium_energy(grid: Grid, rho: Any, m: float, *, diffusion: float = 1.0,
