@@ -302,7 +302,8 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.jko_step": ValidCall(
         eulerian.jko_step, [("grid", GRID), ("rho", RHO0), ("tau", 0.1)],
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0), "time_steps": 2, "max_iter": 300,
-         "tol": 1e-3, "on_failure": "return", "sigma": 0.2, "relaxation": 1.9, "warm_start": None},
+         "tol": 1e-3, "on_failure": "return", "sigma": 0.2, "relaxation": 1.9, "warm_start": None,
+         "residual_tol": 1e-3, "check_every": 5, "boundary": "zero-flux", "backend": "numpy"},
         # sigma's documented range [1e-6, 1e6]: its ends taken, the next floats beyond them refused
         accepts={"sigma": [1e-6, 1e6], "relaxation": [1.99]},
         refuses={"sigma": [beyond(1e-6, 0.0), beyond(1e6)], "relaxation": [2.0],
@@ -311,7 +312,7 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.jko_flow": ValidCall(
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
-         "on_failure": "return", "max_steps": 1000},
+         "on_failure": "return", "max_steps": 1000, "internal": ("power", 2.0), "warm_start": True},
         # t_final / tau within 1e-9 (relative) of a whole number of steps, here of 1 step
         accepts={"t_final": [0.1 * (1 + 5e-10)]}, refuses={"t_final": [0.1 * (1 + 1.5e-9)]}),
     "eulerian.free_energy": ValidCall(

@@ -10,6 +10,8 @@ test feeds the check the surviving mutant (in memory) and asserts that it is cau
   rho0 of maximum 3.2e153 among the refused values of solve_porous_medium.
 * ``eulerian.porous_medium.x_solve_porous_medium__mutmut_445`` led to a real gap: a potential whose jump between
   two cells overflows gave a ZeroDivisionError; the scale test now bounds the step condition's rate (a Trouble).
+* ``eulerian.jko.x_jko_step__mutmut_54`` (check_every's refusal names None) -> bad-input-eulerian: jko_step's
+  check_every (with residual_tol, boundary and backend) and jko_flow's internal and warm_start are in the catalog.
 """
 import numpy as np
 
@@ -71,3 +73,16 @@ def test_a_potential_with_an_infinite_velocity_is_refused_before_any_step(monkey
     monkeypatch.setattr(eulerian, "solve_porous_medium", mod.solve_porous_medium)
     gap = bad_input.trouble_gap(label, bad_input.TROUBLES[label])
     assert gap is not None and "overflow encountered" in gap, gap   # then a ZeroDivisionError
+
+
+def test_the_check_every_refusal_of_jko_step_is_recorded(monkeypatch):
+    """eulerian.jko.x_jko_step__mutmut_54 (check_every's refusal names None): jko_step's residual_tol, check_every,
+    boundary and backend, and jko_flow's internal and warm_start, were not in the catalog; they are now."""
+    label = "eulerian.jko_step"
+    call = bad_input.CALLS[label]
+    assert not recorded_message_changes(call, label, ["check_every"])
+    mod = mutated(monkeypatch, "eulerian.jko", 'check_steps(check_every, "check_every")', "check_steps(check_every, None)")
+    monkeypatch.setattr(call, "func", mod.jko_step)
+    assert recorded_message_changes(call, label, ["check_every"])
+    gaps = bad_input.gaps(call, label=label, names=["check_every"])[1]
+    assert gaps and all("does not name 'check_every'" in g for g in gaps), gaps
