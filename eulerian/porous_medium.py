@@ -186,7 +186,8 @@ def solve_porous_medium(
     step, NumPy array aligned with ``mass``) and ``dt_min`` / ``dt_max``. The mass is checked after every step
     against the initial mass (NumericalError beyond step × eulerian._validate.MASS_RTOL, which a conservative
     flux never reaches); a non-finite or negative density raises NumericalError. Before any step, ValueError when
-    rho0 is so large that the energy or the fluxes ~ D m/(m-1) ρ^m / h² would overflow float64.
+    rho0 is so large that the energy or the fluxes ~ D m/(m-1) ρ^m / h² would overflow float64, or rho0 or the
+    potential so large that the step condition's rate ~ (D m/(m-1) ρ^(m-1) + |V|) / h² would.
     """
     grid = v.check_grid(grid)
     backend_name = v.backend_name(backend, BACKENDS)
