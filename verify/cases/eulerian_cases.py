@@ -654,18 +654,23 @@ def check_mixed_precision(solver_class: Any = None) -> Check:
 MG_SHORT_SHAPE, MG_SHORT_COARSE = (24, 4), 8   # levels 24x4, 12x2, 6x2 and 3x2: an axis stops at 2 cells
 
 
-def short_axis_cycle_check(solver_class: Any = None) -> Check:
-    """The V-cycle on MG_SHORT_SHAPE against the dense reference: the short axis is halved down to 2 cells and then
-    left alone while the other goes on (a hierarchy that stops one level early changes B by 0.15)."""
+def _cycle_check(shape: tuple[int, int], coarse_size: int, what: str, solver_class: Any = None) -> Check:
+    """MultigridSolver's V-cycle on ``shape`` (coarsest level at most ``coarse_size`` cells) against the dense
+    reference built without eulerian.multigrid."""
     from eulerian.multigrid import MultigridSolver
 
     cls = MultigridSolver if solver_class is None else solver_class
-    solver = cls(get_backend("numpy"), mg_cycle_matrix(MG_SHORT_SHAPE), MG_SHORT_SHAPE, periodic=MG_CYCLE_PERIODIC,
-                 coarse_matrix=mg_cycle_matrix, coarse_size=MG_SHORT_COARSE)
-    ref, _ = dense_cycle_reference(MG_SHORT_SHAPE, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, "V",
-                                   MG_SHORT_COARSE)
-    return check_multigrid_cycle(f"multigrid V({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, {MG_SHORT_SHAPE[0]}x"
-                                 f"{MG_SHORT_SHAPE[1]} cells (an axis coarsened to 2 cells)", solver, ref)
+    solver = cls(get_backend("numpy"), mg_cycle_matrix(shape), shape, periodic=MG_CYCLE_PERIODIC,
+                 coarse_matrix=mg_cycle_matrix, coarse_size=coarse_size)
+    ref, _ = dense_cycle_reference(shape, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, "V", coarse_size)
+    return check_multigrid_cycle(f"multigrid V({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, {shape[0]}x{shape[1]} cells "
+                                 f"({what})", solver, ref)
+
+
+def short_axis_cycle_check(solver_class: Any = None) -> Check:
+    """The V-cycle on MG_SHORT_SHAPE against the dense reference: the short axis is halved down to 2 cells and then
+    left alone while the other goes on (a hierarchy that stops one level early changes B by 0.15)."""
+    return _cycle_check(MG_SHORT_SHAPE, MG_SHORT_COARSE, "an axis coarsened to 2 cells", solver_class)
 
 
 MG_ODD_SHAPE, MG_ODD_COARSE = (4, 25), 8   # levels 4x25 and 2x25 (50 cells, solved exactly): the odd axis is kept
@@ -675,15 +680,7 @@ def odd_axis_cycle_check(solver_class: Any = None) -> Check:
     """The V-cycle on MG_ODD_SHAPE against the dense reference: the periodic 4-cell axis is halved once although
     the other axis (25 cells, odd) never is, so the hierarchy has two levels (one that stops at 4x25 solves 100
     cells exactly and changes B by its whole coarse correction)."""
-    from eulerian.multigrid import MultigridSolver
-
-    cls = MultigridSolver if solver_class is None else solver_class
-    solver = cls(get_backend("numpy"), mg_cycle_matrix(MG_ODD_SHAPE), MG_ODD_SHAPE, periodic=MG_CYCLE_PERIODIC,
-                 coarse_matrix=mg_cycle_matrix, coarse_size=MG_ODD_COARSE)
-    ref, _ = dense_cycle_reference(MG_ODD_SHAPE, mg_cycle_matrix, MG_CYCLE_PERIODIC, MG_CYCLE_NU, "V",
-                                   MG_ODD_COARSE)
-    return check_multigrid_cycle(f"multigrid V({MG_CYCLE_NU},{MG_CYCLE_NU}) cycle, {MG_ODD_SHAPE[0]}x"
-                                 f"{MG_ODD_SHAPE[1]} cells (one axis odd, the other halved to 2 cells)", solver, ref)
+    return _cycle_check(MG_ODD_SHAPE, MG_ODD_COARSE, "one axis odd, the other halved to 2 cells", solver_class)
 
 
 # ------------------------------------------ the axis-by-axis prolongation of the fine levels against its definition

@@ -8,6 +8,7 @@ the stated false-alarm rate (Bonferroni over compared entries); deterministic on
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Sequence
 
@@ -40,20 +41,35 @@ def scheme_law(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0:
     μ' = Mμ + m, Σ' = MΣMᵀ + G (2hD) Gᵀ. No sampling, so weak errors and orders are noise free.
     """
     d = g0.dim
-    dmat = diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float)
+    two_d = _two_d(diffusion, d)
     h = (t1 - t0) / steps
     mean, cov = np.array(g0.mean), np.array(g0.cov)
-    field = (lambda t, x: drift(x)) if isinstance(drift, G.Affine) else drift  # noqa: E731
+    field = _as_field(drift)
     for k in range(steps):
-        x = np.vstack([np.zeros(d), np.eye(d), np.zeros((d, d))])
-        dn = np.vstack([np.zeros((1 + d, d)), np.eye(d)])
-        out = stepper.step(field, t0 + k * h, x, h, dn)
-        m = out[0]
-        M = (out[1:1 + d] - m).T
-        Gk = (out[1 + d:] - m).T
+        m, M, Gk = _step_map(stepper, field, t0 + k * h, h, d)
         mean = M @ mean + m
-        cov = M @ cov @ M.T + Gk @ (2 * h * dmat) @ Gk.T
+        cov = M @ cov @ M.T + Gk @ (h * two_d) @ Gk.T
     return G.Gaussian(mean, 0.5 * (cov + cov.T))
+
+
+def _two_d(diffusion: Any, d: int) -> np.ndarray:
+    """2D as a (d, d) matrix (D a scalar or a matrix)."""
+    return 2.0 * (diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float))
+
+
+def _as_field(drift: G.Affine | Callable) -> Callable:
+    """The drift as a field f(t, x)."""
+    return (lambda t, x: drift(x)) if isinstance(drift, G.Affine) else drift  # noqa: E731
+
+
+def _step_map(stepper: L.SDEStepper, field: Callable, t: float, h: float, d: int) -> tuple[np.ndarray, ...]:
+    """(m, M, G) of one step at t of a scheme that is affine in (state, increment) for this field: X' = M X + m +
+    G dn, read off the step function applied to the origin, the unit states and the unit increments."""
+    x = np.vstack([np.zeros(d), np.eye(d), np.zeros((d, d))])
+    dn = np.vstack([np.zeros((1 + d, d)), np.eye(d)])
+    out = stepper.step(field, t, x, h, dn)
+    m = out[0]
+    return m, (out[1:1 + d] - m).T, (out[1 + d:] - m).T
 
 
 def weak_errors(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian, t1: float,
@@ -106,16 +122,17 @@ def affine_transition(drift: G.Affine, diffusion: Any) -> Transition:
     B = np.asarray(drift.matrix, dtype=float)
     c = np.asarray(drift.offset, dtype=float)
     d = B.shape[0]
-    two_d = 2.0 * (diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float))
+    two_d = _two_d(diffusion, d)
     zero, eye = np.zeros((d, d)), np.eye(d)
 
-    def step(t: float, h: float):
+    @functools.lru_cache(maxsize=None)
+    def over(h: float):   # autonomous: one kernel per step size
         E = expm(np.block([[B, eye], [zero, zero]]) * h)
         Phi, J = E[:d, :d], E[:d, d:]
         V = expm(np.block([[-B, two_d], [zero, B.T]]) * h)
         Q = V[d:, d:].T @ V[:d, d:]
         return Phi, J @ c, J, 0.5 * (Q + Q.T)
-    return step
+    return lambda t, h: over(h)
 
 
 def strong_error(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g0: G.Gaussian, t1: float,
@@ -123,22 +140,18 @@ def strong_error(stepper: L.SDEStepper, drift: G.Affine | Callable, diffusion, g
     """Exact root-mean-square pathwise error sqrt(E|X_N − X(t1)|²) of ``steps`` steps of an additive-noise scheme
     driven by the increments of the same Brownian path as the exact solution, X(t0) = X_0 ~ g0.
 
-    The scheme's affine map per step (M, m, G) is read off its step function as in :func:`scheme_law`; the joint
+    The scheme's affine map per step (M, m, G) is read off its step function (``_step_map``); the joint
     Gaussian of (scheme, exact) is propagated exactly with the cross moments of ``transition`` (see above):
     Z' = diag(M, Φ) Z + (m, φ) + (G dn, ξ), Cov(G dn, ξ) = G 2D Jᵀ. No sampling."""
     d = g0.dim
-    two_d = 2.0 * (diffusion * np.eye(d) if np.ndim(diffusion) == 0 else np.asarray(diffusion, dtype=float))
+    two_d = _two_d(diffusion, d)
     h = (t1 - t0) / steps
-    field = (lambda t, x: drift(x)) if isinstance(drift, G.Affine) else drift  # noqa: E731
+    field = _as_field(drift)
     mean = np.concatenate([g0.mean, g0.mean])
     cov = np.block([[g0.cov, g0.cov], [g0.cov, g0.cov]])
     for k in range(steps):
         t = t0 + k * h
-        x = np.vstack([np.zeros(d), np.eye(d), np.zeros((d, d))])
-        dn = np.vstack([np.zeros((1 + d, d)), np.eye(d)])
-        out = stepper.step(field, t, x, h, dn)
-        m = out[0]
-        M, Gk = (out[1:1 + d] - m).T, (out[1 + d:] - m).T
+        m, M, Gk = _step_map(stepper, field, t, h, d)
         Phi, phi, J, Q = transition(t, h)
         A = np.block([[M, np.zeros((d, d))], [np.zeros((d, d)), Phi]])
         noise = np.block([[Gk @ (h * two_d) @ Gk.T, Gk @ two_d @ J.T], [J @ two_d @ Gk.T, Q]])
