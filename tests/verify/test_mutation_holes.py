@@ -8,7 +8,7 @@ same kind), fed to the check directly so the tests stay fast:
 * ``lagrangian.fields.x_affine_field__mutmut_3`` (the constant-array path of affine_field broken) ->
   affine-flow-particles, the pathwise order of ``affine_field(A0, c0)`` against the exact flow map;
 * ``lagrangian.fields.x_flow_matching_field_from_samples__mutmut_47`` (bandwidth='silverman' broken) ->
-  flow-matching-particles-2d, ``check_silverman_rule``;
+  flow-matching-particles-2d, ``check_bandwidth_rules``;
 * ``eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_95`` (the cyclic corner of Douglas ADI's periodic line solves
   taken from the wrong face; mms-fokker-planck-2d cannot see it: its drift components are constant along their own
   axes) -> equilibrium, a periodic discrete Gibbs state with a drift varying along each line.
@@ -22,6 +22,7 @@ from eulerian.grid import Grid
 from verify import gaussian as G
 from verify.cases import eulerian_cases as EC
 from verify.cases import particles as P
+from tests.verify.mutants import mutated
 
 
 # ------------------------------------------------------------------------ continuity-options-2d: FiPy dispatch
@@ -82,38 +83,43 @@ def test_constant_affine_field_mutant_breaks_the_case(monkeypatch):
         LF.affine_field(P.AFFINE_A0, P.AFFINE_C0)
 
 
-# ------------------------------------------------------- flow-matching-particles-2d: bandwidth='silverman'
-def test_silverman_rule_check_passes_on_the_estimator():
-    check = P.check_silverman_rule("fm", np.random.default_rng(0))
+# ------------------------------------------- flow-matching-particles-2d: bandwidth 'scott', 'silverman', default
+def test_bandwidth_rules_check_passes_on_the_estimator():
+    check = P.check_bandwidth_rules("fm", np.random.default_rng(0))
     assert check.passed
     assert check.value < 1e-13
 
 
-def _named_bandwidth_as(factor_of_m):
-    """An estimator whose 'silverman' rule is ``factor_of_m(m, d)`` instead of Silverman's."""
-    def estimator(x0, x1, *, bandwidth="scott", **kw):
-        if bandwidth == "silverman":
+def _named_bandwidth_as(name, factor_of_m):
+    """An estimator whose rule ``name`` ('silverman', 'scott' or None for the default) is ``factor_of_m(m, d)``."""
+    def estimator(x0, x1, *, bandwidth=None, **kw):
+        if bandwidth == name:
             m, d = np.shape(x0)
             bandwidth = factor_of_m(m, d)
-        return L.flow_matching_field_from_samples(x0, x1, bandwidth=bandwidth, **kw)
+        return L.flow_matching_field_from_samples(x0, x1, **({} if bandwidth is None else {"bandwidth": bandwidth}),
+                                                  **kw)
     return estimator
 
 
-@pytest.mark.parametrize("rule", [
-    lambda m, d: m ** (-1.0 / (d + 4)),                    # Scott's rule under Silverman's name
-    lambda m, d: (m * (d + 4) / 4.0) ** (-1.0 / (d + 4)),   # a wrong constant
-    lambda m, d: (m * (d + 2) / 4.0) ** (-1.0 / (d + 2)),   # a wrong exponent
+@pytest.mark.parametrize("name, rule", [
+    ("silverman", lambda m, d: m ** (-1.0 / (d + 4))),                    # Scott's rule under Silverman's name
+    ("silverman", lambda m, d: (m * (d + 4) / 4.0) ** (-1.0 / (d + 4))),   # a wrong constant
+    ("silverman", lambda m, d: (m * (d + 2) / 4.0) ** (-1.0 / (d + 2))),   # a wrong exponent
+    ("scott", lambda m, d: m ** (-1.0 / (d + 5))),                         # the mutant of fields.py at cbbc575
+    (None, lambda m, d: m ** (-1.0 / (d + 5))),                            # the same, as the default
+    (None, lambda m, d: (m * (d + 2) / 4.0) ** (-1.0 / (d + 4))),          # Silverman's as the default
 ])
-def test_silverman_rule_check_flags_a_wrong_rule(rule):
-    check = P.check_silverman_rule("fm", np.random.default_rng(0), estimator=_named_bandwidth_as(rule))
+def test_bandwidth_rules_check_flags_a_wrong_rule(name, rule):
+    check = P.check_bandwidth_rules("fm", np.random.default_rng(0), estimator=_named_bandwidth_as(name, rule))
     assert not check.passed
     assert check.value > 1e-6
 
 
-def test_silverman_rule_check_breaks_on_the_mutant():
+def test_bandwidth_rules_check_breaks_on_the_mutant(monkeypatch):
     """The mutant sets c = None for 'silverman': the estimator cannot build its kernel width and raises."""
+    mod = mutated(monkeypatch, "lagrangian.fields", "c = (m * (d + 2) / 4.0) ** (-1.0 / (d + 4))", "c = None")
     with pytest.raises((TypeError, ValueError)):
-        P.check_silverman_rule("fm", np.random.default_rng(0), estimator=_named_bandwidth_as(lambda m, d: None))
+        P.check_bandwidth_rules("fm", np.random.default_rng(0), estimator=mod.flow_matching_field_from_samples)
 
 
 # --------------------------------------------- equilibrium: a periodic Gibbs state (Douglas ADI's cyclic lines)

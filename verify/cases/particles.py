@@ -629,7 +629,7 @@ def flow_matching_particles_2d(ctx: CaseContext) -> None:
     ctx.series("kernel FM field error (t=0.5)", sizes, errs, xlabel="samples m", ylabel="RMS error", logx=True,
                logy=True)
     ctx.add(check_kernel_fm_rate("kernel FM field", sizes, errs))
-    ctx.add(check_silverman_rule("kernel FM field", ctx.rng("silverman")))
+    ctx.add(check_bandwidth_rules("kernel FM field", ctx.rng("bandwidth")))
     ctx.add(check_fm_axis_scaling("kernel FM field", ctx.rng("axis-scaling")))
 
 
@@ -653,24 +653,36 @@ def check_fm_axis_scaling(name: str, rng: np.random.Generator,
                       upper=1e-12, reference=0.0, detail="300 samples, 40 queries at t = 1/2")
 
 
-SILVERMAN_M = 400  # samples of the 1D pair in check_silverman_rule
+BANDWIDTH_M = 400  # samples of each pair in check_bandwidth_rules
 
 
-def check_silverman_rule(name: str, rng: np.random.Generator,
-                         estimator: Callable = L.flow_matching_field_from_samples) -> Check:
-    """bandwidth='silverman' is Silverman's normal-reference rule c = (m (d + 2) / 4)^(−1/(d + 4)) (Silverman 1986,
-    §4.3.2; the kernel width is c · std(Z_t)). On a 1D pair, where it differs from Scott's m^(−1/(d+4)) by the
-    factor (3/4)^(−1/5) (in 2D the two rules coincide), the field must equal the one with that numeric factor, to
-    round-off."""
-    g0, g1 = G.Gaussian([0.0], [[1.0]]), G.Gaussian([1.0], [[0.25]])
-    x0, x1 = g0.sample(SILVERMAN_M, rng), g1.sample(SILVERMAN_M, rng)
-    c = (SILVERMAN_M * 3 / 4.0) ** (-1.0 / 5.0)
-    q = np.linspace(-1.5, 2.0, 41)[:, None]
-    named = estimator(x0, x1, bandwidth="silverman")(0.5, q)
-    numeric = estimator(x0, x1, bandwidth=c)(0.5, q)
-    err = float(np.max(np.abs(named - numeric)) / np.max(np.abs(numeric)))
-    return make_check(f"{name}: bandwidth='silverman' = Silverman's rule (m (d+2)/4)^(-1/(d+4)), 1D, relative",
-                      err, upper=1e-12, detail=f"m = {SILVERMAN_M}, c = {c:.6f}, 41 queries at t = 1/2")
+def bandwidth_rule(rule: str, m: int, d: int) -> float:
+    """The factor c of a named rule (the kernel width is c · std(Z_t) per axis): Scott's m^(−1/(d+4)) and
+    Silverman's normal-reference (m (d + 2) / 4)^(−1/(d + 4)) (Silverman 1986, §4.3.2)."""
+    return {"scott": m ** (-1.0 / (d + 4)), "silverman": (m * (d + 2) / 4.0) ** (-1.0 / (d + 4))}[rule]
+
+
+def check_bandwidth_rules(name: str, rng: np.random.Generator,
+                          estimator: Callable = L.flow_matching_field_from_samples) -> Check:
+    """The named bandwidths against the published factors: the field with bandwidth='scott', 'silverman' and the
+    default must equal the one with the numeric factor :func:`bandwidth_rule`, to round-off, on a 1D pair (where
+    Silverman's rule is (3/4)^(−1/5) times Scott's) and on the 2D pair of the case (where the two coincide, so the
+    2D runs pin the exponent's d). Value: the largest relative difference."""
+    pairs = [(G.Gaussian([0.0], [[1.0]]), G.Gaussian([1.0], [[0.25]])), _fm_pair()]
+    worst, factors = 0.0, []
+    for g0, g1 in pairs:
+        d = g0.dim
+        x0, x1 = g0.sample(BANDWIDTH_M, rng), g1.sample(BANDWIDTH_M, rng)
+        q = 0.5 * (x0[:41] + x1[:41])
+        for rule in ("scott", "silverman", None):
+            c = bandwidth_rule(rule or "scott", BANDWIDTH_M, d)
+            named = estimator(x0, x1)(0.5, q) if rule is None else estimator(x0, x1, bandwidth=rule)(0.5, q)
+            numeric = estimator(x0, x1, bandwidth=c)(0.5, q)
+            worst = max(worst, float(np.max(np.abs(named - numeric)) / np.max(np.abs(numeric))))
+            factors.append(f"{rule or 'default'} {d}D c = {c:.6f}")
+    return make_check(f"{name}: bandwidth 'scott', 'silverman' and the default = the published factors "
+                      "m^(-1/(d+4)), (m (d+2)/4)^(-1/(d+4)), 1D and 2D, relative", worst, upper=1e-12,
+                      detail=f"m = {BANDWIDTH_M}, 41 queries at t = 1/2; " + ", ".join(factors))
 
 
 def check_kernel_fm_rate(name: str, sizes: Sequence[int], errors: Sequence[float]) -> Check:
