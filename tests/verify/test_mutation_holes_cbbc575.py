@@ -1,0 +1,44 @@
+"""Report holes found by the fresh mutation sample at cbbc575 (seed 20261214), each closed by a check that now
+catches its mutant, built in memory (tests/verify/mutants.py):
+
+* ``BBResult.velocity``'s density cut ``threshold * max rho`` -> bb-gaussian-1d, ``check_velocity_cut``;
+* Scott's bandwidth exponent -> flow-matching-particles-2d, ``check_bandwidth_rules`` (tests in
+  test_mutation_holes.py, with the other named bandwidths).
+"""
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from eulerian.benamou_brenier import benamou_brenier
+from eulerian.grid import Grid
+from tests.verify.mutants import mutated
+from verify.cases import benamou_brenier_cases as B
+
+
+@functools.lru_cache(maxsize=1)
+def gaussian_run():
+    """The primal-dual run of bb-gaussian-1d (64 cells x 64 steps)."""
+    grid = Grid((0.0,), (1.0,), (64,))
+    return benamou_brenier(grid, B.gaussian_cells_1d(grid, 0.3, 0.05), B.gaussian_cells_1d(grid, 0.7, 0.08), 64)
+
+
+def test_velocity_cut_check_passes():
+    check = B.check_velocity_cut("pd", gaussian_run())
+    assert check.passed and check.value == 0.0, check.detail
+
+
+@pytest.mark.parametrize("old, new", [
+    ("cut = threshold * float(self.centred_density.max())", "cut = threshold / float(self.centred_density.max())"),
+    ("keep = rho > cut", "keep = rho > 2 * cut"),
+    ("keep = rho > cut", "keep = rho > 0 * cut"),
+])
+def test_velocity_cut_check_flags_a_wrong_cut(monkeypatch, old, new):
+    """The mutant of the sample divides by max rho (7.9 here), so the cut is 60x too low: 27 cells of the tails
+    get a velocity the definition sets to 0."""
+    res = gaussian_run()
+    mod = mutated(monkeypatch, "eulerian.benamou_brenier", old, new)
+    bad = mod.BBResult(**{f: getattr(res, f) for f in res.__dataclass_fields__})
+    check = B.check_velocity_cut("pd", bad)
+    assert not check.passed and check.value >= 1, check.detail
