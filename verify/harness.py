@@ -16,7 +16,9 @@ import hashlib
 import math
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -384,6 +386,21 @@ def case_seed(name: str, seed: int | None = None) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
+# twinflow's own packages: the library never warns (numerical trouble raises, intended overflows are silenced
+# where they happen), so a warning from a line of these files is a leak that the case's own checks may not see
+OWN_CODE = tuple(str(Path(__file__).resolve().parent.parent / pkg) + "/" for pkg in ("eulerian", "lagrangian",
+                                                                                      "verify"))
+
+
+def check_no_warnings(caught: list) -> Check:
+    """The warnings raised from twinflow's own lines (:data:`OWN_CODE`) while a case ran: 0 to pass. Warnings of
+    other code (SciPy, FiPy, a user's module) are not counted."""
+    own = [w for w in caught if str(Path(w.filename).resolve()).startswith(OWN_CODE)]
+    where = "; ".join(f"{Path(w.filename).name}:{w.lineno} {w.category.__name__}: {w.message}" for w in own[:3])
+    return make_check("warnings raised by twinflow's own code (eulerian, lagrangian, verify) during the case",
+                      float(len(own)), upper=0.0, reference=0.0, detail=where or "none")
+
+
 def run_case(name: str, *, quick: bool = False, seed: int | None = None,
              on_check: Callable[[Check], None] | None = None) -> CaseResult:
     """Run one registered case; exceptions become a failed :class:`CaseResult` with the traceback.
@@ -396,12 +413,21 @@ def run_case(name: str, *, quick: bool = False, seed: int | None = None,
     ctx = CaseContext(spec.name, quick=quick, seed=case_seed(spec.name, seed), on_check=on_check)
     start = time.perf_counter()
     error = None
-    try:
-        spec.fn(ctx)
-    except Exception as exc:  # a crashing case is a failed case, reported with its traceback
-        error = f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            spec.fn(ctx)
+        except Exception as exc:  # a crashing case is a failed case, reported with its traceback
+            error = f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=6)
+    for w in caught:  # shown as they would have been (the caller's filters), after the case
+        try:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        except Exception as exc:  # filters that make warnings errors fail the case, as inside it
+            error = error or f"{type(exc).__name__}: {exc} (a warning that the warning filters make an error)"
     if error is None and not ctx.checks:
         error = "the case recorded no checks"
+    if error is None:
+        ctx.add(check_no_warnings(caught))
     return CaseResult(case=spec.name, title=spec.title, tags=spec.tags, checks=ctx.checks,
                       series=ctx.series_list, notes=ctx.notes, images=ctx.images,
                       seconds=time.perf_counter() - start, error=error, seed=ctx.seed, stochastic=ctx.stochastic)
