@@ -2,6 +2,7 @@
 catches its mutant, built in memory (tests/verify/mutants.py):
 
 * ``BBResult.velocity``'s density cut ``threshold * max rho`` -> bb-gaussian-1d, ``check_velocity_cut``;
+* Sheppard's correction h²/12 of ``Grid.covariance`` -> ou-2d, ``check_grid_moments``;
 * Scott's bandwidth exponent -> flow-matching-particles-2d, ``check_bandwidth_rules`` (tests in
   test_mutation_holes.py, with the other named bandwidths).
 """
@@ -15,6 +16,7 @@ from eulerian.benamou_brenier import benamou_brenier
 from eulerian.grid import Grid
 from tests.verify.mutants import mutated
 from verify.cases import benamou_brenier_cases as B
+from verify.cases import eulerian_cases as E
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,3 +44,22 @@ def test_velocity_cut_check_flags_a_wrong_cut(monkeypatch, old, new):
     bad = mod.BBResult(**{f: getattr(res, f) for f in res.__dataclass_fields__})
     check = B.check_velocity_cut("pd", bad)
     assert not check.passed and check.value >= 1, check.detail
+
+
+def test_grid_moments_check_passes():
+    check = E.check_grid_moments()
+    assert check.passed and check.value < 1e-11, check.detail
+
+
+@pytest.mark.parametrize("old, new", [
+    ("cov -= np.diag(np.asarray(self.spacing) ** 2 / 12.0)", "cov -= np.diag(np.asarray(self.spacing) ** 2 / 13.0)"),
+    ("cov -= np.diag(np.asarray(self.spacing) ** 2 / 12.0)", "cov -= np.diag(np.asarray(self.spacing)[::-1] ** 2 / 12.0)"),
+    ("        if sheppard:\n            cov -=", "        if not sheppard:\n            cov -="),
+])
+def test_grid_moments_check_flags_a_wrong_correction(monkeypatch, old, new):
+    """The sample's mutant (h²/13) is off by h²/156 = 1.6e-3 in the x variance, 4e-3 relative; the spacings of the
+    two axes swapped, or the flag inverted, by more."""
+    mod = mutated(monkeypatch, "eulerian.grid", old, new)
+    g = E.MOMENT_GRID
+    check = E.check_grid_moments(mod.Grid(g.lower, g.upper, g.shape))
+    assert not check.passed and check.value > 1e-3, check.detail
