@@ -3,6 +3,7 @@ catches its mutant, built in memory (tests/verify/mutants.py):
 
 * ``BBResult.velocity``'s density cut ``threshold * max rho`` -> bb-gaussian-1d, ``check_velocity_cut``;
 * Sheppard's correction h²/12 of ``Grid.covariance`` -> ou-2d, ``check_grid_moments``;
+* the probe of a drift's time dependence beyond t_final -> heat-2d, ``evaluation_times_check``;
 * Scott's bandwidth exponent -> flow-matching-particles-2d, ``check_bandwidth_rules`` (tests in
   test_mutation_holes.py, with the other named bandwidths).
 """
@@ -63,3 +64,22 @@ def test_grid_moments_check_flags_a_wrong_correction(monkeypatch, old, new):
     g = E.MOMENT_GRID
     check = E.check_grid_moments(mod.Grid(g.lower, g.upper, g.shape))
     assert not check.passed and check.value > 1e-3, check.detail
+
+
+def test_evaluation_times_check_passes():
+    check = E.evaluation_times_check()
+    assert check.passed and check.value == 0, check.detail
+
+
+@pytest.mark.parametrize("module, old, new, solver", [
+    # the sample's mutant: the third probe of the drift's time dependence at 1.3217 t_final
+    ("eulerian.fokker_planck", "for t in (0.5 * t_final, t_final, 0.3217 * t_final)",
+     "for t in (0.5 * t_final, t_final, 1.3217 * t_final)", "solve_fokker_planck"),
+    ("eulerian.continuity", "for t in (0.5 * t_final, t_final))", "for t in (0.5 * t_final, 2 * t_final))",
+     "solve_continuity"),
+])
+def test_evaluation_times_check_flags_a_probe_beyond_t_final(monkeypatch, module, old, new, solver):
+    mod = mutated(monkeypatch, module, old, new)
+    kw = {"solve": mod.solve_fokker_planck} if solver == "solve_fokker_planck" else {"continuity": mod.solve_continuity}
+    check = E.evaluation_times_check(**kw)
+    assert not check.passed and check.value >= 1, check.detail

@@ -372,6 +372,38 @@ def solver_build_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
                        reference=0, detail="; ".join(wrong) or f"as stated: {DISTINCT_MATRICES}")]
 
 
+def evaluation_times_check(solve: Callable = solve_fokker_planck, continuity: Callable = solve_continuity) -> Check:
+    """The times at which the solvers call the user's field: all within [0, t_final] (to 1e-12 t_final). A drift
+    may be defined on the run's interval only (interpolated data, a schedule), so a probe of its time dependence
+    or a stage beyond t_final is a bug even when the values agree. Runs: solve_fokker_planck with every time
+    scheme and solve_continuity, each with a field that depends on t and one that does not (detected by probing:
+    only a field found constant meets every probe), on a 16 x 12 grid of a 4 x 3 box to t_final = 0.7. Value:
+    the runs that called their field outside [0, t_final]."""
+    grid = Grid((-2.0, -1.5), (2.0, 1.5), (16, 12))
+    rho0 = grid.cell_averages(lambda x: np.exp(-np.sum(x ** 2, axis=-1)))
+    T = 0.7
+    outside = []
+
+    def recorded(run: Callable, label: str, field: Callable) -> None:
+        times: list = []
+        run(lambda t, x: (times.append(float(t)), field(t, x))[1])
+        if not times or min(times) < -1e-12 * T or max(times) > T * (1 + 1e-12):
+            outside.append(f"{label}: {len(times)} calls in [{min(times, default=math.nan):.6g}, "
+                           f"{max(times, default=math.nan):.6g}]")
+
+    for scheme in TIME_SCHEMES:
+        for label, drift in (("b(t, x)", lambda t, x: -(x - 0.2 * np.sin(3.0 * t))), ("b(x)", lambda t, x: -x)):
+            recorded(lambda b, scheme=scheme: solve(grid, rho0, b, 0.3, T, 7, time=scheme), f"{scheme}, {label}",
+                     drift)
+    for label, velocity in (("v(t, x)", lambda t, x: np.stack([np.full(x.shape[:-1], 0.3),
+                                                               np.full(x.shape[:-1], 0.1 * np.sin(t))], axis=-1)),
+                            ("v(x)", lambda t, x: np.stack([np.full(x.shape[:-1], 0.3), 0.1 * x[..., 0]], axis=-1))):
+        recorded(lambda v: continuity(grid, rho0, v, T), f"solve_continuity, {label}", velocity)
+    return make_check(f"times at which the solvers call the drift or velocity, within [0, t_final] (every time "
+                      f"scheme, fields depending on t or not): runs outside", len(outside), upper=0, reference=0,
+                      detail="; ".join(outside) or f"{2 * len(TIME_SCHEMES) + 2} runs, all within [0, {T}]")
+
+
 # Douglas ADI with a time-dependent source: rho(t, x) = 1 + t cos(2 pi x_k / L_k) on a periodic box, for the axis k
 # along which the profile varies, solves d rho/dt = A rho + S exactly for S = (1 + lam t) cos(.) with lam = D (2 - 2
 # cos(2 pi h_k / L_k)) / h_k^2 (A cos = -lam cos on the cells, A 1 = 0). On a profile constant along the other
@@ -424,6 +456,7 @@ def heat_2d(ctx: CaseContext) -> None:
     ctx.add(check_mass_guard())
     ctx.add_all(scalar_source_checks())
     ctx.add_all(solver_build_checks())
+    ctx.add(evaluation_times_check())
     ctx.add(check_point_values())
     exact = problem.exact_law()
     ctx.check("heat-2d: exact covariance is Σ0 + 2DTI", float(np.abs(
