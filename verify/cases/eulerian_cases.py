@@ -399,8 +399,8 @@ def evaluation_times_check(solve: Callable = solve_fokker_planck, continuity: Ca
                                                                np.full(x.shape[:-1], 0.1 * np.sin(t))], axis=-1)),
                             ("v(x)", lambda t, x: np.stack([np.full(x.shape[:-1], 0.3), 0.1 * x[..., 0]], axis=-1))):
         recorded(lambda v: continuity(grid, rho0, v, T), f"solve_continuity, {label}", velocity)
-    return make_check(f"times at which the solvers call the drift or velocity, within [0, t_final] (every time "
-                      f"scheme, fields depending on t or not): runs outside", len(outside), upper=0, reference=0,
+    return make_check("times at which the solvers call the drift or velocity, within [0, t_final] (every time "
+                      "scheme, fields depending on t or not): runs outside", len(outside), upper=0, reference=0,
                       detail="; ".join(outside) or f"{2 * len(TIME_SCHEMES) + 2} runs, all within [0, {T}]")
 
 
