@@ -19,8 +19,8 @@ def errors_of(**kw):
 def test_quick_case_passes():
     result = run_case("attention-grid-2d", quick=True)
     assert all(c.passed for c in result.checks), [c.name for c in result.checks if not c.passed]
-    assert len(result.checks) == 14   # + the exact method, the barycentric matrix, wall_fraction, the underflow
-    #                                   fallback and the refined interpolant
+    assert len(result.checks) == 15   # + the exact method, the barycentric matrix, wall_fraction, the underflow
+    #                                   fallback, the refined interpolant and the warnings check
 
 
 def test_order_checks_pass_for_the_right_scheme():

@@ -47,9 +47,11 @@ def test_run_case_records_checks_and_turns_exceptions_into_failures(temp_case):
     temp_case("t-crash", crash)
     temp_case("t-empty", lambda ctx: None)
     r = run_case("t-good")
-    assert r.passed and len(r.checks) == 1 and r.series[0].y == (3.0, 4.0) and r.notes == {"n": 3}
+    # the case's check, then the harness's own: no warning escaped twinflow's code
+    assert r.passed and [c.name for c in r.checks][:1] == ["a"] and len(r.checks) == 2
+    assert r.series[0].y == (3.0, 4.0) and r.notes == {"n": 3}
     bad = run_case("t-crash")
-    assert not bad.passed and "boom" in bad.error
+    assert not bad.passed and "boom" in bad.error and [c.name for c in bad.checks] == ["a"]
     empty = run_case("t-empty")
     assert not empty.passed and "no checks" in empty.error
 
