@@ -388,14 +388,13 @@ def case_seed(name: str, seed: int | None = None) -> int:
 
 # twinflow's own packages: the library never warns (numerical trouble raises, intended overflows are silenced
 # where they happen), so a warning from a line of these files is a leak that the case's own checks may not see
-OWN_CODE = tuple(str(Path(__file__).resolve().parent.parent / pkg) + "/" for pkg in ("eulerian", "lagrangian",
-                                                                                      "verify"))
+OWN_CODE = tuple(Path(__file__).resolve().parent.parent / pkg for pkg in ("eulerian", "lagrangian", "verify"))
 
 
 def check_no_warnings(caught: list) -> Check:
     """The warnings raised from twinflow's own lines (:data:`OWN_CODE`) while a case ran: 0 to pass. Warnings of
     other code (SciPy, FiPy, a user's module) are not counted."""
-    own = [w for w in caught if str(Path(w.filename).resolve()).startswith(OWN_CODE)]
+    own = [w for w in caught if any(Path(w.filename).resolve().is_relative_to(d) for d in OWN_CODE)]
     where = "; ".join(f"{Path(w.filename).name}:{w.lineno} {w.category.__name__}: {w.message}" for w in own[:3])
     return make_check("warnings raised by twinflow's own code (eulerian, lagrangian, verify) during the case",
                       float(len(own)), upper=0.0, reference=0.0, detail=where or "none")
