@@ -48,11 +48,11 @@ def cold_flow(jko_flow=J.jko_flow):
                     time_steps=J.FLOW_TIME_STEPS, tol=J.FLOW_TOL, warm_start=False)
 
 
-def test_cold_flow_bound_passes_and_catches_a_smaller_primal_step(monkeypatch):
+def test_cold_flow_bound_catches_a_smaller_primal_step(monkeypatch):
     """The primal step of JKO's Chambolle–Pock halved (max(2, ...) for max(1, ...)): every step converges, in about
-    twice the iterations (14 930 against 7 690 over 8 steps, bound 8 300)."""
+    twice the iterations (14 930 against 7 690 over 8 steps, bound 8 300). The default flow passes the bound in
+    the quick report, which tests/test_option_coverage.py runs whole."""
     bound = J.COLD_FLOW_ITERATIONS[True]
-    assert J.check_cold_iterations("default", cold_flow(), bound).passed
     mod = mutated(monkeypatch, "eulerian.jko", "tau_p = 0.99 / (sigma * max(1.0,", "tau_p = 0.99 / (sigma * max(2.0,")
     bad = cold_flow(mod.jko_flow)
     assert bool(np.all(bad.converged))
