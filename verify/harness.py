@@ -391,13 +391,27 @@ def case_seed(name: str, seed: int | None = None) -> int:
 OWN_CODE = tuple(Path(__file__).resolve().parent.parent / pkg for pkg in ("eulerian", "lagrangian", "verify"))
 
 
-def check_no_warnings(caught: list) -> Check:
+class WarningLog:
+    """The distinct warnings raised while a case runs, with how often each was raised (one entry per category,
+    message and line, so a warning raised at every step of a long run costs one entry)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple, int] = {}
+
+    def show(self, message, category, filename, lineno, file=None, line=None) -> None:  # warnings.showwarning
+        key = (category, str(message), filename, lineno)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def check_no_warnings(log: WarningLog) -> Check:
     """The warnings raised from twinflow's own lines (:data:`OWN_CODE`) while a case ran: 0 to pass. Warnings of
     other code (SciPy, FiPy, a user's module) are not counted."""
-    own = [w for w in caught if any(Path(w.filename).resolve().is_relative_to(d) for d in OWN_CODE)]
-    where = "; ".join(f"{Path(w.filename).name}:{w.lineno} {w.category.__name__}: {w.message}" for w in own[:3])
+    own = {key: n for key, n in log.counts.items()
+           if any(Path(key[2]).resolve().is_relative_to(d) for d in OWN_CODE)}
+    where = "; ".join(f"{Path(f).name}:{line} {cat.__name__}: {msg} (x{n})" for (cat, msg, f, line), n in
+                      list(own.items())[:3])
     return make_check("warnings raised by twinflow's own code (eulerian, lagrangian, verify) during the case",
-                      float(len(own)), upper=0.0, reference=0.0, detail=where or "none")
+                      float(sum(own.values())), upper=0.0, reference=0.0, detail=where or "none")
 
 
 def run_case(name: str, *, quick: bool = False, seed: int | None = None,
@@ -412,21 +426,23 @@ def run_case(name: str, *, quick: bool = False, seed: int | None = None,
     ctx = CaseContext(spec.name, quick=quick, seed=case_seed(spec.name, seed), on_check=on_check)
     start = time.perf_counter()
     error = None
-    with warnings.catch_warnings(record=True) as caught:
+    log = WarningLog()
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
+        warnings.showwarning = log.show   # restored by catch_warnings
         try:
             spec.fn(ctx)
         except Exception as exc:  # a crashing case is a failed case, reported with its traceback
             error = f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=6)
-    for w in caught:  # shown as they would have been (the caller's filters), after the case
+    for category, message, filename, lineno in log.counts:  # shown once each under the caller's filters
         try:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+            warnings.warn_explicit(message, category, filename, lineno)
         except Exception as exc:  # filters that make warnings errors fail the case, as inside it
             error = error or f"{type(exc).__name__}: {exc} (a warning that the warning filters make an error)"
     if error is None and not ctx.checks:
         error = "the case recorded no checks"
     if error is None:
-        ctx.add(check_no_warnings(caught))
+        ctx.add(check_no_warnings(log))
     return CaseResult(case=spec.name, title=spec.title, tags=spec.tags, checks=ctx.checks,
                       series=ctx.series_list, notes=ctx.notes, images=ctx.images,
                       seconds=time.perf_counter() - start, error=error, seed=ctx.seed, stochastic=ctx.stochastic)

@@ -63,3 +63,22 @@ def test_warnings_made_errors_fail_the_case_without_escaping(monkeypatch):
         warnings.simplefilter("error")
         result = harness.run_case("t-warn")
     assert not result.passed and "a user's own warning" in result.error
+
+
+def test_a_warning_raised_at_every_step_is_kept_once_and_counted(monkeypatch):
+    """100 000 warnings from one line: one entry in the log, shown once after the case, counted in full."""
+    mod = mutated(monkeypatch, "eulerian.operators", "z = xp.minimum(z, EXP_MAX)", "z = z")
+    log = harness.WarningLog()
+
+    def fn(ctx):
+        for _ in range(100_000):
+            mod.bernoulli(np, np.array([800.0]))
+        ctx.check("one", 1.0, upper=2.0)
+    _register(monkeypatch, fn)
+    monkeypatch.setattr(harness, "WarningLog", lambda: log)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = harness.run_case("t-warn")
+    assert len(log.counts) == 1 and sum(log.counts.values()) == 100_000
+    assert len(shown) == 1 and shown[0].category is RuntimeWarning
+    assert _warning_check(result).value == 100_000 and "(x100000)" in _warning_check(result).detail

@@ -21,6 +21,7 @@ from verify import gaussian as G
 from verify.checks import ROUNDOFF, check_samples_match
 from verify.harness import CaseContext, Check, Slopes, case, make_check
 from verify.adapters import ODESampler, SDESampler
+from verify.cases.grid_vs_particles import kde_factor_formula
 from verify.convergence import ConvergenceStudy, convergence_study, fit_order, order_verdict, weak_order_study
 from verify.metrics import relative_error, worst, z_score_for
 from verify.problems import get_problem
@@ -656,16 +657,10 @@ def check_fm_axis_scaling(name: str, rng: np.random.Generator,
 BANDWIDTH_M = 400  # samples of each pair in check_bandwidth_rules
 
 
-def bandwidth_rule(rule: str, m: int, d: int) -> float:
-    """The factor c of a named rule (the kernel width is c · std(Z_t) per axis): Scott's m^(−1/(d+4)) and
-    Silverman's normal-reference (m (d + 2) / 4)^(−1/(d + 4)) (Silverman 1986, §4.3.2)."""
-    return {"scott": m ** (-1.0 / (d + 4)), "silverman": (m * (d + 2) / 4.0) ** (-1.0 / (d + 4))}[rule]
-
-
 def check_bandwidth_rules(name: str, rng: np.random.Generator,
                           estimator: Callable = L.flow_matching_field_from_samples) -> Check:
     """The named bandwidths against the published factors: the field with bandwidth='scott', 'silverman' and the
-    default must equal the one with the numeric factor :func:`bandwidth_rule`, to round-off, on a 1D pair (where
+    default must equal the one with the numeric factor of ``kde_factor_formula``, to round-off, on a 1D pair (where
     Silverman's rule is (3/4)^(−1/5) times Scott's) and on the 2D pair of the case (where the two coincide, so the
     2D runs pin the exponent's d). Value: the largest relative difference."""
     pairs = [(G.Gaussian([0.0], [[1.0]]), G.Gaussian([1.0], [[0.25]])), _fm_pair()]
@@ -675,7 +670,7 @@ def check_bandwidth_rules(name: str, rng: np.random.Generator,
         x0, x1 = g0.sample(BANDWIDTH_M, rng), g1.sample(BANDWIDTH_M, rng)
         q = 0.5 * (x0[:41] + x1[:41])
         for rule in ("scott", "silverman", None):
-            c = bandwidth_rule(rule or "scott", BANDWIDTH_M, d)
+            c = kde_factor_formula(BANDWIDTH_M, d, rule or "scott")
             named = estimator(x0, x1)(0.5, q) if rule is None else estimator(x0, x1, bandwidth=rule)(0.5, q)
             numeric = estimator(x0, x1, bandwidth=c)(0.5, q)
             worst = max(worst, float(np.max(np.abs(named - numeric)) / np.max(np.abs(numeric))))
