@@ -178,18 +178,16 @@ def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
             function.__defaults__, function.__kwdefaults__ = positional, keywords
 
 
-def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Run the report cases ``names`` (quick mode) under :func:`record_usage`: (the recorded calls, a line for
-    each case that raised or failed a check). Module-level so that a worker process can run it."""
+def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Run the report cases ``names`` (quick mode) under :func:`record_usage`: (the recorded calls, per case
+    {"error": the error or None, "checks": [(name, passed, value), ...]}). Module-level so that a worker process
+    can run it; the outcomes are plain tuples so that they travel back."""
     from verify.harness import run_case
 
-    problems = []
+    outcomes = {}
     with record_usage() as calls:
         for name in names:
             result = run_case(name, quick=True)
-            if result.error is not None:
-                problems.append(f"{name}: {result.error}")
-            failed = [c.name for c in result.checks if not c.passed]
-            if failed:
-                problems.append(f"{name}: failed checks {failed}")
-    return dict(calls), problems
+            outcomes[name] = {"error": result.error,
+                              "checks": [(c.name, c.passed, c.value) for c in result.checks]}
+    return dict(calls), outcomes

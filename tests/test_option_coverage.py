@@ -1,4 +1,5 @@
-"""Every public function and every registered option is exercised by the report (quick mode).
+"""Every public function and every registered option is exercised by the report (quick mode), and every quick case
+passes.
 
 The report's cases run once, in two worker processes, under tests/option_usage.record_usage, which records the
 options of each call to a public function of eulerian, lagrangian and verify.gaussian. REQUIREMENTS is built from the
@@ -114,23 +115,65 @@ def missing(calls: dict[str, list[dict[str, Any]]], requirements: list[tuple[str
     return out
 
 
+# the built-in cases (not the bad-input ones: bad values, no numerical reference, they cover no option)
+CASES = [name for name, spec in registry().items()
+         if spec.fn.__module__.startswith("verify.cases") and "bad-input" not in spec.tags]
+
+# what some cases must hold beyond passing: (words in a check's name, how many such checks (min, max; None: no
+# upper limit), the range their values must lie in or None)
+CONTENTS: dict[str, list[tuple[str, tuple[int, int | None], tuple[float, float] | None]]] = {
+    "ou-3d": [("L1 order", (2, 2), (1.9, 2.1))],          # Douglas ADI and Crank–Nicolson on an anisotropic box
+    "bb-fipy-poisson": [("free-end", (16, 16), None), ("stationarity", (4, 4), None)],
+    "symbolic-closure": [("", (15, None), None)],
+    "flow-matching-particles-2d": [("silverman", (1, None), None)],
+    "cupy-paths": [(label, (1, None), None) for label in (
+        "eulerian.solve_fokker_planck", "eulerian.benamou_brenier", "eulerian.solve_continuity", "eulerian.jko_step",
+        "eulerian.solve_porous_medium", "eulerian.solve_meanfield", "eulerian.flow_matching_grid_field",
+        "eulerian.attention_velocity", "lagrangian.deposit", "lagrangian.w2", "lagrangian.implicit_euler_flow",
+        "solver='lu'", "solver='multigrid'", "'euler-maruyama'", "'heun'")],
+}
+
+
 @pytest.fixture(scope="module")
-def report_calls() -> dict[str, list[dict[str, Any]]]:
-    """The built-in cases (not the bad-input ones: bad values, no numerical reference, they cover no option) in
-    two worker processes (the machine's two cores), each recording the calls of the cases it runs."""
+def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The quick report's cases, run once for this module in two worker processes (the machine's two cores),
+    each recording the calls of the cases it runs: (calls per public function, outcome per case). The cases'
+    own tests elsewhere do not run them again."""
     import concurrent.futures
     import multiprocessing
 
-    names = [name for name, spec in registry().items()
-             if spec.fn.__module__.startswith("verify.cases") and "bad-input" not in spec.tags]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(record_cases, [[name] for name in names]))   # one case per task: balanced
+        parts = list(pool.map(record_cases, [[name] for name in CASES]))   # one case per task: balanced
     calls: dict[str, list[dict[str, Any]]] = {}
-    for recorded, problems in parts:
-        assert not problems, problems
+    outcomes: dict[str, dict[str, Any]] = {}
+    for recorded, outcome in parts:
+        outcomes.update(outcome)
         for function, facets in recorded.items():
             calls.setdefault(function, []).extend(facets)
-    return calls
+    return calls, outcomes
+
+
+@pytest.fixture(scope="module")
+def report_calls(report_runs) -> dict[str, list[dict[str, Any]]]:
+    return report_runs[0]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_quick_case_passes(report_runs, name):
+    outcome = report_runs[1][name]
+    assert outcome["error"] is None, outcome["error"]
+    assert outcome["checks"], "the case made no check"
+    failed = [check for check, passed, _ in outcome["checks"] if not passed]
+    assert not failed, f"failed checks: {failed}"
+    for words, (least, most), values in CONTENTS.get(name, []):
+        found = [(check, value) for check, _, value in outcome["checks"] if words in check]
+        assert least <= len(found) and (most is None or len(found) <= most), (words, len(found), (least, most))
+        if values is not None:
+            assert all(values[0] <= value <= values[1] for _, value in found), (words, found, values)
+
+
+def test_contents_name_cases_of_the_report():
+    assert set(CONTENTS) <= set(CASES)
 
 
 def test_every_public_function_is_called_by_the_report(report_calls):

@@ -4,7 +4,6 @@ import pytest
 
 from eulerian import Grid, solve_fokker_planck
 from verify.cases import eulerian_cases as ec
-from verify.harness import run_case
 from verify.problems import get_problem
 
 
@@ -35,11 +34,6 @@ def test_gaussian_moment_check_flags_a_wrong_law():
     assert all(c.passed for c in ec.check_gaussian_moments("right", grid, rho, g0, tol=1e-4))
     wrong = ec.G.Gaussian(g0.mean, g0.cov * 1.01)
     assert not all(c.passed for c in ec.check_gaussian_moments("wrong", grid, rho, wrong, tol=1e-4))
-
-
-def test_equilibrium_case_runs_and_passes():
-    result = run_case("equilibrium", quick=True)
-    assert result.error is None and all(c.passed for c in result.checks)
 
 
 # --------------------------------------------------------------- the option cases catch wrong schemes

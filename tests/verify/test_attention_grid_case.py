@@ -1,5 +1,6 @@
 """Negative checks of the case attention-grid-2d: a wrong attention scale, unpaired moments, a transposed V and a
-missing wall guard must each be flagged; the quick case passes."""
+missing wall guard must each be flagged (the quick case itself is run by
+tests/test_option_coverage.py)."""
 import math
 
 import numpy as np
@@ -7,20 +8,12 @@ import pytest
 
 from eulerian.attention import attention_velocity
 from verify.cases import attention_grid as A
-from verify.harness import run_case
 
 SIZES = (16, 20, 24, 28)
 
 
 def errors_of(**kw):
     return [A.grid_attention_run(n, **kw).errors for n in SIZES]
-
-
-def test_quick_case_passes():
-    result = run_case("attention-grid-2d", quick=True)
-    assert all(c.passed for c in result.checks), [c.name for c in result.checks if not c.passed]
-    assert len(result.checks) == 15   # + the exact method, the barycentric matrix, wall_fraction, the underflow
-    #                                   fallback, the refined interpolant and the warnings check
 
 
 def test_order_checks_pass_for_the_right_scheme():

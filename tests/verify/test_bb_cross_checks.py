@@ -1,4 +1,5 @@
-"""Benamou–Brenier cross-checks: both cases pass in quick mode, and each check function flags a wrong input."""
+"""Benamou–Brenier cross-checks: each check function of bb-fipy-poisson and bb-particles-2d flags a wrong input
+(the cases themselves are run in quick mode by tests/test_option_coverage.py)."""
 import numpy as np
 import pytest
 import scipy.fft
@@ -7,7 +8,6 @@ from eulerian.staggered import StaggeredGrid
 from eulerian.benamou_brenier import benamou_brenier
 from eulerian.grid import Grid
 from verify.cases import bb_cross_checks as bx
-from verify.harness import run_case
 
 
 def _failed(checks, fragment):
@@ -20,11 +20,6 @@ def _failed(checks, fragment):
 # ------------------------------------------------------------------------------------------------------------
 # bb-fipy-poisson
 # ------------------------------------------------------------------------------------------------------------
-def test_poisson_case_passes_in_quick_mode():
-    result = run_case("bb-fipy-poisson", quick=True)
-    assert result.passed, [c for c in result.checks if not c.passed] or result.error
-
-
 def test_sparse_reference_is_an_orthogonal_projection():
     # independent of the DCT code: idempotent, feasible, and the correction is orthogonal to the feasible
     # directions (the null space of the restricted divergence)
@@ -114,11 +109,6 @@ def test_interpolation_solve_check_passes_and_flags_a_wrong_pivot(shape, spacing
     right = sg.solve_interpolation
     monkeypatch.setattr(sg, "solve_interpolation", lambda R: [R[0].copy(), *right(R)[1:]])
     assert not bx.check_interpolation_solve("no I*I on time", sg, np.random.default_rng(3)).passed
-
-
-def test_particle_case_passes_in_quick_mode():
-    result = run_case("bb-particles-2d", quick=True)
-    assert result.passed, [c for c in result.checks if not c.passed] or result.error
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ import numpy as np
 
 from verify.adapters import SDESampler
 from verify.cases import grid_vs_particles as gvp
-from verify.harness import run_case
 
 
 def test_l1_check_flags_the_other_diffusion_convention():
@@ -26,7 +25,3 @@ def test_l1_check_flags_a_biased_stepper():
     assert not gvp.compare_l1(grid, rho, coarse, exact).check("EM, 2 steps").passed
 
 
-def test_grid_vs_particle_cases_pass_in_quick_mode():
-    for name in ("grid-vs-particles-ou-2d", "particles-driven-by-grid"):
-        result = run_case(name, quick=True)
-        assert result.passed, [c for c in result.checks if not c.passed] or result.error

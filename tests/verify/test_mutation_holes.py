@@ -175,11 +175,3 @@ def test_periodic_gibbs_case_breaks_on_the_adi_corner_mutant(monkeypatch):
     assert not EC.check_equilibrium("mutant", dev).passed
 
 
-def test_flow_matching_particles_case_passes_in_quick_mode():
-    """(equilibrium and affine-flow-particles are run in quick mode by test_eulerian_cases / test_particle_coverage;
-    continuity-options-2d, about 8 s, by the report.)"""
-    from verify.harness import run_case
-
-    result = run_case("flow-matching-particles-2d", quick=True)
-    assert result.passed, [c for c in result.checks if not c.passed] or result.error
-    assert any("silverman" in c.name for c in result.checks)

@@ -319,10 +319,3 @@ def test_implicit_residual_check_flags_the_residual_without_the_potential():
     assert not check.passed and abs(check.value - 0.6 / 1.3) < 1e-12
 
 
-def test_bb_fipy_poisson_case_passes_in_quick_mode():
-    from verify.harness import run_case
-
-    result = run_case("bb-fipy-poisson", quick=True)
-    assert result.passed, [c for c in result.checks if not c.passed] or result.error
-    assert sum("free-end" in c.name for c in result.checks) == 16
-    assert sum("stationarity" in c.name for c in result.checks) == 4

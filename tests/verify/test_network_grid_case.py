@@ -11,7 +11,6 @@ from eulerian.grid import Grid
 from eulerian.network_grid import NetworkVelocity, network_risk, network_velocity
 from verify import gaussian as G
 from verify.cases import network_grid as NG
-from verify.harness import run_case
 
 
 class SigmaForSigmaPrime(NetworkVelocity):
@@ -179,12 +178,6 @@ def test_exact_relu_risk_against_a_fine_grid():
     assert fine == pytest.approx(NG.exact_relu_risk(NG.RELU_G0, u, y), rel=1e-5)
     with pytest.raises(ValueError, match="independent"):
         NG.exact_relu_risk(G.Gaussian([0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]]), u, y)
-
-
-@pytest.mark.parametrize("name", ["linear-network-grid", "relu-network-grid"])
-def test_cases_pass_in_quick_mode(name):
-    result = run_case(name, quick=True)
-    assert result.passed, [c.detail for c in result.checks if not c.passed]
 
 
 def test_point_cloud_check_catches_a_chunk_loop_that_keeps_only_the_last_chunk():

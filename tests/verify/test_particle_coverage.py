@@ -2,8 +2,8 @@
 both steppers, NGP deposits and outside="raise", Gaussian KDEs, sliced W2, ReLU networks and network_output,
 affine_field / gradient_field / probability_flow_field, verify.gaussian.expectation and linear_network_rhs).
 
-Each check passes on the right scheme, field or value and is shown to flag a deliberately wrong one; the touched
-cases pass in quick mode."""
+Each check passes on the right scheme, field or value and is shown to flag a deliberately wrong one (the cases
+themselves are run in quick mode by tests/test_option_coverage.py)."""
 import numpy as np
 import pytest
 import sympy as sp
@@ -17,7 +17,7 @@ from verify.cases import moment_laws as ML
 from verify.cases import optimal_transport as OT
 from verify.cases import particles as P
 from verify.checks import check_samples_match
-from verify.harness import CaseContext, run_case
+from verify.harness import CaseContext
 
 FO = P.FORCED_OU
 
@@ -399,15 +399,6 @@ def test_expectation_checks_flag_low_order_and_wrong_rules(d):
     assert not ML.check_gaussian_expectations("order 2", g, order=2)[0].passed   # exact only to degree 3
     for wrong in (_expectation_unnormalised, _expectation_physicists):
         assert not all(c.passed for c in ML.check_gaussian_expectations("bad", g, expectation=wrong)), wrong.__name__
-
-
-# --------------------------------------------------------------------------------------------- the cases
-@pytest.mark.parametrize("name", ["ou-particles-1d", "affine-flow-particles", "linear-network",
-                                  "probability-flow-ou-2d", "linear-network-closed-form", "linear-sde-laws",
-                                  "brenier-pushforward"])
-def test_touched_cases_pass_in_quick_mode(name):
-    result = run_case(name, quick=True)
-    assert result.passed, [c for c in result.checks if not c.passed] or result.error
 
 
 def test_empirical_w2_checks_catch_ignored_weights():
