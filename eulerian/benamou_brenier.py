@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from .staggered import (StaggeredGrid, can_coarsen, perspective_cost, perspective_root, prolong_staggered,
-                        prox_perspective, restrict_density)
+from .staggered import (NewtonCount, StaggeredGrid, can_coarsen, perspective_cost, perspective_root,
+                        prolong_staggered, prox_perspective, restrict_density)
 from ._validate import (check_bool, check_choice, check_density, check_grid, check_memory, check_nonnegative,
                         check_positive, check_real, check_steps)
 from .backend import Backend, get_backend
@@ -155,6 +155,10 @@ class BBResult:
     status : str
         "converged", or why not (max_iter reached, with the residuals and their tolerances).
     iterations, seconds: work done.
+    extras : dict
+        "coarse_iterations" and "float32_iterations" (see ``multilevel`` and ``dtype``), and "newton": the Newton
+        steps of the finest level's perspective proxes (a NewtonCount: calls, steps in all, most in one call;
+        with warm starts about 2 per call).
 
     Notes
     -----
@@ -456,6 +460,8 @@ def benamou_brenier(
         if level > 0:
             coarse_iterations.append(state[4])
     float32_iterations = None
+    newton = NewtonCount()
+    newton += sg.scratch.newton
     if mixed:  # continue the same iteration in float64 from the float32 state, to the user's stopping tests
         float32_iterations, history32 = state[4], state[2]
         sg = fine_grid("float64")
@@ -468,6 +474,7 @@ def benamou_brenier(
             state = _primal_dual(sg, b0, b1, gamma, relaxation, cap, (tol, residual_tol, gap_tol), weight,
                                  check_every, resume=state[5], history=history32, adaptive=adaptive)
         state = state[:4] + (float32_iterations + state[4],) + state[5:]
+        newton += sg.scratch.newton
     V, U, history, converged, iterations, _, ydual = state
     seconds = time.perf_counter() - start
 
@@ -507,7 +514,8 @@ def benamou_brenier(
         boundary=boundary,
         gamma=float(gamma),
         status=status,
-        extras={"coarse_iterations": coarse_iterations, "float32_iterations": float32_iterations},
+        extras={"coarse_iterations": coarse_iterations, "float32_iterations": float32_iterations,
+                "newton": newton},
     )
 
 

@@ -55,8 +55,8 @@ from .backend import Backend, get_backend, to_host
 from .benamou_brenier import BB_WORK_ARRAYS, DEFAULT_RELAXATION, default_tol
 from .errors import NumericalError
 from .grid import Grid
-from .staggered import (StaggeredGrid, _neumann_path_factor, _solve_neumann_path, perspective_cost,
-                        perspective_root)
+from .staggered import (NewtonCount, StaggeredGrid, _neumann_path_factor, _solve_neumann_path,
+                        perspective_cost, perspective_root)
 
 __all__ = ["PowerEnergy", "JKOStepResult", "JKOFlowResult", "FreeEndGrid", "jko_step", "jko_flow", "free_energy",
            "DEFAULT_TIME_STEPS", "DEFAULT_SIGMA", "MAX_STEPS"]
@@ -251,13 +251,14 @@ class FreeEndGrid(StaggeredGrid):
 # The pointwise prox of the end-time energy
 # ------------------------------------------------------------------------------------------------------------
 def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar: float, guess: Any,
-              xp: Any) -> Any:
+              xp: Any, count: NewtonCount | None = None) -> Any:
     """argmin_r  a f(rhobar r) / rhobar + (r - z)^2 / 2 per cell, f(s) = V s + D s log s + g(s), r >= 0.
 
     Root of phi(r) = r - c + a D log r + C r^(m-1), c = z - A with A = a (V + D (log rhobar + 1)),
     C = a coefficient m rhobar^(m-1) / (m - 1). With D > 0 in u = log r, phi(u) = e^u + aD u + C e^((m-1) u) - c
     is convex increasing, the root lies in [LOG_FLOOR, log max(c, 1)]; without D in r on [0, max(c, 0)].
-    Safeguarded Newton (bisection when a step leaves the bracket), warm-started from ``guess``.
+    Safeguarded Newton (bisection when a step leaves the bracket), warm-started from ``guess``; ``count`` (a
+    NewtonCount) gets the steps taken.
     """
     c = z - A
     B = a * D
@@ -282,6 +283,8 @@ def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar:
             return f, fp
     else:
         if C == 0.0:
+            if count is not None:
+                count.add(0)
             return xp.maximum(c, 0.0)
         lo = xp.zeros(c.shape)
         hi = xp.maximum(c, 0.0)
@@ -291,7 +294,7 @@ def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar:
             t = C * r**e
             return r + t - c, 1.0 + e * t / xp.maximum(r, 1e-300)
     x = xp.minimum(xp.maximum(x, lo), hi)
-    for _ in range(NEWTON_MAX):
+    for k in range(NEWTON_MAX):
         f, fp = phi(x)
         pos = f > 0
         hi = xp.where(pos, x, hi)
@@ -302,6 +305,8 @@ def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar:
         step = float(xp.max(xp.abs(xn - x)))
         x = xn
         if step <= 1e-13 * (1.0 + float(xp.max(xp.abs(x)))):
+            if count is not None:
+                count.add(k + 1)
             break
     else:
         stiff = f", internal weight a c m rhobar^(m-1) / (m - 1) = {C:.3g}" if C else ""
@@ -340,6 +345,8 @@ class JKOStepResult:
         primal residual), "stationarity" (the dual residual); see the module docstring.
     converged, status, iterations, seconds : as in BBResult.
     state : the solver's iterates (for warm starts: pass as ``warm_start`` to the next step).
+    newton : the Newton steps of the two pointwise proxes, {"perspective": NewtonCount, "end": NewtonCount}
+        (calls, steps in all, most in one call; warm-started, about 2 per call).
     """
 
     density: np.ndarray
@@ -357,6 +364,7 @@ class JKOStepResult:
     grid: Grid
     time_steps: int
     state: dict = field(default_factory=dict, repr=False)
+    newton: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -365,7 +373,8 @@ class JKOFlowResult:
 
     times (K+1,), densities (K+1, *shape), energies (K+1,) F(rho_k), w2_squared (K,) W2^2(rho_k, rho_{k+1}),
     iterations (K,), converged (K,) bool, statuses (K,) str per step; ``status``: "converged" when every step
-    converged, else which step did not (only with on_failure="return"; the default raises).
+    converged, else which step did not (only with on_failure="return"; the default raises). ``newton``: the
+    Newton steps of the steps' proxes together (see JKOStepResult.newton).
     """
 
     times: np.ndarray
@@ -379,6 +388,7 @@ class JKOFlowResult:
     tau: float
     seconds: float
     grid: Grid
+    newton: dict = field(default_factory=dict)
 
     @property
     def dissipation(self) -> np.ndarray:
@@ -519,7 +529,7 @@ def jko_step(
     out = _primal_dual(fg, a0, Vd, kappa, D, g, rhobar, sigma, relaxation, max_iter, tol, residual_tol,
                        check_every, weight, state)
     seconds = time.perf_counter() - start
-    Vs, U, pE, history, converged, iterations, new_state = out
+    Vs, U, pE, history, converged, iterations, new_state, newton = out
 
     to_np = lambda a: np.asarray(be.to_numpy(a), dtype=np.float64)  # noqa: E731
     end = to_np(pE) * rhobar
@@ -544,7 +554,7 @@ def jko_step(
     return JKOStepResult(density=end, w2_squared=float(w2sq), energy=energy, energy_start=energy0,
                          objective=float(w2sq) / (2.0 * tau) + energy, tau=tau, path=path, history=hist,
                          converged=converged, status=status, iterations=iterations, seconds=seconds, grid=grid,
-                         time_steps=P, state=new_state)
+                         time_steps=P, state=new_state, newton=newton)
 
 
 def _check_weights(tau: float, D: float, V: np.ndarray, g: PowerEnergy | None, rhobar: float, length: float,
@@ -612,6 +622,7 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
     r = None
     primal = None
     it = 0
+    end_newton = NewtonCount()
     for it in range(1, max_iter + 1):
         check = it % check_every == 0 or it == max_iter
         # primal step V~ = P_C'(V - tau_p K* y)
@@ -637,7 +648,7 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
             wc *= factor                      # w_m - p_m = w_m 2 gamma / (r + 2 gamma)
         # dual step, end block
         wE = WE + Vbar[0][-1]
-        pE = _end_prox(wE, a, A, D, g, rhobar, pE, xp)
+        pE = _end_prox(wE, a, A, D, g, rhobar, pE, xp, end_newton)
         WEt = wE - pE
         if check:
             primal = [wi - wt for wi, wt in zip(w_in, w)]
@@ -676,7 +687,7 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
                 converged = True
                 break
     new_state = {"V": V, "W": W, "WE": WE, "end": pE}
-    return V, primal, pE, history, converged, it, new_state
+    return V, primal, pE, history, converged, it, new_state, {"perspective": fg.scratch.newton, "end": end_newton}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -743,6 +754,7 @@ def jko_flow(
     densities = [r]
     energies = [_energy(grid, r, V, check_nonnegative("diffusion", diffusion), g, "rho0")]
     w2sq, iters, conv, statuses = [], [], [], []
+    newton = {"perspective": NewtonCount(), "end": NewtonCount()}
     prev = None
     status = "converged"
     start = time.perf_counter()
@@ -761,6 +773,8 @@ def jko_flow(
         energies.append(res.energy)
         w2sq.append(res.w2_squared)
         iters.append(res.iterations)
+        for part, count in res.newton.items():
+            newton[part] += count
         conv.append(res.converged)
         statuses.append(res.status)
         prev = res
@@ -770,4 +784,4 @@ def jko_flow(
     return JKOFlowResult(times=tau * np.arange(n), densities=np.stack(densities), energies=np.asarray(energies),
                          w2_squared=np.asarray(w2sq), iterations=np.asarray(iters, dtype=int),
                          converged=np.asarray(conv, dtype=bool), statuses=statuses, status=status, tau=tau,
-                         seconds=time.perf_counter() - start, grid=grid)
+                         seconds=time.perf_counter() - start, grid=grid, newton=newton)

@@ -127,8 +127,10 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
         upper = s
         xp.multiply(msq, 0.25 / gamma, out=upper)
         upper += rho                                # rho + |m|^2 / (4 gamma)
-        # Second upper bound, valid where c > 0; where c <= 0 the clamped c makes it huge and unused.
-        xp.maximum(c, 1e-150, out=t)
+        # Second upper bound rho + q / c^2, valid where c > 0 and below the first only where c > 2 gamma: with c
+        # clamped at 2 gamma it equals the first elsewhere, and the division stays finite in every dtype (a tiny
+        # clamp underflows in float32: q / 0 warned, and 0 / 0 made NaN where q = 0).
+        xp.maximum(c, two_gamma, out=t)
         xp.multiply(t, t, out=t)
         xp.divide(q, t, out=t)
         t += rho
@@ -146,7 +148,9 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     s += two_gamma
     u, f, fp = msq, t, buf.get("fp", shape)          # (msq and t are free from here on)
     step_tol = rtol * two_gamma
+    taken = 0
     for k in range(max_newton):
+        taken = k + 1
         # s <- s - f / f',  f = s^2 (s - c) - q,  f' = s (3 s - 2 c) = s (s + 2 u),  u = s - c
         xp.subtract(s, c, out=u)
         xp.multiply(s, s, out=f)
@@ -163,6 +167,7 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
             f *= active
             if float(xp.max(f)) <= step_tol:
                 break
+    buf.newton.add(taken)
     r = buf.get("r", shape)
     xp.subtract(s, two_gamma, out=r)
     xp.maximum(r, 0.0, out=r)
@@ -170,13 +175,35 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     return r
 
 
+@dataclass
+class NewtonCount:
+    """The cost of the Newton iterations of :func:`perspective_root`: calls, steps in all, most steps in one call."""
+
+    calls: int = 0
+    steps: int = 0
+    most: int = 0
+
+    def add(self, steps: int) -> None:
+        self.calls += 1
+        self.steps += steps
+        self.most = max(self.most, steps)
+
+    def __iadd__(self, other: "NewtonCount") -> "NewtonCount":
+        self.calls += other.calls
+        self.steps += other.steps
+        self.most = max(self.most, other.most)
+        return self
+
+
 class Scratch:
-    """Named work arrays reused between calls (one per name; re-made if the shape or dtype changes)."""
+    """Named work arrays reused between calls (one per name; re-made if the shape or dtype changes), and the
+    Newton steps taken by the calls of :func:`perspective_root` that used them (``newton``, a NewtonCount)."""
 
     def __init__(self, xp: Any, dtype: Any = float):
         self.xp = xp
         self.dtype = dtype  # of arrays asked for without one
         self._arrays: dict = {}
+        self.newton = NewtonCount()
 
     def get(self, name: str, shape: tuple, dtype: Any = None) -> Any:
         dtype = self.dtype if dtype is None else dtype

@@ -228,6 +228,27 @@ def check_bb_iterations(name: str, result: BBResult, bound: int) -> Check:
                       detail=f"{result.iterations} iterations, status {result.status}")
 
 
+# Newton steps of the pointwise proxes inside the proximal iterations, each warm-started from the previous
+# iteration's root: (steps per call on average over a run, most in one call). Measured: 2.00 to 2.24 and 5 for the
+# perspective prox (bb-gaussian-1d, bb-anisotropic-2d, the JKO flows), 3.08 to 3.18 and 10 for JKO's end-time
+# prox with entropy (Newton in log rho; the first call starts cold), 2.00 and 3 to 4 without (porous-medium JKO).
+# Two steps per call is the least the stopping test allows; a warm start that is lost costs 3 to 10.
+NEWTON_BOUNDS = {"perspective": (2.4, 6), "end, entropy": (3.5, 11), "end, no entropy": (2.2, 5)}
+
+
+def check_newton_steps(name: str, count: Any, kind: str) -> list[Check]:
+    """The cost of a run's inner Newton iterations against :data:`NEWTON_BOUNDS` [kind]: the steps per call on
+    average and the most in one call (``count``: a NewtonCount, e.g. BBResult.extras["newton"]). A crippled warm
+    start, bracket or stopping test still converges, only in more steps."""
+    mean_bound, most_bound = NEWTON_BOUNDS[kind]
+    mean = count.steps / count.calls if count.calls else math.inf
+    detail = f"{count.steps} steps in {count.calls} calls, at most {count.most} in one"
+    return [make_check(f"{name}: Newton steps per call of the {kind.split(',')[0]} prox, at most the stated bound",
+                       mean, upper=mean_bound, detail=detail),
+            make_check(f"{name}: most Newton steps in one call of the {kind.split(',')[0]} prox, at most the stated "
+                       "bound", float(count.most), upper=float(most_bound), detail=detail)]
+
+
 # ------------------------------------------------------------------------------------------------------------
 # cases
 # ------------------------------------------------------------------------------------------------------------
@@ -258,6 +279,7 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
                           (m1 + s1 / s0 * (x - m0))[:, None], MAP_BAND_1D))
         ctx.note(f"{method} seconds", res.seconds)
         ctx.add(check_bb_iterations(f"{method} 64x64", res, BB_ITERATION_BOUNDS[f"1d {method}"]))
+        ctx.add_all(check_newton_steps(f"{method} 64x64", res.extras["newton"], "perspective"))
         _record_history(ctx, method, res, exact)
     # the multilevel start of each method against its single-level run above (same problem)
     for method, res in single.items():
@@ -351,6 +373,19 @@ def prox_reference(rho: float, m: np.ndarray, gamma: float) -> tuple[float, np.n
 PROX_RTOL = 1e-9  # Newton stops at steps below 1e-6 x 2 gamma: error O(rtol^2) = 1e-12 (measured below 1e-14)
 
 
+# Newton steps of one cold call of perspective_root on the 400 random cells of staggered_checks (a quarter with
+# rho + 2 gamma <= 0); measured 13, 7 and 15 (without the cube-root start: 15, 7, 32; with the float64 round-off
+# floor in float32: 100, the cap)
+COLD_NEWTON_STEPS = {"float64, gamma 0.1": 14, "float64, gamma 1": 8, "float32, gamma 1e-4": 16}
+
+
+def _cold_newton_steps(S: Any, rho: np.ndarray, m: list, gamma: float, dtype: Any) -> int:
+    """The Newton steps of one call of S.perspective_root with no guess, in ``dtype``."""
+    buf = S.Scratch(np, dtype)
+    S.perspective_root(rho.astype(dtype), [c.astype(dtype) for c in m], gamma, np, scratch=buf)
+    return buf.newton.most
+
+
 def staggered_checks(staggered: Any = None) -> list[Check]:
     """The documented building blocks of eulerian.staggered on the paths the solvers do not take (the solvers call
     them in place and never with the data below):
@@ -366,7 +401,9 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
       solves (Id + I* I) V = R, and project_interpolation returns (I V', V') with the residual orthogonal to the
       graph {(I W, W)} (a projection), both to round-off (1e-12 relative);
     * the tridiagonal Poisson solve with scale 3 against the DCT solve, and project_continuity into separate output
-      arrays: zero discrete divergence and the same result as in place (1e-12 relative)."""
+      arrays: zero discrete divergence and the same result as in place (1e-12 relative);
+    * the Newton steps of perspective_root from a cold start (its upper bounds, the cube root where
+      rho + 2 gamma <= 0, the round-off floor of float32) against COLD_NEWTON_STEPS."""
     import scipy.fft
 
     from eulerian import staggered as default
@@ -375,11 +412,15 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
     prox, cost = S.prox_perspective, S.perspective_cost
     rng = np.random.default_rng(5)
     largest = 0.0
+    cold = {}
     for gamma in (0.1, 1.0):
         rho = rng.uniform(-1.0, 2.0, 400)
         rho[:100] = -2.0 * gamma - rng.uniform(0.0, 1.0, 100)        # rho + 2 gamma <= 0
         m = [rng.standard_normal(400) * 2.0, rng.standard_normal(400)]
         r, p = prox(rho, m, gamma, np)
+        cold[f"float64, gamma {gamma:g}"] = _cold_newton_steps(S, rho, m, gamma, np.float64)
+        if gamma == 0.1:   # 2 gamma ~ 1e-4 of the roots: the steps stop at the float32 round-off floor
+            cold["float32, gamma 1e-4"] = _cold_newton_steps(S, rho, m, 1e-4, np.float32)
         for i in range(400):
             r_ref, p_ref = prox_reference(rho[i], np.array([m[0][i], m[1][i]]), gamma)
             unit = max(r_ref, 2.0 * gamma)
@@ -450,6 +491,10 @@ def staggered_checks(staggered: Any = None) -> list[Check]:
                              "project_continuity into separate outputs: zero divergence, same as a copy (relative)",
                              worst([poisson, div, same]), upper=1e-12, reference=0.0,
                              detail=f"Poisson {poisson:.2g}, divergence {div:.2g}, copy {same:.2g}"))
+    checks += [make_check(f"perspective_root from a cold start (400 cells, {label}): Newton steps, at most the stated "
+                          "bound", float(steps), upper=float(COLD_NEWTON_STEPS[label]),
+                          detail="the start: the upper bounds of the root, the cube root where rho + 2 gamma <= 0")
+               for label, steps in cold.items()]
     return checks
 
 
@@ -574,6 +619,8 @@ def bb_anisotropic_2d(ctx: CaseContext) -> None:
             ctx.add(check_bb_value(f"{method}, {dtype}: W2² vs exact Gaussian", res, exact, ANISOTROPIC_BAND))
             ctx.add(check_bb_iterations(f"{method}, {dtype}, 30 x 16 cells x 16 steps", res,
                                         BB_ITERATION_BOUNDS[f"2d {method}"]))
+            ctx.add_all(check_newton_steps(f"{method}, {dtype}, 30 x 16 cells x 16 steps", res.extras["newton"],
+                                           "perspective"))
             ctx.note(f"{method}, {dtype}: seconds (memory traced)", res.seconds)
         ctx.add_all(memory_checks(method, grid, 16, peak))
         for dtype in ("float32", "mixed"):

@@ -31,6 +31,7 @@ from eulerian.fokker_planck import solve_fokker_planck
 from eulerian.grid import Grid
 from eulerian.jko import free_energy, jko_flow, jko_step
 from verify import gaussian as G
+from verify.cases.benamou_brenier_cases import check_newton_steps
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import worst
@@ -281,6 +282,9 @@ def jko_vs_fokker_planck(ctx: CaseContext) -> None:
     elapsed = time.perf_counter() - start
     ctx.add(check_warm_start(f"JKO flow, tau={tau:g}", run["flows"][-1], cold))
     ctx.add(check_cold_iterations(f"JKO flow (cold starts), tau={tau:g}", cold, COLD_FLOW_ITERATIONS[ctx.quick]))
+    for label, flow in ((f"JKO flow, tau={tau:g}", run["flows"][-1]), (f"JKO flow (cold starts), tau={tau:g}", cold)):
+        ctx.add_all(check_newton_steps(label, flow.newton["perspective"], "perspective"))
+        ctx.add_all(check_newton_steps(label, flow.newton["end"], "end, entropy"))
     ctx.add(check_run_seconds(f"JKO flow (cold starts), tau={tau:g}", cold.seconds, elapsed))
     ctx.add(check_flow_record(f"JKO flow (cold starts), tau={tau:g}", cold, K))
 

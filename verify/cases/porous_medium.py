@@ -49,6 +49,7 @@ from eulerian.solution import Solution
 from lagrangian.gradient_flows import (CHUNK, blob_density, blob_energy, blob_flow, blob_velocity,
                                        implicit_euler_flow, implicit_euler_step)
 from verify.barenblatt import Barenblatt, barenblatt_proof
+from verify.cases.benamou_brenier_cases import check_newton_steps
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.checks import check_forced_steps
 from verify.harness import CaseContext, Check, case, make_check
@@ -726,16 +727,20 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
                   / flow.masses[0]), upper=MASS_TOL, reference=0.0)
         ctx.check(f"{label} tau={tau:g}: min density over the iterates", flow.min_density, lower=0.0)
         ctx.add(check_energy_decay(f"{label} tau={tau:g}", flow.energies))
+        ctx.add_all(check_newton_steps(f"{label} tau={tau:g}", flow.newton["perspective"], "perspective"))
+        ctx.add_all(check_newton_steps(f"{label} tau={tau:g}", flow.newton["end"], "end, no entropy"))
     ctx.note(f"{label} L1 errors", js.l1)
 
 
 @dataclass
 class JKORun:
-    """What the case reads from one jko_flow: masses, energies and the smallest density of its iterates."""
+    """What the case reads from one jko_flow: masses, energies and the smallest density of its iterates, and the
+    Newton steps of its proxes (JKOFlowResult.newton)."""
 
     masses: np.ndarray
     energies: np.ndarray
     min_density: float
+    newton: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -786,5 +791,5 @@ def jko_study(taus: tuple[float, ...] = JKO_TAUS, *, m: float = M_EXP, jko_m: fl
         xe = exact.level_radius(JKO_T, EDGE_LEVEL)
         out.edge.append(max(abs(xr - xe), abs(-xl - xe)))
         out.flows.append(JKORun(np.array([grid.mass(r) for r in dens]), np.asarray(flow.energies, dtype=float),
-                                float(min(r.min() for r in dens))))
+                                float(min(r.min() for r in dens)), flow.newton))
     return out
