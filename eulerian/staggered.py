@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from .errors import NumericalError
+
 Arrays = list  # list of xp arrays (rho, m_1, ..., m_d)
 ROUNDOFF_STEPS = 16  # perspective_root: Newton stops at steps below 16 ulps of the largest iterate at the latest
 DCT_MATRIX_MAX = 64  # 1D float32 NumPy grids with at most this many cells and steps: DCTs as matrix products
@@ -94,7 +96,8 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     it, then the iterates decrease monotonically, so each step s_old - s_new >= 0 bounds the error before it
     and the error after it is O(step^2 / s). Iteration stops when every step is below rtol * 2 gamma
     <= rtol * s (or below ROUNDOFF_STEPS ulps of the largest s, which round-off would not let the steps go
-    under: float32 with gamma < 1 used to run to max_newton), leaving a relative error of order rtol^2. The
+    under: float32 with gamma < 1 used to run to max_newton), leaving a relative error of order rtol^2; not
+    converging within max_newton steps raises NumericalError (non-finite data). The
     start is ``guess`` (e.g. the previous root, for warm starts: two or three steps; must be >= 0) clipped
     below by rho, else the upper bound
     min(rho + |m|^2 / (4 gamma), rho + gamma |m|^2 / (rho + 2 gamma)^2) (the second only where
@@ -103,6 +106,9 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
     """
     if not gamma > 0:
         raise ValueError(f"gamma must be positive, got {gamma}")
+    if max_newton < 2:
+        raise ValueError(f"max_newton must be at least 2 (the stopping test starts at the second step), got "
+                         f"{max_newton}")
     # All work arrays come from ``scratch`` (a Scratch) when given: fresh 1 MB temporaries cost page faults
     # that dominate NumPy's elementwise time on large grids.
     buf = scratch if scratch is not None else Scratch(xp, rho.dtype)
@@ -167,6 +173,11 @@ def perspective_root(rho: Any, momenta: Sequence[Any], gamma: float, xp: Any, gu
             f *= active
             if float(xp.max(f)) <= step_tol:
                 break
+    else:
+        raise NumericalError(f"perspective_root: Newton's method did not converge in max_newton={max_newton} steps "
+                             f"(largest last step {float(xp.max(f)):.3g}, tolerance {step_tol:.3g}): from a finite "
+                             "start it converges in a few steps, so the densities or momenta are not finite (the "
+                             "iteration diverged)")
     buf.newton.add(taken)
     r = buf.get("r", shape)
     xp.subtract(s, two_gamma, out=r)

@@ -59,6 +59,21 @@ def test_prox_matches_brute_force_minimisation():
         assert np.allclose(cand, best, atol=1e-5), (rho, m, gamma, cand, best)
 
 
+def test_perspective_root_refuses_too_few_steps_and_raises_on_non_finite_data():
+    """Newton from a finite start converges in a few steps (the stopping test from the second one); a NaN density
+    never does, and it is an error, not a NaN root returned after max_newton steps."""
+    import eulerian.staggered as S
+    from eulerian.errors import NumericalError
+
+    with pytest.raises(ValueError, match="max_newton must be at least 2"):
+        S.perspective_root(np.array([1.0]), [np.array([0.5])], 0.1, np, max_newton=1)
+    buf = S.Scratch(np, np.float64)
+    S.perspective_root(np.array([1.0, 2.0]), [np.array([0.5, 0.1])], 0.1, np, scratch=buf)
+    assert buf.newton.calls == 1 and 2 <= buf.newton.steps == buf.newton.most <= 8
+    with pytest.raises(NumericalError, match="did not converge in max_newton=100 steps.*not finite"):
+        S.perspective_root(np.array([1.0, np.nan]), [np.array([0.5, 0.1])], 0.1, np)
+
+
 def test_prox_zero_branch_and_vectorised_extremes():
     # rho + |m|^2/(4 gamma) <= 0  ->  prox = (0, 0)
     r, p = prox_perspective(np.array([-1.0]), [np.array([0.5])], 0.1, np)

@@ -270,9 +270,17 @@ def test_prox_reference_is_the_prox():
      "            if w is not v:\n                pass"),
 ])
 def test_staggered_checks_flag_the_mutants(monkeypatch, index, old, new):
+    """The check fails, or the case ends in an error: perspective_root raises NumericalError when a NaN start (a
+    square root of a negative number, an unclipped warm start) keeps Newton from converging."""
+    from eulerian.errors import NumericalError
+
     mod = mutated(monkeypatch, "eulerian.staggered", old, new)
     with np.errstate(all="ignore"):
-        checks = B.staggered_checks(mod)
+        try:
+            checks = B.staggered_checks(mod)
+        except NumericalError as exc:
+            assert "did not converge" in str(exc) and index == 0
+            return
     assert not checks[index].passed, checks[index].value
 
 
