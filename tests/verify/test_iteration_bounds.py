@@ -103,16 +103,14 @@ def test_newton_bound_catches_a_primal_dual_that_drops_the_warm_start_of_its_pro
 
 
 def test_newton_bound_catches_jko_end_prox_without_its_warm_start(monkeypatch):
-    """With entropy (Newton in log rho): the end prox started from the top of its bracket at every iteration,
-    or from a warm start clipped at rho = 1, takes 10 steps per call instead of 3.1 (bound 3.5). The default
-    flow passes in the quick report."""
-    for new in ("x = hi.copy()", "x = xp.log(xp.maximum(guess, 1.0))"):
-        mod = mutated(monkeypatch, "eulerian.jko",
-                      "x = xp.log(xp.maximum(guess, 1e-300)) if guess is not None else hi.copy()", new)
-        bad = cold_flow(mod.jko_flow)
-        assert bool(np.all(bad.converged))
-        assert _newton_checks_pass("perspective", bad.newton["perspective"], "perspective")
-        assert not _newton_checks_pass("end", bad.newton["end"], "end, entropy"), (new, bad.newton["end"])
+    """With entropy (Newton in log rho): the end prox warm-started from max(guess, 1) instead of the guess (the
+    survivor mutmut 44 of the sample at cbbc575) takes 10 steps per call instead of 3.1 (bound 3.5), as does a
+    start from the top of the bracket at every iteration. The default flow passes in the quick report."""
+    mod = mutated(monkeypatch, "eulerian.jko", "x = xp.log(xp.maximum(guess, 1e-300))", "x = xp.log(xp.maximum(guess, 1.0))")
+    bad = cold_flow(mod.jko_flow)
+    assert bool(np.all(bad.converged))
+    assert _newton_checks_pass("perspective", bad.newton["perspective"], "perspective")
+    assert not _newton_checks_pass("end", bad.newton["end"], "end, entropy"), bad.newton["end"]
 
 
 def test_newton_bound_catches_a_wrong_derivative_in_jko_end_prox_without_entropy(monkeypatch):

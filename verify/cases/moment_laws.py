@@ -288,15 +288,19 @@ SETTLED_TOL = 1e-12  # relative to 1 + |optimum|: round-off of the risk ½qᵀSq
 
 
 def check_network_settled(name: str, g0: G.Gaussian = SETTLED_G0, S=SETTLED_S, r=SETTLED_R, y2: float = SETTLED_Y2,
-                          t: float = SETTLED_T, *, law: Callable = G.linear_network) -> Check:
+                          t: float = SETTLED_T, *, scale: float = 1.0, law: Callable = G.linear_network) -> Check:
     """The law at a huge time t (1e12: linear_network promises that any t is fast, stopping once the flow has
     settled) is the long-time limit of the gradient flow: its risk equals the least-squares optimum
     ½E[y²] − ½rᵀS⁻¹r (the risk exceeds it by exactly ½hᵀS⁻¹h, h = Sq − r, which the settled criterion makes
-    ~1e-27): value risk − optimum, band ± 1e-12 (1 + |optimum|), the round-off of the risk. A solver that marches to
-    t instead of stopping at the settled state (~1e-4 s per unit of time) never finishes."""
+    ~1e-27): value risk − optimum, band ± 1e-12 (scale + |optimum|), the round-off of the risk. A solver that
+    marches to t instead of stopping at the settled state (~1e-4 s per unit of time) never finishes. ``scale``
+    multiplies S, r and E[y²] (data u scaled by its square root): the flow is the same, slower by that factor, and
+    the settled test must scale with it (its noise floor is relative to |S q| + |r|; an absolute floor stops a
+    flow on data scaled by 1e-6 while its risk is still 2.5e-8 above the optimum)."""
+    S, r, y2 = scale * np.asarray(S, dtype=float), scale * np.asarray(r, dtype=float), scale * y2
     g = law(g0, S, r, t)
     optimum = 0.5 * y2 - 0.5 * float(r @ np.linalg.solve(S, r))
-    tol = SETTLED_TOL * (1.0 + abs(optimum))
+    tol = SETTLED_TOL * (scale + abs(optimum))
     return make_check(f"{name}: risk at t = {t:g} (settled) − least-squares optimum",
                       G.linear_network_risk(g, S, r, y2) - optimum, lower=-tol, upper=tol, reference=optimum,
                       detail=f"S = {np.asarray(S).tolist()}, r = {np.asarray(r).tolist()}, E[y²] = {y2:g}")
@@ -342,4 +346,5 @@ def linear_network_closed_form(ctx: CaseContext) -> None:
             ctx.series("risk", ts, np.array(risks) - optimum + 1e-16, xlabel="t",
                        ylabel="risk − optimum", logy=True, label="d = 2")
     ctx.add(check_network_settled("d=1 fixed instance"))
+    ctx.add(check_network_settled("d=1 fixed instance, S, r and E[y²] scaled by 1e-6", scale=1e-6))
     ctx.add(check_network_fixed_point("d=2, q = S⁻¹r at t = 0"))

@@ -1,0 +1,23 @@
+"""Report holes found by the fresh mutation sample at 2625c5e (seed 20261215), each closed by a check that now
+catches its mutant, built in memory (tests/verify/mutants.py):
+
+* the noise floor of linear_network's settling test divided by |S q| + |r| instead of multiplied ->
+  linear-network-closed-form, ``check_network_settled(..., scale=1e-6)``;
+"""
+from __future__ import annotations
+
+from tests.verify.mutants import mutated
+from verify import gaussian as G
+from verify.cases import moment_laws as ML
+
+
+def test_settled_check_on_scaled_data_passes_and_catches_an_absolute_noise_floor(monkeypatch):
+    """With S, r and E[y²] scaled by 1e-6 the flow is the same, 1e6 times slower; a noise floor 1e-12 / (|S q| + |r|)
+    stops it while its risk is 2.5e-8 above the optimum (the band: 1e-12 times the optimum's scale). At scale 1 the
+    mutant and the original agree."""
+    assert ML.check_network_settled("scaled", scale=1e-6).passed
+    mod = mutated(monkeypatch, "verify.gaussian", "noise = _SETTLED_NOISE * (float(", "noise = _SETTLED_NOISE / (float(")
+    monkeypatch.setattr(G, "_settled_event", mod._settled_event)
+    assert ML.check_network_settled("unscaled").passed
+    check = ML.check_network_settled("scaled", scale=1e-6)
+    assert not check.passed and check.value > 1e-9, check.value
