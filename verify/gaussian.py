@@ -174,6 +174,8 @@ def _as_vector(v, name: str, d: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} must be a vector of shape (d,), got shape {x.shape}")
     if d is not None and x.shape[0] != d:
         raise ValueError(f"{name} must have length {d} to match dimension {d}, got {x.shape[0]}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one entry (the dimension d >= 1), got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return x
@@ -867,6 +869,8 @@ def data_moments(u, y) -> tuple[np.ndarray, np.ndarray, float]:
     y = _real(y, "y", copy=False)
     if u.ndim != 2 or y.shape != (u.shape[0],):
         raise ValueError(f"u must be (N, d) and y (N,), got {u.shape} and {y.shape}")
+    if u.shape[0] == 0 or u.shape[1] == 0:
+        raise ValueError(f"u must hold at least one sample (N >= 1) of dimension d >= 1, got shape {u.shape}")
     for name, a in (("u", u), ("y", y)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains NaN or infinite values; remove those samples")

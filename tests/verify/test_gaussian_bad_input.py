@@ -304,3 +304,14 @@ def test_linear_network_at_huge_times_returns_the_settled_law_quickly():
 def test_large_positive_attention_scale_is_still_a_blow_up():
     with pytest.raises(G.FiniteTimeBlowUp, match="blow-up time"):
         G.attention(G2B, Q1, K1, V2, 0.2, scale=2**62)
+
+
+def test_empty_dimensions_and_empty_data_are_refused_by_name():
+    """A law of dimension 0, and data_moments of no samples or of samples without coordinates (N = 0 used to report
+    an overflow of S = uᵀu / 0; d = 0 returned empty moments)."""
+    with pytest.raises(ValueError, match=r"mean must have at least one entry \(the dimension d >= 1\)"):
+        G.Gaussian(np.zeros(0), np.zeros((0, 0)))
+    for u, y in ((np.zeros((0, 2)), np.zeros(0)), (np.zeros((3, 0)), np.zeros(3))):
+        with pytest.raises(ValueError, match=r"u must hold at least one sample \(N >= 1\) of dimension d >= 1") as err:
+            G.data_moments(u, y)
+        assert str(u.shape) in one_line(err)
