@@ -739,6 +739,13 @@ def _line(n: int) -> np.ndarray:
     """n points spread over [-1, 1], as an (n, 1) cloud."""
     return np.linspace(-1.0, 1.0, n)[:, None]
 
+def _heavy_corner(grid: Grid, mass: float) -> np.ndarray:
+    """A density of total ``mass`` in the last cell of ``grid``."""
+    rho = np.zeros(grid.shape)
+    rho[(-1,) * grid.dim] = mass / grid.cell_volume
+    return rho
+
+
 TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1.0),
@@ -794,6 +801,10 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.network_velocity: evaluated at a NaN point": Trouble(
         lambda: eulerian.network_velocity(X[:, 0], X[:, 1])(0.0, NET_GRID, NET_RHO, np.array([[0.1, np.nan]])),
         (ValueError,), ("x contains NaN",)),
+    # mass 10 at (w, a) = (0.83, 0.8) and data 1e308: the output int a sigma(w u) dmu is 6.7e308
+    "eulerian.network_risk: network output of 6.7e308 (mass 10 at w = 0.83, a = 0.8; data_x 1e308)": Trouble(
+        lambda: eulerian.network_risk(NET_GRID, _heavy_corner(NET_GRID, 10.0), [1e308, 1e308, 0.5], [0.1, 0.2, 0.3]),
+        (eulerian.NumericalError,), ("network output", "overflowed", "rescale data_x")),
     "eulerian.network_velocity: first variation at theta = (1e200, 1e200) (overflows)": Trouble(
         lambda: eulerian.network_velocity(X[:, 0], X[:, 1]).first_variation(0.0, NET_GRID, NET_RHO,
                                                                             np.array([[1e200, 1e200]])),

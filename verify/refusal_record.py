@@ -945,6 +945,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'eulerian.jko_flow: t_final / tau = 1e12, max_steps=None (the densities kept beyond memory)': '6f58',
  'eulerian.jko_flow: t_final / tau = 1e9 steps': '5ce7',
  "eulerian.jko_step: stops at max_iter = 2 (on_failure='raise')": '4fc5',
+ 'eulerian.network_risk: network output of 6.7e308 (mass 10 at w = 0.83, a = 0.8; data_x 1e308)': '0336',
  'eulerian.network_velocity: evaluated at a NaN point': '11f6',
  'eulerian.network_velocity: first variation at theta = (1e200, 1e200) (overflows)': '2bec',
  'eulerian.solve_continuity: velocity 1e8 until t = 1e8, max_steps=None (mass history beyond memory)': '76d3',

@@ -3,6 +3,8 @@ catches its mutant, built in memory (tests/verify/mutants.py):
 
 * the noise floor of linear_network's settling test divided by |S q| + |r| instead of multiplied ->
   linear-network-closed-form, ``check_network_settled(..., scale=1e-6)``;
+* the wording of the NumericalError when the network output overflows (message-only, no catalog entry reached it)
+  -> a new trouble of the bad-input catalog, whose message digest the bad-input cases compare with the record.
 """
 from __future__ import annotations
 
@@ -21,3 +23,26 @@ def test_settled_check_on_scaled_data_passes_and_catches_an_absolute_noise_floor
     assert ML.check_network_settled("unscaled").passed
     check = ML.check_network_settled("scaled", scale=1e-6)
     assert not check.passed and check.value > 1e-9, check.value
+
+
+def test_the_network_output_overflow_is_a_recorded_trouble(monkeypatch):
+    """The NumericalError of NetworkVelocity._residuals (the output ∫ a σ(w u) dμ overflowed), a message no catalog
+    entry reached: the bad-input cases now raise it and compare its wording with the record."""
+    import sys
+
+    from verify import bad_input
+    from verify.refusal_record import TROUBLE_MESSAGES
+
+    label = next(k for k in bad_input.TROUBLES if "network output" in k)
+
+    def digest():
+        said: list = []
+        assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
+        return bad_input.trouble_message_changes({label: said[0]}, TROUBLE_MESSAGES)
+
+    assert digest() == []
+    module = sys.modules["eulerian.network_grid"]
+    mod = mutated(monkeypatch, "eulerian.network_grid", 'raise NumericalError("the network output int',
+                  'raise NumericalError("XXthe network output int')
+    monkeypatch.setattr(module.NetworkVelocity, "_residuals", mod.NetworkVelocity._residuals)
+    assert digest() == [f"{label}: the error message changed"]
