@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from eulerian.benamou_brenier import benamou_brenier
+from eulerian.errors import NumericalError
 from tests.verify.mutants import mutated
 from verify import gaussian as G
 from verify.cases import benamou_brenier_cases as B
@@ -135,7 +136,11 @@ def test_cold_newton_checks_catch_a_lost_cube_root_start_and_a_float64_round_off
     for old, new in (("            upper[low_c] = xp.minimum(upper[low_c], xp.cbrt(q[low_c]) - two_gamma)",
                       "            pass"),
                      ("ROUNDOFF_STEPS * float(xp.finfo(s.dtype).eps)", "ROUNDOFF_STEPS * float(xp.finfo(xp.float64).eps)")):
-        checks = B.staggered_checks(mutated(monkeypatch, "eulerian.staggered", old, new))
+        try:
+            checks = B.staggered_checks(mutated(monkeypatch, "eulerian.staggered", old, new))
+        except NumericalError as exc:   # float32 steps never below float64's round-off: max_newton reached
+            assert "did not converge in max_newton=100 steps" in str(exc)
+            continue
         cold = [c for c in checks if "cold start" in c.name]
         assert len(cold) == 3 and not all(c.passed for c in cold), (new, [c.value for c in cold])
 
