@@ -3,6 +3,9 @@ catches its mutant, built in memory (tests/verify/mutants.py):
 
 * the noise floor of linear_network's settling test divided by |S q| + |r| instead of multiplied ->
   linear-network-closed-form, ``check_network_settled(..., scale=1e-6)``;
+* ``WallTerms`` stopping at the first wall that is neither Dirichlet nor Flux (``break`` for ``continue``) ->
+  walls-and-diffusion-2d, the option WALL_ORDER_OPTION (zero flux in x, then Flux and Dirichlet walls in y) against
+  FiPy;
 * the wording of the NumericalError when the network output overflows (message-only, no catalog entry reached it)
   -> a new trouble of the bad-input catalog, whose message digest the bad-input cases compare with the record.
 """
@@ -46,3 +49,28 @@ def test_the_network_output_overflow_is_a_recorded_trouble(monkeypatch):
                   'raise NumericalError("XXthe network output int')
     monkeypatch.setattr(module.NetworkVelocity, "_residuals", mod.NetworkVelocity._residuals)
     assert digest() == [f"{label}: the error message changed"]
+
+
+def test_open_walls_after_a_zero_flux_wall_are_applied(monkeypatch):
+    """The walls of a box are visited in the order x lower, x upper, y lower, y upper; with zero flux in x first, a
+    WallTerms that stops at the first wall it does not handle drops the Flux and Dirichlet walls in y. The
+    array run then fails its own mass balance against the walls' flux, and the check against FiPy fails (right:
+    4e-10)."""
+    import sys
+
+    import pytest
+
+    pytest.importorskip("fipy")
+    from eulerian import Grid
+    from verify.cases import boundaries as BD
+
+    g = Grid(*BD.BOX, (20, 12))
+    kw = BD.diffusion_options(g)[BD.WALL_ORDER_OPTION]
+    good = BD.fipy_option_checks(g, BD.WALL_ORDER_OPTION, kw, "implicit-euler")
+    assert good and all(c.passed for c in good), [(c.name, c.value) for c in good]
+    module = sys.modules["eulerian.operators"]
+    mod = mutated(monkeypatch, "eulerian.operators", "            if not isinstance(cond, (Dirichlet, Flux)):\n"
+                  "                continue", "            if not isinstance(cond, (Dirichlet, Flux)):\n                break")
+    monkeypatch.setattr(module.WallTerms, "__init__", mod.WallTerms.__init__)
+    bad = BD.fipy_option_checks(g, BD.WALL_ORDER_OPTION, kw, "implicit-euler")
+    assert not bad[0].passed, [(c.name, c.value) for c in bad]
