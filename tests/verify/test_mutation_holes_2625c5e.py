@@ -6,6 +6,8 @@ catches its mutant, built in memory (tests/verify/mutants.py):
 * ``WallTerms`` stopping at the first wall that is neither Dirichlet nor Flux (``break`` for ``continue``) ->
   walls-and-diffusion-2d, the option WALL_ORDER_OPTION (zero flux in x, then Flux and Dirichlet walls in y) against
   FiPy;
+* ``_brenier_matrix`` without its shortcut for identical covariances -> pot-gaussian, ``check_identical_gaussians``
+  with EXTREME_COVARIANCES (the Brenier map of a law to itself exactly the identity);
 * the wording of the NumericalError when the network output overflows (message-only, no catalog entry reached it)
   -> a new trouble of the bad-input catalog, whose message digest the bad-input cases compare with the record.
 """
@@ -74,3 +76,18 @@ def test_open_walls_after_a_zero_flux_wall_are_applied(monkeypatch):
     monkeypatch.setattr(module.WallTerms, "__init__", mod.WallTerms.__init__)
     bad = BD.fipy_option_checks(g, BD.WALL_ORDER_OPTION, kw, "implicit-euler")
     assert not bad[0].passed, [(c.name, c.value) for c in bad]
+
+
+def test_identical_gaussians_check_catches_the_bures_formula_on_identical_laws(monkeypatch):
+    """Without the shortcut, the Brenier map of a law with correlation 0.999999 to itself is 8e-6 from the identity
+    (the square roots of a near-singular matrix); the check wants exactly 0."""
+    import numpy as np
+
+    from verify.cases import optimal_transport as OT
+
+    assert OT.check_identical_gaussians(np.random.default_rng(1)).passed
+    mod = mutated(monkeypatch, "verify.gaussian", "    if np.array_equal(s0, s1):\n        return np.eye(s0.shape[0])",
+                  "    if np.array_equal(None, s1):\n        return np.eye(s0.shape[0])")
+    monkeypatch.setattr(G, "_brenier_matrix", mod._brenier_matrix)
+    check = OT.check_identical_gaussians(np.random.default_rng(1))
+    assert not check.passed and check.value > 1e-6 and "extreme" in check.detail, (check.value, check.detail)

@@ -170,21 +170,34 @@ def check_repeated_points(name: str, x: np.ndarray, y: np.ndarray, counts: np.nd
                       upper=1e-10, reference=repeated)
 
 
+# identical laws where the Bures formula through matrix square roots is far from exact: a correlation of 0.999999
+# (A - I of 5.5e-6), spreads 1e5 and 1e-5 on two axes, covariances near 1e300 and 1e-300
+EXTREME_COVARIANCES = (np.array([[1.0, 0.999999], [0.999999, 1.0]]), np.diag([1e5, 1e-5]),
+                       1e300 * np.array([[2.0, 0.3], [0.3, 1.0]]), 1e-300 * np.array([[2.0, 0.3], [0.3, 1.0]]))
+
+
 def check_identical_gaussians(rng: np.random.Generator, dims: tuple[int, ...] = DIMS, per_dim: int = 3) -> Check:
-    """W2(g, g) = W2²(g, g) = 0 exactly, as :func:`verify.gaussian.w2_squared` documents, for random Gaussians
+    """W2(g, g) = W2²(g, g) = 0 exactly, as :func:`verify.gaussian.w2_squared` documents, and the Brenier map of g to
+    itself exactly the identity (matrix I, offset 0), for random Gaussians and those of EXTREME_COVARIANCES
     (covariances given as equal copies, not the same object). Reference: 0, tolerance 0 — the Bures formula
     evaluated through matrix square roots leaves a rounding residue of ~1e-16 (W2 ~1e-8) for most covariances,
-    so only catching identical covariances gives the exact zero."""
+    more for ill-conditioned ones, so only catching identical covariances gives the exact zero."""
+    laws = [(f"d={d} #{k}", random_gaussian(d, rng)) for d in dims for k in range(per_dim)]
+    laws += [(f"extreme #{k}", G.Gaussian([0.5, -1.0], cov)) for k, cov in enumerate(EXTREME_COVARIANCES)]
     worst, where = 0.0, ""
-    for d in dims:
-        for k in range(per_dim):
-            g = random_gaussian(d, rng)
-            twin = G.Gaussian(g.mean.copy(), g.cov.copy())
-            for name, value in (("W2²", G.w2_squared(g, twin)), ("W2", G.w2(g, twin))):
-                if abs(value) > worst or not where:
-                    worst, where = abs(value), f"largest: {name} in d={d} #{k}"
-    return make_check(f"identical Gaussians ({len(dims) * per_dim}, d in {list(dims)}): W2 and W2² exactly 0",
-                      worst, upper=0.0, reference=0.0, detail=where)
+    for label, g in laws:
+        twin = G.Gaussian(g.mean.copy(), g.cov.copy())
+        try:
+            T = G.brenier_map(g, twin)
+            identity = max(float(np.abs(T.matrix - np.eye(g.dim)).max()), float(np.abs(T.offset).max()))
+        except ValueError:
+            identity = math.inf
+        for name, value in (("W2²", G.w2_squared(g, twin)), ("W2", G.w2(g, twin)), ("Brenier map − id", identity)):
+            if abs(value) > worst or not where:
+                worst, where = abs(value), f"largest: {name} in {label}"
+    return make_check(f"identical Gaussians ({len(laws)}, d in {list(dims)} and {len(EXTREME_COVARIANCES)} extreme "
+                      "covariances): W2, W2² and the Brenier map's distance from the identity exactly 0", worst,
+                      upper=0.0, reference=0.0, detail=where)
 
 
 @case("pot-gaussian", title="Agreement with POT's ot.gaussian (Bures–Wasserstein) and ot.emd2 (empirical W2)",
