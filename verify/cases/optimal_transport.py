@@ -1,6 +1,7 @@
 """Gaussian optimal transport (Prop 4.3): Brenier map, McCann geodesic, agreement with POT."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
