@@ -8,6 +8,8 @@ catches its mutant, built in memory (tests/verify/mutants.py):
   FiPy;
 * ``_brenier_matrix`` without its shortcut for identical covariances -> pot-gaussian, ``check_identical_gaussians``
   with EXTREME_COVARIANCES (the Brenier map of a law to itself exactly the identity);
+* the primal-dual's float64 phase of dtype="mixed" resuming with the float32 dual -> bb-gaussian-1d,
+  ``check_mixed_stationarity``;
 * the wording of the NumericalError when the network output overflows (message-only, no catalog entry reached it)
   -> a new trouble of the bad-input catalog, whose message digest the bad-input cases compare with the record.
 """
@@ -91,3 +93,13 @@ def test_identical_gaussians_check_catches_the_bures_formula_on_identical_laws(m
     monkeypatch.setattr(G, "_brenier_matrix", mod._brenier_matrix)
     check = OT.check_identical_gaussians(np.random.default_rng(1))
     assert not check.passed and check.value > 1e-6 and "extreme" in check.detail, (check.value, check.detail)
+
+
+def test_mixed_stationarity_check_catches_a_dual_left_in_float32(monkeypatch):
+    from verify.cases import benamou_brenier_cases as B
+
+    assert B.check_mixed_stationarity().passed
+    mod = mutated(monkeypatch, "eulerian.benamou_brenier", "W = [xp.asarray(w, dtype=sg.dtype) for w in resume[1]]",
+                  "W = [xp.asarray(w) for w in resume[1]]")
+    check = B.check_mixed_stationarity(mod.benamou_brenier)
+    assert not check.passed and check.value == float("inf"), check.detail   # stalls at 3.2e-7

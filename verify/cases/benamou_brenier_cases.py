@@ -249,6 +249,21 @@ def check_newton_steps(name: str, count: Any, kind: str) -> list[Check]:
                        "bound", float(count.most), upper=float(most_bound), detail=detail)]
 
 
+def check_mixed_stationarity(solve: Callable = benamou_brenier) -> Check:
+    """dtype="mixed" continues in float64 from the float32 state, the dual iterate included, so its stationarity
+    must go below float32's floor: the primal-dual on the 1D Gaussians of bb-gaussian-1d at 32 cells x 32 steps with
+    tol = 1e-7 (the other tests loose) must converge within 6 000 iterations (measured 4 150; a dual kept in float32
+    stalls at 3.2e-7). Value: the last stationarity, inf when the run did not converge."""
+    grid = Grid((0.0,), (1.0,), (32,))
+    res = solve(grid, gaussian_cells_1d(grid, 0.3, 0.05), gaussian_cells_1d(grid, 0.7, 0.08), 32, method="primal-dual",
+                dtype="mixed", tol=1e-7, residual_tol=1e-3, gap_tol=1e-3, max_iter=6000)
+    last = float(res.history["stationarity"][-1])
+    return make_check("primal-dual, mixed, 32x32: stationarity below float32's floor (tol 1e-7)",
+                      last if res.converged else math.inf, upper=1e-7,
+                      detail=f"{res.iterations} iterations ({res.extras['float32_iterations']} in float32), last "
+                             f"stationarity {last:.3g}")
+
+
 # ------------------------------------------------------------------------------------------------------------
 # cases
 # ------------------------------------------------------------------------------------------------------------
@@ -292,6 +307,7 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
     ctx.add(check_bb_iterations("primal-dual, fixed steps, 64x64", res, BB_ITERATION_BOUNDS["1d primal-dual fixed"]))
     # relaxation = 1: plain Chambolle–Pock (the un-relaxed branch, no copies of the iterates; default 1.9)
     ctx.add_all(unrelaxed_checks(grid, rho0, rho1, exact, q, half))
+    ctx.add(check_mixed_stationarity())
     # the documented staggered-grid building blocks on paths the solvers never take (fresh outputs, scale != dt^-2)
     ctx.add_all(staggered_checks())
     if ctx.quick:
