@@ -75,14 +75,14 @@ def _newton_checks_pass(name, count, kind):
 
 def test_newton_bounds_pass_the_default_and_catch_a_stopping_test_one_step_late(monkeypatch):
     """perspective_root's stopping test from the third step on (k >= 2): the same roots, 3.0 steps per call
-    instead of 2.1 (bound 2.4), in both methods."""
+    instead of 2.1 (bound 2.4)."""
     import sys
 
     grid, rho0, rho1 = gaussian_1d_cells()
     bb_module = sys.modules["eulerian.benamou_brenier"]
     mod = mutated(monkeypatch, "eulerian.staggered", "        if k >= 1:\n            f *= active",
                   "        if k >= 2:\n            f *= active")
-    for method in ("primal-dual", "douglas-rachford"):
+    for method in ("primal-dual",):    # Douglas–Rachford calls the same root through prox_perspective
         good = benamou_brenier(grid, rho0, rho1, 64, method=method)
         assert _newton_checks_pass("default", good.extras["newton"], "perspective"), good.extras["newton"]
         with monkeypatch.context() as m:
@@ -120,12 +120,10 @@ def test_newton_bound_catches_a_wrong_derivative_in_jko_end_prox_without_entropy
     safeguarded iteration still converges, in more steps."""
     from verify.cases import porous_medium as PM
 
-    good = PM.jko_study(PM.JKO_TAUS[:1])
-    assert _newton_checks_pass("end", good.flows[0].newton["end"], "end, no entropy"), good.flows[0].newton
     mod = mutated(monkeypatch, "eulerian.jko", "return r + t - c, 1.0 + e * t", "return r + t - c, 2.0 + e * t")
     monkeypatch.setattr(PM, "jko_flow", mod.jko_flow)
-    bad = PM.jko_study(PM.JKO_TAUS[:1])
-    assert abs(bad.l1[0] - good.l1[0]) <= 1e-6 * good.l1[0]
+    bad = PM.jko_study(PM.JKO_TAUS[:1])     # the default passes in porous-medium-barenblatt (test_option_coverage)
+    assert abs(bad.l1[0] - 0.0382683) <= 1e-4 * 0.0382683   # the same flow: L1 error at the largest tau as measured
     assert not _newton_checks_pass("end", bad.flows[0].newton["end"], "end, no entropy"), bad.flows[0].newton
 
 

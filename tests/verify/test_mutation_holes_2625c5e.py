@@ -1,5 +1,6 @@
 """Report holes found by the fresh mutation sample at 2625c5e (seed 20261215), each closed by a check that now
-catches its mutant, built in memory (tests/verify/mutants.py):
+catches its mutant, built in memory (tests/verify/mutants.py). That the checks pass on the library itself is
+asserted by the cases' runs in tests/test_option_coverage.py and by test_the_record_is_current:
 
 * the noise floor of linear_network's settling test divided by |S q| + |r| instead of multiplied ->
   linear-network-closed-form, ``check_network_settled(..., scale=1e-6)``;
@@ -24,7 +25,6 @@ def test_settled_check_on_scaled_data_passes_and_catches_an_absolute_noise_floor
     """With S, r and E[y²] scaled by 1e-6 the flow is the same, 1e6 times slower; a noise floor 1e-12 / (|S q| + |r|)
     stops it while its risk is 2.5e-8 above the optimum (the band: 1e-12 times the optimum's scale). At scale 1 the
     mutant and the original agree."""
-    assert ML.check_network_settled("scaled", scale=1e-6).passed
     mod = mutated(monkeypatch, "verify.gaussian", "noise = _SETTLED_NOISE * (float(", "noise = _SETTLED_NOISE / (float(")
     monkeypatch.setattr(G, "_settled_event", mod._settled_event)
     assert ML.check_network_settled("unscaled").passed
@@ -47,7 +47,6 @@ def test_the_network_output_overflow_is_a_recorded_trouble(monkeypatch):
         assert bad_input.trouble_gap(label, bad_input.TROUBLES[label], messages=said) is None
         return bad_input.trouble_message_changes({label: said[0]}, TROUBLE_MESSAGES)
 
-    assert digest() == []
     module = sys.modules["eulerian.network_grid"]
     mod = mutated(monkeypatch, "eulerian.network_grid", 'raise NumericalError("the network output int',
                   'raise NumericalError("XXthe network output int')
@@ -70,8 +69,6 @@ def test_open_walls_after_a_zero_flux_wall_are_applied(monkeypatch):
 
     g = Grid(*BD.BOX, (20, 12))
     kw = BD.diffusion_options(g)[BD.WALL_ORDER_OPTION]
-    good = BD.fipy_option_checks(g, BD.WALL_ORDER_OPTION, kw, "implicit-euler")
-    assert good and all(c.passed for c in good), [(c.name, c.value) for c in good]
     module = sys.modules["eulerian.operators"]
     mod = mutated(monkeypatch, "eulerian.operators", "            if not isinstance(cond, (Dirichlet, Flux)):\n"
                   "                continue", "            if not isinstance(cond, (Dirichlet, Flux)):\n                break")
@@ -87,7 +84,6 @@ def test_identical_gaussians_check_catches_the_bures_formula_on_identical_laws(m
 
     from verify.cases import optimal_transport as OT
 
-    assert OT.check_identical_gaussians(np.random.default_rng(1)).passed
     mod = mutated(monkeypatch, "verify.gaussian", "    if np.array_equal(s0, s1):\n        return np.eye(s0.shape[0])",
                   "    if np.array_equal(None, s1):\n        return np.eye(s0.shape[0])")
     monkeypatch.setattr(G, "_brenier_matrix", mod._brenier_matrix)
@@ -98,7 +94,6 @@ def test_identical_gaussians_check_catches_the_bures_formula_on_identical_laws(m
 def test_mixed_stationarity_check_catches_a_dual_left_in_float32(monkeypatch):
     from verify.cases import benamou_brenier_cases as B
 
-    assert B.check_mixed_stationarity().passed
     mod = mutated(monkeypatch, "eulerian.benamou_brenier", "W = [xp.asarray(w, dtype=sg.dtype) for w in resume[1]]",
                   "W = [xp.asarray(w) for w in resume[1]]")
     check = B.check_mixed_stationarity(mod.benamou_brenier)
