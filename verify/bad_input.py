@@ -739,6 +739,7 @@ def _line(n: int) -> np.ndarray:
     """n points spread over [-1, 1], as an (n, 1) cloud."""
     return np.linspace(-1.0, 1.0, n)[:, None]
 
+
 def _heavy_corner(grid: Grid, mass: float) -> np.ndarray:
     """A density of total ``mass`` in the last cell of ``grid``."""
     rho = np.zeros(grid.shape)

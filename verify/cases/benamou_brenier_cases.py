@@ -241,12 +241,13 @@ def check_newton_steps(name: str, count: Any, kind: str) -> list[Check]:
     average and the most in one call (``count``: a NewtonCount, e.g. BBResult.extras["newton"]). A crippled warm
     start, bracket or stopping test still converges, only in more steps."""
     mean_bound, most_bound = NEWTON_BOUNDS[kind]
+    prox = kind.split(",")[0]
     mean = count.steps / count.calls if count.calls else math.inf
     detail = f"{count.steps} steps in {count.calls} calls, at most {count.most} in one"
-    return [make_check(f"{name}: Newton steps per call of the {kind.split(',')[0]} prox, at most the stated bound",
-                       mean, upper=mean_bound, detail=detail),
-            make_check(f"{name}: most Newton steps in one call of the {kind.split(',')[0]} prox, at most the stated "
-                       "bound", float(count.most), upper=float(most_bound), detail=detail)]
+    return [make_check(f"{name}: Newton steps per call of the {prox} prox, at most the stated bound", mean,
+                       upper=mean_bound, detail=detail),
+            make_check(f"{name}: most Newton steps in one call of the {prox} prox, at most the stated bound",
+                       float(count.most), upper=float(most_bound), detail=detail)]
 
 
 def check_mixed_stationarity(solve: Callable = benamou_brenier) -> Check:
