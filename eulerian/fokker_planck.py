@@ -339,6 +339,7 @@ def solve_fokker_planck(
         return recent[t][2], (0.0 if w is None else w.outflow(rho))
 
     solvers: dict = {}
+    transfers: dict = {}   # the multigrid transfer operators, the same for every hierarchy of this run
     stats: list[int] = []
     builds = [0]   # linear solvers built: LU factorisations or multigrid hierarchies
 
@@ -357,7 +358,8 @@ def solve_fokker_planck(
                 g = Grid(grid.lower, grid.upper, shape)
                 return c0 * be.sparse.identity(g.size, format="csr") - c1 * generator(t, g)
 
-            s = MultigridSolver(be, M, grid.shape, periodic=periodic, coarse_matrix=coarse, rtol=rtol)
+            s = MultigridSolver(be, M, grid.shape, periodic=periodic, coarse_matrix=coarse, rtol=rtol,
+                                transfers=transfers)
         s.iterations = stats
         if not time_dependent:
             solvers[key] = s

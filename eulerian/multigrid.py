@@ -210,6 +210,8 @@ class MultigridSolver:
     cycle : "V" (default) or "W".
     precision : "mixed" (float32 cycle, float64 Krylov) or "float64" (everything float64).
     iterations : BiCGStab iterations of every solve, appended (a list shared with the caller's statistics).
+    transfers : the transfer operators of each level, by fine shape: pass one dict to the hierarchies of a run
+        whose matrix changes in time (they depend on the grid only, not on M).
     """
 
     be: Backend
@@ -226,6 +228,7 @@ class MultigridSolver:
     precision: str = "mixed"
     levels: list = field(default_factory=list)
     iterations: list = field(default_factory=list)
+    transfers: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -249,13 +252,10 @@ class MultigridSolver:
                 break
             # the Galerkin products R M P need P as a matrix
             tensor = M.shape[0] >= TENSOR_PROLONGATION_MIN and self.coarse_matrix is not None
-            pr = transfer_operators(self.be, shape, self.periodic, dtype=self.dtype, prolongation=not tensor)
+            pr = self._transfers(shape, tensor)
             if pr is None:
                 break
-            fine = shape
             P, R, shape = pr
-            if tensor:
-                P = TensorProlongation(self.be, fine, shape, self.periodic, self.dtype)
             Mc = (R @ M @ P) if self.coarse_matrix is None else self.coarse_matrix(shape)
             Mc = Mc.tocsr()
             dc = Mc.diagonal()
@@ -279,6 +279,16 @@ class MultigridSolver:
             self.coarse_solve = lambda c: lu.solve(d * c).astype(self.dtype)
         n = self.M.shape[0]  # float64 work vectors of BiCGStab
         self._work = {k: xp.empty(n, dtype=xp.float64) for k in ("y", "z", "v", "t")}
+
+    def _transfers(self, shape: tuple[int, ...], tensor: bool) -> tuple[Any, Any, tuple] | None:
+        """(P, R, coarse shape) below ``shape`` (P a TensorProlongation if ``tensor``), kept in ``transfers``."""
+        key = (shape, tensor, str(self.dtype), str(self.periodic))
+        if key not in self.transfers:
+            pr = transfer_operators(self.be, shape, self.periodic, dtype=self.dtype, prolongation=not tensor)
+            if pr is not None and tensor:
+                pr = (TensorProlongation(self.be, shape, pr[2], self.periodic, self.dtype), *pr[1:])
+            self.transfers[key] = pr
+        return self.transfers[key]
 
     def _level(self, M: Any, d: Any) -> _Level:
         """Level of the (float64 CSR) matrix M with diagonal d; K = -D^-1 M keeps M's index arrays."""

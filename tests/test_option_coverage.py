@@ -126,6 +126,8 @@ CONTENTS: dict[str, list[tuple[str, tuple[int, int | None], tuple[float, float] 
     "bb-fipy-poisson": [("free-end", (16, 16), None), ("stationarity", (4, 4), None)],
     "symbolic-closure": [("", (15, None), None)],
     "flow-matching-particles-2d": [("silverman", (1, None), None)],
+    "fokker-planck-options-2d": [("mean shift vs b T", (3, 3), (0.0, 1e-8)),     # one per flux, far within 1e-7
+                                 ("+-1e4: FiPy vs array", (3, 3), (0.0, 1e-13))],
     "cupy-paths": [(label, (1, None), None) for label in (
         "eulerian.solve_fokker_planck", "eulerian.benamou_brenier", "eulerian.solve_continuity", "eulerian.jko_step",
         "eulerian.solve_porous_medium", "eulerian.solve_meanfield", "eulerian.flow_matching_grid_field",

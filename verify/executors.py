@@ -200,6 +200,7 @@ def _run_pool(names: list[str], quick: bool, seed: int | None, jobs: int, finish
 # cases (many short-lived arrays then go back to the OS and fault in again); one BLAS/OpenMP thread as in
 # the `twinflow` command, so the numbers are the same bit for bit.
 _WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+_SCHEDULER_TIMEOUT = "10s"   # how long a --scheduler address is tried before it is reported unreachable
 
 
 def _run_dask(names: list[str], quick: bool, seed: int | None, jobs: int, finish: Callable[..., None],
@@ -214,7 +215,7 @@ def _run_dask(names: list[str], quick: bool, seed: int | None, jobs: int, finish
     try:
         try:
             if scheduler:
-                client = Client(scheduler, timeout="10s")
+                client = Client(scheduler, timeout=_SCHEDULER_TIMEOUT)
             else:
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": _WORKER_ENVIRON}):
                     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,

@@ -59,6 +59,25 @@ def test_solution_matches_sparse_lu_to_the_tolerance(precision):
         assert s.levels[0].P.dtype == np.float32 and s.levels[0].R.dtype == np.float32
 
 
+@pytest.mark.parametrize("shape", [(16, 12, 20), (64, 32, 32)])   # Kronecker P; TensorProlongation at the top
+def test_shared_transfers_are_built_once_and_give_the_same_solution(shape):
+    """Hierarchies of one run (a matrix that changes in time) share their transfer operators through
+    ``transfers``: the second hierarchy builds none and solves as a hierarchy with its own."""
+    transfers: dict = {}
+    for dt in (0.25, 0.125):
+        M, coarse = bdf2_system(shape, dt=dt)
+        b = rhs(M.shape[0])
+        shared = MultigridSolver(BE, M, shape, coarse_matrix=coarse, transfers=transfers)
+        if dt == 0.25:
+            first = dict(transfers)
+        own = MultigridSolver(BE, M, shape, coarse_matrix=coarse)
+        np.testing.assert_array_equal(shared.solve(b), own.solve(b))
+        assert shared.iterations == own.iterations
+    assert transfers == first and len(first) == len(shared.levels) - 1   # one entry per coarsening, reused
+    assert all(a.P is b for a, b in zip(shared.levels[:-1], [v[0] for v in first.values()]))
+    assert isinstance(shared.levels[0].P, TensorProlongation) == (np.prod(shape) >= TENSOR_PROLONGATION_MIN)
+
+
 def test_mixed_and_double_take_the_same_iterations():
     """The float32 perturbation of the preconditioner (1e-7) does not cost BiCGStab iterations at rtol 1e-12
     (32^3: the finest level prolongs axis by axis)."""

@@ -354,23 +354,18 @@ def test_message_digest_keeps_the_wording_and_drops_what_differs_between_machine
     assert digest(numpy_error.value) == bad_input.FOREIGN
 
 
-def test_the_record_is_current():
-    """verify/refusal_record.py matches the code: rewrite it (python -m verify.bad_input --record) when a change
-    of what is refused, or of how a refusal is worded, was made on purpose."""
+def test_the_record_covers_the_catalog_and_nothing_else():
+    """The three bad-input cases compare every call's outcomes and messages, and every trouble's message, with
+    verify/refusal_record.py (their passing run is in test_option_coverage.py). Here: that record has an entry
+    for each label of the catalog and none besides (rewrite it with python -m verify.bad_input --record), each
+    label belongs to one of the three cases, and every trouble that must raise has a recorded message."""
     from verify.refusal_record import MESSAGES, RECORD, TROUBLE_MESSAGES
 
-    messages: dict = {}
-    now = bad_input.current_outcomes(messages)
-    changes = [c for label, call in bad_input.CALLS.items()
-               for c in bad_input.outcome_changes(call, now[label], RECORD.get(label, {}), label=label)]
-    assert changes == [] and set(RECORD) == set(now), changes[:5]
-    reworded = [c for label, call in bad_input.CALLS.items()
-                for c in bad_input.message_changes(call, messages[label], MESSAGES.get(label, {}), label=label)]
-    assert reworded == [] and set(MESSAGES) == set(now), reworded[:5]
-    troubles = bad_input.current_trouble_messages()
-    assert bad_input.trouble_message_changes(troubles, TROUBLE_MESSAGES) == [] and set(troubles) == set(
-        TROUBLE_MESSAGES)
-    assert bad_input.NO_MESSAGE not in {d for label, d in troubles.items() if bad_input.TROUBLES[label].raises}
+    assert set(RECORD) == set(MESSAGES) == set(bad_input.CALLS)
+    assert set(TROUBLE_MESSAGES) == set(bad_input.TROUBLES)
+    assert all(label.split(".")[0] in ("eulerian", "lagrangian", "gaussian")
+               for label in [*bad_input.CALLS, *bad_input.TROUBLES])
+    assert bad_input.NO_MESSAGE not in {d for label, d in TROUBLE_MESSAGES.items() if bad_input.TROUBLES[label].raises}
 
 
 def test_a_trouble_that_raises_another_message_is_a_change_from_the_record():

@@ -1,6 +1,5 @@
 """Campaigns on Dask: a LocalCluster gives the serial results; killed workers are survived; a bad address is an
 error before anything runs."""
-import importlib
 import json
 import os
 import subprocess
@@ -11,10 +10,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from verify import harness  # noqa: E402
+import dask  # noqa: E402
+
+from verify import executors, harness  # noqa: E402
 from verify.cli import main  # noqa: E402
 from verify.executors import ExecutorError, run_cases  # noqa: E402
-
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +49,17 @@ def test_local_cluster_gives_the_serial_results(tmp_path):
     assert html[0] == html[1] >= len(NAMES)                                          # plots drawn on the workers
 
 
-def test_killed_workers_are_survived_and_a_case_that_always_kills_is_an_error(tmp_path, monkeypatch):
-    """The module is sent to the workers as a user's --import module would be (spawned workers do not inherit
-    the parent's registry)."""
+def test_killed_workers_user_modules_and_the_cli(tmp_path, monkeypatch, capsys):
+    """Through the command, on one LocalCluster: a case that kills its first worker is rescheduled and passes, one
+    that kills every worker is an error (Dask gives up after ``allowed-failures`` deaths; 1 here, so the test
+    restarts fewer workers), and a user's --import module reaches the spawned workers (they do not inherit the
+    parent's registry) and runs there, not in the parent."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--quick", "--case", "mccann-geodesic", "--out", "r", "--no-history",
+                 "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "--scheduler needs --executor dask" in capsys.readouterr().err
     marker = tmp_path / "killed-once"
-    (tmp_path / "killercases.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "usercases.py").write_text(textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
         from verify.harness import case
@@ -69,42 +75,28 @@ def test_killed_workers_are_survived_and_a_case_that_always_kills_is_an_error(tm
         @case("t-always-kills", title="kills every worker")
         def always_kills(ctx):
             os.kill(os.getpid(), signal.SIGKILL)
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("killercases")
-    try:
-        out = run_cases(["t-kills-once", "t-always-kills", "mccann-geodesic"], quick=True, jobs=2, executor="dask",
-                        uploads=[module.__file__])
-    finally:
-        sys.modules.pop("killercases", None)
-    by_name = {r.case: r for r in out.results}
-    assert by_name["t-kills-once"].passed and by_name["mccann-geodesic"].passed
-    assert not by_name["t-always-kills"].passed and "Dask could not run the case" in by_name["t-always-kills"].error
-
-
-def test_unreachable_scheduler_is_a_clear_error():
-    with pytest.raises(ExecutorError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        run_cases(["mccann-geodesic"], executor="dask", scheduler="tcp://127.0.0.1:9")
-
-
-def test_cli_dask_options(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert main(["report", "--quick", "--case", "mccann-geodesic", "--out", "r", "--no-history",
-                 "--scheduler", "tcp://127.0.0.1:9"]) == 2
-    assert "--scheduler needs --executor dask" in capsys.readouterr().err
-    (tmp_path / "usercases.py").write_text(textwrap.dedent("""
-        from verify.harness import case
 
         @case("t-user-case", title="a user's case, imported on the workers")
         def user_case(ctx):
-            import os
-            ctx.check("worker pid differs", float(os.getpid() != PARENT), lower=1.0)
-    """).replace("PARENT", str(os.getpid())))
+            ctx.check("worker pid differs", float(os.getpid() != {os.getpid()}), lower=1.0)
+    """))
+    names = ["t-kills-once", "t-always-kills", "mccann-geodesic", "t-user-case"]
     try:
-        assert main(["report", "--quick", "--case", "mccann-geodesic", "--case", "t-user-case", "--import",
-                     "usercases", "--out", "r", "--no-history", "--executor", "dask", "--jobs", "2"]) == 0
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+            code = main(["report", "--quick", *[a for n in names for a in ("--case", n)], "--import", "usercases",
+                         "--out", "r", "--no-history", "--executor", "dask", "--jobs", "2"])
     finally:
         sys.modules.pop("usercases", None)
+    assert code == 1, capsys.readouterr()
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert [c["case"] for c in report["cases"]] == ["mccann-geodesic", "t-user-case"]
-    assert report["summary"]["status"] == "pass"
+    by_name = {c["case"]: c for c in report["cases"]}
+    assert [c["case"] for c in report["cases"]] == names
+    assert all(by_name[n]["passed"] for n in ("t-kills-once", "mccann-geodesic", "t-user-case"))
+    assert not by_name["t-always-kills"]["passed"]
+    assert "Dask could not run the case" in by_name["t-always-kills"]["error"]
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(executors, "_SCHEDULER_TIMEOUT", "1s")   # the error, not the wait, is under test
+    with pytest.raises(ExecutorError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        run_cases(["mccann-geodesic"], executor="dask", scheduler="tcp://127.0.0.1:9")

@@ -10,6 +10,8 @@ import pytest
 
 # In-process sub-sessions restore sys.modules afterwards: everything a sub-session imports must already be
 # imported here, or an extension module (numpy.fft, ...) would be loaded a second time in the next run.
+import verify.adapters  # noqa: F401
+import verify.baseline  # noqa: F401
 import verify.checks  # noqa: F401
 import verify.studies  # noqa: F401
 from verify.pytest_plugin import _node_seed, assert_samples_match
@@ -181,15 +183,15 @@ def test_twinflow_baseline_option_records_and_catches_a_regression(pytester):
             twinflow.assert_converges(FokkerPlanckSolver(time="{time}"), "ou-1d", {order}, levels=[64, 128, 256])
     """
     pytester.makepyfile(test_mine=test_file.format(time="bdf2", order=2))
-    missing = pytester.runpytest_subprocess("--twinflow-baseline", "b.json")
+    missing = pytester.runpytest(*ARGS, "--twinflow-baseline", "b.json")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
     missing.stderr.fnmatch_lines(["*no such file; create it with --twinflow-update-baseline*"])
-    pytester.runpytest_subprocess("--twinflow-baseline", "b.json", "--twinflow-update-baseline").assert_outcomes(
+    pytester.runpytest(*ARGS, "--twinflow-baseline", "b.json", "--twinflow-update-baseline").assert_outcomes(
         passed=1)
     assert (pytester.path / "b.json").is_file()
-    pytester.runpytest_subprocess("--twinflow-baseline", "b.json").assert_outcomes(passed=1)
+    pytester.runpytest(*ARGS, "--twinflow-baseline", "b.json").assert_outcomes(passed=1)
     # implicit Euler (claimed at its own order 1) in place of BDF2: the order check no longer passes as before
     pytester.makepyfile(test_mine=test_file.format(time="implicit-euler", order=1))
-    worse = pytester.runpytest_subprocess("--twinflow-baseline", "b.json")
+    worse = pytester.runpytest(*ARGS, "--twinflow-baseline", "b.json")
     worse.assert_outcomes(failed=1)
     worse.stdout.fnmatch_lines(["*regression against the baseline b.json*", "*REGRESSION*ou-1d*"])
