@@ -29,10 +29,6 @@ __all__ = [
 ]
 
 
-def _value(a: Any, t: float) -> Any:
-    return a(t) if callable(a) else a
-
-
 def _add_row_vector(out: Any, c: Any, xp: Any, block: int = 512) -> None:
     """out += c for out (..., d) and c (d,), in place.
 
@@ -62,9 +58,10 @@ def _add_row_vector(out: Any, c: Any, xp: Any, block: int = 512) -> None:
 
 @dataclass(frozen=True)
 class AffineField:
-    """v(t, x) = A(t) x + c(t); ``matrix`` and ``offset`` are arrays or callables of t.
+    """v(t, x) = A(t) x + c(t); ``matrix`` (d, d) and ``offset`` (d,) are arrays or callables of t.
 
-    Constant coefficients are converted once per array namespace (no host-to-device copy per call).
+    Constant coefficients are checked when the field is made and converted once per array namespace (no
+    host-to-device copy per call); a callable's values are checked at each call.
     """
 
     matrix: Any
@@ -72,19 +69,35 @@ class AffineField:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_cache", {})
+        if not callable(self.matrix):
+            m = as_real_array(self.matrix, "matrix", xp=np)
+            if m.ndim != 2 or m.shape[0] != m.shape[1]:
+                raise ValueError(f"matrix must be a finite square (d, d) array, got shape {m.shape}")
+            object.__setattr__(self, "matrix", m.copy())   # the caller's array may change later
+        if self.offset is not None and not callable(self.offset):
+            c = as_real_array(self.offset, "offset", xp=np)
+            if not callable(self.matrix) and c.shape != (self.matrix.shape[0],):
+                raise ValueError(f"offset must be a finite ({self.matrix.shape[0]},) vector to match matrix "
+                                 f"{self.matrix.shape}, got shape {c.shape}")
+            object.__setattr__(self, "offset", c.copy())
 
-    def _coefficients(self, t: float, xp: Any) -> tuple[Any, Any]:
-        if callable(self.matrix) or callable(self.offset):
-            a = as_real_array(_value(self.matrix, t), "matrix(t)" if callable(self.matrix) else "matrix", xp=xp)
-            c = None if self.offset is None else \
-                as_real_array(_value(self.offset, t), "offset(t)" if callable(self.offset) else "offset", xp=xp)
-            return a.T, c
+    def _constant(self, xp: Any) -> tuple[Any, Any]:
+        """(Aᵀ, c) of the constant coefficients (checked in __post_init__) in namespace ``xp``, kept per namespace;
+        None where a coefficient is callable or absent."""
         key = xp.__name__
         if key not in self._cache:
-            a = as_real_array(self.matrix, "matrix", xp=xp)
-            c = None if self.offset is None else as_real_array(self.offset, "offset", xp=xp)
-            self._cache[key] = (a.T.copy(), c)
+            at = None if callable(self.matrix) else xp.asarray(self.matrix.T.copy())
+            c = None if self.offset is None or callable(self.offset) else xp.asarray(self.offset)
+            self._cache[key] = (at, c)
         return self._cache[key]
+
+    def _coefficients(self, t: float, xp: Any) -> tuple[Any, Any]:
+        at, c = self._constant(xp)
+        if callable(self.matrix):
+            at = as_real_array(self.matrix(t), "matrix(t)", xp=xp).T
+        if callable(self.offset):
+            c = as_real_array(self.offset(t), "offset(t)", xp=xp)
+        return at, c
 
     def __call__(self, t: float, x: Any) -> Any:
         x = as_points(x, "x")
@@ -104,17 +117,6 @@ class AffineField:
 
 def affine_field(matrix: Any, offset: Any = None) -> AffineField:
     """Affine field v(t, x) = A x + c (A (d, d), c (d,)); each may also be a callable of t."""
-    if not callable(matrix):
-        m = as_real_array(matrix, "matrix", xp=np)
-        if m.ndim != 2 or m.shape[0] != m.shape[1]:
-            raise ValueError(f"matrix must be a finite square (d, d) array, got shape {m.shape}")
-        if offset is not None and not callable(offset):
-            c = as_real_array(offset, "offset", xp=np)
-            if c.shape != (m.shape[0],):
-                raise ValueError(f"offset must be a finite ({m.shape[0]},) vector to match matrix {m.shape}, got "
-                                 f"shape {c.shape}")
-    elif offset is not None and not callable(offset):
-        as_real_array(offset, "offset", xp=np)
     return AffineField(matrix, offset)
 
 

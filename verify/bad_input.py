@@ -1013,15 +1013,19 @@ def refusal_gap(call: ValidCall, name: str, bad: Any, *, label: str = "call", mu
                 returned: list | None = None, messages: list | None = None) -> str | None:
     """What is wrong with ``call`` when argument ``name`` is replaced by ``bad``; None when the bad value is
     refused clearly (or, unless ``must_refuse``, the call returns without NaN). ``label`` names the call in the
-    description. ``returned``: a list that gets one True appended when the call returned (took the value);
-    ``messages``: one that gets the :func:`message_digest` of the error when the value was refused."""
+    description. ``returned``: a list that gets "call" appended when the call returned (took the value), then
+    "field" when the vector field it returned was evaluated without error too; ``messages``: one that gets the
+    :func:`message_digest` of the error when the value was refused (by the call or by its field)."""
     where = f"{label}({name}={_short(bad)})"
 
     def run() -> Any:
         result = call.call(name, bad)
         if returned is not None:
-            returned.append(True)
-        return call.probed(result)
+            returned.append("call")
+        probed = call.probed(result)
+        if returned is not None:
+            returned.append("field")
+        return probed
 
     def message_gap(exc: BaseException) -> str | None:
         if messages is not None:
@@ -1184,8 +1188,9 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
     returned field, :func:`point_gaps`), the call's
     own ``refuses`` (which must raise) and its ``accepts`` (which must not), and (with ``names`` None) the call with
     its keyword arguments at their defaults (:func:`defaults_gap`). ``outcomes``: a dict that gets, per
-    argument, one character per bad value of :func:`bad_values` in order: "r" when the call returned (took it),
-    "x" when it raised (see :func:`outcome_changes`). ``messages``: a dict that gets, per argument, the
+    argument, one character per bad value of :func:`bad_values` in order (:data:`OUTCOMES`: "x" when the call
+    raised, "f" when it returned a vector field that raised when evaluated, "r" when it returned and took the
+    value; see :func:`outcome_changes`). ``messages``: a dict that gets, per argument, the
     :func:`message_digest` of each refusal in the same order, then of each of the call's own ``refuses``,
     :data:`NO_MESSAGE` where the value was taken (see :func:`message_changes`), and those of a returned field's
     refusals (:func:`point_gaps`)."""
@@ -1208,7 +1213,7 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
             returned: list = []
             said: list = []
             found.append(refusal_gap(call, name, bad, label=label, returned=returned, messages=said))
-            pattern.append("r" if returned else "x")
+            pattern.append(OUTCOMES[len(returned)])
             digests.append(said[0] if said else NO_MESSAGE)
         for bad in call.refuses.get(name, []):
             said = []
@@ -1224,12 +1229,18 @@ def gaps(call: ValidCall, *, label: str = "call", names: list[str] | None = None
     return tried, [g for g in found if g is not None]
 
 
+# the outcome of a bad value, by how far it got: refused by the call; taken by the call, refused by the vector
+# field it returned (a callable argument whose output the field checks); taken
+OUTCOMES = "xfr"
+OUTCOME_WORDS = {"x": "refused", "f": "refused by the returned field", "r": "taken"}
+
+
 def outcome_changes(call: ValidCall, outcomes: dict, recorded: dict, *, label: str = "call") -> list[str]:
     """The bad values whose outcome differs from the recorded one (``recorded``: the ``outcomes`` of :func:`gaps`
-    from an earlier run, e.g. :data:`verify.refusal_record.RECORD`): a value refused then and taken now is a
-    validation that was weakened; one taken then and refused now, a valid input that became an error. Both are
-    changes of the public behaviour, to be made on purpose (then the record is rewritten: ``python -m
-    verify.bad_input --record``)."""
+    from an earlier run, e.g. :data:`verify.refusal_record.RECORD`): a value refused then (by the call or by the
+    field it returns) and taken now is a validation that was weakened; one taken then and refused now, a valid
+    input that became an error. Both are changes of the public behaviour, to be made on purpose (then the record
+    is rewritten: ``python -m verify.bad_input --record``)."""
     changes = []
     for name, now in outcomes.items():
         then = recorded.get(name)
@@ -1240,8 +1251,8 @@ def outcome_changes(call: ValidCall, outcomes: dict, recorded: dict, *, label: s
         values = bad_values(call, name)
         for i, (a, b) in enumerate(zip(then, now)):
             if a != b:
-                what = "now taken, was refused" if b == "r" else "now refused, was taken"
-                changes.append(f"{label}({name}={_short(values[i])}): {what}")
+                changes.append(f"{label}({name}={_short(values[i])}): now {OUTCOME_WORDS.get(b, b)}, was "
+                               f"{OUTCOME_WORDS.get(a, a)}")
     return changes
 
 
@@ -1363,9 +1374,10 @@ def write_record(path: Path = RECORD_PATH) -> int:
     replaced atomically). Returns the number of outcomes recorded."""
     messages: dict = {}
     record = current_outcomes(messages)
-    text = ('"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x") or takes ("r"), in\n'
-            'the order of ``bad_values`` (RECORD), and the digest of each refusal\'s message, four hex digits per\n'
-            'value (MESSAGES, ``message_digest``), and of the error each numerical trouble raises (TROUBLE_MESSAGES).\n'
+    text = ('"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x"), takes while the vector field\n'
+            'it returns refuses it ("f"), or takes ("r"), in the order of ``bad_values`` (RECORD), and the digest of each\n'
+            'refusal\'s message, four hex digits per value (MESSAGES, ``message_digest``), and of the error each numerical\n'
+            'trouble raises (TROUBLE_MESSAGES).\n'
             'Written by ``python -m verify.bad_input --record``; do not edit by hand. The report\'s bad-input cases\n'
             'compare the current outcomes with it (``outcome_changes``, ``message_changes``,\n'
             '``trouble_message_changes``)."""\n'

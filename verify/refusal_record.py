@@ -1,6 +1,7 @@
-"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x") or takes ("r"), in
-the order of ``bad_values`` (RECORD), and the digest of each refusal's message, four hex digits per
-value (MESSAGES, ``message_digest``), and of the error each numerical trouble raises (TROUBLE_MESSAGES).
+"""Which bad value of :mod:`verify.bad_input` each public function refuses ("x"), takes while the vector field
+it returns refuses it ("f"), or takes ("r"), in the order of ``bad_values`` (RECORD), and the digest of each
+refusal's message, four hex digits per value (MESSAGES, ``message_digest``), and of the error each numerical
+trouble raises (TROUBLE_MESSAGES).
 Written by ``python -m verify.bad_input --record``; do not edit by hand. The report's bad-input cases
 compare the current outcomes with it (``outcome_changes``, ``message_changes``,
 ``trouble_message_changes``)."""
@@ -28,7 +29,7 @@ RECORD = {'eulerian.BBResult.velocity': {'t': 'xxxxxxxxxxrrxxxxxxxxrxxxxxxxxxxxx
                                  'chunk_bytes': 'xxxxxxxxxxxxxxrxrxxxxxxxxxxxxxxxxxxxxxxrrx',
                                  'method': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                                  'scale': 'xxxxxxxxxxrrrrrrrrrrrxxxxxxxxxxxxxrrxxrrrr',
-                                 'wall_mass': 'rxxxxxxxxxxxxxxxxxxxrxxxxxxxxxxxxx'},
+                                 'wall_mass': 'rxxxxxxxxxxxxxxxxxxxfxxxxxxxxxxxxx'},
  'eulerian.benamou_brenier': {'alpha': 'xxxxxxxxxxxxxxxxxrxxrxxxxxxxxxxxxxxxxxrxxx',
                               'backend': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                               'boundary': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
@@ -102,7 +103,7 @@ RECORD = {'eulerian.BBResult.velocity': {'t': 'xxxxxxxxxxrrxxxxxxxxrxxxxxxxxxxxx
                            'rho': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxxxxxxxxxxxxx'},
  'eulerian.network_velocity': {'activation': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                                'chunk_bytes': 'xxxxxxxxxxxxxxrxrxxxxxxxxxxxxxxxxxxxxxxrrx',
-                               'data_x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrrrrxxxxxxrxxxrrrrrr',
+                               'data_x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrfrrrxxxxxxrxxxrrrrrr',
                                'data_y': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrrrrxxxxxxrxxxrrrrrr'},
  'eulerian.porous_medium_energy': {'diffusion': 'xxxxxxxxxxxxxxrxrrxxrxxxxxxxxxxxxxxxxxrrrr',
                                    'grid': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
@@ -324,8 +325,8 @@ RECORD = {'eulerian.BBResult.velocity': {'t': 'xxxxxxxxxxrrxxxxxxxxrxxxxxxxxxxxx
  'gaussian.w2': {'g0': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxx', 'g1': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxx'},
  'gaussian.w2_squared': {'g0': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrxx',
                          'g1': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrxx'},
- 'lagrangian.affine_field': {'matrix': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrrxxxxrrrxrrxxxxxxxrxxxrxxx',
-                             'offset': 'rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrrxxxxrrrxrrxxxxxxxxxxrrrrrr'},
+ 'lagrangian.affine_field': {'matrix': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxffffxxxxrrrxrrxxxxxxxrxxxrxxx',
+                             'offset': 'rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxffffxxxxrrrxrrxxxxxxxxxxrrrrrr'},
  'lagrangian.attention_field': {'K': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxxxxxxrxx',
                                 'Q': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxxxxxxrxx',
                                 'V': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxxxxrxxxrxxx',
@@ -371,11 +372,11 @@ RECORD = {'eulerian.BBResult.velocity': {'t': 'xxxxxxxxxxrrxxxxxxxxrxxxxxxxxxxxx
                              'weights': 'rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrxrrxxxxxxxxxxrrxxrr',
                              'x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrxxxxrxxxxxxxxxxxxx'},
  'lagrangian.get_namespace': {'name': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'},
- 'lagrangian.gradient_field': {'grad_V': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrr'},
- 'lagrangian.grid_velocity_field': {'lower': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxrrxxxxxxxxxxxxrrrr',
+ 'lagrangian.gradient_field': {'grad_V': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxffff'},
+ 'lagrangian.grid_velocity_field': {'lower': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxfrxfrxxxxxxxxxxxxffff',
                                     'outside': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                                     'times': 'rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-                                    'upper': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxrrxxxxxxxxxxrrrrrr',
+                                    'upper': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxfrxrrxxxxxxxxxxrrffrr',
                                     'values': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxxxxxxrxrx'},
  'lagrangian.grid_velocity_field, time-dependent': {'lower': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxrrxxxxxxxxxxxxrrrr',
                                                     'outside': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
@@ -422,7 +423,7 @@ RECORD = {'eulerian.BBResult.velocity': {'t': 'xxxxxxxxxxrrxxxxxxxxrxxxxxxxxxxxx
                                      'rule': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'},
  'lagrangian.network_field': {'activation': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                               'chunk_bytes': 'xxxxxxxxxxxxxxrxrxxxxxxxxxxxxxxxxxxxxxxrrx',
-                              'data_x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxrrxxxxxxx',
+                              'data_x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrfxrrxxxxffxxxxxxx',
                               'data_y': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxxxrxxxrrrrrr'},
  'lagrangian.network_loss': {'activation': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                              'data_x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxxrrxxxxxxxxxxxxx',
@@ -433,9 +434,9 @@ RECORD = {'eulerian.BBResult.velocity': {'t': 'xxxxxxxxxxrrxxxxxxxxrxxxxxxxxxxxx
                                'u': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrxrrxxxxxxxxxrxrx'},
  'lagrangian.noise_factor': {'diffusion': 'xxrrxxxxxxrrxxrxrrxxrxxxxxxxxxxxxxxxxxxrrxrrxxxxxxxrxxxxxxx',
                              'dim': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'},
- 'lagrangian.probability_flow_field': {'diffusion': 'xxrrxxxxxxrrxxrxrrrxrxxrrxrxxxxxxxxrxrrrrr',
-                                       'drift': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrr',
-                                       'score': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrrr'},
+ 'lagrangian.probability_flow_field': {'diffusion': 'xxrrxxxxxxrrxxrxrrrxrxxffxfxxxxxxxxrxrrrrr',
+                                       'drift': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxffff',
+                                       'score': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxffff'},
  'lagrangian.sliced_w2': {'projections': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                           'rng': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
                           'x': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxrrxxrrxxxxxxxxxxxxx',

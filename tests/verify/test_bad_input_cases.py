@@ -381,7 +381,7 @@ def test_a_trouble_that_raises_another_message_is_a_change_from_the_record():
 
 
 def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, capsys, monkeypatch):
-    """The CLI on three calls and two troubles of the catalog (the whole record: test_the_record_is_current)."""
+    """The CLI on three calls and two troubles of the catalog (the whole record: the bad-input cases of the report)."""
     from verify.refusal_record import MESSAGES, RECORD, TROUBLE_MESSAGES
 
     calls = ["eulerian.Grid", "lagrangian.affine_field", "gaussian.jko_gaussian_step"]
@@ -401,3 +401,24 @@ def test_record_cli_writes_the_record_and_refuses_an_unwritable_path(tmp_path, c
         assert bad_input.main(["--record", "--to", str(bad)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"cannot write {bad}: {why}" in err[0]
+
+
+def test_a_field_that_stops_checking_its_callables_output_is_a_change_from_the_record(monkeypatch):
+    """gradient_field takes any callable grad_V; the field it returns refuses an output of the wrong shape when
+    evaluated ("f" in the record). Without that check (lagrangian.fields.x_gradient_field__mutmut_16, sample at
+    c3bb5f9) the field returns the wrong shape: "r", a weakened validation that the record shows."""
+    from tests.verify.mutants import mutated
+    from verify.refusal_record import RECORD
+
+    label = "lagrangian.gradient_field"
+    call = bad_input.CALLS[label]
+    outcomes: dict = {}
+    gaps(call, label=label, names=["grad_V"], outcomes=outcomes)
+    assert outcomes == RECORD[label] and outcomes["grad_V"].endswith("ffff")   # the four bad callables
+    mod = mutated(monkeypatch, "lagrangian.fields", 'check_real_output(g, "grad_V(x)", shape=x.shape, at=x)',
+                  'check_real_output(g, "grad_V(x)", shape=None, at=x)')
+    weak = ValidCall(mod.gradient_field, call.pos, call.kw, probe=call.probe, aliases=call.aliases)
+    gaps(weak, label=label, names=["grad_V"], outcomes=outcomes)
+    changes = bad_input.outcome_changes(weak, outcomes, RECORD[label], label=label)
+    assert changes == [f"{label}(grad_V={bad_input._short(bad_input._wrong_shape_callable)}): now taken, was "
+                       "refused by the returned field"]

@@ -1,6 +1,6 @@
 """Report holes found by the fresh mutation sample at 2625c5e (seed 20261215), each closed by a check that now
 catches its mutant, built in memory (tests/verify/mutants.py). That the checks pass on the library itself is
-asserted by the cases' runs in tests/test_option_coverage.py and by test_the_record_is_current:
+asserted by the cases' runs in tests/test_option_coverage.py, the bad-input cases' included:
 
 * the noise floor of linear_network's settling test divided by |S q| + |r| instead of multiplied ->
   linear-network-closed-form, ``check_network_settled(..., scale=1e-6)``;
