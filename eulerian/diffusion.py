@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._validate import real_output, reject_complex
-from .backend import Backend
+from .backend import Backend, to_host
 from .grid import Grid
 from .operators import face_points, per_axis
 from .boundary import wall_cells, wall_points
@@ -165,6 +165,8 @@ def check_diffusion(diffusion: Any, grid: Grid) -> Diffusion:
     if kind == "field":
         _field_values(value, grid.centers())  # probe: real, finite, positive at the cell centres
         return Diffusion("field", value)
+    if hasattr(value, "__cuda_array_interface__"):   # cell values or a matrix on the GPU: checked on the host
+        value = to_host(value)
     reject_complex("diffusion", value)
     try:
         arr = np.asarray(value, dtype=float)

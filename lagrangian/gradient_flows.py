@@ -235,11 +235,10 @@ def _save_times(save_at: Any, T: float, steps: int) -> np.ndarray:
     if times.ndim != 1 or times.size == 0:
         raise ValueError(f"save_at must be None (for [0, t_final]) or a non-empty 1-D sequence of times in "
                          f"[0, t_final], got shape {times.shape}")
-    dt = T / steps
-    with np.errstate(over="ignore", invalid="ignore"):
-        k = times / dt
     if not (np.all(times >= 0.0) and np.all(times <= T * (1 + 1e-12))):
         raise ValueError(f"save_at times must lie in [0, t_final = {T:g}], got {times.tolist()}")
+    dt = T / steps   # > 0 (the caller refuses an underflow), so k <= steps (1 + 1e-12): no overflow
+    k = times / dt
     if np.any(np.abs(k - np.rint(k)) > 1e-8 * np.maximum(1.0, k)):
         raise ValueError(f"save_at times must be multiples of the step dt = t_final/steps = {dt:g} (t_final = "
                          f"{T:g}, steps = {steps}), got {times.tolist()}; choose steps so they fall on the grid")
