@@ -9,7 +9,9 @@ asserted by the cases' runs in tests/test_option_coverage.py:
 * ``solve_stationary`` leaving cell-valued diffusion on the host (eulerian.fokker_planck.x_solve_stationary__mutmut_97):
   the CuPy paths ran it with a scalar diffusion only -> cupy-paths, the extra call "solve_stationary, diffusion as
   cell values" (which also found that a device array of cell values was refused by every Fokker–Planck solver:
-  ``check_diffusion`` now takes it to the host).
+  ``check_diffusion`` now takes it to the host);
+* FiPy's continuity run on a closed box reporting a boundary outflow of [0.0] instead of None
+  (eulerian.fipy_backend.x_continuity_fipy__mutmut_276) -> continuity-options-2d, ``check_solution_records``.
 
 The sample's third hole, a ``gradient_field`` that stops checking the shape of grad_V's output, is closed in the
 refusal record ("f": refused by the returned field); its test is in test_bad_input_cases.py.
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 from tests.verify.mutants import mutated
@@ -57,3 +58,28 @@ def test_cell_valued_diffusion_of_solve_stationary_is_run_on_cupy(monkeypatch):
                       "[d if (np.ndim(d) == 0) or True else be.asarray(d) for d in")
         check = check_call(label, dataclasses.replace(call, func=mod.solve_stationary), "backend", cp)
         assert not check.passed and "TypeError" in check.detail, check
+
+
+def test_a_closed_fipy_continuity_run_reporting_an_outflow_is_caught(monkeypatch):
+    """eulerian.fipy_backend.x_continuity_fipy__mutmut_276: boundary_outflow [0.0] instead of None for a closed box."""
+    from eulerian import solve_continuity
+    from verify.cases.eulerian_cases import check_solution_records
+    from verify.problems import get_problem, grid_for
+
+    problem = get_problem("mms-continuity-box-2d")
+    grid = grid_for(problem, 12)
+    rho0 = grid.cell_averages(problem.initial_density)
+
+    def run():
+        return solve_continuity(grid, rho0, problem.drift, problem.t_final, backend="fipy",
+                                boundary=problem.boundary)
+
+    assert check_solution_records("closed", [run()], closed=True).passed
+    import eulerian.fipy_backend
+
+    mod = mutated(monkeypatch, "eulerian.fipy_backend",
+                  "boundary_outflow=np.array(outflows) if walls is not None else None",
+                  "boundary_outflow=np.array(outflows) if (walls is not None) or True else None")
+    monkeypatch.setattr(eulerian.fipy_backend, "continuity_fipy", mod.continuity_fipy)
+    check = check_solution_records("closed", [run()], closed=True)
+    assert not check.passed and "boundary_outflow (1,) for a closed box" in check.detail, check

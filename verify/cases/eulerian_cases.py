@@ -1155,6 +1155,24 @@ def check_fipy_ran(name: str, solutions: Sequence[Solution]) -> Check:
                       detail=f"backends {[s.backend for s in solutions]}")
 
 
+def check_solution_records(name: str, solutions: Sequence[Solution], closed: bool) -> Check:
+    """The record each Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries, and
+    ``boundary_outflow`` None for a closed box (zero-flux and periodic walls), else steps + 1 entries. The value
+    is the number of wrong fields, which must be 0."""
+    wrong = []
+    for i, s in enumerate(solutions):
+        n = (s.steps + 1,)
+        if np.shape(s.mass) != n or np.shape(s.mass_times) != n:
+            wrong.append(f"run {i} ({s.backend}): mass {np.shape(s.mass)}, mass_times {np.shape(s.mass_times)} after "
+                         f"{s.steps} steps")
+        outflow = None if s.boundary_outflow is None else np.shape(s.boundary_outflow)
+        if outflow != (None if closed else n):
+            wrong.append(f"run {i} ({s.backend}): boundary_outflow {outflow} for a {'closed' if closed else 'open'} "
+                         "box")
+    return make_check(f"{name}: Solution records as documented (count of wrong fields)", float(len(wrong)),
+                      upper=0.0, detail="; ".join(wrong[:3]) or f"{len(solutions)} solutions")
+
+
 def check_continuity_snapshots(backend: str = "fipy", solve: Callable = solve_continuity) -> Check:
     """Snapshots of a continuity run on ``backend`` (12 x 9 cells, walls, the manufactured box's velocity,
     16 forced steps) at save_at = (0, T/2, T): the one at t = 0 is rho0, the one at T/2 the final density of the
@@ -1309,6 +1327,8 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     study = convergence_study(ContinuitySolver(backend="fipy"), problem, levels[:4])
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
+    ctx.add(check_solution_records("continuity, zero-flux box, every limiter and FiPy",
+                                   array_runs + list(study.outputs), closed=True))
     ctx.add(check_continuity_snapshots())
     for backend in ("numpy", "fipy"):
         ctx.add(check_min_density_record(backend))
