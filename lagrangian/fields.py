@@ -242,8 +242,8 @@ def probability_flow_field(drift: Callable[[float, Any], Any], diffusion: Any,
         if not callable(f):
             raise TypeError(f"{name} must be a callable {name}(t, x) returning (n, d), got {type(f).__name__}")
     dmat = as_real_array(diffusion, "diffusion", xp=np)
-    if dmat.ndim > 2 or dmat.ndim == 2 and dmat.shape[0] != dmat.shape[1]:
-        raise ValueError(f"diffusion must be a finite scalar, (d,) vector or (d, d) matrix, got shape "
+    if dmat.ndim > 2 or dmat.ndim == 2 and dmat.shape[0] != dmat.shape[1] or dmat.size == 0:
+        raise ValueError(f"diffusion must be a finite scalar, (d,) vector or (d, d) matrix with d >= 1, got shape "
                          f"{dmat.shape}")
     if dmat.ndim == 0 and dmat < 0 or dmat.ndim == 1 and np.any(dmat < 0):
         raise ValueError(f"diffusion must be ≥ 0, got {dmat.tolist()}")
@@ -336,6 +336,14 @@ def grid_velocity_field(lower: Sequence[float], upper: Sequence[float], values: 
 
     See :class:`GridVelocityField` for the conventions (multilinear, 'ij' indexing, optional ``times``).
     """
+    for name, corner in (("lower", lower), ("upper", upper)):
+        try:
+            kind = np.asarray(corner).dtype.kind
+        except (TypeError, ValueError):
+            kind = ""   # refused by as_real_array below, with its own message
+        if kind == "b":
+            raise TypeError(f"{name} must be the coordinates of the box's corner (real numbers), got booleans "
+                            f"{corner!r}")
     lo = np.atleast_1d(as_real_array(lower, "lower", xp=np))
     hi = np.atleast_1d(as_real_array(upper, "upper", xp=np))
     d = lo.size
