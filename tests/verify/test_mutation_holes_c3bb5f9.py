@@ -10,6 +10,9 @@ asserted by the cases' runs in tests/test_option_coverage.py:
   the CuPy paths ran it with a scalar diffusion only -> cupy-paths, the extra call "solve_stationary, diffusion as
   cell values" (which also found that a device array of cell values was refused by every Fokker–Planck solver:
   ``check_diffusion`` now takes it to the host);
+* ``solve_stationary`` building the faces' D of a periodic box as if it had walls
+  (eulerian.fokker_planck.x_solve_stationary__mutmut_103): the torus example had a constant D ->
+  fplanck-nonuniform-diffusion, ``periodic_cell_diffusion_check`` (D as cell values, Gibbs state exp(-V));
 * FiPy's continuity run on a closed box reporting a boundary outflow of [0.0] instead of None
   (eulerian.fipy_backend.x_continuity_fipy__mutmut_276) -> continuity-options-2d, ``check_solution_records``.
 
@@ -83,3 +86,15 @@ def test_a_closed_fipy_continuity_run_reporting_an_outflow_is_caught(monkeypatch
     monkeypatch.setattr(eulerian.fipy_backend, "continuity_fipy", mod.continuity_fipy)
     check = check_solution_records("closed", [run()], closed=True)
     assert not check.passed and "boundary_outflow (1,) for a closed box" in check.detail, check
+
+
+def test_cell_valued_diffusion_across_the_periodic_seam_is_checked(monkeypatch):
+    """eulerian.fokker_planck.x_solve_stationary__mutmut_103: the face values of D built as if the box had walls
+    (periodic=None): one face short on the torus, so the case stops with an error (a report error, not a pass)."""
+    from verify.cases.boundaries import periodic_cell_diffusion_check
+
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", "for d in D.normal(grid, periodic)], flux, periodic)",
+                  "for d in D.normal(grid, None)], flux, periodic)")
+    assert periodic_cell_diffusion_check().passed
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        periodic_cell_diffusion_check(solve=mod.solve_stationary)

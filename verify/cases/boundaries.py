@@ -32,7 +32,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.special import erf, erfc
@@ -530,6 +530,24 @@ def fplanck_stationary_exact(g: Grid) -> np.ndarray:
     return np.diff(primitive) / g.spacing[0] / (((L - xc) ** 3 - (-L - xc) ** 3) / 3.0)
 
 
+def periodic_cell_diffusion_check(sizes: Sequence[int] = (32, 64, 128), solve: Callable = solve_stationary) -> Check:
+    """The torus [0, 1) with V = cos(2 pi x) and D(x) = 0.5 + 0.3 sin(2 pi x) given as cell values (harmonic means
+    on the faces, the periodic face included), drift b = -D V': zero flux b rho = D rho' holds for the Gibbs
+    state rho ∝ exp(-V), whatever D. L1 order of solve_stationary against it (``solve``: another
+    solve_stationary, for the negative tests)."""
+    errors = []
+    for n in sizes:
+        g = Grid((0.0,), (1.0,), (n,))
+        D = g.cell_averages(lambda x: 0.5 + 0.3 * np.sin(2 * np.pi * x[..., 0]))
+        rho = np.asarray(solve(g, lambda t, x: (0.5 + 0.3 * np.sin(2 * np.pi * x)) * 2 * np.pi * np.sin(2 * np.pi * x),
+                               D, boundary="periodic"))
+        gibbs = g.cell_averages(lambda x: np.exp(-np.cos(2 * np.pi * x[..., 0])))
+        errors.append(grid_error(rho, gibbs / g.mass(gibbs), g.cell_volume))
+    verdict = order_verdict(fit_order([1.0 / n for n in sizes], errors), 2.0, ORDER_BAND)
+    return _verdict_check("periodic cosine potential, D(x) = 0.5 + 0.3 sin(2 pi x) as cell values: Gibbs state "
+                          "exp(-V), L1 order", verdict, "errors " + ", ".join(f"{e:.3e}" for e in errors))
+
+
 @case("fplanck-nonuniform-diffusion", title="fplanck's position-dependent drag: D(x) = D0/(x − xc)², stationary "
       "density ∝ 1/D, order 2", tags=("eulerian", "fokker-planck"))
 def fplanck_nonuniform(ctx: CaseContext) -> None:
@@ -562,6 +580,7 @@ def fplanck_nonuniform(ctx: CaseContext) -> None:
     verdict = order_verdict(fit_order([1.0 / n for n in sizes_p], errors_p), 2.0, ORDER_BAND)
     ctx.add(_verdict_check("periodic cosine potential (fplanck's periodic example on a torus): Gibbs state, L1 "
                            "order", verdict, "errors " + ", ".join(f"{e:.3e}" for e in errors_p)))
+    ctx.add(periodic_cell_diffusion_check(sizes_p))
     naive = np.asarray(solve_stationary(g, _no_drift, fplanck_D))
     ctx.check("without the Itô drift -D'(x) (negative check): L1 from the exact stationary density",
               grid_error(naive, fplanck_stationary_exact(g), g.cell_volume), lower=0.1)
