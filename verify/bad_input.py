@@ -796,6 +796,12 @@ TROUBLES: dict[str, Trouble] = {
         lambda: eulerian.solve_porous_medium(_T_GRID, np.full(_T_GRID.shape, 1e-10), 2.0, 0.1,
                                              potential=lambda x: np.where(x[..., 0] < 0.0, -1.7e308, 1.7e308)),
         (ValueError,), ("step condition's rate", "rescale rho0", "potential")),
+    # energy 6.4e307 and flux bound 9.6e307 finite, but the step condition's rate bound 8 (D m/(m-1) rho + |V|) / h²
+    # = 8 (2e307 + 1e307) overflows: refused before any step (with its terms' sum, not their difference or D/m)
+    "eulerian.solve_porous_medium: D = 5e307, rho = 0.2, potential 1e307, h = 1 in 2-D": Trouble(
+        lambda: eulerian.solve_porous_medium(Grid((0.0, 0.0), (4.0, 4.0), (4, 4)), np.full((4, 4), 0.2), 2.0, 0.1,
+                                             diffusion=5e307, potential=lambda x: np.full(x.shape[:-1], 1e307)),
+        (ValueError,), ("step condition's rate", "rescale rho0")),
     "eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)": Trouble(
         lambda: eulerian.attention_velocity([[1e200, 0.0]], [[1e200, 0.0]], np.eye(2)),
         (ValueError,), ("overflows float64", "rescale Q, K or scale")),

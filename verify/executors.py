@@ -217,7 +217,10 @@ def _run_dask(names: list[str], quick: bool, seed: int | None, jobs: int, finish
             if scheduler:
                 client = Client(scheduler, timeout=_SCHEDULER_TIMEOUT)
             else:
-                with dask.config.set({"distributed.nanny.pre-spawn-environ": _WORKER_ENVIRON}):
+                # one case per worker at a time (cases wait on the scheduler, not queued on a worker): a worker that
+                # a case kills then takes no other case with it, and a freed worker takes the next longest case
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": _WORKER_ENVIRON,
+                                      "distributed.scheduler.worker-saturation": 1.0}):
                     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=logging.ERROR,
                                            preload=["verify._dask_preload"])

@@ -962,6 +962,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'eulerian.solve_fokker_planck: drift complex after t = 0.05': 'e7a8',
  'eulerian.solve_meanfield: t_final = 1e12, max_steps=None (mass history beyond memory)': 'fa15',
  'eulerian.solve_meanfield: velocity NaN after t = 0.05': '1b38',
+ 'eulerian.solve_porous_medium: D = 5e307, rho = 0.2, potential 1e307, h = 1 in 2-D': '6701',
  'eulerian.solve_porous_medium: confining potential 5|x|², max_steps = 138 (the estimate at t = 0)': '6f52',
  'eulerian.solve_porous_medium: density 1e-10 in a potential jumping from -1.7e308 to 1.7e308': '6431',
  'eulerian.solve_porous_medium: potential NaN for x > 1': '1e99',

@@ -52,8 +52,9 @@ def test_local_cluster_gives_the_serial_results(tmp_path):
 def test_killed_workers_user_modules_and_the_cli(tmp_path, monkeypatch, capsys):
     """Through the command, on one LocalCluster: a case that kills its first worker is rescheduled and passes, one
     that kills every worker is an error (Dask gives up after ``allowed-failures`` deaths; 1 here, so the test
-    restarts fewer workers), and a user's --import module reaches the spawned workers (they do not inherit the
-    parent's registry) and runs there, not in the parent."""
+    restarts fewer workers), the other cases are not taken down with it (each worker holds one case at a time),
+    and a user's --import module reaches the spawned workers (they do not inherit the parent's registry) and runs
+    there, not in the parent."""
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--quick", "--case", "mccann-geodesic", "--out", "r", "--no-history",
                  "--scheduler", "tcp://127.0.0.1:9"]) == 2

@@ -22,6 +22,7 @@ refusal record ("f": refused by the returned field); its test is in test_bad_inp
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 
@@ -98,3 +99,52 @@ def test_cell_valued_diffusion_across_the_periodic_seam_is_checked(monkeypatch):
     assert periodic_cell_diffusion_check().passed
     with pytest.raises(ValueError, match="could not be broadcast"):
         periodic_cell_diffusion_check(solve=mod.solve_stationary)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)", "(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) - vmax)"),
+    ("(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)", "(D / m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)"),
+])
+def test_the_step_rate_bound_of_the_porous_medium_is_held_by_a_trouble(monkeypatch, old, new):
+    """eulerian.porous_medium.x__check_scale__mutmut_64 and _67: the bound of the step condition's rate with the
+    potential's term subtracted, or D divided by m. The bad-input catalog's trouble with D = 1e308 and V = 1e307
+    (rate bound 2.4e308, each term finite) must be refused up front; the mutants' bounds stay finite and start the
+    run."""
+    from verify import bad_input
+
+    label = "eulerian.solve_porous_medium: D = 5e307, rho = 0.2, potential 1e307, h = 1 in 2-D"
+    trouble = bad_input.TROUBLES[label]
+    assert bad_input.trouble_gap(label, trouble) is None
+    mod = mutated(monkeypatch, "eulerian.porous_medium", old, new)
+    import eulerian
+
+    monkeypatch.setattr(eulerian, "solve_porous_medium", mod.solve_porous_medium)
+    assert bad_input.trouble_gap(label, trouble) is not None
+
+
+def test_a_sherman_morrison_scale_inverted_is_caught_on_stiff_lines(monkeypatch):
+    """eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_108: gamma = -sign(d0) / size for -sign(d0) * size. The
+    cyclic solve stays exact in exact arithmetic, but on a stiff step alpha beta / gamma swamps the last pivot:
+    residual 1.8e-11 at c1 = 30 (1.3e-15 at c1 = 0.3, where the report used to look)."""
+    from verify.cases import eulerian_cases as EC
+
+    mod = mutated(monkeypatch, "eulerian.adi", "gamma = -xp.where(d[:, 0] < 0, -1.0, 1.0) * xp.where(",
+                  "gamma = -xp.where(d[:, 0] < 0, -1.0, 1.0) / xp.where(")
+    assert EC.check_line_solves(EC.line_solve_residuals(c1=30.0)).passed
+    assert EC.check_line_solves(EC.line_solve_residuals(mod.TridiagonalLines)).passed          # the mild step
+    assert not EC.check_line_solves(EC.line_solve_residuals(mod.TridiagonalLines, c1=30.0)).passed
+
+
+def test_a_higher_coarsening_floor_is_caught_by_the_level_count(monkeypatch):
+    """eulerian.staggered.x_can_coarsen__mutmut_11: coarsen only sizes >= 48 (3 x 16). The report's expected level
+    count came from can_coarsen itself, so it moved with the mutant; it is now counted from the documented
+    floor (sizes even and >= 32), and the 64-cell multilevel run, with one level fewer, is caught."""
+    from eulerian import Grid, benamou_brenier
+    from verify.cases import benamou_brenier_cases as BB
+
+    r0, r1, _ = BB.periodic_cases(64)["smooth w=1"]
+    mod = mutated(monkeypatch, "eulerian.staggered", "n >= 2 * minimum for n in sizes", "n >= 3 * minimum for n in sizes")
+    monkeypatch.setattr(sys.modules["eulerian.benamou_brenier"], "can_coarsen", mod.can_coarsen)
+    res = benamou_brenier(Grid((0.0,), (1.0,), (64,)), r0, r1, 64, boundary="periodic", tol=1e-6, multilevel=True)
+    assert len(res.extras["coarse_iterations"]) == 1      # 64 -> 32 only
+    assert not BB.check_iteration_accounting("mutant", res, (64,), 64).passed

@@ -14,7 +14,7 @@ def multilevel_run():
     return benamou_brenier(Grid((0.0,), (1.0,), (64,)), r0, r1, 64, boundary="periodic", tol=1e-6, multilevel=True)
 
 
-def test_coarse_levels_follow_can_coarsen():
+def test_coarse_levels_follow_the_documented_floor():
     assert BB.coarse_levels((64,), 64) == 2          # 64 -> 32 -> 16 (16 cells is the floor)
     assert BB.coarse_levels((32, 32), 16) == 0       # 16 time steps cannot be halved
     assert BB.coarse_levels((64, 64), 32) == 1
