@@ -282,7 +282,7 @@ def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar:
                 fp = fp + e * t
             return f, fp
     else:
-        if C == 0.0:
+        if g is None:   # r - c = 0 on [0, inf): the projection, no Newton step
             if count is not None:
                 count.add(0)
             return xp.maximum(c, 0.0)
