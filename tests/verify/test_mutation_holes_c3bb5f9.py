@@ -14,10 +14,18 @@ asserted by the cases' runs in tests/test_option_coverage.py:
   (eulerian.fokker_planck.x_solve_stationary__mutmut_103): the torus example had a constant D ->
   fplanck-nonuniform-diffusion, ``periodic_cell_diffusion_check`` (D as cell values, Gibbs state exp(-V));
 * FiPy's continuity run on a closed box reporting a boundary outflow of [0.0] instead of None
-  (eulerian.fipy_backend.x_continuity_fipy__mutmut_276) -> continuity-options-2d, ``check_solution_records``.
+  (eulerian.fipy_backend.x_continuity_fipy__mutmut_276) -> continuity-options-2d, ``check_solution_records``;
+* the Sherman-Morrison scale of the periodic ADI lines inverted (eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_108):
+  exact in exact arithmetic, ruinous on stiff lines -> ou-2d's line solves at c1 = 30 as well as 0.3 (LINE_C1);
+* the porous medium's step-rate bound with |V| subtracted or D divided by m (eulerian.porous_medium.x__check_scale__
+  mutmut_64, _67) -> a trouble of the bad-input catalog whose bound overflows while every term stays finite;
+* the multilevel floor raised (eulerian.staggered.x_can_coarsen__mutmut_11): the expected level count came from
+  can_coarsen itself -> ``coarse_levels`` counts from the documented floor.
 
-The sample's third hole, a ``gradient_field`` that stops checking the shape of grad_V's output, is closed in the
-refusal record ("f": refused by the returned field); its test is in test_bad_input_cases.py.
+Two more are closed elsewhere: a ``gradient_field`` that stops checking the shape of grad_V's output, in the
+refusal record ("f": refused by the returned field; test in test_bad_input_cases.py), and ``_end_prox``'s
+projection branch chosen by a float comparison C == 0.0 (mutated to C == 1.0), by the code: it is chosen by
+``g is None`` now.
 """
 from __future__ import annotations
 
