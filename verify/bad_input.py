@@ -407,6 +407,10 @@ CALLS: dict[str, ValidCall] = {
         refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]], np.ones((2, 2, 2)),
                                np.full((2, 3), 0.1)]},
         probe=_field_probe()),
+    # a (d, d) diffusion: the field refuses points of another dimension against it
+    "lagrangian.probability_flow_field, diffusion matrix": ValidCall(
+        lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", [[0.5, 0.1], [0.1, 0.4]]),
+                                            ("score", _score)], {}, probe=_field_probe()),
     "lagrangian.integrate_ode": ValidCall(
         lagrangian.integrate_ode, [("field", _decay), ("x0", X), ("t0", 0.0), ("t1", 0.3), ("steps", 3)],
         {"method": "rk4", "save_at": [0.1, 0.3]},
