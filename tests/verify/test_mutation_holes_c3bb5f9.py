@@ -15,6 +15,8 @@ asserted by the cases' runs in tests/test_option_coverage.py:
   fplanck-nonuniform-diffusion, ``periodic_cell_diffusion_check`` (D as cell values, Gibbs state exp(-V));
 * FiPy's continuity run on a closed box reporting a boundary outflow of [0.0] instead of None
   (eulerian.fipy_backend.x_continuity_fipy__mutmut_276) -> continuity-options-2d, ``check_solution_records``;
+* ``Solution.wall_time`` as now + start (eulerian.fokker_planck.x_solve_fokker_planck__mutmut_732) ->
+  ``check_solution_records`` holds it within the time measured around the runs (fokker-planck-options-2d);
 * the Sherman-Morrison scale of the periodic ADI lines inverted (eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_108):
   exact in exact arithmetic, ruinous on stiff lines -> ou-2d's line solves at c1 = 30 as well as 0.3 (LINE_C1);
 * the porous medium's step-rate bound with |V| subtracted or D divided by m (eulerian.porous_medium.x__check_scale__
@@ -34,6 +36,7 @@ import sys
 
 import pytest
 
+from eulerian import solve_fokker_planck
 from tests.verify.mutants import mutated
 from verify.cases import particles as P
 from verify.cases.cupy_paths import STANDIN_MEMORY, check_call, extra_calls
@@ -86,15 +89,35 @@ def test_a_closed_fipy_continuity_run_reporting_an_outflow_is_caught(monkeypatch
         return solve_continuity(grid, rho0, problem.drift, problem.t_final, backend="fipy",
                                 boundary=problem.boundary)
 
-    assert check_solution_records("closed", [run()], closed=True).passed
+    assert check_solution_records("closed", [run()], closed=True, elapsed=60.0).passed
     import eulerian.fipy_backend
 
     mod = mutated(monkeypatch, "eulerian.fipy_backend",
                   "boundary_outflow=np.array(outflows) if walls is not None else None",
                   "boundary_outflow=np.array(outflows) if (walls is not None) or True else None")
     monkeypatch.setattr(eulerian.fipy_backend, "continuity_fipy", mod.continuity_fipy)
-    check = check_solution_records("closed", [run()], closed=True)
+    check = check_solution_records("closed", [run()], closed=True, elapsed=60.0)
     assert not check.passed and "boundary_outflow (1,) for a closed box" in check.detail, check
+
+
+def test_a_wrong_wall_time_is_caught(monkeypatch):
+    """eulerian.fokker_planck.x_solve_fokker_planck__mutmut_732: wall_time = now + start (seconds since boot,
+    twice) instead of now - start."""
+    import time
+
+    from verify.cases.eulerian_cases import check_solution_records
+    from verify.problems import get_problem, grid_for
+
+    problem = get_problem("mms-fokker-planck-box-2d")
+    grid = grid_for(problem, 12)
+    rho0 = grid.cell_averages(problem.initial_density)
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", "wall = _time.perf_counter() - start",
+                  "wall = _time.perf_counter() + start")
+    for solve, ok in ((mod.solve_fokker_planck, False), (solve_fokker_planck, True)):
+        start = time.perf_counter()
+        sol = solve(grid, rho0, problem.drift, problem.diffusion, problem.t_final, 4, boundary=problem.boundary)
+        check = check_solution_records("mms", [sol], closed=True, elapsed=time.perf_counter() - start)
+        assert check.passed == ok, check
 
 
 def test_cell_valued_diffusion_across_the_periodic_seam_is_checked(monkeypatch):

@@ -1096,9 +1096,12 @@ def fokker_planck_options_2d(ctx: CaseContext) -> None:
     for flux in FLUXES:
         mean_its = {}
         for scheme in ("implicit-euler", "crank-nicolson", "bdf2"):
+            start = time.perf_counter()
             lu = FokkerPlanckSolver(flux=flux, time=scheme, solver="lu")(problem, grid, levels[-1])
             # "auto" takes the multigrid path here (a time-dependent drift on more than 1 024 cells in 2D)
             mg = FokkerPlanckSolver(flux=flux, time=scheme, solver="auto")(problem, grid, levels[-1])
+            ctx.add(check_solution_records(f"{flux} + {scheme}, LU and multigrid, {label}", [lu, mg], closed=True,
+                                           elapsed=time.perf_counter() - start))
             mean_its[scheme] = float(np.mean(mg.info["linear_iterations"]))
             ctx.check(f"{flux} + {scheme}, {label}: solver='auto' runs multigrid", float(mg.info["solver"] ==
                       "multigrid"), lower=1.0, detail=f"ran {mg.info['solver']}")
@@ -1159,12 +1162,15 @@ def check_fipy_ran(name: str, solutions: Sequence[Solution]) -> Check:
                       detail=f"backends {[s.backend for s in solutions]}")
 
 
-def check_solution_records(name: str, solutions: Sequence[Solution], closed: bool) -> Check:
-    """The record each Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries, and
-    ``boundary_outflow`` None for a closed box (zero-flux and periodic walls), else steps + 1 entries. The value
-    is the number of wrong fields, which must be 0."""
+def check_solution_records(name: str, solutions: Sequence[Solution], closed: bool, elapsed: float) -> Check:
+    """The record each Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries, ``boundary_outflow``
+    None for a closed box (zero-flux and periodic walls), else steps + 1 entries, and ``wall_time`` within
+    [0, elapsed] (``elapsed``: the seconds the caller measured around the runs). The value is the number of wrong
+    fields, which must be 0."""
     wrong = []
     for i, s in enumerate(solutions):
+        if not 0.0 <= s.wall_time <= elapsed:
+            wrong.append(f"run {i} ({s.backend}): wall_time {s.wall_time:.3g} s outside [0, {elapsed:.3g}] s")
         n = (s.steps + 1,)
         if np.shape(s.mass) != n or np.shape(s.mass_times) != n:
             wrong.append(f"run {i} ({s.backend}): mass {np.shape(s.mass)}, mass_times {np.shape(s.mass_times)} after "
@@ -1320,6 +1326,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     problem = get_problem("mms-continuity-box-2d")
     levels = (16, 24, 32, 48, 64) if ctx.quick else (24, 32, 48, 64, 96)
     array_runs = []
+    start = time.perf_counter()
     for limiter in LIMITERS:
         study = convergence_study(ContinuitySolver(limiter=limiter), problem, levels)
         array_runs.append(study.outputs[0])
@@ -1332,7 +1339,8 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     record_study(ctx, "continuity FiPy backend L1", study, 1.0, band=(ORDER_BAND, float("inf")))
     ctx.add(check_fipy_ran("continuity FiPy backend", study.outputs))
     ctx.add(check_solution_records("continuity, zero-flux box, every limiter and FiPy",
-                                   array_runs + list(study.outputs), closed=True))
+                                   array_runs + list(study.outputs), closed=True,
+                                   elapsed=time.perf_counter() - start))
     ctx.add(check_continuity_snapshots())
     for backend in ("numpy", "fipy"):
         ctx.add(check_min_density_record(backend))
