@@ -17,6 +17,8 @@ asserted by the cases' runs in tests/test_option_coverage.py:
   (eulerian.fipy_backend.x_continuity_fipy__mutmut_276) -> continuity-options-2d, ``check_solution_records``;
 * ``Solution.wall_time`` as now + start (eulerian.fokker_planck.x_solve_fokker_planck__mutmut_732) ->
   ``check_solution_records`` holds it within the time measured around the runs (fokker-planck-options-2d);
+* a Gaussian's mean left writeable (verify.gaussian.xǁGaussianǁ__init____mutmut_20) -> brenier-pushforward,
+  ``check_read_only`` on the laws and the Brenier map;
 * the Sherman-Morrison scale of the periodic ADI lines inverted (eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_108):
   exact in exact arithmetic, ruinous on stiff lines -> ou-2d's line solves at c1 = 30 as well as 0.3 (LINE_C1);
 * the porous medium's step-rate bound with |V| subtracted or D divided by m (eulerian.porous_medium.x__check_scale__
@@ -34,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import numpy as np
 import pytest
 
 from eulerian import solve_fokker_planck
@@ -179,3 +182,18 @@ def test_a_higher_coarsening_floor_is_caught_by_the_level_count(monkeypatch):
     res = benamou_brenier(Grid((0.0,), (1.0,), (64,)), r0, r1, 64, boundary="periodic", tol=1e-6, multilevel=True)
     assert len(res.extras["coarse_iterations"]) == 1      # 64 -> 32 only
     assert not BB.check_iteration_accounting("mutant", res, (64,), 64).passed
+
+
+@pytest.mark.parametrize("old, new", [("mean.setflags(write=False)", "mean.setflags(write=True)"),
+                                      ("offset.setflags(write=False)", "offset.setflags(write=True)")])
+def test_a_writeable_law_or_map_is_caught(monkeypatch, old, new):
+    """verify.gaussian.xǁGaussianǁ__init____mutmut_20: a Gaussian whose mean stays writeable (and the same for an
+    affine map's offset): the laws are documented read-only."""
+    from verify import gaussian as G
+    from verify.cases.optimal_transport import check_read_only
+
+    g0, g1 = G.Gaussian([0.0, 1.0], [[1.0, 0.2], [0.2, 0.5]]), G.Gaussian([1.0, 0.0], np.eye(2))
+    assert check_read_only("library", g0, g1, G.brenier_map(g0, g1)).passed
+    mod = mutated(monkeypatch, "verify.gaussian", old, new)
+    h0, h1 = mod.Gaussian([0.0, 1.0], [[1.0, 0.2], [0.2, 0.5]]), mod.Gaussian([1.0, 0.0], np.eye(2))
+    assert not check_read_only("mutant", h0, h1, mod.brenier_map(h0, h1)).passed

@@ -96,6 +96,17 @@ def check_sliced_w2_1d(name: str, x: np.ndarray, y: np.ndarray, rng: np.random.G
                       detail=f"sliced {value:.10f}, sorted samples {direct:.10f}")
 
 
+def check_read_only(name: str, *objects: G.Gaussian | G.Affine) -> Check:
+    """Gaussian laws and affine maps are documented immutable: their mean, cov, matrix and offset arrays are
+    read-only, so a law cannot change under a cached Cholesky factor. The value is the number of writeable
+    arrays, which must be 0."""
+    arrays = {f"{type(o).__name__} {i}.{a}": getattr(o, a) for i, o in enumerate(objects)
+              for a in ("mean", "cov", "matrix", "offset") if hasattr(o, a)}
+    writeable = [k for k, a in arrays.items() if a.flags.writeable]
+    return make_check(f"{name}: writeable arrays of the laws and maps (documented read-only)", float(len(writeable)),
+                      upper=0.0, reference=0.0, detail=", ".join(writeable) or f"{len(arrays)} arrays read-only")
+
+
 @case("brenier-pushforward", title="Brenier map pushes g0 to g1 and is the gradient of a convex map",
       tags=("gaussian", "ot"))
 def brenier_pushforward(ctx: CaseContext) -> None:
@@ -106,6 +117,7 @@ def brenier_pushforward(ctx: CaseContext) -> None:
         T = G.brenier_map(g0, g1)
         ctx.add_all(check_pushforward(f"d={d}", T, g0, g1))
         ctx.add_all(check_symmetric_pd(f"d={d} Brenier matrix", T.matrix))
+        ctx.add(check_read_only(f"d={d} g0, g1 and their Brenier map", g0, g1, T))
         x = T(g0.sample(n, ctx.rng(f"samples-{d}")))
         ctx.add_all(check_samples_match(f"d={d} Monte Carlo T(X0)", x, g1))
         # sliced W2 between the pushed particles and an independent sample of g0
