@@ -222,3 +222,24 @@ def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check
     return make_check(f"{name}: forced steps = {steps}, max |dt_n / (t_final / steps) − 1|", dev,
                       upper=4.0 * np.finfo(float).eps * steps**2, reference=0.0,
                       detail=f"{dt.size} steps, dt from {dt.min():.6g} to {dt.max():.6g}" if dt.size else "no steps")
+
+
+def check_solution_records(name: str, solutions: Sequence[Any], closed: bool, elapsed: float) -> Check:
+    """The record each eulerian Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries,
+    ``boundary_outflow`` None for a closed box (zero-flux and periodic walls), else steps + 1 entries, and
+    ``wall_time`` within [0, elapsed] (``elapsed``: the seconds the caller measured around the runs). The value is
+    the number of wrong fields, which must be 0."""
+    wrong = []
+    for i, s in enumerate(solutions):
+        if not 0.0 <= s.wall_time <= elapsed:
+            wrong.append(f"run {i} ({s.backend}): wall_time {s.wall_time:.3g} s outside [0, {elapsed:.3g}] s")
+        n = (s.steps + 1,)
+        if np.shape(s.mass) != n or np.shape(s.mass_times) != n:
+            wrong.append(f"run {i} ({s.backend}): mass {np.shape(s.mass)}, mass_times {np.shape(s.mass_times)} after "
+                         f"{s.steps} steps")
+        outflow = None if s.boundary_outflow is None else np.shape(s.boundary_outflow)
+        if outflow != (None if closed else n):
+            wrong.append(f"run {i} ({s.backend}): boundary_outflow {outflow} for a {'closed' if closed else 'open'} "
+                         "box")
+    return make_check(f"{name}: Solution records as documented (count of wrong fields)", float(len(wrong)),
+                      upper=0.0, detail="; ".join(wrong[:3]) or f"{len(solutions)} solutions")

@@ -81,7 +81,7 @@ def test_cell_valued_diffusion_of_solve_stationary_is_run_on_cupy(monkeypatch):
 def test_a_closed_fipy_continuity_run_reporting_an_outflow_is_caught(monkeypatch):
     """eulerian.fipy_backend.x_continuity_fipy__mutmut_276: boundary_outflow [0.0] instead of None for a closed box."""
     from eulerian import solve_continuity
-    from verify.cases.eulerian_cases import check_solution_records
+    from verify.checks import check_solution_records
     from verify.problems import get_problem, grid_for
 
     problem = get_problem("mms-continuity-box-2d")
@@ -108,7 +108,7 @@ def test_a_wrong_wall_time_is_caught(monkeypatch):
     twice) instead of now - start."""
     import time
 
-    from verify.cases.eulerian_cases import check_solution_records
+    from verify.checks import check_solution_records
     from verify.problems import get_problem, grid_for
 
     problem = get_problem("mms-fokker-planck-box-2d")
@@ -197,3 +197,29 @@ def test_a_writeable_law_or_map_is_caught(monkeypatch, old, new):
     mod = mutated(monkeypatch, "verify.gaussian", old, new)
     h0, h1 = mod.Gaussian([0.0, 1.0], [[1.0, 0.2], [0.2, 0.5]]), mod.Gaussian([1.0, 0.0], np.eye(2))
     assert not check_read_only("mutant", h0, h1, mod.brenier_map(h0, h1)).passed
+
+
+def test_records_of_open_walls_need_the_outflow_and_closed_walls_are_read_from_the_spec():
+    """walls-and-diffusion-2d checks the records of every FiPy option run, open walls included: a run through
+    Dirichlet walls that reported no boundary_outflow would fail."""
+    import time
+
+    from eulerian.boundary import Dirichlet
+    from verify.cases.boundaries import closed_walls
+    from verify.checks import check_solution_records
+
+    assert closed_walls("zero-flux") and closed_walls(["periodic", "zero-flux"])
+    assert closed_walls([("zero-flux", "zero-flux"), "periodic"])
+    assert not closed_walls([Dirichlet(0.0), "zero-flux"]) and not closed_walls([("zero-flux", Dirichlet(1.0))])
+    from eulerian import Grid
+
+    grid = Grid((0.0,), (1.0,), (16,))
+    start = time.perf_counter()
+    sol = solve_fokker_planck(grid, np.ones(16), lambda t, x: 0.0 * x, 0.5, 0.1, 4,
+                              boundary=[(Dirichlet(0.0), Dirichlet(0.0))])
+    elapsed = time.perf_counter() - start
+    assert check_solution_records("open", [sol], closed=False, elapsed=elapsed).passed
+    lost = dataclasses.replace(sol, boundary_outflow=None)
+    assert not check_solution_records("open", [lost], closed=False, elapsed=elapsed).passed
+    short = dataclasses.replace(sol, mass=sol.mass[:-1])
+    assert not check_solution_records("open", [short], closed=False, elapsed=elapsed).passed

@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import math
+from time import perf_counter
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ from eulerian.diffusion import Diffusion
 from eulerian.errors import CFLError, NumericalError
 from eulerian import solve_stationary
 from verify import gaussian as G
+from verify.checks import check_solution_records
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
 from verify.metrics import grid_error
@@ -360,6 +362,7 @@ def fipy_option_checks(g: Grid, label: str, kw: dict, time: str) -> list[Check]:
     max relative difference <= AGREEMENT_TOL, and with open walls the mass that left, step by step. A run that
     raises NumericalError (e.g. its mass balance, which takes the walls' D from the array code) fails the check."""
     name = f"FiPy vs array, {label}, {time}: max relative difference"
+    start = perf_counter()
     try:
         a = solve_fokker_planck(g, lambda x: mms_exact(0.0, x), mms_drift, t_final=0.4, steps=8, time=time, **kw)
         f = solve_fokker_planck(g, lambda x: mms_exact(0.0, x), mms_drift, t_final=0.4, steps=8, time=time,
@@ -371,7 +374,18 @@ def fipy_option_checks(g: Grid, label: str, kw: dict, time: str) -> list[Check]:
                          float(np.abs(ra - rf).max() / np.abs(ra).max()), upper=AGREEMENT_TOL, reference=0.0)]
     if a.boundary_outflow is not None:   # open walls: the mass that left, step by step
         checks.append(check_outflow_agreement(f"{label}, {time}", a, f))
+    checks.append(check_solution_records(f"{label}, {time}, array and FiPy", [a, f],
+                                         closed=closed_walls(kw.get("boundary", "zero-flux")),
+                                         elapsed=perf_counter() - start))
     return checks
+
+
+def closed_walls(boundary: Any) -> bool:
+    """Whether a boundary specification has zero-flux and periodic walls only, read from the specification
+    itself (a name for every wall, or per axis, or per side), not from the library's parse of it."""
+    flat = boundary if isinstance(boundary, (list, tuple)) else [boundary]
+    flat = [w for entry in flat for w in (entry if isinstance(entry, (list, tuple)) else [entry])]
+    return all(isinstance(w, str) and w in ("zero-flux", "periodic") for w in flat)
 
 
 @case("walls-and-diffusion-2d", title="Dirichlet and flux walls, D(x) and cell-valued D: manufactured solution on a "

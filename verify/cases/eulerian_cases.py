@@ -22,6 +22,7 @@ from eulerian.operators import FLUX_SCHEMES, FLUXES, assemble_generator, face_dr
 from eulerian.time_schemes import TIME_SCHEMES
 from verify import gaussian as G
 from verify.adapters import ContinuitySolver, FokkerPlanckSolver
+from verify.checks import check_solution_records
 from verify.cases._pictures import density_picture
 from verify.convergence import ConvergenceStudy, _verdict_check, convergence_study, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
@@ -1160,27 +1161,6 @@ def check_fipy_ran(name: str, solutions: Sequence[Solution]) -> Check:
              if s.backend != "fipy" or s.info.get("fipy_term") != "VanLeerConvectionTerm"]
     return make_check(f"{name}: solutions computed by FiPy (count of others)", float(len(wrong)), upper=0.0,
                       detail=f"backends {[s.backend for s in solutions]}")
-
-
-def check_solution_records(name: str, solutions: Sequence[Solution], closed: bool, elapsed: float) -> Check:
-    """The record each Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries, ``boundary_outflow``
-    None for a closed box (zero-flux and periodic walls), else steps + 1 entries, and ``wall_time`` within
-    [0, elapsed] (``elapsed``: the seconds the caller measured around the runs). The value is the number of wrong
-    fields, which must be 0."""
-    wrong = []
-    for i, s in enumerate(solutions):
-        if not 0.0 <= s.wall_time <= elapsed:
-            wrong.append(f"run {i} ({s.backend}): wall_time {s.wall_time:.3g} s outside [0, {elapsed:.3g}] s")
-        n = (s.steps + 1,)
-        if np.shape(s.mass) != n or np.shape(s.mass_times) != n:
-            wrong.append(f"run {i} ({s.backend}): mass {np.shape(s.mass)}, mass_times {np.shape(s.mass_times)} after "
-                         f"{s.steps} steps")
-        outflow = None if s.boundary_outflow is None else np.shape(s.boundary_outflow)
-        if outflow != (None if closed else n):
-            wrong.append(f"run {i} ({s.backend}): boundary_outflow {outflow} for a {'closed' if closed else 'open'} "
-                         "box")
-    return make_check(f"{name}: Solution records as documented (count of wrong fields)", float(len(wrong)),
-                      upper=0.0, detail="; ".join(wrong[:3]) or f"{len(solutions)} solutions")
 
 
 def check_continuity_snapshots(backend: str = "fipy", solve: Callable = solve_continuity) -> Check:
