@@ -51,7 +51,7 @@ from lagrangian.gradient_flows import (CHUNK, blob_density, blob_energy, blob_fl
 from verify.barenblatt import Barenblatt, barenblatt_proof
 from verify.cases.benamou_brenier_cases import check_newton_steps
 from verify.convergence import _verdict_check, fit_order, order_verdict
-from verify.checks import check_forced_steps
+from verify.checks import check_forced_steps, check_solution_records
 from verify.harness import CaseContext, Check, case, make_check
 
 M_EXP = 2.0                 # porous-medium exponent of the case
@@ -625,6 +625,8 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
             ctx.add(check_positive(f"{label} N={N}", sol))
             ctx.add(check_energy_decay(f"{label} N={N}", sol.info["energy"]))
         ctx.add(check_order(f"{label} L1 error", st.h, st.l1))
+        ctx.add(check_solution_records(f"{label}, zero-flux box", st.solutions, closed=True,
+                                       elapsed=sum(st.seconds)))
         hf = st.h[-1]
         ctx.add(check_scaled(f"{label} N={levels[-1]}", st.moment[-1], hf ** 2, MOMENT_C,
                              "second-moment error ∫|x|²rho"))
