@@ -52,7 +52,7 @@ def test_periodic_cell_D_check_flags_a_wrong_wrap(monkeypatch, options):
                   "lower, upper = np.roll(D, -1, axis=k), D")
     monkeypatch.setattr(Dm.Diffusion, "normal", mod.Diffusion.normal)
     g, opts = options
-    (check,) = B.fipy_option_checks(g, B.CELL_D_OPTIONS[0], opts[B.CELL_D_OPTIONS[0]], "implicit-euler")
+    check = B.fipy_option_checks(g, B.CELL_D_OPTIONS[0], opts[B.CELL_D_OPTIONS[0]], "implicit-euler")[0]
     assert not check.passed and check.value > 1e-3   # measured 1.6e-2
 
 
