@@ -47,7 +47,7 @@ from verify.problems import get_problem
 # ------------------------------------------------ flow-matching-grid: solve_meanfield with forced steps
 def test_meanfield_forced_steps_pass():
     checks = F.check_meanfield_forced_steps()
-    assert len(checks) == 3 and all(c.passed for c in checks), checks
+    assert len(checks) == 4 and all(c.passed for c in checks), checks
 
 
 def test_meanfield_forced_steps_flag_the_merged_last_steps(monkeypatch):

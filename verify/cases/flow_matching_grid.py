@@ -40,6 +40,7 @@ References used here (all independent of the grid code):
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -54,7 +55,7 @@ from eulerian.grid import Grid
 from lagrangian.fields import flow_matching_field_from_samples, probability_flow_field
 from lagrangian.integrators import integrate_ode
 from verify import gaussian as G
-from verify.checks import check_forced_steps, kinetic_energy
+from verify.checks import check_forced_steps, check_solution_records, kinetic_energy
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
 
@@ -383,14 +384,16 @@ def check_meanfield_forced_steps(n: int = 80, make_field: Callable = flow_matchi
     """solve_meanfield with ``steps`` forced (twice the adaptive count, so every step keeps the CFL bound): the same
     L1 / h² bound against the exact marginal as the adaptive run, every step t_final / steps long (the step
     times against the uniform grid; a merged or missing step fails), and the recorded mass at every step time
-    equal to the initial mass to 1e-12 (the scheme is conservative)."""
+    equal to the initial mass to 1e-12 (the scheme is conservative), and the Solution's documented records."""
     from eulerian.meanfield import solve_meanfield
 
     grid = grid_1d(BOX_1D, n)
     rho0 = grid.cell_averages(G0.pdf)
     field = make_field(grid, rho0, grid.cell_averages(G1.pdf))
     steps = 2 * solve_meanfield(grid, rho0, field.meanfield, 0.5, limiter="none").steps
+    start = time.perf_counter()
     sol = solve_meanfield(grid, rho0, field.meanfield, 0.5, limiter="none", steps=steps)
+    elapsed = time.perf_counter() - start
     err = l1(grid, sol.density, grid.cell_averages(G.flow_matching_marginal(G0, G1, 0.5).pdf))
     name = f"Gaussian 1D, {n} cells: solve_meanfield, {steps} forced steps"
     m0 = float(rho0.sum()) * grid.cell_volume
@@ -400,7 +403,8 @@ def check_meanfield_forced_steps(n: int = 80, make_field: Callable = flow_matchi
                        upper=MEANFIELD_L1_C, detail=f"L1 = {err:.3g}"),
             check_forced_steps(name, sol, 0.5, steps),
             make_check(f"{name}: the mass record (one per step time) vs the initial mass, max relative drift", drift,
-                       upper=1e-12, reference=0.0, detail=f"{len(sol.mass)} masses, {len(sol.mass_times)} times")]
+                       upper=1e-12, reference=0.0, detail=f"{len(sol.mass)} masses, {len(sol.mass_times)} times"),
+            check_solution_records(f"{name}, zero-flux box", [sol], closed=True, elapsed=elapsed)]
 
 
 def gaussian_transport_errors(sizes: Sequence[int], t: float = 0.5, make_field: Callable = flow_matching_grid_field
