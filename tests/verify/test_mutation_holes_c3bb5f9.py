@@ -19,8 +19,8 @@ asserted by the cases' runs in tests/test_option_coverage.py:
   ``check_solution_records`` holds it within the time measured around the runs (fokker-planck-options-2d);
 * a Gaussian's mean left writeable (verify.gaussian.xǁGaussianǁ__init____mutmut_20) -> brenier-pushforward,
   ``check_read_only`` on the laws and the Brenier map;
-* the Sherman-Morrison scale of the periodic ADI lines inverted (eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_108):
-  exact in exact arithmetic, ruinous on stiff lines -> ou-2d's line solves at c1 = 30 as well as 0.3 (LINE_C1);
+* the Sherman-Morrison scale of the periodic ADI lines inverted
+  (eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_108): exact in exact arithmetic, ruinous on stiff lines -> ou-2d's line solves at c1 = 30 as well as 0.3 (LINE_C1);
 * the porous medium's step-rate bound with |V| subtracted or D divided by m (eulerian.porous_medium.x__check_scale__
   mutmut_64, _67) -> a trouble of the bad-input catalog whose bound overflows while every term stays finite;
 * the multilevel floor raised (eulerian.staggered.x_can_coarsen__mutmut_11): the expected level count came from
@@ -135,10 +135,11 @@ def test_cell_valued_diffusion_across_the_periodic_seam_is_checked(monkeypatch):
         periodic_cell_diffusion_check(solve=mod.solve_stationary)
 
 
-@pytest.mark.parametrize("old, new", [
-    ("(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)", "(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) - vmax)"),
-    ("(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)", "(D / m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)"),
-])
+STEP_RATE = "(D * m / (m - 1.0) * np.float64(rmax) ** (m - 1.0) + vmax)"
+
+
+@pytest.mark.parametrize("old, new", [(STEP_RATE, STEP_RATE.replace("+ vmax", "- vmax")),
+                                      (STEP_RATE, STEP_RATE.replace("D * m /", "D / m /"))])
 def test_the_step_rate_bound_of_the_porous_medium_is_held_by_a_trouble(monkeypatch, old, new):
     """eulerian.porous_medium.x__check_scale__mutmut_64 and _67: the bound of the step condition's rate with the
     potential's term subtracted, or D divided by m. The bad-input catalog's trouble with D = 1e308 and V = 1e307
@@ -177,7 +178,8 @@ def test_a_higher_coarsening_floor_is_caught_by_the_level_count(monkeypatch):
     from verify.cases import benamou_brenier_cases as BB
 
     r0, r1, _ = BB.periodic_cases(64)["smooth w=1"]
-    mod = mutated(monkeypatch, "eulerian.staggered", "n >= 2 * minimum for n in sizes", "n >= 3 * minimum for n in sizes")
+    mod = mutated(monkeypatch, "eulerian.staggered", "n >= 2 * minimum for n in sizes",
+                  "n >= 3 * minimum for n in sizes")
     monkeypatch.setattr(sys.modules["eulerian.benamou_brenier"], "can_coarsen", mod.can_coarsen)
     res = benamou_brenier(Grid((0.0,), (1.0,), (64,)), r0, r1, 64, boundary="periodic", tol=1e-6, multilevel=True)
     assert len(res.extras["coarse_iterations"]) == 1      # 64 -> 32 only

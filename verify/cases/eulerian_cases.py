@@ -141,8 +141,8 @@ def ou_1d(ctx: CaseContext) -> None:
 # these column diagonally dominant M-matrices (and Sherman-Morrison adds one more solve on periodic lines): the
 # residual is a few n u, u = 1.1e-16, n <= 24 cells per line; LINE_SOLVE_TOL = 1e-13 is ~40 n u.
 LINE_SOLVE_TOL = 1e-13
-# c1 of the systems c0 I - c1 A_k (c0 = 1): a mild step, and a stiff one (c1 |A_k| of order 10^3), where the scale of the
-# Sherman-Morrison correction decides the accuracy of the periodic lines (1/size in place of size: 1.8e-11)
+# c1 of the systems c0 I - c1 A_k (c0 = 1): a mild step, and a stiff one (c1 |A_k| of order 10^3), where the
+# scale of the Sherman-Morrison correction decides the accuracy of the periodic lines (1/size for size: 1.8e-11)
 LINE_C1 = (0.3, 30.0)
 LINE_GRID = ((-2.0, -1.0), (2.0, 2.0), (24, 14))   # anisotropic cells, lines of 24 and 14 cells
 

@@ -564,13 +564,12 @@ def affine_flow_particles(ctx: CaseContext) -> None:
                                 lambda t, x: np.einsum("ij,...j->...i", AFFINE_A0, x) + AFFINE_C0))
     # every other form of the coefficients: a callable or constant matrix, with a callable, constant or no offset
     a_t, c_t = (lambda t: _modulation(t) * AFFINE_A0), (lambda t: _modulation(t) * AFFINE_C0)
+    A0x = lambda x: np.einsum("ij,...j->...i", AFFINE_A0, x)   # noqa: E731
     for label, field, exact in (
-            ("a(t) A0 x", L.affine_field(a_t), lambda t, x: _modulation(t) * np.einsum("ij,...j->...i", AFFINE_A0, x)),
-            ("A0 x", L.affine_field(AFFINE_A0), lambda t, x: np.einsum("ij,...j->...i", AFFINE_A0, x)),
-            ("A0 x + a(t) c0", L.affine_field(AFFINE_A0, c_t),
-             lambda t, x: np.einsum("ij,...j->...i", AFFINE_A0, x) + _modulation(t) * AFFINE_C0),
-            ("a(t) A0 x + c0", L.affine_field(a_t, AFFINE_C0),
-             lambda t, x: _modulation(t) * np.einsum("ij,...j->...i", AFFINE_A0, x) + AFFINE_C0)):
+            ("a(t) A0 x", L.affine_field(a_t), lambda t, x: _modulation(t) * A0x(x)),
+            ("A0 x", L.affine_field(AFFINE_A0), lambda t, x: A0x(x)),
+            ("A0 x + a(t) c0", L.affine_field(AFFINE_A0, c_t), lambda t, x: A0x(x) + _modulation(t) * AFFINE_C0),
+            ("a(t) A0 x + c0", L.affine_field(a_t, AFFINE_C0), lambda t, x: _modulation(t) * A0x(x) + AFFINE_C0)):
         ctx.add(check_point_batches(f"affine_field {label}", field, exact))
     ctx.add(check_point_batches("gradient_field −∇V", quadratic_gradient_field(),
                                 lambda t, x: -np.einsum("ij,...j->...i", POTENTIAL_H, x - POTENTIAL_MIN)))
