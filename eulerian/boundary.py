@@ -188,8 +188,6 @@ def parse_boundary(boundary: Any, dim: int, allowed: Sequence[str]) -> BoxBounda
     ValueError for an unknown name, a condition not in ``allowed``, a periodic condition on one side only, or a
     sequence whose length is not ``dim`` (one entry per axis); TypeError for anything else.
     """
-    if isinstance(boundary, BoxBoundary):
-        boundary = boundary.sides
     if isinstance(boundary, (str, BoundaryCondition)):
         entries: list = [boundary] * dim
     elif isinstance(boundary, (list, tuple)):

@@ -758,6 +758,10 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.solve_continuity: velocity growing 20x over the run, max_steps = 60 (3x the estimate at t = 0)": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: -(1.0 + 20.0 * t) * x, 1.0, max_steps=60),
         (ValueError,), ("reached max_steps=60",)),
+    "eulerian.solve_continuity on FiPy: velocity growing 20x over the run, max_steps = 60": Trouble(
+        lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: -(1.0 + 20.0 * t) * x, 1.0, max_steps=60,
+                                 backend="fipy"),
+        (ValueError,), ("solve_continuity", "reached max_steps=60")),
     "eulerian.solve_continuity: velocity infinite after t = 0.05": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.where(t > 0.05, np.inf, -x), 0.1, steps=4),
         (eulerian.NumericalError,), ("velocity", "t = ")),

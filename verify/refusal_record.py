@@ -957,6 +957,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'eulerian.network_risk: network output of 6.7e308 (mass 10 at w = 0.83, a = 0.8; data_x 1e308)': '0336',
  'eulerian.network_velocity: evaluated at a NaN point': '11f6',
  'eulerian.network_velocity: first variation at theta = (1e200, 1e200) (overflows)': '2bec',
+ 'eulerian.solve_continuity on FiPy: velocity growing 20x over the run, max_steps = 60': '42e2',
  'eulerian.solve_continuity: velocity 1e8 until t = 1e8, max_steps=None (mass history beyond memory)': '76d3',
  'eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps': '4ae5',
  'eulerian.solve_continuity: velocity complex after t = 0.05': '9df8',
