@@ -25,8 +25,9 @@ cell averages by the midpoint rule at every stage), is checked three ways:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -39,6 +40,7 @@ from eulerian.backend import get_backend
 from eulerian.operators import face_points
 from eulerian.meanfield import solve_meanfield
 from verify import gaussian as G
+from verify.checks import check_solution_records
 from verify.cases.particles import ATT_K, ATT_Q, ATT_SCALE, ATT_V, moment_error, sampling_scale
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
@@ -84,6 +86,7 @@ class GridRun:
     exact: G.Gaussian      # the closure at T from ``start``
     steps: int
     seconds: float
+    solution: Any = None   # the eulerian Solution (its records are checked)
 
     @property
     def errors(self) -> tuple[float, float, float]:
@@ -107,7 +110,7 @@ def grid_attention_run(n: int, *, Q=ATT_Q, K=ATT_K, V=ATT_V, scale: float = ATT_
     start = G.Gaussian(g.mean(rho0), g.covariance(rho0)) if paired else g0
     exact = G.attention(start, Q, K, V, t_final, scale if closure_scale is None else closure_scale)
     sol = solve_meanfield(g, rho0, attention_velocity(Q, K, V, scale=scale), t_final, limiter=LIMITER)
-    return GridRun(g, rho0, sol.to_numpy(), start, exact, sol.steps, sol.wall_time)
+    return GridRun(g, rho0, sol.to_numpy(), start, exact, sol.steps, sol.wall_time, sol)
 
 
 def check_grid_orders(sizes: Sequence[int], runs_errors: Sequence[Sequence[float]], box: tuple = BOX,
@@ -492,7 +495,10 @@ def check_flagged(name: str, t_flag: float) -> Check:
       "vs tokens (paired), with blow-up refused or flagged", tags=("eulerian", "attention", "mean-field"))
 def attention_grid_2d(ctx: CaseContext) -> None:
     sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
+    started = time.perf_counter()
     runs = [grid_attention_run(n) for n in sizes]
+    ctx.add(check_solution_records("solve_meanfield with attention_velocity, zero-flux box",
+                                   [r.solution for r in runs], closed=True, elapsed=time.perf_counter() - started))
     errors = [r.errors for r in runs]
     ctx.add_all(check_grid_orders(sizes, errors))
     ctx.add(check_interpolation(f"G0 on {64 if ctx.quick else 128}²", 64 if ctx.quick else 128))

@@ -18,11 +18,13 @@ limiter without diffusion and unlimited with it.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from eulerian import Grid, solve_meanfield
 from eulerian.continuity import LIMITERS
+from verify.checks import check_solution_records
 from verify.harness import CaseContext, Check, case, make_check
 
 AMPLITUDE = 0.5
@@ -91,16 +93,18 @@ def check_order(D: float, limiter: str, levels: tuple[int, ...], solve=solve_mea
 STAGES = 3   # SSP-RK3 reads the velocity at each of its three stages
 
 
-def check_record(runs: tuple[tuple[float, str], ...] = ((0.0, "mc"), (0.05, "minmod")), solve=solve_meanfield
-                 ) -> Check:
+def check_record(runs: tuple[tuple[float, str], ...] = ((0.0, "mc"), (0.05, "minmod")), solve=solve_meanfield,
+                 solutions: list | None = None) -> Check:
     """Each run describes itself in Solution.info: the limiter, boundary, cfl and diffusion it was given, the
     time scheme "ssp-rk3", and STAGES velocity evaluations per step (the velocity reads the density at every
-    stage). Value: the number of missing or wrong entries (0 passes)."""
+    stage). Value: the number of missing or wrong entries (0 passes). The runs are appended to ``solutions``."""
     grid = Grid((0.0, 0.0), (2.0, 1.0), BASE)
     wrong = []
     for D, limiter in runs:
         sol = solve(grid, exact_cells(grid, 0.0, D), velocity, T_FINAL, diffusion=D, boundary="periodic",
                     limiter=limiter, cfl=CFL)
+        if solutions is not None:
+            solutions.append(sol)
         want = {"limiter": limiter, "boundary": "periodic", "cfl": CFL, "time": "ssp-rk3", "diffusion": D,
                 "velocity_evaluations": STAGES * sol.steps}
         wrong += [f"D = {D:g}, {limiter}: {k} {sol.info.get(k, 'missing')!r}, not {v!r}" for k, v in want.items()
@@ -116,4 +120,7 @@ def meanfield_periodic_2d(ctx: CaseContext) -> None:
     for limiter in LIMITERS:
         ctx.add(check_order(0.0, limiter, LEVELS))
     ctx.add(check_order(0.05, "none", LEVELS))
-    ctx.add(check_record())
+    solutions, started = [], time.perf_counter()
+    ctx.add(check_record(solutions=solutions))
+    ctx.add(check_solution_records("solve_meanfield, periodic box", solutions, closed=True,
+                                   elapsed=time.perf_counter() - started))

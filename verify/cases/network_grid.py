@@ -19,6 +19,7 @@ per check, Bonferroni over the compared times) and their Monte Carlo standard er
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from typing import Callable, Sequence
 
@@ -30,7 +31,7 @@ from eulerian.grid import Grid
 from eulerian.meanfield import cell_quadrature, solve_meanfield
 from eulerian.network_grid import NetworkVelocity, network_risk, network_velocity
 from verify import gaussian as G
-from verify.checks import compare_l1
+from verify.checks import check_solution_records, compare_l1
 from verify.convergence import OrderFit, _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, Slopes, case, make_check
 from verify.metrics import worst
@@ -341,7 +342,10 @@ def linear_network_grid(ctx: CaseContext) -> None:
     sizes = (24, 32, 48, 64) if ctx.quick else (24, 32, 48, 64, 96)
     times = np.linspace(0.0, LINEAR_T, 6)
     u, y, S, r, y2, lower, upper = linear_problem()
+    started = time.perf_counter()
     l1, risk_err, runs = linear_grid_errors(sizes, times)
+    ctx.add(check_solution_records("solve_meanfield with network_velocity, save_at, zero-flux box",
+                                   [sol for _, sol in runs], closed=True, elapsed=time.perf_counter() - started))
     width = upper[0] - lower[0]
     order = check_grid_order("grid density vs the Prop 6.2 Gaussian law: L1 order", sizes, l1, width)
     ctx.add(order)
@@ -407,7 +411,11 @@ def relu_network_grid(ctx: CaseContext) -> None:
     # pairwise orders of the W1 self-differences: 2.08, 1.89, 1.83, 1.78, 1.93, 1.80 (n = 9 ... 41)
     sizes = (9, 13, 17, 21) if ctx.quick else (9, 13, 17, 21, 27, 33)
     times = np.linspace(0.0, RELU_T, 6)
+    started = time.perf_counter()
     pairs = relu_grid_runs(sizes, times)
+    ctx.add(check_solution_records("solve_meanfield with network_velocity (relu), save_at, zero-flux box",
+                                   [sol for pair in pairs for _, sol in pair], closed=True,
+                                   elapsed=time.perf_counter() - started))
     width = RELU_BOX[1][0] - RELU_BOX[0][0]
     w1 = relu_self_errors(pairs)
     order = check_grid_order("grid density, W1 of the marginals between h and h/3 at T: order", sizes, w1, width)
