@@ -12,7 +12,7 @@ This script runs ``twinflow report`` once per kernel (same seeds), then prints
      the bound, and how much of the distance to the bound the spread takes.
 
 Run:  python benchmarks/blas_kernels.py [--kernels Haswell SkylakeX Sandybridge] [--full] [--case NAME ...]
-      [--jobs 2] [--keep DIR]     # quick report, three kernels: about 3 min on the 2-core machine
+      [--import MODULE ...] [--jobs 2] [--keep DIR]     # quick report, three kernels: about 3 min on the 2-core machine
 Results: benchmarks/RESULTS.md ("The report under OpenBLAS's kernels").
 """
 from __future__ import annotations
@@ -92,6 +92,8 @@ def run_report(kernel: str, out: Path, args: argparse.Namespace) -> tuple[dict, 
     cmd += [] if args.full else ["--quick"]
     for name in args.case:
         cmd += ["--case", name]
+    for module in args.imports:
+        cmd += ["--import", module]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"the report under {kernel} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -104,6 +106,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--kernels", nargs="+", default=list(DEFAULT_KERNELS), help="OPENBLAS_CORETYPE values")
     parser.add_argument("--full", action="store_true", help="the full report (default: quick)")
     parser.add_argument("--case", action="append", default=[], help="only this case (repeatable)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="also your cases (as twinflow report --import; repeatable)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the reports in DIR/<kernel>/")
     parser.add_argument("--show", type=int, default=25, help="rows of differing checks to print")
