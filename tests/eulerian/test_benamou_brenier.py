@@ -272,9 +272,11 @@ def test_float32_storage_keeps_the_accuracy(gaussian_1d):
     l1 = float(np.abs(res.density[32] - gaussian_cells_1d(grid, 0.5, 0.065)).sum() * grid.spacing[0])
     assert l1 <= 3e-3                                                # measured 2.77e-3 (float64: 2.71e-3)
     assert np.array_equal(res.density[0], rho0) and np.array_equal(res.density[-1], rho1)
-    # discrete continuity: (rho[j+1] - rho[j]) P + diff(m) / h, relative to max(rho) P; measured 2.4e-5
+    # discrete continuity: (rho[j+1] - rho[j]) P + diff(m) / h, relative to max(rho) P. The float32 round-off of
+    # the projection, a space-time Poisson solve on N x P = 64 x 64 cells (condition ~ N P): at most N P eps_32.
+    # Measured 3.8e-5, 4.9e-5 and 1.07e-4 with OpenBLAS's Haswell, SkylakeX and Sandybridge kernels.
     div = (res.density[1:] - res.density[:-1]) * 64 + np.diff(res.momentum_faces[0], axis=1) / grid.spacing[0]
-    assert np.abs(div).max() / (res.density.max() * 64) <= 1e-4
+    assert np.abs(div).max() / (res.density.max() * 64) <= 64 * 64 * np.finfo(np.float32).eps
     with pytest.raises(ValueError, match="dtype"):
         benamou_brenier(grid, rho0, rho1, 8, dtype="float16")
 
@@ -282,7 +284,7 @@ def test_float32_storage_keeps_the_accuracy(gaussian_1d):
 @pytest.mark.parametrize("method", ["douglas-rachford", "primal-dual"])
 def test_mixed_precision_gives_float64_results(gaussian_1d, method):
     """dtype="mixed": float32 iterations, then the same iteration continued in float64 to the same tests: the
-    float64 run's accuracy, and the discrete continuity equation to round-off (float32 alone: 2.4e-5)."""
+    float64 run's accuracy, and the discrete continuity equation to round-off (float32 alone: 2e-5 to 1.1e-4)."""
     grid, rho0, rho1, _ = gaussian_1d
     kw = dict(method=method, tol=1e-6, residual_tol=1e-4)
     ref = benamou_brenier(grid, rho0, rho1, 64, **kw)
