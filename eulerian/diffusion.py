@@ -263,8 +263,7 @@ def cross_diffusion(be: Backend, grid: Grid, cross: np.ndarray, periodic: Any) -
 
 def peclet_guard(D: Diffusion, grid: Grid) -> None:
     """ValueError when the cell Peclet numbers b h / D would overflow for the smallest D."""
-    low = D.smallest(grid)
-    with np.errstate(over="ignore", divide="ignore"):
-        if not math.isfinite(max(grid.spacing) / low):
-            raise ValueError(f"diffusion D = {low:g} is too small for cells of size {max(grid.spacing):g}: the cell "
-                             "Péclet numbers b h / D overflow. Use a larger D, or solve_continuity for D = 0")
+    low = D.smallest(grid)   # a Python float > 0: the division overflows to inf without a warning
+    if not math.isfinite(max(grid.spacing) / low):
+        raise ValueError(f"diffusion D = {low:g} is too small for cells of size {max(grid.spacing):g}: the cell "
+                         "Péclet numbers b h / D overflow. Use a larger D, or solve_continuity for D = 0")

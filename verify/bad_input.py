@@ -831,6 +831,12 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.jko_flow: t_final / tau = 1e9 steps": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 1e-9, 1.0, potential=_confining, diffusion=0.5),
         (ValueError,), ("max_steps",)),
+    # about 900 GiB: refused on any machine with less than 1.8 TiB, before the density is averaged over the cells
+    # (the grid itself fits: 0.5 GiB); the size it names counts P + 1 = 100 time levels (P - 1 would say 882 GiB)
+    "eulerian.jko_step: 4096 x 4096 cells x 99 time steps, beyond the memory limit": Trouble(
+        lambda: eulerian.jko_step(Grid((0.0, 0.0), (1.0, 1.0), (4096, 4096)), lambda x: 1.0 + 0.0 * x[..., 0], 0.1,
+                                  diffusion=0.5, time_steps=99),
+        (eulerian.MemoryLimitError,), ("jko_step on 16777216 cells x 100 time levels", "use fewer time_steps")),
     "eulerian.jko_flow: 100 steps over max_steps = 50": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.01, 1.0, potential=_confining, diffusion=0.5, max_steps=50),
         (ValueError,), ("max_steps=50",)),

@@ -953,6 +953,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  "eulerian.jko_flow: its first step stops at max_iter = 2 (on_failure='raise')": '2c1d',
  'eulerian.jko_flow: t_final / tau = 1e12, max_steps=None (the densities kept beyond memory)': '6f58',
  'eulerian.jko_flow: t_final / tau = 1e9 steps': '5ce7',
+ 'eulerian.jko_step: 4096 x 4096 cells x 99 time steps, beyond the memory limit': '34b3',
  "eulerian.jko_step: stops at max_iter = 2 (on_failure='raise')": '4fc5',
  'eulerian.network_risk: network output of 6.7e308 (mass 10 at w = 0.83, a = 0.8; data_x 1e308)': '0336',
  'eulerian.network_velocity: evaluated at a NaN point': '11f6',

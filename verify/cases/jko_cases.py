@@ -286,7 +286,7 @@ def jko_vs_fokker_planck(ctx: CaseContext) -> None:
         ctx.add_all(check_newton_steps(label, flow.newton["perspective"], "perspective"))
         ctx.add_all(check_newton_steps(label, flow.newton["end"], "end, entropy"))
     ctx.add(check_run_seconds(f"JKO flow (cold starts), tau={tau:g}", cold.seconds, elapsed))
-    ctx.add(check_flow_record(f"JKO flow (cold starts), tau={tau:g}", cold, K))
+    ctx.add(check_flow_record(f"JKO flow (cold starts), tau={tau:g}", cold, K, grid=grid, tau=tau))
 
 
 @case("jko-equilibrium", title="The discrete Gibbs state is a fixed point of the grid JKO step",
@@ -312,19 +312,28 @@ def jko_equilibrium(ctx: CaseContext) -> None:
                                  grid2.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1))), STEP_TAU, 4))
 
 
-def check_flow_record(name: str, flow: Any, steps: int) -> Check:
+def check_flow_record(name: str, flow: Any, steps: int, grid: Grid | None = None, tau: float | None = None
+                      ) -> Check:
     """A JKO flow whose steps all converged (the run has tol = FLOW_TOL and raises on failure by default) must
     record so: ``converged`` a boolean array of ``steps`` True values, as many iterations, each positive, as many
-    statuses "converged" and the flow's status "converged". The value is the number of wrong entries, which must
-    be 0."""
+    statuses "converged" and the flow's status "converged"; given ``grid`` and ``tau``, the flow's grid equals the
+    grid of the call, its tau the step asked for, and its times are k tau, k = 0..steps. The value is the number of
+    wrong entries, which must be 0."""
     conv, its = np.asarray(flow.converged), np.asarray(flow.iterations)
     wrong = [] if conv.dtype == bool and conv.shape == (steps,) and bool(conv.all()) else [f"converged {conv!r}"]
     wrong += [] if its.shape == (steps,) and bool((its > 0).all()) else [f"iterations {its!r}"]
     statuses = list(getattr(flow, "statuses", []))
     wrong += [] if statuses == ["converged"] * steps and flow.status == "converged" else \
         [f"statuses {statuses!r}, status {flow.status!r}"]
-    return make_check(f"{name}: per-step record (converged, iterations, statuses): wrong entries", len(wrong), upper=0,
-                      reference=0, detail="; ".join(wrong)[:300] or f"{steps} steps, all converged")
+    if grid is not None:
+        wrong += [] if flow.grid == grid else [f"grid {flow.grid!r}"]
+    if tau is not None:
+        times = np.asarray(flow.times)
+        wrong += [] if flow.tau == tau else [f"tau {flow.tau!r}"]
+        wrong += [] if times.shape == (steps + 1,) and np.allclose(times, tau * np.arange(steps + 1), rtol=1e-14,
+                                                                   atol=0.0) else [f"times {times!r}"]
+    return make_check(f"{name}: per-step record (converged, iterations, statuses, grid, tau, times): wrong entries",
+                      len(wrong), upper=0, reference=0, detail="; ".join(wrong)[:300] or f"{steps} steps, all converged")
 
 
 def check_run_seconds(name: str, seconds: float, elapsed: float) -> Check:
