@@ -231,9 +231,15 @@ def as_weights(w: Any, n: int, name: str = "weights", *, xp: ModuleType = np) ->
         raise ValueError(f"{name} must have shape ({n},) to match the {n} particles, got {arr.shape}")
     if not bool(xp.all(xp.isfinite(arr))):
         raise ValueError(f"{name} contains NaN or infinite values; give every particle a finite weight")
-    if bool(xp.any(arr < 0)) or not float(xp.sum(arr)) > 0:
+    if bool(xp.any(arr < 0)) or not bool(xp.any(arr > 0)):   # (no sum: weights near 1e308 would overflow it)
         raise ValueError(f"{name} must be non-negative and not all zero; pass None for uniform weights")
     return arr
+
+
+def probabilities(w: Any, xp: ModuleType = np) -> Any:
+    """Weights from :func:`as_weights` divided by their sum, scaled by their largest first (no overflow)."""
+    w = w / xp.max(w)
+    return w / xp.sum(w)
 
 
 # --------------------------------------------------------------------------------------------- memory

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backend import (SQRT_MAX, as_cloud, as_positive_int, as_real_array, as_real_scalar, as_weights,
-                      check_finite_result, check_memory, check_pairwise, get_xp, largest, on_one_device)
+                      check_finite_result, check_memory, check_pairwise, get_xp, largest, on_one_device,
+                      probabilities)
 
 __all__ = ["deposit", "gaussian_kde", "kde_bandwidth_factor"]
 
@@ -156,8 +157,7 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
         w = xp.full(n, 1.0 / n)
         n_eff = float(n)
     else:
-        w = as_weights(weights, n, "weights", xp=xp)
-        w = w / xp.sum(w)
+        w = probabilities(as_weights(weights, n, "weights", xp=xp), xp)
         n_eff = float(1.0 / xp.sum(w**2))
     if bandwidth is None or isinstance(bandwidth, str):
         c = kde_bandwidth_factor(n_eff, d, bandwidth or "scott")

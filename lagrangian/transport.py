@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import as_cloud, as_positive_int, as_real_scalar, as_weights, check_pairwise, on_one_device, to_numpy
+from .backend import (as_cloud, as_positive_int, as_real_scalar, as_weights, check_pairwise, on_one_device,
+                      probabilities, to_numpy)
 from .errors import MemoryBudgetError, NumericalError
 
 __all__ = ["w2", "w2_squared", "sliced_w2", "DEFAULT_MAX_BYTES"]
@@ -29,8 +30,7 @@ def _weights(w: Any, n: int, name: str) -> np.ndarray:
     """Host probability vector from optional weights (uniform when None); errors name ``name``."""
     if w is None:
         return np.full(n, 1.0 / n)
-    w = as_weights(w, n, name, xp=np)
-    return w / w.sum()
+    return probabilities(as_weights(w, n, name, xp=np))
 
 
 def _max_bytes(max_bytes: Any) -> float:

@@ -377,11 +377,14 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.get_namespace": ValidCall(lagrangian.get_namespace, [("name", "numpy")], {}, aliases={"name": ["backend"]}),
     "lagrangian.deposit": ValidCall(
         lagrangian.deposit, [("x", X), ("lower", [-6.0, -6.0]), ("upper", [6.0, 6.0]), ("shape", (4, 4))],
-        {"weights": np.ones(8), "method": "cic", "outside": "raise"}, aliases=BOX),
+        {"weights": np.ones(8), "method": "cic", "outside": "raise"}, aliases=BOX,
+        # weights whose density (weight per cell volume 9) overflows float64
+        refuses={"weights": [np.full(8, 1e308)]}),
     "lagrangian.gaussian_kde": ValidCall(lagrangian.gaussian_kde, [("x", X), ("points", Y)],
                                     {"bandwidth": None, "weights": np.ones(8), "chunk_bytes": 2**20},
                                     # one sample carries all the weight: no covariance to estimate
-                                    refuses={"weights": [np.eye(8)[0]]}),
+                                    refuses={"weights": [np.eye(8)[0]]},
+                                    accepts={"weights": [np.full(8, 1e308)]}),   # their sum overflows
     "lagrangian.kde_bandwidth_factor": ValidCall(lagrangian.kde_bandwidth_factor, [("n", 20), ("d", 2), ("rule", "scott")],
                                             {}),
     "lagrangian.affine_field": ValidCall(lagrangian.affine_field, [("matrix", A), ("offset", [0.1, 0.2])], {},
@@ -441,7 +444,8 @@ CALLS: dict[str, ValidCall] = {
                                  {"projections": 8, "rng": np.random.default_rng(0)}, needs=("rng",)),
     "lagrangian.w2": ValidCall(lagrangian.w2, [("x", X), ("y", Y)],
                           {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20},
-                          accepts={"max_bytes": [math.inf]}),   # inf: no limit
+                          # inf: no limit; weights whose sum overflows
+                          accepts={"max_bytes": [math.inf], "weights_x": [np.full(8, 1e308)]}),
     "lagrangian.blob_velocity": ValidCall(lagrangian.blob_velocity, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
                                      {"mass": 1.0, "diffusion": 1.0}),
     "lagrangian.blob_density": ValidCall(lagrangian.blob_density, [("x", X), ("points", Y), ("epsilon", 0.5)],
@@ -468,7 +472,7 @@ CALLS: dict[str, ValidCall] = {
         needs=("potential_grad",)),
     "lagrangian.w2_squared": ValidCall(lagrangian.w2_squared, [("x", X), ("y", Y)],
                                   {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20},
-                                  accepts={"max_bytes": [math.inf]}),
+                                  accepts={"max_bytes": [math.inf], "weights_y": [np.full(10, 1e308)]}),
     # ---------------------------------------------------------------------------------------- verify.gaussian
     "gaussian.jko_gaussian_step": ValidCall(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
                                                              ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {},

@@ -144,27 +144,35 @@ VELOCITY_CUT = 1e-2  # the threshold of check_velocity_cut (the default 1e-3 cut
 
 
 def check_velocity_cut(name: str, result: BBResult, threshold: float = VELOCITY_CUT) -> Check:
-    """``result.velocity(t, threshold)`` at the centred times t_{j+1/2} (no interpolation in time there) against
-    its documented definition: m_j / rho_j on the cells where rho_j > threshold * max(rho) (max over the whole
-    path of centred densities) and 0 on the others. Value: the largest difference relative to the largest
-    velocity, plus the number of cells whose cut disagrees (0 to round-off to pass)."""
+    """``result.velocity(t, threshold)`` against its documented definition: at the centred times t_{j+1/2},
+    m_j / rho_j on the cells where rho_j > threshold * max(rho) (max over the whole path of centred densities) and
+    0 on the others; between two centred times, the same of the linear interpolations of rho and m; before the
+    first and after the last, the first and the last level (t = 0 and t = 1 are half a step outside). The
+    interpolation weight comes from np.interp over the centred times. Value: the largest difference relative to
+    the largest velocity, plus the number of cells whose cut disagrees (0 to round-off to pass)."""
     P = result.time_steps
-    rho, m = np.asarray(result.centred_density), np.asarray(result.momentum)
-    top = float(rho.max())
+    rho_c, m_c = np.asarray(result.centred_density), np.asarray(result.momentum)
+    top = float(rho_c.max())
+    centred = (np.arange(P) + 0.5) / P
+    times = [0.0, *[centred[j] for j in (P // 4, P // 2, 3 * P // 4)], (P // 2 + 0.8) / P, 1.0]
     worst, wrong_cut, kept = 0.0, 0, 0
-    for j in (P // 4, P // 2, 3 * P // 4):
-        v = result.velocity((j + 0.5) / P, threshold=threshold)
-        keep = rho[j] > threshold * top
-        want = np.zeros_like(m[j])
-        want[keep] = m[j][keep] / rho[j][keep][..., None]
+    for t in times:
+        s = float(np.interp(t, centred, np.arange(P)))   # fractional level, clamped at the ends
+        j, w = int(s), s - int(s)
+        k = min(j + 1, P - 1)
+        rho, m = (1 - w) * rho_c[j] + w * rho_c[k], (1 - w) * m_c[j] + w * m_c[k]
+        v = result.velocity(t, threshold=threshold)
+        keep = rho > threshold * top
+        want = np.zeros_like(m)
+        want[keep] = m[keep] / rho[keep][..., None]
         moved = np.any(v != 0, axis=-1)
         wrong_cut += int(np.sum(moved & ~keep) + np.sum(~moved & keep & np.any(want != 0, axis=-1)))
         worst = max(worst, float(np.max(np.abs(v - want))) / max(float(np.max(np.abs(want))), 1e-300))
         kept += int(keep.sum())
     return make_check(f"{name}: velocity(t, threshold={threshold:g}) = m/rho where rho > threshold max rho, else 0 "
                       "(relative difference + cells cut wrongly)", worst + wrong_cut, upper=1e-12, reference=0.0,
-                      detail=f"{wrong_cut} cells cut wrongly; {kept} cells kept at 3 centred times, "
-                      f"max rho {top:.4g}")
+                      detail=f"{wrong_cut} cells cut wrongly; {kept} cells kept at {len(times)} times (t = 0, three "
+                      f"centred, one between two, t = 1), max rho {top:.4g}")
 
 
 def check_map(name: str, result: BBResult, exact: np.ndarray, upper: float) -> Check:

@@ -413,6 +413,10 @@ def device_refusals(cp: Any) -> dict[str, Callable[[], Any]]:
             grid, rho, rho, 64, backend="cupy", max_iter=1),
         "eulerian.solve_fokker_planck, 128 x 96 cells saved at 400 times": lambda: eulerian.solve_fokker_planck(
             grid, rho, lambda t, z: -z, 0.5, 1.0, 400, backend="cupy", save_at=np.linspace(0.0, 1.0, 401)),
+        "eulerian.solve_meanfield, 128 x 96 cells saved at 400 times": lambda: eulerian.solve_meanfield(
+            grid, rho, lambda t, g, r, z: -z, 1.0, backend="cupy", save_at=np.linspace(0.0, 1.0, 401)),
+        "eulerian.solve_continuity, 128 x 96 cells saved at 400 times": lambda: eulerian.solve_continuity(
+            grid, rho, lambda t, z: -z, 1.0, backend="cupy", save_at=np.linspace(0.0, 1.0, 401)),
         "lagrangian.deposit of device particles on 2 048 x 2 048 cells": lambda: lagrangian.deposit(
             x, (-4.0, -4.0), (4.0, 4.0), (2048, 2048)),
         "lagrangian.sliced_w2 of 3 000 device particles, 1 000 projections": lambda: lagrangian.sliced_w2(

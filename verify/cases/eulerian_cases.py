@@ -1278,6 +1278,32 @@ def maximum_principle_checks(solve: Callable = solve_continuity,
 MEANFIELD_CAP = {"cells": 16, "box": (-3.0, 3.0), "T": 0.5, "cfl": 0.4, "growth": 20.0}
 
 
+# A slow constant velocity on a coarse periodic box: the CFL rate r = sum_k |v_k| / h_k = 0.14 per unit time is
+# below 1, so a step rule that treats small rates as zero (one step to t_final) shows here and nowhere else
+SLOW_VELOCITY = (0.02, -0.01)
+
+
+def check_slow_step_counts(solve: Callable = solve_continuity) -> Check:
+    """solve_continuity on both backends, v = SLOW_VELOCITY on [0, 2] x [0, 1] (8 x 6 cells, periodic), t_final
+    = 10, cfl = 0.4: each takes ceil(t_final r / cfl) = 4 steps (dt = cfl / r). Value: the number of runs whose
+    step count differs."""
+    grid = Grid((0.0, 0.0), (2.0, 1.0), (8, 6))
+    rho0 = grid.cell_averages(lambda x: 1.0 + 0.5 * np.cos(np.pi * x[..., 0]) * np.cos(2 * np.pi * x[..., 1]))
+    cfl, t_final = 0.4, 10.0
+    rate = sum(abs(v) / h for v, h in zip(SLOW_VELOCITY, grid.spacing))
+    expected = math.ceil(t_final * rate / cfl - 1e-9)
+
+    def velocity(t, x):
+        return np.stack([np.full(x.shape[:-1], v) for v in SLOW_VELOCITY], axis=-1)
+
+    steps = {b: solve(grid, rho0, velocity, t_final, cfl=cfl, boundary="periodic", backend=b).steps
+             for b in ("numpy", "fipy")}
+    return make_check(f"continuity, slow velocity (CFL rate {rate:.3g} < 1 per unit time), both backends: steps = "
+                      f"ceil(t_final r / cfl) = {expected} (runs that differ)",
+                      sum(n != expected for n in steps.values()), upper=0, reference=0,
+                      detail=", ".join(f"{b}: {n} steps" for b, n in steps.items()))
+
+
 def meanfield_step_cap_check(solver: Callable | None = None) -> Check:
     """1 when solve_meanfield (``solver``: another one, for the negative tests) stops at max_steps with a
     ValueError saying it reached max_steps before t_final, else 0."""
@@ -1327,6 +1353,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     ctx.add(check_continuity_info(array_runs + [study.outputs[0]], ContinuitySolver().cfl, LIMITERS))
     ctx.add_all(maximum_principle_checks())
     ctx.add(meanfield_step_cap_check())
+    ctx.add(check_slow_step_counts())
     grid = grid_for(problem, levels[3])
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
                     f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),

@@ -307,16 +307,18 @@ WALL_FRACTIONS = (0.0, 0.2, 0.45, 0.7, 0.9, 0.99)   # distance from the wall in 
 WALL_RTOL = 1e-12   # round-off: the interpolant and scipy's use the same weights up to rounding
 
 
-def wall_points(g: Grid, rng: np.random.Generator) -> np.ndarray:
+def wall_points(g: Grid, rng: np.random.Generator, beyond: bool = False) -> np.ndarray:
     """Points (n, d) in the half cells next to each wall of ``g``: for every axis k and side, z_k at the fractions
     WALL_FRACTIONS of h_k / 2 from the wall, the other coordinates uniform in the box (their own half cells
-    included)."""
+    included). ``beyond``: z_k as far outside the wall instead (the nonzero fractions: outside the closed box on
+    that axis only)."""
     lo, hi, h = np.asarray(g.lower), np.asarray(g.upper), np.asarray(g.spacing)
+    fractions = np.asarray([f for f in WALL_FRACTIONS if f > 0] if beyond else WALL_FRACTIONS)
     pts = []
     for k in range(g.dim):
-        for wall, sign in ((lo[k], 1.0), (hi[k], -1.0)):
-            z = rng.uniform(lo, hi, size=(len(WALL_FRACTIONS), g.dim))
-            z[:, k] = wall + sign * 0.5 * h[k] * np.asarray(WALL_FRACTIONS)
+        for wall, sign in ((lo[k], -1.0 if beyond else 1.0), (hi[k], 1.0 if beyond else -1.0)):
+            z = rng.uniform(lo, hi, size=(len(fractions), g.dim))
+            z[:, k] = wall + sign * 0.5 * h[k] * fractions
             pts.append(z)
     return np.concatenate(pts)
 
@@ -334,10 +336,11 @@ def held_interpolant(g: Grid, values: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def check_wall_half_cells(name: str, make_field: Callable = flow_matching_grid_field, seed: int = 11) -> list[Check]:
     """At t = 0 (t = 1) the quadrature reduces exactly to the interpolant of the normalised source (target), so
-    density(0, z) = I[rho0 / m0](z) at any z of the closed box. Random positive cell averages (O(1) at the walls)
-    on the two UNNORMALISED grids (different boxes and cell sizes per axis), z in the half cells next to every
-    wall (wall_points), against held_interpolant: max relative difference <= WALL_RTOL. An interpolant that
-    extrapolates there (or reads a neighbouring row) differs by O(1)."""
+    density(0, z) = I[rho0 / m0](z) at any z of the closed box, and 0 outside it. Random positive cell averages
+    (O(1) at the walls) on the two UNNORMALISED grids (different boxes and cell sizes per axis), z in the half
+    cells next to every wall (wall_points) against held_interpolant, and as far beyond each wall (outside on that
+    axis only) against 0: max relative difference <= WALL_RTOL. An interpolant that extrapolates there (or reads a
+    neighbouring row, or calls a point inside when one coordinate is) differs by O(1)."""
     u = UNNORMALISED
     rng = np.random.default_rng(seed)
     g0, g1 = Grid(*u["grid0"]), Grid(*u["grid1"])
@@ -345,11 +348,13 @@ def check_wall_half_cells(name: str, make_field: Callable = flow_matching_grid_f
     field = make_field(g0, u["m0"] * r0, u["m1"] * r1, grid1=g1)
     checks = []
     for t, g, r in ((0.0, g0, r0), (1.0, g1, r1)):
-        z = wall_points(g, rng)
-        exact = held_interpolant(g, r / (float(r.sum()) * g.cell_volume), z)
+        inner, outer = wall_points(g, rng), wall_points(g, rng, beyond=True)
+        z = np.concatenate([inner, outer])
+        exact = np.concatenate([held_interpolant(g, r / (float(r.sum()) * g.cell_volume), inner),
+                                np.zeros(len(outer))])
         dens = np.asarray(field.density(t, z))
         checks.append(make_check(f"{name}: density at t = {t:g} in the half cells next to the walls vs the "
-                                 "interpolant held constant there (scipy), max relative difference",
+                                 "interpolant held constant there (scipy), and 0 beyond them, max relative difference",
                                  float(np.abs(dens - exact).max() / np.abs(exact).max()), upper=WALL_RTOL,
                                  reference=0.0, detail=f"{len(z)} points, grid {g.shape}, spacing "
                                  f"{tuple(round(x, 4) for x in g.spacing)}"))

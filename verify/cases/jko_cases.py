@@ -287,6 +287,7 @@ def jko_vs_fokker_planck(ctx: CaseContext) -> None:
         ctx.add_all(check_newton_steps(label, flow.newton["end"], "end, entropy"))
     ctx.add(check_run_seconds(f"JKO flow (cold starts), tau={tau:g}", cold.seconds, elapsed))
     ctx.add(check_flow_record(f"JKO flow (cold starts), tau={tau:g}", cold, K, grid=grid, tau=tau))
+    ctx.add(check_failed_flow_record())
 
 
 @case("jko-equilibrium", title="The discrete Gibbs state is a fixed point of the grid JKO step",
@@ -334,6 +335,26 @@ def check_flow_record(name: str, flow: Any, steps: int, grid: Grid | None = None
                                                                    atol=0.0) else [f"times {times!r}"]
     return make_check(f"{name}: per-step record (converged, iterations, statuses, grid, tau, times): wrong entries",
                       len(wrong), upper=0, reference=0, detail="; ".join(wrong)[:300] or f"{steps} steps, all converged")
+
+
+def check_failed_flow_record(flow_fn: Callable = jko_flow) -> Check:
+    """on_failure="return": a flow whose first step cannot converge (max_iter = 5) stops there and says so: one
+    step recorded (two densities and times, converged [False], that step's status) and the flow's status "step 1
+    of K did not converge: " followed by the step's own status. Value: the number of wrong entries (0 passes)."""
+    grid = _grid_1d(16)
+    rho0 = grid.cell_averages(G.Gaussian(OU["mean"], OU["var"]).pdf)
+    K, tau = 4, 0.05
+    flow = flow_fn(grid, rho0, tau, K * tau, potential=_potential_1d(OU), diffusion=OU["D"], max_iter=5,
+                   on_failure="return")
+    statuses = list(flow.statuses)
+    wrong = [] if np.shape(flow.densities)[0] == 2 and np.shape(flow.times) == (2,) else \
+        [f"{np.shape(flow.densities)[0]} densities, times {np.asarray(flow.times)!r}"]
+    wrong += [] if np.array_equal(flow.converged, [False]) and len(statuses) == 1 and statuses[0] != "converged" \
+        else [f"converged {flow.converged!r}, statuses {statuses!r}"]
+    if statuses and flow.status != f"step 1 of {K} did not converge: {statuses[0]}":
+        wrong.append(f"status {flow.status!r}")
+    return make_check(f"JKO flow, max_iter = 5, on_failure='return': stops at step 1 of {K} and says so (wrong "
+                      "entries)", len(wrong), upper=0, reference=0, detail="; ".join(wrong)[:300] or flow.status[:200])
 
 
 def check_run_seconds(name: str, seconds: float, elapsed: float) -> Check:
