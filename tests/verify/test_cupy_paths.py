@@ -136,6 +136,19 @@ def test_a_wrong_cuda_launch_of_douglas_adi_is_caught(cp, monkeypatch, old, new)
     assert not check.passed
 
 
+def test_the_device_branch_of_the_row_vector_add_is_compared(cp, monkeypatch):
+    """An affine field on 2 500 device points adds its offset by broadcasting (the blocked add is NumPy's): a
+    wrong sign there is caught by the comparison with NumPy."""
+    import lagrangian.fields
+
+    label = "lagrangian.affine_field, 2 500 points"
+    assert check_call(label, extra_calls()[label], "arrays", cp).passed
+    mod = mutated(monkeypatch, "lagrangian.fields", "no short-inner-loop penalty\n        out += c",
+                  "no short-inner-loop penalty\n        out -= c")
+    monkeypatch.setattr(lagrangian.fields, "_add_row_vector", mod._add_row_vector)
+    assert not check_call(label, extra_calls()[label], "arrays", cp).passed
+
+
 def test_device_refusals_need_the_devices_memory(cp, monkeypatch):
     """A CuPy backend held to the host's memory (the name read from another object) runs what the device
     cannot hold: the refusal check counts it."""

@@ -268,8 +268,8 @@ def extra_calls() -> dict[str, ValidCall]:
     INTERP_ROWS_PER_NODE query rows per Chebyshev node; fewer fall back to the exact sums), multigrid levels
     with smoothers (the catalog's grids are solved on the coarsest, dense level), Douglas ADI's CUDA line solves
     with a partly filled thread block and cyclic lines under a drift that changes with time (refactorised every
-    step), a stationary density with the diffusion given as cell values, and a JKO potential given as cell
-    values (both on the device with device input)."""
+    step), a stationary density with the diffusion given as cell values, a JKO potential given as cell
+    values (both on the device with device input), and an affine field on more points than one block of rows."""
     grid = Grid((-2.0, -1.5), (2.0, 1.5), (20, 12))
     rho = np.exp(-((grid.centers() - [0.2, -0.1]) ** 2).sum(-1) / 0.5)
     points = np.random.default_rng(7).uniform([-1.5, -1.0], [1.5, 1.0], (2500, 2))
@@ -297,6 +297,9 @@ def extra_calls() -> dict[str, ValidCall]:
         "eulerian.solve_stationary, 48 x 40 cells, diffusion as cell values": ValidCall(
             eulerian.solve_stationary, [("grid", box), ("drift", lambda t, x: -x * [1.0, 0.5]),
                                         ("diffusion", 0.2 + 0.3 * bump)], {"backend": "numpy"}),
+        # 2 500 rows: the offset is added to whole blocks of rows on NumPy, by broadcasting on the device
+        "lagrangian.affine_field, 2 500 points": ValidCall(
+            lagrangian.affine_field, [("matrix", Q), ("offset", [0.1, -0.2])], {}, probe=FieldProbe(points)),
         "eulerian.jko_step, potential as cell values": ValidCall(
             eulerian.jko_step, [("grid", line), ("rho", np.exp(-line.centers()[..., 0] ** 2)), ("tau", 0.1)],
             {"potential": 0.5 * line.centers()[..., 0] ** 2, "diffusion": 0.5, "time_steps": 2, "max_iter": 300,
