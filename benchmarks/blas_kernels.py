@@ -13,7 +13,7 @@ This script runs ``twinflow report`` once per kernel (same seeds), then prints
 
 Run:  python benchmarks/blas_kernels.py [--kernels Haswell SkylakeX Sandybridge] [--full] [--case NAME ...]
       [--import MODULE ...] [--jobs 2] [--keep DIR]     # quick report, three kernels: about 3 min on the 2-core machine
-Results: benchmarks/RESULTS.md ("The report under OpenBLAS's kernels").
+Results: benchmarks/RESULTS.md ("The report failed on this machine's CPU: bounds now set over OpenBLAS's kernels").
 """
 from __future__ import annotations
 
