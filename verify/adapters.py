@@ -69,13 +69,15 @@ class FokkerPlanckSolver:
 
     Orders: space 2 for every flux (exponentially fitted or central), time 1 (implicit Euler) or 2; ``order``
     is the order of a space–time study (dt ∝ h). ``save_at`` (absolute times) is passed through, so the
-    returned Solution also holds densities at those times."""
+    returned Solution also holds densities at those times; ``rtol``, the relative residual tolerance of each
+    linear solve on the multigrid path, too (the LU path solves exactly)."""
 
     flux: str = "scharfetter-gummel"
     time: str = "bdf2"
     backend: str = "numpy"
     solver: str = "auto"
     save_at: tuple[float, ...] | None = None
+    rtol: float = 1e-12
 
     def __post_init__(self) -> None:
         if self.flux not in FLUXES:
@@ -108,7 +110,8 @@ class FokkerPlanckSolver:
         return solve_fokker_planck(
             grid, grid.cell_averages(problem.initial_density), problem.drift, problem.diffusion, problem.t_final,
             steps, flux=self.flux, time=self.time, boundary=problem.boundary, backend=self.backend,
-            solver=self.solver, source=problem.source, save_at=self.save_at, time_dependent=problem.time_dependent)
+            solver=self.solver, source=problem.source, save_at=self.save_at, time_dependent=problem.time_dependent,
+            rtol=self.rtol)
 
 
 @dataclass(frozen=True)

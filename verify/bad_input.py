@@ -828,6 +828,11 @@ TROUBLES: dict[str, Trouble] = {
         lambda: eulerian.network_velocity(X[:, 0], X[:, 1]).first_variation(0.0, NET_GRID, NET_RHO,
                                                                             np.array([[1e200, 1e200]])),
         (eulerian.NumericalError,), ("first variation overflowed", "rescale")),
+    # D int rho log rho = 0.5 * 1e306 * 705 * 8 cells overflows while int V rho (no potential) is 0: the message
+    # names the entropy term alone
+    "eulerian.free_energy: rho = 1e306 with diffusion 0.5 (the entropy overflows)": Trouble(
+        lambda: eulerian.free_energy(GRID, np.full(GRID.shape, 1e306), diffusion=0.5),
+        (ValueError,), ("overflows float64 (entropy D int rho log rho)", "rescale rho")),
     "eulerian.jko_step: stops at max_iter = 2 (on_failure='raise')": Trouble(
         lambda: eulerian.jko_step(_T_GRID, _T_RHO, 0.3, potential=_confining, diffusion=0.5, max_iter=2,
                                   on_failure="raise"),

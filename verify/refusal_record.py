@@ -949,6 +949,7 @@ MESSAGES = {'eulerian.BBResult.velocity': {'t': '869d1acbecf62567a52aa52aa52a3bd
 TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 'fe80',
  "eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'float32' (beyond memory)": 'db56',
  "eulerian.benamou_brenier: 2^20 cells x 2^20 time steps, dtype 'mixed' (beyond memory)": 'd3d9',
+ 'eulerian.free_energy: rho = 1e306 with diffusion 0.5 (the entropy overflows)': '3a41',
  'eulerian.jko_flow: 100 steps over max_steps = 50': '445c',
  "eulerian.jko_flow: its first step stops at max_iter = 2 (on_failure='raise')": '2c1d',
  'eulerian.jko_flow: t_final / tau = 1e12, max_steps=None (the densities kept beyond memory)': '6f58',

@@ -223,7 +223,8 @@ def test_non_convergence_raises():
 @pytest.mark.parametrize("kw,match", [(dict(precision="float16"), "precision"), (dict(nu=0), "nu"),
                                       (dict(cycle="F"), "cycle"),
                                       (dict(nu=1.5), "nu"), (dict(omega=2.5), "omega"),
-                                      (dict(omega=0.0), "omega")])
+                                      (dict(omega=0.0), "omega"),
+                                      (dict(omega=2.0), "omega")])   # the open interval's end: Jacobi then amplifies
 def test_bad_settings_raise(kw, match):
     M, coarse = bdf2_system((8, 8))
     with pytest.raises(ValueError, match=match):

@@ -413,6 +413,26 @@ def check_point_batches(name: str, field: Callable, exact: Callable[[float, np.n
                       reference=0.0, detail=f"point shapes {[lead + (2,) for lead in POINT_BATCHES]}, values {shapes}")
 
 
+def check_affine_owns_coefficients(make: Callable = L.affine_field) -> Check:
+    """affine_field with constant coefficients keeps its own float copies (AffineField's docstring): a field made
+    from arrays that the caller overwrites with zeros right after the call, and one made from nested lists, against
+    A0 x + c0 at points of every POINT_BATCHES shape (check_point_batches; to round-off). ``make``: another
+    affine_field, for the negative tests. A construction that raises fails (NaN)."""
+    A, c = AFFINE_A0.copy(), AFFINE_C0.copy()
+    try:
+        fields = [make(A, c), make(AFFINE_A0.tolist(), AFFINE_C0.tolist())]
+    except (ValueError, TypeError, AttributeError) as exc:
+        return make_check("affine_field from arrays changed after the call and from lists: values vs A0 x + c0",
+                          math.nan, detail=f"{type(exc).__name__}: {exc}")
+    A[...], c[...] = 0.0, 0.0
+    checks = [check_point_batches(f"affine_field A0 x + c0 from {how}", f,
+                                  lambda t, x: np.einsum("ij,...j->...i", AFFINE_A0, x) + AFFINE_C0)
+              for how, f in zip(("arrays changed after the call", "lists"), fields)]
+    return make_check("affine_field from arrays changed after the call and from lists: values vs A0 x + c0, max "
+                      "relative error", worst(ch.value for ch in checks), upper=1e-13, reference=0.0,
+                      detail="; ".join(ch.detail for ch in checks))
+
+
 def flow_errors(field: Callable, x0: np.ndarray, exact: np.ndarray, t0: float, t1: float, *, method: str = "rk4",
                 steps: Sequence[int] = FLOW_STEPS) -> tuple[np.ndarray, np.ndarray]:
     """(dt, max pathwise error against the exact end positions) of integrate_ode(field) at each step count."""
@@ -571,6 +591,7 @@ def affine_flow_particles(ctx: CaseContext) -> None:
             ("A0 x + a(t) c0", L.affine_field(AFFINE_A0, c_t), lambda t, x: A0x(x) + _modulation(t) * AFFINE_C0),
             ("a(t) A0 x + c0", L.affine_field(a_t, AFFINE_C0), lambda t, x: _modulation(t) * A0x(x) + AFFINE_C0)):
         ctx.add(check_point_batches(f"affine_field {label}", field, exact))
+    ctx.add(check_affine_owns_coefficients())
     ctx.add(check_point_batches("gradient_field −∇V", quadratic_gradient_field(),
                                 lambda t, x: -np.einsum("ij,...j->...i", POTENTIAL_H, x - POTENTIAL_MIN)))
     # snapshots at save_at (unsorted, repeated, t0 included) of a time-dependent field, and of the blob flow

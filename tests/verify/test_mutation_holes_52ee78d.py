@@ -1,0 +1,93 @@
+"""Report holes found by the fresh mutation sample at 52ee78d (seed 20261219), each closed by a check that now
+catches its mutant, built in memory (tests/verify/mutants.py). That the checks pass on the library itself is
+asserted here and by the cases' runs in tests/test_option_coverage.py:
+
+* the Sherman-Morrison scale of a periodic ADI line taken from sqrt(|alpha / beta|)
+  (eulerian.adi.xǁTridiagonalLinesǁ__init____mutmut_106): no case ran Douglas ADI at high cell Peclet numbers,
+  where the two corners differ by exp(Pe) -> ``adi_high_peclet_check`` (fokker-planck-options-2d: in 1D Douglas is
+  Crank-Nicolson, compared at Pe +-1e3, +-1e4 for every flux);
+* solve_fokker_planck's rtol not passed to the multigrid solver
+  (eulerian.fokker_planck.x_solve_fokker_planck__mutmut_553): every multigrid run used the default -> the
+  FokkerPlanckSolver adapter passes rtol, and ``multigrid_rtol_checks`` runs rtol = 1e-6 (fokker-planck-options-2d);
+* the series branch of the Bernoulli function with z^2 * 12 for z^2 / 12
+  (eulerian.operators.x_bernoulli__mutmut_36), an error of 1.2e-11 just below the switch at |z| = 1e-6 that the
+  shared tolerance of the flux functions (1e-11, set by Chang-Cooper's cancellation) let pass ->
+  ``flux_function_checks`` holds B to 4 ulp and samples z = 5e-7, 9.9e-7 and 1.01e-6;
+* AffineField keeping the caller's array, or not its float copy (lagrangian.fields.xǁAffineFieldǁ__post_init____mutmut_34)
+  -> ``check_affine_owns_coefficients`` (affine-flow-particles), arrays overwritten after the call and nested lists;
+* the entropy term misnamed in free_energy's overflow error (eulerian.jko.x__energy__mutmut_25): no catalog entry
+  overflowed the entropy -> a trouble of the bad-input catalog.
+"""
+
+import sys
+
+import pytest
+
+import eulerian
+from tests.verify.mutants import mutated
+from verify import adapters, bad_input
+from verify.cases import eulerian_cases as E
+from verify.cases import particles as P
+from verify.problems import get_problem, grid_for
+
+
+@pytest.mark.parametrize("flux", E.FLUXES)
+def test_adi_high_peclet_check_passes(flux):
+    check = E.adi_high_peclet_check(flux)
+    assert check.passed, check
+
+
+def test_adi_high_peclet_check_catches_a_wrong_sherman_morrison_scale(monkeypatch):
+    mod = mutated(monkeypatch, "eulerian.adi", "xp.sqrt(xp.abs(alpha * beta))", "xp.sqrt(xp.abs(alpha / beta))")
+    monkeypatch.setattr(sys.modules["eulerian.fokker_planck"], "DouglasADI", mod.DouglasADI)
+    check = E.adi_high_peclet_check("scharfetter-gummel")
+    assert not check.passed and "NumericalError" in check.detail, check
+
+
+def _rtol_checks():
+    problem = get_problem("mms-fokker-planck-box-2d")
+    grid = grid_for(problem, 24)
+    run = {name: adapters.FokkerPlanckSolver(time="implicit-euler", solver=solver, rtol=rtol)(problem, grid, 24)
+           for name, solver, rtol in (("lu", "lu", 1e-12), ("default", "multigrid", 1e-12),
+                                      ("loose", "multigrid", E.MG_LOOSE_RTOL))}
+    return E.multigrid_rtol_checks("test", run["lu"], run["default"], run["loose"], 24)
+
+
+def test_multigrid_rtol_checks_pass():
+    checks = _rtol_checks()
+    assert all(c.passed for c in checks), checks
+
+
+def test_multigrid_rtol_checks_catch_an_rtol_not_passed_on(monkeypatch):
+    mod = mutated(monkeypatch, "eulerian.fokker_planck", "coarse_matrix=coarse, rtol=rtol,", "coarse_matrix=coarse,")
+    monkeypatch.setattr(adapters, "solve_fokker_planck", mod.solve_fokker_planck)
+    saved, diff = _rtol_checks()
+    assert not saved.passed and saved.value == 0.0, saved
+    assert diff.passed   # the density is right: only the cost shows the ignored option
+
+
+def test_flux_function_checks_catch_the_series_coefficient(monkeypatch):
+    mod = mutated(monkeypatch, "eulerian.operators", "1.0 - 0.5 * zt + zt * zt / 12.0", "1.0 - 0.5 * zt + zt * zt * 12.0")
+    pair, _ = E.flux_function_checks(mod)
+    assert not pair.passed and 1e-11 < pair.value < 1.3e-11, pair
+
+
+def test_affine_owns_coefficients_passes():
+    check = P.check_affine_owns_coefficients()
+    assert check.passed, check
+
+
+@pytest.mark.parametrize("new", ['object.__setattr__(self, "MATRIX", m.copy())',
+                                 'object.__setattr__(self, "matrix", m)'])
+def test_affine_owns_coefficients_catches_a_field_without_its_copy(monkeypatch, new):
+    mod = mutated(monkeypatch, "lagrangian.fields", 'object.__setattr__(self, "matrix", m.copy())', new)
+    check = P.check_affine_owns_coefficients(mod.affine_field)
+    assert not check.passed, check
+
+
+def test_the_entropy_overflow_is_a_trouble_naming_its_term(monkeypatch):
+    label = next(k for k in bad_input.TROUBLES if k.startswith("eulerian.free_energy"))
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+    mod = mutated(monkeypatch, "eulerian.jko", 'terms["entropy D int rho log rho"]', 'terms["entropy d int rho log rho"]')
+    monkeypatch.setattr(eulerian, "free_energy", mod.free_energy)
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
