@@ -16,7 +16,10 @@ asserted here and by the cases' runs in tests/test_option_coverage.py:
 * AffineField keeping the caller's array, or not its float copy (lagrangian.fields.xǁAffineFieldǁ__post_init____mutmut_34)
   -> ``check_affine_owns_coefficients`` (affine-flow-particles), arrays overwritten after the call and nested lists;
 * the entropy term misnamed in free_energy's overflow error (eulerian.jko.x__energy__mutmut_25): no catalog entry
-  overflowed the entropy -> a trouble of the bad-input catalog.
+  overflowed the entropy -> a trouble of the bad-input catalog;
+* a matrix diffusion labelled otherwise in Solution.info, and FiPy's solver recorded under another key
+  (eulerian.diffusion.xǁDiffusionǁdescribe__mutmut_16, eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_499): no
+  check read what a run records of its call -> ``check_fokker_planck_info`` (ou-matrix-diffusion-2d), both backends.
 """
 
 import sys
@@ -26,6 +29,7 @@ import pytest
 import eulerian
 from tests.verify.mutants import mutated
 from verify import adapters, bad_input
+from verify.cases import boundaries as B
 from verify.cases import eulerian_cases as E
 from verify.cases import particles as P
 from verify.problems import get_problem, grid_for
@@ -91,3 +95,25 @@ def test_the_entropy_overflow_is_a_trouble_naming_its_term(monkeypatch):
     mod = mutated(monkeypatch, "eulerian.jko", 'terms["entropy D int rho log rho"]', 'terms["entropy d int rho log rho"]')
     monkeypatch.setattr(eulerian, "free_energy", mod.free_energy)
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
+
+
+def test_fokker_planck_info_check_passes():
+    check = B.check_fokker_planck_info()
+    assert check.passed, check
+
+
+def test_fokker_planck_info_check_catches_a_wrong_diffusion_label(monkeypatch):
+    """Diffusion.describe labelling a matrix otherwise (eulerian.diffusion.xǁDiffusionǁdescribe__mutmut_16)."""
+    mod = mutated(monkeypatch, "eulerian.diffusion", '"matrix": "matrix"}', '"matrix": "XXmatrixXX"}')
+    monkeypatch.setattr(sys.modules["eulerian.diffusion"].Diffusion, "describe", mod.Diffusion.describe)
+    check = B.check_fokker_planck_info()
+    assert not check.passed and check.value == 2 and "XXmatrixXX" in check.detail, check
+
+
+def test_fokker_planck_info_check_catches_fipys_solver_key_renamed(monkeypatch):
+    """fokker_planck_fipy recording its solver under another key (eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_499)."""
+    mod = mutated(monkeypatch, "eulerian.fipy_backend", '"solver": "fipy-LinearLUSolver"',
+                  '"XXsolverXX": "fipy-LinearLUSolver"')
+    monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "fokker_planck_fipy", mod.fokker_planck_fipy)
+    check = B.check_fokker_planck_info()
+    assert not check.passed and "fipy solver: 'missing'" in check.detail, check

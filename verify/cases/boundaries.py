@@ -451,6 +451,35 @@ def ou_matrix_fipy_pair(time: str, boundary: Any, diffusion: Any = None, n: int 
     return a, f.to_numpy()
 
 
+# What a Fokker-Planck run records of itself in Solution.info (solve_fokker_planck's docstring), on both backends:
+# the call's flux, time scheme, walls (one label per axis), linear solver, step and damped start, and the kind of
+# diffusion (here a full matrix); FiPy also names the term it ran. Written out by hand, not read from the library.
+INFO_RUN = {"flux": "chang-cooper", "time": "crank-nicolson", "boundary": ["periodic", "zero-flux"], "T": 0.2,
+            "steps": 2}
+INFO_EXPECTED = {"flux": "chang-cooper", "time": "crank-nicolson", "dt": 0.1, "damped_steps": 1, "diffusion": "matrix",
+                 "boundary": "axis 0: periodic/periodic; axis 1: zero-flux/zero-flux"}
+INFO_BACKEND = {"numpy": {"solver": "lu"},
+                "fipy": {"solver": "fipy-LinearLUSolver", "fipy_term": "ExponentialConvectionTerm"}}
+
+
+def check_fokker_planck_info(solve: Callable = solve_fokker_planck) -> Check:
+    """solve_fokker_planck on both backends (8x6 cells of BOX, the OU drift, the full matrix OU_FIPY_D, INFO_RUN):
+    the entries of Solution.info that differ from INFO_EXPECTED and INFO_BACKEND (0 passes). ``solve``: another
+    solve_fokker_planck, for the negative tests."""
+    r = INFO_RUN
+    g = Grid(*BOX, (8, 6))
+    rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
+    wrong = []
+    for backend, own in INFO_BACKEND.items():
+        info = solve(g, rho0, lambda t, x: (x - 1.0) @ OU_B.T, OU_FIPY_D, r["T"], r["steps"], flux=r["flux"],
+                     time=r["time"], boundary=r["boundary"], backend=backend).info
+        wrong += [f"{backend} {k}: {info.get(k, 'missing')!r}" for k, v in {**INFO_EXPECTED, **own}.items()
+                  if info.get(k) != v]
+    return make_check("Fokker-Planck with a full D matrix, both backends: Solution.info entries that differ from the "
+                      "call (flux, time, boundary, solver, dt, damped_steps, diffusion, FiPy's term)", len(wrong),
+                      upper=0, reference=0, detail="; ".join(wrong) or "as called")
+
+
 def check_fipy_agreement(label: str, a: np.ndarray, f: np.ndarray) -> Check:
     return make_check(f"FiPy vs array, {label}: max relative difference", float(np.abs(a - f).max() / np.abs(a).max()),
                       upper=AGREEMENT_TOL, reference=0.0)
@@ -520,6 +549,7 @@ def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
     # the stationary solver with the full matrix (solve_stationary adds the cross fluxes itself) against the
     # invariant Gaussian law N(0, Σ∞), B Σ∞ + Σ∞ Bᵀ + 2 D = 0
     ctx.add(check_stationary_matrix(STATIONARY_SIZES if ctx.quick else STATIONARY_SIZES + (192, 256)))
+    ctx.add(check_fokker_planck_info())
 
 
 # ------------------------------------------------------------------------------ fplanck-nonuniform-diffusion
