@@ -13,7 +13,8 @@ asserted here and by the cases' runs in tests/test_option_coverage.py:
   (eulerian.operators.x_bernoulli__mutmut_36), an error of 1.2e-11 just below the switch at |z| = 1e-6 that the
   shared tolerance of the flux functions (1e-11, set by Chang-Cooper's cancellation) let pass ->
   ``flux_function_checks`` holds B to 4 ulp and samples z = 5e-7, 9.9e-7 and 1.01e-6;
-* AffineField keeping the caller's array, or not its float copy (lagrangian.fields.xǁAffineFieldǁ__post_init____mutmut_34)
+* AffineField keeping the caller's array, or not its float copy
+  (lagrangian.fields.xǁAffineFieldǁ__post_init____mutmut_34)
   -> ``check_affine_owns_coefficients`` (affine-flow-particles), arrays overwritten after the call and nested lists;
 * the entropy term misnamed in free_energy's overflow error (eulerian.jko.x__energy__mutmut_25): no catalog entry
   overflowed the entropy -> a trouble of the bad-input catalog;
@@ -71,7 +72,7 @@ def test_multigrid_rtol_checks_catch_an_rtol_not_passed_on(monkeypatch):
 
 
 def test_flux_function_checks_catch_the_series_coefficient(monkeypatch):
-    mod = mutated(monkeypatch, "eulerian.operators", "1.0 - 0.5 * zt + zt * zt / 12.0", "1.0 - 0.5 * zt + zt * zt * 12.0")
+    mod = mutated(monkeypatch, "eulerian.operators", "zt + zt * zt / 12.0", "zt + zt * zt * 12.0")
     pair, _ = E.flux_function_checks(mod)
     assert not pair.passed and 1e-11 < pair.value < 1.3e-11, pair
 
@@ -92,7 +93,7 @@ def test_affine_owns_coefficients_catches_a_field_without_its_copy(monkeypatch, 
 def test_the_entropy_overflow_is_a_trouble_naming_its_term(monkeypatch):
     label = next(k for k in bad_input.TROUBLES if k.startswith("eulerian.free_energy"))
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
-    mod = mutated(monkeypatch, "eulerian.jko", 'terms["entropy D int rho log rho"]', 'terms["entropy d int rho log rho"]')
+    mod = mutated(monkeypatch, "eulerian.jko", 'terms["entropy D int', 'terms["entropy d int')
     monkeypatch.setattr(eulerian, "free_energy", mod.free_energy)
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
 
@@ -111,7 +112,8 @@ def test_fokker_planck_info_check_catches_a_wrong_diffusion_label(monkeypatch):
 
 
 def test_fokker_planck_info_check_catches_fipys_solver_key_renamed(monkeypatch):
-    """fokker_planck_fipy recording its solver under another key (eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_499)."""
+    """fokker_planck_fipy recording its solver under another key
+    (eulerian.fipy_backend.x_fokker_planck_fipy__mutmut_499)."""
     mod = mutated(monkeypatch, "eulerian.fipy_backend", '"solver": "fipy-LinearLUSolver"',
                   '"XXsolverXX": "fipy-LinearLUSolver"')
     monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "fokker_planck_fipy", mod.fokker_planck_fipy)

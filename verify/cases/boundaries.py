@@ -462,17 +462,16 @@ INFO_BACKEND = {"numpy": {"solver": "lu"},
                 "fipy": {"solver": "fipy-LinearLUSolver", "fipy_term": "ExponentialConvectionTerm"}}
 
 
-def check_fokker_planck_info(solve: Callable = solve_fokker_planck) -> Check:
+def check_fokker_planck_info() -> Check:
     """solve_fokker_planck on both backends (8x6 cells of BOX, the OU drift, the full matrix OU_FIPY_D, INFO_RUN):
-    the entries of Solution.info that differ from INFO_EXPECTED and INFO_BACKEND (0 passes). ``solve``: another
-    solve_fokker_planck, for the negative tests."""
+    the entries of Solution.info that differ from INFO_EXPECTED and INFO_BACKEND (0 passes)."""
     r = INFO_RUN
     g = Grid(*BOX, (8, 6))
     rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
     wrong = []
     for backend, own in INFO_BACKEND.items():
-        info = solve(g, rho0, lambda t, x: (x - 1.0) @ OU_B.T, OU_FIPY_D, r["T"], r["steps"], flux=r["flux"],
-                     time=r["time"], boundary=r["boundary"], backend=backend).info
+        info = solve_fokker_planck(g, rho0, lambda t, x: (x - 1.0) @ OU_B.T, OU_FIPY_D, r["T"], r["steps"],
+                                   flux=r["flux"], time=r["time"], boundary=r["boundary"], backend=backend).info
         wrong += [f"{backend} {k}: {info.get(k, 'missing')!r}" for k, v in {**INFO_EXPECTED, **own}.items()
                   if info.get(k) != v]
     return make_check("Fokker-Planck with a full D matrix, both backends: Solution.info entries that differ from the "
