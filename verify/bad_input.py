@@ -828,6 +828,11 @@ TROUBLES: dict[str, Trouble] = {
         lambda: eulerian.network_velocity(X[:, 0], X[:, 1]).first_variation(0.0, NET_GRID, NET_RHO,
                                                                             np.array([[1e200, 1e200]])),
         (eulerian.NumericalError,), ("first variation overflowed", "rescale")),
+    # a finite weight of 1e308 on cells of volume 0.01: the density overflows in the division by the cell volume
+    # (the catalog's own value, 8 x 1e308 on cells of volume 9, overflows in the sum already)
+    "lagrangian.deposit: one weight of 1e308 on cells of volume 0.01 (the density overflows)": Trouble(
+        lambda: lagrangian.deposit(np.array([[0.05, 0.05]]), [0.0, 0.0], [1.0, 1.0], (10, 10), weights=[1e308]),
+        (ValueError,), ("density (weight per cell volume) overflows float64", "use larger cells")),
     # D int rho log rho = 0.5 * 1e306 * 705 * 8 cells overflows while int V rho (no potential) is 0: the message
     # names the entropy term alone
     "eulerian.free_energy: rho = 1e306 with diffusion 0.5 (the entropy overflows)": Trouble(

@@ -1033,7 +1033,7 @@ def _jko_data(H, b, diffusion, tau, d: int) -> tuple[np.ndarray, np.ndarray, flo
     tau = _real_scalar(tau, "tau")
     if not np.isfinite(tau) or tau <= 0:
         raise ValueError(f"tau must be a finite time step > 0, got {tau}")
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):   # tau and H are finite: tau H may overflow, never NaN
         M = np.eye(d) + tau * h
     _finite(M, f"I + τH (tau = {tau:g})")
     if tau * D > np.finfo(float).max / 16:

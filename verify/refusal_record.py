@@ -992,6 +992,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'lagrangian.blob_energy: m = 4, two particles 1e-120 apart, epsilon = 1e-120 (the energy overflows)': 'b2d9',
  'lagrangian.blob_velocity: 2^24 particles (a block of the kernel sums beyond memory)': '7e92',
  'lagrangian.blob_velocity: two particles 1e-120 apart, epsilon = 1e-120 (the velocity overflows)': '432f',
+ 'lagrangian.deposit: one weight of 1e308 on cells of volume 0.01 (the density overflows)': '47da',
  'lagrangian.flow_matching_field_from_samples: 2^20 points, chunk_bytes = 2^62 (one chunk beyond memory)': '2f5d',
  'lagrangian.gaussian_kde: 2^20 points, chunk_bytes = 2^62 (one chunk beyond memory)': 'eacd',
  'lagrangian.gaussian_kde: x spread 1e150, bandwidth 1e10 (the kernel covariance overflows)': '6f68',

@@ -120,3 +120,17 @@ def test_fokker_planck_info_check_catches_fipys_solver_key_renamed(monkeypatch):
     monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "fokker_planck_fipy", mod.fokker_planck_fipy)
     check = B.check_fokker_planck_info()
     assert not check.passed and "fipy solver: 'missing'" in check.detail, check
+
+
+def test_the_deposit_overflow_in_the_division_is_a_trouble(monkeypatch):
+    """deposit dividing by the cell volume without silencing its overflow
+    (lagrangian.deposit.x_deposit__mutmut_210, of the sample at 5af0375): a RuntimeWarning before the clear
+    refusal. No catalog value overflowed there (its weights overflow in the sum)."""
+    import lagrangian
+
+    label = next(k for k in bad_input.TROUBLES if k.startswith("lagrangian.deposit: one weight"))
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+    mod = mutated(monkeypatch, "lagrangian.deposit", 'with np.errstate(over="ignore"):\n        rho = mass',
+                  'with np.errstate(over=None):\n        rho = mass')
+    monkeypatch.setattr(lagrangian, "deposit", mod.deposit)
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
