@@ -25,6 +25,7 @@ asserted here and by the cases' runs in tests/test_option_coverage.py:
 
 import sys
 
+import numpy as np
 import pytest
 
 import eulerian
@@ -134,3 +135,23 @@ def test_the_deposit_overflow_in_the_division_is_a_trouble(monkeypatch):
                   'with np.errstate(over=None):\n        rho = mass')
     monkeypatch.setattr(lagrangian, "deposit", mod.deposit)
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
+
+
+def test_continuity_info_catches_fipys_time_key_renamed(monkeypatch):
+    """continuity_fipy recording its time scheme under another key
+    (eulerian.fipy_backend.x_continuity_fipy__mutmut_288, of the sample at 5af0375): check_continuity_info now
+    reads "time" on both backends."""
+    from eulerian import Grid, solve_continuity
+
+    g = Grid((-2.0, -1.0), (2.0, 1.0), (8, 6))
+    rho = np.exp(-(g.centers() ** 2).sum(-1))
+
+    def runs():
+        return [solve_continuity(g, rho, lambda t, x: 0.1 - 0.2 * x, 0.1, cfl=0.5, backend=b)
+                for b in ("numpy", "fipy")]
+
+    assert E.check_continuity_info(runs(), 0.5, ("mc",)).passed
+    mod = mutated(monkeypatch, "eulerian.fipy_backend", '"time": "explicit (FiPy)"', '"XXtimeXX": "explicit (FiPy)"')
+    monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "continuity_fipy", mod.continuity_fipy)
+    check = E.check_continuity_info(runs(), 0.5, ("mc",))
+    assert not check.passed and check.value == 1 and "fipy time None" in check.detail, check

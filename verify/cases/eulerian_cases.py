@@ -1266,16 +1266,22 @@ def check_min_density_record(backend: str = "fipy", solve: Callable = solve_cont
                       diff, upper=0.0, reference=0.0, detail=f"recorded {recorded!r}, snapshots {lowest:.6g}")
 
 
+CONTINUITY_TIME = {"numpy": "ssp-rk3", "fipy": "explicit (FiPy)"}   # the time scheme each backend runs
+
+
 def check_continuity_info(solutions: Sequence[Solution], cfl: float, limiters: Sequence[str]) -> Check:
     """Every continuity run (one per limiter on the array backend, then FiPy's) describes itself in
-    Solution.info: the Courant number it was given ("cfl"), its walls ("boundary", the same for all) and, on the
-    array backend, its limiter in the order run. Value: the number of missing or wrong entries (0 passes)."""
+    Solution.info: the Courant number it was given ("cfl"), its walls ("boundary", the same for all), its time
+    scheme ("time": CONTINUITY_TIME of its backend) and, on the array backend, its limiter in the order run.
+    Value: the number of missing or wrong entries (0 passes)."""
     wrong = [f"{s.backend} cfl {s.info.get('cfl')!r}" for s in solutions if s.info.get("cfl") != cfl]
     wrong += [f"{s.backend} boundary {s.info.get('boundary')!r}" for s in solutions
               if s.info.get("boundary") != solutions[0].info.get("boundary") or "boundary" not in s.info]
+    wrong += [f"{s.backend} time {s.info.get('time')!r}" for s in solutions
+              if s.info.get("time") != CONTINUITY_TIME.get(s.backend)]
     wrong += [f"limiter {s.info.get('limiter')!r} for {want!r}" for s, want in zip(solutions, limiters)
               if s.info.get("limiter") != want]
-    return make_check("continuity: every run describes itself in info (cfl, boundary, limiter)", len(wrong),
+    return make_check("continuity: every run describes itself in info (cfl, boundary, time, limiter)", len(wrong),
                       upper=0, reference=0, detail="; ".join(wrong) or f"cfl {cfl}, limiters {list(limiters)}")
 
 
