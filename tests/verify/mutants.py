@@ -32,3 +32,14 @@ def recorded_message_changes(call, label: str, names: list[str]) -> list[str]:
     said: dict = {}
     bad_input.gaps(call, label=label, names=names, messages=said)
     return bad_input.message_changes(call, said, {n: MESSAGES[label][n] for n in names}, label=label)
+
+
+def trouble_catches(monkeypatch, prefix: str, module: str, old: str, new: str, owner, attr: str) -> bool:
+    """The bad-input trouble whose label starts with ``prefix`` ends as it must on the library, and is flagged once
+    ``owner.attr`` is replaced by that of ``module`` mutated (``old`` -> ``new``)."""
+    from verify import bad_input
+
+    label = next(k for k in bad_input.TROUBLES if k.startswith(prefix))
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+    monkeypatch.setattr(owner, attr, getattr(mutated(monkeypatch, module, old, new), attr))
+    return bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None

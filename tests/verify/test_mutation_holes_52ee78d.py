@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 
 import eulerian
-from tests.verify.mutants import mutated
-from verify import adapters, bad_input
+from tests.verify.mutants import mutated, trouble_catches
+from verify import adapters
 from verify.cases import boundaries as B
 from verify.cases import eulerian_cases as E
 from verify.cases import particles as P
@@ -93,11 +93,8 @@ def test_affine_owns_coefficients_catches_a_field_without_its_copy(monkeypatch, 
 
 
 def test_the_entropy_overflow_is_a_trouble_naming_its_term(monkeypatch):
-    label = next(k for k in bad_input.TROUBLES if k.startswith("eulerian.free_energy"))
-    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
-    mod = mutated(monkeypatch, "eulerian.jko", 'terms["entropy D int', 'terms["entropy d int')
-    monkeypatch.setattr(eulerian, "free_energy", mod.free_energy)
-    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
+    assert trouble_catches(monkeypatch, "eulerian.free_energy", "eulerian.jko", 'terms["entropy D int',
+                           'terms["entropy d int', eulerian, "free_energy")
 
 
 def test_fokker_planck_info_check_passes():
@@ -129,12 +126,9 @@ def test_the_deposit_overflow_in_the_division_is_a_trouble(monkeypatch):
     refusal. No catalog value overflowed there (its weights overflow in the sum)."""
     import lagrangian
 
-    label = next(k for k in bad_input.TROUBLES if k.startswith("lagrangian.deposit: one weight"))
-    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
-    mod = mutated(monkeypatch, "lagrangian.deposit", 'with np.errstate(over="ignore"):\n        rho = mass',
-                  'with np.errstate(over=None):\n        rho = mass')
-    monkeypatch.setattr(lagrangian, "deposit", mod.deposit)
-    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
+    assert trouble_catches(monkeypatch, "lagrangian.deposit: one weight", "lagrangian.deposit",
+                           'with np.errstate(over="ignore"):\n        rho = mass',
+                           'with np.errstate(over=None):\n        rho = mass', lagrangian, "deposit")
 
 
 def test_continuity_info_catches_fipys_time_key_renamed(monkeypatch):
