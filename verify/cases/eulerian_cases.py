@@ -1048,6 +1048,17 @@ def flux_function_checks(operators: Any = None) -> list[Check]:
                        detail=span)]
 
 
+def high_peclet_runs() -> tuple[Grid, np.ndarray, list[tuple[float, float, tuple]]]:
+    """The HIGH_PECLET set-up: the grid, rho0, and per cell Peclet number Pe and drift b = +-1 the positional
+    arguments of solve_fokker_planck (grid, rho0, drift b, D = |b| h / Pe, T, steps; a periodic 1D grid)."""
+    p = HIGH_PECLET
+    grid = Grid((0.0,), (1.0,), (p["cells"],))
+    rho0 = grid.cell_averages(lambda y: np.exp(-0.5 * ((y[..., 0] - p["start"]) / p["std"]) ** 2))
+    runs = [(pecl, b, (grid, rho0, lambda t, y, b=b: np.full_like(y, b), abs(b) * grid.spacing[0] / pecl, p["T"],
+                       p["steps"])) for pecl in p["pecl"] for b in (1.0, -1.0)]
+    return grid, rho0, runs
+
+
 def high_peclet_checks(flux: str, solve: Callable = solve_fokker_planck, fipy_runs: dict | None = None
                        ) -> list[Check]:
     """The worst relative error of the mean's shift against b T at cell Peclet numbers +-HIGH_PECLET["pecl"]
@@ -1058,26 +1069,22 @@ def high_peclet_checks(flux: str, solve: Callable = solve_fokker_planck, fipy_ru
     constant D)."""
     fipy_runs = {} if fipy_runs is None else fipy_runs
     p = HIGH_PECLET
-    grid = Grid((0.0,), (1.0,), (p["cells"],))
+    grid, rho0, runs = high_peclet_runs()
     x = grid.centers()[..., 0]
-    rho0 = grid.cell_averages(lambda y: np.exp(-0.5 * ((y[..., 0] - p["start"]) / p["std"]) ** 2))
     worst_err, fipy_diff, detail = 0.0, 0.0, []
-    for pecl in p["pecl"]:
-        for b in (1.0, -1.0):
-            D = abs(b) * grid.spacing[0] / pecl
-            args = (grid, rho0, lambda t, y, b=b: np.full_like(y, b), D, p["T"], p["steps"])
-            rho = np.asarray(solve(*args, flux=flux, boundary="periodic").to_numpy())
-            shift = float((rho * x).sum() / rho.sum() - (rho0 * x).sum() / rho0.sum())
-            err = abs(shift - b * p["T"]) / (abs(b) * p["T"])
-            worst_err = worst([worst_err, err])
-            detail.append(f"Pe {b * pecl:+.0e}: {shift:+.6f}")
-            if pecl == max(p["pecl"]):
-                key = ("central" if flux == "central" else "exponential", b)
-                if key not in fipy_runs:
-                    fipy_runs[key] = solve_fokker_planck(*args, flux=flux, boundary="periodic",
-                                                         backend="fipy").to_numpy()
-                f = fipy_runs[key]
-                fipy_diff = worst([fipy_diff, float(np.abs(rho - f).max() / np.abs(f).max())])
+    for pecl, b, args in runs:
+        rho = np.asarray(solve(*args, flux=flux, boundary="periodic").to_numpy())
+        shift = float((rho * x).sum() / rho.sum() - (rho0 * x).sum() / rho0.sum())
+        err = abs(shift - b * p["T"]) / (abs(b) * p["T"])
+        worst_err = worst([worst_err, err])
+        detail.append(f"Pe {b * pecl:+.0e}: {shift:+.6f}")
+        if pecl == max(p["pecl"]):
+            key = ("central" if flux == "central" else "exponential", b)
+            if key not in fipy_runs:
+                fipy_runs[key] = solve_fokker_planck(*args, flux=flux, boundary="periodic",
+                                                     backend="fipy").to_numpy()
+            f = fipy_runs[key]
+            fipy_diff = worst([fipy_diff, float(np.abs(rho - f).max() / np.abs(f).max())])
     label = f"{flux} + bdf2, constant drift at cell Peclet numbers"
     return [make_check(f"{label} +-1e3, +-1e4 (periodic, 100 cells): mean shift vs b T (relative)", worst_err,
                        upper=HIGH_PECLET_TOL, reference=0.0, detail=f"b T = +-{p['T']:g}; " + ", ".join(detail)),
@@ -1098,22 +1105,16 @@ def adi_high_peclet_check(flux: str) -> Check:
     """Max relative difference of douglas-adi and crank-nicolson (damped_steps=0, solver="lu") densities at cell
     Peclet numbers +-1e3 and +-1e4 (the HIGH_PECLET set-up, periodic, 100 cells and steps); a run that raises
     counts as a failure (NaN)."""
-    p = HIGH_PECLET
-    grid = Grid((0.0,), (1.0,), (p["cells"],))
-    rho0 = grid.cell_averages(lambda y: np.exp(-0.5 * ((y[..., 0] - p["start"]) / p["std"]) ** 2))
     diff, detail = 0.0, ""
-    for pecl in p["pecl"]:
-        for b in (1.0, -1.0):
-            args = (grid, rho0, lambda t, y, b=b: np.full_like(y, b), abs(b) * grid.spacing[0] / pecl, p["T"],
-                    p["steps"])
-            cn = solve_fokker_planck(*args, flux=flux, time="crank-nicolson", damped_steps=0, solver="lu",
-                                     boundary="periodic").to_numpy()
-            try:
-                adi = solve_fokker_planck(*args, flux=flux, time="douglas-adi", boundary="periodic").to_numpy()
-                d = float(np.abs(adi - cn).max() / np.abs(cn).max())
-            except (ValueError, NumericalError) as exc:
-                d, detail = math.nan, f"Pe {b * pecl:+.0e}: {type(exc).__name__}: {str(exc)[:120]}"
-            diff = worst([diff, d])
+    for pecl, b, args in high_peclet_runs()[2]:
+        cn = solve_fokker_planck(*args, flux=flux, time="crank-nicolson", damped_steps=0, solver="lu",
+                                 boundary="periodic").to_numpy()
+        try:
+            adi = solve_fokker_planck(*args, flux=flux, time="douglas-adi", boundary="periodic").to_numpy()
+            d = float(np.abs(adi - cn).max() / np.abs(cn).max())
+        except (ValueError, NumericalError) as exc:
+            d, detail = math.nan, f"Pe {b * pecl:+.0e}: {type(exc).__name__}: {str(exc)[:120]}"
+        diff = worst([diff, d])
     return make_check(f"{flux} + douglas-adi, constant drift at cell Peclet numbers +-1e3, +-1e4 (periodic, 100 cells; "
                       "in 1D Douglas is Crank-Nicolson): max relative difference from crank-nicolson on LU", diff,
                       upper=ADI_CN_TOL, reference=0.0, detail=detail)
