@@ -154,17 +154,25 @@ class _FaceField:
         self.var.setValue(self._values(t))
 
 
-def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[float], None]]:
+def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[float], None], Callable[[float], Any]]:
+    """(FiPy variable S, update(t) setting S to source(t, x), values(t): source(t, x) at the cell centres in FiPy
+    order, checked real), one evaluation of the source per time (the last time's values are kept)."""
     fp = _fipy()
     if source is None:
-        return None, lambda t: None
+        return None, lambda t: None, lambda t: 0.0
     x = np.array(mesh.cellCenters).T
     var = fp.CellVariable(mesh=mesh, value=0.0)
+    last: dict[str, Any] = {}
+
+    def values(t: float) -> Any:
+        if last.get("t") != t:
+            last.update(t=t, values=np.asarray(real_output("source(t, x)", source(t, x)), dtype=float))
+        return last["values"]
 
     def update(t: float) -> None:
-        var.setValue(np.asarray(real_output("source(t, x)", source(t, x)), dtype=float))
+        var.setValue(values(t))
 
-    return var, update
+    return var, update, values
 
 
 def _diffusion_coefficient(fp: Any, mesh: Any, D: Any) -> Any:
@@ -254,7 +262,7 @@ def fokker_planck_fipy(
     walls = _Walls(fp, mesh, grid, box, var)
     cross = None if D.cross is None else _cross_source(fp, mesh, var, D, periodic)
     b = _FaceField(mesh, drift, periodic, keep=walls.dirichlet_faces)
-    S, set_source = _source_var(mesh, source)
+    S, set_source, source_values = _source_var(mesh, source)
     conv = fp.CentralDifferenceConvectionTerm if flux == "central" else fp.ExponentialConvectionTerm
     diffusion = _diffusion_coefficient(fp, mesh, D)
     terms: dict = {}
@@ -290,9 +298,7 @@ def fokker_planck_fipy(
     def rates(rho_f: np.ndarray, t: float) -> tuple[float, float]:
         """(source mass rate, mass rate leaving through the walls) of the FiPy density rho_f (FiPy order) at t;
         the outflow from the same face fluxes as the array backend (so the balance checks FiPy's walls)."""
-        s_rate = 0.0 if source is None else cv * float(np.sum(
-            np.asarray(real_output("source(t, x)", source(t, grid.centers())), dtype=float)
-            * np.ones(grid.shape)))
+        s_rate = 0.0 if source is None else cv * float(np.sum(source_values(t) * np.ones(grid.size)))
         if not box.open:
             return s_rate, 0.0
         w = WallTerms(be, grid, box, drift, lambda k, side: D.wall(grid, k, side), flux, t)
@@ -469,7 +475,7 @@ def continuity_fipy(
     walls = _ContinuityWalls(fp, mesh, grid, box, var) if box.open else None
     v = _FaceField(mesh, velocity, periodic, name="velocity",
                    keep=None if walls is None else walls.dirichlet_faces)
-    S, set_source = _source_var(mesh, source)
+    S, set_source, _ = _source_var(mesh, source)
     cv = grid.cell_volume
     h = np.asarray(grid.spacing)
     normals = np.abs(np.array(mesh.faceNormals)).T  # (nfaces, d), unit axis vectors

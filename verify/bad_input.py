@@ -551,6 +551,11 @@ def _wrong_shape_callable(t=None, x=None):
     return np.zeros(a.shape + (3,))
 
 
+def _complex_later(t, x):
+    """1 at t = 0, 1 + 0.001i after: real where a callable is first checked, complex later."""
+    return np.full(np.shape(x)[:-1], 1.0 if t == 0 else 1.0 + 1e-3j)
+
+
 def _none_callable(*args):
     return None
 
@@ -746,6 +751,15 @@ _BIG_LINE = Grid((0.0,), (1.0,), (2 ** 20,))   # with 2^20 time steps: beyond an
 def _line(n: int) -> np.ndarray:
     """n points spread over [-1, 1], as an (n, 1) cloud."""
     return np.linspace(-1.0, 1.0, n)[:, None]
+
+
+def _n1(mean: float, var: float) -> vg.Gaussian:
+    """The 1-D Gaussian N(mean, var)."""
+    return vg.Gaussian([mean], [[var]])
+
+
+A_SLOW = np.array([[-1.0, 0.3], [0.0, -2.0]])
+D_SLOW = np.array([[1.0, 0.2], [0.2, 0.5]])
 
 
 def _heavy_corner(grid: Grid, mass: float) -> np.ndarray:
@@ -968,6 +982,107 @@ TROUBLES: dict[str, Trouble] = {
     "gaussian.attention: covariance blows up at t = 0.0185, asked at 50": Trouble(
         lambda: vg.attention(vg.Gaussian([0.0, 0.0], np.eye(2)), 3 * np.eye(2), 3 * np.eye(2), 3 * np.eye(2), 50.0),
         (vg.FiniteTimeBlowUp,), ("blow",)),
+    # every overflow guard of verify.gaussian (each call of _finite), reached with a value it must refuse: the
+    # message names the quantity that overflowed (tests/verify/test_gaussian_guards.py holds the list complete)
+    **{f"gaussian.{label}": Trouble(call, (ValueError,), (what, "overflows float64", "rescale"))
+       for label, call, what in [
+           ("Affine.push: A = 1e200, mean 1e200", lambda: vg.Affine([[1e200]]).push(_n1(1e200, 1.0)),
+            "the pushed-forward mean"),
+           ("Affine.push: A = 1e200, covariance 1", lambda: vg.Affine([[1e200]]).push(_n1(0.0, 1.0)),
+            "the pushed-forward covariance"),
+           ("brenier_map: covariances 1e-320 (subnormal) and 1e300 (A = 1e310)",
+            lambda: vg.brenier_map(_n1(0.0, 1e-320), _n1(0.0, 1e300)), "the Brenier map matrix"),
+           ("brenier_map: A = 1e300 and m0 = 1e10", lambda: vg.brenier_map(_n1(1e10, 1e-300), _n1(0.0, 1e300)),
+            "the Brenier map offset m1 − A m0"),
+           ("mccann_field: means -1e308 and 1e308", lambda: vg.mccann_field(_n1(-1e308, 1.0), _n1(1e308, 1.0), 0.5),
+            "the McCann field offset"),
+           ("linear_moment_rhs: B = 1e200, mean 1e200",
+            lambda: vg.linear_moment_rhs(vg.Affine([[1e200]]), 0.5, [1e200], [[1.0]]), "dm/dt = Bm + c ("),
+           ("linear_moment_rhs: B = 1e200, covariance 1e200",
+            lambda: vg.linear_moment_rhs(vg.Affine([[1e200]]), 0.5, [0.0], [[1e200]]), "dΣ/dt = BΣ + ΣBᵀ + 2D ("),
+           ("linear_sde: B = 1, mean 1e305 at t = 10",
+            lambda: vg.linear_sde(_n1(1e305, 1.0), vg.Affine([[1.0]]), 0.0, 10.0), "the mean at t = 10"),
+           ("linear_sde: B = 1, covariance 1e300 at t = 10",
+            lambda: vg.linear_sde(_n1(0.0, 1e300), vg.Affine([[1.0]]), 0.0, 10.0), "the covariance at t = 10"),
+           ("linear_sde_transition: B = 1, D = 1e300, t = 10",
+            lambda: vg.linear_sde_transition(vg.Affine([[1.0]]), 1e300, 10.0), "the transition covariance at t = 10"),
+           ("linear_sde_transition: B = 1e10, D = 1e-300, t = 7.1e-8 (e^(Bt) = e^710, the noise 5e305)",
+            lambda: vg.linear_sde_transition(vg.Affine([[1e10]]), 1e-300, 7.1e-8), "e^(Bt) at t = 7.1e-08"),
+           ("linear_sde_transition: B = 1, c = 1e10, t = 700 (e^(Bt) = 1e304)",
+            lambda: vg.linear_sde_transition(vg.Affine([[1.0]], [1e10]), 0.0, 700.0),
+            "the transition offset at t = 700"),
+           ("stationary: B = -1e-300, D = 1e10 (Σ∞ = 1e310)",
+            lambda: vg.stationary(vg.Affine([[-1e-300]]), 1e10), "the stationary covariance Σ∞ ("),
+           ("flow_matching_field: means -1e308 and 1e308",
+            lambda: vg.flow_matching_field(_n1(-1e308, 1.0), _n1(1e308, 1.0), 0.5), "the flow-matching field offset"),
+           ("flow_matching_map: covariances 1e-320 (subnormal) and 1e300",
+            lambda: vg.flow_matching_map(_n1(0.0, 1e-320), _n1(0.0, 1e300)), "the flow-matching map matrix"),
+           ("flow_matching_map: map 1e300 and m0 = 1e10",
+            lambda: vg.flow_matching_map(_n1(1e10, 1e-300), _n1(0.0, 1e300)), "the flow-matching map offset"),
+           ("least_squares_field: covariance 1e-300, dΣ/dt = 1e300",
+            lambda: vg.least_squares_field(_n1(0.0, 1e-300), [0.0], [[1e300]]), "the least-squares field matrix"),
+           ("least_squares_field: S = 1e300, mean 1e10",
+            lambda: vg.least_squares_field(_n1(1e10, 1.0), [0.0], [[2e300]]), "the least-squares field offset"),
+           ("attention_map: V = 1e200, covariance 1e200",
+            lambda: vg.attention_map(_n1(0.0, 1e200), [[1.0]], [[1.0]], [[1e200]]),
+            "the attention map matrix s V Σ KᵀQ"),
+           ("attention_moment_rhs: V = 1e200, mean 1e200",
+            lambda: vg.attention_moment_rhs([1e200], [[1e-300]], [[1.0]], [[1.0]], [[1e200]]), "dμ/dt = Vμ + BΣμ ("),
+           ("attention_moment_rhs: V = 1e10, covariance 1e150",
+            lambda: vg.attention_moment_rhs([0.0], [[1e150]], [[1.0]], [[1.0]], [[1e10]]),
+            "dΣ/dt = BΣ + ΣBᵀ, B = s V Σ KᵀQ ("),
+           ("data_moments: u = 1e155", lambda: vg.data_moments([[1e155]], [1.0]), "S = uᵀu / N ("),
+           ("data_moments: u = 1e154, y = 1e156 (uᵀu = 1e308 fits)", lambda: vg.data_moments([[1e154]], [1e156]),
+            "r = uᵀy / N ("),
+           ("data_moments: y = 1e155", lambda: vg.data_moments([[1e-10]], [1e155]), "E[y²] = yᵀy / N ("),
+           ("linear_network_rhs: mean (1e150, 1e150)",
+            lambda: vg.linear_network_rhs([1e150, 1e150], np.eye(2), [[1.0]], [0.0]), "dm/dt = −B_h m ("),
+           ("linear_network_rhs: covariance 1e200, mean 0",
+            lambda: vg.linear_network_rhs([0.0, 0.0], [[1e200, 1e199], [1e199, 1e200]], [[1.0]], [0.0]),
+            "dΣ/dt = −(B_h Σ + Σ B_h) ("),
+           ("linear_network_risk: q = E[a w] = 1e200",
+            lambda: vg.linear_network_risk(vg.Gaussian([1e100, 1e100], np.eye(2)), [[1.0]], [0.0], 0.0),
+            "the network risk ("),
+           ("jko_gaussian_step: tau = 1e300, H = 1e300",
+            lambda: vg.jko_gaussian_step(_n1(0.0, 1.0), [[1e300]], tau=1e300), "I + τH (tau = 1e+300)"),
+           ("jko_gaussian_step: I + τH = 1e-10, mean 1e300",
+            lambda: vg.jko_gaussian_step(_n1(1e300, 1.0), [[-1.0]], tau=1 - 1e-10), "the JKO mean"),
+           ("jko_gaussian_step: I + τH = 1e-10, covariance 1e300",
+            lambda: vg.jko_gaussian_step(_n1(0.0, 1e300), [[-1.0]], tau=1 - 1e-10), "the JKO covariance"),
+           ("gaussian_free_energy: H = 1e300, covariance 1e300",
+            lambda: vg.gaussian_free_energy(_n1(0.0, 1e300), [[1e300]]), "the free energy"),
+       ]},
+    # Σ∞ scales as D / B: a drift of 1e-300 with D = 1e-10 gives 1e290 times the law of B / 1e-300, D / 1e-10
+    "gaussian.stationary: B = 1e-300 (-1, 0.3; 0, -2), D = 1e-10 (1, 0.2; 0.2, 0.5) (Σ∞ = 1e290 Σ(B/1e-300))": Trouble(
+        lambda: vg.stationary(vg.Affine(1e-300 * A_SLOW), 1e-10 * D_SLOW).cov / 1e290,
+        same_as=lambda: vg.stationary(vg.Affine(A_SLOW), D_SLOW).cov, rtol=1e-13),
+    "gaussian.stationary: decay rates 1 and 1e-16 (the Lyapunov solve cannot separate them)": Trouble(
+        lambda: vg.stationary(vg.Affine([[-1.0, 0.3], [0.0, -1e-16]]), 1.0),
+        (ValueError,), ("decay rates of B", "too far apart", "separately")),
+    # a user's callable, real where it is first checked (t = 0) and complex later: each place that evaluates it
+    # again must refuse it, naming it
+    **{f"eulerian.{label}: {what} complex after t = 0": Trouble(call, (TypeError,), (f"{what} must be real",))
+       for label, what, call in [
+           ("solve_fokker_planck", "source(t, x)",
+            lambda: solve_fokker_planck(GRID, RHO0, _decay, 0.5, 0.1, steps=2, source=_complex_later)),
+           ("solve_fokker_planck on FiPy", "source(t, x)",
+            lambda: solve_fokker_planck(GRID, RHO0, _decay, 0.5, 0.1, steps=2, source=_complex_later, backend="fipy")),
+           ("solve_continuity", "source(t, x)",
+            lambda: solve_continuity(GRID, RHO0, _decay, 0.1, steps=3, source=_complex_later)),
+           ("solve_fokker_planck, a Dirichlet wall", "the boundary's Dirichlet value g(t, x)",
+            lambda: solve_fokker_planck(GRID, RHO0, _decay, 0.5, 0.1, steps=2,
+                                        boundary=eulerian.Dirichlet(_complex_later))),
+           ("solve_fokker_planck, the drift on a Dirichlet wall", "drift(t, x)",
+            lambda: solve_fokker_planck(GRID, RHO0, lambda t, x: -x * _complex_later(t, x)[..., None], 0.5, 0.1,
+                                        steps=2, boundary=eulerian.Dirichlet(0.1))),
+           ("solve_meanfield", "velocity(t, grid, rho, x)",
+            lambda: eulerian.solve_meanfield(GRID, RHO0, lambda t, g, rho, x: -x * _complex_later(t, x)[..., None],
+                                             0.1)),
+       ]},
+    # mass/n times the kernel's peak (2 pi eps^2)^(-1) = 1e308 / 8 x 1.6e299
+    "lagrangian.blob_density: mass 1e308, epsilon 1e-150 (the density overflows)": Trouble(
+        lambda: lagrangian.blob_density(X, X, 1e-150, mass=1e308),
+        (ValueError,), ("the blob density (mass/n) Σ_j φ_ε overflows float64", "rescale")),
 }
 
 

@@ -17,6 +17,7 @@ arithmetic are returned exactly symmetric.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -664,7 +665,9 @@ def stationary(drift: Affine, diffusion) -> Gaussian:
     """Invariant law of dX = (BX + c) dt + sqrt(2D) dW: N(−B⁻¹c, Σ∞) with BΣ∞ + Σ∞Bᵀ + 2D = 0.
 
     Exists iff every eigenvalue of B has negative real part and Σ∞ is positive definite
-    (e.g. D positive definite); otherwise a ValueError says which condition fails.
+    (e.g. D positive definite); otherwise a ValueError says which condition fails. B and D are scaled by powers of
+    two before the solve, so any finite sizes work; decay rates of B more than about 1e15 apart (time scales that
+    float64 cannot solve together) are refused with a ValueError naming them.
     """
     drift = _as_drift(drift)
     d = drift.dim
@@ -674,15 +677,26 @@ def stationary(drift: Affine, diffusion) -> Gaussian:
     if growth >= 0:
         raise ValueError(f"no stationary law: the drift matrix B has an eigenvalue with real part "
                          f"{growth:.3g} ≥ 0 (all must be negative for a stable process)")
-    # Σ∞ is linear in D: solve for D / 2^e (entries of order one) and scale back, exactly, so 2D cannot overflow
-    e = _exponent(dmat)
-    sigma = np.ldexp(_symmetrize(scipy.linalg.solve_continuous_lyapunov(b, -2.0 * np.ldexp(dmat, -e))), e)
-    sigma = _finite(sigma, f"the stationary covariance Σ∞ ({_sizes(B=b, diffusion=dmat)})")
+    # Σ∞ is linear in D and scales as 1/B: solve for B / 2^eb and D / 2^e (entries of order one) and scale back by
+    # 2^(e − eb), exactly, so neither 2D overflows nor a tiny B reads as a zero eigenvalue pair to the solver
+    e, eb = _exponent(dmat), _exponent(b)
+    with warnings.catch_warnings():   # SciPy perturbs B when some λi + λj ≈ 0 relative to |B|: refuse instead
+        warnings.filterwarnings("error", message=".*eigenvalue pair", category=RuntimeWarning)
+        try:
+            sigma = scipy.linalg.solve_continuous_lyapunov(np.ldexp(b, -eb), -2.0 * np.ldexp(dmat, -e))
+        except RuntimeWarning:
+            rates = np.abs(np.linalg.eigvals(b).real)
+            raise ValueError(f"the stationary covariance cannot be computed in float64: the decay rates of B "
+                             f"(|Re λ| from {rates.min():.3g} to {rates.max():.3g}) are too far apart for the "
+                             "Lyapunov solve BΣ∞ + Σ∞Bᵀ = −2D (time scales beyond about 1e15 apart); solve the "
+                             "slow and fast directions separately") from None
+    sigma = _finite(np.ldexp(_symmetrize(sigma), e - eb),
+                    f"the stationary covariance Σ∞ ({_sizes(B=b, diffusion=dmat)})")
     lam = np.linalg.eigvalsh(sigma)
     if lam[0] <= 1e-14 * max(lam[-1], 1e-300):
-        raise ValueError("no stationary Gaussian with a density: the stationary covariance is "
-                         f"singular (smallest eigenvalue {lam[0]:.3g}); the diffusion D does not "
-                         "reach every direction")
+        raise ValueError("no stationary Gaussian with a density: the stationary covariance is singular or nearly "
+                         f"so (eigenvalues {lam[0]:.3g} to {lam[-1]:.3g}, a ratio below 1e-14); the diffusion D "
+                         "does not reach every direction, or the decay rates of B are too far apart")
     return Gaussian(-np.linalg.solve(b, drift.offset), sigma)
 
 

@@ -6,6 +6,7 @@ accurate for covariances near the ends of the float64 range, and raise a ValueEr
 result does not fit in float64.
 """
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -287,6 +288,18 @@ def test_linear_sde_at_huge_times_is_the_stationary_law():
 def test_stationary_law_is_computed_scaled():
     # 2D overflows for D = 1e308, but Σ∞ = D / 10 for B = −10 I fits: the Lyapunov equation is solved for D / 2^e
     assert rel(G.stationary(G.Affine(-10 * I2), 1e308).cov, 1e307 * I2) < 1e-14
+    # B = −1e-300 read as a zero eigenvalue pair by SciPy's solver (which perturbed it and gave a negative Σ∞):
+    # B is scaled too, and Σ∞ = D / |b| in 1D
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rel(G.stationary(G.Affine([[-1e-300]]), 1e-10).cov, np.array([[1e290]])) < 1e-15
+
+
+def test_stationary_refuses_decay_rates_too_far_apart():
+    """Rates 1 and 1e-16: SciPy's Lyapunov solver perturbs B and used to return a negative Σ∞, reported as a
+    diffusion that does not reach every direction; the message now names the rates."""
+    with pytest.raises(ValueError, match=r"decay rates of B \(\|Re λ\| from 1e-16 to 1\) are too far apart"):
+        G.stationary(G.Affine([[-1.0, 0.3], [0.0, -1e-16]]), 1.0)
 
 
 def test_linear_network_at_huge_times_returns_the_settled_law_quickly():

@@ -9,6 +9,7 @@ averages (L1 norm, sum |rho - exact| * cell volume).
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any, Callable, Sequence
 
@@ -1371,6 +1372,46 @@ def check_slow_step_counts(solve: Callable = solve_continuity) -> Check:
                       detail=", ".join(f"{b}: {n} steps" for b, n in steps.items()))
 
 
+def continuity_step_estimate_checks(solve: Callable = solve_continuity) -> list[Check]:
+    """The up-front step count of solve_continuity's max_steps cap, on a faster constant velocity (20 SLOW_VELOCITY)
+    over the box of check_slow_step_counts: the estimate is ceil(t_final r / cfl) plus one step per save_at time
+    (r = sum_k |v_k| / h_k, computed here). With and without save_at, a cap one below the estimate must be refused
+    up front, its message suggesting exactly the estimate (value |suggested - expected|, no refusal counting as
+    infinite), and a cap equal to it must run (value: the steps beyond the cap; a refusal counts as infinite)."""
+    grid = Grid((0.0, 0.0), (2.0, 1.0), (8, 6))
+    rho0 = grid.cell_averages(lambda x: 1.0 + 0.5 * np.cos(np.pi * x[..., 0]) * np.cos(2 * np.pi * x[..., 1]))
+    cfl, t_final, v = 0.4, 1.1, [20.0 * c for c in SLOW_VELOCITY]   # t_final r / cfl = 7.7
+    base = math.ceil(t_final * sum(abs(c) / h for c, h in zip(v, grid.spacing)) / cfl)
+
+    def velocity(t, x):
+        return np.stack([np.full(x.shape[:-1], c) for c in v], axis=-1)
+
+    checks = []
+    for save_at in (None, (0.1, 0.35, t_final)):
+        expected = base + (0 if save_at is None else len(save_at))
+        saves = "" if save_at is None else f", {len(save_at)} save_at times"
+        try:
+            solve(grid, rho0, velocity, t_final, cfl=cfl, boundary="periodic", save_at=save_at,
+                  max_steps=expected - 1)
+            refused, detail = math.inf, f"max_steps={expected - 1} was not refused up front"
+        except ValueError as exc:
+            found = re.search(r"pass max_steps=(\d+)", str(exc))
+            refused = abs(int(found.group(1)) - expected) if found else math.inf
+            detail = str(exc)[:160]
+        checks.append(make_check(f"continuity, v = {v}{saves}: step estimate in the max_steps refusal vs "
+                                 f"ceil(t_final r / cfl) = {base}", float(refused), upper=0.0,
+                                 reference=float(expected), detail=detail))
+        try:
+            steps = solve(grid, rho0, velocity, t_final, cfl=cfl, boundary="periodic", save_at=save_at,
+                          max_steps=expected).steps
+            beyond, detail = float(max(steps - expected, 0)), f"{steps} steps"
+        except ValueError as exc:
+            beyond, detail = math.inf, str(exc)[:160]
+        checks.append(make_check(f"continuity, v = {v}{saves}: a cap max_steps = {expected} (the estimate) runs "
+                                 "(steps beyond it)", beyond, upper=0.0, reference=0.0, detail=detail))
+    return checks
+
+
 def meanfield_step_cap_check(solver: Callable | None = None) -> Check:
     """1 when solve_meanfield (``solver``: another one, for the negative tests) stops at max_steps with a
     ValueError saying it reached max_steps before t_final, else 0."""
@@ -1421,6 +1462,7 @@ def continuity_options_2d(ctx: CaseContext) -> None:
     ctx.add_all(maximum_principle_checks())
     ctx.add(meanfield_step_cap_check())
     ctx.add(check_slow_step_counts())
+    ctx.add_all(continuity_step_estimate_checks())
     grid = grid_for(problem, levels[3])
     density_picture(ctx, f"manufactured continuity on the box, FiPy: density at t = {problem.t_final:g}, "
                     f"{grid.shape[0]}x{grid.shape[1]} cells", grid, study.outputs[-1].to_numpy(),
