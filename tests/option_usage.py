@@ -123,9 +123,35 @@ def _facets(name: str, bound: inspect.BoundArguments, result: Any) -> dict[str, 
     return {}
 
 
+# the dicts in which a result describes itself (Solution.info, BBResult.extras)
+RECORDS = ("info", "extras")
+
+
+class ReadRecord(dict):
+    """A result's record that notes the keys read from it (``[key]``, ``get``, ``in``) in ``reads``."""
+
+    def __init__(self, values: dict, reads: set) -> None:
+        super().__init__(values)
+        self.reads = reads
+
+    def __getitem__(self, key: Any) -> Any:
+        self.reads.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.reads.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        self.reads.add(key)
+        return super().__contains__(key)
+
+
 @contextlib.contextmanager
-def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
-    """Yield {'package.name': [facets of each call]} filled while the block runs."""
+def record_usage(records: dict[str, dict[str, set]] | None = None) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Yield {'package.name': [facets of each call]} filled while the block runs. With ``records``: fill
+    {'package.name.info': {"written": keys, "read": keys}} for the records (RECORDS) of the results the report
+    gets, whose reads are noted from then on."""
     calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
     originals = public_functions()
     by_id = {id(f): (name, f) for name, f in originals.items()}
@@ -143,6 +169,12 @@ def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
                 depth[0] -= 1
             if depth[0] == 0:   # calls made by the library itself are not the report's choices
                 calls[name].append(_facets(name, signature.bind(*args, **kwargs), result))
+                for attr in RECORDS if records is not None else ():
+                    values = getattr(result, attr, None)
+                    if isinstance(values, dict) and not isinstance(values, ReadRecord):
+                        keys = records.setdefault(f"{name}.{attr}", {"written": set(), "read": set()})
+                        keys["written"] |= set(values)
+                        setattr(result, attr, ReadRecord(values, keys["read"]))
             return result
 
         return recorded
@@ -178,16 +210,18 @@ def record_usage() -> Iterator[dict[str, list[dict[str, Any]]]]:
             function.__defaults__, function.__kwdefaults__ = positional, keywords
 
 
-def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]],
+                                             dict[str, dict[str, set]]]:
     """Run the report cases ``names`` (quick mode) under :func:`record_usage`: (the recorded calls, per case
-    {"error": the error or None, "checks": [(name, passed, value), ...]}). Module-level so that a worker process
-    can run it; the outcomes are plain tuples so that they travel back."""
+    {"error": the error or None, "checks": [(name, passed, value), ...]}, the keys of the results' records written
+    and read). Module-level so that a worker process can run it; the outcomes are plain tuples so that they travel
+    back."""
     from verify.harness import run_case
 
-    outcomes = {}
-    with record_usage() as calls:
+    outcomes, records = {}, {}
+    with record_usage(records) as calls:
         for name in names:
             result = run_case(name, quick=True)
             outcomes[name] = {"error": result.error,
                               "checks": [(c.name, c.passed, c.value) for c in result.checks]}
-    return dict(calls), outcomes
+    return dict(calls), outcomes, records

@@ -7,7 +7,8 @@ registries themselves (FLUXES, TIME_SCHEMES, ODE_STEPPERS, ...), so registering 
 case that runs it fails test_every_registered_option_is_exercised. Beyond single options it asks for the
 set-ups that symmetric tests miss: a time-dependent field for every stepper and time scheme, grids with
 different spacing and cell counts per axis, the multigrid and LU paths, both Benamou–Brenier splittings on
-both boundaries.
+both boundaries. And every key that a result records of itself (Solution.info, BBResult.extras) must be read by
+some check.
 """
 from __future__ import annotations
 
@@ -137,10 +138,10 @@ CONTENTS: dict[str, list[tuple[str, tuple[int, int | None], tuple[float, float] 
 
 
 @pytest.fixture(scope="module")
-def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, dict[str, set]]]:
     """The quick report's cases, run once for this module in two worker processes (the machine's two cores),
-    each recording the calls of the cases it runs: (calls per public function, outcome per case). The cases'
-    own tests elsewhere do not run them again."""
+    each recording the calls of the cases it runs: (calls per public function, outcome per case, the keys of the
+    results' records written and read). The cases' own tests elsewhere do not run them again."""
     import concurrent.futures
     import multiprocessing
 
@@ -148,11 +149,15 @@ def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, 
         parts = list(pool.map(record_cases, [[name] for name in CASES]))   # one case per task: balanced
     calls: dict[str, list[dict[str, Any]]] = {}
     outcomes: dict[str, dict[str, Any]] = {}
-    for recorded, outcome in parts:
+    records: dict[str, dict[str, set]] = {}
+    for recorded, outcome, keys in parts:
         outcomes.update(outcome)
         for function, facets in recorded.items():
             calls.setdefault(function, []).extend(facets)
-    return calls, outcomes
+        for record, seen in keys.items():
+            for kind, names in seen.items():
+                records.setdefault(record, {"written": set(), "read": set()})[kind] |= names
+    return calls, outcomes, records
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +192,26 @@ def test_every_public_function_is_called_by_the_report(report_calls):
 def test_every_registered_option_is_exercised(report_calls):
     gaps = missing(report_calls, REQUIREMENTS)
     assert not gaps, "options no report case runs:\n" + "\n".join(gaps)
+
+
+def unread(records: dict[str, dict[str, set]]) -> dict[str, list]:
+    """Per record ('eulerian.solve_fokker_planck.info'), the keys some result wrote and no report check read."""
+    return {name: sorted(map(str, keys["written"] - keys["read"])) for name, keys in sorted(records.items())
+            if keys["written"] - keys["read"]}
+
+
+def test_every_key_a_result_records_is_read_by_the_report(report_runs):
+    """What a solver records of itself (Solution.info, BBResult.extras: the scheme, the step, iteration and sweep
+    counts) is read by some report check: mutation samples kept finding entries recorded under the wrong key or
+    with the wrong value that nothing read (dt, the time scheme, FiPy's solver and sweeps)."""
+    records = report_runs[2]
+    assert {"eulerian.solve_fokker_planck.info", "eulerian.benamou_brenier.extras"} <= set(records)
+    assert not unread(records), f"recorded but read by no report check: {unread(records)}"
+
+
+def test_a_record_key_no_check_reads_is_reported():
+    records = {"eulerian.solve_continuity.info": {"written": {"cfl", "limiter", "new"}, "read": {"cfl", "limiter"}}}
+    assert unread(records) == {"eulerian.solve_continuity.info": ["new"]}
 
 
 def test_a_newly_registered_option_without_a_case_is_reported(report_calls):

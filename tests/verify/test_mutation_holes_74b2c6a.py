@@ -2,6 +2,8 @@
 the surviving mutant and must flag it."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.verify.mutants import mutated
@@ -42,3 +44,19 @@ def test_dtype_tolerance_checks_flag_a_stopping_floor_on_the_wrong_dtype(monkeyp
     assert all(c.passed for c in dtype_tolerance_checks())
     mutant = mutated(monkeypatch, "eulerian.benamou_brenier", 'single = mixed or dtype == "float32"', new)
     assert [c.passed for c in dtype_tolerance_checks(mutant.benamou_brenier)] == passed
+
+
+@pytest.mark.parametrize("old, new", [
+    ("sweeps[0] += 1", "sweeps[0] += 2"),                                   # the count recorded wrong
+    ("if change <= SWEEP_TOLERANCE * scale:", "if change < 0:"),           # sweeps that never stop
+    ('"fipy_sweeps": sweeps[0]', '"sweeps": sweeps[0]'),                    # recorded under another key
+])
+def test_fipy_sweep_checks_flag_a_wrong_or_costly_sweep_count(monkeypatch, old, new):
+    """Solution.info["fipy_sweeps"] was the one entry of a solver's info that no report check read (found by
+    recording the reads of the quick report's checks, after the sample at 74b2c6a)."""
+    from verify.cases.boundaries import fipy_sweep_checks
+
+    assert all(c.passed for c in fipy_sweep_checks())
+    mutant = mutated(monkeypatch, "eulerian.fipy_backend", old, new)
+    monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "fokker_planck_fipy", mutant.fokker_planck_fipy)
+    assert not all(c.passed for c in fipy_sweep_checks())

@@ -479,6 +479,32 @@ def check_fokker_planck_info() -> Check:
                       upper=0, reference=0, detail="; ".join(wrong) or "as called")
 
 
+# FiPy sweeps the lagged off-diagonal diffusion of a full D until the iterate changes by less than 1e-13 (relative):
+# on 12 x 9 cells of BOX with OU_FIPY_D (|D_xy| / sqrt(D_xx D_yy) = 0.73), 4 implicit-Euler steps took 20 sweeps per
+# step (measured; 15 to 17 per solve with Crank-Nicolson and BDF2), after which the iterate no longer changes at all
+# (the same count with the tolerance 0). The bound leaves half as much again; a diagonal D has nothing to sweep.
+FIPY_SWEEPS_PER_STEP = 30
+
+
+def fipy_sweep_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
+    """The cost of FiPy's sweeps (Solution.info["fipy_sweeps"]): per step of the run above at most
+    FIPY_SWEEPS_PER_STEP and at least 2 (one sweep, one that confirms), and 0 for the diagonal part of OU_FIPY_D."""
+    g = Grid(*BOX, (12, 9))
+    rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
+    counts = {}
+    for kind, D in (("full", OU_FIPY_D), ("diagonal", np.diag(np.diag(OU_FIPY_D)))):
+        try:
+            counts[kind] = float(solve(g, rho0, lambda t, x: (x - 1.0) @ OU_B.T, D, 0.2, 4, time="implicit-euler",
+                                       backend="fipy").info.get("fipy_sweeps", math.nan))
+        except NumericalError:   # the sweeps did not converge within MAX_SWEEPS
+            counts[kind] = math.inf
+    return [make_check("FiPy, full D matrix, 12 x 9 cells, 4 implicit-Euler steps: sweeps of the off-diagonal "
+                       f"diffusion per step, at most {FIPY_SWEEPS_PER_STEP}", counts["full"] / 4, lower=2.0,
+                       upper=FIPY_SWEEPS_PER_STEP, detail=f"{counts['full']:g} sweeps (measured 80)"),
+            make_check("FiPy, the diagonal of that D: sweeps (nothing to sweep)", counts["diagonal"], upper=0.0,
+                       reference=0.0)]
+
+
 def check_fipy_agreement(label: str, a: np.ndarray, f: np.ndarray) -> Check:
     return make_check(f"FiPy vs array, {label}: max relative difference", float(np.abs(a - f).max() / np.abs(a).max()),
                       upper=AGREEMENT_TOL, reference=0.0)
@@ -549,6 +575,7 @@ def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
     # invariant Gaussian law N(0, Σ∞), B Σ∞ + Σ∞ Bᵀ + 2 D = 0
     ctx.add(check_stationary_matrix(STATIONARY_SIZES if ctx.quick else STATIONARY_SIZES + (192, 256)))
     ctx.add(check_fokker_planck_info())
+    ctx.add_all(fipy_sweep_checks())
 
 
 # ------------------------------------------------------------------------------ fplanck-nonuniform-diffusion
