@@ -434,6 +434,11 @@ def ou_matrix_run(n: int, time: str = "bdf2", T: float = 0.6, steps: int | None 
     return g, sol.to_numpy(), g.cell_averages(exact.pdf)
 
 
+def ou_drift(t: float, x: np.ndarray) -> np.ndarray:
+    """The OU drift B (x - 1) of the FiPy comparisons, B = OU_B."""
+    return (x - 1.0) @ OU_B.T
+
+
 OU_FIPY_D = np.array([[0.3, 0.2], [0.2, 0.25]])     # |D_xy| / sqrt(D_xx D_yy) = 0.73: slow sweeps, a hard test
 
 
@@ -444,10 +449,9 @@ def ou_matrix_fipy_pair(time: str, boundary: Any, diffusion: Any = None, n: int 
     matter). ``diffusion`` (default OU_FIPY_D) is given to the array backend only: a wrong one must be flagged."""
     g = Grid(*BOX, (n, 3 * n // 4))
     rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
-    drift = lambda t, x: (x - 1.0) @ OU_B.T   # noqa: E731
-    a = solve_fokker_planck(g, rho0, drift, OU_FIPY_D if diffusion is None else diffusion, T, steps, time=time,
+    a = solve_fokker_planck(g, rho0, ou_drift, OU_FIPY_D if diffusion is None else diffusion, T, steps, time=time,
                             boundary=boundary).to_numpy()
-    f = solve_fokker_planck(g, rho0, drift, OU_FIPY_D, T, steps, time=time, boundary=boundary, backend="fipy")
+    f = solve_fokker_planck(g, rho0, ou_drift, OU_FIPY_D, T, steps, time=time, boundary=boundary, backend="fipy")
     return a, f.to_numpy()
 
 
@@ -470,7 +474,7 @@ def check_fokker_planck_info() -> Check:
     rho0 = g.cell_averages(lambda x: mms_exact(0.0, x))
     wrong = []
     for backend, own in INFO_BACKEND.items():
-        info = solve_fokker_planck(g, rho0, lambda t, x: (x - 1.0) @ OU_B.T, OU_FIPY_D, r["T"], r["steps"],
+        info = solve_fokker_planck(g, rho0, ou_drift, OU_FIPY_D, r["T"], r["steps"],
                                    flux=r["flux"], time=r["time"], boundary=r["boundary"], backend=backend).info
         wrong += [f"{backend} {k}: {info.get(k, 'missing')!r}" for k, v in {**INFO_EXPECTED, **own}.items()
                   if info.get(k) != v]
@@ -494,8 +498,8 @@ def fipy_sweep_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
     counts = {}
     for kind, D in (("full", OU_FIPY_D), ("diagonal", np.diag(np.diag(OU_FIPY_D)))):
         try:
-            counts[kind] = float(solve(g, rho0, lambda t, x: (x - 1.0) @ OU_B.T, D, 0.2, 4, time="implicit-euler",
-                                       backend="fipy").info.get("fipy_sweeps", math.nan))
+            info = solve(g, rho0, ou_drift, D, 0.2, 4, time="implicit-euler", backend="fipy").info
+            counts[kind] = float(info.get("fipy_sweeps", math.nan))
         except NumericalError:   # the sweeps did not converge within MAX_SWEEPS
             counts[kind] = math.inf
     return [make_check("FiPy, full D matrix, 12 x 9 cells, 4 implicit-Euler steps: sweeps of the off-diagonal "

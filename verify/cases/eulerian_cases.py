@@ -1351,19 +1351,25 @@ MEANFIELD_CAP = {"cells": 16, "box": (-3.0, 3.0), "T": 0.5, "cfl": 0.4, "growth"
 SLOW_VELOCITY = (0.02, -0.01)
 
 
+def constant_flow_box(v: Sequence[float]) -> tuple[Grid, np.ndarray, Callable]:
+    """[0, 2] x [0, 1] with 8 x 6 cells, a smooth positive density and the constant velocity field v(t, x) = v."""
+    grid = Grid((0.0, 0.0), (2.0, 1.0), (8, 6))
+    rho0 = grid.cell_averages(lambda x: 1.0 + 0.5 * np.cos(np.pi * x[..., 0]) * np.cos(2 * np.pi * x[..., 1]))
+
+    def velocity(t, x):
+        return np.stack([np.full(x.shape[:-1], c) for c in v], axis=-1)
+
+    return grid, rho0, velocity
+
+
 def check_slow_step_counts(solve: Callable = solve_continuity) -> Check:
     """solve_continuity on both backends, v = SLOW_VELOCITY on [0, 2] x [0, 1] (8 x 6 cells, periodic), t_final
     = 10, cfl = 0.4: each takes ceil(t_final r / cfl) = 4 steps (dt = cfl / r). Value: the number of runs whose
     step count differs."""
-    grid = Grid((0.0, 0.0), (2.0, 1.0), (8, 6))
-    rho0 = grid.cell_averages(lambda x: 1.0 + 0.5 * np.cos(np.pi * x[..., 0]) * np.cos(2 * np.pi * x[..., 1]))
+    grid, rho0, velocity = constant_flow_box(SLOW_VELOCITY)
     cfl, t_final = 0.4, 10.0
     rate = sum(abs(v) / h for v, h in zip(SLOW_VELOCITY, grid.spacing))
     expected = math.ceil(t_final * rate / cfl - 1e-9)
-
-    def velocity(t, x):
-        return np.stack([np.full(x.shape[:-1], v) for v in SLOW_VELOCITY], axis=-1)
-
     steps = {b: solve(grid, rho0, velocity, t_final, cfl=cfl, boundary="periodic", backend=b).steps
              for b in ("numpy", "fipy")}
     return make_check(f"continuity, slow velocity (CFL rate {rate:.3g} < 1 per unit time), both backends: steps = "
@@ -1378,14 +1384,9 @@ def continuity_step_estimate_checks(solve: Callable = solve_continuity) -> list[
     (r = sum_k |v_k| / h_k, computed here). With and without save_at, a cap one below the estimate must be refused
     up front, its message suggesting exactly the estimate (value |suggested - expected|, no refusal counting as
     infinite), and a cap equal to it must run (value: the steps beyond the cap; a refusal counts as infinite)."""
-    grid = Grid((0.0, 0.0), (2.0, 1.0), (8, 6))
-    rho0 = grid.cell_averages(lambda x: 1.0 + 0.5 * np.cos(np.pi * x[..., 0]) * np.cos(2 * np.pi * x[..., 1]))
     cfl, t_final, v = 0.4, 1.1, [20.0 * c for c in SLOW_VELOCITY]   # t_final r / cfl = 7.7
+    grid, rho0, velocity = constant_flow_box(v)
     base = math.ceil(t_final * sum(abs(c) / h for c, h in zip(v, grid.spacing)) / cfl)
-
-    def velocity(t, x):
-        return np.stack([np.full(x.shape[:-1], c) for c in v], axis=-1)
-
     checks = []
     for save_at in (None, (0.1, 0.35, t_final)):
         expected = base + (0 if save_at is None else len(save_at))
