@@ -746,8 +746,6 @@ def jko_flow(
                          "choose tau = t_final / K")
     warm_start = check_bool("warm_start", warm_start)
     on_failure = check_choice("on_failure", on_failure, ON_FAILURE)
-    for key in ("warm_start", "on_failure"):
-        step_options.pop(key, None)
     g = _check_internal(internal)
     V = _check_potential(grid, potential)
     r = check_density(grid, rho0, "rho0")

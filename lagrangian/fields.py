@@ -153,7 +153,7 @@ class FlowMatchingKernelField:
         t = as_real_scalar(t, "t")
         z = as_points(z, "z", dim=np.shape(self.x0)[1], ndim=2)
         xp = get_xp(z)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):   # bw > 0 and each row's sum >= 1: no division by 0
             out = self._estimate(t, z, xp)
         if not all_finite(out, xp) and all_finite(z, xp):
             raise NumericalError(

@@ -384,7 +384,9 @@ CALLS: dict[str, ValidCall] = {
                                     {"bandwidth": None, "weights": np.ones(8), "chunk_bytes": 2**20},
                                     # one sample carries all the weight: no covariance to estimate
                                     refuses={"weights": [np.eye(8)[0]]},
-                                    accepts={"weights": [np.full(8, 1e308)]}),   # their sum overflows
+                                    # their sum overflows; the top of the bandwidth factor's range, sqrt(max)
+                                    accepts={"weights": [np.full(8, 1e308)],
+                                             "bandwidth": [float(np.sqrt(np.finfo(float).max))]}),
     "lagrangian.kde_bandwidth_factor": ValidCall(lagrangian.kde_bandwidth_factor, [("n", 20), ("d", 2), ("rule", "scott")],
                                             {}),
     "lagrangian.affine_field": ValidCall(lagrangian.affine_field, [("matrix", A), ("offset", [0.1, 0.2])], {},
@@ -511,7 +513,9 @@ CALLS: dict[str, ValidCall] = {
     "gaussian.linear_moment_rhs": ValidCall(vg.linear_moment_rhs, [("drift", DRIFT), ("diffusion", 0.3),
                                                               ("mean", G2.mean), ("cov", G2.cov)], {}),
     "gaussian.expectation": ValidCall(vg.expectation, [("g", G2), ("f", lambda x: x[..., 0] ** 2)], {"order": 4},
-                                      refuses={"g": [vg.Gaussian(np.zeros(4), np.eye(4))]}),   # d <= 3
+                                      refuses={"g": [vg.Gaussian(np.zeros(4), np.eye(4))],   # d <= 3
+                                               "order": [0, 101]},
+                                      accepts={"order": [1, 100]}),   # the ends of 1 <= order <= 100
     "gaussian.stationary": ValidCall(vg.stationary, [("drift", DRIFT), ("diffusion", 0.3)], {}),
     "gaussian.flow_matching_marginal": ValidCall(vg.flow_matching_marginal, [("g0", G2), ("g1", G2B), ("t", 0.5)], {},
                                    **UNIT_TIME),

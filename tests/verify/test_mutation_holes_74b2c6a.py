@@ -60,3 +60,4 @@ def test_fipy_sweep_checks_flag_a_wrong_or_costly_sweep_count(monkeypatch, old, 
     mutant = mutated(monkeypatch, "eulerian.fipy_backend", old, new)
     monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "fokker_planck_fipy", mutant.fokker_planck_fipy)
     assert not all(c.passed for c in fipy_sweep_checks())
+

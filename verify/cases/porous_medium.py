@@ -715,6 +715,7 @@ def porous_medium_barenblatt(ctx: CaseContext) -> None:
 
     # -- grid JKO (third solver) ------------------------------------------------------------------------
     ctx.add(check_power_energy_derivative())
+    ctx.add(check_end_prox_stationarity())
     js = jko_study()
     label = f"grid JKO 1D m=2 ({JKO_CELLS} cells, internal energy rho^2)"
     ctx.add(check_order(f"{label} L1 error at t = {JKO_T:g} vs tau", js.tau, js.l1, expected=1.0,
@@ -770,6 +771,27 @@ def check_power_energy_derivative(ms: Sequence[float] = (1.5, M_EXP, 3.5), coeff
         worst = max(worst, float((np.abs(g.derivative(s) - fd) / bound).max()))
     return make_check(f"PowerEnergy g'(s) = c m s^(m-1)/(m-1) vs a central difference of g, m in {list(ms)}: "
                       "error / bound", worst, upper=1.0, reference=0.0)
+
+
+def check_end_prox_stationarity(ms: Sequence[float] = (1.5, M_EXP, 3.5), coefficient: float = 0.7,
+                                prox: Callable | None = None) -> Check:
+    """The grid JKO's end-time prox with an internal energy, r = argmin a f(rhobar r) / rhobar + (r - z)² / 2 per
+    cell (f(s) = V s + c s^m / (m - 1), no entropy), for m other than 2 too (the report's JKO flows use m = 2,
+    where rhobar^(m-1) and rhobar (m-1) agree): its first-order condition a (V + c m (rhobar r)^(m-1) / (m - 1))
+    + r - z = 0, written here from f, at 40 cells (z in [-1, 3], a = 0.3, rhobar = 1.7, V = 0.4). Value: the
+    largest |residual| / max(1, |z|) over the exponents, round-off to pass."""
+    from eulerian.jko import _end_prox
+
+    prox = prox or _end_prox
+    z, a, rhobar, V = np.linspace(-1.0, 3.0, 40), 0.3, 1.7, 0.4
+    worst = 0.0
+    for m in ms:
+        r = np.asarray(prox(z, a, a * V, 0.0, PowerEnergy(m, coefficient), rhobar, None, np))
+        residual = a * (V + coefficient * m * (rhobar * r) ** (m - 1.0) / (m - 1.0)) + r - z
+        worst = max(worst, float(np.max(np.abs(np.where(r > 0, residual, np.minimum(residual, 0.0)))
+                                        / np.maximum(1.0, np.abs(z)))))
+    return make_check(f"grid JKO end-time prox, internal energy c rho^m/(m-1), m in {list(ms)}: first-order "
+                      "condition residual (r = 0 where it is one-sided)", worst, upper=1e-12, reference=0.0)
 
 
 def jko_study(taus: tuple[float, ...] = JKO_TAUS, *, m: float = M_EXP, jko_m: float | None = None,
