@@ -156,7 +156,8 @@ class _FaceField:
 
 def _source_var(mesh: Any, source: Callable | None) -> tuple[Any, Callable[[float], None], Callable[[float], Any]]:
     """(FiPy variable S, update(t) setting S to source(t, x), values(t): source(t, x) at the cell centres in FiPy
-    order, checked real), one evaluation of the source per time (the last time's values are kept)."""
+    order, checked real; 0 without a source), one evaluation of the source per time (the last time's values are
+    kept)."""
     fp = _fipy()
     if source is None:
         return None, lambda t: None, lambda t: 0.0
@@ -298,7 +299,7 @@ def fokker_planck_fipy(
     def rates(rho_f: np.ndarray, t: float) -> tuple[float, float]:
         """(source mass rate, mass rate leaving through the walls) of the FiPy density rho_f (FiPy order) at t;
         the outflow from the same face fluxes as the array backend (so the balance checks FiPy's walls)."""
-        s_rate = 0.0 if source is None else cv * float(np.sum(source_values(t) * np.ones(grid.size)))
+        s_rate = cv * float(np.sum(np.broadcast_to(source_values(t), (grid.size,))))   # a scalar: in every cell
         if not box.open:
             return s_rate, 0.0
         w = WallTerms(be, grid, box, drift, lambda k, side: D.wall(grid, k, side), flux, t)
