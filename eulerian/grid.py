@@ -83,7 +83,7 @@ class Grid:
                        "use fewer cells per axis (a coarser shape), or raise eulerian._validate.MEMORY_FRACTION")
         spacing = tuple((b - a) / n for a, b, n in zip(lower, upper, shape))
         volume = math.prod(spacing)
-        if not all(0 < h < math.inf for h in spacing) or not TINY <= volume < math.inf:
+        if not TINY <= volume < math.inf:   # a zero or infinite spacing gives a volume of 0, inf or NaN
             raise ValueError(
                 f"Grid cell volume {volume:g} (spacing {spacing}) is not a normal positive float64: densities "
                 "(mass / volume) and masses would underflow or overflow; rescale the coordinates to a box side "

@@ -85,8 +85,9 @@ def w2_squared(x: Any, y: Any, *, weights_x: Any = None, weights_y: Any = None,
     need = 8 * xh.shape[0] * yh.shape[0]
     if need > max_bytes:
         raise MemoryBudgetError(
-            f"exact W2 between {xh.shape[0]} and {yh.shape[0]} points needs a {need / 2**20:.0f} MiB cost "
-            f"matrix, above max_bytes={max_bytes / 2**20:.0f} MiB; raise max_bytes, subsample, or use sliced_w2")
+            f"exact W2 between {xh.shape[0]} and {yh.shape[0]} points needs a {need / 2**20:.3g} MiB cost "
+            f"matrix ({need} bytes), above max_bytes={max_bytes:.6g} bytes; raise max_bytes, subsample, or use "
+            "sliced_w2")
     check_pairwise(xh.shape[0], yh.shape[0], "exact W2 (the OT cost matrix)",
                    "subsample the clouds or use sliced_w2")
     import ot

@@ -68,6 +68,7 @@ EXPECTED = (ValueError, TypeError, eulerian.NumericalError, eulerian.BackendUnav
 
 # ------------------------------------------------------------------------------------------------ valid data
 RNG = np.random.default_rng(1)
+TINY = float(np.finfo(float).tiny)       # the least normal float64
 X = RNG.standard_normal((8, 2))          # a small 2-D cloud
 Y = RNG.standard_normal((10, 2)) + 0.5
 GRID = Grid((-3.0,), (3.0,), (8,))
@@ -193,6 +194,7 @@ CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD wit
 BAD_DIFFUSIONS = [[[0.5, 0.1], [0.0, 0.4]], [[0.1, 0.5], [0.5, 0.1]],
                   np.where(np.arange(WALL_GRID.size).reshape(WALL_GRID.shape) == 5, 0.0, 0.5),
                   np.full(WALL_GRID.shape, -0.5), np.ones((3, 3)), lambda x: 0.5 - x[..., 0],
+                  lambda x: np.where(x[..., 0] < 0.0, 0.5, 0.0),   # D(x) exactly 0 on half the box
                   np.full(WALL_GRID.shape, 0.5, dtype=complex), [[0.5, np.nan], [np.nan, 0.4]],
                   # the explicit constructors with arrays of another shape, and an unknown kind
                   Diffusion.matrix(np.eye(3)), Diffusion.cells(np.ones((3, 3))), Diffusion("spline", 0.5)]
@@ -218,10 +220,19 @@ def _small_geodesic() -> "eulerian.BBResult":
     return benamou_brenier(GRID, RHO0, RHO1, 3, max_iter=20)
 
 
+@functools.lru_cache(maxsize=1)
+def _grid_flow_matching_field() -> Callable:
+    """The flow-matching field between RHO0 and RHO1 on GRID, to evaluate at the ends of its time range."""
+    return eulerian.flow_matching_grid_field(GRID, RHO0, RHO1)
+
+
 CALLS: dict[str, ValidCall] = {
     # ------------------------------------------------------------------------------------------- eulerian
     "eulerian.Grid": ValidCall(Grid, [("lower", (-1.0, 0.0)), ("upper", (1.0, 2.0)), ("shape", (4, 3))], {},
-                               refuses={"shape": [(2**63, 2)]}),   # beyond int64 indices
+                               # shape: beyond int64 indices. upper: cells of volume 0.5 * (6 TINY / 3) = TINY, the
+                               # least normal float, the least volume accepted; a third of it is refused
+                               accepts={"upper": [(1.0, 6 * TINY)]},
+                               refuses={"shape": [(2**63, 2)], "upper": [(1.0, 2 * TINY)]}),
     "eulerian.get_backend": ValidCall(eulerian.get_backend, [], {"name": "numpy"}, aliases={"name": ["backend"]}),
     # integer cell counts are densities too
     "eulerian.Grid.mass": ValidCall(GRID.mass, [("rho", RHO0)], {}, accepts={"rho": [RHO0.tolist(), np.arange(1, 9)]},
@@ -260,7 +271,9 @@ CALLS: dict[str, ValidCall] = {
         refuses={"time": ["douglas-adi"], "diffusion": [CROSS_D, *BAD_DIFFUSIONS], "boundary": BAD_WALLS},
         accepts={"time": ["bdf2", "implicit-euler"], "diffusion": [np.diag([0.5, 0.1]).tolist()],
                  "boundary": [[(eulerian.Dirichlet(lambda t, x: 0.2), eulerian.Flux(lambda t, x: 0.1)),
-                               "zero-flux"]]}),   # wall values from callables returning one number
+                               "zero-flux"],      # wall values from callables returning one number
+                              # a wall density g(t, x) of exactly 0 (an absorbing wall): the end of g >= 0
+                              [(eulerian.Dirichlet(lambda t, x: 0.0 * x[..., 1]), eulerian.Flux(0.1)), "zero-flux"]]}),
     "eulerian.solve_fokker_planck, Douglas ADI in 2-D": ValidCall(
         solve_fokker_planck,
         [("grid", WALL_GRID), ("rho0", WALL_RHO), ("drift", _decay), ("diffusion", np.diag([0.5, 0.2]).tolist()),
@@ -290,13 +303,21 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.flow_matching_grid_field": ValidCall(
         eulerian.flow_matching_grid_field, [("grid", GRID), ("rho0", RHO0), ("rho1", RHO1)],
         {"grid1": None, "backend": "numpy", "chunk_bytes": 1 << 20},
+        accepts={"chunk_bytes": [1024]},    # the least chunk
         refuses={"grid1": [WALL_GRID],      # a 2-D target grid for 1-D densities
-                 "rho0": [RHO0 * 1e308]},   # finite cell values whose mass overflows
+                 "rho0": [RHO0 * 1e308],    # finite cell values whose mass overflows
+                 "chunk_bytes": [1023]},
         probe=_field_probe(np.array([[0.2], [-0.4]]))),
+    # its field at both ends of t in [0, 1] (rho0's and rho1's), and at one point of shape (d,) = (1,)
+    "eulerian.flow_matching_grid_field(...)(t, z)": ValidCall(
+        lambda t, z: _grid_flow_matching_field()(t, z), [("t", 0.5), ("z", [[0.2], [-0.4]])], {},
+        accepts={**UNIT_TIME["accepts"], "z": [[0.2]]}, refuses=UNIT_TIME["refuses"]),
     "eulerian.attention_velocity": ValidCall(
         eulerian.attention_velocity, [("Q", np.eye(2)), ("K", 0.5 * np.eye(2)), ("V", -np.eye(2))],
         {"scale": 1.0, "chunk_bytes": 1 << 20, "wall_mass": None, "method": "exact"},
-        accepts={"wall_mass": [0.999]}, refuses={"wall_mass": [1.0]}, needs=("wall_mass",),
+        # the guard's threshold at the probe's own wall fraction (not exceeded), the least chunk
+        accepts={"wall_mass": [0.999, eulerian.wall_fraction(NET_RHO)], "chunk_bytes": [1024]},
+        refuses={"wall_mass": [1.0], "chunk_bytes": [1023]}, needs=("wall_mass",),
         probe=FieldProbe(np.array([[0.2, -0.3], [0.5, 0.1]]), (0.0, NET_GRID, NET_RHO))),
     "eulerian.wall_fraction": ValidCall(eulerian.wall_fraction, [("rho", NET_RHO)], {}),
     "eulerian.jko_step": ValidCall(
@@ -320,7 +341,7 @@ CALLS: dict[str, ValidCall] = {
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0)}),
     "eulerian.network_velocity": ValidCall(
         eulerian.network_velocity, [("data_x", X[:, 0]), ("data_y", X[:, 1])],
-        {"activation": "relu", "chunk_bytes": 2**20},
+        {"activation": "relu", "chunk_bytes": 2**20}, accepts={"chunk_bytes": [1024]}, refuses={"chunk_bytes": [1023]},
         probe=FieldProbe(np.array([[0.2, -0.3], [0.5, 0.1]]), (0.0, NET_GRID, NET_RHO))),
     "eulerian.network_risk": ValidCall(
         eulerian.network_risk, [("grid", NET_GRID), ("rho", NET_RHO), ("data_x", X[:, 0]), ("data_y", X[:, 1])],
@@ -329,8 +350,9 @@ CALLS: dict[str, ValidCall] = {
         solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", _decay), ("t_final", 0.1)],
         {"cfl": 0.4, "limiter": "mc", "boundary": "zero-flux", "backend": "numpy", "save_at": None, "steps": 3,
          "source": None, "time_dependent": None, "max_steps": 100},
-        accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
-        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.05]]}),   # dt = 1/30: 0.05 is no step
+        accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]], "max_steps": [3]},   # a cap of exactly the 3 steps runs
+        refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.05]],   # dt = 1/30: 0.05 is no step
+                 "max_steps": [2]}),
     "eulerian.solve_continuity on FiPy": ValidCall(
         solve_continuity, [("grid", GRID), ("rho0", RHO0), ("velocity", _decay), ("t_final", 0.1)],
         {"cfl": 0.4, "backend": "fipy", "save_at": None, "steps": 3, "max_steps": 100}, warm_up=True,
@@ -365,8 +387,10 @@ CALLS: dict[str, ValidCall] = {
         eulerian.solve_porous_medium, [("grid", GRID), ("rho0", RHO0), ("m", 2.0), ("t_final", 0.1)],
         {"diffusion": 1.0, "potential": _confining, "time": "ssp-rk2", "reconstruction": "muscl", "cfl": 0.5,
          "steps": 4, "save_at": [0.05, 0.1], "backend": "numpy", "max_steps": 1000},
-        aliases=DT, accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]]},
+        # rho0 of compact support: cells of exactly 0 stay >= 0
+        aliases=DT, accepts={"cfl": [1.0], "save_at": [[0.0, 0.1]], "rho0": [np.maximum(1.0 - GRID_CENTERS ** 2, 0.0)]},
         refuses={"cfl": [beyond(1.0)], "save_at": [[past(0.1, 0.1)], [0.03], [0.05 * (1 + 1e-6)]],
+                 "m": [1.0],   # m > 1: the heat equation is solve_fokker_planck's
                  # max rho0 = 3.2e153: the energy 8 rho² stays finite, the flux bound 8 d D m/(m-1) rho²/h² = 28 rho²
                  # does not (a bound without its factor m, 7 rho², would let the run start)
                  "rho0": [np.asarray(RHO0) * (3.2e153 / np.max(RHO0))]}),
@@ -378,6 +402,7 @@ CALLS: dict[str, ValidCall] = {
     "lagrangian.deposit": ValidCall(
         lagrangian.deposit, [("x", X), ("lower", [-6.0, -6.0]), ("upper", [6.0, 6.0]), ("shape", (4, 4))],
         {"weights": np.ones(8), "method": "cic", "outside": "raise"}, aliases=BOX,
+        accepts={"shape": [(1, 4)]},   # one cell on an axis
         # weights whose density (weight per cell volume 9) overflows float64
         refuses={"weights": [np.full(8, 1e308)]}),
     "lagrangian.gaussian_kde": ValidCall(lagrangian.gaussian_kde, [("x", X), ("points", Y)],
@@ -387,6 +412,12 @@ CALLS: dict[str, ValidCall] = {
                                     # their sum overflows; the top of the bandwidth factor's range, sqrt(max)
                                     accepts={"weights": [np.full(8, 1e308)],
                                              "bandwidth": [float(np.sqrt(np.finfo(float).max))]}),
+    # the bottom of the bandwidth factor's range, sqrt(TINY): the kernel's width is 1.5e-154 standard deviations,
+    # so the samples' whitened coordinates, |x| / (c sigma), stay below sqrt(max) / 2 only for samples within one
+    # standard deviation of the origin (here -1 and 1, sigma = sqrt(2))
+    "lagrangian.gaussian_kde, narrowest kernel": ValidCall(
+        lagrangian.gaussian_kde, [("x", [[-1.0], [1.0]]), ("points", [[0.0], [0.5]])], {"bandwidth": 1.0},
+        accepts={"bandwidth": [float(np.sqrt(TINY))]}),
     "lagrangian.kde_bandwidth_factor": ValidCall(lagrangian.kde_bandwidth_factor, [("n", 20), ("d", 2), ("rule", "scott")],
                                             {}),
     "lagrangian.affine_field": ValidCall(lagrangian.affine_field, [("matrix", A), ("offset", [0.1, 0.2])], {},
@@ -449,7 +480,7 @@ CALLS: dict[str, ValidCall] = {
                           # inf: no limit; weights whose sum overflows
                           accepts={"max_bytes": [math.inf], "weights_x": [np.full(8, 1e308)]}),
     "lagrangian.blob_velocity": ValidCall(lagrangian.blob_velocity, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
-                                     {"mass": 1.0, "diffusion": 1.0}),
+                                     {"mass": 1.0, "diffusion": 1.0}, refuses={"m": [1.0]}),   # m > 1
     "lagrangian.blob_density": ValidCall(lagrangian.blob_density, [("x", X), ("points", Y), ("epsilon", 0.5)],
                                     {"mass": 1.0}),
     "lagrangian.blob_energy": ValidCall(lagrangian.blob_energy, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
@@ -474,21 +505,24 @@ CALLS: dict[str, ValidCall] = {
         needs=("potential_grad",)),
     "lagrangian.w2_squared": ValidCall(lagrangian.w2_squared, [("x", X), ("y", Y)],
                                   {"weights_x": None, "weights_y": np.ones(10), "max_bytes": 2**20},
-                                  accepts={"max_bytes": [math.inf], "weights_y": [np.full(10, 1e308)]}),
+                                  # the 8 x 10 cost matrix takes 640 bytes: a budget of exactly that suffices
+                                  accepts={"max_bytes": [math.inf, 640], "weights_y": [np.full(10, 1e308)]}),
     # ---------------------------------------------------------------------------------------- verify.gaussian
     "gaussian.jko_gaussian_step": ValidCall(vg.jko_gaussian_step, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
                                                              ("b", [0.1, 0.0]), ("diffusion", 0.3), ("tau", 0.1)], {},
                                             # H may be indefinite while I + tau H stays positive definite
                                             accepts={"H": [[[1.0, 0.0], [0.0, -5.0]]]},
-                                            refuses={"H": [[[1.0, 0.0], [0.0, -20.0]]]}),
+                                            # I + tau H indefinite, and singular (1 + 0.1 (-10) = 0 exactly)
+                                            refuses={"H": [[[1.0, 0.0], [0.0, -20.0]], [[1.0, 0.0], [0.0, -10.0]]]}),
     "gaussian.jko_gaussian": ValidCall(vg.jko_gaussian, [("g0", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]), ("b", [0.1, 0.0]),
                                                    ("diffusion", 0.3), ("tau", 0.1), ("steps", 3)],
-                                          {"max_steps": 1000}),
+                                          {"max_steps": 1000}, accepts={"max_steps": [3]}, refuses={"max_steps": [2]}),
     "gaussian.gaussian_free_energy": ValidCall(vg.gaussian_free_energy, [("g", G2), ("H", [[1.0, 0.2], [0.2, 0.5]]),
                                                                    ("b", [0.1, 0.0]), ("diffusion", 0.3)], {}),
     "gaussian.Gaussian": ValidCall(vg.Gaussian, [("mean", [0.0, 1.0]), ("cov", [[1.0, 0.2], [0.2, 0.5]])], {}),
     "gaussian.Affine": ValidCall(vg.Affine, [("matrix", A), ("offset", [0.1, 0.0])], {}),
-    "gaussian.Gaussian.sample": ValidCall(G2.sample, [("n", 5), ("rng", np.random.default_rng(0))], {}),
+    "gaussian.Gaussian.sample": ValidCall(G2.sample, [("n", 5), ("rng", np.random.default_rng(0))], {},
+                                          accepts={"n": [1]}),
     "gaussian.Gaussian.pdf": ValidCall(G2.pdf, [("x", X)], {}),
     # a 1-D law takes a scalar point (shape (), the dimension implied)
     "gaussian.Gaussian.logpdf, 1-D": ValidCall(vg.Gaussian([0.2], [[0.5]]).logpdf, [("x", [[0.3], [-0.1]])], {},
