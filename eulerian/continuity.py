@@ -320,8 +320,8 @@ def solve_continuity(
         if steps is not None:
             c = dt * courant_rate(fv, walls)
             if c > cfl * (1 + 1e-12):
-                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                    need = np.ceil(np.float64(t_final) * c / (np.float64(dt) * cfl))
+                with np.errstate(over="ignore"):   # steps C / cfl (not t_final C / (dt cfl): 0/0 when both underflow)
+                    need = np.ceil(steps * (np.float64(c) / cfl))
                 need_txt = f"{int(need)}" if np.isfinite(need) and need < 2.0**62 else f"{need:.3g}"
                 raise CFLError(
                     f"forced dt = t_final/steps = {dt:g} gives Courant number {c:.3g} > cfl = {cfl:g} at t = {t:g} "

@@ -143,7 +143,9 @@ class FlowMatchingGridField:
         rows = max(1, int(self.chunk_bytes // per_row))
         dens = xp.empty(q.shape[0])
         mean = xp.empty((q.shape[0], d))
-        with np.errstate(over="ignore", invalid="ignore"):   # points far outside the boxes: p = +-inf, weight 0
+        # points far outside the boxes: p = +-inf, weight 0 (b z + a x with |a| <= 1 and finite x, weights in [0, 1]
+        # and W >= 0: no inf - inf nor 0 * inf, so no invalid operation)
+        with np.errstate(over="ignore"):
             for s in range(0, q.shape[0], rows):
                 zc = q[s:s + rows]
                 # the solved point p = b z + a node, (chunk, cells, d)
@@ -159,7 +161,7 @@ class FlowMatchingGridField:
             pos = dens > 0
             safe = xp.where(pos, dens, 1.0)
             qs = xp.where(pos[:, None], q, 0.0)     # no mass at z: v = 0 (and no overflow for far points)
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore"):   # safe > 0 and finite z: no 0/0, inf/inf or inf - inf
                 cond = mean / safe[:, None]          # E[X0 | z] (t >= 1/2) or E[X1 | z] (t < 1/2)
                 vel = (qs - cond) / t if t >= 0.5 else (cond - qs) / (1.0 - t)
             out = xp.where(pos[:, None], vel, 0.0).reshape(zz.shape)

@@ -76,7 +76,7 @@ _TINY = float(np.finfo(np.float64).tiny)
 def _kernel_norm(eps: float, d: int) -> float:
     """The peak (2πε²)^(-d/2) of φ_ε; ValueError naming epsilon when ε² or the peak leaves float64's normal
     range (ε tiny or huge for the dimension d), where the kernel sums would divide by zero or vanish."""
-    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+    with np.errstate(over="ignore", under="ignore"):   # a product and math.log of eps > 0: no division
         eps2 = float(np.float64(eps) * np.float64(eps))
         log_norm = -0.5 * d * math.log(2.0 * math.pi) - d * math.log(eps)
     if not (_TINY <= eps2 < math.inf and math.log(_TINY) < log_norm < math.log(np.finfo(np.float64).max)):

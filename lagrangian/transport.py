@@ -130,7 +130,7 @@ def sliced_w2(x: Any, y: Any, *, projections: int = 128, rng: np.random.Generato
     theta = rng.standard_normal((x.shape[1], int(projections)))
     theta /= np.linalg.norm(theta, axis=0, keepdims=True)
     theta = xp.asarray(theta)
-    px = xp.sort(x @ theta, axis=0)  # (n, projections)
-    py = xp.sort(y @ theta, axis=0)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):   # projections beyond float64: inf - inf, refused below
+        px = xp.sort(x @ theta, axis=0)  # (n, projections)
+        py = xp.sort(y @ theta, axis=0)
         return float(np.sqrt(_finite_w2(float(xp.mean((px - py) ** 2)))))

@@ -1121,6 +1121,104 @@ TROUBLES: dict[str, Trouble] = {
     "lagrangian.blob_density: mass 1e308, epsilon 1e-150 (the density overflows)": Trouble(
         lambda: lagrangian.blob_density(X, X, 1e-150, mass=1e308),
         (ValueError,), ("the blob density (mass/n) Σ_j φ_ε overflows float64", "rescale")),
+    # -- inputs that make each np.errstate keyword of the library catch its flag (tests/verify/test_errstate_sites.py):
+    # an inf - inf or 0 * inf (invalid), an overflow, an underflow or a division by zero that the block silences
+    # and the code after it turns into a refusal (or a correct result)
+    # the quadrature's solved points b z + a x beyond float64 lie outside the boxes: weight 0, velocity 0
+    "eulerian.flow_matching_grid_field: evaluated at ±1e308 at t = 0.3": Trouble(
+        lambda: eulerian.flow_matching_grid_field(GRID, RHO0, RHO1)(0.3, [[1e308], [-1e308], [0.1]]),
+        same_as=lambda: eulerian.flow_matching_grid_field(GRID, RHO0, RHO1)(0.3, [[1e30], [-1e30], [0.1]])),
+    # source and target boxes 2.7e308 apart: the velocity E[Y | z] - E[X | z] overflows
+    "eulerian.flow_matching_grid_field: boxes [-1.7e308, -1e308] and [1e308, 1.7e308]": Trouble(
+        lambda: eulerian.flow_matching_grid_field(Grid((-1.7e308,), (-1e308,), (8,)), np.ones(8), np.ones(8),
+                                                  grid1=Grid((1e308,), (1.7e308,), (8,)))(0.5, [[0.0]]),
+        (eulerian.NumericalError,), ("flow-matching quadrature produced non-finite values", "rescale")),
+    "eulerian.attention_velocity: scale 1e10, K 1e300, Q 0 (K^T Q = inf * 0)": Trouble(
+        lambda: eulerian.attention_velocity([[0.0]], [[1e300]], [[1.0]], scale=1e10),
+        (ValueError,), ("scale * K^T Q overflows float64", "rescale Q, K or scale")),
+    # forced dt = 1e-30 with cfl = 1e-300: t_final C and dt cfl both underflow; the estimate is steps C / cfl = 14
+    "eulerian.solve_continuity: t_final 1e-30, one step, cfl 1e-300 (the step estimate underflows)": Trouble(
+        lambda: solve_continuity(GRID, RHO0, lambda t, x: np.full(x.shape, 1e-269), 1e-30, steps=1, cfl=1e-300),
+        (eulerian.CFLError,), ("Courant number 1.33e-299 > cfl = 1e-300", "use steps >= 14")),
+    "eulerian.free_energy: potential -1e308 and 1e308, rho up to 8.7 (inf - inf)": Trouble(
+        lambda: eulerian.free_energy(GRID, RHO0 * 10, potential=lambda x: np.where(x[..., 0] < 0, -1e308, 1e308)),
+        (ValueError,), ("free energy overflows float64", "potential int V rho")),
+    "eulerian.network_velocity: data_x 1e308 (the first variation overflows, inf * 0)": Trouble(
+        lambda: eulerian.network_velocity(np.full(4, 1e308), np.ones(4)).first_variation(
+            0.0, NET_GRID, NET_RHO, np.array([[0.2, 0.3], [3.0, 0.0]])),
+        (eulerian.NumericalError,), ("first variation overflowed", "rescale data_x")),
+    "eulerian.network_velocity: data_x 1.7e308 on neurons w up to 1.7 (the output overflows, inf * 0)": Trouble(
+        lambda: eulerian.network_velocity(np.full(4, 1.7e308), np.ones(4))(
+            0.0, Grid((-2.0, -1.0), (2.0, 1.0), (6, 5)), np.ones((6, 5)), np.array([[0.2, 0.3]])),
+        (eulerian.NumericalError,), ("network output", "overflowed")),
+    "eulerian.solve_porous_medium: cells of width 1e-200 (h² underflows to 0)": Trouble(
+        lambda: eulerian.solve_porous_medium(Grid((0.0,), (8e-200,), (8,)), RHO0, 2.0, 1e-300),
+        (ValueError,), ("m = 2", "fluxes")),
+    "eulerian.solve_porous_medium: diffusion 1e308, rho 1e-200 (D m / (m-1) = inf times rho^m = 0)": Trouble(
+        lambda: eulerian.solve_porous_medium(GRID, RHO0 * 1e-200, 2.0, 0.1, diffusion=1e308),
+        (ValueError,), ("diffusion = 1e+308", "fluxes")),
+    "lagrangian.deposit: a box of 1e-160 squared split in 2 x 2 (the cell volume underflows)": Trouble(
+        lambda: lagrangian.deposit(np.array([[1e-161, 1e-161]]), [0.0, 0.0], [1e-160, 1e-160], (2, 2)),
+        (ValueError,), ("cell volume", "normal float64 range")),
+    # a point 1e308 from correlated samples: its whitened square is inf - inf; it lies beyond every kernel: 0
+    "lagrangian.gaussian_kde: a point at (1e308, 1e308) (its whitened distance is NaN; the density there is 0)":
+        Trouble(lambda: lagrangian.gaussian_kde(X, [[1e308, 1e308], [0.0, 0.0]]),
+                same_as=lambda: lagrangian.gaussian_kde(X, [[1e30, 1e30], [0.0, 0.0]])),
+    "lagrangian.gaussian_kde: a sample of weight 0 at -1.5e308 (x - mean = -inf, times 0)": Trouble(
+        lambda: lagrangian.gaussian_kde([[1.5e308], [1.5e308], [-1.5e308], [1.5e308]], [[0.0]],
+                                        weights=[1.0, 1.0, 0.0, 1.0]),
+        (ValueError,), ("sample covariance of x overflows",)),
+    "lagrangian.flow_matching_field_from_samples: evaluated at (1e308, 1e308)": Trouble(
+        lambda: lagrangian.flow_matching_field_from_samples(X, Y[:8])(0.5, [[1e308, 1e308]]),
+        (lagrangian.NumericalError,), ("flow-matching field overflows float64", "rescale")),
+    # 16 values in one column: NumPy's pairwise sum adds +inf and -inf partial sums
+    "lagrangian.flow_matching_field_from_samples: x0 holding 1e308 and -1e308 twice (their std is NaN)": Trouble(
+        lambda: lagrangian.flow_matching_field_from_samples(
+            np.array([1e308, -1e308, 0, 0, 0, 0, 0, 0, 1e308, -1e308, 0, 0, 0, 0, 0, 0])[:, None], np.zeros((16, 1))),
+        (ValueError,), ("standard deviation of x0", "rescale x0 and x1")),
+    "lagrangian.blob_density: epsilon 1e154, particles at ±1e308 (|x - y|² / 2 eps² = inf / inf)": Trouble(
+        lambda: lagrangian.blob_density([[1e308], [-1e308]], [[0.0]], 1e154),
+        (ValueError,), ("blob density (mass/n) Σ_j φ_ε overflows float64",)),
+    "lagrangian.blob_density: mass 5e-324 over 30 coincident 3-D blobs (mass/n = 0 times a sum of inf)": Trouble(
+        lambda: lagrangian.blob_density(np.zeros((30, 3)), np.zeros((1, 3)), 2e-103, mass=5e-324),
+        (ValueError,), ("blob density (mass/n) Σ_j φ_ε overflows float64",)),
+    "lagrangian.blob_density: mass 1e-300 far from the particles (the density underflows)": Trouble(
+        lambda: lagrangian.blob_density(X, Y + 3.0, 0.5, mass=1e-300),
+        same_as=lambda: 1e-300 * lagrangian.blob_density(X, Y + 3.0, 0.5, mass=1.0), rtol=1e-6),
+    "lagrangian.blob_velocity: particles at ±1e308 (their difference is inf, their kernel 0)": Trouble(
+        lambda: lagrangian.blob_velocity([[1e308], [-1e308]], 2.0, 1.0),
+        (ValueError,), ("blob velocity overflows float64",)),
+    "lagrangian.blob_energy: diffusion 5e-324, m = 4 (D / (m-1) = 0 times a sum of inf)": Trouble(
+        lambda: lagrangian.blob_energy(np.zeros((4, 1)), 4.0, 1.5e-154, diffusion=5e-324),
+        (ValueError,), ("blob energy overflows float64",)),
+    "lagrangian.implicit_euler_step: interaction z³, tau 10 (the fixed point diverges)": Trouble(
+        lambda: lagrangian.implicit_euler_step(np.linspace(-3, 3, 6)[:, None], 10.0, potential_grad=None,
+                                               interaction_grad=lambda z: z**3, max_iter=50),
+        (lagrangian.NumericalError,), ("non-finite positions", "reduce tau")),
+    "lagrangian.integrate_ode: t0 = -1e308, t1 = 1e308, save_at 1e308 (the span overflows)": Trouble(
+        lambda: lagrangian.integrate_ode(lambda t, x: -x, X, -1e308, 1e308, 2, save_at=[1e308]),
+        (ValueError,), ("save_at times must lie between",)),
+    "lagrangian.noise_factor: diffusion matrix of 1e308 (sqrt(2 D) overflows)": Trouble(
+        lambda: lagrangian.noise_factor([[1e308, 1e307], [1e307, 1e308]], 2),
+        (ValueError,), ("noise factor", "overflows float64")),
+    "lagrangian.w2_squared: 1-D clouds at ±1e308, one of weight 0": Trouble(
+        lambda: lagrangian.w2_squared([[1e308], [0.0]], [[-1e308], [0.0]], weights_x=[1.0, 0.0]),
+        (lagrangian.NumericalError,), ("squared distances between the clouds overflow float64",)),
+    "lagrangian.w2_squared: 2-D clouds at (1e200, 1e200) (|x|² + |y|² - 2 x.y = inf - inf)": Trouble(
+        lambda: lagrangian.w2_squared([[1e200, 1e200], [0.0, 1.0]], [[1e200, 1e200], [1.0, 0.0]]),
+        (lagrangian.NumericalError,), ("squared distances between the clouds overflow float64",)),
+    "lagrangian.sliced_w2: points at (1.7e308, 1.7e308) (the projections overflow)": Trouble(
+        lambda: lagrangian.sliced_w2(np.array([[1.7e308, 1.7e308], [1.0, 1.0]]),
+                                     np.array([[1.7e308, 1.7e308], [1.0, 2.0]]), projections=4,
+                                     rng=np.random.default_rng(0)),
+        (lagrangian.NumericalError,), ("squared distances between the clouds overflow float64",)),
+    "gaussian.expectation: f = exp(x) - exp(x) at N(800, 1) (inf - inf inside f)": Trouble(
+        lambda: vg.expectation(_n1(800.0, 1.0), lambda x: np.exp(x[..., 0]) - np.exp(x[..., 0])),
+        (ValueError,), ("f(x) returned NaN or infinite values",)),
+    "gaussian.Affine.push: diag(1e200, 1) of a covariance with -1e199 off the diagonal (inf * 0)": Trouble(
+        lambda: vg.Affine([[1e200, 0.0], [0.0, 1.0]], [0.0, 0.0]).push(
+            vg.Gaussian([0.0, 0.0], [[1e200, -1e199], [-1e199, 1e200]])),
+        (ValueError,), ("pushed-forward covariance overflows float64",)),
 }
 
 

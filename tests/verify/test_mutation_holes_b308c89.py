@@ -79,8 +79,8 @@ def test_the_callers_memory_budget_stays_in_the_recorded_message(monkeypatch):
     import lagrangian
 
     label = "lagrangian.w2_squared: a 69 MiB cost matrix under max_bytes = 1 MiB"
-    said = _said_under_mutant(monkeypatch, label, "lagrangian.transport", "max_bytes={max_bytes / 2**20:.0f} MiB",
-                              "max_bytes={max_bytes / 2**21:.0f} MiB", lagrangian, "w2_squared")
+    said = _said_under_mutant(monkeypatch, label, "lagrangian.transport", "max_bytes={max_bytes:.6g} bytes",
+                              "max_bytes={max_bytes / 2:.6g} bytes", lagrangian, "w2_squared")
     assert said != [TROUBLE_MESSAGES[label]]
 
 
