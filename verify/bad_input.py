@@ -334,8 +334,10 @@ CALLS: dict[str, ValidCall] = {
         eulerian.jko_flow, [("grid", GRID), ("rho0", RHO0), ("tau", 0.1), ("t_final", 0.2)],
         {"potential": _confining, "diffusion": 0.5, "time_steps": 2, "max_iter": 300, "tol": 1e-3,
          "on_failure": "return", "max_steps": 1000, "internal": ("power", 2.0), "warm_start": True},
-        # t_final / tau within 1e-9 (relative) of a whole number of steps, here of 1 step
-        accepts={"t_final": [0.1 * (1 + 5e-10)]}, refuses={"t_final": [0.1 * (1 + 1.5e-9)]}),
+        # t_final / tau within 1e-9 (relative) of a whole number of steps, here of 1 step; a cap of exactly the 2
+        # steps runs, one less is refused
+        accepts={"t_final": [0.1 * (1 + 5e-10)], "max_steps": [2]},
+        refuses={"t_final": [0.1 * (1 + 1.5e-9)], "max_steps": [1]}),
     "eulerian.free_energy": ValidCall(
         eulerian.free_energy, [("grid", GRID), ("rho", RHO0)],
         {"potential": _confining, "diffusion": 0.5, "internal": ("power", 2.0)}),
@@ -438,10 +440,12 @@ CALLS: dict[str, ValidCall] = {
         refuses={"times": [[1.0, 0.0], [0.0, 0.0], [0.0, 0.5, 1.0]]}),   # increasing, one per slice of values
     "lagrangian.probability_flow_field": ValidCall(
         lagrangian.probability_flow_field, [("drift", _decay), ("diffusion", 0.5), ("score", _score)], {},
-        accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]], [[0.5, 0.0], [0.0, 0.0]]]},   # semi-definite: singular too
-        # a diffusion matrix that is not symmetric, or not positive semi-definite, or of rank 3, or not square
-        refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]], np.ones((2, 2, 2)),
-                               np.full((2, 3), 0.1)]},
+        # semi-definite: singular too; symmetric within 1e-12 of its largest entry (or of 1)
+        accepts={"diffusion": [[[0.5, 0.1], [0.1, 0.4]], [[0.5, 0.0], [0.0, 0.0]], [[0.5, 5e-13], [0.0, 0.4]]]},
+        # a diffusion matrix that is not symmetric (by 0.1, and by 1e-10), or not positive semi-definite, or of
+        # rank 3, or not square
+        refuses={"diffusion": [[[0.5, 0.1], [0.0, 0.4]], [[0.5, 1e-10], [0.0, 0.4]], [[0.5, 0.0], [0.0, -0.1]],
+                               np.ones((2, 2, 2)), np.full((2, 3), 0.1)]},
         probe=_field_probe()),
     # a (d, d) diffusion: the field refuses points of another dimension against it
     "lagrangian.probability_flow_field, diffusion matrix": ValidCall(

@@ -1,0 +1,46 @@
+"""Negative tests for the report holes found by the mutation sample at c52aab5 (seed 20261222): each check is fed
+the surviving mutant (or a subtler variant of it) and must flag it."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.verify.mutants import mutated
+from verify import bad_input
+
+
+def test_the_potential_only_jko_step_is_checked_against_its_exact_iterate(monkeypatch):
+    """eulerian.jko.x__end_prox__mutmut_67 (the projection max(c, 0) of a step without diffusion or internal
+    energy broken): no report case ran a JKO step of a potential alone. jko-gaussian now does (D = 0)."""
+    from verify.cases import jko_cases as J
+
+    h = [(J.OU["box"][1] - J.OU["box"][0]) / n for n in J.POTENTIAL_ONLY_CELLS]
+    errors = J.gaussian_step_errors(J.POTENTIAL_ONLY_CELLS, D=0.0)
+    assert J.check_space_order("D = 0", h, errors).passed
+    assert J.check_error_bound("D = 0", errors[-1], h[-1], J.SPACE_CONSTANT_1D_NO_DIFFUSION).passed
+    mutant = mutated(monkeypatch, "eulerian.jko", "            return xp.maximum(c, 0.0)",
+                     "            return xp.maximum(c, 0.01)")
+    bad = J.gaussian_step_errors(J.POTENTIAL_ONLY_CELLS, step=mutant.jko_step, D=0.0)
+    assert not (J.check_space_order("D = 0", h, bad).passed
+                and J.check_error_bound("D = 0", bad[-1], h[-1], J.SPACE_CONSTANT_1D_NO_DIFFUSION).passed)
+
+
+@pytest.mark.parametrize("label, name, module, old, new, fn", [
+    # the step cap's half-step margin widened to one and a half: max_steps = 1 let a 2-step flow run
+    ("eulerian.jko_flow", "max_steps", "eulerian.jko", "not ratio <= max_steps + 0.5:",
+     "not ratio <= max_steps + 1.5:", "jko_flow"),
+    # the symmetry test of a diffusion matrix at NumPy's default atol 1e-8 instead of 1e-12 of its scale
+    ("lagrangian.probability_flow_field", "diffusion", "lagrangian.fields", "rtol=0, atol=1e-12 * scale)",
+     "rtol=0, )", "probability_flow_field"),
+    # the grid flow-matching field accepting t up to 2
+    ("eulerian.flow_matching_grid_field(...)(t, z)", "t", "eulerian.flow_matching_grid",
+     "if not 0.0 <= t <= 1.0:", "if not 0.0 <= t <= 2.0:", None),
+])
+def test_the_catalog_flags_the_surviving_bounds(monkeypatch, label, name, module, old, new, fn):
+    call = bad_input.CALLS[label]
+    assert bad_input.gaps(call, label=label, names=[name])[1] == []
+    mutant = mutated(monkeypatch, module, old, new)
+    func = getattr(mutant, fn) if fn else (lambda t, z: mutant.flow_matching_grid_field(
+        bad_input.GRID, bad_input.RHO0, bad_input.RHO1)(t, z))
+    assert bad_input.gaps(dataclasses.replace(call, func=func), label=label, names=[name])[1]
