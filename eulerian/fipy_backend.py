@@ -134,7 +134,6 @@ class _FaceField:
 
     def __init__(self, mesh: Any, field: Callable, periodic: Any, keep: Any = None, name: str = "drift") -> None:
         fp = _fipy()
-        self.mesh = mesh
         self.field = field
         self.name = f"{name}(t, x)"
         self.x = np.array(mesh.faceCenters).T  # (nfaces, d)

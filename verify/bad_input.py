@@ -910,6 +910,11 @@ TROUBLES: dict[str, Trouble] = {
     "eulerian.jko_flow: 100 steps over max_steps = 50": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.01, 1.0, potential=_confining, diffusion=0.5, max_steps=50),
         (ValueError,), ("max_steps=50",)),
+    # a potential 1e6 x² (its minimiser holds all the mass within 3e-4 of 0, inside one of 16 cells): the step's
+    # splitting diverges, and the flow names the step and its time
+    "eulerian.jko_flow: potential 1e6 x² (its first step diverges)": Trouble(
+        lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.1, 0.2, potential=lambda x: 1e6 * x[..., 0] ** 2, max_iter=200),
+        (eulerian.NumericalError,), ("jko_flow: step 1 of 2 (t = 0.1) failed", "iteration diverged")),
     "eulerian.jko_flow: its first step stops at max_iter = 2 (on_failure='raise')": Trouble(
         lambda: eulerian.jko_flow(_T_GRID, _T_RHO, 0.1, 0.3, potential=_confining, diffusion=0.5, max_iter=2,
                                   on_failure="raise"),

@@ -44,3 +44,41 @@ def test_the_catalog_flags_the_surviving_bounds(monkeypatch, label, name, module
     func = getattr(mutant, fn) if fn else (lambda t, z: mutant.flow_matching_grid_field(
         bad_input.GRID, bad_input.RHO0, bad_input.RHO1)(t, z))
     assert bad_input.gaps(dataclasses.replace(call, func=func), label=label, names=[name])[1]
+
+
+FAILED_STEP = 'NumericalError(f"jko_flow: step {k + 1} of {K} (t = {(k + 1) * tau:g}) failed: {exc}")'
+
+
+@pytest.mark.parametrize("new", [FAILED_STEP.replace("(k + 1) * tau", "(k - 1) * tau"), "NumericalError(None)"])
+def test_a_failed_jko_flow_step_is_named_with_its_time(monkeypatch, new):
+    """eulerian.jko.x_jko_flow__mutmut_175/179 (the message of a step that raised, replaced by None or with the
+    step's start time): no catalog trouble made a step of jko_flow raise. One does now (a potential 1e6 x²)."""
+    import eulerian
+    from tests.verify.mutants import trouble_catches
+
+    assert trouble_catches(monkeypatch, "eulerian.jko_flow: potential 1e6 x²", "eulerian.jko",
+                           FAILED_STEP, new, eulerian, "jko_flow")
+
+
+def test_fipy_on_3d_boxes_periodic_on_two_axes_is_compared(monkeypatch):
+    """eulerian.fipy_backend.x_fipy_mesh__mutmut_17 (the name of FiPy's mesh class for two periodic axes of three
+    joined with "XXXX"): no report case ran FiPy in 3-D. fipy-vs-array now runs each pair of periodic axes."""
+    import sys
+
+    from verify.cases.eulerian_cases import periodic_3d_checks
+
+    assert all(c.passed for c in periodic_3d_checks())
+    mutant = mutated(monkeypatch, "eulerian.fipy_backend", '+ "".join(_PERIODIC_SUFFIX[k]',
+                     '+ "XXXX".join(_PERIODIC_SUFFIX[k]')
+    monkeypatch.setattr(sys.modules["eulerian.fipy_backend"], "fipy_mesh", mutant.fipy_mesh)
+    assert not any(c.passed for c in periodic_3d_checks())
+
+
+def test_a_stopped_benamou_brenier_run_must_say_why(monkeypatch):
+    """eulerian.benamou_brenier.x_benamou_brenier__mutmut_731 (the status left at its default "converged"): the
+    report printed a stopped run's status but checked none. bb-gaussian-1d now checks one stopped at max_iter = 5."""
+    from verify.cases.benamou_brenier_cases import check_stopped_run_record
+
+    assert check_stopped_run_record().passed
+    mutant = mutated(monkeypatch, "eulerian.benamou_brenier", "        status=status,\n", "")
+    assert not check_stopped_run_record(run=mutant.benamou_brenier).passed

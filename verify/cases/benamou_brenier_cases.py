@@ -236,6 +236,22 @@ def check_bb_iterations(name: str, result: BBResult, bound: int) -> Check:
                       detail=f"{result.iterations} iterations, status {result.status}")
 
 
+def check_stopped_run_record(run: Callable = benamou_brenier) -> Check:
+    """A run stopped by max_iter (16 cells, 8 time steps, max_iter = 5) says so: converged False, 5 iterations,
+    and a status naming the cap, the residuals and the fix ("max_iter=5 reached: stationarity ... raise
+    max_iter ..."). Value: the number of wrong entries (0 passes)."""
+    grid = Grid((0.0,), (1.0,), (16,))
+    res = run(grid, gaussian_cells_1d(grid, 0.3, 0.08), gaussian_cells_1d(grid, 0.7, 0.1), 8, max_iter=5)
+    wrong = [] if res.converged is False else [f"converged {res.converged!r}"]
+    wrong += [] if res.iterations == 5 else [f"iterations {res.iterations!r}"]
+    status = res.status if isinstance(res.status, str) else ""
+    wrong += [f"status {res.status!r}"] if not (status.startswith("max_iter=5 reached: stationarity ")
+                                                 and "raise max_iter" in status) else []
+    return make_check("Benamou–Brenier stopped by max_iter = 5: converged False, 5 iterations, a status naming the "
+                      "cap and the fix (wrong entries)", len(wrong), upper=0, reference=0,
+                      detail="; ".join(wrong)[:300] or status[:200])
+
+
 # Newton steps of the pointwise proxes inside the proximal iterations, each warm-started from the previous
 # iteration's root: (steps per call on average over a run, most in one call). Measured: 2.00 to 2.24 and 5 for the
 # perspective prox (bb-gaussian-1d, bb-anisotropic-2d, the JKO flows), 3.08 to 3.18 and 10 for JKO's end-time
@@ -324,6 +340,7 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
         ctx.add(check_bb_iterations(f"{method} 64x64", res, BB_ITERATION_BOUNDS[f"1d {method}"]))
         ctx.add_all(check_newton_steps(f"{method} 64x64", res.extras["newton"], "perspective"))
         _record_history(ctx, method, res, exact)
+    ctx.add(check_stopped_run_record())
     # the multilevel start of each method against its single-level run above (same problem)
     for method, res in single.items():
         ctx.add_all(multilevel_saving_checks(grid, rho0, rho1, res, exact, method))

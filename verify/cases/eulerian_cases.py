@@ -1654,8 +1654,35 @@ def check_fp_min_density_record(backend: str, scheme: str, solver: Callable = Fo
                       detail=f"recorded {recorded!r}, snapshots {lowest:.6g}")
 
 
-@case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, and a time-dependent "
-      "drift with a source on an anisotropic box", tags=("eulerian", "fipy"))
+# 3-D boxes periodic on two axes: FiPy names their meshes by the pair (PeriodicGrid3DLeftRightTopBottom, ...)
+PERIODIC_PAIRS_3D = (("periodic", "periodic", "zero-flux"), ("zero-flux", "periodic", "periodic"),
+                     ("periodic", "zero-flux", "periodic"))
+
+
+def periodic_3d_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
+    """FiPy against the array backend on a 3-D box (6 x 5 x 4 cells of different spacing per axis) periodic on
+    two of its axes, for each pair, with a constant drift and D = 0.2 (implicit Euler, 4 steps to t = 0.2):
+    max relative difference <= AGREEMENT_TOL. A run that raises counts as a failure. ``solve``: another
+    solve_fokker_planck for the FiPy runs (the negative tests)."""
+    grid = Grid((-1.5, -1.0, -1.0), (1.5, 1.5, 1.0), (6, 5, 4))
+    rho0 = grid.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1)))
+    drift = lambda t, x: np.broadcast_to(np.array([0.4, -0.3, 0.2]), x.shape)   # noqa: E731
+    checks = []
+    for walls in PERIODIC_PAIRS_3D:
+        name = "3-D box periodic on axes " + " and ".join(str(k) for k, w in enumerate(walls) if w == "periodic")
+        try:
+            a = solve_fokker_planck(grid, rho0, drift, 0.2, 0.2, 4, time="implicit-euler", boundary=list(walls))
+            b = solve(grid, rho0, drift, 0.2, 0.2, 4, time="implicit-euler", boundary=list(walls), backend="fipy")
+        except Exception as exc:   # noqa: BLE001 - any failure of either backend fails the check
+            checks.append(make_check(f"{name}, FiPy vs array: max relative difference", math.nan,
+                                     detail=f"raised {type(exc).__name__}: {exc}"[:300]))
+            continue
+        checks.append(check_agreement(f"{name}, FiPy vs array", a.to_numpy(), b.to_numpy()))
+    return checks
+
+
+@case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, 3-D boxes periodic on two "
+      "axes, and a time-dependent drift with a source on an anisotropic box", tags=("eulerian", "fipy"))
 def fipy_vs_array(ctx: CaseContext) -> None:
     problem = get_problem("ou-2d")
     n = 16 if ctx.quick else 48
@@ -1676,6 +1703,7 @@ def fipy_vs_array(ctx: CaseContext) -> None:
         ctx.note(f"FiPy / array wall time, {scheme}", round((t2 - t1) / max(t1 - t0, 1e-9), 1))
     # a drift that depends on t and x, a source, walls and 4:3 cells on a 2:1 box: the time levels of the drift
     # and the source in each scheme must be the same on both backends
+    ctx.add_all(periodic_3d_checks())
     problem = get_problem("mms-fokker-planck-box-2d")
     grid = grid_for(problem, 16)
     saves = (0.0, 0.125 * problem.t_final, 0.5 * problem.t_final)   # snapshots on the step grid (8 steps), t = 0 too
