@@ -966,6 +966,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'eulerian.free_energy: rho = 1e306 with diffusion 0.5 (the entropy overflows)': '3a41',
  'eulerian.jko_flow: 100 steps over max_steps = 50': '445c',
  "eulerian.jko_flow: its first step stops at max_iter = 2 (on_failure='raise')": '2c1d',
+ 'eulerian.jko_flow: potential 1e6 x² (its first step diverges)': '3d69',
  'eulerian.jko_flow: t_final / tau = 1e12, max_steps=None (the densities kept beyond memory)': '6f58',
  'eulerian.jko_flow: t_final / tau = 1e9 steps': '5ce7',
  'eulerian.jko_step: 4096 x 4096 cells x 99 time steps, beyond the memory limit': '34b3',
