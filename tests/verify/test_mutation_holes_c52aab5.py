@@ -82,3 +82,17 @@ def test_a_stopped_benamou_brenier_run_must_say_why(monkeypatch):
     assert check_stopped_run_record().passed
     mutant = mutated(monkeypatch, "eulerian.benamou_brenier", "        status=status,\n", "")
     assert not check_stopped_run_record(run=mutant.benamou_brenier).passed
+
+
+def test_a_density_whose_mass_underflows_is_refused(monkeypatch):
+    """eulerian._validate.x_check_density__mutmut_43 (the zero-mass test with the cell volume divided): the two
+    differ only where sum(rho) h^d underflows to 0, which no catalog density did; the 2-D ADI entry refuses one."""
+    import sys
+
+    label = "eulerian.solve_fokker_planck, Douglas ADI in 2-D"
+    call = bad_input.CALLS[label]
+    assert bad_input.gaps(call, label=label, names=["rho0"])[1] == []
+    mutant = mutated(monkeypatch, "eulerian._validate", "float(rho.sum()) * grid.cell_volume > 0",
+                     "float(rho.sum()) / grid.cell_volume > 0")
+    monkeypatch.setattr(sys.modules["eulerian.fokker_planck"].v, "check_density", mutant.check_density)
+    assert bad_input.gaps(call, label=label, names=["rho0"])[1]
