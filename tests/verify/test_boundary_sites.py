@@ -43,7 +43,6 @@ EXEMPT = {
     ("eulerian/diffusion.py", "check_diffusion", "grid.dim > 1", 0):
         "reached only when an array is both cell values and a d x d matrix, impossible on a 1-D grid of n cells "
         "(shape (n,) against (1, 1))",
-    ("eulerian/jko.py", "jko_step", "end_mass > 0", 0): "the mass of the end density: " + COMPUTED,
     ("eulerian/jko.py", "_check_weights", "weight <= WEIGHT_MAX", 0): "the energy's weight: " + COMPUTED,
     ("eulerian/jko.py", "_check_weights", "log_c <= math.log(WEIGHT_MAX)", 0):
         "the internal energy's weight: " + COMPUTED,
