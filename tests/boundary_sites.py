@@ -24,9 +24,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-FILES = [*sorted((ROOT / "eulerian").glob("*.py")), *sorted((ROOT / "lagrangian").glob("*.py")),
-         ROOT / "verify" / "gaussian.py"]
+from tests.source_sites import FILES, ROOT, enclosing_functions, relative
+
 ORDER = {"Lt": operator.lt, "LtE": operator.le, "Gt": operator.gt, "GtE": operator.ge}
 OPS = {**ORDER, "Eq": operator.eq, "NotEq": operator.ne, "Is": operator.is_, "IsNot": operator.is_not,
        "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b}
@@ -60,23 +59,6 @@ def _range_compares(tree: ast.AST) -> list[ast.Compare]:
     return found
 
 
-def _owners(tree: ast.AST) -> dict[ast.AST, str]:
-    owner: dict[ast.AST, str] = {}
-
-    def visit(node: ast.AST, function: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
-            owner[child] = name
-            visit(child, name)
-
-    visit(tree, "<module>")
-    return owner
-
-
-def _relative(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def _module_name(path: Path) -> str:
     """The dotted name a file of the checkout is imported under (a file elsewhere: its stem, on sys.path)."""
     if not path.is_relative_to(ROOT):
@@ -90,10 +72,10 @@ def boundary_sites(files: list[Path] = FILES) -> list[Site]:
     for path in files:
         src = path.read_text()
         tree = ast.parse(src)
-        owner = _owners(tree)
+        owner = enclosing_functions(tree)
         for c in _range_compares(tree):
             text = ast.get_source_segment(src, c) or ""
-            out += [Site(_relative(path), c.lineno, owner[c], " ".join(text.split()), i, len(c.ops))
+            out += [Site(relative(path), c.lineno, owner[c], " ".join(text.split()), i, len(c.ops))
                     for i, op in enumerate(c.ops) if type(op).__name__ in ORDER]
     return out
 
@@ -178,10 +160,10 @@ def boundary_hits(files: list[Path] = FILES) -> Iterator[set[tuple[str, int, str
 
     swapped: list[tuple[types.FunctionType, types.CodeType]] = []
     for path in files:
-        rel = _relative(path)
+        rel = relative(path)
         module = importlib.import_module(_module_name(path))
         tree = ast.parse(path.read_text())
-        owner = _owners(tree)
+        owner = enclosing_functions(tree)
         tree = ast.fix_missing_locations(_Instrument(rel, set(_range_compares(tree)), owner).visit(tree))
         new = {(c.co_qualname, c.co_firstlineno): c for c in _codes(compile(tree, str(path), "exec"))}
         module.__dict__[PROBE] = probe

@@ -20,9 +20,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-FILES = [*sorted((ROOT / "eulerian").glob("*.py")), *sorted((ROOT / "lagrangian").glob("*.py")),
-         ROOT / "verify" / "gaussian.py"]
+from tests.source_sites import FILES, enclosing_functions, relative
+
 CATEGORIES = {"overflow": "over", "underflow": "under", "divide": "divide", "invalid": "invalid"}
 
 
@@ -39,28 +38,15 @@ class Site:
         return f"{self.file}:{self.line} {self.function}: np.errstate({self.category}=\"ignore\")"
 
 
-def _relative(path: Path | str) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def errstate_sites(files: list[Path] = FILES) -> list[Site]:
     """Every "ignore" keyword of every ``np.errstate(...)`` call in ``files``."""
     out = []
     for path in files:
         tree = ast.parse(path.read_text())
-        owner: dict[ast.AST, str] = {}
-
-        def visit(node: ast.AST, function: str) -> None:
-            for child in ast.iter_child_nodes(node):
-                name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
-                owner[child] = name
-                visit(child, name)
-
-        visit(tree, "<module>")
+        owner = enclosing_functions(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "errstate":
-                out += [Site(_relative(path), node.lineno, owner[node], kw.arg) for kw in node.keywords
+                out += [Site(relative(path), node.lineno, owner[node], kw.arg) for kw in node.keywords
                         if isinstance(kw.value, ast.Constant) and kw.value.value == "ignore"]
     return out
 
@@ -70,7 +56,7 @@ def suppressions(files: list[Path] = FILES) -> Iterator[set[tuple[str, int, str]
     """Record (file, line, category) of every "ignore" keyword of the library's np.errstate blocks that caught a
     floating-point error inside the block (the innermost block ignoring that category)."""
     caught: set[tuple[str, int, str]] = set()
-    ours = {_relative(p) for p in files}
+    ours = {relative(p) for p in files}
     original = np.errstate
     stack: list[tuple[tuple[str, int], set[str]]] = []
 
@@ -84,7 +70,7 @@ def suppressions(files: list[Path] = FILES) -> Iterator[set[tuple[str, int, str]
     class Spy:
         def __init__(self, **kw: Any) -> None:
             frame = sys._getframe(1)
-            file = _relative(frame.f_code.co_filename)
+            file = relative(frame.f_code.co_filename)
             ignored = {k for k, v in kw.items() if v == "ignore"} if file in ours and "call" not in kw else set()
             self.entry = ((file, frame.f_lineno), ignored)
             if ignored:

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-ROOT = Path(__file__).resolve().parents[1]
-FILES = [*sorted((ROOT / "eulerian").glob("*.py")), *sorted((ROOT / "lagrangian").glob("*.py")),
-         ROOT / "verify" / "gaussian.py"]
+from tests.source_sites import FILES, enclosing_functions, relative
+
 
 # helper name -> the position of its argument that names what is refused
 GUARDS = {"_finite": 1, "_finite_scalar": 1, "check_finite_result": 1, "check_memory": 1, "check_pairwise": 2,
@@ -59,15 +58,7 @@ def guard_sites(files: list[Path] = FILES) -> list[Site]:
     out = []
     for path in files:
         tree = ast.parse(path.read_text())
-        owner: dict[ast.AST, str] = {}
-
-        def visit(node: ast.AST, function: str) -> None:
-            for child in ast.iter_child_nodes(node):
-                name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
-                owner[child] = name
-                visit(child, name)
-
-        visit(tree, "<module>")
+        owner = enclosing_functions(tree)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -77,8 +68,7 @@ def guard_sites(files: list[Path] = FILES) -> list[Site]:
             i = GUARDS[helper]
             prefix = _prefix(node.args[i] if len(node.args) > i else None)
             if prefix is not None:
-                file = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-                out.append(Site(file, node.lineno, owner[node], helper, prefix))
+                out.append(Site(relative(path), node.lineno, owner[node], helper, prefix))
     return out
 
 
@@ -104,10 +94,7 @@ def raised_sites() -> Iterator[set[tuple[str, str, str, str]]]:
                 code = frame.f_code
                 function = [q for q in code.co_qualname.split(".") if not q.startswith("<")][-1]
                 what = args[i] if len(args) > i else None
-                try:
-                    file = str(Path(code.co_filename).resolve().relative_to(ROOT))
-                except ValueError:
-                    file = code.co_filename
+                file = relative(code.co_filename)
                 raised.add((file, function, helper, what if isinstance(what, str) else ""))
                 raise
 

@@ -26,11 +26,12 @@ TOLERANCE = re.compile(r"\de-\d|_RTOL")
 
 # (file, function, comparison, operator index): why no catalog call makes its two sides equal
 COMPUTED = "compares a computed quantity with its bound; equal to the last bit only by accident"
+MEMORY = "the limit is a fraction of this machine's memory: no portable input needs exactly that many bytes"
+STEPS = "steps = MAX_STEPS = 10^8 would run 10^8 steps"
+MULTIGRID = "MultigridSolver is built by the solvers with omega None (damping per level): no public function passes it"
 EXEMPT = {
-    ("eulerian/_validate.py", "check_memory", "nbytes > limit", 0):
-        "the limit is a fraction of this machine's memory: no portable input needs exactly that many bytes",
-    ("lagrangian/backend.py", "check_memory", "nbytes > limit", 0):
-        "the limit is a fraction of this machine's memory: no portable input needs exactly that many bytes",
+    ("eulerian/_validate.py", "check_memory", "nbytes > limit", 0): MEMORY,
+    ("lagrangian/backend.py", "check_memory", "nbytes > limit", 0): MEMORY,
     ("eulerian/_validate.py", "check_mass_balance", "drift > tol", 0):
         "the mass drift of a run against n * MASS_RTOL: " + COMPUTED,
     ("eulerian/attention.py", "_dense", "Z > 0", 0):
@@ -52,10 +53,8 @@ EXEMPT = {
     ("eulerian/multigrid.py", "__post_init__", "self.nu < 1", 0):
         "MultigridSolver is built by the solvers (nu = 2, omega None) and by the report's cycle checks, not by "
         "users: no public function passes nu",
-    ("eulerian/multigrid.py", "__post_init__", "0.0 < float(self.omega) < 2.0", 0):
-        "MultigridSolver is built by the solvers with omega None (damping per level): no public function passes it",
-    ("eulerian/multigrid.py", "__post_init__", "0.0 < float(self.omega) < 2.0", 1):
-        "MultigridSolver is built by the solvers with omega None (damping per level): no public function passes it",
+    ("eulerian/multigrid.py", "__post_init__", "0.0 < float(self.omega) < 2.0", 0): MULTIGRID,
+    ("eulerian/multigrid.py", "__post_init__", "0.0 < float(self.omega) < 2.0", 1): MULTIGRID,
     ("eulerian/multigrid.py", "solve", "rnorm > tol", 0): "the BiCGStab residual: " + COMPUTED,
     ("eulerian/staggered.py", "perspective_root", "gamma > 0", 0):
         "internal: Benamou-Brenier passes its gamma, refused up front unless in [1e-8, 1e8]",
@@ -77,10 +76,8 @@ EXEMPT = {
         "the logarithm of the kernel's normalisation: " + COMPUTED,
     ("lagrangian/gradient_flows.py", "_blob_args", "mass / x.shape[0] * norm >= _TINY", 0):
         "the mass of one blob at its centre: " + COMPUTED,
-    ("lagrangian/gradient_flows.py", "blob_flow", "steps > MAX_STEPS", 0):
-        "steps = MAX_STEPS = 10^8 would run 10^8 steps",
-    ("lagrangian/integrators.py", "_check_steps", "steps > MAX_STEPS", 0):
-        "steps = MAX_STEPS = 10^8 would run 10^8 steps",
+    ("lagrangian/gradient_flows.py", "blob_flow", "steps > MAX_STEPS", 0): STEPS,
+    ("lagrangian/integrators.py", "_check_steps", "steps > MAX_STEPS", 0): STEPS,
     ("lagrangian/integrators.py", "integrate_sde", "t1 > t0", 0):
         "t1 == t0 is refused before, by _check_span (the catalog's t1 = t0 reaches that refusal)",
     ("verify/gaussian.py", "_jko_data", "tau * D > np.finfo(float).max / 16", 0):
