@@ -485,8 +485,9 @@ CALLS: dict[str, ValidCall] = {
                           {"weights_x": np.ones(8), "weights_y": None, "max_bytes": 2**20},
                           # inf: no limit; weights whose sum overflows
                           accepts={"max_bytes": [math.inf], "weights_x": [np.full(8, 1e308)]}),
+    # m > 1; a mass whose share per particle, times the kernel's peak 0.64, underflows (n times it would not)
     "lagrangian.blob_velocity": ValidCall(lagrangian.blob_velocity, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
-                                     {"mass": 1.0, "diffusion": 1.0}, refuses={"m": [1.0]}),   # m > 1
+                                     {"mass": 1.0, "diffusion": 1.0}, refuses={"m": [1.0], "mass": [2e-307]}),
     "lagrangian.blob_density": ValidCall(lagrangian.blob_density, [("x", X), ("points", Y), ("epsilon", 0.5)],
                                     {"mass": 1.0}),
     "lagrangian.blob_energy": ValidCall(lagrangian.blob_energy, [("x", X), ("m", 2.0), ("epsilon", 0.5)],
@@ -1144,6 +1145,10 @@ TROUBLES: dict[str, Trouble] = {
         lambda: eulerian.flow_matching_grid_field(Grid((-1.7e308,), (-1e308,), (8,)), np.ones(8), np.ones(8),
                                                   grid1=Grid((1e308,), (1.7e308,), (8,)))(0.5, [[0.0]]),
         (eulerian.NumericalError,), ("flow-matching quadrature produced non-finite values", "rescale")),
+    # a CFL estimate beyond 2^62 steps is counted as 2^62, and the refusal says so
+    "eulerian.solve_continuity: velocity 1e300 (a step count beyond 2^62)": Trouble(
+        lambda: solve_continuity(GRID, RHO0, lambda t, x: np.full(x.shape, 1e300), 1.0, max_steps=200),
+        (ValueError,), ("about 4.61e+18 time steps", "pass max_steps=4611686018427387904")),
     "eulerian.attention_velocity: scale 1e10, K 1e300, Q 0 (K^T Q = inf * 0)": Trouble(
         lambda: eulerian.attention_velocity([[0.0]], [[1e300]], [[1.0]], scale=1e10),
         (ValueError,), ("scale * K^T Q overflows float64", "rescale Q, K or scale")),

@@ -157,6 +157,18 @@ def timed_cn_checks(fipy_solution: Any = None) -> list[Check]:
             check_outflow_agreement(label, a, f)]
 
 
+def periodic_stationary_check(solve: Callable = solve_stationary) -> Check:
+    """solve_stationary on a periodic 2:1 box (16 x 10 cells, h_x != h_y) with the constant drift (0.7, -0.4) and
+    D = 0.3: every face carries the same flux for a uniform density, so the stationary state is uniform, mass 1
+    over the box's area 2 (the zero-flux walls would pile it up against two sides instead). Value: max relative
+    difference from 0.5 (round-off)."""
+    g = Grid((0.0, 0.0), (2.0, 1.0), (16, 10))
+    rho = np.asarray(solve(g, lambda t, x: np.broadcast_to(np.array([0.7, -0.4]), x.shape), 0.3,
+                           boundary="periodic"))
+    return make_check("solve_stationary, periodic 2:1 box, constant drift: the uniform density 1 / area (max "
+                      "relative difference)", float(np.abs(rho / 0.5 - 1.0).max()), upper=1e-10, reference=0.0)
+
+
 # solve_stationary takes the coefficients at t = 0 (the drift b(0, x), the source S(0, x)): a source 2 t (zero at
 # t = 0) leaves the linear steady profile 1 - x / L between Dirichlet(1) and Dirichlet(0), exact on the cells
 def stationary_source_check(phi: np.ndarray | None = None) -> Check:
@@ -202,6 +214,7 @@ def fipy_mesh1d(ctx: CaseContext) -> None:
     steady = np.asarray(solve_stationary(g, _no_drift, 1.0, boundary=[(Dirichlet(1.0), Dirichlet(0.0))]))
     ctx.add(check_max_error("steady state, linear profile", steady, 1.0 - x / MESH1D["L"], STEADY_ATOL["linear"]))
     ctx.add(stationary_source_check())
+    ctx.add(periodic_stationary_check())
     piecewise = np.asarray(solve_stationary(g, _no_drift, piecewise_D, boundary=[(Dirichlet(0.0), Flux(-1.0))]))
     ctx.add(make_check("steady state, piecewise D and fixed flux D dphi/dx = 1: max |phi - exact| / max phi",
                        float(np.abs(piecewise - piecewise_exact(x)).max() / piecewise_exact(x).max()),

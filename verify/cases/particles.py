@@ -282,6 +282,23 @@ def _forced_ou_checks(ctx: CaseContext) -> None:
         ctx.add_all(check_moments_with_bias(f"forced OU {method} (dt=1/{FORCED_COARSE})", x, exact, scheme))
 
 
+def check_noise_factors(noise_factor: Callable = L.noise_factor) -> Check:
+    """The SDE noise factor σ of every form of D (scalar, per-axis vector, symmetric matrix, singular matrix) against
+    its definition σ σᵀ = 2 D (dX = b dt + σ dW for ∂ρ/∂t = div(D ∇ρ) − ...), in 3-D with unequal entries. Value:
+    the largest |σ σᵀ − 2 D| / max|2 D| (round-off)."""
+    full = np.array([[0.5, 0.1, -0.05], [0.1, 0.3, 0.02], [-0.05, 0.02, 0.2]])
+    singular = np.array([[0.4, 0.2, 0.0], [0.2, 0.1, 0.0], [0.0, 0.0, 0.0]])
+    worst_err = 0.0
+    for D, matrix in ((0.7, 0.7 * np.eye(3)), (np.array([0.5, 0.2, 0.05]), np.diag([0.5, 0.2, 0.05])),
+                      (full, full), (singular, singular)):
+        sigma = np.asarray(noise_factor(D, 3), dtype=float)
+        sigma = sigma * np.eye(3) if sigma.ndim == 0 else np.diag(sigma) if sigma.ndim == 1 else sigma
+        err = float(np.abs(sigma @ sigma.T - 2.0 * matrix).max() / (2.0 * np.abs(matrix).max()))
+        worst_err = worst([worst_err, err])
+    return make_check("SDE noise factor σ of a scalar, per-axis, full and singular D: σ σᵀ vs 2 D (relative)",
+                      worst_err, upper=ROUNDOFF, reference=0.0)
+
+
 def _ou_case(ctx: CaseContext, name: str) -> None:
     problem = get_problem(name)
     d, g0, drift, diffusion, t1 = problem.dim, problem.initial, problem.drift, problem.diffusion, problem.t_final
@@ -340,6 +357,7 @@ def ou_particles_1d(ctx: CaseContext) -> None:
       tags=("particles", "sde"))
 def ou_particles_2d(ctx: CaseContext) -> None:
     _ou_case(ctx, "ou-sde-2d")
+    ctx.add(check_noise_factors())
 
 
 # ------------------------------------------------------------------------------------- ODE flows
