@@ -199,13 +199,14 @@ BAD_DIFFUSIONS = [[[0.5, 0.1], [0.0, 0.4]], [[0.1, 0.5], [0.5, 0.1]],
                   # the explicit constructors with arrays of another shape, and an unknown kind
                   Diffusion.matrix(np.eye(3)), Diffusion.cells(np.ones((3, 3))), Diffusion("spline", 0.5)]
 # boundary specs that a 2-D solve must refuse up front: three conditions for one axis, a periodic side facing a
-# wall, a Dirichlet value g(t, x) < 0 and one of the wrong shape, an outflow wall where the equation has none
-# (Fokker-Planck), one entry for two axes
+# wall, a Dirichlet value g(t, x) < 0 and one of the wrong shape, an outflow wall (lower, and upper) where the
+# equation has none (Fokker-Planck), one entry for two axes
 BAD_WALLS = [[(eulerian.Dirichlet(0.2), eulerian.Flux(0.1), eulerian.ZeroFlux()), "zero-flux"],
              [(eulerian.Periodic(), eulerian.ZeroFlux()), "zero-flux"],
              [(eulerian.Dirichlet(lambda t, x: np.full(x.shape[:-1], -1.0)), eulerian.Flux(0.1)), "zero-flux"],
              [(eulerian.Dirichlet(lambda t, x: np.ones(7)), eulerian.Flux(0.1)), "zero-flux"],
-             [(eulerian.Outflow(), eulerian.Flux(0.1)), "zero-flux"], ["zero-flux"]]
+             [(eulerian.Outflow(), eulerian.Flux(0.1)), "zero-flux"], [(eulerian.Flux(0.1), eulerian.Outflow()),
+                                                                        "zero-flux"], ["zero-flux"]]
 
 UNIT_TIME = {"accepts": {"t": [0.0, 1.0]}, "refuses": {"t": [beyond(1.0), beyond(0.0, -1.0)]}}  # t in [0, 1]
 TIME_FROM_0 = {"accepts": {"t": [0.0]}, "refuses": {"t": [beyond(0.0, -1.0)]}}                   # t in [0, inf)

@@ -59,3 +59,21 @@ def test_a_blob_mass_that_underflows_per_particle_is_refused(monkeypatch):
     mutant = mutated(monkeypatch, "lagrangian.gradient_flows", "if not mass / x.shape[0] * norm >= _TINY:",
                      "if not mass * x.shape[0] * norm >= _TINY:")
     assert bad_input.gaps(dataclasses.replace(call, func=mutant.blob_velocity), label=label, names=["mass"])[1]
+
+
+def test_the_upper_wall_is_named_in_its_refusal(monkeypatch):
+    """eulerian.boundary.x_parse_boundary__mutmut_24 (the upper side's label replaced by None): every wall the
+    catalog refused sat on a lower side. An outflow upper wall is refused now, and its message recorded."""
+    import sys
+
+    from tests.verify.mutants import recorded_message_changes
+
+    label = "eulerian.solve_fokker_planck, open walls in 2-D"
+    call = bad_input.CALLS[label]
+    assert recorded_message_changes(call, label, ["boundary"]) == []
+    mutant = mutated(monkeypatch, "eulerian.boundary", 'f"the upper side of axis {k}", allowed))',
+                     "None, allowed))")
+    for module in ("eulerian.fokker_planck", "eulerian.boundary"):
+        if hasattr(sys.modules[module], "parse_boundary"):
+            monkeypatch.setattr(sys.modules[module], "parse_boundary", mutant.parse_boundary)
+    assert recorded_message_changes(call, label, ["boundary"])
