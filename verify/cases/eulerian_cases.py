@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy.special import ndtr
 
-from eulerian import Grid, NumericalError, Solution, solve_continuity, solve_fokker_planck
+from eulerian import Dirichlet, Flux, Grid, NumericalError, Solution, solve_continuity, solve_fokker_planck
 from eulerian.backend import get_backend
 from eulerian.continuity import LIMITERS
 from eulerian.operators import FLUX_SCHEMES, FLUXES, assemble_generator, face_drift
@@ -1681,6 +1681,27 @@ def periodic_3d_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
     return checks
 
 
+def open_walls_3d_check(solve: Callable = solve_fokker_planck) -> Check:
+    """FiPy against the array backend on the same 6 x 5 x 4 box with D(x) = 0.2 + 0.05 x + 0.03 z² and open walls
+    on two axes (Dirichlet and flux on x, a Dirichlet value g(t, x) varying along y on the lower z side), drift -x/2,
+    implicit Euler, 4 steps to t = 0.2: the walls of a 3-D box are planes of faces, whose D(x) values must be laid out
+    as the faces are. Max relative difference <= AGREEMENT_TOL; a run that raises fails. ``solve``: another
+    solve_fokker_planck for the array run (the negative tests)."""
+    grid = Grid((-1.5, -1.0, -1.0), (1.5, 1.5, 1.0), (6, 5, 4))
+    rho0 = grid.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1)))
+    D = lambda x: 0.2 + 0.05 * x[..., 0] + 0.03 * x[..., 2] ** 2   # noqa: E731
+    walls = [(Dirichlet(0.1), Flux(0.05)), "zero-flux", (Dirichlet(lambda t, x: 0.05 + 0.01 * x[..., 1]), "zero-flux")]
+    name = "3-D box, D(x) and open walls on two axes, FiPy vs array"
+    try:
+        a = solve(grid, rho0, lambda t, x: -0.5 * x, D, 0.2, 4, time="implicit-euler", boundary=walls)
+        b = solve_fokker_planck(grid, rho0, lambda t, x: -0.5 * x, D, 0.2, 4, time="implicit-euler", boundary=walls,
+                                backend="fipy")
+    except Exception as exc:   # noqa: BLE001 - any failure of either backend fails the check
+        return make_check(f"{name}: max relative difference", math.nan,
+                          detail=f"raised {type(exc).__name__}: {exc}"[:300])
+    return check_agreement(name, a.to_numpy(), b.to_numpy())
+
+
 @case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, 3-D boxes periodic on two "
       "axes, and a time-dependent drift with a source on an anisotropic box", tags=("eulerian", "fipy"))
 def fipy_vs_array(ctx: CaseContext) -> None:
@@ -1704,6 +1725,7 @@ def fipy_vs_array(ctx: CaseContext) -> None:
     # a drift that depends on t and x, a source, walls and 4:3 cells on a 2:1 box: the time levels of the drift
     # and the source in each scheme must be the same on both backends
     ctx.add_all(periodic_3d_checks())
+    ctx.add(open_walls_3d_check())
     problem = get_problem("mms-fokker-planck-box-2d")
     grid = grid_for(problem, 16)
     saves = (0.0, 0.125 * problem.t_final, 0.5 * problem.t_final)   # snapshots on the step grid (8 steps), t = 0 too
