@@ -63,7 +63,7 @@ def _module_name(path: Path) -> str:
     """The dotted name a file of the checkout is imported under (a file elsewhere: its stem, on sys.path)."""
     if not path.is_relative_to(ROOT):
         return path.stem
-    return str(path.relative_to(ROOT))[:-3].replace("/", ".").removesuffix(".__init__")
+    return relative(path)[:-3].replace("/", ".").removesuffix(".__init__")
 
 
 def boundary_sites(files: list[Path] = FILES) -> list[Site]:

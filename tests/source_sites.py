@@ -4,6 +4,7 @@ syntax tree is written in. Nothing here is part of twinflow."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -11,6 +12,7 @@ FILES = [*sorted((ROOT / "eulerian").glob("*.py")), *sorted((ROOT / "lagrangian"
          ROOT / "verify" / "gaussian.py"]
 
 
+@functools.lru_cache(maxsize=None)   # the spies call it for every np.errstate and every refusal
 def relative(path: Path | str) -> str:
     """``path`` relative to the checkout ("eulerian/grid.py"), or as given for a file elsewhere."""
     path = Path(path).resolve()

@@ -6,6 +6,7 @@ import importlib
 import sys
 import types
 from pathlib import Path
+from typing import Callable
 
 
 def mutated(monkeypatch, module: str, old: str, new: str) -> types.ModuleType:
@@ -43,3 +44,22 @@ def trouble_catches(monkeypatch, prefix: str, module: str, old: str, new: str, o
     assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
     monkeypatch.setattr(owner, attr, getattr(mutated(monkeypatch, module, old, new), attr))
     return bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
+
+
+def catalog_catches(monkeypatch, label: str, name: str, module: str, old: str, new: str,
+                    make: Callable[[types.ModuleType], Callable] | str) -> bool:
+    """The catalog entry ``label`` has no gap in argument ``name`` on the library, and one once its function is
+    ``make(mutant)`` (or the mutant's attribute named ``make``), the mutant being ``module`` with ``old`` ->
+    ``new``. The Gaussian laws the catalog passes stay instances of the library's class."""
+    import dataclasses
+
+    from verify import bad_input
+    import verify.gaussian as vg
+
+    call = bad_input.CALLS[label]
+    assert bad_input.gaps(call, label=label, names=[name])[1] == [], f"{label}: gaps before any mutation"
+    mutant = mutated(monkeypatch, module, old, new)
+    func = getattr(mutant, make) if isinstance(make, str) else make(mutant)
+    if hasattr(mutant, "Gaussian"):
+        monkeypatch.setattr(mutant, "Gaussian", vg.Gaussian)
+    return bool(bad_input.gaps(dataclasses.replace(call, func=func), label=label, names=[name])[1])

@@ -17,7 +17,6 @@ import textwrap
 import pytest
 
 from tests.boundary_sites import Site, boundary_hits, boundary_sites, unhit
-from verify import bad_input
 
 # A bound scaled by a round-off tolerance (c > cfl * (1 + 1e-12), asym > _SYM_RTOL * scale) moves by a relative
 # 1e-8 or less: no input tells < from <= there except one built to the last bit, and what matters (values
@@ -90,13 +89,10 @@ def _key(site: Site) -> tuple[str, str, str, int]:
     return site.file, site.function, site.text, site.index
 
 
-@pytest.fixture(scope="module")
-def catalog_hits() -> set:
-    """The range-check comparisons met at their boundary while the whole catalog runs (about 15 s)."""
-    with boundary_hits() as hits:
-        bad_input.current_outcomes()
-        bad_input.current_trouble_messages()
-    return hits
+@pytest.fixture
+def catalog_hits(catalog_probes) -> set:
+    """The one catalog run's record (tests/verify/conftest.py)."""
+    return catalog_probes.hits
 
 
 def test_every_range_check_is_called_at_its_boundary(catalog_hits):

@@ -6,10 +6,10 @@ A suppression no input reaches is a mutant that cannot die: dropping the keyword
 keeps NumPy's "warn") changes nothing the catalog can see. Mutation samples found 65 such mutants, classified one
 by one (equivalent where the operation cannot raise the flag, a hole where an input could and none did).
 tests/errstate_sites.py lists the keywords from the source and records which catch a flag while the catalog runs
-(about 15 s); test_no_new_silent_suppression fails on a silent keyword not listed below, and on a listed one that
-is now reached. Of the 42 found silent, 30 are now reached by a Trouble of the catalog, 7 were dead and are gone,
-and the 5 below remain; reaching them found sliced_w2 letting NumPy's overflow warning escape and
-solve_continuity's CFLError advising "steps >= nan".
+(one run shared with the guard and boundary tests); test_no_new_silent_suppression fails on a silent keyword not
+listed below, and on a listed one that is now reached. Of the 42 found silent, 30 are now reached (29 by new
+Troubles of the catalog), 7 were dead and are gone, and the 5 below remain; reaching them found sliced_w2 letting
+NumPy's overflow warning escape and solve_continuity's CFLError advising "steps >= nan".
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from collections import Counter
 import pytest
 
 from tests.errstate_sites import errstate_sites, silent, suppressions
-from verify import bad_input
 
 FIPY = "FiPy's own arithmetic: which flags its solvers raise on extreme densities is FiPy's; the results are checked"
 BLAS = ("a BLAS dot product: the inputs tried that overflow it with both signs gave no invalid flag (a fused "
@@ -33,12 +32,10 @@ SILENT = {
 }
 
 
-@pytest.fixture(scope="module")
-def catalog_caught() -> set:
-    with suppressions() as caught:
-        bad_input.current_outcomes()
-        bad_input.current_trouble_messages()
-    return caught
+@pytest.fixture
+def catalog_caught(catalog_probes) -> set:
+    """The one catalog run's record (tests/verify/conftest.py)."""
+    return catalog_probes.caught
 
 
 def test_no_new_silent_suppression(catalog_caught):

@@ -35,13 +35,10 @@ def _key(site: Site) -> tuple[str, str, str]:
     return site.file, site.function, site.prefix
 
 
-@pytest.fixture(scope="module")
-def catalog_raises() -> set:
-    """The guards that raise while the whole catalog runs (its bad values and its troubles): about 12 s."""
-    with raised_sites() as raised:
-        bad_input.current_outcomes()
-        bad_input.current_trouble_messages()
-    return raised
+@pytest.fixture
+def catalog_raises(catalog_probes) -> set:
+    """The one catalog run's record (tests/verify/conftest.py)."""
+    return catalog_probes.raised
 
 
 def test_every_guard_raises_under_the_catalog(catalog_raises):

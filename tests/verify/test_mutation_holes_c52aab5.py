@@ -2,11 +2,9 @@
 the surviving mutant (or a subtler variant of it) and must flag it."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from tests.verify.mutants import mutated
+from tests.verify.mutants import catalog_catches, mutated
 from verify import bad_input
 
 
@@ -38,12 +36,8 @@ def test_the_potential_only_jko_step_is_checked_against_its_exact_iterate(monkey
      "if not 0.0 <= t <= 1.0:", "if not 0.0 <= t <= 2.0:", None),
 ])
 def test_the_catalog_flags_the_surviving_bounds(monkeypatch, label, name, module, old, new, fn):
-    call = bad_input.CALLS[label]
-    assert bad_input.gaps(call, label=label, names=[name])[1] == []
-    mutant = mutated(monkeypatch, module, old, new)
-    func = getattr(mutant, fn) if fn else (lambda t, z: mutant.flow_matching_grid_field(
-        bad_input.GRID, bad_input.RHO0, bad_input.RHO1)(t, z))
-    assert bad_input.gaps(dataclasses.replace(call, func=func), label=label, names=[name])[1]
+    assert catalog_catches(monkeypatch, label, name, module, old, new, fn or (
+        lambda m: lambda t, z: m.flow_matching_grid_field(bad_input.GRID, bad_input.RHO0, bad_input.RHO1)(t, z)))
 
 
 FAILED_STEP = 'NumericalError(f"jko_flow: step {k + 1} of {K} (t = {(k + 1) * tau:g}) failed: {exc}")'
@@ -96,3 +90,17 @@ def test_a_density_whose_mass_underflows_is_refused(monkeypatch):
                      "float(rho.sum()) / grid.cell_volume > 0")
     monkeypatch.setattr(sys.modules["eulerian.fokker_planck"].v, "check_density", mutant.check_density)
     assert bad_input.gaps(call, label=label, names=["rho0"])[1]
+
+
+def test_the_3d_open_walls_comparison_flags_a_wall_value_laid_out_wrong():
+    """open_walls_3d_check (fipy-vs-array): the array run with the lower z wall's value g(t, x) = 0.05 + 0.01 y
+    replaced by its mean 0.05 (a wall value not laid out along the wall's faces) must fail it."""
+    from eulerian import Dirichlet, solve_fokker_planck
+    from verify.cases.eulerian_cases import open_walls_3d_check
+
+    assert open_walls_3d_check().passed
+
+    def flat_wall(*args, boundary, **kw):
+        return solve_fokker_planck(*args, boundary=[*boundary[:2], (Dirichlet(0.05), "zero-flux")], **kw)
+
+    assert not open_walls_3d_check(solve=flat_wall).passed

@@ -1659,47 +1659,42 @@ PERIODIC_PAIRS_3D = (("periodic", "periodic", "zero-flux"), ("zero-flux", "perio
                      ("periodic", "zero-flux", "periodic"))
 
 
-def periodic_3d_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
-    """FiPy against the array backend on a 3-D box (6 x 5 x 4 cells of different spacing per axis) periodic on
-    two of its axes, for each pair, with a constant drift and D = 0.2 (implicit Euler, 4 steps to t = 0.2):
-    max relative difference <= AGREEMENT_TOL. A run that raises counts as a failure. ``solve``: another
-    solve_fokker_planck for the FiPy runs (the negative tests)."""
+def fipy_agreement_3d(name: str, drift: Callable, D: Any, boundary: Any, solve: Callable = solve_fokker_planck,
+                      fipy_solve: Callable = solve_fokker_planck) -> Check:
+    """FiPy against the array backend (``solve`` and ``fipy_solve``: other solve_fokker_planck functions, for the
+    negative tests) on a 3-D box of 6 x 5 x 4 cells of different spacing per axis, from a Gaussian bump, implicit
+    Euler, 4 steps to t = 0.2: max relative difference <= AGREEMENT_TOL. A run that raises fails the check."""
     grid = Grid((-1.5, -1.0, -1.0), (1.5, 1.5, 1.0), (6, 5, 4))
-    rho0 = grid.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1)))
+    args = (grid, grid.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1))), drift, D, 0.2, 4)
+    try:
+        a = solve(*args, time="implicit-euler", boundary=boundary)
+        b = fipy_solve(*args, time="implicit-euler", boundary=boundary, backend="fipy")
+    except Exception as exc:   # noqa: BLE001 - any failure of either backend fails the check
+        return make_check(f"{name}, FiPy vs array: max relative difference", math.nan,
+                          detail=f"raised {type(exc).__name__}: {exc}"[:300])
+    return check_agreement(f"{name}, FiPy vs array", a.to_numpy(), b.to_numpy())
+
+
+def periodic_3d_checks(solve: Callable = solve_fokker_planck) -> list[Check]:
+    """The 3-D box periodic on two of its axes, for each pair, with a constant drift and D = 0.2 (FiPy names these
+    meshes by the pair). ``solve``: another solve_fokker_planck for the FiPy runs (the negative tests)."""
     drift = lambda t, x: np.broadcast_to(np.array([0.4, -0.3, 0.2]), x.shape)   # noqa: E731
-    checks = []
-    for walls in PERIODIC_PAIRS_3D:
-        name = "3-D box periodic on axes " + " and ".join(str(k) for k, w in enumerate(walls) if w == "periodic")
-        try:
-            a = solve_fokker_planck(grid, rho0, drift, 0.2, 0.2, 4, time="implicit-euler", boundary=list(walls))
-            b = solve(grid, rho0, drift, 0.2, 0.2, 4, time="implicit-euler", boundary=list(walls), backend="fipy")
-        except Exception as exc:   # noqa: BLE001 - any failure of either backend fails the check
-            checks.append(make_check(f"{name}, FiPy vs array: max relative difference", math.nan,
-                                     detail=f"raised {type(exc).__name__}: {exc}"[:300]))
-            continue
-        checks.append(check_agreement(f"{name}, FiPy vs array", a.to_numpy(), b.to_numpy()))
-    return checks
+    return [fipy_agreement_3d("3-D box periodic on axes " + " and ".join(str(k) for k, w in enumerate(walls)
+                                                                          if w == "periodic"),
+                              drift, 0.2, list(walls), fipy_solve=solve) for walls in PERIODIC_PAIRS_3D]
+
+
+# open walls on two axes of the 3-D box: Dirichlet and flux on x, a Dirichlet value g(t, x) varying along y on the
+# lower z side; the walls of a 3-D box are planes of faces, whose wall values and D(x) must be laid out as the faces
+OPEN_WALLS_3D = [(Dirichlet(0.1), Flux(0.05)), "zero-flux",
+                 (Dirichlet(lambda t, x: 0.05 + 0.01 * x[..., 1]), "zero-flux")]
 
 
 def open_walls_3d_check(solve: Callable = solve_fokker_planck) -> Check:
-    """FiPy against the array backend on the same 6 x 5 x 4 box with D(x) = 0.2 + 0.05 x + 0.03 z² and open walls
-    on two axes (Dirichlet and flux on x, a Dirichlet value g(t, x) varying along y on the lower z side), drift -x/2,
-    implicit Euler, 4 steps to t = 0.2: the walls of a 3-D box are planes of faces, whose D(x) values must be laid out
-    as the faces are. Max relative difference <= AGREEMENT_TOL; a run that raises fails. ``solve``: another
+    """The 3-D box with D(x) = 0.2 + 0.05 x + 0.03 z², drift -x/2 and OPEN_WALLS_3D. ``solve``: another
     solve_fokker_planck for the array run (the negative tests)."""
-    grid = Grid((-1.5, -1.0, -1.0), (1.5, 1.5, 1.0), (6, 5, 4))
-    rho0 = grid.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1)))
-    D = lambda x: 0.2 + 0.05 * x[..., 0] + 0.03 * x[..., 2] ** 2   # noqa: E731
-    walls = [(Dirichlet(0.1), Flux(0.05)), "zero-flux", (Dirichlet(lambda t, x: 0.05 + 0.01 * x[..., 1]), "zero-flux")]
-    name = "3-D box, D(x) and open walls on two axes, FiPy vs array"
-    try:
-        a = solve(grid, rho0, lambda t, x: -0.5 * x, D, 0.2, 4, time="implicit-euler", boundary=walls)
-        b = solve_fokker_planck(grid, rho0, lambda t, x: -0.5 * x, D, 0.2, 4, time="implicit-euler", boundary=walls,
-                                backend="fipy")
-    except Exception as exc:   # noqa: BLE001 - any failure of either backend fails the check
-        return make_check(f"{name}: max relative difference", math.nan,
-                          detail=f"raised {type(exc).__name__}: {exc}"[:300])
-    return check_agreement(name, a.to_numpy(), b.to_numpy())
+    return fipy_agreement_3d("3-D box, D(x) and open walls on two axes", lambda t, x: -0.5 * x,
+                             lambda x: 0.2 + 0.05 * x[..., 0] + 0.03 * x[..., 2] ** 2, OPEN_WALLS_3D, solve=solve)
 
 
 @case("fipy-vs-array", title="Same scheme on the array (NumPy) and FiPy backends: OU, 3-D boxes periodic on two "
