@@ -147,11 +147,35 @@ class ReadRecord(dict):
         return super().__contains__(key)
 
 
+def value_key(value: Any) -> str:
+    """A short text that tells two argument values apart: scalars by value, arrays by content, functions by their
+    code, other objects by their repr (a dataclass's repr holds its fields)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
+        return f"{type(value).__name__}:{value!r}"
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        return f"function:{value.__module__}.{value.__qualname__}"
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        array = np.ascontiguousarray(lagrangian.to_numpy(value))
+        return f"array:{array.shape}:{array.dtype}:{hash(array.tobytes())}"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__}:(" + ", ".join(map(value_key, value)) + ")"
+    text = repr(value)
+    return text if len(text) <= 400 and " at 0x" not in text else f"{type(value).__qualname__}:{id(value)}"
+
+
+def _optional(signature: inspect.Signature) -> dict[str, Any]:
+    """The parameters with a default: {name: default}."""
+    return {name: p.default for name, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
 @contextlib.contextmanager
-def record_usage(records: dict[str, dict[str, set]] | None = None) -> Iterator[dict[str, list[dict[str, Any]]]]:
+def record_usage(records: dict[str, dict[str, set]] | None = None,
+                 values: dict[str, dict[str, set]] | None = None) -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Yield {'package.name': [facets of each call]} filled while the block runs. With ``records``: fill
     {'package.name.info': {"written": keys, "read": keys}} for the records (RECORDS) of the results the report
-    gets, whose reads are noted from then on."""
+    gets, whose reads are noted from then on. With ``values``: fill {'package.name': {parameter: value keys}} with
+    the values (value_key) that the report's calls give each parameter that has a default, the default included
+    where a call leaves it out."""
     calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
     originals = public_functions()
     by_id = {id(f): (name, f) for name, f in originals.items()}
@@ -159,6 +183,7 @@ def record_usage(records: dict[str, dict[str, set]] | None = None) -> Iterator[d
 
     def wrap(name: str, f: Callable) -> Callable:
         signature = inspect.signature(f)
+        optional = _optional(signature)
 
         @functools.wraps(f)
         def recorded(*args: Any, **kwargs: Any) -> Any:
@@ -168,13 +193,17 @@ def record_usage(records: dict[str, dict[str, set]] | None = None) -> Iterator[d
             finally:
                 depth[0] -= 1
             if depth[0] == 0:   # calls made by the library itself are not the report's choices
-                calls[name].append(_facets(name, signature.bind(*args, **kwargs), result))
+                bound = signature.bind(*args, **kwargs)
+                calls[name].append(_facets(name, bound, result))
+                for parameter, default in optional.items() if values is not None else ():
+                    seen = values.setdefault(name, {}).setdefault(parameter, set())
+                    seen.add(value_key(bound.arguments.get(parameter, default)))
                 for attr in RECORDS if records is not None else ():
-                    values = getattr(result, attr, None)
-                    if isinstance(values, dict) and not isinstance(values, ReadRecord):
+                    record = getattr(result, attr, None)
+                    if isinstance(record, dict) and not isinstance(record, ReadRecord):
                         keys = records.setdefault(f"{name}.{attr}", {"written": set(), "read": set()})
-                        keys["written"] |= set(values)
-                        setattr(result, attr, ReadRecord(values, keys["read"]))
+                        keys["written"] |= set(record)
+                        setattr(result, attr, ReadRecord(record, keys["read"]))
             return result
 
         return recorded
@@ -211,17 +240,17 @@ def record_usage(records: dict[str, dict[str, set]] | None = None) -> Iterator[d
 
 
 def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]],
-                                             dict[str, dict[str, set]]]:
+                                             dict[str, dict[str, set]], dict[str, dict[str, set]]]:
     """Run the report cases ``names`` (quick mode) under :func:`record_usage`: (the recorded calls, per case
     {"error": the error or None, "checks": [(name, passed, value), ...]}, the keys of the results' records written
-    and read). Module-level so that a worker process can run it; the outcomes are plain tuples so that they travel
-    back."""
+    and read, the values given to each parameter with a default). Module-level so that a worker process can run
+    it; the outcomes are plain tuples so that they travel back."""
     from verify.harness import run_case
 
-    outcomes, records = {}, {}
-    with record_usage(records) as calls:
+    outcomes, records, values = {}, {}, {}
+    with record_usage(records, values) as calls:
         for name in names:
             result = run_case(name, quick=True)
             outcomes[name] = {"error": result.error,
                               "checks": [(c.name, c.passed, c.value) for c in result.checks]}
-    return dict(calls), outcomes, records
+    return dict(calls), outcomes, records, values
