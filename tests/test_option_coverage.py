@@ -7,8 +7,9 @@ registries themselves (FLUXES, TIME_SCHEMES, ODE_STEPPERS, ...), so registering 
 case that runs it fails test_every_registered_option_is_exercised. Beyond single options it asks for the
 set-ups that symmetric tests miss: a time-dependent field for every stepper and time scheme, grids with
 different spacing and cell counts per axis, the multigrid and LU paths, both Benamou–Brenier splittings on
-both boundaries. And every key that a result records of itself (Solution.info, BBResult.extras) must be read by
-some check.
+both boundaries. Every parameter with a default must be given at least two values over the report (a parameter run at
+one value only lets a scheme that ignores it pass), and every key that a result records of itself (Solution.info,
+BBResult.extras) must be read by some check.
 """
 from __future__ import annotations
 
@@ -107,6 +108,23 @@ NOT_CALLED_DIRECTLY = {
 }
 
 
+# parameters with a default that the report runs at one value only, and why that is enough
+ONE_VALUE: dict[tuple[str, str], str] = {
+    ("eulerian.jko_flow", "max_steps"): "a cap on the number of steps t_final / tau; the bad-input case refuses a "
+                                        "flow one step beyond it (verify/bad_input.py)",
+    ("gaussian.jko_gaussian", "max_steps"): "the same cap for the closed-form iterates, refused one step beyond it "
+                                            "by the bad-input case",
+    ("lagrangian.implicit_euler_step", "max_iter"): "a cap on fixed-point iterations: every report step converges "
+                                                    "within it; the bad-input case stops one at max_iter = 3",
+}
+
+
+def single_valued(values: dict[str, dict[str, set]]) -> list[str]:
+    """The parameters (with a default) that the report gives one value only and ONE_VALUE does not explain."""
+    return sorted(f"{name}: {parameter} only at {next(iter(keys))}" for name, parameters in values.items()
+                  for parameter, keys in parameters.items() if len(keys) < 2 and (name, parameter) not in ONE_VALUE)
+
+
 def missing(calls: dict[str, list[dict[str, Any]]], requirements: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """The requirements that no recorded call meets, one line each."""
     out = []
@@ -138,10 +156,12 @@ CONTENTS: dict[str, list[tuple[str, tuple[int, int | None], tuple[float, float] 
 
 
 @pytest.fixture(scope="module")
-def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, dict[str, set]]]:
+def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, dict[str, set]],
+                           dict[str, dict[str, set]]]:
     """The quick report's cases, run once for this module in two worker processes (the machine's two cores),
     each recording the calls of the cases it runs: (calls per public function, outcome per case, the keys of the
-    results' records written and read). The cases' own tests elsewhere do not run them again."""
+    results' records written and read, the values given to each parameter with a default). The cases' own tests
+    elsewhere do not run them again."""
     import concurrent.futures
     import multiprocessing
 
@@ -150,14 +170,18 @@ def report_runs() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, 
     calls: dict[str, list[dict[str, Any]]] = {}
     outcomes: dict[str, dict[str, Any]] = {}
     records: dict[str, dict[str, set]] = {}
-    for recorded, outcome, keys in parts:
+    values: dict[str, dict[str, set]] = {}
+    for recorded, outcome, keys, given in parts:
         outcomes.update(outcome)
+        for function, parameters in given.items():
+            for parameter, seen in parameters.items():
+                values.setdefault(function, {}).setdefault(parameter, set()).update(seen)
         for function, facets in recorded.items():
             calls.setdefault(function, []).extend(facets)
         for record, seen in keys.items():
             for kind, names in seen.items():
                 records.setdefault(record, {"written": set(), "read": set()})[kind] |= names
-    return calls, outcomes, records
+    return calls, outcomes, records, values
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +216,24 @@ def test_every_public_function_is_called_by_the_report(report_calls):
 def test_every_registered_option_is_exercised(report_calls):
     gaps = missing(report_calls, REQUIREMENTS)
     assert not gaps, "options no report case runs:\n" + "\n".join(gaps)
+
+
+def test_every_parameter_takes_two_values(report_runs):
+    """Every parameter with a default (an option, a step, a tolerance, a field) is run at two values at least,
+    counting the default where a call leaves it out: mutation samples kept finding an option the report ran at
+    its default only (gamma, alpha and check_every of benamou_brenier; jko_step's sigma and warm_start), so that a
+    solver ignoring it passed."""
+    values = report_runs[3]
+    gaps = single_valued(values)
+    assert not gaps, "parameters the report runs at one value only:\n" + "\n".join(gaps)
+    stale = [key for key in ONE_VALUE if len(values.get(key[0], {}).get(key[1], ())) != 1]
+    assert not stale, f"ONE_VALUE explains parameters that are now run at two values or not at all: {stale}"
+
+
+def test_a_parameter_run_at_one_value_is_reported():
+    values = {"eulerian.solve_meanfield": {"cfl": {"float:0.4"}, "limiter": {"str:'mc'", "str:'none'"}},
+              "eulerian.jko_flow": {"max_steps": {"int:100000"}}}
+    assert single_valued(values) == ["eulerian.solve_meanfield: cfl only at float:0.4"]
 
 
 def unread(records: dict[str, dict[str, set]]) -> dict[str, list]:

@@ -1212,6 +1212,10 @@ TROUBLES: dict[str, Trouble] = {
         lambda: lagrangian.implicit_euler_step(np.linspace(-3, 3, 6)[:, None], 10.0, potential_grad=None,
                                                interaction_grad=lambda z: z**3, max_iter=50),
         (lagrangian.NumericalError,), ("non-finite positions", "reduce tau")),
+    "lagrangian.implicit_euler_step: stops at max_iter = 3 (grad V = x, tau 0.9: slow contraction)": Trouble(
+        lambda: lagrangian.implicit_euler_step(np.linspace(-3, 3, 6)[:, None], 0.9, potential_grad=lambda z: z,
+                                               max_iter=3),
+        (lagrangian.NumericalError,), ("did not converge in 3 iterations", "raise max_iter")),
     "lagrangian.integrate_ode: t0 = -1e308, t1 = 1e308, save_at 1e308 (the span overflows)": Trouble(
         lambda: lagrangian.integrate_ode(lambda t, x: -x, X, -1e308, 1e308, 2, save_at=[1e308]),
         (ValueError,), ("save_at times must lie between",)),

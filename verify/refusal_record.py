@@ -1072,6 +1072,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'lagrangian.implicit_euler_flow: 2^20 particles, 10^8 steps (the positions kept beyond memory)': 'b8c6',
  'lagrangian.implicit_euler_step: 2^24 particles with an interaction (pairwise blocks beyond memory)': '5805',
  'lagrangian.implicit_euler_step: interaction z³, tau 10 (the fixed point diverges)': 'a644',
+ 'lagrangian.implicit_euler_step: stops at max_iter = 3 (grad V = x, tau 0.9: slow contraction)': 'f6c0',
  'lagrangian.integrate_ode: Euler, field NaN from t = 0.2 on, last save at 0.2': '5d88',
  'lagrangian.integrate_ode: Euler, field e^(1000 x) overflowing from t = 0.2 on, last save at 0.2': '5d88',
  'lagrangian.integrate_ode: dx/dt = x² blows up at t = 1, after a save at 0.5': 'f438',

@@ -14,7 +14,10 @@
 * ``ou-matrix-diffusion-2d``: Ornstein–Uhlenbeck with a non-symmetric drift matrix and a full diffusion matrix
   against the Gaussian law (order 2 ± 0.15), and the FiPy backend with a full matrix and zero-flux (and, full
   periodic x) walls against the array backend (to 1e-8); solve_stationary with the full matrix against the
-  invariant Gaussian law (order 2 ± 0.15);
+  invariant Gaussian law (order 2 ± 0.15); solve_stationary's every flux and a mass of 2.5, on a reversible OU
+  process with a non-symmetric drift and an anisotropic grid: the exponentially fitted fluxes give the invariant
+  law at the cell centres (the discrete Gibbs state, round-off), the central flux converges at order 2 ± 0.15 and
+  within C h², and the mass given is kept to round-off with the law scaled by it;
 * ``fplanck-nonuniform-diffusion``: fplanck's position-dependent-drag example (D(x) = D0 / (x − xc)², an Itô
   SDE) against its analytic stationary density ∝ 1 / D(x);
 * ``continuity-walls-2d``: the continuity equation with inflow (Dirichlet) and outflow walls, every limiter; the
@@ -43,12 +46,13 @@ from eulerian.boundary import Dirichlet, Flux, Outflow
 from eulerian.continuity import LIMITERS
 from eulerian.diffusion import Diffusion
 from eulerian.errors import CFLError, NumericalError
+from eulerian.operators import FLUXES
 from eulerian import solve_stationary
 from verify import gaussian as G
 from verify.checks import check_solution_records
 from verify.convergence import _verdict_check, fit_order, order_verdict
 from verify.harness import CaseContext, Check, case, make_check
-from verify.metrics import grid_error
+from verify.metrics import grid_error, observed_order
 
 ORDER_BAND = 0.15
 AGREEMENT_TOL = 1e-8   # FiPy backend against the array backend, same scheme (measured <= 8e-10)
@@ -556,6 +560,111 @@ def check_stationary_matrix(sizes: tuple[int, ...], diffusion: Any = None) -> Ch
                           "errors " + ", ".join(f"{e:.3e}" for e in errors) + " at N = " + ", ".join(map(str, sizes)))
 
 
+# solve_stationary's other options, on a reversible OU process with a non-symmetric drift: B = D S (S symmetric
+# negative definite, D diagonal) makes B non-symmetric while D⁻¹B = S stays symmetric, so the invariant law
+# N(m, -S⁻¹) is a Gibbs state ρ ∝ exp(½ (x - m)ᵀ S (x - m)). On an anisotropic grid (cell counts and spacings differ
+# per axis, the box off-centre around m) the exponentially fitted fluxes keep the discrete Gibbs state of every face,
+# ρ_R / ρ_L = exp(b h / D_kk) with b at the face centre, which for a linear drift is exactly the ratio of the law's
+# values at the two cell centres: the stationary state is the Gaussian at the cell centres, normalised by the
+# midpoint rule (exact to ~2 exp(-2π² Σ_kk / h_k²) for a Gaussian: 3e-50 at 40 x 48 cells, 7e-13 at 20 x 24, where
+# 5.5e-13 was measured) and truncated at the box (8σ: 6e-16). The central flux has no exact discrete equilibrium: an
+# O(h²) error.
+REV_D = np.diag([0.35, 0.2])
+REV_S = np.array([[-3.0, 1.0], [1.0, -4.0]])
+REV_B = REV_D @ REV_S                               # [[-1.05, 0.35], [0.2, -0.8]]: non-symmetric
+REV_MEAN = np.array([0.3, -0.2])
+REV_BOX = ((-4.5, -4.6), (5.5, 4.2))                # walls at least 7.96 σ_x and 8.4 σ_y from the mean
+REV_CELLS = ((40, 48), (80, 96))                    # h = (0.25, 0.183) and (0.125, 0.0917)
+# Fluxes whose stationary state is the discrete Gibbs state: max |ρ − ρ_exact| / max ρ_exact measured 1.6e-15
+# (scharfetter-gummel; 1.5e-15 at mass 2.5) and 1.3e-15 (chang-cooper) at 40 x 48 cells: round-off of the sparse
+# LU. The bound leaves two orders of magnitude for other platforms' pivoting; a wrong face coefficient gives O(h).
+STATIONARY_GIBBS_TOL = 1e-13
+# The central flux: L1 distance (unit mass) 2.447e-2 at 40 x 48 cells and 6.049e-3 at 80 x 96, observed order 2.016;
+# L1 / h_x² = 0.392 and 0.387: frozen at about twice that
+STATIONARY_CENTRAL_C = 0.8
+# what each registered flux's stationary state must satisfy: "gibbs" (the discrete Gibbs state to round-off) or the
+# order p of its L1 error (checked at the two resolutions REV_CELLS and bounded by C h_x² at the finer one)
+STATIONARY_FLUX_EXPECT: dict[str, Any] = {"scharfetter-gummel": "gibbs", "chang-cooper": "gibbs", "central": 2}
+# an order is read from two errors only when both lie above round-off (a scheme exact here has no order)
+ORDER_FLOOR = 1e-12
+STATIONARY_MASS = 2.5
+STATIONARY_MASS_TOL = 1e-13   # |h_x h_y Σρ / mass − 1|: measured 2.2e-16 (a sum of 1920 positive values)
+
+
+def reversible_drift(t: float, x: np.ndarray) -> np.ndarray:
+    """b(x) = REV_B (x − REV_MEAN) = −REV_D ∇U, U(x) = −½ (x − REV_MEAN)ᵀ REV_S (x − REV_MEAN)."""
+    return (x - REV_MEAN) @ REV_B.T
+
+
+def reversible_law_at_centres(g: Grid) -> np.ndarray:
+    """The density of N(REV_MEAN, −REV_S⁻¹) at the cell centres (unit mass), written out here (not from
+    verify.gaussian): exp(½ (x − m)ᵀ S (x − m)) sqrt(det(−S)) / (2π)."""
+    y = g.centers() - REV_MEAN
+    quad = np.einsum("...i,ij,...j->...", y, REV_S, y)
+    return np.exp(0.5 * quad) * math.sqrt(np.linalg.det(-REV_S)) / (2.0 * math.pi)
+
+
+def order_above_round_off(errors: Sequence[float], h: Sequence[float]) -> float:
+    """The observed order of the errors in h; NaN when one lies below ORDER_FLOOR (no order in round-off)."""
+    return math.nan if min(errors) < ORDER_FLOOR else observed_order(h, errors)
+
+
+def stationary_flux_checks(solve: Callable = solve_stationary, fluxes: Sequence[str] | None = None) -> list[Check]:
+    """solve_stationary(flux=f) for every flux f of eulerian.operators.FLUXES (or ``fluxes``) on REV_BOX, drift
+    reversible_drift, diffusion REV_D (unit mass), against the exact invariant law at the cell centres (densities,
+    1 / length²). A flux in STATIONARY_FLUX_EXPECT as "gibbs": max |ρ − ρ_exact| / max ρ_exact at 40 x 48 cells
+    (round-off, STATIONARY_GIBBS_TOL). A flux of order p: the observed order of the L1 distance between 40 x 48 and
+    80 x 96 cells (p ± ORDER_BAND; NaN when the errors are at round-off, e.g. the Gibbs state of another flux) and
+    L1 <= STATIONARY_CENTRAL_C h_x² at 80 x 96. A registered flux without an expectation fails."""
+    checks = []
+    for flux in FLUXES if fluxes is None else fluxes:
+        expect = STATIONARY_FLUX_EXPECT.get(flux)
+        label = f"solve_stationary, flux={flux!r}, reversible OU (non-symmetric B), anisotropic grid"
+        if expect is None:
+            checks.append(make_check(f"{label}: an expectation for this flux", math.nan,
+                                     detail="registered flux not in STATIONARY_FLUX_EXPECT"))
+            continue
+        runs = []
+        for cells in REV_CELLS[:1] if expect == "gibbs" else REV_CELLS:
+            g = Grid(*REV_BOX, cells)
+            rho = np.asarray(solve(g, reversible_drift, Diffusion.matrix(REV_D), flux=flux), dtype=float)
+            runs.append((g, rho, reversible_law_at_centres(g)))
+        if expect == "gibbs":
+            g, rho, exact = runs[0]
+            checks.append(make_check(f"{label}, {g.shape[0]} x {g.shape[1]} cells: max |ρ − ρ_exact| / max ρ_exact "
+                                     "(the discrete Gibbs state: round-off)",
+                                     float(np.abs(rho - exact).max() / exact.max()), upper=STATIONARY_GIBBS_TOL,
+                                     reference=0.0))
+            continue
+        errors = [grid_error(rho, exact, g.cell_volume) for g, rho, exact in runs]
+        hx = [g.spacing[0] for g, _, _ in runs]
+        detail = "L1 " + ", ".join(f"{e:.3e}" for e in errors) + " at " + ", ".join(
+            f"{g.shape[0]} x {g.shape[1]}" for g, _, _ in runs) + " cells"
+        checks.append(make_check(f"{label}: observed order of the L1 error (claimed {expect})",
+                                 order_above_round_off(errors, hx), lower=expect - ORDER_BAND, upper=expect + ORDER_BAND,
+                                 reference=float(expect), detail=detail))
+        checks.append(make_check(f"{label}, {runs[-1][0].shape[0]} x {runs[-1][0].shape[1]} cells: L1 error / h_x²",
+                                 errors[-1] / hx[-1] ** 2, upper=STATIONARY_CENTRAL_C,
+                                 detail=f"{detail}; bound C h_x², C = {STATIONARY_CENTRAL_C:g} (measured 0.39)"))
+    return checks
+
+
+def stationary_mass_checks(mass: float = STATIONARY_MASS, solve: Callable = solve_stationary) -> list[Check]:
+    """solve_stationary(mass=mass) (default flux) on REV_BOX, 40 x 48 cells: the total mass h_x h_y Σρ against
+    STATIONARY_MASS (relative, round-off), and max |ρ − STATIONARY_MASS ρ_exact| / (STATIONARY_MASS max ρ_exact)
+    with ρ_exact the unit-mass invariant law at the cell centres (the Gibbs state, round-off). ``mass`` is what is
+    given to the solver: another value must be flagged."""
+    g = Grid(*REV_BOX, REV_CELLS[0])
+    rho = np.asarray(solve(g, reversible_drift, Diffusion.matrix(REV_D), mass=mass), dtype=float)
+    exact = STATIONARY_MASS * reversible_law_at_centres(g)
+    label = f"solve_stationary, mass={STATIONARY_MASS:g}, reversible OU, {g.shape[0]} x {g.shape[1]} cells"
+    total = float(rho.sum()) * g.cell_volume
+    return [make_check(f"{label}: |h_x h_y Σρ / mass − 1|", abs(total / STATIONARY_MASS - 1.0),
+                       upper=STATIONARY_MASS_TOL, reference=0.0, detail=f"total mass {total:.15g}"),
+            make_check(f"{label}: max |ρ − mass ρ_exact| / (mass max ρ_exact)",
+                       float(np.abs(rho - exact).max() / exact.max()), upper=STATIONARY_GIBBS_TOL, reference=0.0)]
+
+
 @case("ou-matrix-diffusion-2d", title="Ornstein–Uhlenbeck with a full diffusion matrix and a non-symmetric drift vs "
       "the Gaussian law (order 2)", tags=("eulerian", "fokker-planck"))
 def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
@@ -591,6 +700,9 @@ def ou_matrix_diffusion_2d(ctx: CaseContext) -> None:
     # the stationary solver with the full matrix (solve_stationary adds the cross fluxes itself) against the
     # invariant Gaussian law N(0, Σ∞), B Σ∞ + Σ∞ Bᵀ + 2 D = 0
     ctx.add(check_stationary_matrix(STATIONARY_SIZES if ctx.quick else STATIONARY_SIZES + (192, 256)))
+    # the other fluxes and a mass other than 1, against the exact invariant law of a reversible OU process
+    ctx.add_all(stationary_flux_checks())
+    ctx.add_all(stationary_mass_checks())
     ctx.add(check_fokker_planck_info())
     ctx.add_all(fipy_sweep_checks())
 

@@ -4,7 +4,9 @@ particles pushed by lagrangian's kernel field, and against the other paths betwe
 Case ``flow-matching-grid`` (quick ~5 s, full ~16 s on the loaded 2-core machine):
 
 1. Gaussian endpoints (1D): rho0 carried by the grid FM field with eulerian.solve_continuity (MUSCL unlimited +
-   SSP-RK3) against flow_matching_marginal: L1 order at t = 1/2 (claimed 2, band ±0.15), mean and covariance.
+   SSP-RK3) against flow_matching_marginal: L1 order at t = 1/2 (claimed 2, band ±0.15), mean and covariance; the
+   same transport by eulerian.solve_meanfield (adaptive, forced steps, and cfl = 0.2: the step count and every
+   step's Courant number against the rule dt = cfl / rate).
 2. The velocity quadrature in 2D, RMS error over fixed points in the bulk at t = 1/4, 3/4 (32² to 256² cells): against
    flow_matching_field for non-commuting covariances (A_t not symmetric) and against the exact mixture field;
    order 2. Prop 3.3: with an isotropic Gaussian source the grid field is a gradient (discrete curl -> 0); with the
@@ -412,6 +414,66 @@ def check_meanfield_forced_steps(n: int = 80, make_field: Callable = flow_matchi
             check_solution_records(f"{name}, zero-flux box", [sol], closed=True, elapsed=elapsed)]
 
 
+# solve_meanfield at another Courant number than its default 0.4. The step rule (eulerian.meanfield's docstring):
+# dt_n = cfl / rate(t_n), rate(t) = Σ_k max|V_k(t)| / h_k over the flux-carrying faces (the interior faces with
+# zero-flux walls; D = 0), the last step cut to land on t_final. For the FM field (rho unused) the rate depends on t
+# only, so the rule gives the step count here: 114 steps at cfl = 0.2 (57 at 0.4; measured, 80 cells, T = 1/2), and
+# each step's Courant number dt_n rate(t_n) / cfl is 1 to round-off (measured max deviation 6.2e-15). The L1 error is
+# the space error's (L1 / h² 2.470 at cfl = 0.2, 2.474 at 0.4): MEANFIELD_L1_C holds at both.
+MEANFIELD_CFL = 0.2
+
+
+def meanfield_rate(field: Callable, grid: Grid, t: float) -> float:
+    """max |v_t| / h over the interior faces x_lo + i h (i = 1 .. n − 1) of a 1-D grid (1 / time), v_t the FM
+    field at time t (the face positions written out here, not taken from eulerian.operators)."""
+    n, h = grid.shape[0], grid.spacing[0]
+    faces = grid.lower[0] + h * np.arange(1, n)
+    return float(np.abs(np.asarray(field(t, faces[:, None]))[:, 0]).max()) / h
+
+
+def cfl_rule_steps(rate: Callable[[float], float], t_final: float, cfl: float) -> list[float]:
+    """The step times of the rule t_{n+1} = t_n + cfl / rate(t_n), the last step cut to land on t_final (as
+    solve_meanfield cuts it: when t_n + dt reaches t_final (1 − 1e-12))."""
+    times = [0.0]
+    while times[-1] < t_final * (1 - 1e-14):
+        t = times[-1]
+        dt = cfl / rate(t)
+        times.append(t_final if t + dt >= t_final * (1 - 1e-12) else t + dt)
+    return times
+
+
+def check_meanfield_cfl(n: int = 80, cfl: float = MEANFIELD_CFL, make_field: Callable = flow_matching_grid_field,
+                        solve: Callable | None = None) -> list[Check]:
+    """solve_meanfield (``solve``, default eulerian.meanfield's) with cfl = ``cfl`` (MEANFIELD_CFL unless a test
+    passes another value to the solver) on the Gaussian FM transport to t = 1/2: L1 / h² against
+    flow_matching_marginal (<= MEANFIELD_L1_C); the step count against the rule's (cfl_rule_steps with
+    MEANFIELD_CFL, difference 0); every step's Courant number dt_n rate(t_n) equal to MEANFIELD_CFL, the last at most
+    that: max |C_n / cfl − 1| (last step: its excess only), round-off of t_n (4 eps per step, as
+    boundaries.check_step_courant). A solver that ignores cfl takes about half the steps (C_n / cfl = 2)."""
+    if solve is None:
+        from eulerian.meanfield import solve_meanfield as solve
+
+    grid = grid_1d(BOX_1D, n)
+    rho0 = grid.cell_averages(G0.pdf)
+    field = make_field(grid, rho0, grid.cell_averages(G1.pdf))
+    sol = solve(grid, rho0, field.meanfield, 0.5, limiter="none", cfl=cfl)
+    err = l1(grid, sol.density, grid.cell_averages(G.flow_matching_marginal(G0, G1, 0.5).pdf))
+    name = f"Gaussian 1D, {n} cells: solve_meanfield, cfl = {MEANFIELD_CFL:g}"
+    rule = cfl_rule_steps(lambda t: meanfield_rate(field, grid, t), 0.5, MEANFIELD_CFL)
+    t = np.asarray(sol.mass_times, dtype=float)
+    c = np.array([(b - a) * meanfield_rate(field, grid, a) / MEANFIELD_CFL for a, b in zip(t[:-1], t[1:])])
+    dev = max(float(np.abs(c[:-1] - 1.0).max()) if c.size > 1 else 0.0, float(c[-1] - 1.0)) if c.size else math.nan
+    return [make_check(f"{name}: vs flow_matching_marginal at t = 1/2, L1 / h²", err / grid.spacing[0] ** 2,
+                       upper=MEANFIELD_L1_C, detail=f"L1 = {err:.3g} (measured L1 / h² 2.470)"),
+            make_check(f"{name}: steps − the rule's count (dt_n = cfl / (max|V(t_n)| / h), the last cut to T)",
+                       abs(sol.steps - (len(rule) - 1)), upper=0, reference=0,
+                       detail=f"{sol.steps} steps, the rule {len(rule) - 1} (measured 114; 57 at cfl 0.4)"),
+            make_check(f"{name}: max over steps of |C_n / cfl − 1| (C_n = dt_n max|V(t_n)| / h)", dev,
+                       upper=4.0 * np.finfo(float).eps * max(c.size, 1), reference=0.0,
+                       detail=f"{c.size} steps; C_n / cfl from {c.min():.6f} to {c.max():.6f}" if c.size else
+                       "no steps")]
+
+
 def gaussian_transport_errors(sizes: Sequence[int], t: float = 0.5, make_field: Callable = flow_matching_grid_field
                               ) -> tuple[list[float], list[tuple[Grid, np.ndarray]]]:
     """L1 errors at t of the grid FM transport of G0 towards G1 against the cell averages of flow_matching_marginal."""
@@ -516,6 +578,7 @@ def flow_matching_grid_case(ctx: CaseContext) -> None:
                           GAUSS_MOMENT_C * grid.spacing[0] ** 2))
     ctx.add(check_meanfield_form())
     ctx.add_all(check_meanfield_forced_steps())
+    ctx.add_all(check_meanfield_cfl())
 
     # 2. the velocity quadrature in 2D: Gaussian (non-commuting covariances) and mixture endpoints
     vsizes = (32, 64, 128, 256)
