@@ -42,6 +42,26 @@ def public_functions() -> dict[str, Callable]:
     return out
 
 
+# what the solvers return: built by the library, not by its users
+RESULTS = ("BBResult", "Solution", "JKOStepResult", "JKOFlowResult", "ImplicitFlow")
+
+
+def public_methods() -> dict[str, tuple[type, str, Callable]]:
+    """'package.Class.method' -> (class, attribute, function), for the constructor and the public methods of every
+    public class (not an exception, not a result) of the three APIs that take a parameter with a default."""
+    out = {}
+    for label, module in PACKAGES.items():
+        for name in module.__all__:
+            cls = getattr(module, name)
+            if not inspect.isclass(cls) or issubclass(cls, BaseException) or name in RESULTS:
+                continue
+            for attr, f in vars(cls).items():
+                if inspect.isfunction(f) and (attr == "__init__" or not attr.startswith("_")) and _optional(
+                        inspect.signature(f)):
+                    out[f"{label}.{name}.{attr}"] = (cls, attr, f)
+    return out
+
+
 def _anisotropic(grid: Any) -> bool:
     return grid.dim >= 2 and len(set(grid.shape)) == grid.dim and len(set(np.round(grid.spacing, 12))) == grid.dim
 
@@ -182,7 +202,8 @@ def _optional(signature: inspect.Signature) -> dict[str, Any]:
 @contextlib.contextmanager
 def record_usage(records: dict[str, dict[str, set]] | None = None,
                  values: dict[str, dict[str, set]] | None = None) -> Iterator[dict[str, list[dict[str, Any]]]]:
-    """Yield {'package.name': [facets of each call]} filled while the block runs. With ``records``: fill
+    """Yield {'package.name': [facets of each call]} filled while the block runs (public classes' constructors and
+    methods too, as 'package.Class.method'). With ``records``: fill
     {'package.name.info': {"written": keys, "read": keys}} for the records (RECORDS) of the results the report
     gets, whose reads are noted from then on. With ``values``: fill {'package.name': {parameter: value keys}} with
     the values (value_key) that the report's calls give each parameter that has a default, the default included
@@ -225,6 +246,9 @@ def record_usage(records: dict[str, dict[str, set]] | None = None,
         return wrappers[id(value)] if id(value) in wrappers and value is by_id[id(value)][1] else value
 
     registry()  # import every case module first, so that what is patched does not depend on import order
+    methods = public_methods()
+    for name, (cls, attr, f) in methods.items():
+        setattr(cls, attr, wrap(name, f))
     patched, defaults = [], []
     for module in list(sys.modules.values()):
         namespace = getattr(module, "__dict__", None)
@@ -248,6 +272,8 @@ def record_usage(records: dict[str, dict[str, set]] | None = None,
             namespace[attr] = value
         for function, positional, keywords in defaults:
             function.__defaults__, function.__kwdefaults__ = positional, keywords
+        for cls, attr, f in methods.values():
+            setattr(cls, attr, f)
 
 
 def record_cases(names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]],

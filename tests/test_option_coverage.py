@@ -114,6 +114,9 @@ ONE_VALUE: dict[tuple[str, str], str] = {
                                         "flow one step beyond it (verify/bad_input.py)",
     ("gaussian.jko_gaussian", "max_steps"): "the same cap for the closed-form iterates, refused one step beyond it "
                                             "by the bad-input case",
+    ("eulerian.Grid.cell_averages", "name"): "how error messages call f: the solvers pass their argument's name "
+                                             "(rho0, ...) when they average a callable, and the bad-input case "
+                                             "checks those messages",
     ("lagrangian.implicit_euler_step", "max_iter"): "a cap on fixed-point iterations: every report step converges "
                                                     "within it; the bad-input case stops one at max_iter = 3",
 }
@@ -219,8 +222,9 @@ def test_every_registered_option_is_exercised(report_calls):
 
 
 def test_every_parameter_takes_two_values(report_runs):
-    """Every parameter with a default (an option, a step, a tolerance, a field) is run at two values at least,
-    counting the default where a call leaves it out: mutation samples kept finding an option the report ran at
+    """Every parameter with a default (an option, a step, a tolerance, a field) of a public function, or of a
+    public class's constructor or method, is run at two values at least, counting the default where a call leaves
+    it out: mutation samples kept finding an option the report ran at
     its default only (gamma, alpha and check_every of benamou_brenier; jko_step's sigma and warm_start), so that a
     solver ignoring it passed."""
     values = report_runs[3]
