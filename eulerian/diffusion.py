@@ -246,7 +246,8 @@ def _kron_axis(be: Backend, shape: tuple[int, ...], axis: int, op: Any) -> Any:
 
 def cross_diffusion(be: Backend, grid: Grid, cross: np.ndarray, periodic: Any) -> Any:
     """Sparse (size, size) operator of the cross fluxes F_k = -sum_{j != k} D_kj d_j rho on the flux-carrying faces
-    normal to every axis k (see the module docstring); its columns sum to zero."""
+    normal to every axis k (see the module docstring); its columns sum to zero. ``cross``: the off-diagonal part
+    of the matrix, with a non-zero entry (Diffusion.cross)."""
     periodic = per_axis(periodic, grid.dim)
     C = None
     for k in range(grid.dim):
@@ -258,7 +259,7 @@ def cross_diffusion(be: Backend, grid: Grid, cross: np.ndarray, periodic: Any) -
             term = (-float(cross[k, j])) * (_kron_axis(be, grid.shape, k, div) @
                                             (_kron_axis(be, grid.shape, k, avg) @ G))
             C = term if C is None else C + term
-    return C.tocsr() if C is not None else None
+    return C.tocsr()
 
 
 def peclet_guard(D: Diffusion, grid: Grid) -> None:

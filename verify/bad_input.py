@@ -387,7 +387,8 @@ CALLS: dict[str, ValidCall] = {
     "eulerian.PowerEnergy": ValidCall(eulerian.PowerEnergy, [("m", 2.0)], {"coefficient": 1.0},
                                       aliases={"m": ["exponent"]}, refuses={"m": [1.0]}),    # m > 1
     "eulerian.default_tol": ValidCall(eulerian.default_tol, [("grid", GRID), ("time_steps", 3)], {}),
-    "eulerian.default_gamma": ValidCall(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {}),
+    "eulerian.default_gamma": ValidCall(eulerian.default_gamma, [("method", "primal-dual"), ("dim", 1)], {},
+                                       accepts={"dim": [2, 3]}, refuses={"dim": [0, 4]}),
     "eulerian.solve_porous_medium": ValidCall(
         eulerian.solve_porous_medium, [("grid", GRID), ("rho0", RHO0), ("m", 2.0), ("t_final", 0.1)],
         {"diffusion": 1.0, "potential": _confining, "time": "ssp-rk2", "reconstruction": "muscl", "cfl": 0.5,

@@ -515,7 +515,7 @@ MESSAGES = {'eulerian.BBResult.velocity': {'t': '869d1acbecf62567a52aa52aa52a3bd
                               'time_steps': 'bd15a10d00e6f068bc46d4064373a8105c9f45288c3ea2c7595bc5f93fa479b1c23b3ab07f63c6ea69a0a8105c9f2a419f61175ae613d5449bcb3390bbcb7c1f82fea9427bbd8c3ea8106ae92a1ef56d2de0b5e2',
                               'tol': '....18750e42c8f8941394139413c523fb07bde5........e4936242....f91e............a166....c523fb0720022a839186a4119413ee00a784da1c5b6362b8fcf399a1....c523df16................',
                               'workers': '....33e4558fb0c321e7b3d2d7631fd596f6fc32d5deb5dd....c5f01ed3db50f5bd29fe31a258c7d8521fd596f69a801cd1ae2a1e4c6a4e89f84986151dd092202994e9~~~~d5de1fd5c9b06437e16410c0b433'},
- 'eulerian.default_gamma': {'dim': '8a7745c799cb9ab32e6d629a82705aed2c10a95bb538553487b2628d415f4fd9272afc965c04223cb2bd5aed2c109aea5ed6965eaeac0bcd3b680c6ccb47095f3aa384c62647b5385aed3725a6f3bb8cdeac309b',
+ 'eulerian.default_gamma': {'dim': '8a7745c799cb9ab32e6d629a82705aed2c10a95bb538553487b2628d415f4fd9272afc965c04223cb2bd5aed2c109aea5ed6965eaeac0bcd3b680c6ccb47095f3aa384c62647b5385aed3725a6f3bb8cdeac309bb538bd45',
                             'method': '26e8a96bd0e9d951afde14b1636c0bf6d527ee01bbc7fb944fd5433ee7ab5018645ff368c3ac47cd157e0bf6d52712c32a62d9e10856a066a0b84c6ff0f27d8e135a4e1d3c355fc8ac7f6ab8'},
  'eulerian.default_tol': {'grid': '494a6867a5cca5ccf257f257309a6c866c866c865a136c865a136c865a135a135a136c866c866c866c866c86c456e3c9bd61e3c90c590c59d0cc6e6e1a171a171a171a17........0c596867',
                           'time_steps': 'bd15a10d00e6f068bc46d4064373a8105c9f45288c3ea2c7595bc5f9....79b1....3ab07f63c6ea69a0a8105c9f2a419f61175ae613d5449bcb3390bbcb7c1f82fea9427bbd8c3ea8106ae92a1e........b5e2'},
