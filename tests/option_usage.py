@@ -9,6 +9,7 @@ removed on exit. Only the report runs through the recorder; nothing here is part
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import hashlib
@@ -59,6 +60,44 @@ def public_methods() -> dict[str, tuple[type, str, Callable]]:
                 if inspect.isfunction(f) and (attr == "__init__" or not attr.startswith("_")) and _optional(
                         inspect.signature(f)):
                     out[f"{label}.{name}.{attr}"] = (cls, attr, f)
+    return out
+
+
+def module_choices(module: Any) -> dict[str, set]:
+    """{parameter name: the values it may take} for the choices ``module`` validates: ``check_choice("p", p,
+    CHOICES)`` calls and ``p not in ("a", "b")`` tests, CHOICES a literal or a module-level tuple, list or dict."""
+    def resolve(node: ast.AST) -> tuple | None:
+        try:
+            return tuple(ast.literal_eval(node))
+        except ValueError:
+            value = getattr(module, node.id, None) if isinstance(node, ast.Name) else None
+            return tuple(value) if isinstance(value, (tuple, list, dict, frozenset)) else None
+
+    out: dict[str, set] = {}
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "check_choice" \
+                and len(node.args) >= 3 and isinstance(node.args[1], ast.Name):
+            name, choices = node.args[1].id, resolve(node.args[2])
+        elif isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and len(node.ops) == 1 \
+                and isinstance(node.ops[0], ast.NotIn):
+            name, choices = node.left.id, resolve(node.comparators[0])
+        else:
+            continue
+        if choices and all(isinstance(c, str) for c in choices):
+            out.setdefault(name, set()).update(choices)
+    return out
+
+
+def choice_parameters() -> dict[tuple[str, str], set]:
+    """{('package.name', parameter): its choices} for the parameters with a default of the public functions and
+    methods (public_functions, public_methods) that their module validates as a choice (module_choices)."""
+    targets = {**public_functions(), **{name: f for name, (_, _, f) in public_methods().items()}}
+    out = {}
+    for name, f in targets.items():
+        choices = module_choices(sys.modules[f.__module__])
+        for parameter in _optional(inspect.signature(f)):
+            if parameter in choices:
+                out[(name, parameter)] = choices[parameter]
     return out
 
 

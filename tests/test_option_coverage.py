@@ -31,7 +31,7 @@ from eulerian.porous_medium import TIME_SCHEMES as PM_TIME_SCHEMES
 from eulerian.operators import FLUXES
 from lagrangian import ODE_STEPPERS, SDE_STEPPERS
 from lagrangian.meanfield import ACTIVATIONS
-from tests.option_usage import public_functions, record_cases
+from tests.option_usage import choice_parameters, public_functions, record_cases
 from verify.harness import registry
 
 FP, CONT, BB = "eulerian.solve_fokker_planck", "eulerian.solve_continuity", "eulerian.benamou_brenier"
@@ -232,6 +232,34 @@ def test_every_parameter_takes_two_values(report_runs):
     assert not gaps, "parameters the report runs at one value only:\n" + "\n".join(gaps)
     stale = [key for key in ONE_VALUE if len(values.get(key[0], {}).get(key[1], ())) != 1]
     assert not stale, f"ONE_VALUE explains parameters that are now run at two values or not at all: {stale}"
+
+
+def unrun_choices(values: dict[str, dict[str, set]], choices: dict[tuple[str, str], set]) -> list[str]:
+    """The choices (a value a function validates with check_choice or `not in (...)`) that no report call of that
+    function passes; functions the report never calls directly (classes built by a factory) are left out."""
+    out = []
+    for (name, parameter), allowed in sorted(choices.items()):
+        seen = values.get(name, {}).get(parameter)
+        if seen:
+            out += [f"{name}({parameter}={c!r})" for c in sorted(allowed) if f"str:{c!r}" not in seen]
+    return out
+
+
+def test_every_choice_is_run(report_runs):
+    """Each value of each choice a public function validates (limiters, boundaries, on_failure, outside, step
+    rules, ...) is passed by some report call: a new choice added to a module's tuple fails here until a case runs
+    it, whether or not REQUIREMENTS names its registry."""
+    choices = choice_parameters()
+    assert ("eulerian.solve_fokker_planck", "flux") in choices and ("lagrangian.deposit", "outside") in choices
+    gaps = unrun_choices(report_runs[3], choices)
+    assert not gaps, "choices no report call runs:\n" + "\n".join(gaps)
+
+
+def test_a_choice_no_call_runs_is_reported():
+    values = {"lagrangian.deposit": {"outside": {"str:'raise'"}}}
+    choices = {("lagrangian.deposit", "outside"): {"raise", "clip"}, ("eulerian.NetworkVelocity.__init__",
+                                                                       "activation"): {"linear", "relu"}}
+    assert unrun_choices(values, choices) == ["lagrangian.deposit(outside='clip')"]
 
 
 def test_a_parameter_run_at_one_value_is_reported():
