@@ -2,6 +2,8 @@
 the surviving mutant and must flag it."""
 from __future__ import annotations
 
+import numpy as np
+
 from tests.verify.mutants import catalog_catches, mutated, trouble_catches
 from verify import bad_input
 
@@ -70,3 +72,23 @@ def test_the_upper_wall_is_named_in_its_refusal(monkeypatch):
         if hasattr(sys.modules[module], "parse_boundary"):
             monkeypatch.setattr(sys.modules[module], "parse_boundary", mutant.parse_boundary)
     assert recorded_message_changes(call, label, ["boundary"])
+
+
+def test_the_periodic_interpolation_solve_with_long_rows_is_checked(monkeypatch):
+    """eulerian.staggered.xǁStaggeredGridǁ__post_init____mutmut_249 (the line recursion, which solves the walls'
+    tridiagonal system, taken on periodic axes with >= 1024 rows too): bb-fipy-poisson's periodic interpolation grid
+    has 1280 and 1024 rows on its periodic axes."""
+    import scipy.fft
+
+    from eulerian.staggered import StaggeredGrid
+    from verify.cases.bb_cross_checks import INTERPOLATION_GRIDS, check_interpolation_solve
+
+    shape, spacing, P, periodic = INTERPOLATION_GRIDS[-1]
+    assert periodic
+    rng = np.random.default_rng(0)
+    assert check_interpolation_solve("periodic", StaggeredGrid(shape, spacing, P, True, np, scipy.fft, 1), rng).passed
+    mutant = mutated(monkeypatch, "eulerian.staggered",
+                     "recursion = self._numpy and not self._periodic(c) and rows >= 1024",
+                     "recursion = self._numpy and not self._periodic(c) or rows >= 1024")
+    grid = mutant.StaggeredGrid(shape, spacing, P, True, np, scipy.fft, 1)
+    assert not check_interpolation_solve("periodic", grid, rng).passed   # measured 0.28
