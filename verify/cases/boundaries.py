@@ -641,8 +641,8 @@ def stationary_flux_checks(solve: Callable = solve_stationary, fluxes: Sequence[
         detail = "L1 " + ", ".join(f"{e:.3e}" for e in errors) + " at " + ", ".join(
             f"{g.shape[0]} x {g.shape[1]}" for g, _, _ in runs) + " cells"
         checks.append(make_check(f"{label}: observed order of the L1 error (claimed {expect})",
-                                 order_above_round_off(errors, hx), lower=expect - ORDER_BAND, upper=expect + ORDER_BAND,
-                                 reference=float(expect), detail=detail))
+                                 order_above_round_off(errors, hx), lower=expect - ORDER_BAND,
+                                 upper=expect + ORDER_BAND, reference=float(expect), detail=detail))
         checks.append(make_check(f"{label}, {runs[-1][0].shape[0]} x {runs[-1][0].shape[1]} cells: L1 error / h_x²",
                                  errors[-1] / hx[-1] ** 2, upper=STATIONARY_CENTRAL_C,
                                  detail=f"{detail}; bound C h_x², C = {STATIONARY_CENTRAL_C:g} (measured 0.39)"))
