@@ -110,10 +110,10 @@ NOT_CALLED_DIRECTLY = {
 
 # parameters with a default that the report runs at one value only, and why that is enough
 ONE_VALUE: dict[tuple[str, str], str] = {
-    ("eulerian.jko_flow", "max_steps"): "a cap on the number of steps t_final / tau; the bad-input case refuses a "
-                                        "flow one step beyond it (verify/bad_input.py)",
-    ("gaussian.jko_gaussian", "max_steps"): "the same cap for the closed-form iterates, refused one step beyond it "
-                                            "by the bad-input case",
+    ("eulerian.jko_flow", "max_steps"): "a cap on the number of steps t_final / tau: the bad-input case runs a "
+                                        "2-step flow at max_steps = 2 (accepted) and 1 (refused)",
+    ("gaussian.jko_gaussian", "max_steps"): "the same cap for the closed-form iterates: the bad-input case runs 3 "
+                                            "steps at max_steps = 3 and 2, and 10 over max_steps = 5",
     ("eulerian.Grid.cell_averages", "name"): "how error messages call f: the solvers pass their argument's name "
                                              "(rho0, ...) when they average a callable, and the bad-input case "
                                              "checks those messages",
