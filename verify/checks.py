@@ -226,7 +226,7 @@ def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check
 
 def check_solution_records(name: str, solutions: Sequence[Any], closed: bool, elapsed: float) -> Check:
     """The record each eulerian Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries, ``times``
-    one per saved density, non-decreasing, within [mass_times[0], mass_times[-1]], ``boundary_outflow`` None for a
+    one per saved density, finite and non-decreasing, ``boundary_outflow`` None for a
     closed box (zero-flux and periodic walls), else steps + 1 entries, and ``wall_time`` within [0, elapsed]
     (``elapsed``: the seconds the caller measured around the runs). The value is the number of wrong fields, which
     must be 0."""
@@ -240,7 +240,7 @@ def check_solution_records(name: str, solutions: Sequence[Any], closed: bool, el
                          f"{s.steps} steps")
         times = np.asarray(s.times, dtype=float) if s.times is not None else None
         if times is None or times.shape != (len(s.densities),) or not (
-                np.all(np.diff(times) >= 0) and s.mass_times[0] <= times[0] and times[-1] <= s.mass_times[-1]):
+                np.all(np.isfinite(times)) and np.all(np.diff(times) >= 0)):
             wrong.append(f"run {i} ({s.backend}): times {s.times!r:.80} for {len(s.densities)} saved densities")
         outflow = None if s.boundary_outflow is None else np.shape(s.boundary_outflow)
         if outflow != (None if closed else n):
