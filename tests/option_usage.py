@@ -92,9 +92,10 @@ def choice_parameters() -> dict[tuple[str, str], set]:
     """{('package.name', parameter): its choices} for the parameters with a default of the public functions and
     methods (public_functions, public_methods) that their module validates as a choice (module_choices)."""
     targets = {**public_functions(), **{name: f for name, (_, _, f) in public_methods().items()}}
+    by_module = {module: module_choices(sys.modules[module]) for module in {f.__module__ for f in targets.values()}}
     out = {}
     for name, f in targets.items():
-        choices = module_choices(sys.modules[f.__module__])
+        choices = by_module[f.__module__]
         for parameter in _optional(inspect.signature(f)):
             if parameter in choices:
                 out[(name, parameter)] = choices[parameter]

@@ -2,10 +2,7 @@
 the surviving mutant and must flag it."""
 from __future__ import annotations
 
-import inspect
-import sys
-
-from tests.verify.mutants import catalog_catches
+from tests.verify.mutants import catalog_catches, mutated
 
 
 def test_the_douglas_rachford_history_of_a_mixed_run_is_checked(monkeypatch):
@@ -15,17 +12,14 @@ def test_the_douglas_rachford_history_of_a_mixed_run_is_checked(monkeypatch):
     from eulerian import Grid, benamou_brenier
     from verify.cases.benamou_brenier_cases import gaussian_cells_1d, step_parameter_checks
 
-    bb = sys.modules["eulerian.benamou_brenier"]
-    source = inspect.getsource(bb._douglas_rachford)
-    old = "    history = history if history is not None else _new_history()\n"
-    assert source.count(old) == 1
-    namespace: dict = {}
-    exec(compile(source.replace(old, "    history = _new_history()\n"), bb.__file__, "exec"), vars(bb), namespace)
     grid = Grid((0.0,), (1.0,), (64,))
     rho0, rho1 = gaussian_cells_1d(grid, 0.3, 0.05), gaussian_cells_1d(grid, 0.7, 0.08)
     single = {m: benamou_brenier(grid, rho0, rho1, 64, method=m) for m in ("primal-dual", "douglas-rachford")}
-    monkeypatch.setattr(bb, "_douglas_rachford", namespace["_douglas_rachford"])
-    failed = [c.name for c in step_parameter_checks(grid, rho0, rho1, 0.4 ** 2 + 0.03 ** 2, single) if not c.passed]
+    dr = "    Vx, Vy = sg.zeros_staggered(), sg.zeros_staggered()\n    history = "   # Douglas–Rachford's line only
+    mutant = mutated(monkeypatch, "eulerian.benamou_brenier", dr + "history if history is not None else _new_history()",
+                     dr + "_new_history()")
+    failed = [c.name for c in step_parameter_checks(grid, rho0, rho1, 0.4 ** 2 + 0.03 ** 2, single,
+                                                    solve=mutant.benamou_brenier) if not c.passed]
     assert failed == ["douglas-rachford, gamma = 2, check_every = 1: recorded step = 2 at every test, one test per "
                       "iteration (wrong entries)"]
 
