@@ -234,34 +234,35 @@ class WallTerms:
         source = np.zeros(grid.size)
         self._faces: list[tuple[Any, Any, Any, float]] = []  # (cells, coefficient of rho_c, constant, area)
         has_source = False
-        for k, side, cond in box.walls():
-            if not isinstance(cond, (Dirichlet, Flux)):
-                continue
-            h = grid.spacing[k]
-            area = grid.cell_volume / h
-            cells = wall_cells(grid, k, side)
-            x = wall_points(grid, k, side)
-            value = cond.values(t, x).reshape(-1)
-            if isinstance(cond, Flux):
-                np.add.at(source, cells, -value / h)
-                self._faces.append((be.xp.asarray(cells), 0.0, be.asarray(value), area))
-                has_source = has_source or bool(np.any(value != 0))
-                continue
-            b = np.asarray(real_output("drift(t, x)", drift(t, x)), dtype=float)[..., k].reshape(-1)
-            if not np.all(np.isfinite(b)):
-                raise NumericalError(f"the drift returned non-finite values on a wall at t = {t:g}")
-            Dw = D_wall(k, side)  # a number, or one value per wall face
-            alpha, beta = flux_coefficients(np, flux, b, Dw if np.ndim(Dw) == 0 else np.reshape(Dw, -1), 0.5 * h)
-            if side == 0:   # outward flux -F = beta rho_c - alpha g
-                rate, inflow = beta, alpha * value
-            else:           # outward flux F = alpha rho_c - beta g
-                rate, inflow = alpha, beta * value
-            diag = np.zeros(grid.size)
-            np.add.at(diag, cells, -rate / h)
-            self.diagonal = self.diagonal + be.asarray(diag)
-            np.add.at(source, cells, inflow / h)
-            has_source = has_source or bool(np.any(inflow != 0))
-            self._faces.append((be.xp.asarray(cells), be.asarray(rate), be.asarray(-inflow), area))
+        with np.errstate(over="ignore"):   # q / h, alpha g / h beyond float64: refused by the guard below
+            for k, side, cond in box.walls():
+                if not isinstance(cond, (Dirichlet, Flux)):
+                    continue
+                h = grid.spacing[k]
+                area = grid.cell_volume / h
+                cells = wall_cells(grid, k, side)
+                x = wall_points(grid, k, side)
+                value = cond.values(t, x).reshape(-1)
+                if isinstance(cond, Flux):
+                    np.add.at(source, cells, -value / h)
+                    self._faces.append((be.xp.asarray(cells), 0.0, be.asarray(value), area))
+                    has_source = has_source or bool(np.any(value != 0))
+                    continue
+                b = np.asarray(real_output("drift(t, x)", drift(t, x)), dtype=float)[..., k].reshape(-1)
+                if not np.all(np.isfinite(b)):
+                    raise NumericalError(f"the drift returned non-finite values on a wall at t = {t:g}")
+                Dw = D_wall(k, side)  # a number, or one value per wall face
+                alpha, beta = flux_coefficients(np, flux, b, Dw if np.ndim(Dw) == 0 else np.reshape(Dw, -1), 0.5 * h)
+                if side == 0:   # outward flux -F = beta rho_c - alpha g
+                    rate, inflow = beta, alpha * value
+                else:           # outward flux F = alpha rho_c - beta g
+                    rate, inflow = alpha, beta * value
+                diag = np.zeros(grid.size)
+                np.add.at(diag, cells, -rate / h)
+                self.diagonal = self.diagonal + be.asarray(diag)
+                np.add.at(source, cells, inflow / h)
+                has_source = has_source or bool(np.any(inflow != 0))
+                self._faces.append((be.xp.asarray(cells), be.asarray(rate), be.asarray(-inflow), area))
         if not (np.all(np.isfinite(source)) and bool(xp.all(xp.isfinite(self.diagonal)))):
             raise NumericalError(f"the wall terms overflow float64 at t = {t:g} (D / h, |drift| or the wall values "
                                  "beyond ~1e308); rescale space, time and density units")

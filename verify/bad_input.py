@@ -855,6 +855,11 @@ TROUBLES: dict[str, Trouble] = {
         lambda: solve_fokker_planck(WALL_GRID, WALL_RHO, _decay, 0.5, 0.05, 2, boundary=[(eulerian.Dirichlet(
             lambda t, x: np.full(x.shape[:-1], np.nan if t > 0.01 else 0.2)), eulerian.Flux(0.1)), "zero-flux"]),
         (eulerian.NumericalError,), ("Dirichlet value g(t, x)", "t = 0.0125")),
+    # a finite Flux value whose wall source q / h overflows while the wall diagonal stays finite
+    "eulerian.solve_fokker_planck: a Flux wall of 1e308 on cells 1/3 wide (the wall source overflows)": Trouble(
+        lambda: solve_fokker_planck(WALL_GRID, WALL_RHO, _decay, 0.5, 0.05, 2,
+                                    boundary=[(eulerian.Dirichlet(0.2), eulerian.Flux(1e308)), "zero-flux"]),
+        (eulerian.NumericalError,), ("wall terms overflow float64", "t = 0", "rescale")),
     # a (2, 2) array on a 2 x 2 grid: cell values, or a diffusion matrix?
     "eulerian.solve_fokker_planck: diffusion of shape (2, 2) on a 2 x 2 grid": Trouble(
         lambda: solve_fokker_planck(_SQUARE, np.ones((2, 2)), _decay, CROSS_D, 0.1, 2),

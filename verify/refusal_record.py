@@ -991,6 +991,7 @@ TROUBLE_MESSAGES = {'eulerian.attention_velocity: K^T Q of 1e400 (each 1e200)': 
  'eulerian.solve_fokker_planck, the drift on a Dirichlet wall: drift(t, x) complex after t = 0': 'e7a8',
  'eulerian.solve_fokker_planck: 100 001 saved densities of 512 x 512 cells (beyond memory)': 'be4d',
  'eulerian.solve_fokker_planck: a Dirichlet value g(t, x) NaN after t = 0.01': '0fb1',
+ 'eulerian.solve_fokker_planck: a Flux wall of 1e308 on cells 1/3 wide (the wall source overflows)': '94c1',
  'eulerian.solve_fokker_planck: diffusion of shape (2, 2) on a 2 x 2 grid': '67d9',
  'eulerian.solve_fokker_planck: drift NaN after t = 0.05': '72f8',
  'eulerian.solve_fokker_planck: drift complex after t = 0.05': 'e7a8',

@@ -70,8 +70,9 @@ def test_open_walls_after_a_zero_flux_wall_are_applied(monkeypatch):
     g = Grid(*BD.BOX, (20, 12))
     kw = BD.diffusion_options(g)[BD.WALL_ORDER_OPTION]
     module = sys.modules["eulerian.operators"]
-    mod = mutated(monkeypatch, "eulerian.operators", "            if not isinstance(cond, (Dirichlet, Flux)):\n"
-                  "                continue", "            if not isinstance(cond, (Dirichlet, Flux)):\n                break")
+    mod = mutated(monkeypatch, "eulerian.operators", "                if not isinstance(cond, (Dirichlet, Flux)):\n"
+                  "                    continue",
+                  "                if not isinstance(cond, (Dirichlet, Flux)):\n                    break")
     monkeypatch.setattr(module.WallTerms, "__init__", mod.WallTerms.__init__)
     bad = BD.fipy_option_checks(g, BD.WALL_ORDER_OPTION, kw, "implicit-euler")
     assert not bad[0].passed, [(c.name, c.value) for c in bad]
