@@ -292,14 +292,12 @@ def solve_continuity(
         x = grid.centers()
         c0 = np.asarray(velocity(0.0, x))
         time_dependent = any(not np.array_equal(c0, np.asarray(velocity(t, x))) for t in (0.5 * t_final, t_final))
-    cache: dict = {} if time_dependent else {"v": v0}
 
     def face_velocity(t: float) -> list[Any]:
-        if not time_dependent and "v" in cache:
-            return cache["v"]
-        fv = [face_values(be, velocity, t, points[k], k) for k in range(grid.dim)]
-        cache["v"] = fv
-        return fv
+        """The face velocities at t: those at t = 0 (v0) when the field does not depend on time."""
+        if not time_dependent:
+            return v0
+        return [face_values(be, velocity, t, points[k], k) for k in range(grid.dim)]
 
     recent: dict = {}
 

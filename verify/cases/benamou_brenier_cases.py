@@ -236,6 +236,19 @@ def check_bb_iterations(name: str, result: BBResult, bound: int) -> Check:
                       detail=f"{result.iterations} iterations, status {result.status}")
 
 
+def check_history_cost(name: str, result: BBResult) -> Check:
+    """history["cost"] in the caller's units: a converged run stops right after a stopping test, so the last
+    recorded cost is that of the returned iterate, w2_squared, to round-off (relative 1e-12). On a box other than
+    the unit square the solver's normalised cost differs by mean density x (longest side)^(d + 2). A run that did
+    not converge fails."""
+    costs = np.asarray(result.history.get("cost", []), dtype=float)
+    value = abs(float(costs[-1]) / result.w2_squared - 1.0) if result.converged and costs.size else math.inf
+    return make_check(f"{name}: the last recorded cost (history) is W2² of the result, in the caller's units",
+                      value, upper=1e-12, reference=0.0,
+                      detail=f"{costs.size} records, last {costs[-1] if costs.size else None!r}, "
+                             f"W2² {result.w2_squared!r}")
+
+
 def check_stopped_run_record(run: Callable = benamou_brenier) -> Check:
     """A run stopped by max_iter (16 cells, 8 time steps, max_iter = 5) says so: converged False, 5 iterations,
     and a status naming the cap, the residuals and the fix ("max_iter=5 reached: stationarity ... raise
@@ -731,6 +744,7 @@ def bb_anisotropic_2d(ctx: CaseContext) -> None:
                                         BB_ITERATION_BOUNDS[f"2d {method}"]))
             ctx.add_all(check_newton_steps(f"{method}, {dtype}, 30 x 16 cells x 16 steps", res.extras["newton"],
                                            "perspective"))
+            ctx.add(check_history_cost(f"{method}, {dtype}, 1.2 x 0.8 box", res))
             ctx.note(f"{method}, {dtype}: seconds (memory traced)", res.seconds)
         ctx.add_all(memory_checks(method, grid, 16, peak))
         for dtype in ("float32", "mixed"):
