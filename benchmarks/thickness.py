@@ -19,7 +19,9 @@ its tolerance.  Prints and writes (``--out``): ``thickness.json`` (every failing
 Reproduce (after a mutation run, whose work directory holds the generated mutants)::
 
     python benchmarks/mutation.py --sample 200 --seed S --skip-unit-tests --workdir W --out O
-    python benchmarks/thickness.py --mutation O/mutation.json --workdir W --sample 40 --seed 1 --jobs 2 --out D
+    python benchmarks/thickness.py --mutation O/mutation.json --workdir W --sample 50 --seed 1 --jobs 2 --out D
+    # the same seed's first 100, running only the 50 not in D (a subset of a seed extends its smaller subsets)
+    python benchmarks/thickness.py ... --sample 100 --seed 1 --previous D/thickness.json --out D2
 """
 from __future__ import annotations
 
@@ -39,13 +41,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from mutation import child_env, wilson  # noqa: E402  (benchmarks/mutation.py: the same environment and interval)
 
+FIELDS = ("name", "value", "lower", "upper", "reference", "status")   # what is kept of a failing check
 THICK_MARGIN = 2.0   # a single failing check this far beyond its band still fails with the tolerance doubled
 
 
 def margin(check: dict) -> float:
     """How far a check's value lies from its reference, in units of the distance its band allows on that side
     (see the module docstring); ``check`` is :meth:`verify.harness.Check.to_dict`'s dictionary."""
-    v, lo, hi, r = check.get("value"), check.get("lower"), check.get("upper"), check.get("reference")
+    # the report's JSON writes non-finite numbers as "nan", "inf" and "-inf"
+    v, lo, hi, r = (None if check.get(k) is None else float(check[k]) for k in ("value", "lower", "upper", "reference"))
     if v is None or not math.isfinite(v):
         return math.inf
     lo = -math.inf if lo is None else lo
@@ -89,7 +93,7 @@ def child(cases: list[str]) -> None:
         result = run_case(name, quick=True)
         out[name] = {"error": None if result.error is None else str(result.error).splitlines()[-1][:300],
                      "checks": len(result.checks), "seconds": round(time.perf_counter() - t0, 2),
-                     "failed": [c.to_dict() for c in result.checks if not c.passed]}
+                     "failed": [{k: c.to_dict()[k] for k in FIELDS} for c in result.checks if not c.passed]}
     print(json.dumps(out))
 
 
@@ -131,7 +135,9 @@ def summarise(outcomes: list[dict], rows: dict, meta: dict) -> tuple[dict, str]:
           f"[{100 * lo:.1f}, {100 * hi:.1f}] %); median number of failing checks per mutant: "
           f"{summary['median_failing_checks']}",
           "- verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
-          f"- run time: {meta['seconds']:.0f} s with {meta['jobs']} jobs", ""]
+          f"- run time: {meta['seconds']:.0f} s with {meta['jobs']} jobs"
+          + (f", besides {meta['previous_seconds']:.0f} s for the outcomes of --previous"
+             if meta.get("previous_seconds") else ""), ""]
     thin = [o for o in outcomes if verdict(o) == "thin"]
     if thin:
         md += ["## Thin catches (one check, within twice its tolerance)", ""]
@@ -152,6 +158,8 @@ def main() -> None:
     ap.add_argument("--mutants", default="", help="comma-separated mutant names instead of a subset")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per mutant (all its cases)")
+    ap.add_argument("--previous", type=Path, help="a thickness.json of the same sample: its mutants are not run "
+                    "again, their outcomes are counted (a larger subset of the same seed extends a smaller one)")
     ap.add_argument("--out", type=Path, default=HERE / "mutation" / "thickness")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -170,17 +178,25 @@ def main() -> None:
     else:
         killed = [r for r in data["mutants"] if r["report"] == "killed"]
         chosen = killed if not args.sample else random.Random(args.seed).sample(killed, min(args.sample, len(killed)))
+    outcomes, previous_seconds = [], 0.0
+    if args.previous is not None:
+        wanted = {r["mutant"] for r in chosen}
+        outcomes = [o for o in json.loads(args.previous.read_text())["outcomes"] if o["mutant"] in wanted]
+        done = {o["mutant"] for o in outcomes}
+        chosen = [r for r in chosen if r["mutant"] not in done]
+        previous_seconds = json.loads(args.previous.read_text()).get("seconds", 0.0)
+        print(f"{len(outcomes)} outcomes from {args.previous}; {len(chosen)} mutants to run", flush=True)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = []
         for o in pool.map(lambda r: run_mutant(r, mutants_dir, args.timeout), chosen):
             outcomes.append(o)
             print(f"[{time.perf_counter() - t0:7.0f} s] {verdict(o):14s} {o['mutant']}", flush=True)
     meta = {"mutation": str(args.mutation), "mutation_seed": data.get("seed"), "seed": args.seed,
-            "jobs": args.jobs, "seconds": time.perf_counter() - t0, "thick_margin": THICK_MARGIN}
+            "jobs": args.jobs, "seconds": time.perf_counter() - t0, "previous_seconds": previous_seconds,
+            "thick_margin": THICK_MARGIN}
     summary, md = summarise(outcomes, rows, meta)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "thickness.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (args.out / "thickness.json").write_text(json.dumps(summary) + "\n")
     (args.out / "thickness.md").write_text(md)
     print(md)
 

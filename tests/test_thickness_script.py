@@ -27,6 +27,8 @@ def check(value, lower=None, upper=None, reference=None):
     (check(2.0, lower=1.85, upper=2.15), 0.0),                     # inside the band (an inconclusive verdict)
     (check(float("nan"), upper=1.0), math.inf),
     (check(1.0, upper=0.0, reference=0.0), math.inf),              # a band that allows no distance
+    (check("nan", upper=1.0), math.inf),                           # non-finite values as the report's JSON has them
+    (check(3.0, lower="-inf", upper=1.0, reference=0.0), 3.0),
 ])
 def test_margin(c, expected):
     assert thickness.margin(c) == pytest.approx(expected)
