@@ -128,7 +128,7 @@ def summarise(outcomes: list[dict], rows: dict, meta: dict) -> tuple[dict, str]:
                "median_failing_checks": counts[len(counts) // 2] if counts else None, "outcomes": outcomes}
     md = ["# How thick the report's catches are", "",
           f"Mutation sample: `{meta['mutation']}` (seed {meta['mutation_seed']}); killed mutants run: "
-          f"{len(outcomes)} (subset seed {meta['seed']}), every covering case in quick mode, no stop at the first "
+          f"{len(outcomes)} ({'subset seed ' + str(meta['seed']) if meta.get('subset', True) else 'all'}), every covering case in quick mode, no stop at the first "
           f"failure. Thick: the cases raised, or >= 2 checks fail, or one fails at margin >= {THICK_MARGIN:g} "
           "(see benchmarks/thickness.py).", "",
           f"- thick: **{thick} of {len(judged)}** ({100 * summary['thick_fraction']:.1f} %, 95 % Wilson "
@@ -192,6 +192,7 @@ def main() -> None:
             outcomes.append(o)
             print(f"[{time.perf_counter() - t0:7.0f} s] {verdict(o):14s} {o['mutant']}", flush=True)
     meta = {"mutation": str(args.mutation), "mutation_seed": data.get("seed"), "seed": args.seed,
+            "subset": bool(args.sample) and not args.mutants,
             "jobs": args.jobs, "seconds": time.perf_counter() - t0, "previous_seconds": previous_seconds,
             "thick_margin": THICK_MARGIN}
     summary, md = summarise(outcomes, rows, meta)
