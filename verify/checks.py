@@ -226,10 +226,9 @@ def check_forced_steps(name: str, sol: Any, t_final: float, steps: int) -> Check
 
 def check_solution_records(name: str, solutions: Sequence[Any], closed: bool, elapsed: float) -> Check:
     """The record each eulerian Solution documents: ``mass`` and ``mass_times`` of steps + 1 entries, ``times``
-    one per saved density, finite and non-decreasing, ``boundary_outflow`` None for a
-    closed box (zero-flux and periodic walls), else steps + 1 entries, and ``wall_time`` within [0, elapsed]
-    (``elapsed``: the seconds the caller measured around the runs). The value is the number of wrong fields, which
-    must be 0."""
+    one per saved density, finite and non-decreasing, ``boundary_outflow`` None for a closed box (zero-flux and
+    periodic walls), else steps + 1 entries, and ``wall_time`` within [0, elapsed] (``elapsed``: the seconds the
+    caller measured around the runs). The value is the number of wrong fields, which must be 0."""
     wrong = []
     for i, s in enumerate(solutions):
         if not 0.0 <= s.wall_time <= elapsed:

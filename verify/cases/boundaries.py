@@ -178,7 +178,7 @@ def periodic_stationary_check(solve: Callable = solve_stationary) -> Check:
 # for this quadratic inside; at each wall the half-cell gradient (phi_0 - g) / (h / 2) shifts every cell by h^2 / 4
 # (put q = -x^2 + L x + C in the wall cell's balance: C = h^2 / 4), so the cell values are phi + h^2 / 4 exactly
 def stationary_source_check(phi: np.ndarray | None = None, solve: Callable = solve_stationary) -> Check:
-    """max |phi_h - (phi + h^2 / 4)| / max phi for solve_stationary with source(t, x) = 2 + 2 t, which at t = 0
+    """max |phi_h - e| / max |e|, e = phi + h^2 / 4, for solve_stationary with source(t, x) = 2 + 2 t, which at t = 0
     is 2 (STEADY_ATOL["linear"]): catches the source's sign, its factor and its time (at t = 1 it is 4)."""
     g = mesh1d_grid()
     x = g.axes()[0]
