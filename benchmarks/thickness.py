@@ -168,23 +168,30 @@ def main() -> None:
         return
     if args.mutation is None or args.workdir is None:
         ap.error("--mutation and --workdir are required")
-    data = json.loads(args.mutation.read_text())
+    try:
+        data = json.loads(args.mutation.read_text())
+        previous = json.loads(args.previous.read_text()) if args.previous is not None else None
+    except (OSError, ValueError) as exc:
+        ap.error(f"cannot read {exc.filename if isinstance(exc, OSError) else 'a JSON file'}: {exc}")
     mutants_dir = args.workdir / "report" / "mutants"
     if not mutants_dir.is_dir():
         ap.error(f"{mutants_dir} does not exist: pass the --workdir of the mutation run that wrote {args.mutation}")
     rows = {r["mutant"]: r for r in data["mutants"]}
+    unknown = [m for m in args.mutants.split(",") if m and m not in rows]
+    if unknown:
+        ap.error(f"--mutants: {unknown[0]!r} is not a mutant of {args.mutation}")
     if args.mutants:
         chosen = [rows[m] for m in args.mutants.split(",")]
     else:
         killed = [r for r in data["mutants"] if r["report"] == "killed"]
         chosen = killed if not args.sample else random.Random(args.seed).sample(killed, min(args.sample, len(killed)))
     outcomes, previous_seconds = [], 0.0
-    if args.previous is not None:
+    if previous is not None:
         wanted = {r["mutant"] for r in chosen}
-        outcomes = [o for o in json.loads(args.previous.read_text())["outcomes"] if o["mutant"] in wanted]
+        outcomes = [o for o in previous["outcomes"] if o["mutant"] in wanted]
         done = {o["mutant"] for o in outcomes}
         chosen = [r for r in chosen if r["mutant"] not in done]
-        previous_seconds = json.loads(args.previous.read_text()).get("seconds", 0.0)
+        previous_seconds = previous.get("seconds", 0.0) + previous.get("previous_seconds", 0.0)
         print(f"{len(outcomes)} outcomes from {args.previous}; {len(chosen)} mutants to run", flush=True)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:

@@ -59,3 +59,14 @@ def test_summary_counts_thin_catches_and_lists_them():
     summary, md = thickness.summarise(outcomes, rows, meta)
     assert (summary["judged"], summary["thick"]) == (2, 1)                # a mutant with no failure is not judged
     assert "`thin-one`" in md and "margin 1.2" in md and "`raised`" not in md
+
+
+@pytest.mark.parametrize("args, words", [
+    ([], "--mutation and --workdir are required"),
+    (["--mutation", "/nonexistent/mutation.json", "--workdir", "/tmp"], "cannot read /nonexistent/mutation.json"),
+])
+def test_usage_errors_exit_2_with_one_line(args, words, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["thickness.py", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        thickness.main()
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
