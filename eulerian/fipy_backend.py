@@ -71,7 +71,7 @@ def _fipy() -> Any:
         with warnings.catch_warnings():   # FiPy 4 imports numpy.core, deprecated in NumPy 2: not the caller's concern
             warnings.filterwarnings("ignore", message="numpy.core is deprecated", category=DeprecationWarning)
             import fipy
-    except ImportError as exc:  # pragma: no cover - fipy is a dependency
+    except ImportError as exc:  # FiPy is a dependency: a broken or partial install (a trouble of the catalog)
         from .errors import BackendUnavailable
 
         raise BackendUnavailable("backend='fipy' needs FiPy (`pip install fipy`)") from exc

@@ -816,7 +816,32 @@ def _heavy_corner(grid: Grid, mass: float) -> np.ndarray:
     return rho
 
 
+def _without(module: str, call: Callable[[], Any]) -> Callable[[], Any]:
+    """``call`` run as on a machine where ``module`` cannot be imported (``sys.modules[module] = None`` for the
+    duration of the call, then put back): the refusal a user without CuPy or FiPy sees, on any machine."""
+    def run() -> Any:
+        saved = sys.modules.get(module)
+        sys.modules[module] = None
+        try:
+            return call()
+        finally:
+            if saved is None:
+                del sys.modules[module]
+            else:
+                sys.modules[module] = saved
+    return run
+
+
 TROUBLES: dict[str, Trouble] = {
+    "eulerian.get_backend('cupy') where CuPy cannot be imported": Trouble(
+        _without("cupy", lambda: eulerian.get_backend("cupy")), (eulerian.BackendUnavailable,),
+        ("backend='cupy'", "pip install twinflow[gpu]", "backend='numpy'")),
+    "eulerian.solve_fokker_planck(backend='fipy') where FiPy cannot be imported": Trouble(
+        _without("fipy", lambda: solve_fokker_planck(_T_GRID, _T_RHO, _decay, 0.5, 0.1, 2, backend="fipy")),
+        (eulerian.BackendUnavailable,), ("backend='fipy'", "pip install fipy")),
+    "lagrangian.get_namespace('cupy') where CuPy cannot be imported": Trouble(
+        _without("cupy", lambda: lagrangian.get_namespace("cupy")), (lagrangian.BackendUnavailable,),
+        ("backend='cupy'", "pip install twinflow[gpu]", "'numpy'")),
     "eulerian.solve_continuity: velocity 1e8, about 7e8 CFL steps": Trouble(
         lambda: solve_continuity(_T_GRID, _T_RHO, lambda t, x: np.full_like(x, 1e8), 1.0),
         (ValueError,), ("max_steps",)),
@@ -847,6 +872,10 @@ TROUBLES: dict[str, Trouble] = {
         lambda: solve_fokker_planck(_T_GRID, _T_RHO, lambda t, x: -x * (1.0 + (1j if t > 0.05 else 0.0)), 0.5, 0.1,
                                     4, time_dependent=True),
         (TypeError,), ("drift(t, x) must be real", "take .real")),
+    "eulerian.solve_meanfield: velocity growing 20x over the run, max_steps = 60 (3x the estimate at t = 0)": Trouble(
+        lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: -(1.0 + 20.0 * t) * x, 1.0,
+                                         max_steps=60),
+        (ValueError,), ("solve_meanfield", "reached max_steps=60")),
     "eulerian.solve_meanfield: velocity NaN after t = 0.05": Trouble(
         lambda: eulerian.solve_meanfield(_T_GRID, _T_RHO, lambda t, grid, rho, x: np.where(t > 0.05, np.nan, -x), 0.1,
                                          steps=4),

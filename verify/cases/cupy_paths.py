@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import itertools
 import math
 import sys
 from typing import Any, Callable
@@ -340,10 +341,10 @@ def variants(call: ValidCall) -> list[dict]:
 def check_sde_law(cp: Any, rng: np.random.Generator) -> list[Check]:
     """Each SDE method on device particles against the same method on NumPy: the noise is drawn on the device
     (another stream), so the two particle clouds are compared in law. dX = (B X + f(t)) dt + sqrt(2D) dW in 2-D,
-    non-symmetric B, time-dependent f, anisotropic D; two-sample z-scores of every mean and variance
-    component must stay within Z_LAW."""
+    non-symmetric B, time-dependent f, D a full matrix and D a per-axis vector (the two noise paths of the
+    integrators); two-sample z-scores of every mean and variance component must stay within Z_LAW."""
     B = np.array([[-1.0, 0.4], [-0.2, -0.6]])
-    D = np.array([[0.3, 0.05], [0.05, 0.1]])
+    diffusions = {"matrix D": np.array([[0.3, 0.05], [0.05, 0.1]]), "per-axis D": np.array([0.3, 0.1])}
     x0 = rng.standard_normal((SDE_PARTICLES, 2)) * [0.5, 0.8] + [1.0, -0.5]
 
     def drift(t: float, x: Any) -> Any:
@@ -351,10 +352,11 @@ def check_sde_law(cp: Any, rng: np.random.Generator) -> list[Check]:
         return x @ xp.asarray(B.T) + xp.asarray([math.sin(3.0 * t), 0.5 * t])
 
     checks = []
-    for method in sorted(lagrangian.SDE_STEPPERS):
+    for (method, (form, D)) in itertools.product(sorted(lagrangian.SDE_STEPPERS), diffusions.items()):
         a = lagrangian.integrate_sde(drift, D, x0, 0.0, 1.0, SDE_STEPS, rng=np.random.default_rng(rng.integers(2**63)),
                                      method=method)
-        name = f"integrate_sde method {method!r} on CuPy: largest two-sample |z| of the mean and variance against NumPy"
+        name = (f"integrate_sde method {method!r}, {form}, on CuPy: largest two-sample |z| of the mean and variance "
+                "against NumPy")
         try:
             b_dev = lagrangian.integrate_sde(drift, D, cp.asarray(x0), 0.0, 1.0, SDE_STEPS,
                                              rng=np.random.default_rng(rng.integers(2**63)), method=method)
@@ -432,6 +434,8 @@ def device_refusals(cp: Any) -> dict[str, Callable[[], Any]]:
             x[:, :1], x[:, 1], chunk_bytes=2**30)(0.0, x),
         "lagrangian.implicit_euler_flow of 3 000 device particles, 2 000 steps": lambda: lagrangian.implicit_euler_flow(
             x, 0.01, 2000, potential=lambda z: 0.5 * (z**2).sum(-1)),
+        "lagrangian.blob_velocity of 3 000 device particles, blocks of 1 024 x 3 000 pairs": lambda: (
+            lagrangian.blob_velocity(x, 2.0, 0.3)),
     }
 
 
