@@ -60,13 +60,14 @@ def transfer_operators(
 ) -> tuple[Any, Any, tuple] | None:
     """(P, R, coarse_shape) for one coarsening step, or None when no axis can be halved. ``periodic``: one flag
     for every axis or one per axis. ``dtype``: of P and R (default float64). P is None if not ``prolongation``."""
-    if all(n % 2 or n // 2 < min_cells for n in shape):
+    halved = [n % 2 == 0 and n // 2 >= min_cells for n in shape]   # the axes this step coarsens
+    if not any(halved):
         return None
     periodic = per_axis(periodic, len(shape))
     P = R = None
     coarse = []
-    for n, wrap in zip(shape, periodic):
-        if n % 2 == 0 and n // 2 >= min_cells:
+    for n, wrap, halve in zip(shape, periodic, halved):
+        if halve:
             Pk, Rk = _prolongation_1d(be, n, wrap, dtype), _restriction_1d(be, n, dtype)
             coarse.append(n // 2)
         else:
