@@ -37,8 +37,10 @@ when D > 0). The dual step of the end block is sigma / 2 (diagonal preconditioni
 
 Stopping: the KKT residuals of benamou_brenier: the primal (continuity) residual — relative distance between
 the prox outputs (U, rho_end) and (I V, E V) — and the dual (stationarity) residual — the relative part of
-K* y that is not in the range of the transposed constraint — both below their tolerances at two consecutive
-checks.
+K* y that is not in the range of the transposed constraint, relative to |K* y| or at least to the end dual that
+the energy's slope alone gives — both below their tolerances at two consecutive checks. C' fixes the mass of the
+end level, so a constant added to f' changes nothing: the end block works with f' less its rho_k-weighted mean,
+which keeps its dual near 0 in any units of rho (a density of mean 1e-200 steps as one of mean 1).
 """
 from __future__ import annotations
 
@@ -254,7 +256,8 @@ def _end_prox(z: Any, a: float, A: Any, D: float, g: PowerEnergy | None, rhobar:
               xp: Any, count: NewtonCount | None = None) -> Any:
     """argmin_r  a f(rhobar r) / rhobar + (r - z)^2 / 2 per cell, f(s) = V s + D s log s + g(s), r >= 0.
 
-    Root of phi(r) = r - c + a D log r + C r^(m-1), c = z - A with A = a (V + D (log rhobar + 1)),
+    Root of phi(r) = r - c + a D log r + C r^(m-1), c = z - A with A = a V - offset (see _primal_dual: the
+    constant part of a f' is free),
     C = a coefficient m rhobar^(m-1) / (m - 1). With D > 0 in u = log r, phi(u) = e^u + aD u + C e^((m-1) u) - c
     is convex increasing, the root lies in [LOG_FLOOR, log max(c, 1)]; without D in r on [0, max(c, 0)].
     Safeguarded Newton (bisection when a step leaves the bracket), warm-started from ``guess``; ``count`` (a
@@ -502,7 +505,8 @@ def jko_step(
     box = [u - l for l, u in zip(grid.lower, grid.upper)]
     length = max(box)
     rhobar = mass / float(np.prod(box))
-    _check_weights(tau, D, V, g, rhobar, length, P, sigma)
+    log_spread = float(np.abs(np.log(r0[r0 > 0]) - math.log(rhobar)).max())   # largest |log(rho_k / rhobar)|
+    _check_weights(tau, D, V, g, rhobar, length, P, sigma, log_spread)
     spacing = tuple(h / length for h in grid.spacing)
     fg = FreeEndGrid(tuple(grid.shape), spacing, P, boundary == "periodic", xp, be.fft, 1, poisson="dct")
     weight = fg.dt * float(np.prod(spacing))
@@ -558,13 +562,14 @@ def jko_step(
 
 
 def _check_weights(tau: float, D: float, V: np.ndarray, g: PowerEnergy | None, rhobar: float, length: float,
-                   P: int, sigma: float) -> None:
+                   P: int, sigma: float, log_spread: float) -> None:
     """ValueError, before iterating, when the coefficients of the end-time prox (see _end_prox and _primal_dual)
-    would overflow float64: a = gamma_E kappa rhobar = 4 tau P / (L^2 sigma), a (|V| + D (|log rhobar| + 1)),
+    would overflow float64: a = gamma_E kappa rhobar = 4 tau P / (L^2 sigma), a (|V| + D (log_spread + 1)) with
+    log_spread the largest |log(rho_k / rhobar)| (the offset of the end block's gauge),
     a D |LOG_FLOOR| and a c m rhobar^(m-1) / (m - 1) must stay below WEIGHT_MAX (the last one in logarithms)."""
     vmax = float(np.abs(V).max()) if V.size else 0.0
     a = 4.0 * tau * P / (length**2 * sigma)
-    weight = a * (1.0 + vmax + D * (abs(math.log(max(rhobar, 1e-308))) + 1.0 - LOG_FLOOR))
+    weight = a * (1.0 + vmax + D * (log_spread + 1.0 - LOG_FLOOR))
     internal = ""
     log_c = -math.inf
     if g is not None:
@@ -580,6 +585,16 @@ def _check_weights(tau: float, D: float, V: np.ndarray, g: PowerEnergy | None, r
 
 def _norm(arrays: list, xp: Any) -> float:
     return math.sqrt(sum(float(xp.sum(a * a)) for a in arrays))
+
+
+def _mean_slope(a0: Any, Vd: Any, D: float, g: PowerEnergy | None, rhobar: float, xp: Any) -> tuple[float, float]:
+    """(mean, spread): the a0-weighted mean of s = V + D log a0 + g'(rhobar a0) over the cells (f'(rho_k) averaged
+    over rho_k, without the constant D (log rhobar + 1); 0 log 0 = 0) and the l2 norm of s - mean over all cells."""
+    slope = Vd + (D * xp.log(xp.where(a0 > 0, a0, 1.0)) if D > 0 else 0.0)
+    if g is not None:
+        slope = slope + g.coefficient * g.m / (g.m - 1.0) * (rhobar * a0) ** (g.m - 1.0)
+    mean = float(xp.sum(a0 * slope)) / float(xp.sum(a0))
+    return mean, _norm([slope - mean], xp)
 
 
 def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: PowerEnergy | None, rhobar: float,
@@ -599,13 +614,23 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
     # h(r) = kappa f(rhobar r): h'(r) = kappa rhobar f'(rhobar r); the prox of gamma_E h solves
     # r - z + a f'(rhobar r) = 0 with a = gamma_E kappa rhobar
     a = gamma_E * kappa * rhobar
-    A = a * (Vd + (D * (math.log(rhobar) + 1.0) if D > 0 else 0.0))
+    # A = a (f'(rhobar r) - D log r - g'(rhobar r)) - offset: the constant offset, a times the rho_k-weighted mean
+    # of f'(rho_k), is free, since C' fixes the end level's mass (h changes by a constant there). It puts the dual
+    # of the end block near 0 whatever the units of rho (without it, a D log rhobar: 460 a D for a mean of 1e-200,
+    # which the iteration must travel and the stationarity residual is measured against).
+    A = a * Vd
+    mean, spread = _mean_slope(a0, Vd, D, g, rhobar, xp)
+    offset = a * mean
+    A -= offset
+    # the stationarity residual is relative to |K* y|, or at least to the end dual that the energy's slope alone
+    # gives, sigma_E a (D per cell + the l2 spread of f'(rho_k)) (|K* y| -> 0 where rho_k is the minimiser)
+    floor = max(sigma_E * a * (D * math.sqrt(float(a0.size)) + spread), 1e-300)
     if state is not None:
         shift = a0 - state["rho0"]
         V = [v.copy() for v in state["V"]]
         V[0] += shift[None]
         W = [w.copy() for w in state["W"]]
-        WE = state["WE"].copy()
+        WE = state["WE"] + (state["offset"] - offset)   # the previous step's dual in this step's gauge
         pE = xp.maximum(state["end"] + shift, 0.0)
     else:
         V = fg.zeros_staggered()
@@ -675,7 +700,7 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
             fg.set_free_boundary(s, 0.0)
             size = _norm(s, xp)
             tangent = fg.project_free(s, 0.0, out=s)
-            stat = _norm(tangent, xp) / max(size, 1e-300)
+            stat = _norm(tangent, xp) / max(size, floor)
             history["cost"].append(cost)
             history["continuity"].append(num / den)
             history["stationarity"].append(stat)
@@ -686,7 +711,7 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
             if len(passed) == 2 and all(passed):
                 converged = True
                 break
-    new_state = {"V": V, "W": W, "WE": WE, "end": pE}
+    new_state = {"V": V, "W": W, "WE": WE, "end": pE, "offset": offset}
     return V, primal, pE, history, converged, it, new_state, {"perspective": fg.scratch.newton, "end": end_newton}
 
 

@@ -330,19 +330,20 @@ def check_barycentric(p: int = 9, degree: int = 8, barycentric: Callable | None 
 def check_wall_fraction(shapes=((9,), (7, 5), (4, 6, 3)), seed: int = 3, fraction: Callable = wall_fraction
                         ) -> Check:
     """wall_fraction against the mass of the cells with an index 0 or shape[k] - 1 on some axis, counted with an
-    explicit mask, for random positive cell averages on asymmetric grids in 1-3 dimensions: the largest
-    difference, <= 1e-14."""
+    explicit mask, for random positive cell averages on asymmetric grids in 1-3 dimensions, each scaled by 1e-9,
+    1 and 1e9 (a fraction does not depend on the unit of rho): the largest difference, <= 1e-14."""
     rng = np.random.default_rng(seed)
     err = 0.0
     for shape in shapes:
-        rho = rng.uniform(0.1, 2.0, shape)
         idx = np.indices(shape)
         outer = np.zeros(shape, dtype=bool)
         for k, n in enumerate(shape):
             outer |= (idx[k] == 0) | (idx[k] == n - 1)
-        err = max(err, abs(fraction(rho) - float(rho[outer].sum() / rho.sum())))
-    return make_check(f"wall_fraction vs an explicit mask of the outermost cells, shapes {list(shapes)}", err,
-                      upper=1e-14, reference=0.0)
+        rho1 = rng.uniform(0.1, 2.0, shape)
+        for rho in (1e-9 * rho1, rho1, 1e9 * rho1):
+            err = max(err, abs(fraction(rho) - float(rho[outer].sum() / rho.sum())))
+    return make_check(f"wall_fraction vs an explicit mask of the outermost cells, shapes {list(shapes)}, rho "
+                      "scaled by 1e-9, 1, 1e9", err, upper=1e-14, reference=0.0)
 
 
 # ------------------------------------------------------------------------------------------ with diffusion

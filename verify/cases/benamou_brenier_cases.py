@@ -250,18 +250,29 @@ def check_history_cost(name: str, result: BBResult) -> Check:
 
 
 def check_stopped_run_record(run: Callable = benamou_brenier) -> Check:
-    """A run stopped by max_iter (16 cells, 8 time steps, max_iter = 5) says so: converged False, 5 iterations,
-    and a status naming the cap, the residuals and the fix ("max_iter=5 reached: stationarity ... raise
-    max_iter ..."). Value: the number of wrong entries (0 passes)."""
+    """Runs stopped by max_iter (16 cells, 8 time steps, the default dtype "mixed") say so: converged False,
+    max_iter iterations, and a status naming the cap, the residuals and the fix ("max_iter=60 reached: stationarity
+    ... raise max_iter ..."). With max_iter = 5 (<= 2 check_every) the whole run is float64; with max_iter = 60 the
+    float32 phase stops at 60 - 2 check_every = 40 (extras["float32_iterations"]) and the float64 phase takes the
+    last 20, as documented. Value: the number of wrong entries (0 passes)."""
     grid = Grid((0.0,), (1.0,), (16,))
-    res = run(grid, gaussian_cells_1d(grid, 0.3, 0.08), gaussian_cells_1d(grid, 0.7, 0.1), 8, max_iter=5)
-    wrong = [] if res.converged is False else [f"converged {res.converged!r}"]
-    wrong += [] if res.iterations == 5 else [f"iterations {res.iterations!r}"]
-    status = res.status if isinstance(res.status, str) else ""
-    wrong += [f"status {res.status!r}"] if not (status.startswith("max_iter=5 reached: stationarity ")
-                                                 and "raise max_iter" in status) else []
-    return make_check("Benamou–Brenier stopped by max_iter = 5: converged False, 5 iterations, a status naming the "
-                      "cap and the fix (wrong entries)", len(wrong), upper=0, reference=0,
+    wrong, status = [], ""
+    for cap, float32 in ((5, None), (60, 40)):
+        try:
+            res = run(grid, gaussian_cells_1d(grid, 0.3, 0.08), gaussian_cells_1d(grid, 0.7, 0.1), 8, max_iter=cap)
+        except Exception as exc:  # noqa: BLE001 - a run that cannot stop at its cap is what the check counts
+            wrong.append(f"max_iter={cap}: raised {type(exc).__name__}: {exc}"[:200])
+            continue
+        wrong += [] if res.converged is False else [f"max_iter={cap}: converged {res.converged!r}"]
+        wrong += [] if res.iterations == cap else [f"max_iter={cap}: iterations {res.iterations!r}"]
+        got = (res.extras or {}).get("float32_iterations")
+        wrong += [] if got == float32 else [f"max_iter={cap}: float32_iterations {got!r}, not {float32}"]
+        status = res.status if isinstance(res.status, str) else ""
+        wrong += [f"status {res.status!r}"] if not (status.startswith(f"max_iter={cap} reached: stationarity ")
+                                                     and "raise max_iter" in status) else []
+    return make_check("Benamou–Brenier stopped by max_iter = 5 and 60: converged False, max_iter iterations (the "
+                      "float32 phase of the second 2 check_every short of it), a status naming the cap and the fix "
+                      "(wrong entries)", len(wrong), upper=0, reference=0,
                       detail="; ".join(wrong)[:300] or status[:200])
 
 

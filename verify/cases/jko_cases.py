@@ -410,6 +410,28 @@ def jko_equilibrium(ctx: CaseContext) -> None:
     ctx.add(check_small_motion(label, w2sq2, tol2, 7.5))
     ctx.add(check_no_motion_step(f"constant potential, no diffusion, 2D {shape[0]}x{shape[1]}", grid2,
                                  grid2.cell_averages(lambda x: np.exp(-(x ** 2).sum(-1))), STEP_TAU, 4))
+    ctx.add(check_density_units())
+
+
+UNITS_RTOL = 1e-10   # the same normalised iteration in both units: round-off only (measured 1e-14)
+
+
+def check_density_units(step: Callable = jko_step, scale: float = 1e-200) -> Check:
+    """F(rho) = int V rho + D rho log rho gives the same flow for c rho as for rho (D log(c rho) differs from
+    D log rho by a constant, and a step keeps the mass): one step from ``scale`` x rho must return ``scale`` x
+    the step from rho, to UNITS_RTOL of the largest density (24 cells, the OU potential, D = 0.5, an off-centre
+    Gaussian). ``step``: another jko_step, for the negative tests."""
+    grid = _grid_1d(24)
+    rho = grid.cell_averages(lambda x: np.exp(-2.0 * (x[..., 0] - 0.7) ** 2))
+    V = _potential_1d(OU)
+    kw = dict(potential=V, diffusion=0.5, time_steps=2)
+    ref = step(grid, rho, STEP_TAU, **kw).density
+    name = f"JKO step of {scale:g} x rho against {scale:g} x the step of rho: max difference / max density"
+    try:
+        got = step(grid, scale * rho, STEP_TAU, **kw).density / scale
+    except Exception as exc:  # noqa: BLE001 - a refusal or a failure in small units is what the check catches
+        return make_check(name, math.inf, upper=UNITS_RTOL, detail=f"raised {type(exc).__name__}: {exc}"[:300])
+    return make_check(name, float(np.abs(got - ref).max() / np.abs(ref).max()), upper=UNITS_RTOL, reference=0.0)
 
 
 def check_flow_record(name: str, flow: Any, steps: int, grid: Grid | None = None, tau: float | None = None

@@ -891,7 +891,7 @@ ATT_VALUES_TOL = 1e-12   # relative; measured 1.6e-14 (logits up to 1165 at scal
 def check_attention_values(softmax: Callable = L.softmax_attention, field: Callable = L.attention_field) -> Check:
     """softmax_attention (37 queries against 23 keys) and attention_field (37 tokens) with rectangular Q, K (3 x 2)
     and a non-symmetric V, at scales 0.7 and 300 (logits beyond exp's range, 709: the max-shifted softmax), in one
-    chunk and in chunks of 5 rows (chunk_bytes = 16 n 5), against the dense formula
+    chunk and in chunks of 5 rows, and with the scale left at its documented default 1 (chunk_bytes = 16 n 5), against the dense formula
     V sum_j softmax_j(s <Q q_i, K y_j>) y_j with scipy.special.softmax: max relative error. ``softmax`` /
     ``field``: others, for the negative tests."""
     from scipy.special import softmax as sp_softmax
@@ -915,8 +915,14 @@ def check_attention_values(softmax: Callable = L.softmax_attention, field: Calla
             ref = dense(s, q, q)
             err = worst([err, float(np.abs(np.asarray(field(Q, K, V, scale=s, **kw)(0.0, q)) - ref).max()
                                     / np.abs(ref).max())])
+    # the scale left at its documented default, s = 1
+    ref = dense(1.0, q, y)
+    err = worst([err, float(np.abs(np.asarray(softmax(q, y, Q, K, V)) - ref).max() / np.abs(ref).max())])
+    ref = dense(1.0, q, q)
+    err = worst([err, float(np.abs(np.asarray(field(Q, K, V)(0.0, q)) - ref).max() / np.abs(ref).max())])
     return make_check("softmax_attention and attention_field (Q, K 3 x 2, one chunk and chunks of 5 rows, scales "
-                      "0.7 and 300) vs the dense softmax formula: max relative error", err, upper=ATT_VALUES_TOL,
+                      "0.7, 300 and the default 1) vs the dense softmax formula: max relative error", err,
+                      upper=ATT_VALUES_TOL,
                       reference=0.0, detail=f"{p['queries']} queries, {p['keys']} keys")
 
 
