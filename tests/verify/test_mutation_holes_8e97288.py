@@ -52,7 +52,8 @@ def test_density_units_catch_the_end_dual_gauge_of_log_rhobar(monkeypatch):
 
 def test_attention_values_catch_a_wrong_default_scale(monkeypatch):
     assert P.check_attention_values().passed
-    mod = mutated(monkeypatch, "lagrangian.meanfield", "*, scale: float = 1.0, chunk_bytes: int = 1 << 27) -> AttentionField",
+    mod = mutated(monkeypatch, "lagrangian.meanfield",
+                  "*, scale: float = 1.0, chunk_bytes: int = 1 << 27) -> AttentionField",
                   "*, scale: float = 2.0, chunk_bytes: int = 1 << 27) -> AttentionField")
     check = P.check_attention_values(field=mod.attention_field)
     assert not check.passed and check.value > 1e-3, check

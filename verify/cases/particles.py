@@ -891,8 +891,9 @@ ATT_VALUES_TOL = 1e-12   # relative; measured 1.6e-14 (logits up to 1165 at scal
 def check_attention_values(softmax: Callable = L.softmax_attention, field: Callable = L.attention_field) -> Check:
     """softmax_attention (37 queries against 23 keys) and attention_field (37 tokens) with rectangular Q, K (3 x 2)
     and a non-symmetric V, at scales 0.7 and 300 (logits beyond exp's range, 709: the max-shifted softmax), in one
-    chunk and in chunks of 5 rows, and with the scale left at its documented default 1 (chunk_bytes = 16 n 5), against the dense formula
-    V sum_j softmax_j(s <Q q_i, K y_j>) y_j with scipy.special.softmax: max relative error. ``softmax`` /
+    chunk and in chunks of 5 rows (chunk_bytes = 16 n 5), and with the scale left at its documented default 1,
+    against the dense formula V sum_j softmax_j(s <Q q_i, K y_j>) y_j with scipy.special.softmax: max relative
+    error. ``softmax`` /
     ``field``: others, for the negative tests."""
     from scipy.special import softmax as sp_softmax
 
