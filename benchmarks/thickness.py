@@ -128,7 +128,8 @@ def summarise(outcomes: list[dict], rows: dict, meta: dict) -> tuple[dict, str]:
                "median_failing_checks": counts[len(counts) // 2] if counts else None, "outcomes": outcomes}
     md = ["# How thick the report's catches are", "",
           f"Mutation sample: `{meta['mutation']}` (seed {meta['mutation_seed']}); killed mutants run: "
-          f"{len(outcomes)} ({'subset seed ' + str(meta['seed']) if meta.get('subset', True) else 'all'}), every covering case in quick mode, no stop at the first "
+          f"{len(outcomes)} ({'subset seed ' + str(meta['seed']) if meta.get('subset', True) else 'all'}), "
+          "every covering case in quick mode, no stop at the first "
           f"failure. Thick: the cases raised, or >= 2 checks fail, or one fails at margin >= {THICK_MARGIN:g} "
           "(see benchmarks/thickness.py).", "",
           f"- thick: **{thick} of {len(judged)}** ({100 * summary['thick_fraction']:.1f} %, 95 % Wilson "

@@ -614,14 +614,13 @@ def _primal_dual(fg: FreeEndGrid, a0: Any, Vd: Any, kappa: float, D: float, g: P
     # h(r) = kappa f(rhobar r): h'(r) = kappa rhobar f'(rhobar r); the prox of gamma_E h solves
     # r - z + a f'(rhobar r) = 0 with a = gamma_E kappa rhobar
     a = gamma_E * kappa * rhobar
-    # A = a (f'(rhobar r) - D log r - g'(rhobar r)) - offset: the constant offset, a times the rho_k-weighted mean
-    # of f'(rho_k), is free, since C' fixes the end level's mass (h changes by a constant there). It puts the dual
-    # of the end block near 0 whatever the units of rho (without it, a D log rhobar: 460 a D for a mean of 1e-200,
-    # which the iteration must travel and the stationarity residual is measured against).
-    A = a * Vd
+    # A: the part of a f'(rhobar r) that _end_prox does not write out (a D log r and C r^(m-1) it does), less a
+    # constant: a f' is taken less its rho_k-weighted mean (``offset``), which is free since C' fixes the end
+    # level's mass (h changes by a constant there). This keeps the end block's dual near 0 whatever the units of
+    # rho (with a (V + D (log rhobar + 1)) it had to travel a D |log rhobar|: 460 a D for a mean of 1e-200).
     mean, spread = _mean_slope(a0, Vd, D, g, rhobar, xp)
     offset = a * mean
-    A -= offset
+    A = a * Vd - offset
     # the stationarity residual is relative to |K* y|, or at least to the end dual that the energy's slope alone
     # gives, sigma_E a (D per cell + the l2 spread of f'(rho_k)) (|K* y| -> 0 where rho_k is the minimiser)
     floor = max(sigma_E * a * (D * math.sqrt(float(a0.size)) + spread), 1e-300)

@@ -44,7 +44,7 @@ def test_stopped_run_record_catches_a_float32_phase_past_its_cap(monkeypatch):
 
 def test_density_units_catch_the_end_dual_gauge_of_log_rhobar(monkeypatch):
     assert J.check_density_units().passed
-    mod = mutated(monkeypatch, "eulerian.jko", "    A = a * Vd\n", "    A = a * (Vd + D * (math.log(rhobar) + 1.0))\n")
+    mod = mutated(monkeypatch, "eulerian.jko", "    A = a * Vd - offset\n", "    A = a * (Vd + D * (math.log(rhobar) + 1.0))\n")
     monkeypatch.setattr(mod, "_mean_slope", lambda *args: (0.0, 0.0))   # no offset and no floor: the old gauge
     check = J.check_density_units(step=mod.jko_step)
     assert not check.passed and check.value > 1e-6, check
