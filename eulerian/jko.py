@@ -474,11 +474,14 @@ def jko_step(
     be = get_backend(backend)
     xp = be.xp
     check_grid(grid)
+    P = check_steps(time_steps, "time_steps (inner Benamou–Brenier steps on [0, 1])", 2)
+    unknowns = 8.0 * (P + 1) * grid.size * (grid.dim + 1)
+    check_memory(unknowns * BB_WORK_ARRAYS["float64"], f"jko_step on {grid.size} cells x {P + 1} time levels",
+                 "use fewer time_steps or cells", be if be.name != "numpy" else None)
     tau = check_positive("tau (the JKO time step)", tau)
     D = check_nonnegative("diffusion", diffusion)
     g = _check_internal(internal)
     V = _check_potential(grid, potential)
-    P = check_steps(time_steps, "time_steps (inner Benamou–Brenier steps on [0, 1])", 2)
     check_steps(max_iter, "max_iter")
     check_steps(check_every, "check_every")
     boundary = check_choice("boundary", boundary, BOUNDARIES)
@@ -494,9 +497,6 @@ def jko_step(
     if warm_start is not None and not isinstance(warm_start, JKOStepResult):
         raise TypeError(f"warm_start must be None or the JKOStepResult of the previous step, got "
                         f"{type(warm_start).__name__}")
-    unknowns = 8.0 * (P + 1) * grid.size * (grid.dim + 1)
-    check_memory(unknowns * BB_WORK_ARRAYS["float64"], f"jko_step on {grid.size} cells x {P + 1} time levels",
-                 "use fewer time_steps or cells", be if be.name != "numpy" else None)
     r0 = check_density(grid, rho, "rho")
     energy0 = _energy(grid, r0, V, D, g)   # ValueError naming rho when F(rho_k) overflows
 

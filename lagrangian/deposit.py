@@ -153,6 +153,9 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
     n, d = x.shape
     xp, (x, pts) = on_one_device(x, as_cloud(points, "points", dim=d, allow_empty=True))
     chunk_bytes = as_positive_int(chunk_bytes, "chunk_bytes")
+    chunk = max(1, int(chunk_bytes // (8 * n)))   # one (chunk, n) float64 array, worked on in place
+    check_pairwise(min(chunk, pts.shape[0]), n, "gaussian_kde distances of one chunk of points",
+                   "lower chunk_bytes or subsample x", xp=xp)
     if weights is None:
         w = xp.full(n, 1.0 / n)
         n_eff = float(n)
@@ -196,9 +199,6 @@ def gaussian_kde(x: Any, points: Any, *, bandwidth: Any = None, weights: Any = N
                          f"or use a larger bandwidth")
     log_norm = -0.5 * d * np.log(2 * np.pi) - float(xp.sum(xp.log(xp.diag(chol))))
     out = xp.empty(pts.shape[0])
-    chunk = max(1, int(chunk_bytes // (8 * n)))   # one (chunk, n) float64 array, worked on in place
-    check_pairwise(min(chunk, pts.shape[0]), n, "gaussian_kde distances of one chunk of points",
-                   "lower chunk_bytes or subsample x", xp=xp)
     for start in range(0, pts.shape[0], chunk):
         p = pw[start:start + chunk]
         with np.errstate(over="ignore", invalid="ignore"):

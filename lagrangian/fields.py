@@ -164,6 +164,10 @@ class FlowMatchingKernelField:
         return out
 
     def _estimate(self, t: float, z: Any, xp: Any) -> Any:
+        m = self.x0.shape[0]
+        chunk = max(1, int(self.chunk_bytes // (8 * m)))   # one (chunk, m) float64 array, worked on in place
+        check_pairwise(min(chunk, z.shape[0]), m, "the flow-matching kernel weights of one chunk",
+                       "lower chunk_bytes or use fewer samples", xp=xp)
         x0, x1 = xp.asarray(self.x0), xp.asarray(self.x1)
         zt = (1.0 - t) * x0 + t * x1
         disp = x1 - x0
@@ -171,11 +175,7 @@ class FlowMatchingKernelField:
         bw = xp.where(bw > 0, bw, 1.0)
         zs, qs = zt / bw, z / bw
         zsq = xp.sum(zs**2, axis=1)
-        m = zs.shape[0]
         out = xp.empty_like(z)
-        chunk = max(1, int(self.chunk_bytes // (8 * m)))   # one (chunk, m) float64 array, worked on in place
-        check_pairwise(min(chunk, z.shape[0]), m, "the flow-matching kernel weights of one chunk",
-                       "lower chunk_bytes or use fewer samples", xp=xp)
         for s in range(0, z.shape[0], chunk):
             q = qs[s:s + chunk]
             k = q @ zs.T

@@ -87,15 +87,19 @@ def _kernel_norm(eps: float, d: int) -> float:
 
 
 def _kernel_blocks(x: Any, y: Any, eps: float):
-    """Yield (rows, differences x_i - y_j (r, k, d), φ_ε of them (r, k)) in row chunks. Pairs so far apart
-    that |x_i - y_j|² overflows get φ_ε = 0 (exact in float64); callers check their results for overflow."""
-    xp = get_xp(x)
+    """An iterator of (rows, differences x_i - y_j (r, k, d), φ_ε of them (r, k)) in row chunks. Pairs so far
+    apart that |x_i - y_j|² overflows get φ_ε = 0 (exact in float64); callers check their results for overflow.
+    A block beyond the memory budget is refused here, when called, so callers call it before allocating."""
     n, d = x.shape
     check_memory(8 * CHUNK * y.shape[0] * (d + 2), f"blob kernel block ({CHUNK} x {y.shape[0]} pairs)",
-                 "use fewer particles", xp=xp)
-    norm = _kernel_norm(eps, d)
-    for start in range(0, n, CHUNK):
-        rows = slice(start, min(start + CHUNK, n))
+                 "use fewer particles", xp=get_xp(x))
+    return _blocks(x, y, eps, _kernel_norm(eps, d))
+
+
+def _blocks(x: Any, y: Any, eps: float, norm: float):
+    xp = get_xp(x)
+    for start in range(0, x.shape[0], CHUNK):
+        rows = slice(start, min(start + CHUNK, x.shape[0]))
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             diff = x[rows, None, :] - y[None, :, :]
             phi = norm * xp.exp(-xp.sum(diff * diff, axis=-1) / (2.0 * eps * eps))
@@ -131,9 +135,10 @@ def blob_density(x: Any, points: Any, epsilon: float, *, mass: float = 1.0) -> A
     p = as_cloud(points, "points", dim=x.shape[1])
     eps, mass = _positive(epsilon, "epsilon"), _positive(mass, "mass")
     xp, (x, p) = on_one_device(x, p)
+    blocks = _kernel_blocks(p, x, eps)
     out = xp.zeros(p.shape[0])
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        for rows, _, phi in _kernel_blocks(p, x, eps):
+        for rows, _, phi in blocks:
             out[rows] = (mass / x.shape[0]) * phi.sum(axis=1)
     return _finite(out, "the blob density (mass/n) Σ_j φ_ε", x, "x", mass=mass, epsilon=eps)
 
@@ -142,12 +147,14 @@ def _velocity(x: Any, m: float, eps: float, mass: float, D: float) -> Any:
     xp = get_xp(x)
     n = x.shape[0]
     w = mass / n
-    rt = xp.zeros(n)
+    blocks = _kernel_blocks(x, x, eps)
     single = n <= CHUNK  # one block: keep it for the second pass instead of recomputing the exponentials
-    blocks = list(_kernel_blocks(x, x, eps)) if single else None
+    if single:
+        blocks = list(blocks)
+    rt = xp.zeros(n)
     v = xp.zeros_like(x)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        for rows, _, phi in blocks if single else _kernel_blocks(x, x, eps):
+        for rows, _, phi in blocks:
             rt[rows] = w * phi.sum(axis=1)
         g = rt ** (m - 2.0)
         for rows, diff, phi in blocks if single else _kernel_blocks(x, x, eps):
@@ -294,7 +301,6 @@ def _gradient(x: Any, potential_grad: Callable | None, interaction_grad: Callabl
         g = g + gv
     if interaction_grad is not None:
         n = x.shape[0]
-        check_memory(8 * min(n, CHUNK) * n * x.shape[1] * 2, "pairwise differences", "use fewer particles", xp=xp)
         for start in range(0, n, CHUNK):
             rows = slice(start, min(start + CHUNK, n))
             diff = x[rows, None, :] - x[None, :, :]
@@ -334,6 +340,9 @@ def implicit_euler_step(x: Any, tau: float, *, potential_grad: Callable | None =
     if potential_grad is None and interaction_grad is None:
         raise ValueError("give potential_grad and/or interaction_grad: with neither the step is the identity")
     xp = get_xp(xk)
+    if interaction_grad is not None:   # refused before anything is allocated
+        n, d = xk.shape
+        check_memory(8 * min(n, CHUNK) * n * d * 2, "pairwise differences", "use fewer particles", xp=xp)
     scale = 1.0 + float(xp.abs(xk).max())
     y = xk
     previous = math.inf

@@ -52,9 +52,9 @@ BLOB = "lagrangian.blob_velocity: 2^24 particles (a block of the kernel sums bey
 
 
 @pytest.mark.parametrize("label, module, old, new, package, attr", [
-    (PAIRWISE, "lagrangian.gradient_flows", "n * x.shape[1] * 2, \"pairwise", "n * x.shape[1] * 3, \"pairwise",
+    (PAIRWISE, "lagrangian.gradient_flows", "n * d * 2, \"pairwise", "n * d * 3, \"pairwise",
      "lagrangian", "implicit_euler_step"),
-    (PAIRWISE, "lagrangian.gradient_flows", "n * x.shape[1] * 2, \"pairwise", "n * x.shape[1] / 2, \"pairwise",
+    (PAIRWISE, "lagrangian.gradient_flows", "n * d * 2, \"pairwise", "n * d / 2, \"pairwise",
      "lagrangian", "implicit_euler_step"),
     (BLOB, "lagrangian.gradient_flows", "check_memory(8 * CHUNK * y.shape[0]", "check_memory(9 * CHUNK * y.shape[0]",
      "lagrangian", "blob_velocity"),

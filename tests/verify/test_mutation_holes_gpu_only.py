@@ -31,8 +31,8 @@ def test_sde_law_catches_a_per_axis_noise_scale_left_on_the_host(monkeypatch):
 
 
 @pytest.mark.parametrize("old, new", [
-    ("    xp = get_xp(x)\n    n, d = x.shape\n", "    xp = get_xp(None)\n    n, d = x.shape\n"),
-    ('pairs)",\n                 "use fewer particles", xp=xp)', 'pairs)",\n                 "use fewer particles", )'),
+    ('"use fewer particles", xp=get_xp(x))', '"use fewer particles", xp=get_xp(None))'),
+    ('"use fewer particles", xp=get_xp(x))', '"use fewer particles", )'),
 ], ids=["namespace of None", "no namespace"])
 def test_device_refusals_catch_the_blob_kernel_reading_the_hosts_memory(monkeypatch, old, new):
     with cupy_or_standin(cpaths.STANDIN_MEMORY) as (cp, on_gpu):
