@@ -236,6 +236,70 @@ def check_bb_iterations(name: str, result: BBResult, bound: int) -> Check:
                       detail=f"{result.iterations} iterations, status {result.status}")
 
 
+# The adaptive step rule of the primal-dual method as benamou_brenier's docstring states it (Goldstein, Esser and
+# Baraniuk): after a check that does not stop the run, with s = stationarity / tol and p = max(continuity /
+# residual_tol, gap / gap_tol), sigma <- sigma (1 - a) when s > 1.5 p and sigma / (1 - a) when p > 1.5 s, clipped
+# to within 10 times of the first sigma; a starts at 0.5 and shrinks by 0.95 at each change. "mixed" runs use the
+# tolerances raised to the float32 floors (1e-5, 1e-4, 1e-5) until extras["float32_iterations"], then the user's.
+STEP_RULE = {"a": 0.5, "decay": 0.95, "imbalance": 1.5, "spread": 10.0}
+MIXED_FLOORS = (1e-5, 1e-4, 1e-5)
+
+
+def documented_tols(grid: Grid, time_steps: int) -> tuple[float, float, float]:
+    """benamou_brenier's default (tol, residual_tol, gap_tol) for the primal-dual method, from its docstring:
+    0.02 h² / d (h the smallest cell side over the largest box side, or 1 / time_steps), 10 tol, max(5 tol, 1e-5)."""
+    box = max(u - lo for lo, u in zip(grid.lower, grid.upper))
+    h = min(min(grid.spacing) / box, 1.0 / time_steps)
+    tol = 0.02 * h * h / grid.dim
+    return tol, 10.0 * tol, max(5.0 * tol, 1e-5)
+
+
+def step_rule_departures(result: BBResult, tols: tuple[float, float, float], check_every: int = 10,
+                         adaptive: bool = True) -> list[str]:
+    """The checks after which history["step"] is not what the step rule gives from the recorded residuals (one
+    entry each; empty when the record follows the rule). The first recorded step must be result.gamma. A fixed rule
+    keeps it; the adaptive one is replayed from the record (its sigma and a follow the recorded steps, so one
+    departure counts once). Between the two phases of a "mixed" run either value is accepted: the float32 phase
+    ends without a change when its own tests stop it."""
+    h = {k: np.asarray(result.history[k], dtype=float) for k in ("step", "stationarity", "continuity", "gap")}
+    steps = h["step"]
+    out = [] if steps.size and steps[0] == result.gamma else [f"first step {steps[:1]} is not gamma {result.gamma}"]
+    f32 = (result.extras or {}).get("float32_iterations") or 0
+    n32 = -(-f32 // check_every)   # checks of the float32 phase: at multiples of check_every and at its cap
+    a, lo, hi = STEP_RULE["a"], result.gamma / STEP_RULE["spread"], result.gamma * STEP_RULE["spread"]
+    for k in range(steps.size - 1):
+        sigma = steps[k]
+        if adaptive:
+            tol, rtol, gtol = tuple(map(max, tols, MIXED_FLOORS)) if k < n32 else tols
+            s = h["stationarity"][k] / tol
+            p = max(h["continuity"][k] / rtol, h["gap"][k] / gtol)
+            rule = sigma * (1.0 - a) if s > STEP_RULE["imbalance"] * p else \
+                sigma / (1.0 - a) if p > STEP_RULE["imbalance"] * s else sigma
+            rule = min(max(rule, lo), hi)
+        else:
+            rule = result.gamma
+        allowed = (rule, sigma) if adaptive and k == n32 - 1 else (rule,)
+        if not any(math.isclose(steps[k + 1], r, rel_tol=1e-12) for r in allowed):
+            out.append(f"after check {k + 1} ({'float32' if k < n32 else 'float64'}): step {steps[k + 1]:.6g}, "
+                       f"the rule gives {rule:.6g} from {sigma:.6g}")
+        if steps[k + 1] != sigma:
+            a *= STEP_RULE["decay"]
+    return out
+
+
+def check_step_rule(name: str, result: BBResult, tols: tuple[float, float, float], check_every: int = 10,
+                    adaptive: bool = True) -> Check:
+    """The recorded primal-dual steps follow the documented step rule at every check (step_rule_departures);
+    value: the number of departures (0 passes). Exact, whatever the iteration count the rule leads to."""
+    wrong = step_rule_departures(result, tols, check_every, adaptive)
+    steps = np.asarray(result.history["step"], dtype=float)
+    f32 = (result.extras or {}).get("float32_iterations")
+    return make_check(f"{name}: the recorded steps follow the {'adaptive' if adaptive else 'fixed'} step rule at "
+                      "every check (departures)", float(len(wrong)), upper=0.0, reference=0.0,
+                      detail="; ".join(wrong[:3]) or f"{steps.size} checks, {np.count_nonzero(np.diff(steps))} "
+                                                   f"changes, float32 iterations {f32}")
+
+
 def check_history_cost(name: str, result: BBResult) -> Check:
     """history["cost"] in the caller's units: a converged run stops right after a stopping test, so the last
     recorded cost is that of the returned iterate, w2_squared, to round-off (relative 1e-12). On a box other than
@@ -364,6 +428,7 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
         ctx.add(check_bb_iterations(f"{method} 64x64", res, BB_ITERATION_BOUNDS[f"1d {method}"]))
         ctx.add_all(check_newton_steps(f"{method} 64x64", res.extras["newton"], "perspective"))
         _record_history(ctx, method, res, exact)
+    ctx.add(check_step_rule("primal-dual 64x64 (mixed: both phases)", single["primal-dual"], documented_tols(grid, 64)))
     ctx.add(check_stopped_run_record())
     # the multilevel start of each method against its single-level run above (same problem)
     for method, res in single.items():
@@ -374,6 +439,7 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
     ctx.add(check_density_l1("primal-dual, fixed steps: density at t = 1/2 vs McCann", res.density[32], half,
                              grid.spacing[0], 5e-3))
     ctx.add(check_bb_iterations("primal-dual, fixed steps, 64x64", res, BB_ITERATION_BOUNDS["1d primal-dual fixed"]))
+    ctx.add(check_step_rule("primal-dual, fixed steps, 64x64", res, documented_tols(grid, 64), adaptive=False))
     # relaxation = 1: plain Chambolle–Pock (the un-relaxed branch, no copies of the iterates; default 1.9)
     ctx.add_all(unrelaxed_checks(grid, rho0, rho1, exact, q, half))
     ctx.add_all(step_parameter_checks(grid, rho0, rho1, exact, single))
@@ -430,7 +496,8 @@ def unrelaxed_checks(grid: Grid, rho0: np.ndarray, rho1: np.ndarray, exact: floa
     runs there: W2² within 5e-4 of the exact Gaussian value (the discretisation error at 64 cells is 1.9e-4) and
     3e-4 of the quantile W2² of the cells, the density at t = 1/2 within 5e-3 of McCann's in L1 (discretisation
     2.4e-3); measured 1.9e-4, 2.2e-5, 2.6e-3 (1 750 iterations, 0.4 s), and its iterations within the stated
-    bound. A run that did not converge fails."""
+    bound, its recorded steps following the adaptive rule in both phases of the default "mixed" dtype. A run that
+    did not converge fails."""
     P = grid.shape[0]
     res = solve(grid, rho0, rho1, P, method="primal-dual", relaxation=1.0)
     return [check_bb_value(f"primal-dual, relaxation 1 (plain Chambolle–Pock), {P}x{P}: W2² vs exact Gaussian", res,
@@ -439,7 +506,8 @@ def unrelaxed_checks(grid: Grid, rho0: np.ndarray, rho1: np.ndarray, exact: floa
             check_density_l1("primal-dual, relaxation 1: density at t = 1/2 vs McCann", res.density[P // 2], half,
                              grid.spacing[0], 5e-3),
             check_bb_iterations(f"primal-dual, relaxation 1, {P}x{P}", res,
-                                BB_ITERATION_BOUNDS["1d primal-dual relaxation 1"])]
+                                BB_ITERATION_BOUNDS["1d primal-dual relaxation 1"]),
+            check_step_rule(f"primal-dual, relaxation 1, {P}x{P}", res, documented_tols(grid, P))]
 
 
 # Douglas–Rachford's iterations with alpha = 1 over those with the default 1.8, on bb-gaussian-1d: while the
