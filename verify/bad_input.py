@@ -1335,11 +1335,19 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@functools.cache
+def _import_lazy_dependencies() -> None:
+    """Import POT, which w2_squared imports on its first call, so that no judged call pays for it within the time
+    limit (about 1 s, more on a loaded machine)."""
+    import ot  # noqa: F401
+
+
 def _judge(where: str, run: Callable[[], Any], expected: tuple, message_gap: Callable[[BaseException], str | None],
            returned_gap: Callable[[Any], str | None] | None = None) -> str | None:
     """Run ``run()`` with warnings as errors and the time limit. An ``expected`` exception must have a one-line
     message, then ``message_gap(exc)`` judges it; an escaping warning, any other exception or an overrun is a gap;
     a result is judged by ``returned_gap`` (default: no NaN, nothing complex). None when nothing is wrong."""
+    _import_lazy_dependencies()
     try:
         with _time_limit(CALL_LIMIT_S), warnings.catch_warnings():
             warnings.simplefilter("error")
