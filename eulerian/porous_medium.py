@@ -266,9 +266,9 @@ def solve_porous_medium(
         how = f"steps={steps}" if steps is not None else (
             f"the step condition dt <= cfl / max(outflow rate, 2 D m max rho^(m-1) sum_k h_k^-2) = "
             f"{cfl * dt_allowed0:.3g} at t = 0, set by rho0, diffusion, m and the potential")
+        again = f"pass max_steps={estimate} (or None)" if estimate < 2 ** 62 else "pass max_steps=None"
         raise ValueError(f"solve_porous_medium would take about {estimate:.3g} time steps ({how}), more than "
-                         f"max_steps={max_steps}; pass max_steps={estimate} (or None) to run it anyway, or shorten "
-                         "t_final or use a coarser grid")
+                         f"max_steps={max_steps}; {again} to run it anyway, or shorten t_final or use a coarser grid")
     n_saved = 1 if save is None else len(save)
     v.check_memory(8.0 * grid.size * (n_saved + 6) + 64.0 * (estimate + 1),
                    f"solve_porous_medium: {n_saved} saved densities and work arrays of {grid.size} cells and "

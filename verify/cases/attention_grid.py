@@ -52,6 +52,8 @@ from verify.metrics import worst
 G0 = G.Gaussian([0.3, -0.2], [[0.3, 0.05], [0.05, 0.2]])
 T_FINAL = 0.5
 BOX = ((-3.0, -3.0), (3.0, 3.0))     # mass in the outermost cell layer <= 2e-5 at every level and time
+OFF_CENTRE_BOX = ((-3.0, -3.0), (5.0, 3.0))   # centre (1, 0): the logit box's centre is not 0 either; a larger
+# shift (centre (1, -0.5)) widens the logit range past what 16-64 nodes resolve and the velocity refuses to interpolate
 LIMITER = "none"                    # unlimited MUSCL: second order on smooth data (limiters clip extrema)
 ORDER = 2.0
 # at least 2 - 0.2 (one-sided, as jko_cases.SPACE_BAND): the levels approach 2 from above (pairwise orders of the
@@ -144,14 +146,15 @@ def interpolant(velocity: AttentionVelocity, g: Grid, rho: np.ndarray, x: np.nda
 
 
 def check_interpolation(name: str, n: int, g0: G.Gaussian = G0,
-                        fast_path: Callable = interpolant) -> Check:
+                        fast_path: Callable = interpolant, box: tuple = BOX) -> Check:
     """The default velocity's Chebyshev interpolation in the logit vector against method="exact" (the midpoint
     sum itself) at every flux-carrying face of an n x n grid: max difference / box size <= VERIFY_RTOL, the
     tolerance the velocity's own spot checks enforce. The interpolant is read directly (``fast_path``): the
     default method would hide a refused (or broken) interpolant behind its exact fallback, so a refusal fails.
     The faces must number at least INTERP_ROWS_PER_NODE x INTERP_START² (n >= 33): below that the velocity
-    evaluates exactly by design."""
-    g = grid(n)
+    evaluates exactly by design. ``box``: the grid's box; on one not centred at 0 the logit box is not either
+    (OFF_CENTRE_BOX), which a centring slip needs to show."""
+    g = grid(n, box)
     rho = g.cell_averages(g0.pdf)
     x = np.concatenate([face_points(g, k, False).reshape(-1, 2) for k in range(2)])
     if x.shape[0] < INTERP_ROWS_PER_NODE * INTERP_START ** 2:
@@ -503,6 +506,7 @@ def attention_grid_2d(ctx: CaseContext) -> None:
     errors = [r.errors for r in runs]
     ctx.add_all(check_grid_orders(sizes, errors))
     ctx.add(check_interpolation(f"G0 on {64 if ctx.quick else 128}²", 64 if ctx.quick else 128))
+    ctx.add(check_interpolation("G0 on 64², box [-3, 5] x [-3, 3] (off-centre)", 64, box=OFF_CENTRE_BOX))
     ctx.add(check_exact_method("G0 on 36²", 36))   # enough faces for the default method to interpolate
     ctx.add(check_barycentric())
     ctx.add(check_wall_fraction())

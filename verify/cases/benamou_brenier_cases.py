@@ -447,6 +447,7 @@ def bb_gaussian_1d(ctx: CaseContext) -> None:
     ctx.add_all(dtype_tolerance_checks())
     # the documented staggered-grid building blocks on paths the solvers never take (fresh outputs, scale != dt^-2)
     ctx.add_all(staggered_checks())
+    ctx.add(check_prolongation())
     if ctx.quick:
         return
     # observed order of the discretisation error (space and time refined together)
@@ -584,6 +585,56 @@ def _cold_newton_steps(S: Any, rho: np.ndarray, m: list, gamma: float, dtype: An
     buf = S.Scratch(np, dtype)
     S.perspective_root(rho.astype(dtype), [c.astype(dtype) for c in m], gamma, np, scratch=buf)
     return buf.newton.most
+
+
+def prolongation_reference(V: list, periodic: bool) -> list:
+    """The multilevel start's prolongation as its docstring states it, written out with index arrays: along a
+    component's staggered axis fine node j is the mean of coarse nodes floor(j / 2) and ceil(j / 2) (mod n on a
+    periodic space axis: node 2k + 1 between k and k + 1), along the other axes each cell value goes to its two
+    children. Component 0 (rho) is staggered in time, which is never periodic; component c in space axis c - 1."""
+    out = []
+    for c, v in enumerate(V):
+        w = np.asarray(v)
+        for axis in range(w.ndim):
+            n = w.shape[axis]
+            if axis != c:
+                w = np.take(w, np.arange(2 * n) // 2, axis=axis)
+                continue
+            wrap = periodic and c > 0
+            j = np.arange(2 * n if wrap else 2 * n - 1)
+            lo, hi = j // 2, ((j + 1) // 2) % n if wrap else (j + 1) // 2
+            w = 0.5 * (np.take(w, lo, axis=axis) + np.take(w, hi, axis=axis))
+        out.append(w)
+    return out
+
+
+def check_prolongation(prolong: Callable | None = None) -> Check:
+    """eulerian.staggered.prolong_staggered (the multilevel start's coarse-to-fine step) against
+    :func:`prolongation_reference` on random coarse fields of a 2D 6 x 4 x 4 grid (different cell counts per axis),
+    with walls and periodic: the fine shapes those of the fine grid (twice the cells and time steps) and the values
+    equal (a mean of two numbers or a copy: exact). A run's warm start hides a wrong prolongation, since the fine
+    level converges from any start. Value: the largest difference (inf for a wrong shape)."""
+    import scipy.fft
+
+    from eulerian.staggered import StaggeredGrid, prolong_staggered
+
+    prolong = prolong_staggered if prolong is None else prolong
+    rng = np.random.default_rng(11)
+    largest, detail = 0.0, []
+    for periodic in (False, True):
+        coarse = StaggeredGrid((6, 4), (1 / 6, 1 / 4), 4, periodic, np, scipy.fft)
+        fine = StaggeredGrid((12, 8), (1 / 12, 1 / 8), 8, periodic, np, scipy.fft)
+        V = [rng.standard_normal(z.shape) for z in coarse.zeros_staggered()]
+        got, want = prolong(fine, V), prolongation_reference(V, periodic)
+        shapes = [z.shape for z in fine.zeros_staggered()]
+        if [g.shape for g in got] != shapes or [w.shape for w in want] != shapes:
+            largest = math.inf
+            detail.append(f"periodic {periodic}: shapes {[g.shape for g in got]}, fine grid {shapes}")
+            continue
+        largest = worst([largest] + [float(np.abs(g - w).max()) for g, w in zip(got, want)])
+    return make_check("prolong_staggered (multilevel start) vs its rule written out, 2D 6 x 4 x 4 -> 12 x 8 x 8, "
+                      "walls and periodic: largest difference", largest, upper=0.0, reference=0.0,
+                      detail="; ".join(detail) or "standard normal coarse values")
 
 
 def staggered_checks(staggered: Any = None) -> list[Check]:
