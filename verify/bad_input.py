@@ -199,10 +199,11 @@ WALL_GRID = Grid((-1.0, 0.0), (1.0, 0.5), (6, 4))   # 2-D, different spacing per
 WALL_RHO = np.exp(-(WALL_GRID.centers() ** 2).sum(-1))
 WALLS = [(eulerian.Dirichlet(0.2), eulerian.Flux(0.1)), "zero-flux"]   # open walls on axis 0
 CROSS_D = [[0.5, 0.1], [0.1, 0.4]]                                     # SPD with an off-diagonal term
-# diffusion values that a 2-D solve must refuse up front: a non-symmetric and an indefinite matrix, cell values
+# diffusion values that a 2-D solve must refuse up front: a non-symmetric matrix (also in units where the
+# asymmetry, 1e-10, lies below NumPy's default absolute tolerance) and an indefinite one, cell values
 # with a zero or a negative cell, a (3, 3) array (neither cell values nor a 2 x 2 matrix), D(x) reaching 0,
 # complex cell values, a matrix with NaN
-BAD_DIFFUSIONS = [[[0.5, 0.1], [0.0, 0.4]], [[0.1, 0.5], [0.5, 0.1]],
+BAD_DIFFUSIONS = [[[0.5, 0.1], [0.0, 0.4]], [[5e-10, 1e-10], [0.0, 4e-10]], [[0.1, 0.5], [0.5, 0.1]],
                   np.where(np.arange(WALL_GRID.size).reshape(WALL_GRID.shape) == 5, 0.0, 0.5),
                   np.full(WALL_GRID.shape, -0.5), np.ones((3, 3)), lambda x: 0.5 - x[..., 0],
                   lambda x: np.where(x[..., 0] < 0.0, 0.5, 0.0),   # D(x) exactly 0 on half the box
