@@ -164,22 +164,23 @@ def face_values(be: Any, velocity: Callable, t: float, points: np.ndarray, axis:
 
 
 def check_step_count(t_final: float, rate: float, cfl: float, steps: int | None, save: np.ndarray | None,
-                     max_steps: int | None) -> int:
-    """Number of time steps: ``steps``, or the CFL estimate ceil(t_final * rate / cfl) (+ one per save time)
-    with rate = sum_k max|v_k| / h_k at t = 0; ValueError when it exceeds ``max_steps`` (None: no cap)."""
+                     max_steps: int | None, *, solver: str = "solve_continuity", condition: str | None = None,
+                     remedy: str = "shorten t_final, slow the velocity or use a coarser grid") -> int:
+    """Number of time steps: ``steps``, or the estimate ceil(t_final * rate / cfl) (+ one per save time, capped at
+    2^62) with ``rate`` the inverse of the largest stable step at cfl = 1 at t = 0 (for the continuity equation
+    sum_k max|v_k| / h_k); ValueError naming ``solver`` when it exceeds ``max_steps`` (None: no cap), saying how
+    the estimate comes about (``condition``, default the CFL condition of a velocity) and what to do (``remedy``)."""
     if steps is not None:
         estimate = steps
     else:
         ratio = t_final * rate / cfl
         estimate = (math.ceil(ratio) if ratio < 2.0**62 else 2**62) + (0 if save is None else len(save))
     if max_steps is not None and estimate > max_steps:
-        how = (f"steps={steps}" if steps is not None else
-               f"the CFL condition: t_final * sum_k max|v_k| / h_k / cfl = {t_final:g} * {rate:.3g} / {cfl:g} at t = 0")
-        raise ValueError(
-            f"solve_continuity would take about {estimate:.3g} time steps ({how}), more than max_steps={max_steps}; "
-            f"pass max_steps={estimate} (or None) to run it anyway, or shorten t_final, slow the velocity or "
-            "use a coarser grid"
-        )
+        how = f"steps={steps}" if steps is not None else condition or (
+            f"the CFL condition: t_final * sum_k max|v_k| / h_k / cfl = {t_final:g} * {rate:.3g} / {cfl:g} at t = 0")
+        again = f"pass max_steps={estimate} (or None)" if estimate < 2**62 else "pass max_steps=None"
+        raise ValueError(f"{solver} would take about {estimate:.3g} time steps ({how}), more than "
+                         f"max_steps={max_steps}; {again} to run it anyway, or {remedy}")
     return estimate
 
 

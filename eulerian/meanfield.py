@@ -136,7 +136,7 @@ def solve_meanfield(
     rho = be.asarray(rho_init)
     start = _time.perf_counter()
     v0 = faces(0.0, rho)
-    estimate = check_step_count(t_final, rate(v0), cfl, steps, save, max_steps)
+    estimate = check_step_count(t_final, rate(v0), cfl, steps, save, max_steps, solver="solve_meanfield")
     v.check_memory(8.0 * grid.size * (1 if save is None else len(save)) + 48.0 * (estimate + 1),
                    f"solve_meanfield: saved densities of {grid.size} cells and a mass history of about "
                    f"{estimate + 1} values", "save fewer densities (save_at) or use fewer cells", be.name)

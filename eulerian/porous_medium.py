@@ -52,6 +52,7 @@ import numpy as np
 
 from . import _validate as v
 from .backend import get_backend
+from .continuity import check_step_count
 from .errors import CFLError, NumericalError
 from .grid import Grid
 from .solution import SaveSchedule, Solution
@@ -257,18 +258,11 @@ def solve_porous_medium(
 
     rho = be.asarray(rho_init)
     _, dt_allowed0 = rhs_and_rate(rho)
-    if steps is not None:
-        estimate = steps
-    else:
-        ratio = t_final / (cfl * dt_allowed0)
-        estimate = (math.ceil(ratio) if ratio < 2.0 ** 62 else 2 ** 62) + (0 if save is None else len(save))
-    if max_steps is not None and estimate > max_steps:
-        how = f"steps={steps}" if steps is not None else (
-            f"the step condition dt <= cfl / max(outflow rate, 2 D m max rho^(m-1) sum_k h_k^-2) = "
-            f"{cfl * dt_allowed0:.3g} at t = 0, set by rho0, diffusion, m and the potential")
-        again = f"pass max_steps={estimate} (or None)" if estimate < 2 ** 62 else "pass max_steps=None"
-        raise ValueError(f"solve_porous_medium would take about {estimate:.3g} time steps ({how}), more than "
-                         f"max_steps={max_steps}; {again} to run it anyway, or shorten t_final or use a coarser grid")
+    estimate = check_step_count(
+        t_final, 1.0 / dt_allowed0, cfl, steps, save, max_steps, solver="solve_porous_medium",
+        condition=f"the step condition dt <= cfl / max(outflow rate, 2 D m max rho^(m-1) sum_k h_k^-2) = "
+                  f"{cfl * dt_allowed0:.3g} at t = 0, set by rho0, diffusion, m and the potential",
+        remedy="shorten t_final or use a coarser grid")
     n_saved = 1 if save is None else len(save)
     v.check_memory(8.0 * grid.size * (n_saved + 6) + 64.0 * (estimate + 1),
                    f"solve_porous_medium: {n_saved} saved densities and work arrays of {grid.size} cells and "

@@ -1210,7 +1210,7 @@ TROUBLES: dict[str, Trouble] = {
     # a CFL estimate beyond 2^62 steps is counted as 2^62, and the refusal says so
     "eulerian.solve_continuity: velocity 1e300 (a step count beyond 2^62)": Trouble(
         lambda: solve_continuity(GRID, RHO0, lambda t, x: np.full(x.shape, 1e300), 1.0, max_steps=200),
-        (ValueError,), ("about 4.61e+18 time steps", "pass max_steps=4611686018427387904")),
+        (ValueError,), ("about 4.61e+18 time steps", "pass max_steps=None")),
     "eulerian.attention_velocity: scale 1e10, K 1e300, Q 0 (K^T Q = inf * 0)": Trouble(
         lambda: eulerian.attention_velocity([[0.0]], [[1e300]], [[1.0]], scale=1e10),
         (ValueError,), ("scale * K^T Q overflows float64", "rescale Q, K or scale")),

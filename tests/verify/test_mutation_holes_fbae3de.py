@@ -9,7 +9,8 @@ catches its mutant, built in memory (tests/verify/mutants.py):
   (bb-gaussian-1d) against the rule written out, with walls and periodic;
 * ``solve_porous_medium``'s step estimate capped at 2^63 instead of 2^62
   (eulerian.porous_medium.x_solve_porous_medium__mutmut_323): no input reached the cap -> a trouble with
-  t_final = 1e300 (its message now says "pass max_steps=None" there, as jko_flow's does);
+  t_final = 1e300 (its message now says "pass max_steps=None" there, as jko_flow's does; the solver now counts
+  its steps with continuity's check_step_count, shared with solve_meanfield);
 * ``_check_symmetric`` judging the asymmetry against 1e-10 / scale instead of 1e-10 x scale
   (verify.gaussian.x__check_symmetric__mutmut_16): every matrix the catalog passed had entries of order 1 ->
   ``gaussian.Gaussian`` refuses an asymmetry of 1e-3 relative at the scale 1e-6 and takes one of 1e-12 at 1e6;
@@ -18,7 +19,7 @@ catches its mutant, built in memory (tests/verify/mutants.py):
   refuses such an object.
 """
 
-from tests.verify.mutants import catalog_catches, mutated, trouble_catches
+from tests.verify.mutants import catalog_catches, mutated
 from verify.cases import attention_grid as AG
 from verify.cases import benamou_brenier_cases as B
 
@@ -50,10 +51,16 @@ def test_prolongation_check_catches_a_wrong_wall_axis_and_a_wrong_copy(monkeypat
 
 
 def test_step_estimate_cap_is_in_a_trouble(monkeypatch):
-    import eulerian
-    assert trouble_catches(monkeypatch, "eulerian.solve_porous_medium: t_final = 1e300", "eulerian.porous_medium",
-                           "if ratio < 2.0 ** 62 else 2 ** 62)", "if ratio < 2.0 ** 62 else 2 ** 63)",
-                           eulerian, "solve_porous_medium")
+    """The porous-medium solver now counts its steps with continuity's check_step_count (its own copy of the
+    estimate was the mutated line), so the mutant is planted there."""
+    import eulerian.porous_medium as pm
+    from verify import bad_input
+    label = next(k for k in bad_input.TROUBLES if k.startswith("eulerian.solve_porous_medium: t_final = 1e300"))
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
+    mod = mutated(monkeypatch, "eulerian.continuity", "if ratio < 2.0**62 else 2**62)",
+                  "if ratio < 2.0**62 else 2**63)")
+    monkeypatch.setattr(pm, "check_step_count", mod.check_step_count)
+    assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is not None
 
 
 def test_symmetry_relative_to_the_largest_entry(monkeypatch):
