@@ -189,17 +189,29 @@ def test_memory_refusals_come_before_allocating(label):
     """A size beyond memory is refused before the work arrays are allocated: the call, inputs included, takes
     at most 96 MiB (the largest inputs, 2^20 points a side, take 64). Allocating first cost the 2^24-particle
     refusals 0.3-0.4 GiB of fresh pages and, on a loaded VM, more than the 3 s a call is given."""
-    tracemalloc.start()
-    try:
-        assert bad_input.trouble_gap(label, bad_input.TROUBLES[label]) is None
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _traced_peak(label, bad_input.TROUBLES[label])
     assert peak <= 96 * 2 ** 20, f"{label}: {peak / 2 ** 20:.0f} MiB allocated before the refusal"
 
 
-def test_memory_refusals_are_found():
+def _traced_peak(label: str, trouble) -> int:
+    """Bytes at the traced peak of judging ``trouble`` (which must end as it must)."""
+    tracemalloc.start()
+    try:
+        assert bad_input.trouble_gap(label, trouble) is None
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_refusals_are_found_and_a_refusal_after_allocating_is_measured():
     assert len(MEMORY_REFUSALS) >= 10
+
+    def allocate_then_refuse():
+        work = np.empty(2 ** 24)   # 128 MiB of work arrays (untouched: no time spent), then the refusal
+        raise bad_input.lagrangian.MemoryBudgetError(f"blob kernel block needs {work.nbytes}; use fewer particles")
+
+    late = bad_input.Trouble(allocate_then_refuse, (bad_input.lagrangian.MemoryBudgetError,), ("blob kernel block",))
+    assert _traced_peak("late", late) > 96 * 2 ** 20
 
 
 @pytest.mark.parametrize("trouble,words", [
